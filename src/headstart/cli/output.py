@@ -1,0 +1,42 @@
+"""How commands print: Rich tables for people, one JSON document for machines, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from headstart.errors import HeadstartError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def command_errors(as_json: bool) -> Iterator[None]:
+    """Turn a HeadstartError into its message (or a JSON error document) and its exit code."""
+    try:
+        yield
+    except HeadstartError as err:
+        if as_json:
+            print_json(err.to_dict())
+        err_console.print(f"[bold red]error:[/] {err.message}", highlight=False, markup=True)
+        raise typer.Exit(err.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        raise typer.Exit(130) from None
+
+
+def fmt(value: float) -> str:
+    return f"{value:.3f}"

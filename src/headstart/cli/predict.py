@@ -1,0 +1,55 @@
+"""`headstart predict BUNDLE INPUTS...`: labels with probabilities for new items."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads
+from headstart.cli.output import command_errors, console, fmt, print_json
+
+
+def predict(
+    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="Image files or folders; or a CSV/TSV/JSONL/Parquet/txt of texts; or texts themselves."),
+    ],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show per item.")] = 3,
+    text_column: TextColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Predict labels for new images or texts."""
+    with command_errors(as_json):
+        result = api.predict(
+            bundle,
+            inputs,
+            top_k=top_k,
+            text_column=text_column,
+            on_bad=on_bad,
+            threads=threads,
+            batch_size=batch_size,
+            progress=not as_json,
+        )
+        if as_json:
+            print_json(result.to_dict())
+            return
+        table = Table()
+        for column in ("item", "label", "probability", f"top {top_k}"):
+            table.add_column(column)
+        for p in result.predictions:
+            others = ", ".join(f"{lab} {fmt(prob)}" for lab, prob in p.top)
+            table.add_row(_short(p.id), p.label, fmt(p.probability), others)
+        console.print(table)
+        for s in result.skipped:
+            console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,72 @@
+"""Validated options for every command (CLI flags, Python keywords and, later, HTTP bodies)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from headstart.errors import UsageError
+
+OnBad = Literal["skip", "fail"]
+
+DEFAULT_BACKBONES = {"image": "efficientnet-lite0", "text": "minilm-l6"}
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataOptions(_Options):
+    """How to read a dataset."""
+
+    text_column: str | None = None
+    label_column: str | None = None
+    on_bad: OnBad = "skip"
+
+
+class RunOptions(_Options):
+    """How to run the frozen network."""
+
+    threads: int | None = Field(default=None, ge=1, le=256)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    progress: bool = True
+
+
+class FitConfig(DataOptions, RunOptions):
+    """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
+
+    backbone: str | None = None
+    strategy: str = "linear"
+    head: Literal["logreg", "svm"] = "logreg"
+    C: float | None = Field(default=None, gt=0)
+    labels_per_class: int | None = Field(default=None, ge=1)
+    seed: int = Field(default=0, ge=0)
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    out: str = "model"
+
+
+class EvaluateConfig(DataOptions, RunOptions):
+    """Options of `evaluate`."""
+
+
+class PredictConfig(RunOptions):
+    """Options of `predict`."""
+
+    text_column: str | None = None
+    top_k: int = Field(default=3, ge=1)
+    on_bad: OnBad = "skip"
+
+
+def validated(model: type[_Options], **values: Any) -> Any:
+    """Build `model` from keyword values, turning validation errors into a UsageError."""
+    try:
+        return model(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "options"
+        raise UsageError(
+            f"invalid value for {name}: {first.get('input')!r}",
+            expected=first["msg"],
+            fix=f"correct --{name.replace('_', '-')} (see --help)",
+        ) from err

@@ -1,0 +1,152 @@
+"""The `Dataset`: labelled (or unlabelled) items of one modality, with row ids and a split column."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from headstart.errors import UsageError
+
+Modality = Literal["image", "text"]
+OnBad = Literal["skip", "fail"]
+SPLIT_NAMES = ("train", "validation", "test")
+SPLIT_ALIASES: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+}
+
+
+def normalize_split(value: str) -> str | None:
+    """`train`/`validation`/`test` for a split name or alias (case-insensitive), else None."""
+    return SPLIT_ALIASES.get(value.strip().lower())
+
+
+def check_on_bad(on_bad: str) -> OnBad:
+    """Validate the `on_bad` option: `skip` bad items and list them, or `fail` on the first."""
+    if on_bad not in ("skip", "fail"):
+        raise UsageError(
+            f"on_bad={on_bad!r} is not a known policy",
+            expected="'skip' (leave bad items out and list them) or 'fail' (stop at the first)",
+            fix="pass --on-bad skip or --on-bad fail",
+        )
+    return on_bad  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """An item left out of a dataset, with the reason (shown to the user, stored in reports)."""
+
+    id: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Items of one modality with optional labels.
+
+    `items` are file paths (images) or strings (texts); `ids` name each item for messages
+    (relative path or `row N`); `splits` holds a per-item `train`/`validation`/`test` or None.
+    `notes` say what degraded while the dataset was made (ignored files, a short class in a label
+    budget...), so reports and manifests can show them; they do not enter the fingerprint.
+    """
+
+    modality: Modality
+    items: tuple[str, ...]
+    ids: tuple[str, ...]
+    labels: tuple[str, ...] | None = None
+    splits: tuple[str | None, ...] | None = None
+    source: str = ""
+    skipped: tuple[SkippedItem, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = len(self.items)
+        if len(self.ids) != n:
+            raise ValueError("ids and items differ in length")
+        if self.labels is not None and len(self.labels) != n:
+            raise ValueError("labels and items differ in length")
+        if self.splits is not None and len(self.splits) != n:
+            raise ValueError("splits and items differ in length")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted distinct labels (empty when unlabelled)."""
+        return sorted(set(self.labels)) if self.labels is not None else []
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(self.labels or ())
+        return {c: counts[c] for c in sorted(counts)}
+
+    def subset(self, indices: Sequence[int]) -> Dataset:
+        """The items at `indices`, in that order (skipped items are kept for reporting)."""
+        idx = list(indices)
+        return replace(
+            self,
+            items=tuple(self.items[i] for i in idx),
+            ids=tuple(self.ids[i] for i in idx),
+            labels=None if self.labels is None else tuple(self.labels[i] for i in idx),
+            splits=None if self.splits is None else tuple(self.splits[i] for i in idx),
+        )
+
+    def with_notes(self, *notes: str) -> Dataset:
+        """A copy with `notes` appended (duplicates dropped, order kept)."""
+        merged = tuple(dict.fromkeys((*self.notes, *notes)))
+        return replace(self, notes=merged)
+
+    def item_digest(self, i: int) -> str:
+        """Content hash of item `i`: file bytes for images, UTF-8 text for texts."""
+        if self.modality == "image":
+            return file_sha256(self.items[i])
+        return hashlib.sha256(self.items[i].encode("utf-8")).hexdigest()
+
+    def fingerprint(self, digests: Sequence[str] | None = None) -> str:
+        """Content fingerprint: changes when any item, label or split changes; ignores item order.
+
+        `digests` may pass precomputed `item_digest` values to avoid hashing files twice.
+        """
+        if digests is not None and len(digests) != len(self):
+            raise ValueError("digests and items differ in length")
+        rows = sorted(
+            json.dumps(
+                [
+                    self.item_digest(i) if digests is None else digests[i],
+                    None if self.labels is None else self.labels[i],
+                    None if self.splits is None else self.splits[i],
+                ]
+            )
+            for i in range(len(self))
+        )
+        h = hashlib.sha256(self.modality.encode())
+        for row in rows:
+            h.update(row.encode())
+            h.update(b"\n")
+        return h.hexdigest()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

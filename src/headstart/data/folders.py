@@ -1,0 +1,178 @@
+"""Image datasets from folders: `<root>/<class>/<file>`, optional `train/ test/ [validation/]` split
+folders, and unlabelled lists of image files or folders for prediction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from headstart.data.dataset import Dataset, SkippedItem, check_on_bad, normalize_split
+from headstart.data.images import IMAGE_EXTENSIONS, check_image_header, is_image_file
+from headstart.errors import BadItemError, DataError
+
+ACCEPTED = ", ".join(sorted(IMAGE_EXTENSIONS))
+LAYOUT = "<root>/<class>/<file>"
+
+
+def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
+    """A labelled image `Dataset` from `<root>/<class>/<file>` (class folders may nest deeper).
+
+    When `root` holds exactly `train/` and `test/` (and optionally `validation/` or `val/`), each
+    with class folders, the items carry those splits. Ids are paths relative to `root`, sorted.
+    """
+    policy = check_on_bad(on_bad)
+    base = Path(root)
+    split_dirs = _split_layout(base)
+    if split_dirs is None:
+        groups: list[tuple[Path, str | None]] = [(base, None)]
+    else:
+        groups = [(base / name, split) for split, name in split_dirs]
+    paths: list[str] = []
+    ids: list[str] = []
+    labels: list[str] = []
+    splits: list[str | None] = []
+    skipped: list[SkippedItem] = []
+    n_images = 0
+    for group_root, split in groups:
+        class_dirs, loose = _children(group_root)
+        if not class_dirs:
+            where = LAYOUT if split is None else f"<root>/{group_root.name}/<class>/<file>"
+            found = sum(1 for f in loose if is_image_file(f))
+            raise DataError(
+                f"{str(group_root)!r} has no class subfolders"
+                + (f" ({found} image(s) lie directly in it)" if found else ""),
+                expected=f"one subfolder per class: {where}",
+                fix=f"move the images into one folder per class, e.g. {group_root}/cat/1.jpg",
+            )
+        for f in loose:
+            reason = "not inside a class folder" if is_image_file(f) else _not_image(f)
+            skipped.append(SkippedItem(_rel(f, base), reason))
+        for class_dir in class_dirs:
+            for f in _walk_files(class_dir):
+                rel = _rel(f, base)
+                if not is_image_file(f):
+                    skipped.append(SkippedItem(rel, _not_image(f)))
+                    continue
+                n_images += 1
+                bad = _header_problem(f, rel, policy)
+                if bad is not None:
+                    skipped.append(bad)
+                    continue
+                paths.append(str(f))
+                ids.append(rel)
+                labels.append(class_dir.name)
+                splits.append(split)
+    if n_images == 0:
+        raise DataError(
+            f"no images found in {str(base)!r}",
+            expected=f"image files ({ACCEPTED}) laid out as {LAYOUT}",
+            fix=f"check the path, and that the files have one of the extensions {ACCEPTED}",
+        )
+    order = sorted(range(len(ids)), key=lambda i: ids[i])
+    return Dataset(
+        modality="image",
+        items=tuple(paths[i] for i in order),
+        ids=tuple(ids[i] for i in order),
+        labels=tuple(labels[i] for i in order),
+        splits=None if split_dirs is None else tuple(splits[i] for i in order),
+        source=str(base),
+        skipped=tuple(sorted(skipped, key=lambda s: s.id)),
+    )
+
+
+def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> Dataset:
+    """An unlabelled image `Dataset` for prediction: each path is a file or a folder (recursive)."""
+    policy = check_on_bad(on_bad)
+    items: list[str] = []
+    ids: list[str] = []
+    skipped: list[SkippedItem] = []
+    for given in paths:
+        p = Path(given)
+        if not p.exists():
+            raise DataError(
+                f"input {str(given)!r} does not exist",
+                expected="an image file or a folder of images",
+                fix="check the path (relative paths start from the current directory)",
+            )
+        if p.is_dir():
+            files = [(f, (Path(given) / f.relative_to(p)).as_posix()) for f in _walk_files(p)]
+        else:
+            files = [(p, str(given))]
+        for f, item_id in files:
+            if not is_image_file(f):
+                skipped.append(SkippedItem(item_id, _not_image(f)))
+                continue
+            bad = _header_problem(f, item_id, policy)
+            if bad is not None:
+                skipped.append(bad)
+                continue
+            items.append(str(f))
+            ids.append(item_id)
+    if not items and not skipped:
+        shown = ", ".join(repr(str(p)) for p in paths) or "(no inputs)"
+        raise DataError(
+            f"no images found in {shown}",
+            expected=f"image files with one of the extensions {ACCEPTED}",
+            fix="pass image files or folders that contain images",
+        )
+    return Dataset(
+        modality="image",
+        items=tuple(items),
+        ids=tuple(ids),
+        source=", ".join(str(p) for p in paths),
+        skipped=tuple(skipped),
+    )
+
+
+def _split_layout(root: Path) -> list[tuple[str, str]] | None:
+    """[(split, folder name)] when `root` is a train/test[/validation] layout, else None."""
+    dirs, _ = _children(root)
+    named = {d.name: normalize_split(d.name) for d in dirs}
+    if not dirs or any(split is None for split in named.values()):
+        return None
+    found = sorted(named.values(), key=str)
+    if len(set(found)) != len(found) or "train" not in found or "test" not in found:
+        return None
+    order = {"train": 0, "validation": 1, "test": 2}
+    pairs = [(split, name) for name, split in named.items() if split is not None]
+    return sorted(pairs, key=lambda pair: order[pair[0]])
+
+
+def _children(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Visible subfolders and visible files of `folder`, each sorted by name."""
+    dirs: list[Path] = []
+    files: list[Path] = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        (dirs if entry.is_dir() else files).append(entry)
+    return dirs, files
+
+
+def _walk_files(folder: Path) -> list[Path]:
+    """Visible files under `folder`, recursively, sorted by relative path (hidden ones skipped)."""
+    found: list[Path] = []
+    for current, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(Path(current) / name for name in filenames if not name.startswith("."))
+    return sorted(found, key=lambda f: f.relative_to(folder).as_posix())
+
+
+def _header_problem(path: Path, item_id: str, on_bad: str) -> SkippedItem | None:
+    """None when the header is fine; the skip record when not (or raise with `on_bad="fail"`)."""
+    try:
+        check_image_header(path)
+    except BadItemError as e:
+        if on_bad == "fail":
+            raise BadItemError(item_id, e.reason) from e
+        return SkippedItem(item_id, e.reason)
+    return None
+
+
+def _not_image(path: Path) -> str:
+    return f"not an image file ({path.suffix.lower() or 'no extension'})"
+
+
+def _rel(path: Path, base: Path) -> str:
+    return path.relative_to(base).as_posix()

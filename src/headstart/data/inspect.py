@@ -1,0 +1,147 @@
+"""The validation report for a dataset: counts, skipped items, duplicates, conflicts, imbalance."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from headstart.data.dataset import SPLIT_NAMES, Dataset
+from headstart.data.images import image_size
+from headstart.errors import BadItemError
+
+IMBALANCE_RATIO = 3.0
+FEW_ITEMS = 5
+
+
+@dataclass
+class InspectReport:
+    """What `headstart inspect` shows; `to_dict()` is its `--json` form."""
+
+    source: str
+    modality: str
+    n_items: int
+    n_classes: int
+    class_counts: dict[str, int]
+    skipped: list[dict[str, str]]
+    duplicates: list[list[str]]
+    conflicts: list[dict[str, Any]]
+    warnings: list[str]
+    split_counts: dict[str, int] | None
+    fingerprint: str
+    image_sizes: dict[str, dict[str, float]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def inspect_dataset(ds: Dataset) -> InspectReport:
+    """Hash every item once and report on the dataset; image sizes come from headers only."""
+    digests = [ds.item_digest(i) for i in range(len(ds))]
+    duplicates, conflicts = _duplicates(ds, digests)
+    counts = ds.class_counts()
+    warnings = _imbalance_warnings(counts)
+    if conflicts:
+        warnings.append(
+            f"{len(conflicts)} group(s) of identical items carry different labels; "
+            "fix the labels or remove the copies"
+        )
+    if ds.skipped:
+        warnings.append(f"{len(ds.skipped)} item(s) skipped as unreadable or empty (listed under skipped)")
+    sizes = None
+    if ds.modality == "image":
+        sizes, unreadable = _image_sizes(ds)
+        if unreadable:
+            warnings.append(f"{unreadable} image header(s) could not be read while measuring sizes")
+    return InspectReport(
+        source=ds.source,
+        modality=ds.modality,
+        n_items=len(ds),
+        n_classes=len(counts),
+        class_counts=counts,
+        skipped=[s.to_dict() for s in ds.skipped],
+        duplicates=duplicates,
+        conflicts=conflicts,
+        warnings=warnings,
+        split_counts=_split_counts(ds),
+        fingerprint=ds.fingerprint(digests),
+        image_sizes=sizes,
+        notes=list(ds.notes),
+    )
+
+
+def _duplicates(ds: Dataset, digests: list[str]) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """Groups of ids with identical content, and those groups whose labels disagree."""
+    groups: dict[str, list[int]] = {}
+    for i, d in enumerate(digests):
+        groups.setdefault(d, []).append(i)
+    duplicates: list[list[str]] = []
+    conflicts: list[dict[str, Any]] = []
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        ids = [ds.ids[i] for i in members]
+        duplicates.append(ids)
+        if ds.labels is not None:
+            labels = sorted({ds.labels[i] for i in members})
+            if len(labels) > 1:
+                conflicts.append({"ids": ids, "labels": labels})
+    duplicates.sort()
+    conflicts.sort(key=lambda c: c["ids"])
+    return duplicates, conflicts
+
+
+def _imbalance_warnings(counts: dict[str, int]) -> list[str]:
+    if not counts:
+        return []
+    warnings: list[str] = []
+    largest = max(counts, key=lambda c: counts[c])
+    smallest = min(counts, key=lambda c: counts[c])
+    if len(counts) > 1 and counts[largest] > IMBALANCE_RATIO * counts[smallest]:
+        warnings.append(
+            f"classes are imbalanced: {largest!r} has {counts[largest]} items, {smallest!r} has "
+            f"{counts[smallest]} (ratio {counts[largest] / counts[smallest]:.2f} > {IMBALANCE_RATIO:g})"
+        )
+    few = [c for c in counts if counts[c] < FEW_ITEMS]
+    if few:
+        shown = ", ".join(f"{c!r} ({counts[c]})" for c in few[:10])
+        warnings.append(
+            f"{len(few)} class(es) have fewer than {FEW_ITEMS} items: {shown}"
+            + (" ..." if len(few) > 10 else "")
+        )
+    return warnings
+
+
+def _split_counts(ds: Dataset) -> dict[str, int] | None:
+    if ds.splits is None:
+        return None
+    counts = Counter(s if s is not None else "unassigned" for s in ds.splits)
+    result = {name: counts.get(name, 0) for name in SPLIT_NAMES}
+    if counts.get("unassigned"):
+        result["unassigned"] = counts["unassigned"]
+    return result
+
+
+def _image_sizes(ds: Dataset) -> tuple[dict[str, dict[str, float]] | None, int]:
+    """min/median/max of widths and heights from headers, and how many headers failed."""
+    widths: list[int] = []
+    heights: list[int] = []
+    unreadable = 0
+    for path in ds.items:
+        try:
+            w, h = image_size(path)
+        except BadItemError:
+            unreadable += 1
+            continue
+        widths.append(w)
+        heights.append(h)
+    if not widths:
+        return None, unreadable
+
+    def summary(values: list[int]) -> dict[str, float]:
+        return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
+
+    return {"width": summary(widths), "height": summary(heights)}, unreadable

@@ -1,0 +1,211 @@
+"""The one entry point from a user's path (or inputs) to a validated `Dataset`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from headstart.data.dataset import Dataset, Modality, SkippedItem, check_on_bad
+from headstart.data.folders import ACCEPTED, load_image_folder, load_image_inputs
+from headstart.data.images import is_image_file
+from headstart.data.tables import TABLE_EXTENSIONS, TEXT_FILE_EXTENSIONS, is_table_file, load_table
+from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
+
+SUPPORTED = "a folder of images (<root>/<class>/<file>) or a table (" + ", ".join(
+    sorted(TABLE_EXTENSIONS)
+) + ")"
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    on_bad: str = "skip",
+    require_labels: bool = True,
+) -> Dataset:
+    """Load an image folder or a text table; bad items are skipped and listed (or fail).
+
+    Raises `DataError` when the dataset as a whole is unusable: missing path, no usable items,
+    fewer than two classes when labels are required, wrong layout or unsupported file type.
+    """
+    check_on_bad(on_bad)
+    p = Path(path)
+    _check_exists(p, "dataset")
+    if p.is_dir():
+        ds = load_image_folder(p, on_bad=on_bad)
+    elif is_table_file(p):
+        ds = load_table(
+            p,
+            text_column=text_column,
+            label_column=label_column,
+            on_bad=on_bad,
+            require_labels=require_labels,
+        )
+    elif is_image_file(p):
+        raise DataError(
+            f"{str(p)!r} is a single image, not a dataset",
+            expected=f"a folder of images laid out as <root>/<class>/<file> ({ACCEPTED})",
+            fix=f"pass the folder that holds the class folders, e.g. {p.parent.parent or '.'}",
+        )
+    else:
+        raise DataError(
+            f"{str(p)!r} has an unsupported extension {p.suffix or '(none)'!r}",
+            expected=SUPPORTED,
+            fix="pass an image folder, or convert the file to CSV with columns text,label",
+        )
+    _check_not_empty(ds)
+    if require_labels:
+        _check_classes(ds)
+    return ds
+
+
+def load_inputs(
+    inputs: Sequence[str],
+    *,
+    modality: Modality | None = None,
+    text_column: str | None = None,
+    on_bad: str = "skip",
+) -> Dataset:
+    """Unlabelled items to predict: image files/folders, a table or `.txt` of texts, or raw texts.
+
+    Raw strings are accepted only with `modality="text"`; then an input that is an existing table
+    or `.txt` file is read as a file and every other input is a text.
+    """
+    check_on_bad(on_bad)
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not inputs:
+        raise UsageError(
+            "no inputs to predict",
+            expected="one or more image files, folders, a table of texts, or texts",
+            fix="pass at least one input",
+        )
+    if modality not in (None, "image", "text"):
+        raise UsageError(
+            f"modality={modality!r} is not known",
+            expected="'image' or 'text'",
+            fix="pass modality='image' or modality='text', or leave it out",
+        )
+    if modality == "text":
+        ds = _text_inputs(inputs, text_column, on_bad)
+    else:
+        for given in inputs:
+            _check_exists(Path(given), "input", raw_text_hint=modality is None)
+        tables = [i for i in inputs if Path(i).is_file() and is_table_file(i)]
+        if tables and modality == "image":
+            raise DataError(
+                f"{tables[0]!r} is a table of texts but images were expected",
+                expected="image files or folders of images",
+                fix="pass image inputs, or predict with a text model",
+            )
+        if tables and len(tables) != len(inputs):
+            others = [i for i in inputs if i not in tables]
+            raise DataError(
+                f"inputs mix tables of texts ({tables[0]!r}) with other inputs ({others[0]!r})",
+                expected="either texts (tables, .txt files) or images, not both",
+                fix="predict texts and images in separate calls",
+            )
+        if tables:
+            ds = _text_inputs(tables, text_column, on_bad)
+        else:
+            ds = load_image_inputs(inputs, on_bad=on_bad)
+    _check_not_empty(ds)
+    return ds
+
+
+def _text_inputs(inputs: Sequence[str], text_column: str | None, on_bad: str) -> Dataset:
+    """Texts from tables/.txt files and raw strings, in input order; ids prefixed when mixed."""
+    items: list[str] = []
+    ids: list[str] = []
+    skipped: list[SkippedItem] = []
+    notes: list[str] = []
+    many = len(inputs) > 1
+    for n, given in enumerate(inputs, start=1):
+        p = Path(given)
+        if _is_text_file(given):
+            part = load_table(p, text_column=text_column, on_bad=on_bad, require_labels=False)
+            prefix = f"{given}: " if many else ""
+            items.extend(part.items)
+            ids.extend(prefix + i for i in part.ids)
+            skipped.extend(SkippedItem(prefix + s.id, s.reason) for s in part.skipped)
+            notes.extend(part.notes)
+        elif given.strip():
+            items.append(given)
+            ids.append(f"input {n}")
+        else:
+            if on_bad == "fail":
+                raise BadItemError(f"input {n}", "empty text")
+            skipped.append(SkippedItem(f"input {n}", "empty text"))
+    return Dataset(
+        modality="text",
+        items=tuple(items),
+        ids=tuple(ids),
+        source=", ".join(i for i in inputs if _is_text_file(i)) or "inputs",
+        skipped=tuple(skipped),
+        notes=tuple(dict.fromkeys(notes)),
+    )
+
+
+def _is_text_file(given: str) -> bool:
+    suffix = Path(given).suffix.lower()
+    is_text_kind = suffix in TABLE_EXTENSIONS or suffix in TEXT_FILE_EXTENSIONS
+    try:
+        return is_text_kind and Path(given).is_file()
+    except OSError:
+        return False
+
+
+def _check_exists(p: Path, what: str, *, raw_text_hint: bool = False) -> None:
+    if p.exists():
+        return
+    parent = p.parent if str(p.parent) else Path(".")
+    siblings = [c.name for c in parent.iterdir()] if parent.is_dir() else []
+    guess = did_you_mean(p.name, siblings)
+    fix = f"did you mean {str(parent / guess)!r}? " if guess else ""
+    fix += "check the path (relative paths start from the current directory)"
+    if raw_text_hint:
+        fix += "; to predict raw texts, pass modality='text' (--modality text)"
+    raise DataError(
+        f"{what} {str(p)!r} does not exist",
+        expected=SUPPORTED if what == "dataset" else "existing image files, folders or tables",
+        fix=fix,
+    )
+
+
+def _check_not_empty(ds: Dataset) -> None:
+    if len(ds) > 0:
+        return
+    if ds.skipped:
+        first = "; ".join(f"{s.id}: {s.reason}" for s in ds.skipped[:3])
+        raise DataError(
+            f"no usable items in {ds.source!r}: all {len(ds.skipped)} were skipped ({first})",
+            expected="at least one readable item",
+            fix="fix or replace the files listed above, or run `headstart inspect` for the full list",
+        )
+    raise DataError(
+        f"no items in {ds.source!r}",
+        expected="at least one image or text",
+        fix="check that the right path was given",
+    )
+
+
+def _check_classes(ds: Dataset) -> None:
+    classes = ds.classes
+    if len(classes) >= 2:
+        return
+    if not classes:
+        raise DataError(
+            f"{ds.source!r} has no labels",
+            expected="a label for every item",
+            fix="pass --label-column NAME with the column that holds the labels",
+        )
+    if ds.modality == "image":
+        fix = f"add a second class folder next to {classes[0]!r}: <root>/<class>/<file>"
+    else:
+        fix = "add rows of at least one other class, or check that --label-column is the right column"
+    raise DataError(
+        f"{ds.source!r} has only one class, {classes[0]!r}",
+        expected="at least two classes to learn to tell apart",
+        fix=fix,
+    )

@@ -1,0 +1,104 @@
+"""The HeadstartError tree: every user mistake says what happened, what was expected and how to fix it.
+
+Each class carries the CLI exit code and the HTTP status it maps to, so the CLI and the service
+translate errors in exactly one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class HeadstartError(Exception):
+    """Base of every error a user can cause; printed without a traceback."""
+
+    exit_code: int = 1
+    http_status: int = 400
+
+    def __init__(self, what: str, *, expected: str | None = None, fix: str | None = None) -> None:
+        self.what = what
+        self.expected = expected
+        self.fix = fix
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        parts = [self.what]
+        if self.expected:
+            parts.append(f"expected: {self.expected}")
+        if self.fix:
+            parts.append(f"fix: {self.fix}")
+        return "\n  ".join(parts)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "error": type(self).__name__,
+            "message": self.what,
+            "expected": self.expected,
+            "fix": self.fix,
+        }
+
+
+class UsageError(HeadstartError):
+    """A bad option value or combination of options."""
+
+    exit_code = 2
+    http_status = 422
+
+
+class DataError(HeadstartError):
+    """The dataset as a whole cannot be used (missing column, one class, empty folder...)."""
+
+    exit_code = 3
+    http_status = 422
+
+
+class BadItemError(DataError):
+    """One item (image file, table row) cannot be read; skipped unless `on_bad="fail"`."""
+
+    def __init__(self, item: str, reason: str) -> None:
+        self.item = item
+        self.reason = reason
+        super().__init__(
+            f"cannot use item {item!r}: {reason}",
+            fix="fix or remove the item, or pass --on-bad skip to skip bad items and list them",
+        )
+
+
+class BackboneError(HeadstartError):
+    """A backbone is unknown, not installed, or does not fit the data."""
+
+    exit_code = 4
+    http_status = 404
+
+
+class ModalityMismatchError(BackboneError):
+    """A backbone of one modality was asked to handle data of another."""
+
+    http_status = 422
+
+    def __init__(self, backbone: str, backbone_modality: str, data_modality: str) -> None:
+        super().__init__(
+            f"backbone {backbone!r} reads {backbone_modality} but the data is {data_modality}",
+            expected=f"a {data_modality} backbone: transfer needs the same kind of input as pretraining",
+            fix="run `headstart models` and pick a backbone whose modality is "
+            f"{data_modality}",
+        )
+
+
+class BundleError(HeadstartError):
+    """A saved model bundle is missing, corrupt, or does not match the installed backbone."""
+
+    exit_code = 5
+    http_status = 422
+
+
+class StrategyError(UsageError):
+    """An unknown or unavailable adaptation strategy."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to a mistyped name, or None when nothing is close."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else None

@@ -1,0 +1,251 @@
+"""The frozen part of a backbone compiled to ONNX Runtime: exported once per key, cached, run in batches.
+
+`FrozenRunner(backbone, stop, pooled)` runs stages[0:stop] (then the pool when `pooled`) either in ONNX
+Runtime (default) or eagerly in torch (`engine="torch"`, the parity reference). Each export is checked
+against torch on the backbone's example inputs before it is kept, so a wrong export fails loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.backbones.base import Backbone
+from headstart.cache import cache_dir
+from headstart.errors import BackboneError
+
+Engine = Literal["auto", "onnxruntime", "torch"]
+EXPORT_FORMAT = 1  # bump when the export procedure changes, to invalidate cached files
+OPSET = 18
+PARITY_ATOL = 1e-3
+log = logging.getLogger(__name__)
+export_count = 0  # exports performed by this process (tests check reuse with it)
+
+
+def default_threads() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _Prefix(nn.Module):
+    """stages[0:stop] (+ pool) with positional tensor inputs and one tensor output, as exporters need."""
+
+    def __init__(self, backbone: Backbone, stop: int, pooled: bool) -> None:
+        super().__init__()
+        self.net = backbone.module()  # registered so parameters are part of the graph
+        self._backbone = backbone
+        self._names = list(backbone.input_names)
+        self.stop, self.pooled = stop, pooled
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        state = self._backbone.forward(dict(zip(self._names, inputs)), 0, self.stop)
+        if self.pooled:
+            return self._backbone.pool(state)
+        return state[self._backbone.activation_key]
+
+
+def export_key(backbone: Backbone, stop: int, pooled: bool) -> str:
+    """Everything the exported graph depends on, hashed."""
+    import onnx
+
+    parts: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "name": backbone.name,
+        "weights": backbone.weights_sha256,
+        "stages": backbone.stages,
+        "stop": stop,
+        "pooled": pooled,
+        "preprocess": backbone.preprocess_config(),
+        "exporter": backbone.onnx_exporter,
+        "opset": OPSET,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
+class FrozenRunner:
+    """Run the frozen prefix stages[0:stop] of `backbone` on preprocessed inputs; returns float32 arrays.
+
+    `pooled=True` gives (N, D) features pooled at the cut; `pooled=False` gives the activation at the cut
+    (`backbone.activation_key`; for text the padding mask is the input's `attention_mask`).
+    """
+
+    def __init__(self, backbone: Backbone, stop: int | None = None, pooled: bool = True,
+                 threads: int | None = None, engine: Engine = "auto") -> None:
+        n = len(backbone.stages)
+        stop = n if stop is None else stop
+        if not 1 <= stop <= n:
+            raise BackboneError(f"stop={stop} is outside the stages of {backbone.name}",
+                                expected=f"1 <= stop <= {n} (stages: {', '.join(backbone.stages)})")
+        if engine not in ("auto", "onnxruntime", "torch"):
+            raise BackboneError(f"engine={engine!r} is unknown", expected="auto, onnxruntime or torch")
+        self.backbone, self.stop, self.pooled = backbone, stop, pooled
+        self.threads = threads or default_threads()
+        self.exported = False  # True when this runner had to export (False: reused the cached file)
+        self.export_seconds = 0.0
+        self.onnx_path: Path | None = None
+        self.degraded: str | None = None  # why the runner fell back to torch, when it did
+        if engine == "auto" and not onnxruntime_available():
+            self.degraded = "onnxruntime is not installed; running the frozen stages eagerly in torch"
+            warnings.warn(self.degraded, stacklevel=2)
+            engine = "torch"
+        self.engine: Literal["onnxruntime", "torch"] = "torch" if engine == "torch" else "onnxruntime"
+        self._module = _Prefix(backbone, stop, pooled).eval()
+        self._session: Any = None
+        if self.engine == "onnxruntime":
+            self.onnx_path = self._ensure_export()
+            self._session = self._open_session(self.onnx_path)
+
+    # -- running ---------------------------------------------------------------------------------
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        missing = [n for n in self.backbone.input_names if n not in inputs]
+        if missing:
+            raise BackboneError(f"inputs lack {missing} for {self.backbone.name}",
+                                expected=f"the keys of backbone.preprocess(): {self.backbone.input_names}")
+        if self.engine == "torch":
+            return self.run_torch(inputs)
+        feed = {n: np.ascontiguousarray(inputs[n]) for n in self.backbone.input_names}
+        return self._session.run(None, feed)[0]
+
+    def run_torch(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The same computation eagerly in torch (reference for parity checks)."""
+        args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.backbone.input_names]
+        with torch.inference_mode():
+            return self._module(*args).float().numpy()
+
+    # -- exporting -------------------------------------------------------------------------------
+    def _ensure_export(self) -> Path:
+        key = export_key(self.backbone, self.stop, self.pooled)
+        path = cache_dir("onnx") / f"{_safe(self.backbone.name)}-{key}.onnx"
+        if path.is_file():
+            return path
+        t0 = time.perf_counter()
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.onnx")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            self._export(tmp)
+            self._check_parity(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            for extra in tmp.parent.glob(tmp.name + "*.data"):
+                extra.unlink(missing_ok=True)
+        global export_count
+        export_count += 1
+        self.exported = True
+        self.export_seconds = time.perf_counter() - t0
+        log.info("exported %s stages[0:%d] to %s in %.1fs", self.backbone.name, self.stop, path,
+                 self.export_seconds)
+        return path
+
+    def _export(self, path: Path) -> None:
+        names = list(self.backbone.input_names)
+        example = self.backbone.example_inputs(batch=2)
+        args = tuple(torch.from_numpy(example[n]) for n in names)
+        axes = self.backbone.dynamic_axes()
+        output = "features" if self.pooled else "activation"
+        torch_onnx_log = logging.getLogger("torch.onnx")
+        level = torch_onnx_log.level
+        torch_onnx_log.setLevel(logging.ERROR)  # e.g. "torchvision is not installed" notices
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if self.backbone.onnx_exporter == "dynamo":
+                self._export_dynamo(path, names, args, axes, output)
+            else:
+                out_axes = {0: "batch"}
+                if not self.pooled:
+                    seq = {a for n in names for a, label in axes[n].items() if label == "sequence"}
+                    out_axes.update({a: "sequence" for a in seq})
+                torch.onnx.export(
+                    self._module, args, str(path), input_names=names, output_names=[output],
+                    dynamic_axes={**axes, output: out_axes}, opset_version=OPSET, dynamo=False,
+                    do_constant_folding=True,
+                )
+        torch_onnx_log.setLevel(level)
+
+    def _export_dynamo(self, path: Path, names: list[str], args: tuple[torch.Tensor, ...],
+                       axes: dict[str, dict[int, str]], output: str) -> None:
+        from torch.export import Dim
+
+        dims: dict[str, Any] = {}
+        shapes = []
+        for n in names:
+            spec = {}
+            for axis, label in axes[n].items():
+                if label not in dims:
+                    dims[label] = Dim(label, min=1, max=self._axis_max(label))
+                spec[axis] = dims[label]
+            shapes.append(spec)
+        # quiet: the dynamo exporter prints its progress on stdout
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(
+                self._module, args, input_names=names, output_names=[output],
+                dynamic_shapes={"inputs": tuple(shapes)}, opset_version=OPSET, dynamo=True,
+                external_data=False, optimize=True, verbose=False,
+            )
+            program.save(str(path), external_data=False)
+
+    def _axis_max(self, label: str) -> int:
+        return int(self.backbone.input_size) if label == "sequence" else 1 << 20
+
+    def _check_parity(self, path: Path) -> None:
+        """Refuse an export whose outputs differ from torch on the example inputs."""
+        example = self.backbone.example_inputs(batch=3)
+        session = self._open_session(path)
+        got = session.run(None, {n: example[n] for n in self.backbone.input_names})[0]
+        want = self.run_torch(example)
+        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+        scale = max(1.0, float(np.max(np.abs(want))))
+        if not diff <= PARITY_ATOL * scale:
+            raise BackboneError(
+                f"the ONNX export of {self.backbone.name} (stages[0:{self.stop}]) disagrees with torch: "
+                f"max |diff| = {diff:.3g}",
+                expected=f"max |diff| <= {PARITY_ATOL * scale:.3g}",
+                fix="run with engine='torch' and report the backbone",
+            )
+
+    def _open_session(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+    def __repr__(self) -> str:
+        return (f"FrozenRunner({self.backbone.name!r}, stop={self.stop}, pooled={self.pooled}, "
+                f"engine={self.engine!r}, threads={self.threads})")

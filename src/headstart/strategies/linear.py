@@ -1,0 +1,169 @@
+"""The linear strategy's head: a scikit-learn linear model on frozen features, stored as plain arrays.
+
+`LinearHead` follows the estimator contract (constructor stores options, `fit` learns, learned state
+ends in `_`). After fitting it keeps only arrays (scaler, coefficients, calibration temperature), so
+a bundle stores it in safetensors and prediction needs no pickle and no scikit-learn object.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from headstart.errors import UsageError
+
+HeadKind = Literal["logreg", "svm"]
+HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
+C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+MIN_PER_CLASS_FOR_CV = 3
+MAX_FOLDS = 5
+
+
+class LinearHead:
+    """Logistic regression (default) or linear SVM on standardised features.
+
+    `C=None` picks the regularisation by stratified cross-validation when every class has at least
+    three examples (otherwise C=1). `class_weight="balanced"` counters imbalance.
+    """
+
+    def __init__(
+        self,
+        kind: HeadKind = "logreg",
+        C: float | None = None,
+        class_weight: str | None = "balanced",
+        seed: int = 0,
+        max_iter: int = 2000,
+    ) -> None:
+        self.kind = kind
+        self.C = C
+        self.class_weight = class_weight
+        self.seed = seed
+        self.max_iter = max_iter
+
+    def _estimator(self, C: float) -> Any:
+        if self.kind == "logreg":
+            return LogisticRegression(
+                C=C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
+            )
+        if self.kind == "svm":
+            return LinearSVC(
+                C=C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
+            )
+        raise UsageError(
+            f"unknown linear head {self.kind!r}",
+            expected=f"one of {', '.join(HEAD_KINDS)}",
+            fix="pass --head logreg (default) or --head svm",
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray | list[str]) -> LinearHead:
+        y = np.asarray(y)
+        self.classes_ = np.array(sorted(set(y.tolist())))
+        if len(self.classes_) < 2:
+            raise UsageError(
+                "a linear head needs at least 2 classes",
+                expected="examples of 2 or more classes",
+                fix="add examples of another class",
+            )
+        scaler = StandardScaler().fit(X)
+        Xs = scaler.transform(X)
+        self.mean_ = scaler.mean_.astype(np.float32)
+        self.scale_ = scaler.scale_.astype(np.float32)
+        folds = self._folds(y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.C_ = self.C if self.C is not None else self._choose_C(Xs, y, folds)
+            model = self._estimator(self.C_).fit(Xs, y)
+            self.coef_ = np.asarray(model.coef_, dtype=np.float32)
+            self.intercept_ = np.asarray(model.intercept_, dtype=np.float32).reshape(-1)
+            self.temperature_ = self._calibrate(Xs, y, folds) if self.kind == "svm" else 1.0
+        return self
+
+    def _folds(self, y: np.ndarray) -> StratifiedKFold | None:
+        smallest = min(np.unique(y, return_counts=True)[1])
+        if smallest < MIN_PER_CLASS_FOR_CV:
+            return None
+        return StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=self.seed)
+
+    def _choose_C(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
+        if folds is None:
+            return 1.0
+        scoring = "neg_log_loss" if self.kind == "logreg" else "accuracy"
+        search = GridSearchCV(self._estimator(1.0), {"C": list(C_GRID)}, cv=folds, scoring=scoring)
+        search.fit(Xs, y)
+        return float(search.best_params_["C"])
+
+    def _calibrate(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
+        """Temperature for turning SVM margins into probabilities, fitted on out-of-fold margins."""
+        if folds is None:
+            return 1.0
+        margins = cross_val_predict(self._estimator(self.C_), Xs, y, cv=folds, method="decision_function")
+        logits = _as_class_logits(np.asarray(margins))
+        target = np.searchsorted(self.classes_, y)
+
+        def nll(log_t: float) -> float:
+            return -float(log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(y)), target].mean())
+
+        return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """One logit per class, shape (N, n_classes)."""
+        self._check_fitted()
+        Xs = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        return _as_class_logits(Xs @ self.coef_.T + self.intercept_)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return softmax(self.decision_function(X) / self.temperature_, axis=1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise RuntimeError("LinearHead is not fitted yet: call fit(X, y) first")
+
+    def config(self) -> dict[str, Any]:
+        """Hyperparameters and learned scalars, for the bundle manifest."""
+        return {
+            "kind": self.kind,
+            "C": self.C_,
+            "C_search": None if self.C is not None else list(C_GRID),
+            "class_weight": self.class_weight,
+            "temperature": self.temperature_,
+            "probabilities": "calibrated by temperature on out-of-fold margins"
+            if self.kind == "svm"
+            else "logistic",
+        }
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned arrays, for safetensors."""
+        self._check_fitted()
+        return {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], classes: list[str]) -> LinearHead:
+        head = cls(kind=config["kind"], C=config["C"], class_weight=config.get("class_weight"))
+        head.classes_ = np.array(classes)
+        head.C_ = config["C"]
+        head.temperature_ = float(config.get("temperature", 1.0))
+        head.mean_, head.scale_ = state["mean"], state["scale"]
+        head.coef_, head.intercept_ = state["coef"], state["intercept"]
+        return head
+
+
+def _as_class_logits(scores: np.ndarray) -> np.ndarray:
+    """Binary models give one score per row; expand to two logits (negative class, positive class)."""
+    if scores.ndim == 1:
+        scores = scores[:, None]
+    if scores.shape[1] == 1:
+        return np.concatenate([np.zeros_like(scores), scores], axis=1)
+    return scores

@@ -1,0 +1,126 @@
+"""The CLI end to end on tiny backbones: happy paths, --json schemas, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from headstart.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0) -> dict:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def image_bundle(image_folder: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "model"
+    run("fit", str(image_folder), "--backbone", "test-cnn", "--out", str(out), "--seed", "0")
+    return out
+
+
+def test_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("models", "inspect", "fit", "evaluate", "predict"):
+        assert command in result.stdout
+
+
+def test_models_lists_installed_and_test_backbones() -> None:
+    doc = run("models", "--test")
+    names = {b["name"]: b for b in doc["backbones"]}
+    assert {"efficientnet-lite0", "minilm-l6", "test-cnn", "test-text"} <= set(names)
+    assert names["efficientnet-lite0"]["modality"] == "image"
+    assert names["minilm-l6"]["feature_dim"] == 384
+    assert "test-cnn" not in {b["name"] for b in run("models")["backbones"]}
+
+
+def test_inspect_reports_counts(image_folder: Path) -> None:
+    doc = run("inspect", str(image_folder))
+    assert doc["class_counts"] == {"blue": 12, "green": 12, "red": 12}
+    assert doc["fingerprint"]
+
+
+def test_fit_json_schema_and_bundle(image_bundle: Path, image_folder: Path, tmp_path: Path) -> None:
+    manifest = json.loads((image_bundle / "manifest.json").read_text())
+    assert manifest["labels"] == ["blue", "green", "red"]
+    assert manifest["backbone"]["name"] == "test-cnn"
+    assert manifest["strategy"]["name"] == "linear"
+    assert (image_bundle / "head.safetensors").is_file()
+    doc = run("fit", str(image_folder), "--backbone", "test-cnn", "--out", str(tmp_path / "m2"))
+    assert set(doc) >= {"bundle", "metrics", "timings", "counts", "skipped"}
+    assert doc["metrics"]["accuracy"] >= 0.8
+    assert doc["counts"]["features_computed"] == 0  # second fit on the same data reads the cache
+    assert doc["counts"]["features_cached"] == doc["counts"]["train"] + doc["counts"]["test"]
+
+
+def test_fit_with_label_budget(image_folder: Path, tmp_path: Path) -> None:
+    doc = run("fit", str(image_folder), "-b", "test-cnn", "-n", "3", "--out", str(tmp_path / "m"))
+    assert doc["counts"]["train"] == 9
+
+
+def test_evaluate_json_schema(image_bundle: Path, image_folder: Path) -> None:
+    doc = run("evaluate", str(image_bundle), str(image_folder))
+    assert set(doc) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "expected_calibration_error", "n"}
+    assert doc["n"] == 36
+    assert set(doc["per_class"]["red"]) == {"precision", "recall", "f1", "support"}
+    matrix = doc["confusion_matrix"]["matrix"]
+    assert sum(map(sum, matrix)) == 36
+
+
+def test_predict_files_and_folder(image_bundle: Path, image_folder: Path) -> None:
+    files = sorted((image_folder / "red").glob("*.png"))[:2]
+    doc = run("predict", str(image_bundle), *map(str, files), "--top-k", "2")
+    assert [p["label"] for p in doc["predictions"]] == ["red", "red"]
+    assert len(doc["predictions"][0]["top"]) == 2
+    doc = run("predict", str(image_bundle), str(image_folder / "blue"))
+    assert len(doc["predictions"]) == 12
+
+
+def test_text_fit_predict_roundtrip(text_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "text-model"
+    run("fit", str(text_csv), "--backbone", "test-text", "--out", str(out))
+    doc = run("predict", str(out), "the team scored a goal", "fresh bread and cake")
+    assert len(doc["predictions"]) == 2
+    assert doc["predictions"][0]["id"]
+
+
+def test_unknown_backbone_suggests_a_name(image_folder: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["fit", str(image_folder), "--backbone", "efficientnet-lite", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 4
+    assert "did you mean" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_modality_mismatch_is_explained(text_csv: Path, tmp_path: Path) -> None:
+    doc = run("fit", str(text_csv), "--backbone", "test-cnn", "--out", str(tmp_path / "m"), code=4)
+    assert doc["error"] == "ModalityMismatchError"
+    assert "same kind of input" in doc["expected"]
+
+
+def test_missing_data_and_bundle_errors(tmp_path: Path, image_bundle: Path) -> None:
+    doc = run("fit", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m"), code=3)
+    assert "nowhere" in doc["message"] and doc["fix"]
+    doc = run("predict", str(tmp_path / "no-bundle"), "x.png", code=5)
+    assert doc["error"] == "BundleError"
+
+
+def test_evaluate_rejects_unknown_labels(image_bundle: Path, tmp_path: Path) -> None:
+    from tests.conftest import make_image_folder
+
+    other = make_image_folder(tmp_path / "other", per_class=2)
+    (other / "red").rename(other / "purple")
+    doc = run("evaluate", str(image_bundle), str(other), code=3)
+    assert "purple" in doc["message"]
+
+
+def test_bad_option_value_is_a_usage_error(image_folder: Path, tmp_path: Path) -> None:
+    doc = run("fit", str(image_folder), "-b", "test-cnn", "--test-size", "1.5", "--out", str(tmp_path / "m"), code=2)
+    assert "test_size" in doc["message"]

@@ -1,0 +1,81 @@
+"""Bundles: round trip, atomic writes, and clear errors for broken or mismatched bundles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import headstart
+from headstart import bundle as bundle_module
+from headstart.errors import BundleError
+
+
+@pytest.fixture
+def fitted(image_folder: Path, tmp_path: Path) -> Path:
+    return headstart.fit(image_folder, backbone="test-cnn", out=str(tmp_path / "model"), progress=False).bundle
+
+
+def test_roundtrip_predictions_match_fit_metrics(fitted: Path, image_folder: Path) -> None:
+    predictor = headstart.load(fitted)
+    files = sorted(str(p) for p in (image_folder / "green").glob("*.png"))
+    proba = predictor.predict_proba(files)
+    assert proba.shape == (12, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert predictor.predict(files) == ["green"] * 12
+    assert predictor.embed(files[:2]).shape == (2, predictor.backbone.feature_dim)
+    manifest = json.loads((fitted / "manifest.json").read_text())
+    assert manifest["format_version"] == bundle_module.FORMAT_VERSION
+    assert manifest["data"]["fingerprint"]
+    assert "torch" in manifest["versions"]
+
+
+def test_failed_save_keeps_the_old_bundle(fitted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = (fitted / "manifest.json").read_text()
+
+    def explode(path: object) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle_module, "file_sha256", explode)
+    with pytest.raises(OSError, match="disk full"):
+        bundle_module.save_bundle(fitted, {"labels": ["x"]}, {"coef": np.zeros((1, 2), np.float32)})
+    assert (fitted / "manifest.json").read_text() == before
+    assert [p.name for p in fitted.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_tampered_weights_are_detected(fitted: Path) -> None:
+    weights = fitted / "head.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="does not match its recorded hash"):
+        headstart.load(fitted)
+
+
+def test_newer_format_is_refused(fitted: Path) -> None:
+    manifest = json.loads((fitted / "manifest.json").read_text())
+    manifest["format_version"] = 99
+    (fitted / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="newer"):
+        headstart.load(fitted)
+
+
+def test_backbone_weight_mismatch_is_refused(fitted: Path) -> None:
+    manifest = json.loads((fitted / "manifest.json").read_text())
+    manifest["backbone"]["weights_sha256"] = "0" * 64
+    (fitted / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="different weights"):
+        headstart.load(fitted)
+
+
+def test_not_a_bundle(tmp_path: Path) -> None:
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(BundleError, match="manifest.json is missing"):
+        headstart.load(tmp_path / "folder")
+
+
+def test_refuses_to_overwrite_a_non_bundle_folder(image_folder: Path) -> None:
+    with pytest.raises(BundleError, match="not a headstart bundle"):
+        headstart.fit(image_folder, backbone="test-cnn", out=str(image_folder), progress=False)
