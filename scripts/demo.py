@@ -84,7 +84,7 @@ def main() -> None:
         shutil.rmtree(data)
     write_folder(data, splits, classes)
     inspected = headstart("inspect", str(data))
-    print(f"  {inspected['n']} images, {len(inspected['class_counts'])} classes")
+    print(f"  {inspected['n_items']} images, {len(inspected['class_counts'])} classes")
     fitted = headstart(
         "fit", str(data), "--backbone", "efficientnet-lite0", "--strategy", "linear",
         "--labels-per-class", str(LABELS_PER_CLASS), "--seed", "0", "--out", str(OUT / "model"),

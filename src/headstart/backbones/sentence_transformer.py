@@ -232,7 +232,7 @@ def _hub_pooling_config(repo_id: str) -> PoolingConfig:
     """Read the sentence-transformers files of a hub model (mean pooling when it has none)."""
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import EntryNotFoundError
+        from huggingface_hub.utils import EntryNotFoundError  # remote "no such file" derives from it
     except ImportError:
         return PoolingConfig()
     import tempfile

@@ -25,7 +25,7 @@ def inspect(
         if as_json:
             print_json(doc)
             return
-        table = Table(title=f"{data}: {doc.get('n', 0)} {doc.get('modality', '')} items")
+        table = Table(title=f"{data}: {doc.get('n_items', 0)} {doc.get('modality', '')} items")
         table.add_column("class")
         table.add_column("items", justify="right")
         for label, count in doc.get("class_counts", {}).items():
