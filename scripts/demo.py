@@ -86,8 +86,18 @@ def main() -> None:
     inspected = headstart("inspect", str(data))
     print(f"  {inspected['n_items']} images, {len(inspected['class_counts'])} classes")
     fitted = headstart(
-        "fit", str(data), "--backbone", "efficientnet-lite0", "--strategy", "linear",
-        "--labels-per-class", str(LABELS_PER_CLASS), "--seed", "0", "--out", str(OUT / "model"),
+        "fit",
+        str(data),
+        "--backbone",
+        "efficientnet-lite0",
+        "--strategy",
+        "linear",
+        "--labels-per-class",
+        str(LABELS_PER_CLASS),
+        "--seed",
+        "0",
+        "--out",
+        str(OUT / "model"),
     )
     evaluated = headstart("evaluate", str(OUT / "model"), str(data / "test"))
     sample = sorted((data / "test" / classes[0]).glob("*.png"))[:3]

@@ -13,10 +13,22 @@ from PIL import Image
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 IMAGE_CLASSES = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 TEXT_CLASSES = {
-    "sport": ["the team won the match", "a great goal in the football game", "the player scored twice",
-              "fans cheered the winning team", "the coach praised the players", "a tense match ended in a draw"],
-    "food": ["the soup tasted of garlic", "fresh bread from the bakery", "a sweet cake with cream",
-             "we cooked pasta with tomato", "the chef served grilled fish", "spicy curry with rice"],
+    "sport": [
+        "the team won the match",
+        "a great goal in the football game",
+        "the player scored twice",
+        "fans cheered the winning team",
+        "the coach praised the players",
+        "a tense match ended in a draw",
+    ],
+    "food": [
+        "the soup tasted of garlic",
+        "fresh bread from the bakery",
+        "a sweet cake with cream",
+        "we cooked pasta with tomato",
+        "the chef served grilled fish",
+        "spicy curry with rice",
+    ],
 }
 
 

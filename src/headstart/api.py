@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,21 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _backbone_manifest(backbone: Backbone) -> dict[str, Any]:
+    return {
+        "name": backbone.name,
+        "options": getattr(backbone, "options", {}),
+        "weights_sha256": backbone.weights_sha256,
+        "feature_dim": backbone.feature_dim,
+        "preprocess": backbone.preprocess_config(),
+    }
+
+
+def _class_counts(labels: np.ndarray) -> dict[str, int]:
+    values, counts = np.unique(labels, return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+
 def fit(data: str | Path, **options: Any) -> FitResult:
     """Adapt a pretrained backbone to the labelled data at `data` and save a bundle.
 
@@ -187,9 +202,9 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
     loaded = time.perf_counter()
 
-    run = dict(store=None, threads=config.threads, batch_size=config.batch_size, on_bad=config.on_bad)
-    train_x = extract_features(backbone, train, progress=config.progress, **run)
-    test_x = extract_features(backbone, splits.test, progress=config.progress, **run)
+    run = dict(threads=config.threads, batch_size=config.batch_size, on_bad=config.on_bad, progress=config.progress)
+    train_x = extract_features(backbone, train, **run)
+    test_x = extract_features(backbone, splits.test, **run)
     extracted = time.perf_counter()
 
     y_train = _labels_of(train, train_x)
@@ -197,7 +212,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(train_x.features, y_train)
     fitted = time.perf_counter()
 
-    report = classification_report(_labels_of(splits.test, test_x), head.predict_proba(test_x.features), list(head.classes_))
+    test_proba = head.predict_proba(test_x.features)
+    report = classification_report(_labels_of(splits.test, test_x), test_proba, list(head.classes_))
     notes = list(dict.fromkeys([*dataset.notes, *splits.notes, *train.notes]))
     skipped = [*dataset.skipped, *train_x.skipped, *test_x.skipped]
     counts = {
@@ -218,13 +234,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         "task": "classification",
         "modality": dataset.modality,
         "labels": [str(c) for c in head.classes_],
-        "backbone": {
-            "name": backbone.name,
-            "options": getattr(backbone, "options", {}),
-            "weights_sha256": backbone.weights_sha256,
-            "feature_dim": backbone.feature_dim,
-            "preprocess": backbone.preprocess_config(),
-        },
+        "backbone": _backbone_manifest(backbone),
         "strategy": {"name": config.strategy, "frozen_stages": list(backbone.stages), "trainable_stages": []},
         "head": head_manifest(head),
         "data": {
@@ -232,13 +242,13 @@ def fit(data: str | Path, **options: Any) -> FitResult:
             "fingerprint": dataset.fingerprint(),
             "labels_per_class": config.labels_per_class,
             "counts": counts,
-            "class_counts_train": {str(k): int(v) for k, v in zip(*np.unique(y_train, return_counts=True), strict=True)},
+            "class_counts_train": _class_counts(y_train),
         },
         "metrics": {"test": report.to_dict()},
         "config": config.model_dump(exclude={"progress"}),
         "seed": config.seed,
         "versions": package_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "parent": None,
         "energy": None,
         "notes": notes,

@@ -194,8 +194,8 @@ class Predictor:
         self, dataset: Dataset, *, cache: bool = False, on_bad: str = "skip", progress: bool = False
     ) -> DatasetPrediction:
         extraction = self.embed_dataset(dataset, cache=cache, on_bad=on_bad, progress=progress)
-        proba = self.head.predict_proba(extraction.features) if len(extraction.kept) else np.zeros(
-            (0, len(self.labels))
+        proba = (
+            self.head.predict_proba(extraction.features) if len(extraction.kept) else np.zeros((0, len(self.labels)))
         )
         return DatasetPrediction(proba=proba, kept=extraction.kept, labels=self.labels, skipped=extraction.skipped)
 

@@ -82,8 +82,7 @@ class ModalityMismatchError(BackboneError):
         super().__init__(
             f"backbone {backbone!r} reads {backbone_modality} but the data is {data_modality}",
             expected=f"a {data_modality} backbone: transfer needs the same kind of input as pretraining",
-            fix="run `headstart models` and pick a backbone whose modality is "
-            f"{data_modality}",
+            fix=f"run `headstart models` and pick a backbone whose modality is {data_modality}",
         )
 
 

@@ -216,11 +216,9 @@ def extract_features(
             if pending_digests:
                 space.append(pending_digests, np.concatenate(pending_rows))
     kept = np.array([i for i, d in enumerate(digests) if d in space], dtype=np.int64)
-    skipped = [
-        SkippedItem(dataset.ids[i], bad[d].reason) for i, d in enumerate(digests) if d in bad
-    ]
-    features = space.get([digests[i] for i in kept]) if len(kept) else np.zeros(
-        (0, backbone.feature_dim), dtype=np.float32
+    skipped = [SkippedItem(dataset.ids[i], bad[d].reason) for i, d in enumerate(digests) if d in bad]
+    features = (
+        space.get([digests[i] for i in kept]) if len(kept) else np.zeros((0, backbone.feature_dim), dtype=np.float32)
     )
     return Extraction(
         features=features,

@@ -62,9 +62,7 @@ def classification_report(
     class_array = np.asarray(classes)
     y_pred = class_array[proba.argmax(axis=1)] if len(y_true) else np.array([], dtype=str)
     labels = sorted(set(classes) | set(y_true.tolist()))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     per_class = {
         label: {
             "precision": float(p),

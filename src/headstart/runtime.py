@@ -60,7 +60,7 @@ class _Prefix(nn.Module):
         self.stop, self.pooled = stop, pooled
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        state = self._backbone.forward(dict(zip(self._names, inputs)), 0, self.stop)
+        state = self._backbone.forward(dict(zip(self._names, inputs, strict=True)), 0, self.stop)
         if self.pooled:
             return self._backbone.pool(state)
         return state[self._backbone.activation_key]
@@ -97,13 +97,21 @@ class FrozenRunner:
     (`backbone.activation_key`; for text the padding mask is the input's `attention_mask`).
     """
 
-    def __init__(self, backbone: Backbone, stop: int | None = None, pooled: bool = True,
-                 threads: int | None = None, engine: Engine = "auto") -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        stop: int | None = None,
+        pooled: bool = True,
+        threads: int | None = None,
+        engine: Engine = "auto",
+    ) -> None:
         n = len(backbone.stages)
         stop = n if stop is None else stop
         if not 1 <= stop <= n:
-            raise BackboneError(f"stop={stop} is outside the stages of {backbone.name}",
-                                expected=f"1 <= stop <= {n} (stages: {', '.join(backbone.stages)})")
+            raise BackboneError(
+                f"stop={stop} is outside the stages of {backbone.name}",
+                expected=f"1 <= stop <= {n} (stages: {', '.join(backbone.stages)})",
+            )
         if engine not in ("auto", "onnxruntime", "torch"):
             raise BackboneError(f"engine={engine!r} is unknown", expected="auto, onnxruntime or torch")
         self.backbone, self.stop, self.pooled = backbone, stop, pooled
@@ -127,8 +135,10 @@ class FrozenRunner:
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         missing = [n for n in self.backbone.input_names if n not in inputs]
         if missing:
-            raise BackboneError(f"inputs lack {missing} for {self.backbone.name}",
-                                expected=f"the keys of backbone.preprocess(): {self.backbone.input_names}")
+            raise BackboneError(
+                f"inputs lack {missing} for {self.backbone.name}",
+                expected=f"the keys of backbone.preprocess(): {self.backbone.input_names}",
+            )
         if self.engine == "torch":
             return self.run_torch(inputs)
         feed = {n: np.ascontiguousarray(inputs[n]) for n in self.backbone.input_names}
@@ -162,8 +172,7 @@ class FrozenRunner:
         export_count += 1
         self.exported = True
         self.export_seconds = time.perf_counter() - t0
-        log.info("exported %s stages[0:%d] to %s in %.1fs", self.backbone.name, self.stop, path,
-                 self.export_seconds)
+        log.info("exported %s stages[0:%d] to %s in %.1fs", self.backbone.name, self.stop, path, self.export_seconds)
         return path
 
     def _export(self, path: Path) -> None:
@@ -185,14 +194,21 @@ class FrozenRunner:
                     seq = {a for n in names for a, label in axes[n].items() if label == "sequence"}
                     out_axes.update({a: "sequence" for a in seq})
                 torch.onnx.export(
-                    self._module, args, str(path), input_names=names, output_names=[output],
-                    dynamic_axes={**axes, output: out_axes}, opset_version=OPSET, dynamo=False,
+                    self._module,
+                    args,
+                    str(path),
+                    input_names=names,
+                    output_names=[output],
+                    dynamic_axes={**axes, output: out_axes},
+                    opset_version=OPSET,
+                    dynamo=False,
                     do_constant_folding=True,
                 )
         torch_onnx_log.setLevel(level)
 
-    def _export_dynamo(self, path: Path, names: list[str], args: tuple[torch.Tensor, ...],
-                       axes: dict[str, dict[int, str]], output: str) -> None:
+    def _export_dynamo(
+        self, path: Path, names: list[str], args: tuple[torch.Tensor, ...], axes: dict[str, dict[int, str]], output: str
+    ) -> None:
         from torch.export import Dim
 
         dims: dict[str, Any] = {}
@@ -210,9 +226,16 @@ class FrozenRunner:
 
         with contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(
-                self._module, args, input_names=names, output_names=[output],
-                dynamic_shapes={"inputs": tuple(shapes)}, opset_version=OPSET, dynamo=True,
-                external_data=False, optimize=True, verbose=False,
+                self._module,
+                args,
+                input_names=names,
+                output_names=[output],
+                dynamic_shapes={"inputs": tuple(shapes)},
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+                optimize=True,
+                verbose=False,
             )
             program.save(str(path), external_data=False)
 
@@ -247,5 +270,7 @@ class FrozenRunner:
         return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def __repr__(self) -> str:
-        return (f"FrozenRunner({self.backbone.name!r}, stop={self.stop}, pooled={self.pooled}, "
-                f"engine={self.engine!r}, threads={self.threads})")
+        return (
+            f"FrozenRunner({self.backbone.name!r}, stop={self.stop}, pooled={self.pooled}, "
+            f"engine={self.engine!r}, threads={self.threads})"
+        )

@@ -93,7 +93,9 @@ def test_text_fit_predict_roundtrip(text_csv: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_backbone_suggests_a_name(image_folder: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["fit", str(image_folder), "--backbone", "efficientnet-lite", "--out", str(tmp_path / "m")])
+    result = runner.invoke(
+        app, ["fit", str(image_folder), "--backbone", "efficientnet-lite", "--out", str(tmp_path / "m")]
+    )
     assert result.exit_code == 4
     assert "did you mean" in result.output
     assert "Traceback" not in result.output

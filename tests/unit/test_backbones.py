@@ -141,8 +141,7 @@ def test_weights_sha_is_deterministic(cls: type) -> None:
     assert a.weights_sha256 == b.weights_sha256 == get_backbone(a.name).weights_sha256
     assert len(a.weights_sha256) == 64
     with torch.inference_mode():
-        outs = [m.pool(m.forward({k: torch.from_numpy(v) for k, v in m.example_inputs().items()}))
-                for m in (a, b)]
+        outs = [m.pool(m.forward({k: torch.from_numpy(v) for k, v in m.example_inputs().items()})) for m in (a, b)]
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
 
 

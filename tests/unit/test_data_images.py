@@ -138,7 +138,9 @@ def test_pixel_limit_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HEADSTART_MAX_PIXELS", "50")
     assert max_pixels() == 50
     for fn in (read_image, check_image_header):
-        with pytest.raises(BadItemError, match=r"(?s)big.png.*100 pixels is over the limit of 50.*HEADSTART_MAX_PIXELS"):
+        with pytest.raises(
+            BadItemError, match=r"(?s)big.png.*100 pixels is over the limit of 50.*HEADSTART_MAX_PIXELS"
+        ):
             fn(path)
     monkeypatch.setenv("HEADSTART_MAX_PIXELS", "100")
     check_image_header(path)

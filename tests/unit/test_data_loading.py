@@ -64,7 +64,9 @@ def test_one_class_table_is_named(tmp_path: Path) -> None:
 
 def test_images_without_class_subfolders(tmp_path: Path) -> None:
     _img(tmp_path / "d" / "a.jpg")
-    with pytest.raises(DataError, match=r"(?s)no class subfolders.*expected: one subfolder per class: <root>/<class>/<file>"):
+    with pytest.raises(
+        DataError, match=r"(?s)no class subfolders.*expected: one subfolder per class: <root>/<class>/<file>"
+    ):
         load_dataset(tmp_path / "d")
 
 

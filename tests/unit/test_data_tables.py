@@ -51,7 +51,13 @@ def test_parquet_int_labels_with_missing_are_not_floats(tmp_path: Path) -> None:
 
 def test_label_to_str() -> None:
     assert [label_to_str(v) for v in (1, 1.0, 2.5, " cat ", "", None, True)] == [
-        "1", "1", "2.5", "cat", None, None, "true",
+        "1",
+        "1",
+        "2.5",
+        "cat",
+        None,
+        None,
+        "true",
     ]
 
 

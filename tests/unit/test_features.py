@@ -65,7 +65,9 @@ def test_undecodable_image_is_skipped_or_fails(cnn, image_folder: Path, tmp_path
         extract_features(cnn, ds, store=FeatureStore(tmp_path / "s2"), on_bad="fail", progress=False)
 
 
-def test_memory_only_mode_writes_nothing(cnn, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_only_mode_writes_nothing(
+    cnn, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path / "cache"))
     ds = load_dataset(str(image_folder)).subset([0, 1])
     out = extract_features(cnn, ds, store=False, progress=False)

@@ -25,7 +25,7 @@ def test_fits_separable_data(kind: str) -> None:
     proba = head.predict_proba(X)
     assert proba.shape == (60, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
-    assert head.C_ in (0.001, 0.01, 0.1, 1.0, 10.0)
+    assert head.C_ in (0.01, 0.1, 1.0)
 
 
 def test_binary_probabilities_match_sklearn() -> None:

@@ -36,8 +36,7 @@ def test_onnx_matches_torch(name: str, stop: int | None, pooled: bool) -> None:
         assert got.dtype == np.float32 and got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=1e-4)
     if pooled and stop is None:
-        np.testing.assert_allclose(got, b.embed_torch((TEXTS * 3)[:5]) if b.modality == "text" else want,
-                                   atol=1e-4)
+        np.testing.assert_allclose(got, b.embed_torch((TEXTS * 3)[:5]) if b.modality == "text" else want, atol=1e-4)
 
 
 def test_cut_shapes() -> None:

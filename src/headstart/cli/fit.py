@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
 
 
 def fit(
     data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
     backbone: Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--backbone", "-b", help="Pretrained backbone (see `headstart models`); default by modality."),
     ] = None,
     strategy: Annotated[str, typer.Option("--strategy", "-s", help="How to adapt: linear.")] = "linear",
     head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
     labels_per_class: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--labels-per-class", "-n", min=1, help="Draw this many training labels per class (few-shot)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits, budgets and training.")] = 0,
@@ -48,10 +48,7 @@ def fit(
             out=out,
             text_column=text_column,
             label_column=label_column,
-            on_bad=on_bad,
-            threads=threads,
-            batch_size=batch_size,
-            progress=not as_json,
+            **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:
             print_json(result.to_dict())

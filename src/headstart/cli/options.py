@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 Threads = Annotated[
-    Optional[int], typer.Option("--threads", min=1, help="CPU threads for the network (default: all cores).")
+    int | None, typer.Option("--threads", min=1, help="CPU threads for the network (default: all cores).")
 ]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Items per forward pass.")]
 TextColumn = Annotated[
-    Optional[str], typer.Option("--text-column", help="Table column holding the text (detected when obvious).")
+    str | None, typer.Option("--text-column", help="Table column holding the text (detected when obvious).")
 ]
 LabelColumn = Annotated[
-    Optional[str], typer.Option("--label-column", help="Table column holding the label (detected when obvious).")
+    str | None, typer.Option("--label-column", help="Table column holding the label (detected when obvious).")
 ]
 OnBad = Annotated[
     str,
-    typer.Option(
-        "--on-bad", help="What to do with an unreadable item: 'skip' (list it and go on) or 'fail' (stop)."
-    ),
+    typer.Option("--on-bad", help="What to do with an unreadable item: 'skip' (list it and go on) or 'fail' (stop)."),
 ]
+
+
+def run_options(*, on_bad: str, threads: int | None, batch_size: int, as_json: bool) -> dict[str, object]:
+    """The keyword options every data-processing api call takes; progress bars only for people."""
+    return {"on_bad": on_bad, "threads": threads, "batch_size": batch_size, "progress": not as_json}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads
+from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
 
 
@@ -32,10 +32,7 @@ def predict(
             inputs,
             top_k=top_k,
             text_column=text_column,
-            on_bad=on_bad,
-            threads=threads,
-            batch_size=batch_size,
-            progress=not as_json,
+            **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:
             print_json(result.to_dict())

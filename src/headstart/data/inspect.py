@@ -46,8 +46,7 @@ def inspect_dataset(ds: Dataset) -> InspectReport:
     warnings = _imbalance_warnings(counts)
     if conflicts:
         warnings.append(
-            f"{len(conflicts)} group(s) of identical items carry different labels; "
-            "fix the labels or remove the copies"
+            f"{len(conflicts)} group(s) of identical items carry different labels; fix the labels or remove the copies"
         )
     if ds.skipped:
         warnings.append(f"{len(ds.skipped)} item(s) skipped as unreadable or empty (listed under skipped)")
@@ -109,8 +108,7 @@ def _imbalance_warnings(counts: dict[str, int]) -> list[str]:
     if few:
         shown = ", ".join(f"{c!r} ({counts[c]})" for c in few[:10])
         warnings.append(
-            f"{len(few)} class(es) have fewer than {FEW_ITEMS} items: {shown}"
-            + (" ..." if len(few) > 10 else "")
+            f"{len(few)} class(es) have fewer than {FEW_ITEMS} items: {shown}" + (" ..." if len(few) > 10 else "")
         )
     return warnings
 

@@ -11,9 +11,7 @@ from headstart.data.images import is_image_file
 from headstart.data.tables import TABLE_EXTENSIONS, TEXT_FILE_EXTENSIONS, is_table_file, load_table
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
 
-SUPPORTED = "a folder of images (<root>/<class>/<file>) or a table (" + ", ".join(
-    sorted(TABLE_EXTENSIONS)
-) + ")"
+SUPPORTED = "a folder of images (<root>/<class>/<file>) or a table (" + ", ".join(sorted(TABLE_EXTENSIONS)) + ")"
 
 
 def load_dataset(

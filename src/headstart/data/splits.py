@@ -33,9 +33,7 @@ class Splits:
         }
 
 
-def split_dataset(
-    ds: Dataset, *, test_size: float = 0.2, validation_size: float = 0.0, seed: int = 0
-) -> Splits:
+def split_dataset(ds: Dataset, *, test_size: float = 0.2, validation_size: float = 0.0, seed: int = 0) -> Splits:
     """Split `ds`, honouring its `splits` column when it marks train items (missing parts are carved).
 
     A split column without train items (e.g. only the official test split) is ignored, with a note.
@@ -66,13 +64,10 @@ def split_dataset(
         train_idx, test_idx = _stratified(ds, everything, test_size * len(ds), rng, notes, "test")
         val_idx = []
         if validation_size > 0:
-            train_idx, val_idx = _stratified(
-                ds, train_idx, validation_size * len(ds), rng, notes, "validation"
-            )
+            train_idx, val_idx = _stratified(ds, train_idx, validation_size * len(ds), rng, notes, "validation")
     if not test_idx:
         raise DataError(
-            f"no item of {ds.source!r} is left for the test split ({len(ds)} items, "
-            f"{len(ds.classes)} classes)",
+            f"no item of {ds.source!r} is left for the test split ({len(ds)} items, {len(ds.classes)} classes)",
             expected="at least one class with two or more items",
             fix="add more labelled items, or give the data a split column with test rows",
         )
@@ -93,9 +88,7 @@ def split_dataset(
     )
 
 
-def labels_per_class(
-    ds: Dataset, n: int | None, *, seed: int = 0, classes: Sequence[str] | None = None
-) -> Dataset:
+def labels_per_class(ds: Dataset, n: int | None, *, seed: int = 0, classes: Sequence[str] | None = None) -> Dataset:
     """A seeded draw of `n` labelled items per class (all items when `n` is None).
 
     A class with fewer than `n` items keeps all of them; that is recorded in the returned

@@ -34,7 +34,15 @@ TABLE_EXTENSIONS: dict[str, str] = {
 }
 TEXT_FILE_EXTENSIONS: frozenset[str] = frozenset({".txt"})
 TEXT_COLUMN_NAMES = (
-    "text", "sentence", "review", "message", "content", "body", "utterance", "document", "question",
+    "text",
+    "sentence",
+    "review",
+    "message",
+    "content",
+    "body",
+    "utterance",
+    "document",
+    "question",
 )
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "target", "intent", "y")
 SPLIT_COLUMN_NAME = "split"
@@ -237,9 +245,7 @@ def _resolve_label_column(
     return None
 
 
-def _resolve_text_column(
-    path: Path, frame: pd.DataFrame, text_column: str | None, exclude: set[str | None]
-) -> str:
+def _resolve_text_column(path: Path, frame: pd.DataFrame, text_column: str | None, exclude: set[str | None]) -> str:
     columns = list(frame.columns)
     if text_column is not None:
         return _check_given(path, columns, text_column, "text", "--text-column")
@@ -348,9 +354,7 @@ def _build(
     texts = frame[text_col].tolist()
     raw_labels = frame[label_col].tolist() if label_col is not None else [None] * len(frame)
     raw_splits = frame[split_col].tolist() if split_col is not None else [None] * len(frame)
-    for n, text_raw, label_raw, split_raw in zip(
-        frame.index.tolist(), texts, raw_labels, raw_splits, strict=True
-    ):
+    for n, text_raw, label_raw, split_raw in zip(frame.index.tolist(), texts, raw_labels, raw_splits, strict=True):
         row_id = f"row {n}"
         text, reason = _text_value(text_raw)
         label: str | None = None

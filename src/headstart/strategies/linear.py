@@ -23,9 +23,9 @@ from headstart.errors import UsageError
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
-C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+C_GRID = (0.01, 0.1, 1.0)
 MIN_PER_CLASS_FOR_CV = 3
-MAX_FOLDS = 5
+MAX_FOLDS = 3
 
 
 class LinearHead:
@@ -55,9 +55,7 @@ class LinearHead:
                 C=C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
             )
         if self.kind == "svm":
-            return LinearSVC(
-                C=C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
-            )
+            return LinearSVC(C=C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed)
         raise UsageError(
             f"unknown linear head {self.kind!r}",
             expected=f"one of {', '.join(HEAD_KINDS)}",
@@ -139,9 +137,7 @@ class LinearHead:
             "C_search": None if self.C is not None else list(C_GRID),
             "class_weight": self.class_weight,
             "temperature": self.temperature_,
-            "probabilities": "calibrated by temperature on out-of-fold margins"
-            if self.kind == "svm"
-            else "logistic",
+            "probabilities": "calibrated by temperature on out-of-fold margins" if self.kind == "svm" else "logistic",
         }
 
     def state(self) -> dict[str, np.ndarray]:
