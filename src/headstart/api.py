@@ -34,11 +34,9 @@ from headstart.data import (
     load_inputs,
     split_dataset,
 )
-from headstart.errors import DataError, StrategyError, did_you_mean
-from headstart.features import Extraction, extract_features
+from headstart.errors import DataError, ModalityMismatchError
 from headstart.metrics import ClassificationReport, classification_report
-from headstart.strategies import STRATEGIES, LinearHead
-from headstart.strategies.heads import head_manifest
+from headstart.strategies import FitInputs, Strategy, TrainReport, resolve_strategy
 
 PACKAGES = ("headstart", "torch", "onnxruntime", "scikit-learn", "numpy", "transformers")
 
@@ -127,35 +125,12 @@ def load(bundle: str | Path) -> Predictor:
     return _load_bundle(bundle)
 
 
-def _resolve_backbone(name: str | None, dataset: Dataset) -> Backbone:
+def _resolve_backbone(name: str | None, dataset: Dataset, strategy: Strategy) -> Backbone | None:
+    if not strategy.needs_backbone and name is None:
+        return None
     backbone = get_backbone(name or DEFAULT_BACKBONES[dataset.modality])
     check_modality(backbone, dataset.modality)
     return backbone
-
-
-def _check_strategy(name: str) -> None:
-    if name not in STRATEGIES:
-        hint = did_you_mean(name, STRATEGIES)
-        raise StrategyError(
-            f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
-            expected=f"one of {', '.join(STRATEGIES)}",
-            fix="pass --strategy linear",
-        )
-
-
-def _labels_of(dataset: Dataset, extraction: Extraction) -> np.ndarray:
-    assert dataset.labels is not None
-    return np.array([dataset.labels[i] for i in extraction.kept])
-
-
-def _require_classes(labels: np.ndarray, source: str) -> None:
-    classes = sorted(set(labels.tolist()))
-    if len(classes) < 2:
-        raise DataError(
-            f"the training data of {source!r} has {len(classes)} usable class(es) {classes}",
-            expected="usable examples of at least 2 classes",
-            fix="add examples of more classes, or check the skipped items listed by `headstart inspect`",
-        )
 
 
 def package_versions() -> dict[str, str]:
@@ -169,7 +144,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _backbone_manifest(backbone: Backbone) -> dict[str, Any]:
+def _backbone_manifest(backbone: Backbone | None) -> dict[str, Any] | None:
+    if backbone is None:
+        return None
     return {
         "name": backbone.name,
         "options": getattr(backbone, "options", {}),
@@ -179,72 +156,63 @@ def _backbone_manifest(backbone: Backbone) -> dict[str, Any]:
     }
 
 
-def _class_counts(labels: np.ndarray) -> dict[str, int]:
-    values, counts = np.unique(labels, return_counts=True)
-    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
-
-
 def fit(data: str | Path, **options: Any) -> FitResult:
     """Adapt a pretrained backbone to the labelled data at `data` and save a bundle.
 
     Options are the fields of `FitConfig` (backbone, strategy, head, labels_per_class, seed, out, ...).
     """
     config: FitConfig = validated(FitConfig, **options)
-    _check_strategy(config.strategy)
+    strategy, params = resolve_strategy(config.strategy)
     started = time.perf_counter()
     dataset = load_dataset(
         str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
     )
-    backbone = _resolve_backbone(config.backbone, dataset)
+    backbone = _resolve_backbone(config.backbone, dataset, strategy)
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed)
     train = splits.train
     if config.labels_per_class is not None:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
     loaded = time.perf_counter()
 
-    run = dict(threads=config.threads, batch_size=config.batch_size, on_bad=config.on_bad, progress=config.progress)
-    train_x = extract_features(backbone, train, **run)
-    test_x = extract_features(backbone, splits.test, **run)
-    extracted = time.perf_counter()
+    model = strategy.fit(FitInputs(train=train, backbone=backbone, config=config, params=params))
+    trained = time.perf_counter()
+    tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
+    assert splits.test.labels is not None
+    report = classification_report([splits.test.labels[i] for i in tested.kept], tested.proba, model.labels)
+    evaluated = time.perf_counter()
 
-    y_train = _labels_of(train, train_x)
-    _require_classes(y_train, str(data))
-    head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(train_x.features, y_train)
-    fitted = time.perf_counter()
-
-    test_proba = head.predict_proba(test_x.features)
-    report = classification_report(_labels_of(splits.test, test_x), test_proba, list(head.classes_))
-    notes = list(dict.fromkeys([*dataset.notes, *splits.notes, *train.notes]))
-    skipped = [*dataset.skipped, *train_x.skipped, *test_x.skipped]
+    train_report = model.report or TrainReport(n_train=len(train))
+    notes = list(dict.fromkeys([*dataset.notes, *splits.notes, *train.notes, *train_report.notes]))
+    skipped = [*dataset.skipped, *train_report.skipped, *tested.skipped]
     counts = {
         "items": len(dataset) + len(dataset.skipped),
-        "train": len(train_x.kept),
-        "test": len(test_x.kept),
-        "classes": len(head.classes_),
+        "train": train_report.n_train,
+        "test": len(tested.kept),
+        "classes": len(model.labels),
         "skipped": len(skipped),
-        "features_cached": train_x.n_cached + test_x.n_cached,
-        "features_computed": train_x.n_computed + test_x.n_computed,
+        "features_cached": train_report.features_cached + tested.n_cached,
+        "features_computed": train_report.features_computed + tested.n_computed,
     }
     timings = {
         "load_seconds": loaded - started,
-        "extract_seconds": extracted - loaded,
-        "head_seconds": fitted - extracted,
+        "train_seconds": trained - loaded,
+        "test_seconds": evaluated - trained,
     }
     manifest = {
         "task": "classification",
         "modality": dataset.modality,
-        "labels": [str(c) for c in head.classes_],
+        "labels": model.labels,
         "backbone": _backbone_manifest(backbone),
-        "strategy": {"name": config.strategy, "frozen_stages": list(backbone.stages), "trainable_stages": []},
-        "head": head_manifest(head),
+        **model.manifest(),
         "data": {
             "source": str(Path(data).resolve()),
             "fingerprint": dataset.fingerprint(),
             "labels_per_class": config.labels_per_class,
             "counts": counts,
-            "class_counts_train": _class_counts(y_train),
+            "class_counts_train": train_report.class_counts,
         },
         "metrics": {"test": report.to_dict()},
+        "history": train_report.history,
         "config": config.model_dump(exclude={"progress"}),
         "seed": config.seed,
         "versions": package_versions(),
@@ -254,8 +222,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         "notes": notes,
         "skipped": [s.to_dict() for s in skipped],
     }
-    path = save_bundle(config.out, manifest, head.state())
-    timings["save_seconds"] = time.perf_counter() - fitted
+    path = save_bundle(config.out, manifest, model.tensors())
+    timings["save_seconds"] = time.perf_counter() - evaluated
     timings["total_seconds"] = time.perf_counter() - started
     return FitResult(
         bundle=path,
@@ -264,7 +232,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         counts=counts,
         skipped=skipped,
         notes=notes,
-        backbone=backbone.name,
+        backbone=backbone.name if backbone else "",
         strategy=config.strategy,
     )
 
@@ -276,15 +244,15 @@ def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateRe
     dataset = load_dataset(
         str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
     )
-    check_modality(predictor.backbone, dataset.modality)
+    _check_bundle_modality(predictor, dataset)
     unknown = sorted(set(dataset.classes) - set(predictor.labels))
     if unknown:
         raise DataError(
             f"{str(data)!r} has labels the model was not trained on: {', '.join(unknown[:10])}",
             expected=f"labels among the model's: {', '.join(predictor.labels[:20])}",
-            fix="remove those items, or grow the model with `headstart expand` (coming) / refit on all labels",
+            fix="remove those items, or refit the model on data with every label",
         )
-    predictor.threads, predictor.batch_size = config.threads, config.batch_size
+    predictor.configure(threads=config.threads, batch_size=config.batch_size)
     result = predictor.predict_dataset(dataset, cache=True, on_bad=config.on_bad, progress=config.progress)
     assert dataset.labels is not None
     y_true = [dataset.labels[i] for i in result.kept]
@@ -292,13 +260,19 @@ def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateRe
     return EvaluateResult(report=report, skipped=[*dataset.skipped, *result.skipped], bundle=str(bundle))
 
 
+def _check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
+    if predictor.modality != dataset.modality:
+        name = predictor.backbone.name if predictor.backbone else predictor.manifest["strategy"]["name"]
+        raise ModalityMismatchError(name, predictor.modality, dataset.modality)
+
+
 def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictResult:
     """Labels with probabilities for image files/folders, a table or text file, or raw texts."""
     config: PredictConfig = validated(PredictConfig, **options)
     predictor = _load_bundle(bundle)
-    dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)  # type: ignore[arg-type]
-    check_modality(predictor.backbone, dataset.modality)
-    predictor.threads, predictor.batch_size = config.threads, config.batch_size
+    dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)
+    _check_bundle_modality(predictor, dataset)
+    predictor.configure(threads=config.threads, batch_size=config.batch_size)
     result = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
     labels = predictor.labels
     k = min(config.top_k, len(labels))

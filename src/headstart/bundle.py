@@ -11,7 +11,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,10 @@ from safetensors.numpy import load_file, save_file
 
 from headstart.backbones import get_backbone
 from headstart.backbones.base import Backbone
-from headstart.data.dataset import Dataset, SkippedItem, file_sha256
+from headstart.data.dataset import Dataset, Modality, file_sha256
 from headstart.data.loading import load_inputs
 from headstart.errors import BackboneError, BundleError
-from headstart.features import extract_features
-from headstart.strategies.heads import Head, load_head
+from headstart.strategies import DatasetPrediction, Model, get_strategy
 
 FORMAT = "headstart-bundle"
 FORMAT_VERSION = 1
@@ -122,8 +120,10 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def _bundle_backbone(manifest: dict[str, Any]) -> Backbone:
-    spec = manifest["backbone"]
+def _bundle_backbone(manifest: dict[str, Any]) -> Backbone | None:
+    spec = manifest.get("backbone")
+    if spec is None:
+        return None
     try:
         backbone = get_backbone(spec["name"], **spec.get("options", {}))
     except BackboneError as err:
@@ -140,67 +140,45 @@ def _bundle_backbone(manifest: dict[str, Any]) -> Backbone:
     return backbone
 
 
-@dataclass
-class DatasetPrediction:
-    """Probabilities for the usable items of a dataset; `kept[i]` is the dataset index of row i."""
-
-    proba: np.ndarray
-    kept: np.ndarray
-    labels: list[str]
-    skipped: list[SkippedItem] = field(default_factory=list)
-
-    @property
-    def predicted(self) -> list[str]:
-        return [self.labels[i] for i in self.proba.argmax(axis=1)] if len(self.proba) else []
-
-
 class Predictor:
     """A loaded bundle: `predict`, `predict_proba` and `embed` on file paths, strings or a Dataset."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], backbone: Backbone, head: Head) -> None:
+    def __init__(self, path: Path, manifest: dict[str, Any], model: Model) -> None:
         self.path = path
         self.manifest = manifest
-        self.backbone = backbone
-        self.head = head
-        self.threads: int | None = None
-        self.batch_size = 32
+        self.model = model
 
     @property
     def labels(self) -> list[str]:
         return list(self.manifest["labels"])
 
     @property
-    def modality(self) -> str:
-        return str(self.manifest["modality"])
+    def modality(self) -> Modality:
+        return self.manifest["modality"]  # type: ignore[no-any-return]
+
+    @property
+    def backbone(self) -> Backbone | None:
+        return self.model.backbone
+
+    def configure(self, *, threads: int | None = None, batch_size: int | None = None) -> None:
+        """Runtime options for the frozen network (ignored by models without one)."""
+        if threads is not None:
+            self.model.threads = threads  # type: ignore[attr-defined]
+        if batch_size is not None:
+            self.model.batch_size = batch_size  # type: ignore[attr-defined]
 
     def _as_dataset(self, inputs: Sequence[str] | Dataset) -> Dataset:
         if isinstance(inputs, Dataset):
             return inputs
-        return load_inputs(list(inputs), modality=self.modality)  # type: ignore[arg-type]
-
-    def embed_dataset(self, dataset: Dataset, *, cache: bool = False, on_bad: str = "skip", progress: bool = False):
-        """Backbone features of the usable items of `dataset` (an `Extraction`)."""
-        return extract_features(
-            self.backbone,
-            dataset,
-            store=None if cache else False,
-            threads=self.threads,
-            batch_size=self.batch_size,
-            on_bad=on_bad,
-            progress=progress,
-        )
+        return load_inputs(list(inputs), modality=self.modality)
 
     def predict_dataset(
         self, dataset: Dataset, *, cache: bool = False, on_bad: str = "skip", progress: bool = False
     ) -> DatasetPrediction:
-        extraction = self.embed_dataset(dataset, cache=cache, on_bad=on_bad, progress=progress)
-        proba = (
-            self.head.predict_proba(extraction.features) if len(extraction.kept) else np.zeros((0, len(self.labels)))
-        )
-        return DatasetPrediction(proba=proba, kept=extraction.kept, labels=self.labels, skipped=extraction.skipped)
+        return self.model.predict_dataset(dataset, on_bad=on_bad, progress=progress, cache=cache)
 
     def embed(self, inputs: Sequence[str] | Dataset) -> np.ndarray:
-        return self.embed_dataset(self._as_dataset(inputs), on_bad="fail").features
+        return self.model.embed_dataset(self._as_dataset(inputs), on_bad="fail").features
 
     def predict_proba(self, inputs: Sequence[str] | Dataset) -> np.ndarray:
         return self.predict_dataset(self._as_dataset(inputs), on_bad="fail").proba
@@ -213,7 +191,7 @@ def load(path: str | Path) -> Predictor:
     """Load the bundle at `path`, checking its format, files and backbone weights."""
     path = Path(path)
     manifest = read_manifest(path)
+    strategy = get_strategy(manifest["strategy"]["name"])
     backbone = _bundle_backbone(manifest)
-    state = load_file(str(path / HEAD_WEIGHTS))
-    head = load_head(manifest["head"], state, manifest["labels"])
-    return Predictor(path, manifest, backbone, head)
+    tensors = load_file(str(path / HEAD_WEIGHTS))
+    return Predictor(path, manifest, strategy.load(manifest, tensors, backbone))

@@ -60,8 +60,8 @@ def fit(
         )
         console.print(f"test accuracy {fmt(m['accuracy'])}  macro-F1 {fmt(m['macro_f1'])}  ECE {fmt(m['ece'])}")
         console.print(
-            f"time {t['total_seconds']:.1f}s (features {t['extract_seconds']:.1f}s, "
-            f"{c['features_cached']} cached / {c['features_computed']} computed; head {t['head_seconds']:.1f}s)"
+            f"time {t['total_seconds']:.1f}s (train {t['train_seconds']:.1f}s, test {t['test_seconds']:.1f}s; "
+            f"features {c['features_cached']} cached / {c['features_computed']} computed)"
         )
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s):[/]")

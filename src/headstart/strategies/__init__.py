@@ -1,8 +1,49 @@
-"""Adaptation strategies: how a pretrained backbone becomes a model for the user's labels."""
+"""Adaptation strategies: how a pretrained backbone becomes a model for the user's labels.
 
-from headstart.strategies.heads import Head, load_head
-from headstart.strategies.linear import HEAD_KINDS, LinearHead
+A strategy name may carry a parameter after a colon (`partial:2`); `resolve_strategy` splits it.
+"""
 
-STRATEGIES: tuple[str, ...] = ("linear",)
+from __future__ import annotations
 
-__all__ = ["HEAD_KINDS", "STRATEGIES", "Head", "LinearHead", "load_head"]
+from typing import Any
+
+from headstart.errors import StrategyError, did_you_mean
+from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
+from headstart.strategies.linear import HEAD_KINDS, LinearHead, LinearStrategy
+
+_STRATEGIES: dict[str, Strategy] = {s.name: s for s in (LinearStrategy(),)}
+STRATEGIES: tuple[str, ...] = tuple(_STRATEGIES)
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy called `name` (without parameters)."""
+    if name not in _STRATEGIES:
+        hint = did_you_mean(name, _STRATEGIES)
+        raise StrategyError(
+            f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
+            expected=f"one of {', '.join(_STRATEGIES)}",
+            fix="pass --strategy with one of those names (see `headstart fit --help`)",
+        )
+    return _STRATEGIES[name]
+
+
+def resolve_strategy(spec: str) -> tuple[Strategy, dict[str, Any]]:
+    """`"partial:2"` → (the partial strategy, {"arg": "2"}); `"linear"` → (linear, {})."""
+    name, sep, arg = spec.partition(":")
+    strategy = get_strategy(name.strip())
+    return strategy, ({"arg": arg.strip()} if sep else {})
+
+
+__all__ = [
+    "HEAD_KINDS",
+    "STRATEGIES",
+    "DatasetPrediction",
+    "FitInputs",
+    "LinearHead",
+    "LinearStrategy",
+    "Model",
+    "Strategy",
+    "TrainReport",
+    "get_strategy",
+    "resolve_strategy",
+]

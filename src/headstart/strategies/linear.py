@@ -19,7 +19,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_pre
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from headstart.backbones.base import Backbone
 from headstart.errors import UsageError
+from headstart.features import extract_features
+from headstart.strategies.base import FitInputs, Strategy, TrainReport, class_counts, require_classes
+from headstart.strategies.feature_model import FeatureHeadModel
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
@@ -163,3 +167,49 @@ def _as_class_logits(scores: np.ndarray) -> np.ndarray:
     if scores.shape[1] == 1:
         return np.concatenate([np.zeros_like(scores), scores], axis=1)
     return scores
+
+
+class LinearStrategy(Strategy):
+    """Feature extraction: the whole backbone frozen, a linear head trained on its pooled features."""
+
+    name = "linear"
+    description = "frozen backbone features + logistic regression / linear SVM"
+
+    def fit(self, inputs: FitInputs) -> FeatureHeadModel:
+        config, backbone = inputs.config, inputs.backbone
+        assert backbone is not None
+        x = extract_features(
+            backbone,
+            inputs.train,
+            threads=config.threads,
+            batch_size=config.batch_size,
+            on_bad=config.on_bad,
+            progress=config.progress,
+        )
+        assert inputs.train.labels is not None
+        y = np.array([inputs.train.labels[i] for i in x.kept])
+        require_classes(y)
+        head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(x.features, y)
+        model = self._model(backbone, head, config.threads, config.batch_size)
+        model.report = TrainReport(
+            n_train=len(x.kept),
+            skipped=x.skipped,
+            features_cached=x.n_cached,
+            features_computed=x.n_computed,
+            class_counts=class_counts(y),
+        )
+        return model
+
+    def _model(
+        self, backbone: Backbone, head: LinearHead, threads: int | None = None, batch_size: int = 32
+    ) -> FeatureHeadModel:
+        strategy = {"name": self.name, "frozen_stages": list(backbone.stages), "trainable_stages": []}
+        labels = [str(c) for c in head.classes_]
+        return FeatureHeadModel(backbone, head, labels, strategy, "linear", threads, batch_size)
+
+    def load(
+        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
+    ) -> FeatureHeadModel:
+        assert backbone is not None
+        head = LinearHead.from_state(manifest["head"], tensors, manifest["labels"])
+        return self._model(backbone, head)

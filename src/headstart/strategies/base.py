@@ -1,0 +1,122 @@
+"""What every strategy provides: `fit(FitInputs) -> Model`, and `load(...)` to rebuild a saved Model.
+
+A `Model` is what a bundle holds: it predicts probabilities for a dataset, describes itself for the
+manifest, and hands its learned arrays to safetensors. The api and the bundle code only speak this
+protocol, so adding a strategy adds a module, not branches elsewhere.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from headstart.backbones.base import Backbone
+from headstart.data.dataset import Dataset, SkippedItem
+
+if TYPE_CHECKING:
+    from headstart.config import FitConfig
+    from headstart.features import Extraction
+
+
+@dataclass
+class DatasetPrediction:
+    """Probabilities for the usable items of a dataset; `kept[i]` is the dataset index of row i."""
+
+    proba: np.ndarray
+    kept: np.ndarray
+    labels: list[str]
+    skipped: list[SkippedItem] = field(default_factory=list)
+    n_cached: int = 0
+    n_computed: int = 0
+
+    @property
+    def predicted(self) -> list[str]:
+        return [self.labels[i] for i in self.proba.argmax(axis=1)] if len(self.proba) else []
+
+
+@dataclass
+class FitInputs:
+    """What a strategy may learn from: the training part only (the test split is never passed)."""
+
+    train: Dataset
+    backbone: Backbone | None
+    config: FitConfig
+    params: dict[str, Any] = field(default_factory=dict)  # e.g. {"k": 2} for partial:2
+
+
+@dataclass
+class TrainReport:
+    """What happened while fitting: items used and skipped, cache use, per-epoch history."""
+
+    n_train: int
+    skipped: list[SkippedItem] = field(default_factory=list)
+    features_cached: int = 0
+    features_computed: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    class_counts: dict[str, int] = field(default_factory=dict)
+
+
+class Model(ABC):
+    """A fitted model: `predict_dataset`, plus what a bundle needs to save and rebuild it."""
+
+    labels: list[str]
+    backbone: Backbone | None
+    report: TrainReport | None = None
+
+    @abstractmethod
+    def predict_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> DatasetPrediction:
+        """Class probabilities (columns ordered as `labels`) for the usable items of `dataset`."""
+
+    def embed_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> Extraction:
+        """Backbone features of the usable items (models without a backbone cannot embed)."""
+        raise NotImplementedError(f"{type(self).__name__} has no embedding")
+
+    @abstractmethod
+    def manifest(self) -> dict[str, Any]:
+        """`{"strategy": {...}, "head": {...}}`: enough, with `tensors()`, for the strategy's `load`."""
+
+    @abstractmethod
+    def tensors(self) -> dict[str, np.ndarray]:
+        """Learned arrays, saved with safetensors."""
+
+
+class Strategy(ABC):
+    """One way to adapt a backbone; registered by name in `headstart.strategies`."""
+
+    name: str
+    needs_backbone: bool = True
+    description: str = ""
+
+    @abstractmethod
+    def fit(self, inputs: FitInputs) -> Model:
+        """Learn from `inputs.train` and return the fitted Model (with its `report` set)."""
+
+    @abstractmethod
+    def load(self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
+        """Rebuild the Model saved in a bundle."""
+
+
+def require_classes(labels: np.ndarray | list[str], what: str = "the training data") -> None:
+    """At least two classes must remain after budgets and skipped items."""
+    classes = sorted(set(np.asarray(labels).tolist()))
+    if len(classes) < 2:
+        from headstart.errors import DataError
+
+        raise DataError(
+            f"{what} has {len(classes)} usable class(es) {classes}",
+            expected="usable examples of at least 2 classes",
+            fix="add examples of more classes, or check the skipped items listed by `headstart inspect`",
+        )
+
+
+def class_counts(labels: np.ndarray | list[str]) -> dict[str, int]:
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
