@@ -126,8 +126,8 @@ def load(bundle: str | Path) -> Predictor:
 
 
 def _resolve_backbone(name: str | None, dataset: Dataset, strategy: Strategy) -> Backbone | None:
-    if not strategy.needs_backbone and name is None:
-        return None
+    if not strategy.needs_backbone:
+        return None  # the strategy notes an unused --backbone itself
     backbone = get_backbone(name or DEFAULT_BACKBONES[dataset.modality])
     check_modality(backbone, dataset.modality)
     return backbone
@@ -174,7 +174,9 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
     loaded = time.perf_counter()
 
-    model = strategy.fit(FitInputs(train=train, backbone=backbone, config=config, params=params))
+    model = strategy.fit(
+        FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
+    )
     trained = time.perf_counter()
     tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
     assert splits.test.labels is not None
@@ -289,3 +291,64 @@ def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictRes
             )
         )
     return PredictResult(predictions=predictions, skipped=[*dataset.skipped, *result.skipped])
+
+
+def create_app(bundle: str | Path, **options: Any) -> Any:
+    """The HTTP service for a bundle as a FastAPI app; options are `headstart.serve.ServeConfig` fields."""
+    from headstart.serve.app import create_app as _create_app
+
+    return _create_app(bundle, **options)
+
+
+def serve(
+    bundle: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    log_level: str = "info",
+    **options: Any,
+) -> None:
+    """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes)."""
+    import json
+    import os
+
+    import uvicorn
+
+    from headstart.errors import UsageError
+    from headstart.runtime import default_threads
+    from headstart.serve.app import ENV_SPEC
+    from headstart.serve.app import create_app as _create_app
+    from headstart.serve.schemas import ServeConfig
+
+    if workers < 1:
+        raise UsageError(f"workers={workers} is not a process count", expected="an integer >= 1", fix="pass --workers 1")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"port={port} is not a TCP port", expected="0 to 65535", fix="pass --port 8000")
+    if workers > 1 and options.get("threads") is None:
+        options["threads"] = max(1, default_threads() // workers)  # the cores are shared by the processes
+    validated(ServeConfig, **options)  # type: ignore[arg-type]
+    predictor = _load_bundle(bundle)  # fail here, before any process starts, when the bundle is unusable
+    if workers == 1:
+        uvicorn.run(_create_app(predictor, **options), host=host, port=port, log_level=log_level)
+        return
+    os.environ[ENV_SPEC] = json.dumps({"bundle": str(Path(bundle).resolve()), "options": options})
+    uvicorn.run(
+        "headstart.serve.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "onnx") -> Any:
+    """Write the whole model as one ONNX file (default `BUNDLE/model.onnx`) plus a JSON sidecar.
+
+    Returns an `headstart.export.ExportResult`; the export is checked against the bundle (max abs diff).
+    """
+    from headstart.export import export_bundle
+
+    predictor = _load_bundle(bundle)
+    return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format)

@@ -44,6 +44,19 @@ class FitConfig(DataOptions, RunOptions):
     seed: int = Field(default=0, ge=0)
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     out: str = "model"
+    # zero-shot: the text backbone that matches label names to an image backbone's source classes
+    text_backbone: str | None = None
+    # zero-shot: YAML/JSON file {label: description} used instead of the bare label names
+    label_descriptions: str | None = None
+    # gradient strategies (partial:K, full, scratch); None = the strategy's default
+    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
+    lr: float | None = Field(default=None, gt=0, lt=1)
+    lr_ratio: float = Field(default=10.0, ge=1.0)
+    patience: int | None = Field(default=None, ge=0)
+    augment: bool = True
+    views: int = Field(default=4, ge=1, le=64)
+    resume: bool = False
+    time_budget: float | None = Field(default=None, gt=0)
 
 
 class EvaluateConfig(DataOptions, RunOptions):
@@ -70,3 +83,24 @@ def validated(model: type[_Options], **values: Any) -> Any:
             expected=first["msg"],
             fix=f"correct --{name.replace('_', '-')} (see --help)",
         ) from err
+
+
+def parse_duration(text: str | float | None) -> float | None:
+    """Seconds from `90`, `90s`, `10m` or `1.5h` (None stays None)."""
+    if text is None or isinstance(text, int | float):
+        return None if text is None else float(text)
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    value = text.strip().lower()
+    factor = units.get(value[-1:], None)
+    number = value[:-1] if factor else value
+    try:
+        seconds = float(number) * (factor or 1.0)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise UsageError(
+            f"invalid duration {text!r}",
+            expected="a positive number of seconds, or a number followed by s, m or h (e.g. 90s, 10m, 1h)",
+            fix="pass e.g. --time-budget 10m",
+        )
+    return seconds

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart.augment import AugmentSpec, augment_image, view_rng
 from headstart.backbones.base import Backbone
 from headstart.cache import cache_dir
 from headstart.data.dataset import Dataset, SkippedItem
@@ -40,7 +41,10 @@ def space_key(parts: dict[str, Any]) -> str:
 
 
 class FeatureSpace:
-    """Cached rows of one feature space: digest → feature vector."""
+    """Cached rows of one feature space: digest → one row (fixed shape) or a run of rows (ragged).
+
+    Ragged entries hold variable-length activations such as a text's hidden states (tokens × width).
+    """
 
     def __init__(self, directory: Path, description: dict[str, Any]) -> None:
         self.directory = directory
@@ -48,7 +52,7 @@ class FeatureSpace:
         info = directory / "space.json"
         if not info.exists():
             _atomic_write_bytes(info, json.dumps(description, indent=2, default=str).encode())
-        self._index: dict[str, tuple[str, int]] = {}
+        self._index: dict[str, tuple[str, int, int]] = {}
         self._chunks: dict[str, np.ndarray] = {}
         self._load_index()
 
@@ -57,8 +61,16 @@ class FeatureSpace:
             chunk = keys_file.name[: -len(".keys.json")]
             if not (self.directory / f"{chunk}.npy").exists():
                 continue
-            for row, digest in enumerate(json.loads(keys_file.read_text())):
-                self._index.setdefault(digest, (chunk, row))
+            keys = json.loads(keys_file.read_text())
+            digests, lengths = (keys, None) if isinstance(keys, list) else (keys["digests"], keys["lengths"])
+            self._register(chunk, digests, lengths)
+
+    def _register(self, chunk: str, digests: Sequence[str], lengths: Sequence[int] | None) -> None:
+        start = 0
+        for i, digest in enumerate(digests):
+            length = 1 if lengths is None else int(lengths[i])
+            self._index.setdefault(digest, (chunk, start, length))
+            start += length
 
     def __contains__(self, digest: str) -> bool:
         return digest in self._index
@@ -70,31 +82,46 @@ class FeatureSpace:
         """Digests (deduplicated, in first-seen order) not yet in the space."""
         return [d for d in dict.fromkeys(digests) if d not in self._index]
 
-    def append(self, digests: Sequence[str], rows: np.ndarray) -> None:
-        """Store rows for digests as one new chunk (array first, keys last)."""
-        if len(digests) != len(rows):
-            raise ValueError("digests and rows differ in length")
+    def append(self, digests: Sequence[str], rows: np.ndarray, lengths: Sequence[int] | None = None) -> None:
+        """Store one new chunk (array first, keys last); `lengths` gives rows per digest when ragged."""
+        expected = len(digests) if lengths is None else int(sum(lengths))
+        if expected != len(rows):
+            raise ValueError("rows do not match digests/lengths")
         if not len(digests):
             return
         chunk = f"chunk-{uuid.uuid4().hex[:12]}"
+        self._write_chunk(chunk, np.ascontiguousarray(rows, dtype=np.float32))
+        keys: Any = list(digests) if lengths is None else {"digests": list(digests), "lengths": list(map(int, lengths))}
+        self._write_keys(chunk, keys)
+        self._register(chunk, digests, lengths)
+
+    def _write_chunk(self, chunk: str, rows: np.ndarray) -> None:
         array_path = self.directory / f"{chunk}.npy"
         tmp = array_path.with_suffix(".npy.tmp")
         with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(rows, dtype=np.float32))
+            np.save(f, rows)
         os.replace(tmp, array_path)
-        _atomic_write_bytes(self.directory / f"{chunk}.keys.json", json.dumps(list(digests)).encode())
-        for row, digest in enumerate(digests):
-            self._index.setdefault(digest, (chunk, row))
+
+    def _write_keys(self, chunk: str, keys: Any) -> None:
+        _atomic_write_bytes(self.directory / f"{chunk}.keys.json", json.dumps(keys).encode())
 
     def get(self, digests: Sequence[str]) -> np.ndarray:
-        """Rows for digests, in order, gathered from memory-mapped chunks."""
+        """One row per digest, stacked in order, gathered from memory-mapped chunks."""
         if not digests:
             return np.zeros((0, 0), dtype=np.float32)
         first = self._chunk(self._index[digests[0]][0])
         out = np.empty((len(digests), *first.shape[1:]), dtype=np.float32)
         for i, digest in enumerate(digests):
-            chunk, row = self._index[digest]
-            out[i] = self._chunk(chunk)[row]
+            chunk, start, _ = self._index[digest]
+            out[i] = self._chunk(chunk)[start]
+        return out
+
+    def get_ragged(self, digests: Sequence[str]) -> list[np.ndarray]:
+        """The run of rows of each digest (copies, safe to keep after the store changes)."""
+        out = []
+        for digest in digests:
+            chunk, start, length = self._index[digest]
+            out.append(np.array(self._chunk(chunk)[start : start + length]))
         return out
 
     def _chunk(self, name: str) -> np.ndarray:
@@ -110,14 +137,11 @@ class MemorySpace(FeatureSpace):
         self._index = {}
         self._chunks = {}
 
-    def append(self, digests: Sequence[str], rows: np.ndarray) -> None:
-        chunk = f"mem-{len(self._chunks)}"
-        self._chunks[chunk] = np.asarray(rows, dtype=np.float32)
-        for row, digest in enumerate(digests):
-            self._index.setdefault(digest, (chunk, row))
+    def _write_chunk(self, chunk: str, rows: np.ndarray) -> None:
+        self._chunks[chunk] = rows
 
-    def _chunk(self, name: str) -> np.ndarray:
-        return self._chunks[name]
+    def _write_keys(self, chunk: str, keys: Any) -> None:
+        return None
 
 
 class FeatureStore:
@@ -201,7 +225,8 @@ def extract_features(
         pending_digests: list[str] = []
         pending_rows: list[np.ndarray] = []
         with progress_bar(f"features {backbone.name}", total=len(todo), enabled=progress) as advance:
-            for batch_idx, inputs, failures in _prepared_batches(backbone, dataset, todo, batch_size):
+            for ok, inputs, failures in _prepared_batches(backbone, dataset, [(i, 0) for i in todo], batch_size):
+                batch_idx = [i for i, _ in ok]
                 for i, reason in failures:
                     if on_bad == "fail":
                         raise BadItemError(dataset.ids[i], reason)
@@ -230,23 +255,33 @@ def extract_features(
     )
 
 
-def _prepared_batches(
-    backbone: Backbone, dataset: Dataset, indices: list[int], batch_size: int
-) -> Iterator[tuple[list[int], dict[str, np.ndarray], list[tuple[int, str]]]]:
-    """Decode and preprocess batches on a helper thread while the caller runs the network."""
+Job = tuple[int, int]  # (dataset index, view number)
+Transform = Callable[[Any, int, int], Any]  # (decoded item, dataset index, view) -> transformed item
 
-    def prepare(batch: list[int]) -> tuple[list[int], dict[str, np.ndarray], list[tuple[int, str]]]:
-        ok_idx, decoded, failures = [], [], []
-        for i in batch:
+
+def _prepared_batches(
+    backbone: Backbone,
+    dataset: Dataset,
+    jobs: list[Job],
+    batch_size: int,
+    transform: Transform | None = None,
+) -> Iterator[tuple[list[Job], dict[str, np.ndarray], list[tuple[int, str]]]]:
+    """Decode, transform and preprocess batches on a helper thread while the caller runs the network."""
+
+    def prepare(batch: list[Job]) -> tuple[list[Job], dict[str, np.ndarray], list[tuple[int, str]]]:
+        ok, decoded, failures = [], [], []
+        for i, view in batch:
             try:
-                decoded.append(decode_item(dataset, i))
-                ok_idx.append(i)
+                item = decode_item(dataset, i)
             except BadItemError as err:
                 failures.append((i, err.reason))
+                continue
+            decoded.append(transform(item, i, view) if transform else item)
+            ok.append((i, view))
         inputs = backbone.preprocess(decoded) if decoded else {}
-        return ok_idx, inputs, failures
+        return ok, inputs, failures
 
-    batches = iter([indices[s : s + batch_size] for s in range(0, len(indices), batch_size)])
+    batches = iter([jobs[s : s + batch_size] for s in range(0, len(jobs), batch_size)])
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="headstart-decode") as pool:
         in_flight = deque(pool.submit(prepare, b) for b in islice(batches, 2))
         while in_flight:
@@ -254,6 +289,106 @@ def _prepared_batches(
             for b in islice(batches, 1):
                 in_flight.append(pool.submit(prepare, b))
             yield result
+
+
+def iter_batches(
+    backbone: Backbone, dataset: Dataset, batch_size: int = 32
+) -> Iterator[tuple[list[int], dict[str, np.ndarray], list[tuple[int, str]]]]:
+    """(dataset indices, preprocessed inputs, failures) for every item, in order (prediction paths)."""
+    jobs = [(i, 0) for i in range(len(dataset))]
+    for ok, inputs, failures in _prepared_batches(backbone, dataset, jobs, batch_size):
+        yield [i for i, _ in ok], inputs, failures
+
+
+@dataclass
+class Activations:
+    """Unpooled activations at a cut: `values[k][v]` is view v of kept item k (dataset index kept[k])."""
+
+    values: list[list[np.ndarray]]
+    kept: np.ndarray
+    skipped: list[SkippedItem] = field(default_factory=list)
+    n_cached: int = 0
+    n_computed: int = 0
+
+
+def split_ragged(
+    activation: np.ndarray, inputs: dict[str, np.ndarray], modality: str
+) -> tuple[np.ndarray, list[int] | None]:
+    """Rows to store for a batch: texts keep only their real tokens (ragged), images one row each."""
+    if modality != "text":
+        return activation, None
+    lengths = inputs["attention_mask"].sum(axis=1).astype(int).tolist()
+    return np.concatenate([activation[i, :n] for i, n in enumerate(lengths)]), lengths
+
+
+def extract_activations(
+    backbone: Backbone,
+    dataset: Dataset,
+    stop: int,
+    *,
+    views: int = 1,
+    augment: AugmentSpec | None = None,
+    seed: int = 0,
+    store: FeatureStore | None = None,
+    batch_size: int = 32,
+    threads: int | None = None,
+    on_bad: str = "skip",
+    progress: bool = True,
+) -> Activations:
+    """Frozen-prefix outputs (stages[0:stop], ONNX Runtime) for `views` augmented views of each item."""
+    from headstart.runtime import FrozenRunner
+
+    augment = augment if dataset.modality == "image" else None
+    views = views if augment is not None else 1
+    description = {
+        **feature_space_description(backbone, stop),
+        "pooled": False,
+        "augment": augment.to_dict() if augment else None,
+        "augment_seed": seed if augment else None,
+    }
+    space = (store or FeatureStore()).space(description)
+    digests = item_digests(dataset)
+
+    def key(i: int, view: int) -> str:
+        return f"{digests[i]}:{view}" if augment else digests[i]
+
+    seen: set[str] = set()
+    todo: list[Job] = []
+    for i in range(len(dataset)):
+        for view in range(views):
+            k = key(i, view)
+            if k not in space and k not in seen:
+                seen.add(k)
+                todo.append((i, view))
+
+    def transform(item: Any, i: int, view: int) -> Any:
+        return augment_image(item, view_rng(seed, digests[i], view), augment) if augment else item
+
+    bad: dict[int, SkippedItem] = {}
+    if todo:
+        run = FrozenRunner(backbone, stop=stop, pooled=False, threads=threads)
+        label = f"activations {backbone.name} @{backbone.stages[stop - 1]}"
+        with progress_bar(label, total=len(todo), enabled=progress) as advance:
+            for ok, inputs, failures in _prepared_batches(backbone, dataset, todo, batch_size, transform):
+                for i, reason in failures:
+                    if on_bad == "fail":
+                        raise BadItemError(dataset.ids[i], reason)
+                    bad[i] = SkippedItem(dataset.ids[i], reason)
+                if ok:
+                    rows, lengths = split_ragged(np.asarray(run(inputs)), inputs, dataset.modality)
+                    space.append([key(i, v) for i, v in ok], rows, lengths)
+                advance(len(ok) + len(failures))
+    kept = [i for i in range(len(dataset)) if all(key(i, v) in space for v in range(views))]
+    values = [space.get_ragged([key(i, v) for v in range(views)]) for i in kept]
+    if dataset.modality != "text":
+        values = [[v[0] for v in item] for item in values]
+    return Activations(
+        values=values,
+        kept=np.array(kept, dtype=np.int64),
+        skipped=[s for i, s in bad.items() if i not in kept],
+        n_cached=len(dataset) * views - len(todo),
+        n_computed=len(todo) - len(bad),
+    )
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

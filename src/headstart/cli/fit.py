@@ -9,6 +9,7 @@ import typer
 from headstart import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
+from headstart.config import parse_duration
 
 
 def fit(
@@ -17,7 +18,10 @@ def fit(
         str | None,
         typer.Option("--backbone", "-b", help="Pretrained backbone (see `headstart models`); default by modality."),
     ] = None,
-    strategy: Annotated[str, typer.Option("--strategy", "-s", help="How to adapt: linear.")] = "linear",
+    strategy: Annotated[
+        str,
+        typer.Option("--strategy", "-s", help="How to adapt: linear, partial:K, full, scratch, baseline, zero-shot."),
+    ] = "linear",
     head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
     labels_per_class: Annotated[
         int | None,
@@ -28,11 +32,41 @@ def fit(
         float, typer.Option("--test-size", help="Held-out fraction when the data has no split column.")
     ] = 0.2,
     out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the bundle to.")] = "model",
+    text_backbone: Annotated[
+        str | None,
+        typer.Option("--text-backbone", help="zero-shot on images: text backbone matching labels to classes."),
+    ] = None,
+    label_descriptions: Annotated[
+        str | None,
+        typer.Option("--label-descriptions", help="zero-shot: YAML/JSON file {label: description} to match on."),
+    ] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
+    max_epochs: Annotated[
+        int | None, typer.Option("--max-epochs", min=1, help="Gradient strategies: most epochs to train.")
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Gradient strategies: head learning rate.")] = None,
+    lr_ratio: Annotated[
+        float, typer.Option("--lr-ratio", help="Pretrained stages learn this many times slower than the head.")
+    ] = 10.0,
+    patience: Annotated[
+        int | None, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0: off).")
+    ] = None,
+    augment: Annotated[
+        bool, typer.Option("--augment/--no-augment", help="Image fine-tuning: random crops, flips, colour jitter.")
+    ] = True,
+    views: Annotated[
+        int, typer.Option("--views", min=1, help="partial:K on images: augmented views cached per image.")
+    ] = 4,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted fine-tune from its last checkpoint.")
+    ] = False,
+    time_budget: Annotated[
+        str | None, typer.Option("--time-budget", help="Stop training gracefully after this long (90s, 10m, 1h).")
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Train a model on DATA and save it as a bundle (manifest + safetensors)."""
@@ -46,6 +80,16 @@ def fit(
             seed=seed,
             test_size=test_size,
             out=out,
+            text_backbone=text_backbone,
+            label_descriptions=label_descriptions,
+            max_epochs=max_epochs,
+            lr=lr,
+            lr_ratio=lr_ratio,
+            patience=patience,
+            augment=augment,
+            views=views,
+            resume=resume,
+            time_budget=parse_duration(time_budget),
             text_column=text_column,
             label_column=label_column,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
@@ -55,7 +99,7 @@ def fit(
             return
         m, c, t = result.metrics, result.counts, result.timings
         console.print(
-            f"[bold green]trained[/] {result.strategy} on {result.backbone}: "
+            f"[bold green]trained[/] {result.strategy} on {result.backbone or 'no backbone'}: "
             f"{c['train']} train / {c['test']} test items, {c['classes']} classes"
         )
         console.print(f"test accuracy {fmt(m['accuracy'])}  macro-F1 {fmt(m['macro_f1'])}  ECE {fmt(m['ece'])}")

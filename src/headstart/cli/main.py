@@ -8,10 +8,12 @@ import typer
 
 from headstart import __version__
 from headstart.cli.evaluate import evaluate
+from headstart.cli.export import export
 from headstart.cli.fit import fit
 from headstart.cli.inspect import inspect
 from headstart.cli.models import models
 from headstart.cli.predict import predict
+from headstart.cli.serve import serve
 
 app = typer.Typer(
     name="headstart",
@@ -26,6 +28,8 @@ app.command("inspect")(inspect)
 app.command("fit")(fit)
 app.command("evaluate")(evaluate)
 app.command("predict")(predict)
+app.command("serve")(serve)
+app.command("export")(export)
 
 
 def _version(value: bool) -> None:

@@ -9,9 +9,22 @@ from typing import Any
 
 from headstart.errors import StrategyError, did_you_mean
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
+from headstart.strategies.baseline import BaselineStrategy
+from headstart.strategies.finetune import FullStrategy, PartialStrategy, ScratchStrategy
 from headstart.strategies.linear import HEAD_KINDS, LinearHead, LinearStrategy
+from headstart.strategies.zero_shot import ZeroShotStrategy
 
-_STRATEGIES: dict[str, Strategy] = {s.name: s for s in (LinearStrategy(),)}
+_STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        LinearStrategy(),
+        PartialStrategy(),
+        FullStrategy(),
+        ScratchStrategy(),
+        BaselineStrategy(),
+        ZeroShotStrategy(),
+    )
+}
 STRATEGIES: tuple[str, ...] = tuple(_STRATEGIES)
 
 

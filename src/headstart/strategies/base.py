@@ -17,6 +17,8 @@ from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, SkippedItem
 
 if TYPE_CHECKING:
+    import torch
+
     from headstart.config import FitConfig
     from headstart.features import Extraction
 
@@ -44,7 +46,8 @@ class FitInputs:
     train: Dataset
     backbone: Backbone | None
     config: FitConfig
-    params: dict[str, Any] = field(default_factory=dict)  # e.g. {"k": 2} for partial:2
+    params: dict[str, Any] = field(default_factory=dict)  # e.g. {"arg": "2"} for partial:2
+    validation: Dataset | None = None  # the data's own validation split, when it has one
 
 
 @dataclass
@@ -86,6 +89,21 @@ class Model(ABC):
     @abstractmethod
     def tensors(self) -> dict[str, np.ndarray]:
         """Learned arrays, saved with safetensors."""
+
+    def export_module(self) -> torch.nn.Module:
+        """The whole model as one torch module: `module(*inputs)` → probabilities (N, n_labels).
+
+        Inputs are the preprocessed tensors in `backbone.input_names` order; `headstart export` compiles
+        the module to a single ONNX file. Strategies that can be exported override this.
+        """
+        from headstart.errors import StrategyError
+
+        name = self.manifest().get("strategy", {}).get("name", type(self).__name__)
+        raise StrategyError(
+            f"export is not supported for strategy {name!r} yet",
+            expected="a bundle of a strategy that implements export (e.g. linear)",
+            fix="serve the bundle with `headstart serve`, or refit it with --strategy linear to export it",
+        )
 
 
 class Strategy(ABC):

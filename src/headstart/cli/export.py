@@ -1,0 +1,33 @@
+"""`headstart export BUNDLE --format onnx --out model.onnx`: the whole model as one file, checked against the bundle."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from headstart import api
+from headstart.cli.options import Json
+from headstart.cli.output import command_errors, console, print_json
+
+
+def export(
+    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Output file; a JSON sidecar is written beside it.")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Export the whole model (frozen backbone + head) as one ONNX file plus a JSON sidecar."""
+    with command_errors(as_json):
+        result = api.export(bundle, out=out, format=format)
+        if as_json:
+            print_json(result.to_dict())
+            return
+        console.print(f"wrote [bold]{result.onnx}[/] ({result.size_bytes / 1e6:.1f} MB, {result.exporter} exporter)")
+        console.print(f"sidecar {result.sidecar} (labels, preprocessing, input names)")
+        console.print(
+            f"parity vs the bundle on {result.n_checked} items: max abs diff {result.max_abs_diff:.2e} "
+            f"(limit 1e-3)"
+        )

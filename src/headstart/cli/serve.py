@@ -1,0 +1,53 @@
+"""`headstart serve BUNDLE`: the HTTP service (FastAPI + uvicorn) with micro-batching and a try-it page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from headstart import api
+from headstart.cli.options import Threads
+from headstart.cli.output import command_errors, err_console
+
+
+def serve(
+    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes (each loads the model).")] = 1,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Inputs per forward pass at most.")] = 32,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", min=0, help="How long a batch waits for more requests.")
+    ] = 5.0,
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", min=0.001, help="Request body size limit.")] = 20.0,
+    max_inputs: Annotated[int, typer.Option("--max-inputs", min=1, help="Texts or files per request.")] = 64,
+    max_text_chars: Annotated[int, typer.Option("--max-text-chars", min=1, help="Characters per text.")] = 10_000,
+    max_image_pixels: Annotated[
+        int, typer.Option("--max-image-pixels", min=1, help="Width x height per image.")
+    ] = 16_000_000,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per input unless a request asks.")] = 3,
+    threads: Threads = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a bundle over HTTP: POST /v1/predict, GET /v1/model, GET /v1/health, docs at /docs, page at /."""
+    with command_errors(as_json=False):
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+        err_console.print(f"serving {bundle} at http://{shown}:{port}/ (API docs at /docs); Ctrl+C stops")
+        api.serve(
+            bundle,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+            max_body_mb=max_body_mb,
+            max_inputs=max_inputs,
+            max_text_chars=max_text_chars,
+            max_image_pixels=max_image_pixels,
+            top_k=top_k,
+            threads=threads,
+        )

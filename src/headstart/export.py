@@ -1,0 +1,284 @@
+"""Export a bundle as ONE ONNX file (preprocessed inputs → probabilities) plus a JSON sidecar.
+
+The model's `export_module()` (frozen backbone + trained part + softmax) is compiled with the exporter
+its backbone needs (dynamo for transformers, legacy for CNNs), then checked against the bundle's own
+`Predictor.predict_proba` on a few generated items before anything is written to `out`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from headstart import __version__
+from headstart.backbones.base import Backbone
+from headstart.bundle import Predictor
+from headstart.data.dataset import Dataset
+from headstart.data.images import read_image
+from headstart.errors import BundleError, StrategyError, UsageError
+from headstart.runtime import OPSET
+
+FORMATS = ("onnx",)
+PARITY_ATOL = 1e-3
+SIDECAR_FORMAT = "headstart-onnx"
+OUTPUT_NAME = "probabilities"
+CHECK_TEXTS = (
+    "a short text",
+    "a somewhat longer sentence, with punctuation and several more words in it",
+    "ok",
+    "Numbers 12 and 345, UPPER case, and an emoji-free line.",
+    "the quick brown fox jumps over the lazy dog",
+)
+
+
+class ExportParityError(BundleError):
+    """The exported file disagrees with the bundle it came from."""
+
+
+@dataclass
+class ExportResult:
+    """What `export` wrote and how closely the file matches the bundle."""
+
+    onnx: Path
+    sidecar: Path
+    max_abs_diff: float
+    n_checked: int
+    size_bytes: int
+    exporter: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "onnx": str(self.onnx),
+            "sidecar": str(self.sidecar),
+            "max_abs_diff": self.max_abs_diff,
+            "n_checked": self.n_checked,
+            "parity_atol": PARITY_ATOL,
+            "size_bytes": self.size_bytes,
+            "exporter": self.exporter,
+            "seconds": self.seconds,
+        }
+
+
+def sidecar_path(out: Path) -> Path:
+    """`model.onnx` → `model.json`."""
+    return out.with_suffix(".json")
+
+
+def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx") -> ExportResult:
+    """Write `out` (ONNX) and its sidecar for the loaded bundle, after a parity check."""
+    if format not in FORMATS:
+        raise UsageError(f"export format {format!r} is not supported", expected=" or ".join(FORMATS), fix="pass --format onnx")
+    backbone = predictor.backbone
+    if backbone is None:
+        raise StrategyError(
+            f"export is not supported for strategy {predictor.manifest['strategy']['name']!r} (it has no backbone)",
+            fix="serve the bundle with `headstart serve` instead",
+        )
+    out = Path(out).resolve()
+    if out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a folder", expected="a file path such as model.onnx", fix="pass --out PATH.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    module = predictor.model.export_module().eval()
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp.onnx")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _export(module, backbone, tmp)
+        diff, n = check_parity(predictor, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    sidecar = sidecar_path(out)
+    _write_json(sidecar, _sidecar(predictor, backbone, out, diff, n))
+    return ExportResult(
+        onnx=out,
+        sidecar=sidecar,
+        max_abs_diff=diff,
+        n_checked=n,
+        size_bytes=out.stat().st_size,
+        exporter=backbone.onnx_exporter,
+        seconds=time.perf_counter() - started,
+    )
+
+
+class _Positional(nn.Module):
+    """`forward(*inputs)` around any module, so dynamic shapes are given the same way for every model."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.inner(*inputs)
+
+
+def _export(module: nn.Module, backbone: Backbone, path: Path) -> None:
+    names = list(backbone.input_names)
+    example = backbone.example_inputs(batch=2)
+    args = tuple(torch.from_numpy(example[n]) for n in names)
+    axes = backbone.dynamic_axes()
+    wrapped = _Positional(module).eval()
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            if backbone.onnx_exporter == "dynamo":
+                _export_dynamo(wrapped, backbone, names, args, axes, path)
+            else:
+                torch.onnx.export(
+                    wrapped,
+                    args,
+                    str(path),
+                    input_names=names,
+                    output_names=[OUTPUT_NAME],
+                    dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
+                    opset_version=OPSET,
+                    dynamo=False,
+                    do_constant_folding=True,
+                )
+    finally:
+        onnx_log.setLevel(level)
+
+
+def _export_dynamo(
+    module: nn.Module,
+    backbone: Backbone,
+    names: list[str],
+    args: tuple[torch.Tensor, ...],
+    axes: dict[str, dict[int, str]],
+    path: Path,
+) -> None:
+    """The transformer path (the legacy exporter gives wrong MiniLM outputs), as in runtime.FrozenRunner."""
+    from torch.export import Dim
+
+    dims: dict[str, Any] = {}
+    shapes = []
+    for n in names:
+        spec = {}
+        for axis, label in axes[n].items():
+            if label not in dims:
+                top = int(backbone.input_size) if label == "sequence" else 1 << 20
+                dims[label] = Dim(label, min=1, max=top)
+            spec[axis] = dims[label]
+        shapes.append(spec)
+    program = torch.onnx.export(
+        module,
+        args,
+        input_names=names,
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes={"inputs": tuple(shapes)},
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        optimize=True,
+        verbose=False,
+    )
+    program.save(str(path), external_data=False)
+
+
+def check_items(predictor: Predictor, directory: Path) -> Dataset:
+    """A few generated items of the model's modality (images are written to `directory`)."""
+    if predictor.modality == "text":
+        texts = (*CHECK_TEXTS, *predictor.labels[:3])
+        return Dataset(modality="text", items=texts, ids=tuple(f"text {i}" for i in range(len(texts))))
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (w, h) in enumerate([(40, 40), (64, 48), (31, 77), (128, 96), (224, 224)]):
+        noise = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+        pixels = ((noise.astype(np.float32) + ramp) / 2).astype(np.uint8)
+        path = directory / f"check-{i}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(str(path))
+    return Dataset(modality="image", items=tuple(paths), ids=tuple(paths))
+
+
+def check_parity(predictor: Predictor, onnx_path: Path) -> tuple[float, int]:
+    """Max |probability difference| between the ONNX file and the bundle; raises above `PARITY_ATOL`."""
+    import onnxruntime as ort
+
+    backbone = predictor.backbone
+    assert backbone is not None
+    with tempfile.TemporaryDirectory(prefix="headstart-export-") as tmp:
+        dataset = check_items(predictor, Path(tmp))
+        want = predictor.predict_proba(dataset)
+        decoded = [read_image(p) for p in dataset.items] if dataset.modality == "image" else list(dataset.items)
+        inputs = backbone.preprocess(decoded)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+    got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
+    diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+    if not diff <= PARITY_ATOL:
+        raise ExportParityError(
+            f"the exported ONNX model disagrees with the bundle: max |diff| = {diff:.3g} "
+            f"(shapes {tuple(got.shape)} vs {tuple(want.shape)})",
+            expected=f"max |diff| <= {PARITY_ATOL:g} on {len(dataset)} check items",
+            fix="report the bundle's backbone and strategy; serve the bundle with `headstart serve` meanwhile",
+        )
+    return diff, len(dataset)
+
+
+def _sidecar(predictor: Predictor, backbone: Backbone, out: Path, diff: float, n: int) -> dict[str, Any]:
+    manifest = predictor.manifest
+    example = backbone.example_inputs(batch=1)
+    axes = backbone.dynamic_axes()
+    inputs = [
+        {
+            "name": name,
+            "dtype": str(example[name].dtype),
+            "shape": [axes[name].get(a, int(d)) for a, d in enumerate(example[name].shape)],
+        }
+        for name in backbone.input_names
+    ]
+    return {
+        "format": SIDECAR_FORMAT,
+        "format_version": 1,
+        "onnx_file": out.name,
+        "task": manifest.get("task", "classification"),
+        "modality": predictor.modality,
+        "labels": predictor.labels,
+        "inputs": inputs,
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(predictor.labels)]},
+        "preprocessing": backbone.preprocess_config(),
+        "backbone": {
+            "name": backbone.name,
+            "weights_sha256": backbone.weights_sha256,
+            "feature_dim": backbone.feature_dim,
+            "input_size": backbone.input_size,
+        },
+        "strategy": manifest.get("strategy"),
+        "head": {k: v for k, v in (manifest.get("head") or {}).items() if not isinstance(v, dict | list)},
+        "metrics": (manifest.get("metrics") or {}).get("test", {}),
+        "bundle": {"created": manifest.get("created"), "fingerprint": (manifest.get("data") or {}).get("fingerprint")},
+        "exporter": backbone.onnx_exporter,
+        "opset": OPSET,
+        "parity": {"max_abs_diff": diff, "n_items": n, "atol": PARITY_ATOL, "reference": "Predictor.predict_proba"},
+        "headstart_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,387 @@
+"""The FastAPI app over one loaded bundle: `/v1/predict`, `/v1/model`, `/v1/health` and the try-it page at `/`.
+
+Handlers only parse and check requests; predictions go through a `MicroBatcher` whose worker thread
+calls the bundle's `predict_dataset`. Every `HeadstartError` becomes its HTTP status with `to_dict()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from headstart import __version__
+from headstart.bundle import Predictor
+from headstart.bundle import load as load_bundle
+from headstart.config import validated
+from headstart.data.dataset import Dataset
+from headstart.errors import HeadstartError
+from headstart.serve.batching import MicroBatcher
+from headstart.serve.inputs import check_count, check_texts, display_name, save_uploads, scrub
+from headstart.serve.limits import (
+    BodySizeLimit,
+    InvalidInputError,
+    TooLargeError,
+    UnsupportedMediaTypeError,
+)
+from headstart.serve.schemas import (
+    ErrorBody,
+    Health,
+    InputPrediction,
+    LabelProbability,
+    ModelCard,
+    PredictRequest,
+    PredictResponse,
+    ServeConfig,
+)
+
+STATIC = Path(__file__).parent / "static"
+ENV_SPEC = "HEADSTART_SERVE_SPEC"  # JSON {"bundle": ..., "options": {...}} for worker processes
+log = logging.getLogger("headstart.serve")
+
+# An item's outcome from a batch: its probabilities, or why it could not be used.
+Outcome = np.ndarray | str
+
+
+class PredictionService:
+    """A predictor behind a micro-batcher, plus what the endpoints report about it."""
+
+    def __init__(self, predictor: Predictor, config: ServeConfig) -> None:
+        self.predictor = predictor
+        self.config = config
+        self.labels = predictor.labels
+        self.modality = predictor.modality
+        predictor.configure(threads=config.threads, batch_size=config.max_batch)
+        self.batcher: MicroBatcher[str, Outcome] = MicroBatcher(
+            self._predict_items, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms
+        )
+        self.started = time.time()
+        backbone = predictor.manifest.get("backbone") or {}
+        strategy = predictor.manifest.get("strategy", {}).get("name", "?")
+        self.name = f"{backbone.get('name', 'no backbone')} + {strategy}"
+
+    def _predict_items(self, items: list[str]) -> list[Outcome]:
+        """One forward pass for a batch (runs on the batcher's worker thread)."""
+        ids = tuple(str(i) for i in range(len(items)))
+        dataset = Dataset(modality=self.modality, items=tuple(items), ids=ids)
+        result = self.predictor.predict_dataset(dataset, on_bad="skip")
+        outcomes: list[Outcome] = ["not predicted"] * len(items)
+        for row, index in enumerate(result.kept):
+            outcomes[int(index)] = result.proba[row]
+        for skipped in result.skipped:
+            outcomes[int(skipped.id)] = skipped.reason
+        return outcomes
+
+    async def warm_up(self) -> None:
+        """Open the frozen network's session before the first request (and fail early if it cannot)."""
+        if self.modality == "text":
+            await self.batcher.submit(["warm up"])
+            return
+        with tempfile.TemporaryDirectory(prefix="headstart-serve-") as tmp:
+            path = Path(tmp) / "warm-up.png"
+            Image.new("RGB", (8, 8), (128, 128, 128)).save(path)
+            await self.batcher.submit([str(path)])
+
+    def answer(
+        self,
+        outcomes: list[Outcome],
+        kind: str,
+        top_k: int,
+        started: float,
+        tmp: Path | None = None,
+        names: list[str | None] | None = None,
+    ) -> PredictResponse:
+        k = min(top_k, len(self.labels))
+        predictions = []
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, str):
+                reason = scrub(outcome, tmp) if tmp is not None else outcome
+                named = f" ({display_name(names[i])!r})" if names is not None else ""
+                raise InvalidInputError(
+                    f"{kind}[{i}]{named} cannot be used: {reason}",
+                    expected="a readable image" if kind == "files" else "a non-empty text",
+                    fix=f"fix or remove {kind}[{i}] and send the request again",
+                )
+            order = np.argsort(-outcome)[:k]
+            top = [LabelProbability(label=self.labels[j], probability=float(outcome[j])) for j in order]
+            predictions.append(
+                InputPrediction(index=i, id=f"{kind}[{i}]", label=top[0].label, probability=top[0].probability, top=top)
+            )
+        return PredictResponse(
+            predictions=predictions, model=self.name, batch_ms=(time.perf_counter() - started) * 1000
+        )
+
+    async def predict_texts(self, texts: list[str], top_k: int) -> PredictResponse:
+        if self.modality != "text":
+            raise InvalidInputError(
+                "this model classifies images, but the request sent texts",
+                expected="multipart/form-data with image files in the field 'files'",
+                fix="upload images, e.g. curl -F files=@photo.jpg .../v1/predict",
+            )
+        texts = check_texts(texts, self.config)
+        started = time.perf_counter()
+        return self.answer(await self.batcher.submit(texts), "inputs", top_k, started, None)
+
+    async def predict_uploads(self, uploads: list[tuple[str | None, bytes]], top_k: int) -> PredictResponse:
+        if self.modality != "image":
+            raise InvalidInputError(
+                "this model classifies texts, but the request uploaded files",
+                expected='application/json like {"inputs": ["a text", ...]}',
+                fix="send the texts as JSON; to classify images, serve an image model",
+            )
+        check_count(len(uploads), "files", self.config)
+        with tempfile.TemporaryDirectory(prefix="headstart-upload-") as tmp:
+            directory = Path(tmp)
+            paths = await anyio.to_thread.run_sync(save_uploads, uploads, directory, self.config)
+            started = time.perf_counter()
+            outcomes = await self.batcher.submit(paths)
+            return self.answer(outcomes, "files", top_k, started, directory, [name for name, _ in uploads])
+
+    def health(self) -> Health:
+        stats = self.batcher.stats
+        return Health(
+            status="ok",
+            model=self.name,
+            modality=self.modality,
+            uptime_seconds=round(time.time() - self.started, 3),
+            requests=stats.requests,
+            batches=stats.batches,
+            items=stats.items,
+            queued=self.batcher.queued,
+        )
+
+    def card(self) -> ModelCard:
+        return public_card(self.predictor.manifest, self.config)
+
+
+def public_card(manifest: dict[str, Any], config: ServeConfig) -> ModelCard:
+    """The manifest without anything local: no data source path, options, notes or skipped-item ids."""
+    backbone = manifest.get("backbone")
+    data = manifest.get("data") or {}
+    head = {k: v for k, v in (manifest.get("head") or {}).items() if isinstance(v, str | int | float | bool | None)}
+    return ModelCard(
+        task=manifest.get("task", "classification"),
+        modality=manifest["modality"],
+        labels=list(manifest["labels"]),
+        strategy=dict(manifest.get("strategy") or {}),
+        head=head,
+        backbone=None
+        if backbone is None
+        else {k: backbone.get(k) for k in ("name", "feature_dim", "weights_sha256", "preprocess")},
+        metrics=dict(manifest.get("metrics") or {}),
+        data={k: data.get(k) for k in ("fingerprint", "labels_per_class", "counts", "class_counts_train")},
+        created=manifest.get("created"),
+        seed=manifest.get("seed"),
+        versions={str(k): str(v) for k, v in (manifest.get("versions") or {}).items()},
+        limits={
+            "max_inputs": config.max_inputs,
+            "max_body_mb": config.max_body_mb,
+            "max_text_chars": config.max_text_chars,
+            "max_image_pixels": config.max_image_pixels,
+            "max_batch": config.max_batch,
+            "max_wait_ms": config.max_wait_ms,
+        },
+    )
+
+
+def _top_k(raw: Any, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise InvalidInputError(
+            f"top_k={raw!r} is not a positive integer", expected="an integer >= 1", fix="pass e.g. top_k=3"
+        )
+    return value
+
+
+async def _read_json(request: Request) -> PredictRequest:
+    body = await request.body()
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InvalidInputError(
+            f"the request body is not valid JSON ({err})",
+            expected='{"inputs": ["a text", ...], "top_k": 3}',
+            fix="send a JSON object with an 'inputs' list of strings",
+        ) from None
+    try:
+        return PredictRequest.model_validate(document)
+    except ValidationError as err:
+        raise _validation_error(err.errors()) from None
+
+
+def _validation_error(errors: Any) -> InvalidInputError:
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    return InvalidInputError(
+        f"invalid request: {where}: {first.get('msg')}",
+        expected='{"inputs": ["a text", ...], "top_k": 3} (JSON) or image files in the multipart field "files"',
+        fix=f"correct {where} (see /docs)",
+    )
+
+
+async def _read_uploads(request: Request, config: ServeConfig) -> tuple[list[tuple[str | None, bytes]], Any]:
+    try:
+        form = await request.form(max_files=config.max_inputs, max_fields=32)
+    except StarletteHTTPException as err:
+        if "Too many files" in str(err.detail):
+            raise TooLargeError(
+                f"the request has more than {config.max_inputs} files, the limit per request",
+                expected=f"at most {config.max_inputs} files",
+                fix="split the files over several requests (they are batched together anyway)",
+            ) from None
+        raise InvalidInputError(
+            f"the multipart body cannot be read ({err.detail})",
+            expected="multipart/form-data with image files in the field 'files'",
+            fix="send the files as a browser form or `curl -F files=@photo.jpg` does",
+        ) from None
+    uploads = []
+    for _, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            uploads.append((value.filename, await value.read()))
+    return uploads, form.get("top_k")
+
+
+PREDICT_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": PredictRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "top_k": {"type": "integer", "minimum": 1},
+                    },
+                    "required": ["files"],
+                }
+            },
+        },
+    }
+}
+ERRORS_OPENAPI: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (413, "over a limit: body size, number of inputs, text length or image pixels"),
+        (415, "the body is neither JSON nor multipart/form-data"),
+        (422, "unusable input: malformed JSON, empty text, undecodable image, wrong modality"),
+    )
+}
+
+
+def create_app(bundle: str | Path | Predictor, **options: Any) -> FastAPI:
+    """The service for `bundle` (a path, or an already loaded Predictor); options are `ServeConfig` fields."""
+    config: ServeConfig = validated(ServeConfig, **options)  # type: ignore[arg-type]
+    predictor = bundle if isinstance(bundle, Predictor) else load_bundle(bundle)
+    service = PredictionService(predictor, config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.warm_up()
+        log.info("serving %s (%d labels)", service.name, len(service.labels))
+        yield
+        await service.batcher.stop()
+
+    app = FastAPI(
+        title="headstart",
+        version=__version__,
+        description=f"Predictions of the bundle **{service.name}** ({service.modality}: {len(service.labels)} labels).",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodySizeLimit, limit_bytes=config.max_body_bytes)
+    _add_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/v1/health", response_model=Health, summary="Liveness and batching counters")
+    async def health() -> Health:
+        return service.health()
+
+    @app.get("/v1/model", response_model=ModelCard, summary="The model card: labels, strategy, backbone, metrics")
+    async def model() -> ModelCard:
+        return service.card()
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        summary="Top-k labels with probabilities for texts (JSON) or images (multipart 'files')",
+        openapi_extra=PREDICT_OPENAPI,
+        responses=ERRORS_OPENAPI,
+    )
+    async def predict(request: Request) -> PredictResponse:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        query_k = request.query_params.get("top_k")
+        if media == "application/json" or media.endswith("+json"):
+            body = await _read_json(request)
+            top_k = body.top_k if body.top_k is not None else _top_k(query_k, config.top_k)
+            return await service.predict_texts(body.inputs, top_k)
+        if media == "multipart/form-data":
+            uploads, form_k = await _read_uploads(request, config)
+            return await service.predict_uploads(uploads, _top_k(form_k or query_k, config.top_k))
+        raise UnsupportedMediaTypeError(
+            f"content type {media or '(none)'!r} is not accepted",
+            expected='application/json {"inputs": [...]} for text models, multipart/form-data files for image models',
+            fix="set the Content-Type header (curl -H 'Content-Type: application/json' -d ..., or curl -F files=@x.jpg)",
+        )
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HeadstartError)
+    async def headstart_error(request: Request, err: HeadstartError) -> JSONResponse:
+        return JSONResponse(err.to_dict(), status_code=err.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, err: RequestValidationError) -> JSONResponse:
+        error = _validation_error(err.errors())
+        return JSONResponse(error.to_dict(), status_code=error.http_status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        name = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code, "HTTPError")
+        body = {"error": name, "message": str(err.detail), "expected": None, "fix": "see /docs for the endpoints"}
+        return JSONResponse(body, status_code=err.status_code, headers=getattr(err, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        body = {
+            "error": "InternalError",
+            "message": f"the server failed on this request ({type(err).__name__})",
+            "expected": None,
+            "fix": "this is a bug in headstart: report it with the request that caused it",
+        }
+        return JSONResponse(body, status_code=500)
+
+
+def app_from_environment() -> FastAPI:
+    """App factory for uvicorn worker processes: the bundle and options come from `HEADSTART_SERVE_SPEC`."""
+    spec = json.loads(os.environ[ENV_SPEC])
+    return create_app(spec["bundle"], **spec.get("options", {}))

@@ -1,0 +1,93 @@
+"""Shapes of the service: its options (`ServeConfig`) and the JSON bodies of every endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServeConfig(BaseModel):
+    """Options of `headstart serve` (CLI flags and `create_app(**options)` validate here)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_batch: int = Field(default=32, ge=1, le=4096, description="inputs per forward pass at most")
+    max_wait_ms: float = Field(default=5.0, ge=0, le=10_000, description="how long a batch waits to fill")
+    max_body_mb: float = Field(default=20.0, gt=0, le=1024, description="request body size limit")
+    max_inputs: int = Field(default=64, ge=1, le=10_000, description="texts or files per request")
+    max_text_chars: int = Field(default=10_000, ge=1, description="characters per text")
+    max_image_pixels: int = Field(default=16_000_000, ge=1, description="width x height per image")
+    top_k: int = Field(default=3, ge=1, description="labels returned per input unless the request asks")
+    threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads for the network")
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class PredictRequest(BaseModel):
+    """JSON body of `POST /v1/predict` for text models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(min_length=1, description="texts to classify", examples=[["my card was charged twice"]])
+    top_k: int | None = Field(default=None, ge=1, description="labels per input (default: the server's --top-k)")
+
+
+class LabelProbability(BaseModel):
+    label: str
+    probability: float
+
+
+class InputPrediction(BaseModel):
+    """One input's answer: its position in the request, the top label and the top-k labels."""
+
+    index: int
+    id: str = Field(description="`inputs[i]` for texts, `files[i]` for uploads")
+    label: str
+    probability: float
+    top: list[LabelProbability]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[InputPrediction]
+    model: str = Field(description="backbone and strategy of the served bundle")
+    batch_ms: float = Field(description="time from queueing to the answer of the forward pass")
+
+
+class ModelCard(BaseModel):
+    """The public part of the bundle manifest: nothing that names a file on the server."""
+
+    task: str
+    modality: str
+    labels: list[str]
+    strategy: dict[str, Any]
+    head: dict[str, Any]
+    backbone: dict[str, Any] | None
+    metrics: dict[str, Any]
+    data: dict[str, Any]
+    created: str | None
+    seed: int | None
+    versions: dict[str, str]
+    limits: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    modality: str
+    uptime_seconds: float
+    requests: int
+    batches: int
+    items: int
+    queued: int
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the same fields as `headstart ... --json` prints."""
+
+    error: str
+    message: str
+    expected: str | None = None
+    fix: str | None = None

@@ -1,0 +1,271 @@
+"""The `baseline` strategy: a classic model without any pretrained network, the yardstick for transfer.
+
+Texts: TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf) + logistic regression on the sparse
+rows. Images: pixels downscaled to 32x32 RGB + `LinearHead`. The fitted vectorizers are stored as
+vocabularies (UTF-8 JSON in uint8 arrays) and idf weights, and rebuilt as `TfidfVectorizer`s on load,
+so a bundle holds no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from PIL import Image
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from headstart.backbones.base import Backbone
+from headstart.data.dataset import Dataset, Modality, SkippedItem
+from headstart.data.images import read_image
+from headstart.errors import BadItemError, UsageError
+from headstart.progress import progress_bar
+from headstart.strategies.base import (
+    DatasetPrediction,
+    FitInputs,
+    Model,
+    Strategy,
+    TrainReport,
+    class_counts,
+    require_classes,
+)
+from headstart.strategies.linear import LinearHead, _as_class_logits
+
+PIXEL_SIZE = 32
+# Word and char n-gram spaces are capped separately; together at most 100k features.
+WORD_PARAMS: dict[str, Any] = {"analyzer": "word", "ngram_range": (1, 2), "max_features": 50_000}
+CHAR_PARAMS: dict[str, Any] = {"analyzer": "char_wb", "ngram_range": (2, 5), "max_features": 50_000}
+COMMON_PARAMS: dict[str, Any] = {"sublinear_tf": True, "min_df": 1, "lowercase": True, "dtype": np.float64}
+# TF-IDF rows are L2-normalised and not standardised, so useful C values are larger than on scaled features.
+TEXT_C_GRID = (1.0, 10.0, 100.0)
+
+
+# ---------------------------------------------------------------- features
+
+
+class TfidfFeatures:
+    """Word + char TF-IDF, fitted on the training texts; state is vocabularies and idf weights."""
+
+    kind = "tfidf"
+
+    def fit(self, texts: list[str]) -> TfidfFeatures:
+        self.word_ = TfidfVectorizer(**WORD_PARAMS, **COMMON_PARAMS).fit(texts)
+        self.char_ = TfidfVectorizer(**CHAR_PARAMS, **COMMON_PARAMS).fit(texts)
+        return self
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        return sp.hstack([self.word_.transform(texts), self.char_.transform(texts)], format="csr")
+
+    def extract(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False
+    ) -> tuple[sp.csr_matrix, np.ndarray, list[SkippedItem]]:
+        """Features of every text (texts cannot be unreadable: empty ones were refused when loading)."""
+        return self.transform(list(dataset.items)), np.arange(len(dataset), dtype=np.int64), []
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "word": _jsonable(WORD_PARAMS) | {"n_features": len(self.word_.vocabulary_)},
+            "char": _jsonable(CHAR_PARAMS) | {"n_features": len(self.char_.vocabulary_)},
+            **_jsonable({k: v for k, v in COMMON_PARAMS.items() if k != "dtype"}),
+            "norm": "l2",
+        }
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {}
+        for part, vec in (("word", self.word_), ("char", self.char_)):
+            terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+            out[f"tfidf.{part}.vocab"] = np.frombuffer(json.dumps(terms).encode("utf-8"), dtype=np.uint8).copy()
+            out[f"tfidf.{part}.idf"] = np.asarray(vec.idf_, dtype=np.float64)
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> TfidfFeatures:
+        features = cls()
+        for part, params in (("word", WORD_PARAMS), ("char", CHAR_PARAMS)):
+            terms = json.loads(bytes(state[f"tfidf.{part}.vocab"]).decode("utf-8"))
+            vocabulary = {t: i for i, t in enumerate(terms)}
+            vec = TfidfVectorizer(**{**params, "max_features": None}, **COMMON_PARAMS, vocabulary=vocabulary)
+            vec._validate_vocabulary()  # sets vocabulary_ from the fixed vocabulary, as fit would
+            vec.idf_ = np.asarray(state[f"tfidf.{part}.idf"], dtype=np.float64)
+            setattr(features, f"{part}_", vec)
+        return features
+
+
+class PixelFeatures:
+    """Each image stretched to 32x32 RGB, scaled to [0, 1] and flattened (3072 values)."""
+
+    kind = "pixels"
+
+    def extract(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, list[SkippedItem]]:
+        rows, kept, skipped = [], [], []
+        with progress_bar("pixels", total=len(dataset), enabled=progress) as advance:
+            for i, path in enumerate(dataset.items):
+                try:
+                    image = read_image(path)
+                except BadItemError as err:
+                    if on_bad == "fail":
+                        raise BadItemError(dataset.ids[i], err.reason) from err
+                    skipped.append(SkippedItem(dataset.ids[i], err.reason))
+                else:
+                    rows.append(pixels(image))
+                    kept.append(i)
+                advance(1)
+        features = np.stack(rows) if rows else np.zeros((0, 3 * PIXEL_SIZE**2), np.float32)
+        return features, np.asarray(kept, dtype=np.int64), skipped
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "size": PIXEL_SIZE, "resize": "stretch", "interpolation": "bilinear", "scale": "0-1"}
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    small = image.resize((PIXEL_SIZE, PIXEL_SIZE), Image.Resampling.BILINEAR)
+    return (np.asarray(small, dtype=np.float32) / 255.0).reshape(-1)
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+# ---------------------------------------------------------------- head on sparse TF-IDF rows
+
+
+class SparseLinearHead(LinearHead):
+    """`LinearHead` on sparse TF-IDF rows: no standardisation (centring would densify them), its own C grid."""
+
+    def fit(self, X: sp.spmatrix, y: np.ndarray | list[str]) -> SparseLinearHead:
+        y = np.asarray(y)
+        self.classes_ = np.array(sorted(set(y.tolist())))
+        if len(self.classes_) < 2:
+            raise UsageError(
+                "a linear head needs at least 2 classes",
+                expected="examples of 2 or more classes",
+                fix="add examples of another class",
+            )
+        folds = self._folds(y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.C_ = self.C if self.C is not None else self._choose_C(X, y, folds)
+            model = self._estimator(self.C_).fit(X, y)
+            self.coef_ = np.asarray(model.coef_, dtype=np.float32)
+            self.intercept_ = np.asarray(model.intercept_, dtype=np.float32).reshape(-1)
+            self.temperature_ = self._calibrate(X, y, folds) if self.kind == "svm" else 1.0
+        return self
+
+    def _choose_C(self, Xs: Any, y: np.ndarray, folds: StratifiedKFold | None) -> float:
+        if folds is None:
+            return 10.0
+        scoring = "neg_log_loss" if self.kind == "logreg" else "accuracy"
+        search = GridSearchCV(self._estimator(1.0), {"C": list(TEXT_C_GRID)}, cv=folds, scoring=scoring)
+        search.fit(Xs, y)
+        return float(search.best_params_["C"])
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        self._check_fitted()
+        return _as_class_logits(np.asarray(X @ self.coef_.T) + self.intercept_)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "C_search": None if self.C is not None else list(TEXT_C_GRID), "scaling": None}
+
+    def state(self) -> dict[str, np.ndarray]:
+        self._check_fitted()
+        return {"coef": self.coef_, "intercept": self.intercept_}
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], classes: list[str]) -> SparseLinearHead:
+        head = cls(kind=config["kind"], C=config["C"], class_weight=config.get("class_weight"))
+        head.classes_ = np.array(classes)
+        head.C_ = config["C"]
+        head.temperature_ = float(config.get("temperature", 1.0))
+        head.coef_, head.intercept_ = state["coef"], state["intercept"]
+        return head
+
+
+# ---------------------------------------------------------------- model and strategy
+
+
+class BaselineModel(Model):
+    """Hand-made features (TF-IDF or pixels) → linear head; no backbone."""
+
+    def __init__(
+        self, features: TfidfFeatures | PixelFeatures, head: LinearHead, labels: list[str], modality: Modality
+    ) -> None:
+        self.features = features
+        self.head = head
+        self.labels = labels
+        self.modality = modality
+        self.backbone = None
+        self.threads: int | None = None  # accepted from Predictor.configure; nothing to run
+        self.batch_size = 32
+
+    def predict_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> DatasetPrediction:
+        X, kept, skipped = self.features.extract(dataset, on_bad=on_bad, progress=progress)
+        proba = self.head.predict_proba(X) if len(kept) else np.zeros((0, len(self.labels)))
+        return DatasetPrediction(proba=proba, kept=kept, labels=self.labels, skipped=skipped, n_computed=len(kept))
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "strategy": {"name": BaselineStrategy.name, "features": self.features.config()},
+            "head": {
+                "type": "sparse-linear" if isinstance(self.head, SparseLinearHead) else "linear",
+                **self.head.config(),
+            },
+        }
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {**self.head.state(), **self.features.state()}
+
+
+class BaselineStrategy(Strategy):
+    """No transfer: TF-IDF + logistic regression for texts, 32x32 pixels + logistic regression for images."""
+
+    name = "baseline"
+    needs_backbone = False
+    description = "classic model without a pretrained network: TF-IDF or 32x32 pixels + logistic regression"
+
+    def fit(self, inputs: FitInputs) -> BaselineModel:
+        config, train = inputs.config, inputs.train
+        assert train.labels is not None
+        notes = []
+        if inputs.backbone is not None or config.backbone is not None:
+            notes.append(f"baseline uses no pretrained network: backbone {config.backbone!r} is unused")
+        features: TfidfFeatures | PixelFeatures
+        if train.modality == "text":
+            features = TfidfFeatures().fit(list(train.items))
+        else:
+            features = PixelFeatures()
+        X, kept, skipped = features.extract(train, on_bad=config.on_bad, progress=config.progress)
+        y = np.array([train.labels[i] for i in kept])
+        require_classes(y)
+        head: LinearHead
+        if train.modality == "text":
+            head = SparseLinearHead(kind=config.head, C=config.C, seed=config.seed).fit(X, y)
+        else:
+            head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(X, y)
+        model = BaselineModel(features, head, [str(c) for c in head.classes_], train.modality)
+        model.report = TrainReport(
+            n_train=len(kept), skipped=skipped, features_computed=len(kept), notes=notes, class_counts=class_counts(y)
+        )
+        return model
+
+    def load(
+        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
+    ) -> BaselineModel:
+        labels = list(manifest["labels"])
+        modality = manifest["modality"]
+        if manifest["strategy"]["features"]["kind"] == TfidfFeatures.kind:
+            text_head = SparseLinearHead.from_state(manifest["head"], tensors, labels)
+            return BaselineModel(TfidfFeatures.from_state(tensors), text_head, labels, modality)
+        head = LinearHead.from_state(manifest["head"], tensors, labels)
+        return BaselineModel(PixelFeatures(), head, labels, modality)

@@ -1,0 +1,397 @@
+"""Gradient strategies: `partial:K` and `full` fine-tuning, and `scratch`, all through the one Trainer.
+
+They differ only in where the cut is (what stays frozen in ONNX Runtime), which parameters train and at
+what rates, and how the head starts:
+- `partial:K` trains the last K stages and a new head from cached frozen-prefix activations; pretrained
+  stages learn `lr_ratio` times slower than the head.
+- `full` trains every stage with layer-wise decaying rates; the head starts from a linear probe on the
+  frozen features (the "head first, then everything" recipe, LP-FT).
+- `scratch` is the same architecture randomly initialised, trained with the same loop for longer.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.augment import AugmentSpec
+from headstart.backbones.base import Backbone, State
+from headstart.config import FitConfig
+from headstart.data.dataset import Dataset, SkippedItem
+from headstart.data.splits import split_dataset
+from headstart.errors import BadItemError, StrategyError
+from headstart.features import decode_item, extract_activations, extract_features, item_digests, iter_batches
+from headstart.progress import progress_bar
+from headstart.strategies.base import (
+    DatasetPrediction,
+    FitInputs,
+    Model,
+    Strategy,
+    TrainReport,
+    class_counts,
+    require_classes,
+)
+from headstart.strategies.linear import LinearHead
+from headstart.strategies.training_data import ActivationData, RawData
+from headstart.train import Checkpointer, EarlyStopping, ProgressBar, TimeBudget, Trainer, TrainerConfig
+
+DROPOUT = 0.1
+LAYER_DECAY = 0.8
+VALIDATION_FRACTION = 0.2
+
+
+class TopNet(nn.Module):
+    """Trainable copies of stages[cut:], the backbone's pooling, feature standardisation and a linear head."""
+
+    def __init__(
+        self, stages: list[nn.Module], pool: Callable[[State], torch.Tensor], dim: int, n_classes: int
+    ) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self._pool = pool
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.dropout = nn.Dropout(DROPOUT)
+        self.head = nn.Linear(dim, n_classes)
+
+    def features(self, state: State) -> torch.Tensor:
+        for stage in self.stages:
+            state = stage(state)
+        return self._pool(state)
+
+    def forward(self, state: State) -> torch.Tensor:
+        standardised = (self.features(state) - self.mean) / self.scale
+        return self.head(self.dropout(standardised))
+
+    def init_head_from(self, probe: LinearHead) -> None:
+        """Start the head where a linear probe on the frozen features ended (binary probes expanded)."""
+        coef, intercept = probe.coef_, probe.intercept_
+        if coef.shape[0] == 1:
+            coef = np.concatenate([np.zeros_like(coef), coef])
+            intercept = np.concatenate([np.zeros_like(intercept), intercept])
+        with torch.no_grad():
+            self.mean.copy_(torch.from_numpy(probe.mean_))
+            self.scale.copy_(torch.from_numpy(probe.scale_))
+            self.head.weight.copy_(torch.from_numpy(coef))
+            self.head.bias.copy_(torch.from_numpy(intercept))
+
+
+def build_top(backbone: Backbone, cut: int, n_classes: int, pretrained: bool = True) -> TopNet:
+    """A TopNet over trainable copies of stages[cut:] (re-initialised when not `pretrained`)."""
+    source = backbone.module().stages  # type: ignore[union-attr]
+    stages = [copy.deepcopy(source[i]) for i in range(cut, len(source))]
+    for stage in stages:
+        for p in stage.parameters():
+            p.requires_grad_(True)
+        if not pretrained:
+            for sub in stage.modules():
+                if hasattr(sub, "reset_parameters") and sub is not stage:
+                    sub.reset_parameters()
+    return TopNet(stages, backbone.pool, backbone.feature_dim, n_classes)
+
+
+def activation_key(backbone: Backbone, cut: int) -> str:
+    return str(getattr(backbone, "activation_key", "x")) if cut > 0 else ""
+
+
+class FinetuneModel(Model):
+    """Frozen prefix stages[:cut] in ONNX Runtime, then the trained TopNet in torch."""
+
+    def __init__(self, backbone: Backbone, top: TopNet, cut: int, labels: list[str], strategy: dict[str, Any]) -> None:
+        self.backbone = backbone
+        self.top = top.eval()
+        self.cut = cut
+        self.labels = labels
+        self.strategy = strategy
+        self.threads: int | None = None
+        self.batch_size = 32
+        self._runner: Any = None
+
+    def _state(self, inputs: dict[str, np.ndarray]) -> State:
+        if self.cut == 0:
+            return {k: torch.from_numpy(v) for k, v in inputs.items()}
+        if self._runner is None:
+            from headstart.runtime import FrozenRunner
+
+            self._runner = FrozenRunner(self.backbone, stop=self.cut, pooled=False, threads=self.threads)
+        state = {activation_key(self.backbone, self.cut): torch.from_numpy(np.asarray(self._runner(inputs)))}
+        if "attention_mask" in inputs:
+            state["attention_mask"] = torch.from_numpy(inputs["attention_mask"])
+        return state
+
+    @torch.inference_mode()
+    def predict_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> DatasetPrediction:
+        kept: list[int] = []
+        probas: list[np.ndarray] = []
+        skipped = []
+        with progress_bar(f"predict {self.backbone.name}", total=len(dataset), enabled=progress) as advance:
+            for indices, inputs, failures in iter_batches(self.backbone, dataset, self.batch_size):
+                for i, reason in failures:
+                    if on_bad == "fail":
+                        raise BadItemError(dataset.ids[i], reason)
+                    skipped.append(SkippedItem(dataset.ids[i], reason))
+                if indices:
+                    probas.append(torch.softmax(self.top(self._state(inputs)), dim=1).numpy())
+                    kept.extend(indices)
+                advance(len(indices) + len(failures))
+        proba = np.concatenate(probas) if probas else np.zeros((0, len(self.labels)))
+        return DatasetPrediction(proba=proba, kept=np.array(kept, dtype=np.int64), labels=self.labels, skipped=skipped)
+
+    def manifest(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "head": {"type": "finetuned", "dropout": DROPOUT, "cut": self.cut}}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.top.state_dict().items()}
+
+
+class GradientStrategy(Strategy):
+    """Shared fit/load for partial, full and scratch; subclasses choose the cut, groups and defaults."""
+
+    pretrained = True
+    default_epochs = 15
+    default_lr = 1e-3
+    default_patience = 4
+
+    def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
+        raise NotImplementedError
+
+    def param_groups(self, top: TopNet, lr: float, ratio: float) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def fit(self, inputs: FitInputs) -> FinetuneModel:
+        config, backbone = inputs.config, inputs.backbone
+        assert backbone is not None and inputs.train.labels is not None
+        cut = self.cut(backbone, inputs.params)
+        train, validation, notes = self._validation_split(inputs)
+        labels = sorted(set(inputs.train.labels))
+        target_of = {label: i for i, label in enumerate(labels)}
+        train_data, n_train, skipped, cache_counts = self._training_data(backbone, train, cut, config, target_of)
+        require_classes([labels[t] for t in train_data.targets])
+        val_data = (
+            self._training_data(backbone, validation, cut, config, target_of, evaluation=True)[0]
+            if validation
+            else None
+        )
+
+        top = build_top(backbone, cut, len(labels), pretrained=self.pretrained)
+        if self.pretrained:
+            top.init_head_from(self._probe(backbone, train, config, labels))
+        lr = config.lr or self.default_lr
+        trainer_config = TrainerConfig(
+            max_epochs=config.max_epochs or self.default_epochs, batch_size=config.batch_size, seed=config.seed
+        )
+        torch.manual_seed(config.seed)
+        checkpoints = Checkpointer(
+            _checkpoint_path(config.out), resume=config.resume, fingerprint=_run_fingerprint(config, train)
+        )
+        patience = self.default_patience if config.patience is None else config.patience
+        trainer = Trainer(
+            top,
+            self.param_groups(top, lr, config.lr_ratio),
+            trainer_config,
+            callbacks=[
+                EarlyStopping(patience=patience),
+                TimeBudget(config.time_budget),
+                checkpoints,
+                ProgressBar(self.name, n_train, enabled=config.progress),
+            ],
+        )
+        state = trainer.fit(train_data, val_data)
+        checkpoints.remove()
+        if checkpoints.resumed_from is not None:
+            notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")
+        if state.stop_reason:
+            notes.append(state.stop_reason)
+        model = FinetuneModel(backbone, top, cut, labels, self._manifest(backbone, cut, config, trainer, state))
+        model.report = TrainReport(
+            n_train=n_train,
+            skipped=skipped,
+            features_cached=cache_counts[0],
+            features_computed=cache_counts[1],
+            history=state.history,
+            notes=notes,
+            class_counts=class_counts([labels[t] for t in train_data.targets]),
+        )
+        return model
+
+    def _validation_split(self, inputs: FitInputs) -> tuple[Dataset, Dataset | None, list[str]]:
+        if inputs.validation is not None and len(inputs.validation):
+            return inputs.train, inputs.validation, []
+        counts = inputs.train.class_counts()
+        if min(counts.values()) < 2:
+            return inputs.train, None, ["no validation split: a class has a single example; no early stopping"]
+        parts = split_dataset(inputs.train, test_size=VALIDATION_FRACTION, seed=inputs.config.seed)
+        note = f"held out {len(parts.test)} training items for validation (early stopping, best epoch)"
+        return parts.train, parts.test, [note]
+
+    def _probe(self, backbone: Backbone, train: Dataset, config: FitConfig, labels: list[str]) -> LinearHead:
+        x = extract_features(
+            backbone,
+            train,
+            threads=config.threads,
+            batch_size=config.batch_size,
+            on_bad=config.on_bad,
+            progress=config.progress,
+        )
+        assert train.labels is not None
+        y = np.array([train.labels[i] for i in x.kept])
+        probe = LinearHead(C=1.0, seed=config.seed).fit(x.features, y)
+        if list(probe.classes_) != labels:
+            raise StrategyError("a class lost all its examples to unreadable items", fix="check `headstart inspect`")
+        return probe
+
+    def _training_data(
+        self,
+        backbone: Backbone,
+        data: Dataset,
+        cut: int,
+        config: FitConfig,
+        target_of: dict[str, int],
+        evaluation: bool = False,
+    ) -> tuple[ActivationData | RawData, int, list[Any], tuple[int, int]]:
+        assert data.labels is not None
+        augment = AugmentSpec() if config.augment and not evaluation else None
+        if cut > 0:
+            acts = extract_activations(
+                backbone,
+                data,
+                cut,
+                views=config.views,
+                augment=augment,
+                seed=config.seed,
+                batch_size=config.batch_size,
+                threads=config.threads,
+                on_bad=config.on_bad,
+                progress=config.progress,
+            )
+            targets = np.array([target_of[data.labels[i]] for i in acts.kept], dtype=np.int64)
+            source = ActivationData(acts.values, targets, backbone.modality, activation_key(backbone, cut))
+            return source, len(acts.kept), acts.skipped, (acts.n_cached, acts.n_computed)
+        items, kept, skipped = [], [], []
+        for i in range(len(data)):
+            try:
+                items.append(decode_item(data, i))
+                kept.append(i)
+            except BadItemError as err:
+                if config.on_bad == "fail":
+                    raise
+                skipped.append(SkippedItem(data.ids[i], err.reason))
+        digests = item_digests(data)
+        targets = np.array([target_of[data.labels[i]] for i in kept], dtype=np.int64)
+        return RawData(backbone, items, [digests[i] for i in kept], targets, augment), len(kept), skipped, (0, 0)
+
+    def _manifest(
+        self, backbone: Backbone, cut: int, config: FitConfig, trainer: Trainer, state: Any
+    ) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "spec": config.strategy,
+            "cut": cut,
+            "frozen_stages": backbone.stages[:cut],
+            "trainable_stages": backbone.stages[cut:],
+            "pretrained": self.pretrained,
+            "param_groups": trainer.describe_groups(),
+            "epochs_run": state.epoch,
+            "best_epoch": state.best_epoch,
+            "stop_reason": state.stop_reason,
+            "augment": AugmentSpec().to_dict() if config.augment and backbone.modality == "image" else None,
+            "views": config.views if cut > 0 else None,
+            "trainer": {
+                "max_epochs": config.max_epochs or self.default_epochs,
+                "lr": config.lr or self.default_lr,
+                "lr_ratio": config.lr_ratio,
+                "batch_size": config.batch_size,
+                "optimizer": "AdamW",
+                "schedule": "linear warm-up (1 epoch) then cosine",
+                "label_smoothing": TrainerConfig().label_smoothing,
+                "weight_decay": TrainerConfig().weight_decay,
+            },
+        }
+
+    def load(
+        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
+    ) -> FinetuneModel:
+        assert backbone is not None
+        cut = int(manifest["strategy"]["cut"])
+        top = build_top(backbone, cut, len(manifest["labels"]), pretrained=True)
+        top.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
+        return FinetuneModel(backbone, top, cut, list(manifest["labels"]), manifest["strategy"])
+
+
+class PartialStrategy(GradientStrategy):
+    """`partial:K`: freeze all but the last K stages; train those and a new head."""
+
+    name = "partial"
+    description = "freeze early stages (cached in ONNX Runtime), train the last K stages + head"
+
+    def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
+        n = len(backbone.stages)
+        arg = params.get("arg", "1")
+        if not str(arg).isdigit() or not 1 <= int(arg) <= n - 1:
+            raise StrategyError(
+                f"partial:{arg} does not fit {backbone.name}, which has {n} stages",
+                expected=f"partial:K with 1 <= K <= {n - 1} (stages: {', '.join(backbone.stages)})",
+                fix="use `full` to train every stage, or a smaller K",
+            )
+        return n - int(arg)
+
+    def param_groups(self, top: TopNet, lr: float, ratio: float) -> list[dict[str, Any]]:
+        return [
+            {"name": "pretrained stages", "params": list(top.stages.parameters()), "lr": lr / ratio},
+            {"name": "head", "params": list(top.head.parameters()), "lr": lr},
+        ]
+
+
+class FullStrategy(GradientStrategy):
+    """`full`: every stage trains, earlier stages slower (layer-wise decay); head starts from a probe."""
+
+    name = "full"
+    description = "train every stage with layer-wise learning-rate decay, head first from a linear probe"
+    default_epochs = 10
+
+    def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
+        return 0
+
+    def param_groups(self, top: TopNet, lr: float, ratio: float) -> list[dict[str, Any]]:
+        n = len(top.stages)
+        groups = [
+            {"name": f"stage {i}", "params": list(stage.parameters()), "lr": lr / ratio * LAYER_DECAY ** (n - 1 - i)}
+            for i, stage in enumerate(top.stages)
+        ]
+        return [*groups, {"name": "head", "params": list(top.head.parameters()), "lr": lr}]
+
+
+class ScratchStrategy(FullStrategy):
+    """`scratch`: the same network randomly initialised, one learning rate, a longer schedule."""
+
+    name = "scratch"
+    description = "same architecture, random initialisation, no transfer (the yardstick)"
+    pretrained = False
+    default_epochs = 30
+    default_lr = 3e-3
+    default_patience = 8
+
+    def param_groups(self, top: TopNet, lr: float, ratio: float) -> list[dict[str, Any]]:
+        return [{"name": "all", "params": list(top.parameters()), "lr": lr}]
+
+
+def _checkpoint_path(out: str) -> Path:
+    target = Path(out).resolve()
+    return target.with_name(f".{target.name}.checkpoint.pt")
+
+
+def _run_fingerprint(config: FitConfig, train: Dataset) -> str:
+    """Identifies a run for resuming: same data, same options (threads and progress aside)."""
+    options = config.model_dump(exclude={"resume", "progress", "threads", "time_budget"})
+    blob = json.dumps([options, train.fingerprint()], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,127 @@
+"""Training batches for the Trainer: cached frozen-prefix activations, or raw items through the network.
+
+`ActivationData` serves `partial:K`: the frozen stages ran once (ONNX Runtime) and each epoch samples
+one cached augmented view per item. `RawData` serves `full` and `scratch`: items are augmented and
+preprocessed every epoch. Both reseed from (seed, epoch), so epochs are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from headstart.augment import AugmentSpec, augment_image, view_rng
+from headstart.backbones.base import Backbone
+from headstart.train.trainer import Batch
+
+
+def epoch_order(n: int, epoch: int | None, seed: int) -> tuple[np.ndarray, np.random.Generator | None]:
+    """Shuffled order and a generator for training epochs; identity order and None for evaluation."""
+    if epoch is None:
+        return np.arange(n), None
+    rng = np.random.default_rng([seed, epoch])
+    return rng.permutation(n), rng
+
+
+def activation_state(rows: Sequence[np.ndarray], modality: str, key: str) -> dict[str, torch.Tensor]:
+    """Stack fixed-shape activations, or pad ragged token activations with an attention mask."""
+    if modality != "text":
+        return {key: torch.from_numpy(np.stack(rows))}
+    longest = max(r.shape[0] for r in rows)
+    hidden = np.zeros((len(rows), longest, rows[0].shape[1]), dtype=np.float32)
+    mask = np.zeros((len(rows), longest), dtype=np.int64)
+    for i, r in enumerate(rows):
+        hidden[i, : r.shape[0]] = r
+        mask[i, : r.shape[0]] = 1
+    return {key: torch.from_numpy(hidden), "attention_mask": torch.from_numpy(mask)}
+
+
+class ActivationData:
+    """Cached activations at the cut: `views[k][v]` for item k; one view sampled per item per epoch."""
+
+    def __init__(self, views: list[list[np.ndarray]], targets: np.ndarray, modality: str, key: str) -> None:
+        self.views = views
+        self.targets = targets
+        self.modality = modality
+        self.key = key
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
+        order, rng = epoch_order(len(self), epoch, seed)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            rows = [self.views[k][int(rng.integers(len(self.views[k]))) if rng is not None else 0] for k in chosen]
+            yield activation_state(rows, self.modality, self.key), torch.from_numpy(self.targets[chosen])
+
+
+class RawData:
+    """Decoded items run through the whole network; images get a fresh augmented view each epoch."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        items: list[Any],
+        digests: list[str],
+        targets: np.ndarray,
+        augment: AugmentSpec | None,
+    ) -> None:
+        self.backbone = backbone
+        self.items = items
+        self.digests = digests
+        self.targets = targets
+        self.augment = augment if backbone.modality == "image" else None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _view(self, k: int, epoch: int | None, seed: int) -> Any:
+        item = self.items[k]
+        if self.augment is None or epoch is None or not isinstance(item, Image.Image):
+            return item
+        return augment_image(item, view_rng(seed, self.digests[k], 1_000 + epoch), self.augment)
+
+    def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
+        order, _ = epoch_order(len(self), epoch, seed)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            inputs = self.backbone.preprocess([self._view(int(k), epoch, seed) for k in chosen])
+            state = {name: torch.from_numpy(value) for name, value in inputs.items()}
+            yield state, torch.from_numpy(self.targets[chosen])
+
+
+class RecomputedPrefixData:
+    """Unaugmented items run through the frozen prefix in torch every epoch (the uncached reference).
+
+    Used to check that training on cached activations matches recomputing them, and to measure what
+    the cache saves.
+    """
+
+    def __init__(self, backbone: Backbone, items: list[Any], targets: np.ndarray, cut: int, key: str) -> None:
+        self.backbone = backbone
+        self.items = items
+        self.targets = targets
+        self.cut = cut
+        self.key = key
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
+        order, _ = epoch_order(len(self), epoch, seed)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            inputs = self.backbone.preprocess([self.items[int(k)] for k in chosen])
+            with torch.no_grad():
+                state = self.backbone.forward({k: torch.from_numpy(v) for k, v in inputs.items()}, 0, self.cut)
+            if self.backbone.modality == "text":  # trim padding per item, then re-pad, as the cache does
+                lengths = inputs["attention_mask"].sum(axis=1)
+                rows = [state[self.key][i, : int(n)].numpy() for i, n in enumerate(lengths)]
+                yield activation_state(rows, "text", self.key), torch.from_numpy(self.targets[chosen])
+            else:
+                yield {self.key: state[self.key]}, torch.from_numpy(self.targets[chosen])

@@ -1,0 +1,17 @@
+"""The one training loop for every gradient strategy, and its callbacks."""
+
+from headstart.train.callbacks import Callback, Checkpointer, EarlyStopping, ProgressBar, TimeBudget
+from headstart.train.trainer import Batch, TrainData, Trainer, TrainerConfig, TrainState
+
+__all__ = [
+    "Batch",
+    "Callback",
+    "Checkpointer",
+    "EarlyStopping",
+    "ProgressBar",
+    "TimeBudget",
+    "TrainData",
+    "TrainState",
+    "Trainer",
+    "TrainerConfig",
+]
