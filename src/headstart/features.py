@@ -168,7 +168,11 @@ def feature_space_description(backbone: Backbone, stop: int | None = None) -> di
 
 @dataclass
 class Extraction:
-    """Features of the usable items of a dataset; `kept[i]` is the dataset index of row i."""
+    """Features of the usable items of a dataset; `kept[i]` is the dataset index of row i.
+
+    `n_computed` counts network passes (distinct items); `n_cached` the kept items served without one
+    (from earlier runs, or repeats of an item within this dataset), so the two add up to `len(kept)`.
+    """
 
     features: np.ndarray
     kept: np.ndarray
@@ -201,10 +205,12 @@ def extract_features(
     threads: int | None = None,
     on_bad: str = "skip",
     progress: bool = True,
+    stop: int | None = None,
 ) -> Extraction:
     """Pooled features for every usable item, computing only what the store does not hold yet.
 
     `store=None` uses the default on-disk store; `store=False` keeps features in memory only.
+    `stop` pools after stages[0:stop] (an intermediate cut); None means after the last stage.
     """
     from headstart.runtime import FrozenRunner
 
@@ -213,15 +219,14 @@ def extract_features(
         space: FeatureSpace = MemorySpace()
     else:
         space = (store if isinstance(store, FeatureStore) else FeatureStore()).space(
-            feature_space_description(backbone)
+            feature_space_description(backbone, stop)
         )
     digests = item_digests(dataset)
     first_index = {d: i for i, d in reversed(list(enumerate(digests)))}
     todo = [first_index[d] for d in space.missing(digests)]
-    todo_digests = {digests[i] for i in todo}
     bad: dict[str, SkippedItem] = {}
     if todo:
-        run = runner or FrozenRunner(backbone, threads=threads)
+        run = runner or FrozenRunner(backbone, stop=stop, pooled=True, threads=threads)
         pending_digests: list[str] = []
         pending_rows: list[np.ndarray] = []
         with progress_bar(f"features {backbone.name}", total=len(todo), enabled=progress) as advance:
@@ -249,7 +254,7 @@ def extract_features(
         features=features,
         kept=kept,
         skipped=skipped,
-        n_cached=sum(d not in todo_digests for d in digests),
+        n_cached=len(kept) - (len(todo) - len(bad)),  # every kept item not computed now (repeats included)
         n_computed=len(todo) - len(bad),
         seconds=time.perf_counter() - started,
     )

@@ -15,7 +15,8 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
@@ -96,12 +97,23 @@ class LinearHead:
         return StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=self.seed)
 
     def _choose_C(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
+        """Cross-validated C; logistic regression walks the grid with warm starts (several times faster)."""
         if folds is None:
             return 1.0
-        scoring = "neg_log_loss" if self.kind == "logreg" else "accuracy"
-        search = GridSearchCV(self._estimator(1.0), {"C": list(C_GRID)}, cv=folds, scoring=scoring)
-        search.fit(Xs, y)
-        return float(search.best_params_["C"])
+        scores = np.zeros(len(C_GRID))
+        for train, held_out in folds.split(Xs, y):
+            model = self._estimator(C_GRID[0])
+            if self.kind == "logreg":
+                model.set_params(warm_start=True)
+            for j, C in enumerate(C_GRID):
+                model.set_params(C=C).fit(Xs[train], y[train])
+                scores[j] += self._score(model, Xs[held_out], y[held_out])
+        return float(C_GRID[int(np.argmax(scores))])
+
+    def _score(self, model: Any, X: np.ndarray, y: np.ndarray) -> float:
+        if self.kind == "logreg":
+            return -log_loss(y, model.predict_proba(X), labels=model.classes_)
+        return float((model.predict(X) == y).mean())
 
     def _calibrate(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
         """Temperature for turning SVM margins into probabilities, fitted on out-of-fold margins."""
