@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart import tracking
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones import list_backbones as _registry_list
 from headstart.backbones.base import Backbone, BackboneInfo
@@ -37,6 +38,7 @@ from headstart.data import (
 from headstart.errors import DataError, ModalityMismatchError
 from headstart.metrics import ClassificationReport, classification_report
 from headstart.strategies import FitInputs, Strategy, TrainReport, resolve_strategy
+from headstart.strategies.memory import memory_section
 
 PACKAGES = ("headstart", "torch", "onnxruntime", "scikit-learn", "numpy", "transformers")
 
@@ -53,10 +55,12 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
     backbone: str = ""
     strategy: str = ""
+    run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bundle": str(self.bundle),
+            "run_id": self.run_id,
             "backbone": self.backbone,
             "strategy": self.strategy,
             "metrics": self.metrics,
@@ -87,10 +91,12 @@ class Prediction:
     label: str
     probability: float
     top: list[tuple[str, float]]
+    input: str = ""  # the text itself, or the image file's path
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "input": self.input,
             "label": self.label,
             "probability": self.probability,
             "top": [{"label": lab, "probability": p} for lab, p in self.top],
@@ -178,6 +184,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
     )
     trained = time.perf_counter()
+    backbone = backbone or model.backbone  # `auto` picks its backbone while fitting
     tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
     assert splits.test.labels is not None
     report = classification_report([splits.test.labels[i] for i in tested.kept], tested.proba, model.labels)
@@ -200,6 +207,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         "train_seconds": trained - loaded,
         "test_seconds": evaluated - trained,
     }
+    digests = [dataset.item_digest(i) for i in range(len(dataset))]  # once, for the fingerprint and tracking
     manifest = {
         "task": "classification",
         "modality": dataset.modality,
@@ -208,7 +216,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         **model.manifest(),
         "data": {
             "source": str(Path(data).resolve()),
-            "fingerprint": dataset.fingerprint(),
+            "fingerprint": dataset.fingerprint(digests),
             "labels_per_class": config.labels_per_class,
             "counts": counts,
             "class_counts_train": train_report.class_counts,
@@ -224,19 +232,31 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         "notes": notes,
         "skipped": [s.to_dict() for s in skipped],
     }
-    path = save_bundle(config.out, manifest, model.tensors())
-    timings["save_seconds"] = time.perf_counter() - evaluated
-    timings["total_seconds"] = time.perf_counter() - started
-    return FitResult(
-        bundle=path,
-        metrics=report.summary(),
-        timings=timings,
-        counts=counts,
-        skipped=skipped,
-        notes=notes,
-        backbone=backbone.name if backbone else "",
-        strategy=config.strategy,
-    )
+    memory, memory_tensors, memory_reason = memory_section(getattr(model, "inner", model), config)
+    manifest["head"] = {**manifest["head"], "memory": memory}
+    if memory_reason:
+        manifest["head"]["memory_reason"] = memory_reason
+    record = tracking.data_record(data, dataset, digests)
+    with tracking.tracked_run("fit", config.model_dump(exclude={"progress"}), record, enabled=config.track) as run:
+        manifest["run_id"] = run.run_id
+        saving = time.perf_counter()  # total_seconds includes starting the run; save_seconds does not
+        path = save_bundle(config.out, manifest, {**model.tensors(), **memory_tensors})
+        timings["save_seconds"] = time.perf_counter() - saving
+        timings["total_seconds"] = time.perf_counter() - started
+        result = FitResult(
+            bundle=path,
+            metrics=report.summary(),
+            timings=timings,
+            counts=counts,
+            skipped=skipped,
+            notes=notes,
+            backbone=backbone.name if backbone else "",
+            strategy=config.strategy,
+            run_id=run.run_id,
+        )
+        tracking.record_fit(run, config, result, manifest)
+    result.notes.extend(run.problems)
+    return result
 
 
 def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateResult:
@@ -288,6 +308,7 @@ def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictRes
                 label=labels[order[0]],
                 probability=float(p[order[0]]),
                 top=[(labels[j], float(p[j])) for j in order],
+                input=dataset.items[index],
             )
         )
     return PredictResult(predictions=predictions, skipped=[*dataset.skipped, *result.skipped])
@@ -322,7 +343,7 @@ def serve(
     from headstart.serve.schemas import ServeConfig
 
     if workers < 1:
-        raise UsageError(f"workers={workers} is not a process count", expected="an integer >= 1", fix="pass --workers 1")
+        raise UsageError(f"workers={workers} is not a process count", expected="an integer >= 1", fix="pass --workers")
     if not 0 <= port <= 65535:
         raise UsageError(f"port={port} is not a TCP port", expected="0 to 65535", fix="pass --port 8000")
     if workers > 1 and options.get("threads") is None:
@@ -352,3 +373,261 @@ def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "
 
     predictor = _load_bundle(bundle)
     return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format)
+
+
+def rank(data: str | Path, **options: Any) -> Any:
+    """Transferability scores of every (backbone, cut) on the training split of `data`, best first.
+
+    Options are the fields of `RankConfig` (backbones, cuts="last"|"all"|list, metric="logme",
+    labels_per_class, max_items, seed, ...). Returns a `headstart.transferability.RankResult`.
+    """
+    from headstart.config import RankConfig
+    from headstart.strategies.auto import candidate_backbones
+    from headstart.transferability import rank as _rank
+    from headstart.transferability import subsample
+
+    config: RankConfig = validated(RankConfig, **options)
+    dataset = load_dataset(
+        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
+    )
+    train = split_dataset(dataset, seed=config.seed).train  # the test split fit would hold out stays unseen
+    if config.labels_per_class is not None:
+        train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
+    sample = subsample(train, config.max_items, seed=config.seed)
+    result = _rank(
+        sample,
+        candidate_backbones(dataset.modality, None, config.backbones),
+        config.cuts,
+        metric=config.metric,
+        threads=config.threads,
+        batch_size=config.batch_size,
+        on_bad=config.on_bad,
+        progress=config.progress,
+        seed=config.seed,
+    )
+    if len(sample) < len(train):
+        result.notes.append(f"scored a stratified sample of {len(sample)} of {len(train)} training items")
+    return result
+
+
+def runs(
+    *, data: str | None = None, strategy: str | None = None, kind: str | None = None, limit: int = 20
+) -> list[tracking.RunRecord]:
+    """Tracked runs, newest first; `data` is a dataset path (matched by path or current fingerprint) or a
+    fingerprint prefix."""
+    from headstart.errors import HeadstartError, UsageError
+
+    if limit < 1:
+        raise UsageError(f"limit={limit} is not a run count", expected="an integer >= 1", fix="pass --limit 20")
+    paths: list[str] = []
+    fingerprints: list[str] = []
+    if data and Path(data).exists():
+        paths.append(str(Path(data).resolve()))
+        try:
+            fingerprints.append(load_dataset(str(data), on_bad="skip").fingerprint())
+        except HeadstartError:
+            pass  # e.g. a table whose columns need options: runs are still matched by path
+    elif data:
+        fingerprints.append(data)
+    return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
+
+
+def run_details(run_id: str) -> tracking.RunRecord:
+    """One tracked run (full id or a unique prefix): params, metrics, tags and artifact list."""
+    from headstart.errors import UsageError
+
+    record = tracking.find_run(run_id)
+    if record is None:
+        raise UsageError(
+            f"no run {run_id!r} in the tracking store {tracking.tracking_uri()}",
+            expected="a run id listed by `headstart runs`",
+            fix=f"run `headstart runs`, or set ${tracking.ENV_URI} to the store the run was recorded in",
+        )
+    return record
+
+
+def reproduce(
+    run_id: str, *, out: str | Path | None = None, data: str | Path | None = None, progress: bool = True
+) -> Any:
+    """Re-run a tracked fit with its recorded config on the same data and compare the metrics.
+
+    Refuses with a DataError naming the added/removed/modified items when the data's fingerprint changed.
+    Returns a `headstart.reproduce.ReproduceResult`.
+    """
+    import tempfile
+
+    from headstart.errors import UsageError
+    from headstart.reproduce import (
+        ReproduceResult,
+        compare_metrics,
+        compare_versions,
+        data_changed_error,
+        diff_items,
+    )
+
+    record = run_details(run_id)
+    if record.kind != "fit":
+        raise UsageError(
+            f"run {record.run_id} is a {record.kind or 'non-headstart'} run",
+            expected="the id of a `fit` run",
+            fix="pick a run whose kind is fit in `headstart runs`",
+        )
+    recorded_config = tracking.load_json_artifact(record.run_id, tracking.CONFIG_ARTIFACT)
+    if not recorded_config:
+        raise UsageError(
+            f"run {record.run_id} has no {tracking.CONFIG_ARTIFACT} artifact to reproduce from",
+            fix="the run was recorded incompletely: fit again",
+        )
+    known = {k: v for k, v in recorded_config.items() if k in FitConfig.model_fields}
+    config: FitConfig = validated(FitConfig, **known)
+    source = str(data or record.data_path)
+    dataset = load_dataset(
+        source, text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
+    )
+    current = tracking.data_record(source, dataset)
+    if current["fingerprint"] != record.data_fingerprint:
+        saved = tracking.load_json_artifact(record.run_id, tracking.ITEMS_ARTIFACT)
+        changes = diff_items(saved["items"], current["items"]) if saved else None
+        raise data_changed_error(record.run_id, source, record.data_fingerprint, current["fingerprint"], changes)
+    if out is None:
+        bundle = record.tags.get(tracking.TAG_BUNDLE)
+        out = (
+            Path(bundle).with_name(f"{Path(bundle).name}-reproduce-{record.run_id[:8]}")
+            if bundle
+            else Path(tempfile.mkdtemp(prefix="headstart-reproduce-")) / "model"
+        )
+    new = fit(source, **{**config.model_dump(), "out": str(out), "progress": progress, "resume": False})
+    if new.run_id:
+        new.notes.extend(tracking.set_run_tags(new.run_id, {"headstart.reproduces": record.run_id}))
+    metrics = compare_metrics(record.metrics, new.metrics)
+    matches = bool(metrics) and all(row["difference"] == 0 for row in metrics.values())
+    versions = compare_versions(record.params, package_versions())
+    notes = list(new.notes)
+    if versions:
+        changed = ", ".join(f"{k} {v['recorded']} -> {v['current']}" for k, v in versions.items())
+        notes.append(f"package versions differ from the run's: {changed}")
+    if record.params.get("machine.cpu") not in (None, tracking.machine()["cpu"]):
+        notes.append(f"the run was recorded on another CPU: {record.params['machine.cpu']}")
+    return ReproduceResult(
+        run_id=record.run_id,
+        new_run_id=new.run_id,
+        bundle=new.bundle,
+        data=source,
+        matches=matches,
+        metrics=metrics,
+        versions=versions,
+        notes=notes,
+    )
+
+
+def promote(
+    candidate: str | Path,
+    over: str | Path,
+    on: str | Path,
+    *,
+    metric: str = "macro_f1",
+    margin: float = 0.01,
+    class_tolerance: float = 0.05,
+    model_name: str = "headstart",
+    **options: Any,
+) -> Any:
+    """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
+
+    Both bundles are evaluated on the same data (options are `EvaluateConfig` fields). The candidate wins
+    when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
+    then the decision is recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
+    alias `production` in the MLflow model registry) and a `headstart.promote.PromotionResult` returned.
+    Otherwise raises `PromotionRefused` carrying the comparison.
+    """
+    from headstart.errors import UsageError
+    from headstart.promote import check_metric, decide, refusal
+
+    check_metric(metric)
+    if margin < 0 or not 0 <= class_tolerance <= 1:
+        raise UsageError(
+            f"margin={margin}, class_tolerance={class_tolerance} are not valid thresholds",
+            expected="margin >= 0 and 0 <= class tolerance <= 1 (differences of metrics in [0, 1])",
+            fix="pass e.g. --margin 0.01 --class-tolerance 0.05",
+        )
+    candidate_eval = evaluate(candidate, on, **options)
+    current_eval = evaluate(over, on, **options)
+    result = decide(
+        candidate_eval.report,
+        current_eval.report,
+        names=(str(candidate), str(over), str(on)),
+        metric=metric,
+        margin=margin,
+        class_tolerance=class_tolerance,
+    )
+    if candidate_eval.skipped:
+        result.notes.append(f"{len(candidate_eval.skipped)} item(s) of {str(on)!r} could not be used")
+    if not result.promoted:
+        raise refusal(result)
+    _record_promotion(result, Path(candidate), Path(over), model_name)
+    return result
+
+
+def _record_promotion(result: Any, candidate: Path, over: Path, model_name: str) -> None:
+    """Tag the candidate's run, point the registry alias at it, and write promotion.json."""
+    from headstart.bundle import read_manifest
+    from headstart.promote import ALIAS, write_decision
+
+    run_id = read_manifest(candidate).get("run_id")
+    recorded: dict[str, Any] = {"run_id": run_id, "registry": None}
+    if not tracking.tracking_enabled():
+        result.notes.append("tracking is off: only promotion.json records the decision")
+    else:
+        record = tracking.find_run(run_id) if run_id else None
+        if run_id and record is None:
+            result.notes.append(f"the candidate's run {run_id} is not in the store {tracking.tracking_uri()}")
+        if record is not None:
+            result.notes.extend(
+                tracking.set_run_tags(
+                    record.run_id,
+                    {
+                        tracking.TAG_PROMOTED: "true",
+                        "headstart.promoted_over": str(over.resolve()),
+                        "headstart.promoted_on": str(Path(result.data).resolve()),
+                        "headstart.promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    },
+                )
+            )
+        source = tracking.bundle_artifact_uri(record) if record is not None else candidate.resolve().as_uri()
+        version, problems = tracking.register_alias(model_name, source, record.run_id if record else None, ALIAS)
+        result.notes.extend(problems)
+        if version is not None:
+            recorded["registry"] = {"model": model_name, "version": version, "alias": ALIAS, "source": source}
+    result.recorded = recorded
+    result.recorded["file"] = str(write_decision(result, candidate))
+
+
+def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
+    """Add the classes of `data` to a bundle without retraining from zero; save the result at `out`.
+
+    Options are the fields of `ExpandConfig` (out, update, memory, allow_forgetting, ...). Returns an
+    `headstart.expand.ExpandResult` (added classes, metrics on the held-out part of `data`, parent, timings).
+    """
+    from headstart.config import ExpandConfig
+    from headstart.expand import expand_bundle
+
+    config: ExpandConfig = validated(ExpandConfig, **options)
+    return expand_bundle(bundle, data, config)
+
+
+def study(data: str | Path, *, on_event: Any = None, **options: Any) -> Any:
+    """Strategies × label budgets × seeds on one fixed test split; writes results and `report.html` to `out`.
+
+    Options are the fields of `StudyConfig` (strategies, budgets, seeds, backbone, out, max_time, country,
+    target_accuracy, time_limit_per_fit, ...); `strategies` and `budgets` may be comma-separated strings
+    (`"linear,partial:2"`, `"5,20,all"`). Rerunning with the same options skips finished cells. `on_event`
+    (optional) is called with progress events. Returns a `headstart.study.StudyResult`.
+    """
+    from headstart.config import StudyConfig
+    from headstart.study import parse_budgets, parse_strategies, run_study
+
+    if "strategies" in options:
+        options["strategies"] = parse_strategies(options["strategies"])
+    if "budgets" in options:
+        options["budgets"] = parse_budgets(options["budgets"])
+    config: StudyConfig = validated(StudyConfig, **options)
+    return run_study(data, config, on_event=on_event)

@@ -42,7 +42,7 @@ def predict(
             table.add_column(column)
         for p in result.predictions:
             others = ", ".join(f"{lab} {fmt(prob)}" for lab, prob in p.top)
-            table.add_row(_short(p.id), p.label, fmt(p.probability), others)
+            table.add_row(_short(p.input or p.id), p.label, fmt(p.probability), others)
         console.print(table)
         for s in result.skipped:
             console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")
