@@ -37,6 +37,8 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keep feature and ONNX caches of the test run away from the user's cache."""
     root = Path(os.environ.get("HEADSTART_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
     os.environ["HEADSTART_CACHE"] = str(root)
+    # tracked runs go to a store of this test session, never to ./headstart-runs in the repo
+    os.environ["HEADSTART_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('runs')}/mlflow.db"
     return root
 
 

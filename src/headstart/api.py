@@ -452,12 +452,12 @@ def reproduce(
     """Re-run a tracked fit with its recorded config on the same data and compare the metrics.
 
     Refuses with a DataError naming the added/removed/modified items when the data's fingerprint changed.
-    Returns a `headstart.reproduce.ReproduceResult`.
+    Returns a `headstart.reproduction.ReproduceResult`.
     """
     import tempfile
 
     from headstart.errors import UsageError
-    from headstart.reproduce import (
+    from headstart.reproduction import (
         ReproduceResult,
         compare_metrics,
         compare_versions,
@@ -536,11 +536,11 @@ def promote(
     Both bundles are evaluated on the same data (options are `EvaluateConfig` fields). The candidate wins
     when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
     then the decision is recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
-    alias `production` in the MLflow model registry) and a `headstart.promote.PromotionResult` returned.
+    alias `production` in the MLflow model registry) and a `headstart.promotion.PromotionResult` returned.
     Otherwise raises `PromotionRefused` carrying the comparison.
     """
     from headstart.errors import UsageError
-    from headstart.promote import check_metric, decide, refusal
+    from headstart.promotion import check_metric, decide, refusal
 
     check_metric(metric)
     if margin < 0 or not 0 <= class_tolerance <= 1:
@@ -570,7 +570,7 @@ def promote(
 def _record_promotion(result: Any, candidate: Path, over: Path, model_name: str) -> None:
     """Tag the candidate's run, point the registry alias at it, and write promotion.json."""
     from headstart.bundle import read_manifest
-    from headstart.promote import ALIAS, write_decision
+    from headstart.promotion import ALIAS, write_decision
 
     run_id = read_manifest(candidate).get("run_id")
     recorded: dict[str, Any] = {"run_id": run_id, "registry": None}

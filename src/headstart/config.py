@@ -57,6 +57,28 @@ class FitConfig(DataOptions, RunOptions):
     views: int = Field(default=4, ge=1, le=64)
     resume: bool = False
     time_budget: float | None = Field(default=None, gt=0)
+    # auto: candidate backbones to rank (default: --backbone, else every installed one of the data's modality)
+    candidates: list[str] | None = None
+    # record the run in MLflow (see headstart.tracking; $HEADSTART_NO_TRACK=1 also turns it off)
+    track: bool = True
+    # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables)
+    memory: int = Field(default=50, ge=0, le=100_000)
+
+
+class ExpandConfig(DataOptions, RunOptions):
+    """Options of `expand`: add classes (or, with `update`, examples of existing ones) to a bundle."""
+
+    out: str
+    update: bool = False
+    memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the parent's per-class count
+    allow_forgetting: bool = False
+    test_size: float = Field(default=0.2, ge=0.0, lt=1.0)
+    seed: int = Field(default=0, ge=0)
+    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
+    lr: float | None = Field(default=None, gt=0, lt=1)
+    patience: int | None = Field(default=None, ge=0)
+    distill_weight: float = Field(default=1.0, ge=0.0)
+    temperature: float = Field(default=2.0, gt=0.0)
 
 
 class EvaluateConfig(DataOptions, RunOptions):
@@ -69,6 +91,43 @@ class PredictConfig(RunOptions):
     text_column: str | None = None
     top_k: int = Field(default=3, ge=1)
     on_bad: OnBad = "skip"
+
+
+class RankConfig(DataOptions, RunOptions):
+    """Options of `rank`: which backbones and cuts to score, by which metric, on how many labels."""
+
+    backbones: list[str] | None = None  # default: every installed backbone of the data's modality
+    cuts: str | list[int | str] = "last"  # "last", "all", or stage indices / names
+    metric: Literal["logme", "knn", "hscore", "nce", "leep"] = "logme"
+    labels_per_class: int | None = Field(default=None, ge=1)
+    max_items: int | None = Field(default=2000, ge=2)
+    seed: int = Field(default=0, ge=0)
+
+
+class StudyConfig(DataOptions, RunOptions):
+    """Options of `study`: the grid (strategies × label budgets × seeds), its limits and the verdict's targets."""
+
+    backbone: str | None = None
+    strategies: list[str] = Field(default_factory=lambda: ["linear", "baseline"], min_length=1)
+    budgets: list[int | None] = Field(default_factory=lambda: [5, 20, None], min_length=1)  # None = all labels
+    seeds: int = Field(default=3, ge=1, le=1000)
+    out: str = "study"
+    max_time: float | None = Field(default=None, gt=0)
+    country: str | None = None  # ISO alpha-3; None: $HEADSTART_COUNTRY, else the world average
+    energy: bool = True
+    target_accuracy: float | None = Field(default=None, gt=0, le=1)
+    time_limit_per_fit: float | None = Field(default=None, gt=0)
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    split_seed: int = Field(default=0, ge=0)  # the one fixed test split of every cell
+    head: Literal["logreg", "svm"] = "logreg"
+    text_backbone: str | None = None
+    label_descriptions: str | None = None
+    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
+    lr: float | None = Field(default=None, gt=0, lt=1)
+    patience: int | None = Field(default=None, ge=0)
+    augment: bool = True
+    views: int = Field(default=4, ge=1, le=64)
+    time_budget: float | None = Field(default=None, gt=0)  # per gradient fit
 
 
 def validated(model: type[_Options], **values: Any) -> Any:

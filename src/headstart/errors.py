@@ -97,6 +97,25 @@ class StrategyError(UsageError):
     """An unknown or unavailable adaptation strategy."""
 
 
+class PromotionRefused(HeadstartError):
+    """`promote`: the candidate does not beat the current model by the margin, or a class regressed.
+
+    `comparison` is the full side-by-side result (`PromotionResult.to_dict()`), kept in the JSON error.
+    """
+
+    exit_code = 6
+    http_status = 409
+
+    def __init__(
+        self, what: str, *, expected: str | None = None, fix: str | None = None, comparison: dict | None = None
+    ) -> None:
+        self.comparison = comparison or {}
+        super().__init__(what, expected=expected, fix=fix)
+
+    def to_dict(self) -> dict:  # type: ignore[override]
+        return {**super().to_dict(), "comparison": self.comparison}
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a mistyped name, or None when nothing is close."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)

@@ -83,7 +83,9 @@ def sidecar_path(out: Path) -> Path:
 def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx") -> ExportResult:
     """Write `out` (ONNX) and its sidecar for the loaded bundle, after a parity check."""
     if format not in FORMATS:
-        raise UsageError(f"export format {format!r} is not supported", expected=" or ".join(FORMATS), fix="pass --format onnx")
+        raise UsageError(
+            f"export format {format!r} is not supported", expected=" or ".join(FORMATS), fix="pass --format onnx"
+        )
     backbone = predictor.backbone
     if backbone is None:
         raise StrategyError(
@@ -92,7 +94,9 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
         )
     out = Path(out).resolve()
     if out.is_dir():
-        raise UsageError(f"--out {str(out)!r} is a folder", expected="a file path such as model.onnx", fix="pass --out PATH.onnx")
+        raise UsageError(
+            f"--out {str(out)!r} is a folder", expected="a file path such as model.onnx", fix="pass --out PATH.onnx"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     module = predictor.model.export_module().eval()

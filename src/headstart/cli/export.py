@@ -28,6 +28,5 @@ def export(
         console.print(f"wrote [bold]{result.onnx}[/] ({result.size_bytes / 1e6:.1f} MB, {result.exporter} exporter)")
         console.print(f"sidecar {result.sidecar} (labels, preprocessing, input names)")
         console.print(
-            f"parity vs the bundle on {result.n_checked} items: max abs diff {result.max_abs_diff:.2e} "
-            f"(limit 1e-3)"
+            f"parity vs the bundle on {result.n_checked} items: max abs diff {result.max_abs_diff:.2e} (limit 1e-3)"
         )

@@ -20,7 +20,7 @@ def fit(
     ] = None,
     strategy: Annotated[
         str,
-        typer.Option("--strategy", "-s", help="How to adapt: linear, partial:K, full, scratch, baseline, zero-shot."),
+        typer.Option("--strategy", "-s", help="How to adapt: linear, partial:K, full, scratch, baseline, zero-shot, auto."),
     ] = "linear",
     head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
     labels_per_class: Annotated[
@@ -67,6 +67,17 @@ def fit(
     time_budget: Annotated[
         str | None, typer.Option("--time-budget", help="Stop training gracefully after this long (90s, 10m, 1h).")
     ] = None,
+    backbones: Annotated[
+        str | None,
+        typer.Option("--backbones", help="auto: comma-separated candidate backbones (default: installed ones)."),
+    ] = None,
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="Record the run in MLflow (see `headstart runs`).")
+    ] = True,
+    memory: Annotated[
+        int,
+        typer.Option("--memory", min=0, help="Exemplars kept per class for `headstart expand` (0: none)."),
+    ] = 50,
     as_json: Json = False,
 ) -> None:
     """Train a model on DATA and save it as a bundle (manifest + safetensors)."""
@@ -90,6 +101,9 @@ def fit(
             views=views,
             resume=resume,
             time_budget=parse_duration(time_budget),
+            candidates=[b.strip() for b in backbones.split(",") if b.strip()] if backbones else None,
+            track=track,
+            memory=memory,
             text_column=text_column,
             label_column=label_column,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
@@ -114,3 +128,5 @@ def fit(
         for note in result.notes:
             console.print(f"[yellow]note:[/] {note}")
         console.print(f"bundle: [bold]{result.bundle}[/]")
+        if result.run_id:
+            console.print(f"run: {result.run_id} (`headstart runs show {result.run_id[:12]}`)")

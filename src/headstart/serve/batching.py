@@ -144,4 +144,3 @@ class MicroBatcher(Generic[Item, Result]):
             start += len(r.items)
             if not r.future.done():
                 r.future.set_result(part)
-

@@ -65,7 +65,9 @@ def save_uploads(uploads: Sequence[tuple[str | None, bytes]], directory: Path, c
     for i, (name, data) in enumerate(uploads):
         label = f"files[{i}] ({display_name(name)!r})"
         if not data:
-            raise InvalidInputError(f"{label} is empty (0 bytes)", expected="an image file", fix="upload the image again")
+            raise InvalidInputError(
+                f"{label} is empty (0 bytes)", expected="an image file", fix="upload the image again"
+            )
         path = directory / f"upload-{i:04d}"
         path.write_bytes(data)
         try:

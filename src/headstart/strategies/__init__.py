@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.errors import StrategyError, did_you_mean
+from headstart.strategies.auto import AutoStrategy
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
 from headstart.strategies.baseline import BaselineStrategy
 from headstart.strategies.finetune import FullStrategy, PartialStrategy, ScratchStrategy
@@ -23,6 +24,7 @@ _STRATEGIES: dict[str, Strategy] = {
         ScratchStrategy(),
         BaselineStrategy(),
         ZeroShotStrategy(),
+        AutoStrategy(),
     )
 }
 STRATEGIES: tuple[str, ...] = tuple(_STRATEGIES)

@@ -69,6 +69,7 @@ class Model(ABC):
     labels: list[str]
     backbone: Backbone | None
     report: TrainReport | None = None
+    memory: Any = None  # exemplars kept for `headstart expand` (an ExemplarMemory, see strategies/memory.py)
 
     @abstractmethod
     def predict_dataset(

@@ -40,6 +40,7 @@ from headstart.strategies.base import (
     require_classes,
 )
 from headstart.strategies.linear import LinearHead
+from headstart.strategies.memory import activation_memory, strip_memory
 from headstart.strategies.training_data import ActivationData, RawData
 from headstart.train import Checkpointer, EarlyStopping, ProgressBar, TimeBudget, Trainer, TrainerConfig
 
@@ -213,6 +214,7 @@ class GradientStrategy(Strategy):
         if state.stop_reason:
             notes.append(state.stop_reason)
         model = FinetuneModel(backbone, top, cut, labels, self._manifest(backbone, cut, config, trainer, state))
+        model.memory = activation_memory(backbone, train, cut, config, labels)
         model.report = TrainReport(
             n_train=n_train,
             skipped=skipped,
@@ -324,7 +326,7 @@ class GradientStrategy(Strategy):
         assert backbone is not None
         cut = int(manifest["strategy"]["cut"])
         top = build_top(backbone, cut, len(manifest["labels"]), pretrained=True)
-        top.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in tensors.items()})
+        top.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in strip_memory(tensors).items()})
         return FinetuneModel(backbone, top, cut, list(manifest["labels"]), manifest["strategy"])
 
 

@@ -25,6 +25,7 @@ from headstart.errors import UsageError
 from headstart.features import extract_features
 from headstart.strategies.base import FitInputs, Strategy, TrainReport, class_counts, require_classes
 from headstart.strategies.feature_model import FeatureHeadModel
+from headstart.strategies.memory import feature_memory
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
@@ -203,6 +204,7 @@ class LinearStrategy(Strategy):
         require_classes(y)
         head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(x.features, y)
         model = self._model(backbone, head, config.threads, config.batch_size)
+        model.memory = feature_memory(x.features, y, model.labels, config.memory)
         model.report = TrainReport(
             n_train=len(x.kept),
             skipped=x.skipped,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -76,6 +76,7 @@ class Trainer:
         config: TrainerConfig,
         callbacks: Sequence[Any] = (),
         frozen: Sequence[nn.Module] = (),
+        loss: Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], torch.Tensor] | None = None,
     ) -> None:
         self.module = module
         self.config = config
@@ -84,6 +85,7 @@ class Trainer:
         groups = [g for g in param_groups if any(p.requires_grad for p in g["params"])]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.custom_loss = loss  # (logits, target, state) -> loss, e.g. cross-entropy plus distillation
         self.state = TrainState()
         self._steps_per_epoch = 1
         self.scheduler: torch.optim.lr_scheduler.LambdaLR | None = None
@@ -142,7 +144,8 @@ class Trainer:
 
     def _step(self, state: dict[str, torch.Tensor], target: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.module(state), target)
+        logits = self.module(state)
+        loss = self.custom_loss(logits, target, state) if self.custom_loss else self.loss_fn(logits, target)
         loss.backward()
         if self.config.grad_clip:
             nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)

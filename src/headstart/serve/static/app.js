@@ -83,7 +83,7 @@ function showCard(card) {
   if (typeof test.macro_f1 === "number") addField(fields, "macro-F1", test.macro_f1.toFixed(3));
   if (typeof test.expected_calibration_error === "number") addField(fields, "calibration error", test.expected_calibration_error.toFixed(3));
   if (typeof test.n === "number") addField(fields, "test items", String(test.n));
-  addField(fields, "created", card.created);
+  if (card.created) addField(fields, "created", card.created.replace("T", " ").replace("+00:00", " UTC"));
   const labels = $("labels");
   labels.replaceChildren();
   for (const label of card.labels) {

@@ -1,0 +1,238 @@
+"""Load on `headstart serve` over loopback: throughput, p50/p99 latency, errors and server memory.
+
+Trains two small bundles (texts: the tests' topic CSV on `minilm-l6` by default; images: colour patches
+on `efficientnet-lite0`), starts each with `headstart serve` as its own process on 127.0.0.1, then sends
+a fixed number of single-input requests at each concurrency (1, 10, 50) from an asyncio httpx client in
+this process (a minimal keep-alive HTTP/1.1 client on asyncio streams, so the client takes
+little CPU from the server). The server's RSS is read from /proc before the first request and after the last. The client
+shares the 2 cores with the server, so the figures are a floor.
+
+    .venv/bin/python bench/serve.py
+    .venv/bin/python bench/serve.py --text-backbone test-text --image-backbone test-cnn --requests 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import RESULTS_DIR, load_average, machine_info, write_json  # noqa: E402
+from tests.conftest import make_image_folder, make_text_csv  # noqa: E402
+from tests.serve.server import running_server  # noqa: E402
+
+TEXTS = [
+    "the team won the match in the last minute",
+    "a sweet cake with cream and strawberries",
+    "the coach was angry after the draw",
+    "we cooked pasta with garlic and tomato sauce",
+    "fans sang for the whole game",
+]
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def server_pid(port: int) -> int | None:
+    """The pid listening on `port` (the `headstart serve` process), from `ss`."""
+    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
+    for part in out.split("pid=")[1:]:
+        return int(part.split(",")[0])
+    return None
+
+
+def image_payloads(n: int) -> list[bytes]:
+    """`n` distinct JPEGs (the model deduplicates identical items within a batch, so repeats would flatter it)."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        rgb = [(220, 30, 30), (30, 200, 40), (30, 40, 220)][i % 3]
+        pixels = np.clip(np.array(rgb) + rng.normal(0, 25, size=(160, 160, 3)), 0, 255).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+        out.append(buffer.getvalue())
+    return out
+
+
+class Connection:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams: light enough not to starve the server's cores."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        return int(status_line.split()[1]), payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def multipart(name: str, data: bytes, boundary: str = "headstartbench") -> tuple[bytes, str]:
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def load(url: str, modality: str, requests: int, concurrency: int) -> dict[str, Any]:
+    """`requests` single-input POSTs with `concurrency` connections in flight; latency per request."""
+    host, port = url.removeprefix("http://").split(":")
+    distinct = min(requests, 1000)
+    images = [multipart(f"{i}.jpg", d) for i, d in enumerate(image_payloads(distinct))] if modality == "image" else []
+    texts = [json.dumps({"inputs": [f"{TEXTS[i % len(TEXTS)]} (request {i})"]}).encode() for i in range(requests)]
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    counter = iter(range(requests))
+
+    async def worker() -> None:
+        connection = Connection(host, int(port))
+        try:
+            for i in counter:
+                t0 = time.perf_counter()
+                try:
+                    if modality == "text":
+                        status, _ = await connection.post("/v1/predict", texts[i], "application/json")
+                    else:
+                        body, content_type = images[i % len(images)]
+                        status, _ = await connection.post("/v1/predict", body, content_type)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as err:
+                    errors[type(err).__name__] = errors.get(type(err).__name__, 0) + 1
+                    await connection.close()
+                    connection = Connection(host, int(port))
+                    continue
+                if status != 200:
+                    errors[str(status)] = errors.get(str(status), 0) + 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+    return {
+        "concurrency": concurrency,
+        "requests": requests,
+        "ok": len(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "seconds": round(elapsed, 3),
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(ms), 2) if ms else None,
+        "p99_ms": round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 2) if ms else None,
+        "max_ms": round(ms[-1], 2) if ms else None,
+    }
+
+
+def bench_bundle(bundle: Path, modality: str, requests: int, levels: list[int], args: argparse.Namespace) -> dict:
+    serve_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    with running_server(bundle, *serve_args, timeout=300) as url:
+        port = int(url.rsplit(":", 1)[1])
+        pid = server_pid(port)
+        health = httpx.get(f"{url}/v1/health").json()
+        before = rss_mib(pid) if pid else None
+        asyncio.run(load(url, modality, min(200, requests), 10))  # warm-up, not recorded
+        runs = []
+        for concurrency in levels:
+            result = asyncio.run(load(url, modality, requests, concurrency))
+            print(
+                f"  {modality} c={concurrency:<3} {result['throughput_rps']:>7.1f} req/s  p50 {result['p50_ms']} ms  "
+                f"p99 {result['p99_ms']} ms  errors {result['errors']}",
+                flush=True,
+            )
+            runs.append(result)
+        after_health = httpx.get(f"{url}/v1/health").json()
+        after = rss_mib(pid) if pid else None
+    return {
+        "model": health["model"],
+        "modality": modality,
+        "server_rss_mib_before": before,
+        "server_rss_mib_after": after,
+        "batches": after_health["batches"],
+        "items": after_health["items"],
+        "mean_batch_size": round(after_health["items"] / max(1, after_health["batches"]), 2),
+        "load_average_after": load_average(),  # other processes on the same cores skew every figure
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--text-backbone", default="minilm-l6")
+    parser.add_argument("--image-backbone", default="efficientnet-lite0")
+    parser.add_argument("--requests", type=int, default=3000, help="text requests per concurrency level")
+    parser.add_argument("--image-requests", type=int, default=600, help="image requests per concurrency level")
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "serve.json")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    import headstart
+
+    settings = {**vars(args), "out": str(args.out)}
+    results: dict[str, Any] = {"machine": machine_info(), "command": " ".join(sys.argv), "settings": settings}
+    with tempfile.TemporaryDirectory(prefix="headstart-bench-serve-") as tmp:
+        root = Path(tmp)
+        text_csv = make_text_csv(root / "texts.csv", repeats=4)
+        headstart.fit(str(text_csv), backbone=args.text_backbone, out=str(root / "text"), progress=False)
+        folder = make_image_folder(root / "images", per_class=12)
+        headstart.fit(str(folder), backbone=args.image_backbone, out=str(root / "image"), progress=False)
+        print(f"text bundle ({args.text_backbone}):", flush=True)
+        results["text"] = bench_bundle(root / "text", "text", args.requests, levels, args)
+        print(f"image bundle ({args.image_backbone}):", flush=True)
+        results["image"] = bench_bundle(root / "image", "image", args.image_requests, levels, args)
+    write_json(args.out, results)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""`headstart expand BUNDLE NEW_DATA --out NEW_BUNDLE`: add classes to a trained model without starting over."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
+from headstart.cli.output import command_errors, console, fmt, print_json
+
+
+def expand(
+    bundle: Annotated[str, typer.Argument(help="The bundle to grow (written by `headstart fit` or `expand`).")],
+    data: Annotated[str, typer.Argument(help="Labelled examples of the new classes (image folder or table).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the new bundle to.")],
+    update: Annotated[
+        bool, typer.Option("--update", help="NEW_DATA holds more examples of existing classes only.")
+    ] = False,
+    memory: Annotated[
+        int | None,
+        typer.Option("--memory", min=0, help="Exemplars kept per class in the new bundle (default: the parent's)."),
+    ] = None,
+    allow_forgetting: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forgetting",
+            help="Bundles without stored exemplars: train on NEW_DATA only (old classes anchored by distillation).",
+        ),
+    ] = False,
+    test_size: Annotated[
+        float, typer.Option("--test-size", help="Fraction of NEW_DATA held out for the reported metrics.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits and training.")] = 0,
+    max_epochs: Annotated[
+        int | None, typer.Option("--max-epochs", min=1, help="Fine-tuned bundles: most epochs (default 8).")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Fine-tuned bundles: head learning rate (default 0.3 x the parent's).")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0: off).")
+    ] = None,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Add the classes of NEW_DATA to BUNDLE (or, with --update, its examples) and save NEW_BUNDLE."""
+    with command_errors(as_json):
+        result = api.expand(
+            bundle,
+            data,
+            out=out,
+            update=update,
+            memory=memory,
+            allow_forgetting=allow_forgetting,
+            test_size=test_size,
+            seed=seed,
+            max_epochs=max_epochs,
+            lr=lr,
+            patience=patience,
+            text_column=text_column,
+            label_column=label_column,
+            **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
+        )
+        if as_json:
+            print_json(result.to_dict())
+            return
+        changed = result.updated_classes if update else result.added_classes
+        verb = "updated" if update else "added"
+        console.print(f"[bold green]{verb}[/] {len(changed)} class(es): {', '.join(changed)} ({result.method})")
+        test = result.metrics.get("test")
+        if test:
+            console.print(f"held-out NEW_DATA accuracy {fmt(test['accuracy'])}  macro-F1 {fmt(test['macro_f1'])}")
+        check = result.metrics.get("old_class_exemplars")
+        if check:
+            console.print(
+                f"old-class exemplars: accuracy {fmt(check['parent_accuracy'])} -> {fmt(check['accuracy'])}, "
+                f"agreement with the parent {fmt(check['agreement_with_parent'])}"
+            )
+        console.print(f"time {result.timings['total_seconds']:.1f}s; {len(result.labels)} classes in all")
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        console.print(f"bundle: [bold]{result.bundle}[/] (parent {result.parent['path']})")

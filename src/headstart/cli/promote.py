@@ -1,0 +1,81 @@
+"""`headstart promote CANDIDATE --over CURRENT --on DATA`: the promotion gate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
+from headstart.cli.output import command_errors, console, print_json
+from headstart.errors import PromotionRefused
+
+
+def _render(doc: dict[str, Any]) -> None:
+    table = Table(title=f"{doc['candidate']} (candidate) vs {doc['current']} (current) on {doc['data']} (n={doc['n']})")
+    for column in ("class", "current F1", "candidate F1", "change", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for c in doc["classes"]:
+        style = "red" if c["label"] in doc["regressed_classes"] else ("green" if c["change"] > 0 else "")
+        change = f"[{style}]{c['change']:+.3f}[/]" if style else f"{c['change']:+.3f}"
+        table.add_row(c["label"], f"{c['current_f1']:.3f}", f"{c['candidate_f1']:.3f}", change, str(c["support"]))
+    table.add_section()
+    for name in ("accuracy", "macro_f1", "ece"):
+        old, new = doc["current_metrics"][name], doc["candidate_metrics"][name]
+        label = f"[bold]{name}[/]" if name == doc["metric"] else name
+        table.add_row(label, f"{old:.3f}", f"{new:.3f}", f"{new - old:+.3f}", "")
+    console.print(table)
+
+
+def promote(
+    candidate: Annotated[str, typer.Argument(help="The new bundle that should replace the current one.")],
+    over: Annotated[str, typer.Option("--over", help="The bundle in production now.")],
+    on: Annotated[str, typer.Option("--on", help="Labelled data to compare both on (a holdout, recent data).")],
+    metric: Annotated[str, typer.Option("--metric", help="Metric to beat: macro_f1, accuracy or ece.")] = "macro_f1",
+    margin: Annotated[float, typer.Option("--margin", help="The candidate must be better by at least this.")] = 0.01,
+    class_tolerance: Annotated[
+        float, typer.Option("--class-tolerance", help="Refuse when any class's F1 drops by more than this.")
+    ] = 0.05,
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="MLflow registered model whose `production` alias is moved.")
+    ] = "headstart",
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Promote CANDIDATE over CURRENT only if it wins on DATA overall and no class regresses (exit 6 if not)."""
+    with command_errors(as_json):
+        try:
+            result = api.promote(
+                candidate,
+                over,
+                on,
+                metric=metric,
+                margin=margin,
+                class_tolerance=class_tolerance,
+                model_name=model_name,
+                text_column=text_column,
+                label_column=label_column,
+                **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
+            )
+        except PromotionRefused as refused:
+            if not as_json:
+                _render(refused.comparison)
+            raise
+        if as_json:
+            print_json(result.to_dict())
+            return
+        doc = result.to_dict()
+        _render(doc)
+        console.print(f"[bold green]promoted[/]: {'; '.join(doc['reasons'])}")
+        registry = doc["recorded"].get("registry")
+        if registry:
+            console.print(f"registry: {registry['model']} version {registry['version']} is now @{registry['alias']}")
+        console.print(f"decision: {doc['recorded'].get('file')}")
+        for note in doc["notes"]:
+            console.print(f"[yellow]note:[/] {note}")

@@ -1,0 +1,79 @@
+"""`headstart rank DATA`: transferability scores per (backbone, cut stage), best first, with their cost."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
+from headstart.cli.output import command_errors, console, print_json
+from headstart.transferability import METRICS
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+def rank(
+    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    backbones: Annotated[
+        str | None,
+        typer.Option("--backbones", "-b", help="Comma-separated backbones (default: installed ones of the modality)."),
+    ] = None,
+    cuts: Annotated[
+        str, typer.Option("--cuts", help="'last', 'all', or comma-separated stage indices (1..n, -1) or names.")
+    ] = "last",
+    metric: Annotated[str, typer.Option("--metric", "-m", help=f"Sort by: {', '.join(METRICS)}.")] = "logme",
+    labels_per_class: Annotated[
+        int | None, typer.Option("--labels-per-class", "-n", min=1, help="Score on this many labels per class.")
+    ] = None,
+    max_items: Annotated[
+        int, typer.Option("--max-items", min=2, help="Score a stratified sample of at most this many items.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the split, budget and sample.")] = 0,
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, NCE, LEEP)."""
+    with command_errors(as_json):
+        result = api.rank(
+            data,
+            backbones=[b.strip() for b in backbones.split(",") if b.strip()] if backbones else None,
+            cuts=cuts,
+            metric=metric,
+            labels_per_class=labels_per_class,
+            max_items=max_items,
+            seed=seed,
+            text_column=text_column,
+            label_column=label_column,
+            **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
+        )
+        if as_json:
+            print_json(result.to_dict())
+            return
+        table = Table(title=f"transferability on {result.n_items} items, {result.n_classes} classes (by {metric})")
+        for column in ("#", "backbone", "cut", "dim", *METRICS, "features s", "scores s"):
+            table.add_column(column, justify="left" if column in ("backbone", "cut") else "right")
+        for i, row in enumerate(result.sorted_rows(), 1):
+            cached = " (cached)" if row.features_computed == 0 else ""
+            table.add_row(
+                str(i),
+                row.backbone,
+                f"{row.stage} ({row.cut}/{row.n_stages})",
+                str(row.feature_dim),
+                *[_fmt(row.scores.get(m)) for m in METRICS],
+                f"{row.extract_seconds:.1f}{cached}",
+                f"{sum(row.score_seconds.values()):.2f}",
+            )
+        console.print(table)
+        for note in result.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        console.print("Higher is better for every score; NCE and LEEP need the backbone's source head (last cut).")

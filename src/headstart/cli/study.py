@@ -1,0 +1,159 @@
+"""`headstart study DATA`: strategies × label budgets × seeds, with a report of what transfer buys."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from headstart import api
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, Threads, run_options
+from headstart.cli.options import TextColumn as TextColumnOption
+from headstart.cli.output import command_errors, console, err_console, print_json
+from headstart.config import parse_duration
+
+
+def study(
+    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    backbone: Annotated[
+        str | None, typer.Option("--backbone", "-b", help="Pretrained backbone for the transfer strategies.")
+    ] = None,
+    strategies: Annotated[
+        str,
+        typer.Option("--strategies", "-s", help="Comma-separated: zero-shot,linear,partial:K,full,scratch,baseline."),
+    ] = "linear,baseline",
+    budgets: Annotated[
+        str, typer.Option("--budgets", help="Comma-separated labels per class, or 'all' (e.g. 5,10,20,50,all).")
+    ] = "5,20,all",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per (strategy, budget): 0..N-1.")] = 3,
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder for results, study.json and report.html.")] = "study",
+    max_time: Annotated[
+        str | None, typer.Option("--max-time", help="Stop after the cell running when this much time has passed.")
+    ] = None,
+    country: Annotated[
+        str | None,
+        typer.Option("--country", help="ISO alpha-3 code for CO2 (default: $HEADSTART_COUNTRY, else world average)."),
+    ] = None,
+    target_accuracy: Annotated[
+        float | None, typer.Option("--target-accuracy", help="Verdict: fewest labels reaching this accuracy (0-1).")
+    ] = None,
+    time_limit_per_fit: Annotated[
+        str | None, typer.Option("--time-limit-per-fit", help="Verdict: only strategies fitting within this (60s).")
+    ] = None,
+    test_size: Annotated[
+        float, typer.Option("--test-size", help="Held-out fraction when there is no test split.")
+    ] = 0.2,
+    max_epochs: Annotated[
+        int | None, typer.Option("--max-epochs", min=1, help="Gradient strategies: most epochs per fit.")
+    ] = None,
+    energy: Annotated[bool, typer.Option("--energy/--no-energy", help="Meter energy and CO2 with CodeCarbon.")] = True,
+    text_column: TextColumnOption = None,
+    label_column: LabelColumn = None,
+    on_bad: OnBad = "skip",
+    threads: Threads = None,
+    batch_size: BatchSize = 32,
+    as_json: Json = False,
+) -> None:
+    """Compare strategies across label budgets and seeds on one fixed test split; write an HTML report."""
+    with command_errors(as_json):
+        if seeds < 1:
+            from headstart.errors import UsageError
+
+            raise UsageError(f"--seeds {seeds} is not a number of seeds", expected="an integer >= 1", fix="--seeds 3")
+        with _StudyProgress(enabled=not as_json) as progress:
+            result = api.study(
+                data,
+                on_event=progress.event,
+                backbone=backbone,
+                strategies=strategies,
+                budgets=budgets,
+                seeds=seeds,
+                out=out,
+                max_time=parse_duration(max_time),
+                country=country,
+                energy=energy,
+                target_accuracy=target_accuracy,
+                time_limit_per_fit=parse_duration(time_limit_per_fit),
+                test_size=test_size,
+                max_epochs=max_epochs,
+                text_column=text_column,
+                label_column=label_column,
+                **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=True),
+            )
+        if as_json:
+            print_json(result.to_dict())
+            return
+        _print_summary(result)
+
+
+class _StudyProgress:
+    """A Rich bar on stderr: cells done of total and the cell running now."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]study"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err_console,
+            disable=not enabled,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _StudyProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def event(self, name: str, **info: Any) -> None:
+        if name == "start":
+            self.task = self.progress.add_task("", total=info["total"], completed=info["done"])
+            if info["done"]:
+                self.progress.console.print(f"resuming: {info['done']} of {info['total']} cells already done")
+        elif name == "cell_start" and self.task is not None:
+            cell = info["cell"]
+            self.progress.update(
+                self.task, description=f"{cell.strategy} · {cell.budget or 'all'}/class · seed {cell.seed}"
+            )
+        elif name == "cell_end" and self.task is not None:
+            record = info["record"]
+            if record["status"] != "ok":
+                self.progress.console.print(f"[yellow]cell {record['key']} failed:[/] {record['error']}")
+            self.progress.advance(self.task)
+        elif name == "finish" and self.task is not None:
+            self.progress.update(self.task, description="writing report")
+
+
+def _print_summary(result: Any) -> None:
+    table = Table(
+        title=f"study: {result.cells_done}/{result.cells_total} cells ({result.status})", title_justify="left"
+    )
+    for column in ("strategy", "labels/class", "seeds", "accuracy", "± sd", "fit time", "energy"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for r in result.summary:
+        energy = "–" if r["energy_kwh"] is None else f"{r['energy_kwh'] * 1000:.3f} Wh ({r['energy_label']})"
+        table.add_row(
+            r["strategy"],
+            r["budget"],
+            str(r["seeds"]),
+            f"{100 * r['accuracy']:.1f}%",
+            f"{100 * r['accuracy_std']:.1f}",
+            f"{r['fit_seconds']:.2f} s",
+            energy,
+        )
+    console.print(table)
+    verdict = result.verdict
+    console.print(f"[bold green]verdict:[/] {verdict.get('headline', '')}")
+    for warning in verdict.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {warning}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if result.cells_failed:
+        console.print(f"[yellow]{result.cells_failed} cell(s) failed; rerun the same command to retry them[/]")
+    console.print(f"report: [bold]{result.report}[/]   results: {result.out / 'results.csv'}")

@@ -1,0 +1,448 @@
+"""Transferability scores: how well a frozen backbone's features at a cut suit the user's labels, before training.
+
+Each score is a pure function of numpy arrays (features or source-head probabilities, and labels); higher
+is better for all of them. `rank` extracts pooled features for every (backbone, cut) through the
+FeatureStore (so ranking again is cheap) and returns one row per pair with every score and its cost.
+
+- LogME (You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer Learning", ICML 2021)
+- kNN accuracy by stratified cross-validation (cosine similarity)
+- H-score (Bao et al., "An Information-Theoretic Approach to Transferability in Task Transfer Learning",
+  ICIP 2019), with a Ledoit-Wolf shrunk covariance for stability
+- NCE (Tran et al., "Transferability and Hardness of Supervised Classification Tasks", ICCV 2019) and
+  LEEP (Nguyen et al., "LEEP: A New Measure to Evaluate Transferability of Learned Representations", ICML
+  2020): both read the backbone's source head, so they exist only at the last cut of a backbone that has one
+  (NaN elsewhere, e.g. every text backbone).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import softmax
+
+from headstart.backbones import check_modality, get_backbone
+from headstart.backbones.base import Backbone
+from headstart.data.dataset import Dataset
+from headstart.errors import UsageError
+
+METRICS: tuple[str, ...] = ("logme", "knn", "hscore", "nce", "leep")
+SOURCE_HEAD_METRICS = ("nce", "leep")
+LOGME_MAX_ITER = 100
+LOGME_TOL = 1e-5
+KNN_K = 5
+KNN_FOLDS = 5
+
+
+# -- scores: pure functions of arrays ------------------------------------------------------------------------
+
+
+def _encode(labels: np.ndarray | Sequence[Any]) -> tuple[np.ndarray, int]:
+    """Labels of any type → integer codes 0..K-1 (sorted order), and K."""
+    classes, codes = np.unique(np.asarray(labels), return_inverse=True)
+    return codes.reshape(-1), len(classes)
+
+
+def logme_evidence(features: np.ndarray, target: np.ndarray, alpha: float, beta: float) -> float:
+    """Log marginal likelihood log p(y | F, alpha, beta) of Bayesian linear regression y = F w + noise.
+
+    Prior w ~ N(0, I/alpha), noise ~ N(0, 1/beta) (You et al., ICML 2021, Eq. 2). Dense form, for checks.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    n, d = f.shape
+    a = alpha * np.eye(d) + beta * f.T @ f
+    m = beta * np.linalg.solve(a, f.T @ y)
+    residual = float(np.sum((f @ m - y) ** 2))
+    _, logdet = np.linalg.slogdet(a)
+    return float(
+        n / 2 * math.log(beta)
+        + d / 2 * math.log(alpha)
+        - n / 2 * math.log(2 * math.pi)
+        - beta / 2 * residual
+        - alpha / 2 * float(m @ m)
+        - logdet / 2
+    )
+
+
+def _logme_one(
+    u: np.ndarray, s: np.ndarray, n: int, d: int, y: np.ndarray
+) -> tuple[float, float, float]:
+    """Evidence per sample at the fixed point of (alpha, beta) for one target column, from F = U diag(s) V^T.
+
+    Algorithm 1 of You et al.: gamma = sum beta*sigma/(alpha + beta*sigma), m = beta A^-1 F^T y,
+    alpha <- gamma / m^T m, beta <- (n - gamma) / ||F m - y||^2, until alpha/beta stops moving.
+    Works in the SVD basis, so each step is O(n r) with r = min(n, d).
+    """
+    sigma = s**2
+    uty = u.T @ y  # (r,)
+    y_perp = max(float(y @ y - uty @ uty), 0.0)  # part of y outside the column space of F
+    alpha, beta = 1.0, 1.0
+    for _ in range(LOGME_MAX_ITER):
+        denom = alpha + beta * sigma
+        gamma = float(np.sum(beta * sigma / denom))
+        m_coef = beta * s * uty / denom  # m in the V basis
+        mm = float(m_coef @ m_coef)
+        residual = float(np.sum((s * m_coef - uty) ** 2)) + y_perp
+        new_alpha = gamma / max(mm, 1e-12)
+        new_beta = max(n - gamma, 1e-12) / max(residual, 1e-12)
+        ratio, new_ratio = alpha / beta, new_alpha / new_beta
+        alpha, beta = new_alpha, new_beta
+        if abs(new_ratio - ratio) / max(ratio, 1e-12) < LOGME_TOL:
+            break
+    denom = alpha + beta * sigma
+    m_coef = beta * s * uty / denom
+    mm = float(m_coef @ m_coef)
+    residual = float(np.sum((s * m_coef - uty) ** 2)) + y_perp
+    logdet = float(np.sum(np.log(denom))) + (d - len(s)) * math.log(alpha)  # zero eigenvalues beyond rank
+    evidence = (
+        n / 2 * math.log(beta)
+        + d / 2 * math.log(alpha)
+        - n / 2 * math.log(2 * math.pi)
+        - beta / 2 * residual
+        - alpha / 2 * mm
+        - logdet / 2
+    )
+    return evidence / n, alpha, beta
+
+
+def logme(features: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
+    """LogME (You et al., ICML 2021): mean over classes of the maximum log evidence per sample.
+
+    Each class is a one-vs-rest 0/1 regression target on the raw features; its evidence is maximised over
+    the prior precision alpha and noise precision beta by the paper's fixed-point iteration, using one SVD
+    of the features shared by all classes. Higher means the features explain the labels linearly with less
+    effective complexity. Values are comparable across backbones and cuts of one dataset.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    codes, k = _encode(labels)
+    n, d = f.shape
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    keep = s > s[0] * 1e-10 if len(s) else s > 0
+    u, s = u[:, keep], s[keep]
+    scores = [_logme_one(u, s, n, d, (codes == c).astype(np.float64))[0] for c in range(k)]
+    return float(np.mean(scores))
+
+
+def knn_accuracy(
+    features: np.ndarray, labels: np.ndarray | Sequence[Any], k: int = KNN_K, folds: int = KNN_FOLDS, seed: int = 0
+) -> float:
+    """Accuracy of a cosine k-nearest-neighbour vote, by stratified cross-validation.
+
+    Uses min(folds, smallest class count) stratified folds, or leave-one-out when a class has a single
+    example; k is min(`k`, smallest class count in the training folds) so a vote can still be won by a small
+    class. Ties go to the class with the larger summed similarity.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    x = np.asarray(features, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    codes, n_classes = _encode(labels)
+    smallest = int(np.bincount(codes).min())
+    if smallest >= 2:
+        n_splits = min(folds, smallest)
+        splits = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(x, codes))
+        k_eff = max(1, min(k, smallest * (n_splits - 1) // n_splits))  # smallest class size in a training fold
+    else:
+        everyone = np.arange(len(codes))
+        splits = [(np.delete(everyone, i), np.array([i])) for i in everyone]
+        k_eff = max(1, min(k, len(codes) - 1))
+    correct = 0
+    for train, held_out in splits:
+        sim = x[held_out] @ x[train].T
+        kk = min(k_eff, len(train))
+        top = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
+        votes = np.zeros((len(held_out), n_classes))
+        weights = np.zeros((len(held_out), n_classes))
+        rows = np.arange(len(held_out))[:, None]
+        np.add.at(votes, (rows, codes[train][top]), 1.0)
+        np.add.at(weights, (rows, codes[train][top]), sim[rows, top])
+        predicted = np.argmax(votes + 1e-6 * weights, axis=1)
+        correct += int(np.sum(predicted == codes[held_out]))
+    return correct / len(codes)
+
+
+def h_score(features: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
+    """H-score (Bao et al., ICIP 2019): tr(cov(f)^-1 cov(E[f|y])).
+
+    The ratio of between-class to total feature variance, summed over directions: how much of what the
+    features vary in is explained by the label. cov(f) is Ledoit-Wolf shrunk (as in the shrinkage H-score of
+    Ibrahim et al., 2022) and inverted with a pseudo-inverse, so few samples in high dimension stay finite.
+    """
+    from sklearn.covariance import LedoitWolf
+
+    f = np.asarray(features, dtype=np.float64)
+    f = f - f.mean(axis=0)
+    codes, k = _encode(labels)
+    cov_f = LedoitWolf(assume_centered=True).fit(f).covariance_
+    class_means = np.zeros((k, f.shape[1]))
+    np.add.at(class_means, codes, f)
+    class_means /= np.bincount(codes, minlength=k)[:, None]
+    g = class_means[codes]
+    cov_g = g.T @ g / len(f)
+    return float(np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g))
+
+
+def nce(source_proba: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
+    """NCE, negative conditional entropy (Tran et al., ICCV 2019): -H(Y | Z).
+
+    Z is the source head's argmax pseudo-label for each item; the joint of (Y, Z) is the empirical one. 0 is
+    the best (the source class determines the target label); more negative is worse.
+    """
+    z = np.argmax(np.asarray(source_proba), axis=1)
+    codes, k = _encode(labels)
+    _, z_codes = np.unique(z, return_inverse=True)
+    joint = np.zeros((int(z_codes.max()) + 1, k))
+    np.add.at(joint, (z_codes, codes), 1.0)
+    joint /= joint.sum()
+    p_z = joint.sum(axis=1, keepdims=True)
+    nz = joint > 0
+    conditional = np.where(nz, joint / np.where(p_z > 0, p_z, 1.0), 1.0)
+    return float(np.sum(joint[nz] * np.log(conditional[nz])))
+
+
+def leep(source_proba: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
+    """LEEP (Nguyen et al., ICML 2020): mean_i log sum_z P(y_i | z) theta(x_i)_z.
+
+    theta(x) is the source head's softmax; the empirical joint P(y, z) = 1/n sum_i theta(x_i)_z [y_i = y]
+    gives P(y | z), i.e. the best "source class → target label" translation, and LEEP is the log-likelihood
+    of the true labels under it. At most 0; higher is better.
+    """
+    theta = np.asarray(source_proba, dtype=np.float64)
+    codes, k = _encode(labels)
+    onehot = np.eye(k)[codes]
+    joint = theta.T @ onehot / len(theta)  # (Z, K)
+    p_z = joint.sum(axis=1, keepdims=True)
+    conditional = joint / np.maximum(p_z, 1e-300)
+    eep = np.sum(theta * conditional[:, codes].T, axis=1)
+    return float(np.mean(np.log(np.maximum(eep, 1e-300))))
+
+
+# -- ranking backbones and cuts on a dataset -----------------------------------------------------------------
+
+
+@dataclass
+class ScoreRow:
+    """Scores of one (backbone, cut) pair and what they cost."""
+
+    backbone: str
+    cut: int  # stages[0:cut] run before pooling
+    stage: str  # name of the last stage kept, stages[cut - 1]
+    n_stages: int
+    feature_dim: int
+    n_items: int
+    scores: dict[str, float]
+    extract_seconds: float  # features: computed now, or read from the FeatureStore
+    score_seconds: dict[str, float]
+    features_computed: int = 0
+    features_cached: int = 0
+
+    @property
+    def is_last(self) -> bool:
+        return self.cut == self.n_stages
+
+    @property
+    def seconds(self) -> float:
+        """Total time this row cost: features plus every score."""
+        return self.extract_seconds + sum(self.score_seconds.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["scores"] = {k: (None if v is None or np.isnan(v) else v) for k, v in self.scores.items()}
+        out["seconds"] = self.seconds
+        return out
+
+
+@dataclass
+class RankResult:
+    """The table `headstart rank` prints: one row per (backbone, cut), sorted by `metric` (best first)."""
+
+    rows: list[ScoreRow]
+    metric: str
+    n_items: int
+    n_classes: int
+    notes: list[str] = field(default_factory=list)
+
+    def sorted_rows(self) -> list[ScoreRow]:
+        return sort_rows(self.rows, self.metric)
+
+    def best(self) -> ScoreRow:
+        return self.sorted_rows()[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "n_items": self.n_items,
+            "n_classes": self.n_classes,
+            "rows": [r.to_dict() for r in self.sorted_rows()],
+            "notes": self.notes,
+            "seconds": sum(r.seconds for r in self.rows),
+        }
+
+
+def sort_rows(rows: Sequence[ScoreRow], metric: str) -> list[ScoreRow]:
+    """Best first by `metric`; rows where it is undefined (NaN) go last."""
+
+    def key(row: ScoreRow) -> tuple[int, float]:
+        value = row.scores.get(metric, float("nan"))
+        return (1, 0.0) if value is None or np.isnan(value) else (0, -value)
+
+    return sorted(rows, key=key)
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise UsageError(
+            f"unknown transferability metric {metric!r}",
+            expected=f"one of {', '.join(METRICS)}",
+            fix="pass --metric logme (the default), knn, hscore, nce or leep",
+        )
+    return metric
+
+
+def resolve_cuts(backbone: Backbone, cuts: str | Sequence[int | str]) -> list[int]:
+    """`"last"`, `"all"`, or a list of stage indices (1..n, negative from the end) or stage names → cut indices."""
+    n = len(backbone.stages)
+    if isinstance(cuts, str):
+        if cuts == "last":
+            return [n]
+        if cuts == "all":
+            return list(range(1, n + 1))
+        cuts = [c.strip() for c in cuts.split(",") if c.strip()]
+    out: list[int] = []
+    for cut in cuts:
+        text = str(cut)
+        if text in backbone.stages:
+            value = backbone.stages.index(text) + 1
+        elif text.lstrip("-").isdigit():
+            value = int(text)
+            value = n + 1 + value if value < 0 else value
+        else:
+            value = -1
+        if not 1 <= value <= n:
+            raise UsageError(
+                f"cut {text!r} does not exist in {backbone.name}",
+                expected=f"'last', 'all', stage indices 1..{n} (or -1 for the last) or names: {', '.join(backbone.stages)}",
+                fix="pass e.g. --cuts all",
+            )
+        if value not in out:
+            out.append(value)
+    return sorted(out)
+
+
+def score_features(
+    features: np.ndarray,
+    labels: np.ndarray | Sequence[Any],
+    source_proba: np.ndarray | None = None,
+    metrics: Sequence[str] = METRICS,
+    seed: int = 0,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Every requested score on one feature matrix, and the seconds each took (NaN when undefined)."""
+    y = np.asarray(labels)
+    scores: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    for metric in metrics:
+        t0 = time.perf_counter()
+        if metric in SOURCE_HEAD_METRICS and source_proba is None:
+            value = float("nan")
+        elif metric == "logme":
+            value = logme(features, y)
+        elif metric == "knn":
+            value = knn_accuracy(features, y, seed=seed)
+        elif metric == "hscore":
+            value = h_score(features, y)
+        elif metric == "nce":
+            value = nce(source_proba, y)  # type: ignore[arg-type]
+        else:
+            value = leep(source_proba, y)  # type: ignore[arg-type]
+        scores[metric] = value
+        seconds[metric] = time.perf_counter() - t0
+    return scores, seconds
+
+
+def subsample(dataset: Dataset, max_items: int | None, seed: int = 0) -> Dataset:
+    """At most `max_items` items, drawn per class in proportion (every class keeps at least 2 when it has them)."""
+    if max_items is None or len(dataset) <= max_items:
+        return dataset
+    assert dataset.labels is not None
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(dataset.labels)
+    keep: list[int] = []
+    for label in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == label)
+        take = max(min(2, len(idx)), int(round(max_items * len(idx) / len(labels))))
+        keep.extend(rng.choice(idx, size=min(take, len(idx)), replace=False).tolist())
+    return dataset.subset(sorted(keep))
+
+
+def rank(
+    dataset: Dataset,
+    backbones: Sequence[str | Backbone],
+    cuts: str | Sequence[int | str] = "last",
+    *,
+    metric: str = "logme",
+    metrics: Sequence[str] = METRICS,
+    store: Any = None,
+    threads: int | None = None,
+    batch_size: int = 32,
+    on_bad: str = "skip",
+    progress: bool = False,
+    seed: int = 0,
+) -> RankResult:
+    """Scores of every (backbone, cut) on a labelled dataset, from pooled features cached in the FeatureStore."""
+    from headstart.features import extract_features
+
+    check_metric(metric)
+    for m in metrics:
+        check_metric(m)
+    if dataset.labels is None:
+        raise UsageError("ranking needs labelled data", expected="a dataset with labels", fix="pass labelled data")
+    rows: list[ScoreRow] = []
+    notes: list[str] = []
+    for spec in backbones:
+        backbone = get_backbone(spec) if isinstance(spec, str) else spec
+        check_modality(backbone, dataset.modality)
+        head = backbone.source_head
+        for cut in resolve_cuts(backbone, cuts):
+            x = extract_features(
+                backbone,
+                dataset,
+                store=store,
+                threads=threads,
+                batch_size=batch_size,
+                on_bad=on_bad,
+                progress=progress,
+                stop=cut,
+            )
+            y = np.array([dataset.labels[i] for i in x.kept])
+            last = cut == len(backbone.stages)
+            proba = None
+            if head is not None and last:
+                proba = softmax(x.features.astype(np.float64) @ head.weight.T + head.bias, axis=1)
+            scores, seconds = score_features(x.features, y, proba, metrics, seed=seed)
+            rows.append(
+                ScoreRow(
+                    backbone=backbone.name,
+                    cut=cut,
+                    stage=backbone.stages[cut - 1],
+                    n_stages=len(backbone.stages),
+                    feature_dim=int(x.features.shape[1]),
+                    n_items=len(y),
+                    scores=scores,
+                    extract_seconds=x.seconds,
+                    score_seconds=seconds,
+                    features_computed=x.n_computed,
+                    features_cached=x.n_cached,
+                )
+            )
+        if any(m in metrics for m in SOURCE_HEAD_METRICS):
+            if head is None:
+                notes.append(f"{backbone.name} has no source head: NCE and LEEP are undefined (NaN)")
+            elif any(r.backbone == backbone.name and not r.is_last for r in rows):
+                notes.append(f"{backbone.name}: NCE and LEEP exist only at the last cut (the source head's input)")
+    codes, k = _encode(dataset.labels)
+    return RankResult(rows=rows, metric=metric, n_items=len(dataset), n_classes=k, notes=notes)

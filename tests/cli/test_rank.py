@@ -1,0 +1,52 @@
+"""`headstart rank` and `fit --strategy auto --backbones` through the CLI on tiny backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from headstart.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0) -> dict:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
+
+
+def test_rank_images_all_cuts_json(image_folder: Path) -> None:
+    doc = run("rank", str(image_folder), "--backbones", "test-cnn", "--cuts", "all", "--metric", "knn")
+    assert doc["metric"] == "knn" and doc["n_classes"] == 3
+    assert sorted(r["cut"] for r in doc["rows"]) == [1, 2, 3]
+    knn = [r["scores"]["knn"] for r in doc["rows"]]
+    assert knn == sorted(knn, reverse=True)
+    last = next(r for r in doc["rows"] if r["cut"] == 3)
+    assert last["scores"]["leep"] is not None and last["seconds"] >= 0
+
+
+def test_rank_text_json_and_table(text_csv: Path) -> None:
+    doc = run("rank", str(text_csv), "--backbones", "test-text")
+    (only,) = doc["rows"]
+    assert only["backbone"] == "test-text" and only["scores"]["nce"] is None
+    assert any("no source head" in n for n in doc["notes"])
+    table = runner.invoke(app, ["rank", str(text_csv), "--backbones", "test-text"])
+    assert table.exit_code == 0 and "logme" in table.stdout
+
+
+def test_rank_errors(image_folder: Path) -> None:
+    assert run("rank", str(image_folder), "--backbones", "test-text", code=4)["error"]  # modality mismatch
+    assert run("rank", str(image_folder), "--backbones", "test-cnn", "--metric", "acc", code=2)["error"]
+    assert run("rank", str(image_folder), "--backbones", "test-cnn", "--cuts", "9", code=2)["error"]
+
+
+def test_fit_auto_with_backbones(image_folder: Path, tmp_path: Path) -> None:
+    doc = run(
+        "fit", str(image_folder), "--strategy", "auto", "--backbones", "test-cnn", "--out", str(tmp_path / "m"),
+        "--labels-per-class", "4",
+    )
+    assert doc["backbone"] == "test-cnn"
+    assert any("rule R1" in n for n in doc["notes"])

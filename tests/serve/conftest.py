@@ -1,0 +1,53 @@
+"""Bundles trained once per session on the tiny backbones, and test clients over them."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import headstart
+from headstart.serve import create_app
+from tests.conftest import make_image_folder, make_text_csv
+
+
+@pytest.fixture(scope="session")
+def image_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serve-image")
+    folder = make_image_folder(root / "images")
+    headstart.fit(str(folder), backbone="test-cnn", out=str(root / "model"), progress=False)
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serve-text")
+    table = make_text_csv(root / "texts.csv")
+    headstart.fit(str(table), backbone="test-text", out=str(root / "model"), progress=False)
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def image_client(image_bundle: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(image_bundle, max_inputs=4, max_image_pixels=100_000)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def text_client(text_bundle: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(text_bundle, max_inputs=4, max_text_chars=200)) as client:
+        yield client
+
+
+def png_bytes(rgb: tuple[int, int, int] = (220, 30, 30), size: tuple[int, int] = (40, 40)) -> bytes:
+    """A noisy colour patch like the training images, as PNG bytes."""
+    rng = np.random.default_rng(1)
+    pixels = np.clip(np.array(rgb) + rng.normal(0, 25, size=(size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

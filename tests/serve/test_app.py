@@ -1,0 +1,212 @@
+"""Every endpoint and every limit of the service, through FastAPI's test client on tiny backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import headstart
+from headstart.errors import UsageError
+from headstart.serve import create_app
+from tests.serve.conftest import png_bytes
+
+ERROR_KEYS = {"error", "message", "expected", "fix"}
+
+
+def assert_error(response, status: int, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == ERROR_KEYS
+    for word in words:
+        assert word in body["message"], body
+    return body
+
+
+# -- endpoints --------------------------------------------------------------------------------------------
+
+
+def test_health(image_client: TestClient) -> None:
+    body = image_client.get("/v1/health").json()
+    assert body["status"] == "ok"
+    assert body["model"] == "test-cnn + linear"
+    assert body["modality"] == "image"
+    assert body["batches"] >= 1  # the warm-up ran at startup
+
+
+def test_model_card_is_public(image_client: TestClient, image_bundle: Path) -> None:
+    response = image_client.get("/v1/model")
+    assert response.status_code == 200
+    card = response.json()
+    assert card["labels"] == ["blue", "green", "red"]
+    assert card["strategy"]["name"] == "linear"
+    assert card["backbone"]["name"] == "test-cnn"
+    assert card["metrics"]["test"]["accuracy"] >= 0.8
+    assert card["task"] == "classification" and card["created"]
+    text = json.dumps(card)
+    assert str(image_bundle.parent) not in text  # no local paths: data source, --out, skipped ids
+    assert "source" not in card["data"] and "config" not in card
+
+
+def test_predict_texts_top_k(text_client: TestClient, text_bundle: Path) -> None:
+    texts = ["the team won the match again", "fresh bread and soup"]
+    response = text_client.post("/v1/predict", json={"inputs": texts, "top_k": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["id"] for p in body["predictions"]] == ["inputs[0]", "inputs[1]"]
+    assert [p["label"] for p in body["predictions"]] == ["sport", "food"]
+    expected = headstart.load(text_bundle).predict_proba(texts)
+    labels = headstart.load(text_bundle).labels
+    for row, prediction in zip(expected, body["predictions"], strict=True):
+        assert len(prediction["top"]) == 2
+        got = {t["label"]: t["probability"] for t in prediction["top"]}
+        assert got == pytest.approx({lab: float(p) for lab, p in zip(labels, row, strict=True)}, abs=1e-6)
+        assert prediction["probability"] == max(got.values())
+
+
+def test_predict_top_k_defaults_and_is_capped(text_client: TestClient) -> None:
+    body = text_client.post("/v1/predict", json={"inputs": ["a goal"]}).json()
+    assert len(body["predictions"][0]["top"]) == 2  # default 3, but the model has 2 labels
+    body = text_client.post("/v1/predict?top_k=1", json={"inputs": ["a goal"]}).json()
+    assert len(body["predictions"][0]["top"]) == 1
+
+
+def test_predict_images_multipart(image_client: TestClient) -> None:
+    files = [
+        ("files", ("red.png", png_bytes((220, 30, 30)), "image/png")),
+        ("files", ("blue.png", png_bytes((30, 40, 220)), "image/png")),
+    ]
+    response = image_client.post("/v1/predict", files=files, data={"top_k": "2"})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["label"] for p in predictions] == ["red", "blue"]
+    assert [p["id"] for p in predictions] == ["files[0]", "files[1]"]
+    assert all(len(p["top"]) == 2 for p in predictions)
+
+
+def test_page_and_static_files(image_client: TestClient) -> None:
+    page = image_client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/static/app.js" in page.text
+    assert image_client.get("/static/app.js").status_code == 200
+    assert image_client.get("/static/style.css").status_code == 200
+
+
+def test_openapi_docs(image_client: TestClient) -> None:
+    assert image_client.get("/docs").status_code == 200
+    schema = image_client.get("/openapi.json").json()
+    assert {"/v1/predict", "/v1/model", "/v1/health"} <= set(schema["paths"])
+    body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(body)
+
+
+def test_unknown_route_and_method(image_client: TestClient) -> None:
+    assert_error(image_client.get("/v2/nothing"), 404)
+    assert_error(image_client.get("/v1/predict"), 405)
+
+
+# -- limits and bad input: always a 4xx with the error document, never a 500 --------------------------------
+
+
+def test_wrong_content_type(text_client: TestClient) -> None:
+    assert_error(text_client.post("/v1/predict", content=b"hello", headers={"content-type": "text/plain"}), 415)
+    assert_error(text_client.post("/v1/predict", content=b"hello"), 415, "(none)")
+
+
+def test_too_many_texts(text_client: TestClient) -> None:
+    assert_error(text_client.post("/v1/predict", json={"inputs": ["a"] * 5}), 413, "5 texts", "limit of 4")
+
+
+def test_text_too_long(text_client: TestClient) -> None:
+    assert_error(text_client.post("/v1/predict", json={"inputs": ["ok", "x" * 201]}), 413, "inputs[1]", "200")
+
+
+def test_empty_and_malformed_texts(text_client: TestClient) -> None:
+    assert_error(text_client.post("/v1/predict", json={"inputs": ["fine", "   "]}), 422, "inputs[1]", "empty")
+    assert_error(text_client.post("/v1/predict", json={"inputs": []}), 422, "inputs")
+    assert_error(text_client.post("/v1/predict", json={"inputs": [1, 2]}), 422, "inputs")
+    assert_error(text_client.post("/v1/predict", json={"texts": ["a"]}), 422)
+    assert_error(text_client.post("/v1/predict", json={"inputs": ["a"], "top_k": 0}), 422, "top_k")
+    assert_error(text_client.post("/v1/predict?top_k=abc", json={"inputs": ["a"]}), 422, "top_k")
+    bad_json = text_client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert_error(bad_json, 422, "not valid JSON")
+
+
+def test_image_sent_to_text_model(text_client: TestClient) -> None:
+    response = text_client.post("/v1/predict", files={"files": ("x.png", png_bytes(), "image/png")})
+    assert_error(response, 422, "classifies texts")
+
+
+def test_text_sent_to_image_model(image_client: TestClient) -> None:
+    assert_error(image_client.post("/v1/predict", json={"inputs": ["a red thing"]}), 422, "classifies images")
+
+
+def test_undecodable_image_names_the_file(image_client: TestClient) -> None:
+    files = [
+        ("files", ("good.png", png_bytes(), "image/png")),
+        ("files", ("notes.txt", b"this is not an image", "image/png")),
+    ]
+    assert_error(image_client.post("/v1/predict", files=files), 422, "files[1]", "notes.txt", "not a usable image")
+
+
+def test_truncated_image_names_the_file(image_client: TestClient) -> None:
+    truncated = png_bytes()[:120]  # the header is fine, the pixel data is cut
+    files = [("files", ("a.png", png_bytes(), "image/png")), ("files", ("cut.png", truncated, "image/png"))]
+    body = assert_error(image_client.post("/v1/predict", files=files), 422, "files[1]", "cut.png")
+    assert "/tmp" not in body["message"] and "upload-" not in body["message"]
+
+
+def test_empty_upload_and_no_files(image_client: TestClient) -> None:
+    assert_error(image_client.post("/v1/predict", files={"files": ("e.png", b"", "image/png")}), 422, "empty")
+    no_files = image_client.post("/v1/predict", data={"top_k": "2"}, files={"other": ("", b"")})
+    assert no_files.status_code == 422
+
+
+def test_too_many_files(image_client: TestClient) -> None:
+    files = [("files", (f"{i}.png", png_bytes(), "image/png")) for i in range(5)]
+    assert_error(image_client.post("/v1/predict", files=files), 413, "4")
+
+
+def test_image_over_pixel_limit(image_client: TestClient) -> None:
+    big = png_bytes(size=(400, 300))  # 120,000 pixels > 100,000
+    assert_error(image_client.post("/v1/predict", files={"files": ("big.png", big)}), 413, "files[0]", "400x300")
+
+
+def test_body_over_limit(image_bundle: Path) -> None:
+    with TestClient(create_app(image_bundle, max_body_mb=0.01)) as client:
+        big = png_bytes(size=(200, 200))  # ~120 kB of noisy PNG > 10 kB
+        assert_error(client.post("/v1/predict", files={"files": ("big.png", big)}), 413, "body")
+
+        def chunks():  # no Content-Length: the limit applies while the body streams in
+            for _ in range(20):
+                yield b"x" * 1024
+
+        streamed = client.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
+        assert_error(streamed, 413, "body")
+        assert client.post("/v1/predict", files={"files": ("ok.png", png_bytes())}).status_code == 200
+
+
+def test_server_keeps_answering_after_bad_requests(image_client: TestClient) -> None:
+    image_client.post("/v1/predict", files={"files": ("x.png", b"\x89PNG garbage")})
+    image_client.post("/v1/predict", content=b"\x00" * 100, headers={"content-type": "application/json"})
+    ok = image_client.post("/v1/predict", files={"files": ("r.png", png_bytes())})
+    assert ok.status_code == 200 and ok.json()["predictions"][0]["label"] == "red"
+
+
+def test_bad_options_and_bundle(image_bundle: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="max_batch"):
+        create_app(image_bundle, max_batch=0)
+    with pytest.raises(headstart.errors.BundleError):
+        create_app(tmp_path / "missing")
+
+
+def test_predictions_match_predictor_for_images(image_bundle: Path, image_client: TestClient, tmp_path: Path) -> None:
+    data = png_bytes((30, 200, 40))
+    (tmp_path / "g.png").write_bytes(data)
+    want = headstart.load(image_bundle).predict_proba([str(tmp_path / "g.png")])[0]
+    body = image_client.post("/v1/predict", files={"files": ("g.png", data)}, data={"top_k": "3"}).json()
+    got = {t["label"]: t["probability"] for t in body["predictions"][0]["top"]}
+    assert np.allclose([got[lab] for lab in ["blue", "green", "red"]], want, atol=1e-6)

@@ -1,0 +1,74 @@
+"""The promotion gate on models whose per-class quality is known exactly (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from headstart import api, tracking
+from headstart.cli.main import app
+from headstart.errors import PromotionRefused
+
+runner = CliRunner()
+
+
+def test_promote_accepts_a_better_model_and_records_it(models: dict[str, Path]) -> None:
+    result = runner.invoke(
+        app,
+        ["promote", str(models["good"]), "--over", str(models["swapped"]), "--on", str(models["eval"]), "--json"]
+        + ["--model-name", "colours"],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["promoted"] is True and doc["improvement"] == pytest.approx(0.4)
+    by_class = {c["label"]: c for c in doc["classes"]}
+    assert by_class["red"]["current_f1"] == 0.0 and by_class["red"]["candidate_f1"] == 1.0
+    decision = json.loads((models["good"] / "promotion.json").read_text())
+    assert decision["promoted"] is True and decision["current"] == str(models["swapped"])
+    run_id = json.loads((models["good"] / "manifest.json").read_text())["run_id"]
+    assert api.run_details(run_id).promoted
+    assert doc["recorded"]["registry"]["alias"] == "production"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking.tracking_uri(), registry_uri=tracking.tracking_uri())
+    assert client.get_model_version_by_alias("colours", "production").run_id == run_id
+    api.load(models["good"])  # promotion.json does not break the bundle
+
+
+def test_promote_refuses_a_worse_model(models: dict[str, Path]) -> None:
+    result = runner.invoke(
+        app, ["promote", str(models["swapped"]), "--over", str(models["good"]), "--on", str(models["eval"]), "--json"]
+    )
+    assert result.exit_code == 6, result.output
+    doc = json.loads(result.stdout)
+    assert doc["error"] == "PromotionRefused" and "below the margin" in doc["message"]
+    assert doc["comparison"]["promoted"] is False
+    assert not (models["swapped"] / "promotion.json").exists()
+    human = runner.invoke(
+        app, ["promote", str(models["swapped"]), "--over", str(models["good"]), "--on", str(models["eval"])]
+    )
+    assert human.exit_code == 6 and "red" in human.stdout
+
+
+def test_promote_refuses_a_better_model_with_a_regressed_class(models: dict[str, Path]) -> None:
+    # swapped is broken on red and green (macro-F1 0.6); cycled is broken on blue, yellow, cyan (0.4)
+    with pytest.raises(PromotionRefused) as err:
+        api.promote(models["swapped"], models["cycled"], models["eval"], progress=False)
+    comparison = err.value.comparison
+    assert comparison["improvement"] == pytest.approx(0.2)
+    assert comparison["regressed_classes"] == ["green", "red"]
+    assert "below the margin" not in err.value.what and "green 1.000 -> 0.000" in err.value.what
+    loose = api.promote(models["swapped"], models["cycled"], models["eval"], class_tolerance=1.0, progress=False)
+    assert loose.promoted
+
+
+def test_promote_rejects_unknown_metric(models: dict[str, Path]) -> None:
+    result = runner.invoke(
+        app,
+        ["promote", str(models["good"]), "--over", str(models["good"]), "--on", str(models["eval"]), "--json"]
+        + ["--metric", "f2"],
+    )
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"] == "UsageError"

@@ -1,0 +1,102 @@
+"""The `auto` strategy: its decision rule on synthetic score tables, and fit/load end to end on tiny backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import headstart
+from headstart.errors import StrategyError
+from headstart.strategies import auto
+from headstart.strategies.auto import decide, needs_cuts
+from headstart.transferability import ScoreRow
+from tests.conftest import make_image_folder
+
+
+def row(backbone: str, cut: int, logme: float, knn: float = 0.5, n_stages: int = 5) -> ScoreRow:
+    scores = {"logme": logme, "knn": knn, "hscore": 1.0, "nce": float("nan"), "leep": float("nan")}
+    return ScoreRow(backbone, cut, f"s{cut}", n_stages, 16, 100, scores, 0.0, {})
+
+
+TABLE = [
+    row("small", 5, -0.50, knn=0.70),
+    row("big", 5, -0.30, knn=0.75),
+    row("big", 3, -0.20),
+    row("big", 1, -0.60),
+]
+
+
+def test_no_labels_means_zero_shot() -> None:
+    d = decide([], 0, candidates=["efficientnet-lite0"])
+    assert (d.strategy, d.backbone, d.rule) == ("zero-shot", "efficientnet-lite0", "R0")
+
+
+def test_few_labels_means_linear_on_the_best_last_cut() -> None:
+    d = decide(TABLE, 5)
+    assert (d.strategy, d.backbone, d.cut, d.rule) == ("linear", "big", 5, "R1")
+    assert "5 labels per class" in d.reason
+
+
+def test_tight_time_budget_means_linear() -> None:
+    assert decide(TABLE, 50, time_budget=60).rule == "R2"
+    assert decide(TABLE, 50, time_budget=60).strategy == "linear"
+
+
+def test_separable_frozen_features_mean_linear() -> None:
+    table = [row("big", 5, -0.1, knn=0.97), row("big", 2, 0.5)]
+    assert decide(table, 50).rule == "R3"
+
+
+def test_an_earlier_better_cut_means_partial_after_it() -> None:
+    d = decide(TABLE, 50)
+    assert (d.strategy, d.backbone, d.cut, d.rule) == ("partial:2", "big", 3, "R4")
+
+
+def test_many_labels_and_time_mean_full_else_partial_1() -> None:
+    table = [row("big", 5, -0.3), row("big", 3, -0.4), row("small", 5, -0.5)]
+    assert decide(table, 200).strategy == "full"
+    assert decide(table, 200, time_budget=3600).rule == "R5"
+    assert decide(table, 200, time_budget=600).strategy == "partial:1"
+    assert decide(table, 30).rule == "R6"
+
+
+def test_other_metrics_and_missing_scores() -> None:
+    table = [row("a", 5, -0.1, knn=0.6), row("b", 5, -0.5, knn=0.8)]
+    assert decide(table, 5).backbone == "a"
+    assert decide(table, 5, metric="knn").backbone == "b"
+    with pytest.raises(StrategyError):
+        decide(table, 5, metric="leep")  # NaN everywhere
+    assert needs_cuts(table, "a") and not needs_cuts(TABLE, "big")
+
+
+def test_fit_auto_end_to_end_writes_reasoning_and_loads(image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "auto-model"
+    result = headstart.fit(
+        image_folder, strategy="auto", candidates=["test-cnn"], out=str(out), progress=False, track=False
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    record = manifest["strategy"]["auto"]
+    assert manifest["strategy"]["name"] == record["decision"]["strategy"].partition(":")[0]
+    assert manifest["backbone"]["name"] == "test-cnn" == result.backbone
+    assert record["candidates"] == ["test-cnn"] and record["scores"][0]["scores"]["logme"] is not None
+    assert any(n.startswith("auto chose") for n in result.notes)
+    model = headstart.load(out)
+    assert set(model.predict([str(next((image_folder / "red").iterdir()))])) <= {"red", "green", "blue"}
+
+
+def test_fit_auto_can_choose_partial_and_respects_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auto, "GOOD_KNN", 1.01)  # never "already separable": go on to the cut rules
+    image_folder = make_image_folder(tmp_path / "images", per_class=16)  # >= 10 train labels per class
+    out = tmp_path / "auto-partial"
+    headstart.fit(
+        image_folder, strategy="auto", backbone="test-cnn", out=str(out), max_epochs=1, views=1, augment=False,
+        time_budget=900, progress=False, track=False,
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    decision = manifest["strategy"]["auto"]["decision"]
+    assert decision["rule"] in ("R4", "R6")
+    assert manifest["strategy"]["name"] == "partial"
+    assert {r["cut"] for r in manifest["strategy"]["auto"]["scores"]} == {1, 2, 3}  # cuts ranked for R4
+    assert headstart.load(out).predict_proba([str(next((image_folder / "blue").iterdir()))]).shape == (1, 3)

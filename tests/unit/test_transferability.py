@@ -1,0 +1,124 @@
+"""Transferability scores: LogME against its closed form and invariants, each metric on synthetic features."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.special import softmax
+from scipy.stats import multivariate_normal
+
+from headstart.data import load_dataset
+from headstart.errors import UsageError
+from headstart.transferability import (
+    _logme_one,
+    check_metric,
+    h_score,
+    knn_accuracy,
+    leep,
+    logme,
+    logme_evidence,
+    nce,
+    rank,
+    resolve_cuts,
+)
+
+
+def separated(n_per_class: int = 30, k: int = 4, d: int = 32, gap: float = 4.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(k), n_per_class)
+    x = rng.normal(size=(len(y), d))
+    x[:, :k] += gap * np.eye(k)[y]
+    return x, y
+
+
+def test_logme_hand_checked_tiny_case() -> None:
+    """n=2, d=1: at alpha=beta=1 the evidence is log N(y; 0, I + f f^T), computable by hand."""
+    f = np.array([[1.0], [-1.0]])
+    y = np.array([1.0, 0.0])
+    # C = [[2, -1], [-1, 2]], det 3, C^-1 = [[2, 1], [1, 2]] / 3, y^T C^-1 y = 2/3
+    by_hand = -math.log(2 * math.pi) - 0.5 * math.log(3.0) - 0.5 * (2.0 / 3.0)
+    assert logme_evidence(f, y, 1.0, 1.0) == pytest.approx(by_hand, abs=1e-12)
+
+
+@pytest.mark.parametrize("n,d", [(40, 5), (8, 30)])
+def test_logme_fixed_point_is_the_maximum_evidence(n: int, d: int) -> None:
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(n, d))
+    y = (f @ rng.normal(size=d) + 0.5 * rng.normal(size=n) > 0).astype(float)
+    u, s, _ = np.linalg.svd(f, full_matrices=False)
+    per_sample, alpha, beta = _logme_one(u, s, n, d, y)
+    gaussian = multivariate_normal(np.zeros(n), np.eye(n) / beta + f @ f.T / alpha).logpdf(y)
+    assert per_sample * n == pytest.approx(gaussian, rel=1e-8)
+    assert logme_evidence(f, y, alpha, beta) == pytest.approx(gaussian, rel=1e-8)
+    best = minimize(lambda p: -logme_evidence(f, y, np.exp(p[0]), np.exp(p[1])), [0.0, 0.0], method="Nelder-Mead")
+    assert per_sample * n >= -best.fun - 1e-4
+
+
+def test_logme_invariants() -> None:
+    x, y = separated()
+    better, _ = separated(gap=8.0)
+    noise = np.random.default_rng(2).normal(size=x.shape)
+    assert logme(better, y) > logme(x, y) > logme(noise, y)
+    assert logme(x, np.random.default_rng(3).permutation(y)) < logme(x, y)
+    assert logme(x, y) == pytest.approx(logme(x, np.array(["a", "b", "c", "d"])[y]))  # label names don't matter
+
+
+@pytest.mark.parametrize("score", [knn_accuracy, h_score, logme])
+def test_feature_scores_prefer_separated_features(score) -> None:
+    x, y = separated()
+    noise = np.random.default_rng(4).normal(size=x.shape)
+    assert score(x, y) > score(noise, y)
+
+
+def test_knn_accuracy_bounds_and_tiny_classes() -> None:
+    x, y = separated()
+    assert knn_accuracy(x, y) > 0.95
+    assert 0.0 <= knn_accuracy(np.random.default_rng(5).normal(size=x.shape), y) < 0.5
+    assert knn_accuracy(x[[0, 1, 30, 31, 60]], y[[0, 1, 30, 31, 60]]) >= 0.0  # a 1-example class: leave-one-out
+
+
+def test_h_score_is_finite_when_dimension_exceeds_samples() -> None:
+    x, y = separated(n_per_class=3, d=200)
+    assert np.isfinite(h_score(x, y))
+
+
+def test_nce_and_leep_with_a_synthetic_source_head() -> None:
+    rng = np.random.default_rng(6)
+    y = np.repeat(np.arange(3), 40)
+    informative = softmax(5.0 * np.eye(10)[y * 3] + rng.normal(size=(120, 10)), axis=1)  # class c ↔ source 3c
+    random = softmax(rng.normal(size=(120, 10)), axis=1)
+    assert nce(informative, y) > nce(random, y)
+    assert leep(informative, y) > leep(random, y)
+    assert nce(np.eye(10)[y * 3], y) == pytest.approx(0.0)  # pseudo-label determines the label: H(Y|Z)=0
+    assert leep(informative, y) <= 0.0 and nce(random, y) <= 0.0
+    # LEEP with a constant source head is the log-likelihood of the class prior
+    assert leep(np.full((120, 10), 0.1), y) == pytest.approx(math.log(1 / 3))
+
+
+def test_rank_tiny_cnn_all_cuts_is_cached_the_second_time(image_folder) -> None:
+    ds = load_dataset(str(image_folder))
+    first = rank(ds, ["test-cnn"], "all")
+    assert [r.cut for r in first.rows] == [1, 2, 3]
+    last = next(r for r in first.rows if r.is_last)
+    assert np.isfinite(last.scores["leep"]) and np.isfinite(last.scores["nce"])
+    assert all(np.isnan(r.scores["leep"]) for r in first.rows if not r.is_last)
+    assert any("only at the last cut" in n for n in first.notes)
+    again = rank(ds, ["test-cnn"], "all", metric="knn")
+    assert all(r.features_computed == 0 for r in again.rows)
+    assert again.sorted_rows()[0].scores["knn"] == max(r.scores["knn"] for r in again.rows)
+
+
+def test_resolve_cuts_and_errors() -> None:
+    from headstart.backbones import get_backbone
+
+    cnn = get_backbone("test-cnn")
+    assert resolve_cuts(cnn, "last") == [3]
+    assert resolve_cuts(cnn, "all") == [1, 2, 3]
+    assert resolve_cuts(cnn, ["conv1", -1]) == [1, 3]
+    with pytest.raises(UsageError):
+        resolve_cuts(cnn, [7])
+    with pytest.raises(UsageError):
+        check_metric("accuracy")
