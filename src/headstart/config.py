@@ -62,7 +62,7 @@ class FitConfig(DataOptions, RunOptions):
     # record the run in MLflow (see headstart.tracking; $HEADSTART_NO_TRACK=1 also turns it off)
     track: bool = True
     # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables)
-    memory: int = Field(default=50, ge=0, le=100_000)
+    memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the strategy's default size
 
 
 class ExpandConfig(DataOptions, RunOptions):

@@ -7,14 +7,10 @@ its backbone needs (dynamo for transformers, legacy for CNNs), then checked agai
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
 import os
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +27,7 @@ from headstart.bundle import Predictor
 from headstart.data.dataset import Dataset
 from headstart.data.images import read_image
 from headstart.errors import BundleError, StrategyError, UsageError
-from headstart.runtime import OPSET
+from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
 
 FORMATS = ("onnx",)
 PARITY_ATOL = 1e-3
@@ -100,15 +96,9 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     module = predictor.model.export_module().eval()
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp.onnx")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        _export(module, backbone, tmp)
+    with atomic_onnx(out) as tmp:
+        export_onnx(_Positional(module).eval(), backbone, tmp, OUTPUT_NAME, {0: "batch"})
         diff, n = check_parity(predictor, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     sidecar = sidecar_path(out)
     _write_json(sidecar, _sidecar(predictor, backbone, out, diff, n))
     return ExportResult(
@@ -133,72 +123,6 @@ class _Positional(nn.Module):
         return self.inner(*inputs)
 
 
-def _export(module: nn.Module, backbone: Backbone, path: Path) -> None:
-    names = list(backbone.input_names)
-    example = backbone.example_inputs(batch=2)
-    args = tuple(torch.from_numpy(example[n]) for n in names)
-    axes = backbone.dynamic_axes()
-    wrapped = _Positional(module).eval()
-    onnx_log = logging.getLogger("torch.onnx")
-    level = onnx_log.level
-    onnx_log.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            if backbone.onnx_exporter == "dynamo":
-                _export_dynamo(wrapped, backbone, names, args, axes, path)
-            else:
-                torch.onnx.export(
-                    wrapped,
-                    args,
-                    str(path),
-                    input_names=names,
-                    output_names=[OUTPUT_NAME],
-                    dynamic_axes={**axes, OUTPUT_NAME: {0: "batch"}},
-                    opset_version=OPSET,
-                    dynamo=False,
-                    do_constant_folding=True,
-                )
-    finally:
-        onnx_log.setLevel(level)
-
-
-def _export_dynamo(
-    module: nn.Module,
-    backbone: Backbone,
-    names: list[str],
-    args: tuple[torch.Tensor, ...],
-    axes: dict[str, dict[int, str]],
-    path: Path,
-) -> None:
-    """The transformer path (the legacy exporter gives wrong MiniLM outputs), as in runtime.FrozenRunner."""
-    from torch.export import Dim
-
-    dims: dict[str, Any] = {}
-    shapes = []
-    for n in names:
-        spec = {}
-        for axis, label in axes[n].items():
-            if label not in dims:
-                top = int(backbone.input_size) if label == "sequence" else 1 << 20
-                dims[label] = Dim(label, min=1, max=top)
-            spec[axis] = dims[label]
-        shapes.append(spec)
-    program = torch.onnx.export(
-        module,
-        args,
-        input_names=names,
-        output_names=[OUTPUT_NAME],
-        dynamic_shapes={"inputs": tuple(shapes)},
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        optimize=True,
-        verbose=False,
-    )
-    program.save(str(path), external_data=False)
-
-
 def check_items(predictor: Predictor, directory: Path) -> Dataset:
     """A few generated items of the model's modality (images are written to `directory`)."""
     if predictor.modality == "text":
@@ -218,8 +142,6 @@ def check_items(predictor: Predictor, directory: Path) -> Dataset:
 
 def check_parity(predictor: Predictor, onnx_path: Path) -> tuple[float, int]:
     """Max |probability difference| between the ONNX file and the bundle; raises above `PARITY_ATOL`."""
-    import onnxruntime as ort
-
     backbone = predictor.backbone
     assert backbone is not None
     with tempfile.TemporaryDirectory(prefix="headstart-export-") as tmp:
@@ -227,9 +149,7 @@ def check_parity(predictor: Predictor, onnx_path: Path) -> tuple[float, int]:
         want = predictor.predict_proba(dataset)
         decoded = [read_image(p) for p in dataset.items] if dataset.modality == "image" else list(dataset.items)
         inputs = backbone.preprocess(decoded)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+    session = open_session(onnx_path)
     got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
     diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
     if not diff <= PARITY_ATOL:

@@ -3,17 +3,21 @@
 `FrozenRunner(backbone, stop, pooled)` runs stages[0:stop] (then the pool when `pooled`) either in ONNX
 Runtime (default) or eagerly in torch (`engine="torch"`, the parity reference). Each export is checked
 against torch on the backbone's example inputs before it is kept, so a wrong export fails loudly.
+`export_onnx`, `open_session` and `atomic_onnx` are shared with `headstart.export` (whole-bundle exports).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +90,106 @@ def export_key(backbone: Backbone, stop: int, pooled: bool) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+@contextlib.contextmanager
+def atomic_onnx(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path` that replaces `path` only when the block succeeds; removed either way."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.onnx")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        for extra in tmp.parent.glob(tmp.name + "*.data"):
+            extra.unlink(missing_ok=True)
+
+
+def export_onnx(module: nn.Module, backbone: Backbone, path: Path, output: str, output_axes: dict[int, str]) -> None:
+    """Compile `module(*inputs)` to ONNX at `path` with the exporter the backbone needs, traced on its example inputs.
+
+    Quiet: torch.onnx notices, warnings and the dynamo exporter's progress on stdout are swallowed.
+    `output_axes` names the output's dynamic axes for the legacy exporter (dynamo infers them).
+    """
+    names = list(backbone.input_names)
+    example = backbone.example_inputs(batch=2)
+    args = tuple(torch.from_numpy(example[n]) for n in names)
+    axes = backbone.dynamic_axes()
+    torch_onnx_log = logging.getLogger("torch.onnx")
+    level = torch_onnx_log.level
+    torch_onnx_log.setLevel(logging.ERROR)  # e.g. "torchvision is not installed" notices
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            if backbone.onnx_exporter == "dynamo":
+                _export_dynamo(module, backbone, names, args, axes, path, output)
+            else:
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(path),
+                    input_names=names,
+                    output_names=[output],
+                    dynamic_axes={**axes, output: output_axes},
+                    opset_version=OPSET,
+                    dynamo=False,
+                    do_constant_folding=True,
+                )
+    finally:
+        torch_onnx_log.setLevel(level)
+
+
+def _export_dynamo(
+    module: nn.Module,
+    backbone: Backbone,
+    names: list[str],
+    args: tuple[torch.Tensor, ...],
+    axes: dict[str, dict[int, str]],
+    path: Path,
+    output: str,
+) -> None:
+    """The dynamo exporter with one `Dim` per axis label (needed for transformers)."""
+    from torch.export import Dim
+
+    dims: dict[str, Any] = {}
+    shapes = []
+    for n in names:
+        spec = {}
+        for axis, label in axes[n].items():
+            if label not in dims:
+                top = int(backbone.input_size) if label == "sequence" else 1 << 20
+                dims[label] = Dim(label, min=1, max=top)
+            spec[axis] = dims[label]
+        shapes.append(spec)
+    program = torch.onnx.export(
+        module,
+        args,
+        input_names=names,
+        output_names=[output],
+        dynamic_shapes={"inputs": tuple(shapes)},
+        opset_version=OPSET,
+        dynamo=True,
+        external_data=False,
+        optimize=True,
+        verbose=False,
+    )
+    program.save(str(path), external_data=False)
+
+
+def open_session(path: Path, threads: int | None = None) -> Any:
+    """A quiet CPU ONNX Runtime session; `threads=None` leaves the intra-op thread count to ONNX Runtime."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
@@ -129,7 +233,7 @@ class FrozenRunner:
         self._session: Any = None
         if self.engine == "onnxruntime":
             self.onnx_path = self._ensure_export()
-            self._session = self._open_session(self.onnx_path)
+            self._session = open_session(self.onnx_path, self.threads)
 
     # -- running ---------------------------------------------------------------------------------
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -157,17 +261,9 @@ class FrozenRunner:
         if path.is_file():
             return path
         t0 = time.perf_counter()
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.onnx")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_onnx(path) as tmp:
             self._export(tmp)
             self._check_parity(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-            for extra in tmp.parent.glob(tmp.name + "*.data"):
-                extra.unlink(missing_ok=True)
         global export_count
         export_count += 1
         self.exported = True
@@ -176,76 +272,17 @@ class FrozenRunner:
         return path
 
     def _export(self, path: Path) -> None:
-        names = list(self.backbone.input_names)
-        example = self.backbone.example_inputs(batch=2)
-        args = tuple(torch.from_numpy(example[n]) for n in names)
-        axes = self.backbone.dynamic_axes()
-        output = "features" if self.pooled else "activation"
-        torch_onnx_log = logging.getLogger("torch.onnx")
-        level = torch_onnx_log.level
-        torch_onnx_log.setLevel(logging.ERROR)  # e.g. "torchvision is not installed" notices
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if self.backbone.onnx_exporter == "dynamo":
-                self._export_dynamo(path, names, args, axes, output)
-            else:
-                out_axes = {0: "batch"}
-                if not self.pooled:
-                    seq = {a for n in names for a, label in axes[n].items() if label == "sequence"}
-                    out_axes.update({a: "sequence" for a in seq})
-                torch.onnx.export(
-                    self._module,
-                    args,
-                    str(path),
-                    input_names=names,
-                    output_names=[output],
-                    dynamic_axes={**axes, output: out_axes},
-                    opset_version=OPSET,
-                    dynamo=False,
-                    do_constant_folding=True,
-                )
-        torch_onnx_log.setLevel(level)
-
-    def _export_dynamo(
-        self, path: Path, names: list[str], args: tuple[torch.Tensor, ...], axes: dict[str, dict[int, str]], output: str
-    ) -> None:
-        from torch.export import Dim
-
-        dims: dict[str, Any] = {}
-        shapes = []
-        for n in names:
-            spec = {}
-            for axis, label in axes[n].items():
-                if label not in dims:
-                    dims[label] = Dim(label, min=1, max=self._axis_max(label))
-                spec[axis] = dims[label]
-            shapes.append(spec)
-        # quiet: the dynamo exporter prints its progress on stdout
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            program = torch.onnx.export(
-                self._module,
-                args,
-                input_names=names,
-                output_names=[output],
-                dynamic_shapes={"inputs": tuple(shapes)},
-                opset_version=OPSET,
-                dynamo=True,
-                external_data=False,
-                optimize=True,
-                verbose=False,
-            )
-            program.save(str(path), external_data=False)
-
-    def _axis_max(self, label: str) -> int:
-        return int(self.backbone.input_size) if label == "sequence" else 1 << 20
+        out_axes = {0: "batch"}
+        if not self.pooled:  # the activation keeps the inputs' sequence axis
+            axes = self.backbone.dynamic_axes()
+            seq = {a for n in self.backbone.input_names for a, label in axes[n].items() if label == "sequence"}
+            out_axes.update({a: "sequence" for a in seq})
+        export_onnx(self._module, self.backbone, path, "features" if self.pooled else "activation", out_axes)
 
     def _check_parity(self, path: Path) -> None:
         """Refuse an export whose outputs differ from torch on the example inputs."""
         example = self.backbone.example_inputs(batch=3)
-        session = self._open_session(path)
+        session = open_session(path, self.threads)
         got = session.run(None, {n: example[n] for n in self.backbone.input_names})[0]
         want = self.run_torch(example)
         diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
@@ -257,17 +294,6 @@ class FrozenRunner:
                 expected=f"max |diff| <= {PARITY_ATOL * scale:.3g}",
                 fix="run with engine='torch' and report the backbone",
             )
-
-    def _open_session(self, path: Path) -> Any:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def __repr__(self) -> str:
         return (

@@ -402,21 +402,25 @@ class RunRecord:
     artifact_uri: str
     artifacts: list[str] = field(default_factory=list)
 
+    def _tag_or_param(self, tag: str, param: str) -> str:
+        """The run's tag, else the parameter of the same meaning (runs without the tag), else ""."""
+        return self.tags.get(tag) or self.params.get(param, "")
+
     @property
     def data_fingerprint(self) -> str:
-        return self.tags.get(TAG_FINGERPRINT) or self.params.get("data.fingerprint", "")
+        return self._tag_or_param(TAG_FINGERPRINT, "data.fingerprint")
 
     @property
     def data_path(self) -> str:
-        return self.tags.get(TAG_DATA_PATH) or self.params.get("data.path", "")
+        return self._tag_or_param(TAG_DATA_PATH, "data.path")
 
     @property
     def strategy(self) -> str:
-        return self.tags.get(TAG_STRATEGY) or self.params.get("strategy", "")
+        return self._tag_or_param(TAG_STRATEGY, "strategy")
 
     @property
     def backbone(self) -> str:
-        return self.tags.get(TAG_BACKBONE) or self.params.get("backbone", "")
+        return self._tag_or_param(TAG_BACKBONE, "backbone")
 
     @property
     def promoted(self) -> bool:

@@ -69,9 +69,7 @@ def logme_evidence(features: np.ndarray, target: np.ndarray, alpha: float, beta:
     )
 
 
-def _logme_one(
-    u: np.ndarray, s: np.ndarray, n: int, d: int, y: np.ndarray
-) -> tuple[float, float, float]:
+def _logme_one(u: np.ndarray, s: np.ndarray, n: int, d: int, y: np.ndarray) -> tuple[float, float, float]:
     """Evidence per sample at the fixed point of (alpha, beta) for one target column, from F = U diag(s) V^T.
 
     Algorithm 1 of You et al.: gamma = sum beta*sigma/(alpha + beta*sigma), m = beta A^-1 F^T y,
@@ -326,7 +324,8 @@ def resolve_cuts(backbone: Backbone, cuts: str | Sequence[int | str]) -> list[in
         if not 1 <= value <= n:
             raise UsageError(
                 f"cut {text!r} does not exist in {backbone.name}",
-                expected=f"'last', 'all', stage indices 1..{n} (or -1 for the last) or names: {', '.join(backbone.stages)}",
+                expected=f"'last', 'all', stage indices 1..{n} (or -1 for the last) "
+                f"or names: {', '.join(backbone.stages)}",
                 fix="pass e.g. --cuts all",
             )
         if value not in out:

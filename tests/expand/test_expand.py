@@ -70,7 +70,7 @@ def test_herding_tracks_the_class_mean() -> None:
 def test_fit_stores_exemplar_memory(images: dict[str, Path]) -> None:
     manifest = _manifest(images["linear"])
     memory = manifest["head"]["memory"]
-    assert memory["selection"] == "herding" and memory["kind"] == "features" and memory["per_class"] == 50
+    assert memory["selection"] == "herding" and memory["kind"] == "features" and memory["per_class"] == 500
     tensors = load_file(str(images["linear"] / "head.safetensors"))
     assert tensors["memory.features"].shape == (memory["n"], 16)
     assert set(tensors["memory.labels"].tolist()) == {0, 1, 2}

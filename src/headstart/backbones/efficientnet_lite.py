@@ -22,7 +22,7 @@ from torch import nn
 
 from headstart.backbones.base import BackboneInfo, SourceHead, State
 from headstart.backbones.hashing import file_sha256
-from headstart.backbones.staged import StagedBackbone, StagedNet, describe, eval_frozen
+from headstart.backbones.staged import ImageStagedBackbone, StagedNet, describe, eval_frozen
 from headstart.errors import BackboneError
 
 MEAN = 127.0 / 255.0
@@ -107,14 +107,11 @@ def group_blocks(blocks: Sequence[nn.Module]) -> list[list[nn.Module]]:
     return groups
 
 
-class EfficientNetLite(StagedBackbone):
+class EfficientNetLite(ImageStagedBackbone):
     """An EfficientNet-Lite variant; `image_size` overrides the native input side (e.g. 128 for small data)."""
 
-    modality = "image"
     feature_dim = FEATURE_DIM
     license = LICENSE
-    activation_key = "feature_map"
-    onnx_exporter = "torchscript"
 
     def __init__(
         self, variant: str = "efficientnet-lite0", image_size: int | None = None, crop_pct: float = CROP_PCT
@@ -156,10 +153,6 @@ class EfficientNetLite(StagedBackbone):
         info = static_info(variant)
         self._info = BackboneInfo(**{**info.to_dict(), "input_size": size, "source": f"{info.source}; {self._weights}"})
 
-    @property
-    def input_names(self) -> list[str]:
-        return ["image"]
-
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
             kind="image",
@@ -197,21 +190,9 @@ class EfficientNetLite(StagedBackbone):
             return {"image": np.zeros((0, 3, self.input_size, self.input_size), np.float32)}
         return {"image": np.ascontiguousarray(np.stack([self._transform(i) for i in items]), np.float32)}
 
-    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(0)
-        shape = (batch, 3, self.input_size, self.input_size)
-        return {"image": rng.standard_normal(shape).astype(np.float32)}
-
-    def pool(self, state: State) -> torch.Tensor:
-        return state["feature_map"].mean(dim=(2, 3))
-
     @cached_property
     def _sha(self) -> str:
         return file_sha256(self._weights)
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha
 
     @cached_property
     def _source_head(self) -> SourceHead:

@@ -21,7 +21,7 @@ from torch import nn
 
 from headstart.backbones.base import BackboneInfo, State
 from headstart.backbones.hashing import files_sha256, state_dict_sha256
-from headstart.backbones.staged import StagedBackbone, StagedNet, describe, eval_frozen
+from headstart.backbones.staged import StagedNet, TextStagedBackbone, describe, eval_frozen
 from headstart.errors import BackboneError
 
 MINILM_INFO = BackboneInfo(
@@ -112,12 +112,8 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
 
 
-class TransformerText(StagedBackbone):
+class TransformerText(TextStagedBackbone):
     """A BERT-family encoder with sentence-transformers pooling, from a local folder or a hub id."""
-
-    modality = "text"
-    activation_key = "hidden"
-    onnx_exporter = "dynamo"
 
     def __init__(
         self, source: str | Path, name: str | None = None, license: str = "unknown", info: BackboneInfo | None = None
@@ -182,13 +178,6 @@ class TransformerText(StagedBackbone):
             source=self.source,
         )
 
-    @property
-    def input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask"]
-
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {n: {0: "batch", 1: "sequence"} for n in self.input_names}
-
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
             kind="text",
@@ -212,10 +201,6 @@ class TransformerText(StagedBackbone):
             return_token_type_ids=False,
         )
         return {n: np.ascontiguousarray(enc[n], dtype=np.int64) for n in self.input_names}
-
-    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
-        texts = ["a short one", "a somewhat longer example sentence, with punctuation and more words"]
-        return self.preprocess([texts[i % 2] for i in range(batch)])
 
     def pool(self, state: State) -> torch.Tensor:
         hidden = state["hidden"]
@@ -242,10 +227,6 @@ class TransformerText(StagedBackbone):
                 if files:
                     return files_sha256(files)
         return state_dict_sha256(self._model)
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha
 
 
 def _hub_pooling_config(repo_id: str) -> PoolingConfig:

@@ -1,12 +1,20 @@
-"""`StagedBackbone`: the shared implementation of `forward` over an `nn.ModuleList` of state→state stages."""
+"""`StagedBackbone`: the shared implementation of `forward` over an `nn.ModuleList` of state→state stages.
+
+`ImageStagedBackbone` and `TextStagedBackbone` add what every staged CNN or text encoder shares (inputs,
+dynamic axes, example inputs; for images also the global average pool).
+"""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone, BackboneInfo, State
+from headstart.backbones.hashing import state_dict_sha256
 
 
 class StagedNet(nn.Module):
@@ -55,6 +63,15 @@ class StagedBackbone(Backbone):
             state = stage(state)
         return state
 
+    @cached_property
+    def _sha(self) -> str:
+        """Hash of the network's state dict; backbones with weight files override it to hash those."""
+        return state_dict_sha256(self._net)
+
+    @property
+    def weights_sha256(self) -> str:
+        return self._sha
+
     def info(self) -> BackboneInfo:
         base = super().info()
         if self._info is None:
@@ -63,6 +80,45 @@ class StagedBackbone(Backbone):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, stages={len(self.stages)})"
+
+
+class ImageStagedBackbone(StagedBackbone):
+    """A staged CNN: one NCHW `image` input, a `feature_map` state, global average pooling."""
+
+    modality = "image"
+    activation_key = "feature_map"
+    onnx_exporter = "torchscript"
+
+    @property
+    def input_names(self) -> list[str]:
+        return ["image"]
+
+    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
+        shape = (batch, 3, self.input_size, self.input_size)
+        return {"image": np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
+
+    def pool(self, state: State) -> torch.Tensor:
+        return state["feature_map"].mean(dim=(2, 3))
+
+
+class TextStagedBackbone(StagedBackbone):
+    """A staged text encoder: `input_ids` and `attention_mask` inputs, a `hidden` state, variable length."""
+
+    modality = "text"
+    activation_key = "hidden"
+    onnx_exporter = "dynamo"
+    # two lengths, so exports see padding; subclasses may pick their own
+    example_texts = ("a short one", "a somewhat longer example sentence, with punctuation and more words")
+
+    @property
+    def input_names(self) -> list[str]:
+        return ["input_ids", "attention_mask"]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {n: {0: "batch", 1: "sequence"} for n in self.input_names}
+
+    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
+        return self.preprocess([self.example_texts[i % 2] for i in range(batch)])
 
 
 def eval_frozen(net: nn.Module) -> nn.Module:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,8 @@ from PIL import Image
 from torch import nn
 
 from headstart.backbones.base import BackboneInfo, SourceHead, State
-from headstart.backbones.hashing import state_dict_sha256
 from headstart.backbones.sentence_transformer import masked_mean
-from headstart.backbones.staged import StagedBackbone, StagedNet, describe, eval_frozen
+from headstart.backbones.staged import ImageStagedBackbone, StagedNet, TextStagedBackbone, describe, eval_frozen
 
 SEED = 0
 TEST_CNN_INFO = BackboneInfo(
@@ -57,17 +55,14 @@ class _Conv(nn.Module):
         return {"feature_map": self.act(self.bn(self.conv(state[self.key_in])))}
 
 
-class TestCNN(StagedBackbone):
+class TestCNN(ImageStagedBackbone):
     """3 conv stages (32→16→8→4 px; 8, 16, 16 channels), global average pool → 16-d, 10 fake source classes."""
 
     __test__ = False  # not a pytest class
     name = "test-cnn"
-    modality = "image"
     feature_dim = 16
     input_size = 32
     license = "MIT"
-    activation_key = "feature_map"
-    onnx_exporter = "torchscript"
 
     def __init__(self) -> None:
         with torch.random.fork_rng(devices=[]):
@@ -80,10 +75,6 @@ class TestCNN(StagedBackbone):
         self._net = eval_frozen(StagedNet(["conv1", "conv2", "conv3"], stages))
         eval_frozen(self._head)
         self._info = TEST_CNN_INFO
-
-    @property
-    def input_names(self) -> list[str]:
-        return ["image"]
 
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
@@ -106,20 +97,6 @@ class TestCNN(StagedBackbone):
         if not arrays:
             return {"image": np.zeros((0, 3, 32, 32), np.float32)}
         return {"image": np.ascontiguousarray(np.stack(arrays), dtype=np.float32)}
-
-    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
-        return {"image": np.random.default_rng(0).standard_normal((batch, 3, 32, 32)).astype(np.float32)}
-
-    def pool(self, state: State) -> torch.Tensor:
-        return state["feature_map"].mean(dim=(2, 3))
-
-    @cached_property
-    def _sha(self) -> str:
-        return state_dict_sha256(self._net)
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha
 
     @property
     def source_head(self) -> SourceHead:
@@ -191,17 +168,15 @@ class _AttentionLayer(nn.Module):
         return {"hidden": x, "attention_mask": mask}
 
 
-class TestText(StagedBackbone):
+class TestText(TextStagedBackbone):
     """Hashed-word tokens → embeddings → 2 attention layers → masked mean → 16-d."""
 
     __test__ = False
     name = "test-text"
-    modality = "text"
     feature_dim = 16
     input_size = 32
     license = "MIT"
-    activation_key = "hidden"
-    onnx_exporter = "dynamo"
+    example_texts = ("a short one", "a somewhat longer example sentence, with more words")
 
     def __init__(self) -> None:
         self.tokenizer = HashTokenizer(max_length=self.input_size)
@@ -214,13 +189,6 @@ class TestText(StagedBackbone):
             ]
         self._net = eval_frozen(StagedNet(["embeddings", "layer0", "layer1"], stages))
         self._info = TEST_TEXT_INFO
-
-    @property
-    def input_names(self) -> list[str]:
-        return ["input_ids", "attention_mask"]
-
-    def dynamic_axes(self) -> dict[str, dict[int, str]]:
-        return {n: {0: "batch", 1: "sequence"} for n in self.input_names}
 
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
@@ -235,17 +203,5 @@ class TestText(StagedBackbone):
     def preprocess(self, items: Sequence[str]) -> dict[str, np.ndarray]:
         return self.tokenizer(list(items))
 
-    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
-        texts = ["a short one", "a somewhat longer example sentence, with more words"]
-        return self.preprocess([texts[i % 2] for i in range(batch)])
-
     def pool(self, state: State) -> torch.Tensor:
         return masked_mean(state["hidden"], state["attention_mask"])
-
-    @cached_property
-    def _sha(self) -> str:
-        return state_dict_sha256(self._net)
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha

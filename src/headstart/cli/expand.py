@@ -8,7 +8,7 @@ import typer
 
 from headstart import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
-from headstart.cli.output import command_errors, console, fmt, print_json
+from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
 
 
 def expand(
@@ -83,6 +83,5 @@ def expand(
                 f"agreement with the parent {fmt(check['agreement_with_parent'])}"
             )
         console.print(f"time {result.timings['total_seconds']:.1f}s; {len(result.labels)} classes in all")
-        for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}")
+        print_notes(result.notes)
         console.print(f"bundle: [bold]{result.bundle}[/] (parent {result.parent['path']})")

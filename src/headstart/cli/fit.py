@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
-from headstart.cli.output import command_errors, console, fmt, print_json
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options, split_csv
+from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
 from headstart.config import parse_duration
 
 
@@ -20,7 +20,9 @@ def fit(
     ] = None,
     strategy: Annotated[
         str,
-        typer.Option("--strategy", "-s", help="How to adapt: linear, partial:K, full, scratch, baseline, zero-shot, auto."),
+        typer.Option(
+            "--strategy", "-s", help="How to adapt: linear, partial:K, full, scratch, baseline, zero-shot, auto."
+        ),
     ] = "linear",
     head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
     labels_per_class: Annotated[
@@ -75,9 +77,14 @@ def fit(
         bool, typer.Option("--track/--no-track", help="Record the run in MLflow (see `headstart runs`).")
     ] = True,
     memory: Annotated[
-        int,
-        typer.Option("--memory", min=0, help="Exemplars kept per class for `headstart expand` (0: none)."),
-    ] = 50,
+        int | None,
+        typer.Option(
+            "--memory",
+            min=0,
+            help="Exemplars kept per class for `headstart expand` (0: none; default 500 features for linear, "
+            "20 activations for partial:K).",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Train a model on DATA and save it as a bundle (manifest + safetensors)."""
@@ -101,7 +108,7 @@ def fit(
             views=views,
             resume=resume,
             time_budget=parse_duration(time_budget),
-            candidates=[b.strip() for b in backbones.split(",") if b.strip()] if backbones else None,
+            candidates=split_csv(backbones),
             track=track,
             memory=memory,
             text_column=text_column,
@@ -125,8 +132,7 @@ def fit(
             console.print(f"[yellow]skipped {len(result.skipped)} item(s):[/]")
             for s in result.skipped[:10]:
                 console.print(f"  {s.id}: {s.reason}")
-        for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}")
+        print_notes(result.notes)
         console.print(f"bundle: [bold]{result.bundle}[/]")
         if result.run_id:
             console.print(f"run: {result.run_id} (`headstart runs show {result.run_id[:12]}`)")

@@ -23,6 +23,11 @@ OnBad = Annotated[
 ]
 
 
+def split_csv(value: str | None) -> list[str] | None:
+    """A comma-separated option as a list of its non-empty items; None when the option was not given."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 def run_options(*, on_bad: str, threads: int | None, batch_size: int, as_json: bool) -> dict[str, object]:
     """The keyword options every data-processing api call takes; progress bars only for people."""
     return {"on_bad": on_bad, "threads": threads, "batch_size": batch_size, "progress": not as_json}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,6 +36,12 @@ def command_errors(as_json: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
+
+
+def print_notes(notes: Iterable[str]) -> None:
+    """Print each note on its own yellow `note:` line."""
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
 
 
 def fmt(value: float) -> str:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from headstart import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
-from headstart.cli.output import command_errors, console, print_json
+from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.errors import PromotionRefused
 
 
@@ -77,5 +77,4 @@ def promote(
         if registry:
             console.print(f"registry: {registry['model']} version {registry['version']} is now @{registry['alias']}")
         console.print(f"decision: {doc['recorded'].get('file')}")
-        for note in doc["notes"]:
-            console.print(f"[yellow]note:[/] {note}")
+        print_notes(doc["notes"])

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
-from headstart.cli.output import command_errors, console, print_json
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options, split_csv
+from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.transferability import METRICS
 
 
@@ -46,7 +46,7 @@ def rank(
     with command_errors(as_json):
         result = api.rank(
             data,
-            backbones=[b.strip() for b in backbones.split(",") if b.strip()] if backbones else None,
+            backbones=split_csv(backbones),
             cuts=cuts,
             metric=metric,
             labels_per_class=labels_per_class,
@@ -74,6 +74,5 @@ def rank(
                 f"{sum(row.score_seconds.values()):.2f}",
             )
         console.print(table)
-        for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}")
+        print_notes(result.notes)
         console.print("Higher is better for every score; NCE and LEEP need the backbone's source head (last cut).")

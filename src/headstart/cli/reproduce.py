@@ -9,7 +9,7 @@ from rich.table import Table
 
 from headstart import api
 from headstart.cli.options import Json
-from headstart.cli.output import command_errors, console, print_json
+from headstart.cli.output import command_errors, console, print_json, print_notes
 
 
 def _num(value: float | None) -> str:
@@ -45,6 +45,5 @@ def reproduce(
             console.print("[bold yellow]metrics differ[/] (see the difference column)")
         for name, v in result.versions.items():
             console.print(f"version differs: {name} {v['recorded']} -> {v['current']}")
-        for note in result.notes:
-            console.print(f"[yellow]note:[/] {note}")
+        print_notes(result.notes)
         console.print(f"bundle: [bold]{result.bundle}[/]")

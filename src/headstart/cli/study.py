@@ -11,7 +11,7 @@ from rich.table import Table
 from headstart import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, Threads, run_options
 from headstart.cli.options import TextColumn as TextColumnOption
-from headstart.cli.output import command_errors, console, err_console, print_json
+from headstart.cli.output import command_errors, console, err_console, print_json, print_notes
 from headstart.config import parse_duration
 
 
@@ -152,8 +152,7 @@ def _print_summary(result: Any) -> None:
     console.print(f"[bold green]verdict:[/] {verdict.get('headline', '')}")
     for warning in verdict.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}")
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    print_notes(result.notes)
     if result.cells_failed:
         console.print(f"[yellow]{result.cells_failed} cell(s) failed; rerun the same command to retry them[/]")
     console.print(f"report: [bold]{result.report}[/]   results: {result.out / 'results.csv'}")

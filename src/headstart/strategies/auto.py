@@ -152,7 +152,9 @@ class AutoModel(Model):
     ) -> DatasetPrediction:
         return self.inner.predict_dataset(dataset, on_bad=on_bad, progress=progress, cache=cache)
 
-    def embed_dataset(self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False) -> Any:
+    def embed_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> Any:
         return self.inner.embed_dataset(dataset, on_bad=on_bad, progress=progress, cache=cache)
 
     def manifest(self) -> dict[str, Any]:

@@ -9,20 +9,18 @@ so a bundle holds no pickle.
 from __future__ import annotations
 
 import json
-import warnings
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from PIL import Image
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, Modality, SkippedItem
 from headstart.data.images import read_image
-from headstart.errors import BadItemError, UsageError
+from headstart.errors import BadItemError
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
     DatasetPrediction,
@@ -142,24 +140,7 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
 class SparseLinearHead(LinearHead):
     """`LinearHead` on sparse TF-IDF rows: no standardisation (centring would densify them), its own C grid."""
 
-    def fit(self, X: sp.spmatrix, y: np.ndarray | list[str]) -> SparseLinearHead:
-        y = np.asarray(y)
-        self.classes_ = np.array(sorted(set(y.tolist())))
-        if len(self.classes_) < 2:
-            raise UsageError(
-                "a linear head needs at least 2 classes",
-                expected="examples of 2 or more classes",
-                fix="add examples of another class",
-            )
-        folds = self._folds(y)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.C_ = self.C if self.C is not None else self._choose_C(X, y, folds)
-            model = self._estimator(self.C_).fit(X, y)
-            self.coef_ = np.asarray(model.coef_, dtype=np.float32)
-            self.intercept_ = np.asarray(model.intercept_, dtype=np.float32).reshape(-1)
-            self.temperature_ = self._calibrate(X, y, folds) if self.kind == "svm" else 1.0
-        return self
+    standardise = False
 
     def _choose_C(self, Xs: Any, y: np.ndarray, folds: StratifiedKFold | None) -> float:
         if folds is None:
@@ -175,19 +156,6 @@ class SparseLinearHead(LinearHead):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "C_search": None if self.C is not None else list(TEXT_C_GRID), "scaling": None}
-
-    def state(self) -> dict[str, np.ndarray]:
-        self._check_fitted()
-        return {"coef": self.coef_, "intercept": self.intercept_}
-
-    @classmethod
-    def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], classes: list[str]) -> SparseLinearHead:
-        head = cls(kind=config["kind"], C=config["C"], class_weight=config.get("class_weight"))
-        head.classes_ = np.array(classes)
-        head.C_ = config["C"]
-        head.temperature_ = float(config.get("temperature", 1.0))
-        head.coef_, head.intercept_ = state["coef"], state["intercept"]
-        return head
 
 
 # ---------------------------------------------------------------- model and strategy

@@ -8,7 +8,7 @@ a bundle stores it in safetensors and prediction needs no pickle and no scikit-l
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -25,7 +25,7 @@ from headstart.errors import UsageError
 from headstart.features import extract_features
 from headstart.strategies.base import FitInputs, Strategy, TrainReport, class_counts, require_classes
 from headstart.strategies.feature_model import FeatureHeadModel
-from headstart.strategies.memory import feature_memory
+from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_size
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
@@ -40,6 +40,8 @@ class LinearHead:
     `C=None` picks the regularisation by stratified cross-validation when every class has at least
     three examples (otherwise C=1). `class_weight="balanced"` counters imbalance.
     """
+
+    standardise = True  # subclasses on sparse rows turn it off (centring would densify them)
 
     def __init__(
         self,
@@ -68,7 +70,7 @@ class LinearHead:
             fix="pass --head logreg (default) or --head svm",
         )
 
-    def fit(self, X: np.ndarray, y: np.ndarray | list[str]) -> LinearHead:
+    def fit(self, X: Any, y: np.ndarray | list[str]) -> Self:
         y = np.asarray(y)
         self.classes_ = np.array(sorted(set(y.tolist())))
         if len(self.classes_) < 2:
@@ -77,10 +79,12 @@ class LinearHead:
                 expected="examples of 2 or more classes",
                 fix="add examples of another class",
             )
-        scaler = StandardScaler().fit(X)
-        Xs = scaler.transform(X)
-        self.mean_ = scaler.mean_.astype(np.float32)
-        self.scale_ = scaler.scale_.astype(np.float32)
+        Xs = X
+        if self.standardise:
+            scaler = StandardScaler().fit(X)
+            Xs = scaler.transform(X)
+            self.mean_ = scaler.mean_.astype(np.float32)
+            self.scale_ = scaler.scale_.astype(np.float32)
         folds = self._folds(y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -160,15 +164,17 @@ class LinearHead:
     def state(self) -> dict[str, np.ndarray]:
         """Learned arrays, for safetensors."""
         self._check_fitted()
-        return {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_, "intercept": self.intercept_}
+        scaling = {"mean": self.mean_, "scale": self.scale_} if self.standardise else {}
+        return {**scaling, "coef": self.coef_, "intercept": self.intercept_}
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], classes: list[str]) -> LinearHead:
+    def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], classes: list[str]) -> Self:
         head = cls(kind=config["kind"], C=config["C"], class_weight=config.get("class_weight"))
         head.classes_ = np.array(classes)
         head.C_ = config["C"]
         head.temperature_ = float(config.get("temperature", 1.0))
-        head.mean_, head.scale_ = state["mean"], state["scale"]
+        if head.standardise:
+            head.mean_, head.scale_ = state["mean"], state["scale"]
         head.coef_, head.intercept_ = state["coef"], state["intercept"]
         return head
 
@@ -204,7 +210,7 @@ class LinearStrategy(Strategy):
         require_classes(y)
         head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(x.features, y)
         model = self._model(backbone, head, config.threads, config.batch_size)
-        model.memory = feature_memory(x.features, y, model.labels, config.memory)
+        model.memory = feature_memory(x.features, y, model.labels, memory_size(config.memory, FEATURE_MEMORY))
         model.report = TrainReport(
             n_train=len(x.kept),
             skipped=x.skipped,

@@ -130,6 +130,15 @@ def strip_memory(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v for k, v in tensors.items() if not k.startswith(PREFIX)}
 
 
+FEATURE_MEMORY = 500  # pooled features are small (1.5-5 KB each): keep many, so expand forgets little
+ACTIVATION_MEMORY = 20  # activations at a cut are large (tens of KB each): keep a rehearsal set
+
+
+def memory_size(requested: int | None, default: int) -> int:
+    """Exemplars per class: the user's `--memory`, else the kind's default."""
+    return default if requested is None else requested
+
+
 def feature_memory(features: np.ndarray, y: np.ndarray, labels: list[str], per_class: int) -> ExemplarMemory | None:
     """Herding exemplars of a linear model's pooled training features (None when `per_class` is 0)."""
     if per_class <= 0:
@@ -147,14 +156,15 @@ def activation_memory(
     """Herding exemplars (chosen on frozen pooled features) kept as unaugmented activations at `cut`."""
     from headstart.features import extract_activations, extract_features
 
-    if config.memory <= 0 or cut <= 0:
+    per_class = memory_size(config.memory, ACTIVATION_MEMORY)
+    if per_class <= 0 or cut <= 0:
         return None
     run = {"threads": config.threads, "batch_size": config.batch_size, "on_bad": "skip", "progress": False}
     x = extract_features(backbone, train, **run)
     assert train.labels is not None
     target_of = {label: i for i, label in enumerate(labels)}
     targets = np.array([target_of[train.labels[i]] for i in x.kept], dtype=np.int64)
-    rows = select_exemplars(x.features, targets, config.memory)
+    rows = select_exemplars(x.features, targets, per_class)
     subset = train.subset([int(x.kept[r]) for r in rows])
     acts = extract_activations(backbone, subset, cut, views=1, augment=None, seed=config.seed, **run)
     values = [item[0] for item in acts.values]
@@ -162,7 +172,7 @@ def activation_memory(
         "activations",
         values,
         targets[rows][acts.kept],
-        config.memory,
+        per_class,
         train.modality,
         np.asarray(x.features[rows][acts.kept], dtype=np.float32),
     )
@@ -173,7 +183,7 @@ def memory_section(model: Any, config: FitConfig) -> tuple[dict[str, Any] | None
     memory: ExemplarMemory | None = getattr(model, "memory", None)
     if memory is not None and len(memory):
         return memory.manifest(list(model.labels)), memory.tensors(), None
-    if config.memory <= 0:
+    if config.memory == 0:
         return None, {}, "disabled (--memory 0): `headstart expand` would forget the old classes"
     strategy = model.manifest().get("strategy", {})
     name, cut = strategy.get("name"), strategy.get("cut")
