@@ -76,7 +76,9 @@ def load_case(name: str, args: argparse.Namespace) -> tuple[str, Any, Any, int]:
     return "minilm-l6", train, stratified_cap(test, args.text_test), args.text_per_class
 
 
-def train_once(backbone: Any, cut: int, data: Any, probe: Any, n_classes: int, args: argparse.Namespace) -> tuple[Any, list[float], list[float], list[list[float] | None]]:
+def train_once(
+    backbone: Any, cut: int, data: Any, probe: Any, n_classes: int, args: argparse.Namespace
+) -> tuple[Any, list[float], list[float], list[list[float] | None]]:
     import torch
 
     from headstart.strategies.finetune import PartialStrategy, build_top
@@ -85,10 +87,13 @@ def train_once(backbone: Any, cut: int, data: Any, probe: Any, n_classes: int, a
     torch.manual_seed(args.seed)
     top = build_top(backbone, cut, n_classes)
     top.init_head_from(probe)
-    trainer = Trainer(top, PartialStrategy().param_groups(top, 1e-3, 10.0),
-                      TrainerConfig(max_epochs=args.epochs, seed=args.seed))
+    trainer = Trainer(
+        top, PartialStrategy().param_groups(top, 1e-3, 10.0), TrainerConfig(max_epochs=args.epochs, seed=args.seed)
+    )
     loads: list[list[float] | None] = []
-    trainer.callbacks.append(type("LoadProbe", (), {"on_epoch_end": lambda self, t, metrics: loads.append(load_average())})())
+    trainer.callbacks.append(
+        type("LoadProbe", (), {"on_epoch_end": lambda self, t, metrics: loads.append(load_average())})()
+    )
     t0 = time.perf_counter()
     trainer.state.started = t0
     state = trainer.fit(data, None)
@@ -125,8 +130,11 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     labels = sorted(set(train.labels))
     targets = np.array([labels.index(x) for x in train.labels], dtype=np.int64)
     test_targets = np.array([labels.index(x) for x in test.labels], dtype=np.int64)
-    print(f"== {name}: {backbone_name}, cut after {bb.stages[cut - 1]} (train {bb.stages[cut:]}), "
-          f"{len(train)} train, {len(test)} test, load {load_average()}", flush=True)
+    print(
+        f"== {name}: {backbone_name}, cut after {bb.stages[cut - 1]} (train {bb.stages[cut:]}), "
+        f"{len(train)} train, {len(test)} test, load {load_average()}",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory(prefix="hs-finetune-") as tmp:
         store = FeatureStore(Path(tmp) / "features")
@@ -152,33 +160,60 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
         for source_name, source in (("cached", cached), ("recomputed", recomputed)):
             top, epochs, losses, loads = train_once(bb, cut, source, probe, len(labels), args)
             acc, proba = accuracy(top, test_data)
-            runs[source_name].append({"epoch_seconds": epochs, "train_loss": losses, "test_accuracy": acc,
-                                      "load_per_epoch": loads, "proba": proba})
-            print(f"  {source_name:10s} repeat {repeat}: epochs {[round(e, 2) for e in epochs]} s, "
-                  f"acc {acc:.4f}, loss {losses[-1]:.4f}, load {loads[-1]}", flush=True)
+            runs[source_name].append(
+                {
+                    "epoch_seconds": epochs,
+                    "train_loss": losses,
+                    "test_accuracy": acc,
+                    "load_per_epoch": loads,
+                    "proba": proba,
+                }
+            )
+            print(
+                f"  {source_name:10s} repeat {repeat}: epochs {[round(e, 2) for e in epochs]} s, "
+                f"acc {acc:.4f}, loss {losses[-1]:.4f}, load {loads[-1]}",
+                flush=True,
+            )
     med = {k: float(np.median([e for r in v for e in r["epoch_seconds"]])) for k, v in runs.items()}
     acc = {k: v[0]["test_accuracy"] for k, v in runs.items()}
     max_proba_diff = float(np.abs(runs["cached"][0]["proba"] - runs["recomputed"][0]["proba"]).max())
-    loss_rel = float(np.max(np.abs(np.array(runs["cached"][0]["train_loss"]) - np.array(runs["recomputed"][0]["train_loss"]))
-                            / np.array(runs["recomputed"][0]["train_loss"])))
+    loss_rel = float(
+        np.max(
+            np.abs(np.array(runs["cached"][0]["train_loss"]) - np.array(runs["recomputed"][0]["train_loss"]))
+            / np.array(runs["recomputed"][0]["train_loss"])
+        )
+    )
     for v in runs.values():
         for r in v:
             r.pop("proba")
     result = {
-        "case": name, "backbone": backbone_name, "k": args.k, "cut": cut,
-        "frozen_stages": bb.stages[:cut], "trainable_stages": bb.stages[cut:],
-        "n_train": len(train), "per_class": per_class, "n_test": len(test), "epochs": args.epochs,
+        "case": name,
+        "backbone": backbone_name,
+        "k": args.k,
+        "cut": cut,
+        "frozen_stages": bb.stages[:cut],
+        "trainable_stages": bb.stages[cut:],
+        "n_train": len(train),
+        "per_class": per_class,
+        "n_test": len(test),
+        "epochs": args.epochs,
         "onnx_export_or_load_seconds": export_s,
-        "cache_seconds": cache_s, "load_during_cache": load_cache,
-        "epoch_seconds_median": med, "speedup": med["recomputed"] / med["cached"],
-        "test_accuracy": acc, "accuracy_diff_points": 100 * (acc["cached"] - acc["recomputed"]),
-        "max_abs_proba_diff": max_proba_diff, "max_rel_train_loss_diff": loss_rel,
+        "cache_seconds": cache_s,
+        "load_during_cache": load_cache,
+        "epoch_seconds_median": med,
+        "speedup": med["recomputed"] / med["cached"],
+        "test_accuracy": acc,
+        "accuracy_diff_points": 100 * (acc["cached"] - acc["recomputed"]),
+        "max_abs_proba_diff": max_proba_diff,
+        "max_rel_train_loss_diff": loss_rel,
         "break_even_epochs": cache_s / max(med["recomputed"] - med["cached"], 1e-9),
         "runs": runs,
     }
-    print(f"  -> cache {cache_s:.1f} s once; epoch cached {med['cached']:.2f} s vs recomputed "
-          f"{med['recomputed']:.2f} s = {result['speedup']:.1f}x; acc {acc['cached']:.4f} vs {acc['recomputed']:.4f}",
-          flush=True)
+    print(
+        f"  -> cache {cache_s:.1f} s once; epoch cached {med['cached']:.2f} s vs recomputed "
+        f"{med['recomputed']:.2f} s = {result['speedup']:.1f}x; acc {acc['cached']:.4f} vs {acc['recomputed']:.4f}",
+        flush=True,
+    )
     return result
 
 

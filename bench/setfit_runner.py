@@ -63,15 +63,18 @@ def main() -> None:
     t3 = time.perf_counter()
     steps = getattr(trainer.state, "global_step", None) if hasattr(trainer, "state") else None
     with open(args.out, "w") as f:
-        json.dump({
-            "labels": labels,
-            "proba": proba.tolist(),
-            "load_seconds": t1 - t0,
-            "train_seconds": t2 - t1,
-            "predict_seconds": t3 - t2,
-            "setfit_steps": steps,
-            "setfit_args": {"seed": args.seed, **extra, "other": "SetFit defaults"},
-        }, f)
+        json.dump(
+            {
+                "labels": labels,
+                "proba": proba.tolist(),
+                "load_seconds": t1 - t0,
+                "train_seconds": t2 - t1,
+                "predict_seconds": t3 - t2,
+                "setfit_steps": steps,
+                "setfit_args": {"seed": args.seed, **extra, "other": "SetFit defaults"},
+            },
+            f,
+        )
 
 
 if __name__ == "__main__":

@@ -160,8 +160,16 @@ def score(y_true: list[str], proba: np.ndarray, labels: list[str]) -> dict[str, 
     return classification_report(y_true, proba, labels).summary()
 
 
-def run_headstart(spec: DatasetSpec, strategy: str, train: Any, test: Any, seed: int, tmp: Path,
-                  descriptions: str | None, threads: int) -> dict[str, Any]:
+def run_headstart(
+    spec: DatasetSpec,
+    strategy: str,
+    train: Any,
+    test: Any,
+    seed: int,
+    tmp: Path,
+    descriptions: str | None,
+    threads: int,
+) -> dict[str, Any]:
     from headstart.backbones import get_backbone
     from headstart.config import FitConfig
     from headstart.strategies import FitInputs, resolve_strategy
@@ -205,8 +213,9 @@ def _jsonable(x: Any) -> Any:
     return json.loads(json.dumps(x, default=str))
 
 
-def run_setfit(train: Any, test: Any, seed: int, tmp: Path, timeout: float, max_steps: int | None,
-               threads: int) -> dict[str, Any]:
+def run_setfit(
+    train: Any, test: Any, seed: int, tmp: Path, timeout: float, max_steps: int | None, threads: int
+) -> dict[str, Any]:
     if not SETFIT_PYTHON.exists():
         raise RuntimeError(f"SetFit venv not found at {SETFIT_PYTHON}")
     for name, ds in (("train", train), ("test", test)):
@@ -215,19 +224,42 @@ def run_setfit(train: Any, test: Any, seed: int, tmp: Path, timeout: float, max_
             w.writerow(["text", "label"])
             w.writerows(zip(ds.items, ds.labels, strict=True))
     out = tmp / "setfit.json"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     proc = subprocess.run(
-        [str(SETFIT_PYTHON), str(SETFIT_RUNNER), str(tmp / "train.csv"), str(tmp / "test.csv"), str(out),
-         "--seed", str(seed), "--threads", str(threads), *(["--max-steps", str(max_steps)] if max_steps else [])],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        [
+            str(SETFIT_PYTHON),
+            str(SETFIT_RUNNER),
+            str(tmp / "train.csv"),
+            str(tmp / "test.csv"),
+            str(out),
+            "--seed",
+            str(seed),
+            "--threads",
+            str(threads),
+            *(["--max-steps", str(max_steps)] if max_steps else []),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"setfit_runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
     result = json.loads(out.read_text())
     y_true = list(test.labels)
     proba = np.array(result.pop("proba"))
-    return {**score(y_true, proba, result["labels"]), **{k: v for k, v in result.items() if k != "labels"},
-            "n_train": len(train), "n_test": len(test)}
+    return {
+        **score(y_true, proba, result["labels"]),
+        **{k: v for k, v in result.items() if k != "labels"},
+        "n_train": len(train),
+        "n_test": len(test),
+    }
 
 
 def finished(path: Path) -> dict[str, dict[str, Any]]:
@@ -274,16 +306,27 @@ def main(argv: list[str] | None = None) -> int:
         # zero-shot learns nothing: it gets the smallest draw, which it only uses to list the labels
         train = labels_per_class(pool, budget or min(spec.budgets), seed=seed, classes=ds.classes)
         key = cell_key(name, strategy, budget, seed)
-        row: dict[str, Any] = {"key": key, "dataset": name, "strategy": strategy, "budget": budget, "seed": seed,
-                               "backbone": spec.backbone if strategy != "setfit" else "setfit/all-MiniLM-L6-v2",
-                               "load_before": load_average(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                               "data_notes": notes}
+        row: dict[str, Any] = {
+            "key": key,
+            "dataset": name,
+            "strategy": strategy,
+            "budget": budget,
+            "seed": seed,
+            "backbone": spec.backbone if strategy != "setfit" else "setfit/all-MiniLM-L6-v2",
+            "load_before": load_average(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "data_notes": notes,
+        }
         print(f"[{time.strftime('%H:%M:%S')}] {key} load={row['load_before']}", flush=True)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="hs-bench-") as tmp:
             try:
                 if strategy == "setfit":
-                    row.update(run_setfit(train, test, seed, Path(tmp), args.cell_timeout, SETFIT_MAX_STEPS.get(name), args.threads))
+                    row.update(
+                        run_setfit(
+                            train, test, seed, Path(tmp), args.cell_timeout, SETFIT_MAX_STEPS.get(name), args.threads
+                        )
+                    )
                 else:
                     signal.alarm(int(args.cell_timeout))
                     try:
@@ -301,8 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         row["load_after"] = load_average()
         with open(args.results, "a") as f:
             f.write(json.dumps(row, default=str) + "\n")
-        print(f"    -> {row['status']} acc={row.get('accuracy')} train_s={row.get('train_seconds')} "
-              f"wall={row['wall_seconds']:.1f}", flush=True)
+        print(
+            f"    -> {row['status']} acc={row.get('accuracy')} train_s={row.get('train_seconds')} "
+            f"wall={row['wall_seconds']:.1f}",
+            flush=True,
+        )
     summarise(args.results)
     return 0
 
@@ -317,13 +363,19 @@ def summarise(path: Path) -> None:
     summary = []
     for (dataset, strategy, budget), rs in sorted(groups.items()):
         acc = np.array([r["accuracy"] for r in rs])
-        summary.append({
-            "dataset": dataset, "strategy": strategy, "budget": budget, "seeds": sorted(r["seed"] for r in rs),
-            "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
-            "macro_f1_mean": float(np.mean([r["macro_f1"] for r in rs])),
-            "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])),
-            "epochs_run": [r.get("epochs_run") for r in rs],
-        })
+        summary.append(
+            {
+                "dataset": dataset,
+                "strategy": strategy,
+                "budget": budget,
+                "seeds": sorted(r["seed"] for r in rs),
+                "accuracy_mean": float(acc.mean()),
+                "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
+                "macro_f1_mean": float(np.mean([r["macro_f1"] for r in rs])),
+                "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])),
+                "epochs_run": [r.get("epochs_run") for r in rs],
+            }
+        )
     failed = [{"key": r["key"], "status": r["status"]} for r in rows if r.get("status") != "ok"]
     write_json(path.with_suffix(".json"), {"summary": summary, "failed": failed, "cells": len(rows)})
     budgets_of = {name: spec.budgets for name, spec in DATASETS.items()}
@@ -340,8 +392,9 @@ def summarise(path: Path) -> None:
                 if s is None:
                     continue
                 std = f" ± {s['accuracy_std']:.3f}" if s["accuracy_std"] is not None else ""
-                cells.append(f"n={b}: {s['accuracy_mean']:.3f}{std} ({len(s['seeds'])} seeds, "
-                             f"{s['train_seconds_mean']:.1f} s)")
+                cells.append(
+                    f"n={b}: {s['accuracy_mean']:.3f}{std} ({len(s['seeds'])} seeds, {s['train_seconds_mean']:.1f} s)"
+                )
             print(f"  {strategy:10s} " + " | ".join(cells))
     for f in failed:
         print("FAILED", f)

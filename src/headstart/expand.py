@@ -37,7 +37,14 @@ from headstart.metrics import classification_report
 from headstart.strategies import get_strategy
 from headstart.strategies.base import Model, class_counts
 from headstart.strategies.feature_model import FeatureHeadModel
-from headstart.strategies.finetune import FinetuneModel, GradientStrategy, TopNet, activation_key, build_top
+from headstart.strategies.finetune import (
+    FinetuneModel,
+    GradientStrategy,
+    TopNet,
+    activation_key,
+    build_top,
+    frozen_batchnorm,
+)
 from headstart.strategies.linear import LinearHead, LinearStrategy
 from headstart.strategies.memory import (
     ExemplarMemory,
@@ -638,6 +645,7 @@ def _expand_finetune(
         student,
         strategy.param_groups(student, lr, ratio),
         trainer_config,
+        frozen=frozen_batchnorm(student),
         callbacks=[
             EarlyStopping(patience=DEFAULT_PATIENCE if config.patience is None else config.patience),
             ProgressBar(f"expand {strategy.name}", len(train_data), enabled=config.progress),

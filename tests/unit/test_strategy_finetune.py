@@ -43,16 +43,37 @@ def test_fit_predict_and_bundle_roundtrip(spec: str, fixture: str, backbone: str
     np.testing.assert_allclose(after, before, atol=1e-5)
 
 
-def test_transfer_learns_the_easy_images(image_folder: Path, tmp_path: Path) -> None:
-    result = headstart.fit(image_folder, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False)
+def test_transfer_learns_the_easy_images(tmp_path: Path) -> None:
+    from tests.conftest import make_image_folder
+
+    data = make_image_folder(tmp_path / "images", per_class=45, size=32)  # enough to hold out a validation split
+    result = headstart.fit(data, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False)
     assert result.metrics["accuracy"] >= 0.8
     manifest = headstart.load(result.bundle).manifest
-    assert manifest["strategy"]["trainable_stages"] == ["stage3"] or len(manifest["strategy"]["trainable_stages"]) == 1
+    assert len(manifest["strategy"]["trainable_stages"]) == 1
     names = [g["name"] for g in manifest["strategy"]["param_groups"]]
     assert names == ["pretrained stages", "head"]
     lrs = [g["lr"] for g in manifest["strategy"]["param_groups"]]
-    assert lrs[1] == pytest.approx(10 * lrs[0])
+    assert lrs == [pytest.approx(1e-4), pytest.approx(1e-3)]  # configured rates, not the decayed ones
     assert manifest["history"] and "val_accuracy" in manifest["history"][0]
+    assert any("held out" in note for note in manifest["notes"])
+
+
+def test_tiny_data_trains_on_everything_without_validation(image_folder: Path, tmp_path: Path) -> None:
+    result = headstart.fit(image_folder, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False)
+    manifest = headstart.load(result.bundle).manifest
+    assert "val_accuracy" not in manifest["history"][0]
+    assert any("too few to hold out" in note for note in result.notes)
+
+
+def test_pretrained_batchnorm_stays_in_inference_mode(image_folder: Path, tmp_path: Path) -> None:
+    model, _ = fit_model(image_folder, "test-cnn", "partial:2", tmp_path)
+    backbone = get_backbone("test-cnn")
+    cut = model.cut
+    for trained, pretrained in zip(model.top.stages, backbone.module().stages[cut:], strict=True):
+        for (name, buf), (_, original) in zip(trained.named_buffers(), pretrained.named_buffers(), strict=True):
+            if "running" in name:
+                assert torch.equal(buf, original), name  # statistics untouched by small noisy batches
 
 
 def test_frozen_parameters_do_not_change(image_folder: Path, tmp_path: Path) -> None:

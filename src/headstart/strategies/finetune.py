@@ -47,6 +47,7 @@ from headstart.train import Checkpointer, EarlyStopping, ProgressBar, TimeBudget
 DROPOUT = 0.1
 LAYER_DECAY = 0.8
 VALIDATION_FRACTION = 0.2
+MIN_VALIDATION_ITEMS = 20  # below this, a held-out split only adds noise: train on everything instead
 
 
 class TopNet(nn.Module):
@@ -97,6 +98,14 @@ def build_top(backbone: Backbone, cut: int, n_classes: int, pretrained: bool = T
                 if hasattr(sub, "reset_parameters") and sub is not stage:
                     sub.reset_parameters()
     return TopNet(stages, backbone.pool, backbone.feature_dim, n_classes)
+
+
+def frozen_batchnorm(top: TopNet) -> list[nn.Module]:
+    """BatchNorm layers of pretrained stages: kept in inference mode (their affine weights still train).
+
+    Small fine-tuning batches give noisy batch statistics that wreck pretrained running averages.
+    """
+    return [m for m in top.stages.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def activation_key(backbone: Backbone, cut: int) -> str:
@@ -192,6 +201,8 @@ class GradientStrategy(Strategy):
             max_epochs=config.max_epochs or self.default_epochs, batch_size=config.batch_size, seed=config.seed
         )
         torch.manual_seed(config.seed)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         checkpoints = Checkpointer(
             _checkpoint_path(config.out), resume=config.resume, fingerprint=_run_fingerprint(config, train)
         )
@@ -200,6 +211,7 @@ class GradientStrategy(Strategy):
             top,
             self.param_groups(top, lr, config.lr_ratio),
             trainer_config,
+            frozen=frozen_batchnorm(top) if self.pretrained else (),
             callbacks=[
                 EarlyStopping(patience=patience),
                 TimeBudget(config.time_budget),
@@ -232,6 +244,12 @@ class GradientStrategy(Strategy):
         counts = inputs.train.class_counts()
         if min(counts.values()) < 2:
             return inputs.train, None, ["no validation split: a class has a single example; no early stopping"]
+        if len(inputs.train) * VALIDATION_FRACTION < MIN_VALIDATION_ITEMS:
+            note = (
+                f"no validation split: {len(inputs.train)} training items are too few to hold out "
+                f"{MIN_VALIDATION_ITEMS}; trained on all of them for the full schedule"
+            )
+            return inputs.train, None, [note]
         parts = split_dataset(inputs.train, test_size=VALIDATION_FRACTION, seed=inputs.config.seed)
         note = f"held out {len(parts.test)} training items for validation (early stopping, best epoch)"
         return parts.train, parts.test, [note]
@@ -247,7 +265,7 @@ class GradientStrategy(Strategy):
         )
         assert train.labels is not None
         y = np.array([train.labels[i] for i in x.kept])
-        probe = LinearHead(C=1.0, seed=config.seed).fit(x.features, y)
+        probe = LinearHead(seed=config.seed).fit(x.features, y)  # C by CV: a softer start than an overfit probe
         if list(probe.classes_) != labels:
             raise StrategyError("a class lost all its examples to unreadable items", fix="check `headstart inspect`")
         return probe

@@ -93,7 +93,11 @@ class Trainer:
     def describe_groups(self) -> list[dict[str, Any]]:
         """Parameter groups as reported in manifests: name, learning rate, parameter count."""
         return [
-            {"name": g.get("name", f"group{i}"), "lr": g["lr"], "params": sum(p.numel() for p in g["params"])}
+            {
+                "name": g.get("name", f"group{i}"),
+                "lr": g.get("initial_lr", g["lr"]),
+                "params": sum(p.numel() for p in g["params"]),
+            }
             for i, g in enumerate(self.optimizer.param_groups)
         ]
 
@@ -147,8 +151,9 @@ class Trainer:
         logits = self.module(state)
         loss = self.custom_loss(logits, target, state) if self.custom_loss else self.loss_fn(logits, target)
         loss.backward()
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
+        if self.config.grad_clip:  # per group: a steep body must not starve the head of gradient
+            for group in self.optimizer.param_groups:
+                nn.utils.clip_grad_norm_(group["params"], self.config.grad_clip)
         self.optimizer.step()
         assert self.scheduler is not None
         self.scheduler.step()
