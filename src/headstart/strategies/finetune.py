@@ -97,6 +97,9 @@ def build_top(backbone: Backbone, cut: int, n_classes: int, pretrained: bool = T
             for sub in stage.modules():
                 if hasattr(sub, "reset_parameters") and sub is not stage:
                     sub.reset_parameters()
+                if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                    sub.reset_running_stats()
+                    sub.momentum = 0.1  # ported TF weights use 0.01: too slow for statistics learnt from zero
     return TopNet(stages, backbone.pool, backbone.feature_dim, n_classes)
 
 
