@@ -394,20 +394,32 @@ def rank(data: str | Path, **options: Any) -> Any:
     if config.labels_per_class is not None:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
     sample = subsample(train, config.max_items, seed=config.seed)
-    result = _rank(
-        sample,
-        candidate_backbones(dataset.modality, None, config.backbones),
-        config.cuts,
-        metric=config.metric,
-        threads=config.threads,
-        batch_size=config.batch_size,
-        on_bad=config.on_bad,
-        progress=config.progress,
-        seed=config.seed,
-    )
+    params = config.model_dump(exclude={"progress"})
+    with tracking.tracked_run("rank", params, tracking.data_record(data, dataset)) as run:
+        result = _rank(
+            sample,
+            candidate_backbones(dataset.modality, None, config.backbones),
+            config.cuts,
+            metric=config.metric,
+            threads=config.threads,
+            batch_size=config.batch_size,
+            on_bad=config.on_bad,
+            progress=config.progress,
+            seed=config.seed,
+        )
+        _record_outcome(run, "rank.json", result.to_dict(), {f"best_{config.metric}": result.best().to_dict()})
     if len(sample) < len(train):
         result.notes.append(f"scored a stratified sample of {len(sample)} of {len(train)} training items")
+    result.notes.extend(run.problems)
     return result
+
+
+def _record_outcome(run: tracking.Run, name: str, document: Any, summary: dict[str, Any]) -> None:
+    """Log a command's JSON result and its numeric summary into its tracked run (no-op when off)."""
+    if run.active:
+        run.log_json(name, document)
+        numbers = {k: v for k, v in tracking.flatten(summary).items() if isinstance(v, int | float) and v == v}
+        run.log_metrics(numbers)
 
 
 def runs(
@@ -611,7 +623,15 @@ def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
     from headstart.expand import expand_bundle
 
     config: ExpandConfig = validated(ExpandConfig, **options)
-    return expand_bundle(bundle, data, config)
+    params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
+    with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}) as run:
+        result = expand_bundle(bundle, data, config)
+        _record_outcome(run, "expand.json", result.to_dict(), {"metrics": result.to_dict().get("metrics", {})})
+        if run.active:
+            run.set_tags({tracking.TAG_BUNDLE: str(result.bundle)})
+            run.log_artifact_dir(result.bundle, tracking.BUNDLE_ARTIFACT)
+    result.notes.extend(run.problems)
+    return result
 
 
 def study(data: str | Path, *, on_event: Any = None, **options: Any) -> Any:
@@ -630,4 +650,13 @@ def study(data: str | Path, *, on_event: Any = None, **options: Any) -> Any:
     if "budgets" in options:
         options["budgets"] = parse_budgets(options["budgets"])
     config: StudyConfig = validated(StudyConfig, **options)
-    return run_study(data, config, on_event=on_event)
+    params = config.model_dump(exclude={"progress"})
+    with tracking.tracked_run("study", params, {"path": str(Path(data).resolve())}) as run:
+        result = run_study(data, config, on_event=on_event)
+        if run.active:
+            for name in ("study.json", "results.csv", "report.html"):
+                if (result.out / name).is_file():
+                    run.log_artifact(result.out / name, "study")
+            run.log_metrics({"cells_done": getattr(result, "cells_done", 0)})
+    result.notes.extend(run.problems)
+    return result
