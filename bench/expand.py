@@ -139,7 +139,9 @@ def run(name: str, data_root: Path, strategy: str, max_test: int, work: Path) ->
         },
         "expand_method": expanded.method,
         "expand_metrics": expanded.metrics.get("old_class_exemplars"),
-        "memory_per_class": 50,
+        "memory_per_class": (json.loads((work / "A" / "manifest.json").read_text())["head"].get("memory") or {}).get(
+            "per_class"
+        ),
     }
     result["old_drop_points"] = 100 * (result["old_acc_before"] - result["old_acc_after"])
     result["gap_to_full_points"] = 100 * (result["all_acc_full"] - result["all_acc_expand"])
