@@ -48,6 +48,26 @@ def test_export_parity_tiny_backbones(kind: str, image_bundle: Path, text_bundle
     assert sidecar["parity"]["max_abs_diff"] == result.max_abs_diff
 
 
+@pytest.mark.parametrize("spec", ["partial:1", "full"])
+@pytest.mark.parametrize("kind", ["image", "text"])
+def test_export_fine_tuned_bundles(spec: str, kind: str, tmp_path: Path) -> None:
+    """Frozen prefix and trained stages go into the one ONNX file, and it agrees with the bundle."""
+    from tests.conftest import make_text_csv
+
+    data = make_image_folder(tmp_path / "images") if kind == "image" else make_text_csv(tmp_path / "texts.csv")
+    backbone = "test-cnn" if kind == "image" else "test-text"
+    bundle = headstart.fit(
+        str(data), backbone=backbone, strategy=spec, max_epochs=2, out=str(tmp_path / "m"), progress=False
+    ).bundle
+    result = api.export(bundle, out=tmp_path / "model.onnx")
+    assert result.max_abs_diff <= 1e-3 and result.n_checked >= 3
+    predictor = headstart.load(bundle)
+    items = ["the team won", "fresh bread"] if kind == "text" else sorted(map(str, (data / "red").iterdir()))[:2]
+    expected = predictor.predict_proba(items)
+    decoded = items if kind == "text" else [read_image(path) for path in items]
+    np.testing.assert_allclose(run_onnx(result.onnx, predictor.backbone.preprocess(decoded)), expected, atol=1e-4)
+
+
 def test_exported_image_model_matches_predictor_on_training_like_images(image_bundle: Path, tmp_path: Path) -> None:
     out = api.export(image_bundle, out=tmp_path / "m.onnx").onnx
     folder = make_image_folder(tmp_path / "imgs", per_class=2, seed=5)

@@ -163,8 +163,26 @@ class FinetuneModel(Model):
     def manifest(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "head": {"type": "finetuned", "dropout": DROPOUT, "cut": self.cut}}
 
+    def export_module(self) -> nn.Module:
+        """Frozen stages[:cut] then the trained top and a softmax: `module(*inputs)` → probabilities."""
+        return _FinetuneExport(self.backbone, self.top, self.cut).eval()
+
     def tensors(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.top.state_dict().items()}
+
+
+class _FinetuneExport(nn.Module):
+    """The whole fine-tuned model with positional tensor inputs, as exporters need."""
+
+    def __init__(self, backbone: Backbone, top: TopNet, cut: int) -> None:
+        super().__init__()
+        self.net = backbone.module()  # registered so the frozen weights are part of the graph
+        self.top = top
+        self._backbone, self._names, self.cut = backbone, list(backbone.input_names), cut
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        state = self._backbone.forward(dict(zip(self._names, inputs, strict=True)), 0, self.cut)
+        return torch.softmax(self.top(state), dim=1)
 
 
 class GradientStrategy(Strategy):
