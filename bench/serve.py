@@ -1,13 +1,17 @@
 """Load on `headstart serve` over loopback: throughput, p50/p99 latency, errors and server memory.
 
 Trains two small bundles (texts: the tests' topic CSV on `minilm-l6` by default; images: colour patches
-on `efficientnet-lite0`), starts each with `headstart serve` as its own process on 127.0.0.1, then sends
-a fixed number of single-input requests at each concurrency (1, 10, 50) from an asyncio httpx client in
-this process (a minimal keep-alive HTTP/1.1 client on asyncio streams, so the client takes
-little CPU from the server). The server's RSS is read from /proc before the first request and after the last. The client
-shares the 2 cores with the server, so the figures are a floor.
+on `efficientnet-lite0`), or takes them from --text-bundle / --image-bundle, starts each with
+`headstart serve` as its own process on 127.0.0.1, then sends a fixed number of single-input requests at
+each concurrency (1, 10, 50) from this process (a minimal keep-alive HTTP/1.1 client on asyncio streams,
+so the client takes little CPU from the server). Request texts are distinct real sentences: SST-2
+validation + test (2,693, from ../shared/data) when present, else numbered synthetic sentences
+(`--texts synthetic`). Each level reports the CPU seconds per second used by the server process and by
+this client (both share the 2 cores). The server's RSS is read from /proc before the first request and
+after the last.
 
     .venv/bin/python bench/serve.py
+    .venv/bin/python bench/serve.py --only text --repeats 3 --serve-args "--precision int8"
     .venv/bin/python bench/serve.py --text-backbone test-text --image-backbone test-cnn --requests 2000
 """
 
@@ -17,6 +21,8 @@ import argparse
 import asyncio
 import io
 import json
+import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -42,6 +48,31 @@ TEXTS = [
     "we cooked pasta with garlic and tomato sauce",
     "fans sang for the whole game",
 ]
+
+
+SST2 = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "sst2" / "sst2.csv"
+
+
+def request_texts(kind: str) -> list[str]:
+    """Distinct texts to send: SST-2 validation + test sentences, or numbered synthetic sentences."""
+    if kind == "sst2" or (kind == "auto" and SST2.is_file()):
+        import csv
+
+        with SST2.open(newline="") as f:
+            texts = [r["text"] for r in csv.DictReader(f) if r["split"] in ("validation", "test")]
+        return list(dict.fromkeys(texts))
+    return [f"{TEXTS[i % len(TEXTS)]} (request {i})" for i in range(10_000)]
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid` (all its threads), from /proc."""
+    if pid is None:
+        return float("nan")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float | None:
@@ -119,12 +150,15 @@ def multipart(name: str, data: bytes, boundary: str = "headstartbench") -> tuple
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-async def load(url: str, modality: str, requests: int, concurrency: int) -> dict[str, Any]:
+async def load(
+    url: str, modality: str, requests: int, concurrency: int, sentences: list[str] | None = None, offset: int = 0
+) -> dict[str, Any]:
     """`requests` single-input POSTs with `concurrency` connections in flight; latency per request."""
     host, port = url.removeprefix("http://").split(":")
     distinct = min(requests, 1000)
     images = [multipart(f"{i}.jpg", d) for i, d in enumerate(image_payloads(distinct))] if modality == "image" else []
-    texts = [json.dumps({"inputs": [f"{TEXTS[i % len(TEXTS)]} (request {i})"]}).encode() for i in range(requests)]
+    pool = sentences or request_texts("synthetic")
+    texts = [json.dumps({"inputs": [pool[(offset + i) % len(pool)]]}).encode() for i in range(requests)]
     latencies: list[float] = []
     errors: dict[str, int] = {}
     counter = iter(range(requests))
@@ -173,26 +207,48 @@ async def load(url: str, modality: str, requests: int, concurrency: int) -> dict
 
 def bench_bundle(bundle: Path, modality: str, requests: int, levels: list[int], args: argparse.Namespace) -> dict:
     serve_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    serve_args += shlex.split(args.serve_args)
+    sentences = request_texts(args.texts) if modality == "text" else None
     with running_server(bundle, *serve_args, timeout=300) as url:
         port = int(url.rsplit(":", 1)[1])
         pid = server_pid(port)
         health = httpx.get(f"{url}/v1/health").json()
         before = rss_mib(pid) if pid else None
-        asyncio.run(load(url, modality, min(200, requests), 10))  # warm-up, not recorded
+        asyncio.run(load(url, modality, min(200, requests), 10, sentences))  # warm-up, not recorded
         runs = []
-        for concurrency in levels:
-            result = asyncio.run(load(url, modality, requests, concurrency))
-            print(
-                f"  {modality} c={concurrency:<3} {result['throughput_rps']:>7.1f} req/s  p50 {result['p50_ms']} ms  "
-                f"p99 {result['p99_ms']} ms  errors {result['errors']}",
-                flush=True,
-            )
-            runs.append(result)
+        offset = 0
+        for repeat in range(args.repeats):
+            for concurrency in levels:
+                offset += requests
+                load_before, server_cpu, client_cpu = load_average(), cpu_seconds(pid), time.process_time()
+                counts = httpx.get(f"{url}/v1/health").json()
+                result = asyncio.run(load(url, modality, requests, concurrency, sentences, offset))
+                seconds = result["seconds"]
+                result["repeat"] = repeat
+                result["load_average_before"] = load_before
+                result["server_cpu"] = round((cpu_seconds(pid) - server_cpu) / seconds, 2)  # cores busy on average
+                result["client_cpu"] = round((time.process_time() - client_cpu) / seconds, 2)
+                done = httpx.get(f"{url}/v1/health").json()
+                result["mean_batch"] = round(
+                    (done["items"] - counts["items"]) / max(1, done["batches"] - counts["batches"]), 1
+                )
+                print(
+                    f"  {modality} c={concurrency:<3} {result['throughput_rps']:>7.1f} req/s  "
+                    f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  errors {result['errors']}  "
+                    f"batch {result['mean_batch']}  cpu server {result['server_cpu']} "
+                    f"client {result['client_cpu']}  load {load_before}",
+                    flush=True,
+                )
+                runs.append(result)
         after_health = httpx.get(f"{url}/v1/health").json()
         after = rss_mib(pid) if pid else None
     return {
         "model": health["model"],
         "modality": modality,
+        "serve_args": serve_args,
+        "texts": (args.texts if args.texts != "auto" else ("sst2" if SST2.is_file() else "synthetic"))
+        if modality == "text"
+        else None,
         "server_rss_mib_before": before,
         "server_rss_mib_after": after,
         "batches": after_health["batches"],
@@ -212,6 +268,12 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--serve-args", default="", help='extra `headstart serve` options, e.g. "--precision int8"')
+    parser.add_argument("--texts", choices=["auto", "sst2", "synthetic"], default="auto", help="request texts")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of every concurrency level")
+    parser.add_argument("--only", choices=["text", "image"], help="bench one bundle only")
+    parser.add_argument("--text-bundle", type=Path, help="serve this text bundle instead of training one")
+    parser.add_argument("--image-bundle", type=Path, help="serve this image bundle instead of training one")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "serve.json")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -222,14 +284,22 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine_info(), "command": " ".join(sys.argv), "settings": settings}
     with tempfile.TemporaryDirectory(prefix="headstart-bench-serve-") as tmp:
         root = Path(tmp)
-        text_csv = make_text_csv(root / "texts.csv", repeats=4)
-        headstart.fit(str(text_csv), backbone=args.text_backbone, out=str(root / "text"), progress=False)
-        folder = make_image_folder(root / "images", per_class=12)
-        headstart.fit(str(folder), backbone=args.image_backbone, out=str(root / "image"), progress=False)
-        print(f"text bundle ({args.text_backbone}):", flush=True)
-        results["text"] = bench_bundle(root / "text", "text", args.requests, levels, args)
-        print(f"image bundle ({args.image_backbone}):", flush=True)
-        results["image"] = bench_bundle(root / "image", "image", args.image_requests, levels, args)
+        if args.only in (None, "text"):
+            text_bundle = args.text_bundle
+            if text_bundle is None:
+                text_csv = make_text_csv(root / "texts.csv", repeats=4)
+                text_bundle = root / "text"
+                headstart.fit(str(text_csv), backbone=args.text_backbone, out=str(text_bundle), progress=False)
+            print(f"text bundle ({text_bundle}):", flush=True)
+            results["text"] = bench_bundle(text_bundle, "text", args.requests, levels, args)
+        if args.only in (None, "image"):
+            image_bundle = args.image_bundle
+            if image_bundle is None:
+                folder = make_image_folder(root / "images", per_class=12)
+                image_bundle = root / "image"
+                headstart.fit(str(folder), backbone=args.image_backbone, out=str(image_bundle), progress=False)
+            print(f"image bundle ({image_bundle}):", flush=True)
+            results["image"] = bench_bundle(image_bundle, "image", args.image_requests, levels, args)
     write_json(args.out, results)
     print(f"wrote {args.out}")
 

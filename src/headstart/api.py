@@ -10,8 +10,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from headstart import tracking
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones import list_backbones as _registry_list
@@ -20,6 +18,7 @@ from headstart.bundle import Predictor, save_bundle
 from headstart.bundle import load as _load_bundle
 from headstart.config import (
     DEFAULT_BACKBONES,
+    EngineOptions,
     EvaluateConfig,
     FitConfig,
     PredictConfig,
@@ -35,10 +34,12 @@ from headstart.data import (
     load_inputs,
     split_dataset,
 )
-from headstart.errors import DataError, ModalityMismatchError
-from headstart.metrics import ClassificationReport, classification_report
-from headstart.strategies import FitInputs, Strategy, TrainReport, resolve_strategy
+from headstart.engines import use_engine
+from headstart.errors import DataError, ModalityMismatchError, UsageError
+from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
 from headstart.strategies.memory import memory_section
+from headstart.task_metrics import TaskReport, task_report
+from headstart.tasks import DEFAULT_THRESHOLD, Answer, answer, refuse_task
 
 PACKAGES = ("headstart", "torch", "onnxruntime", "scikit-learn", "numpy", "transformers")
 
@@ -75,7 +76,7 @@ class FitResult:
 class EvaluateResult:
     """What `evaluate` returns: metrics plus the items that could not be used."""
 
-    report: ClassificationReport
+    report: TaskReport
     skipped: list[SkippedItem] = field(default_factory=list)
     bundle: str = ""
 
@@ -85,31 +86,35 @@ class EvaluateResult:
 
 @dataclass
 class Prediction:
-    """One input's prediction: its id, the top label and the top-k labels with probabilities."""
+    """One input's prediction: its id, the top label and the top-k labels with probabilities.
+
+    Multi-label predictions carry `labels` (every tag above its threshold) instead of one label, and
+    regression predictions a `value`.
+    """
 
     id: str
-    label: str
-    probability: float
+    label: str | None
+    probability: float | None
     top: list[tuple[str, float]]
     input: str = ""  # the text itself, or the image file's path
+    task: str = "classification"
+    labels: list[str] | None = None
+    value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "input": self.input,
-            "label": self.label,
-            "probability": self.probability,
-            "top": [{"label": lab, "probability": p} for lab, p in self.top],
-        }
+        answer = Answer(self.task, self.label, self.probability, self.top, self.labels, self.value)
+        return {"id": self.id, "input": self.input, **answer.to_dict()}
 
 
 @dataclass
 class PredictResult:
     predictions: list[Prediction]
     skipped: list[SkippedItem] = field(default_factory=list)
+    task: str = "classification"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "task": self.task,
             "predictions": [p.to_dict() for p in self.predictions],
             "skipped": [s.to_dict() for s in self.skipped],
         }
@@ -170,9 +175,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     config: FitConfig = validated(FitConfig, **options)
     strategy, params = resolve_strategy(config.strategy)
     started = time.perf_counter()
-    dataset = load_dataset(
-        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
-    )
+    dataset = load_dataset(str(data), **_data_options(config))
+    check_strategy_task(strategy, dataset.task)
     backbone = _resolve_backbone(config.backbone, dataset, strategy)
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed)
     train = splits.train
@@ -180,14 +184,16 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
     loaded = time.perf_counter()
 
-    model = strategy.fit(
-        FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
-    )
-    trained = time.perf_counter()
-    backbone = backbone or model.backbone  # `auto` picks its backbone while fitting
-    tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
+    with use_engine(config.engine, address=config.ray_address, threads=config.threads):  # extraction runs there
+        model = strategy.fit(
+            FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
+        )
+        trained = time.perf_counter()
+        backbone = backbone or model.backbone  # `auto` picks its backbone while fitting
+        tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
     assert splits.test.labels is not None
-    report = classification_report([splits.test.labels[i] for i in tested.kept], tested.proba, model.labels)
+    y_test = [splits.test.labels[i] for i in tested.kept]
+    report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds)
     evaluated = time.perf_counter()
 
     train_report = model.report or TrainReport(n_train=len(train))
@@ -209,7 +215,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     }
     digests = [dataset.item_digest(i) for i in range(len(dataset))]  # once, for the fingerprint and tracking
     manifest = {
-        "task": "classification",
+        "task": dataset.task,
+        "targets": target_manifest(dataset.task, config, model),
         "modality": dataset.modality,
         "labels": model.labels,
         "backbone": _backbone_manifest(backbone),
@@ -233,6 +240,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         "skipped": [s.to_dict() for s in skipped],
     }
     memory, memory_tensors, memory_reason = memory_section(getattr(model, "inner", model), config)
+    if dataset.task != "classification":
+        memory, memory_tensors, memory_reason = None, {}, f"`headstart expand` does not support {dataset.task} models"
     manifest["head"] = {**manifest["head"], "memory": memory}
     if memory_reason:
         manifest["head"]["memory_reason"] = memory_reason
@@ -263,9 +272,7 @@ def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateRe
     """Metrics of a bundle on labelled data (which must use only the bundle's labels)."""
     config: EvaluateConfig = validated(EvaluateConfig, **options)
     predictor = _load_bundle(bundle)
-    dataset = load_dataset(
-        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
-    )
+    dataset = load_dataset(str(data), **_data_options(config, predictor))
     _check_bundle_modality(predictor, dataset)
     unknown = sorted(set(dataset.classes) - set(predictor.labels))
     if unknown:
@@ -278,8 +285,44 @@ def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateRe
     result = predictor.predict_dataset(dataset, cache=True, on_bad=config.on_bad, progress=config.progress)
     assert dataset.labels is not None
     y_true = [dataset.labels[i] for i in result.kept]
-    report = classification_report(y_true, result.proba, predictor.labels)
+    report = task_report(predictor.task, y_true, result.proba, predictor.labels, predictor.thresholds)
     return EvaluateResult(report=report, skipped=[*dataset.skipped, *result.skipped], bundle=str(bundle))
+
+
+def _data_options(config: Any, predictor: Predictor | None = None) -> dict[str, Any]:
+    """`load_dataset` keywords from a config; with a bundle, its task kind, separator and target column."""
+    options = {
+        "text_column": config.text_column,
+        "label_column": config.label_column,
+        "on_bad": config.on_bad,
+        "task": config.task,
+        "target": config.target,
+        "separator": config.separator,
+    }
+    if predictor is not None:
+        recorded = predictor.manifest.get("targets") or {}
+        if config.task not in ("auto", predictor.task):
+            raise UsageError(
+                f"--task {config.task} does not match the bundle, a {predictor.task} model",
+                expected=f"--task {predictor.task} or auto",
+                fix="leave --task out when evaluating a bundle",
+            )
+        options["task"] = predictor.task
+        if "separator" not in config.model_fields_set:  # the bundle's, unless given
+            options["separator"] = recorded.get("separator", config.separator)
+        if predictor.task == "regression" and config.target is None and config.label_column is None:
+            options["target"] = recorded.get("column")
+    return options
+
+
+def target_manifest(task: str, config: FitConfig, model: Any) -> dict[str, Any] | None:
+    """The manifest's `targets` section: tag separator and thresholds, or the regressed column."""
+    if task == "multilabel":
+        limits = model.thresholds if model.thresholds is not None else [DEFAULT_THRESHOLD] * len(model.labels)
+        return {"separator": config.separator, "thresholds": dict(zip(model.labels, map(float, limits), strict=True))}
+    if task == "regression":
+        return {"column": config.target}
+    return None
 
 
 def _check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
@@ -296,22 +339,22 @@ def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictRes
     _check_bundle_modality(predictor, dataset)
     predictor.configure(threads=config.threads, batch_size=config.batch_size)
     result = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
-    labels = predictor.labels
-    k = min(config.top_k, len(labels))
     predictions = []
     for row, index in enumerate(result.kept):
-        p = result.proba[row]
-        order = np.argsort(-p)[:k]
+        a = answer(predictor.task, result.proba[row], predictor.labels, predictor.thresholds, config.top_k)
         predictions.append(
             Prediction(
                 id=dataset.ids[index],
-                label=labels[order[0]],
-                probability=float(p[order[0]]),
-                top=[(labels[j], float(p[j])) for j in order],
+                label=a.label,
+                probability=a.probability,
+                top=a.top,
                 input=dataset.items[index],
+                task=a.task,
+                labels=a.labels,
+                value=a.value,
             )
         )
-    return PredictResult(predictions=predictions, skipped=[*dataset.skipped, *result.skipped])
+    return PredictResult(predictions=predictions, skipped=[*dataset.skipped, *result.skipped], task=predictor.task)
 
 
 def create_app(bundle: str | Path, **options: Any) -> Any:
@@ -372,6 +415,7 @@ def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "
     from headstart.export import export_bundle
 
     predictor = _load_bundle(bundle)
+    refuse_task(predictor.task, "`headstart export`")
     return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format)
 
 
@@ -387,15 +431,15 @@ def rank(data: str | Path, **options: Any) -> Any:
     from headstart.transferability import subsample
 
     config: RankConfig = validated(RankConfig, **options)
-    dataset = load_dataset(
-        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
-    )
+    dataset = load_dataset(str(data), **_data_options(config))
+    refuse_task(dataset.task, "`headstart rank`")
     train = split_dataset(dataset, seed=config.seed).train  # the test split fit would hold out stays unseen
     if config.labels_per_class is not None:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
     sample = subsample(train, config.max_items, seed=config.seed)
     params = config.model_dump(exclude={"progress"})
-    with tracking.tracked_run("rank", params, tracking.data_record(data, dataset)) as run:
+    engine = use_engine(config.engine, address=config.ray_address, threads=config.threads)
+    with engine, tracking.tracked_run("rank", params, tracking.data_record(data, dataset)) as run:
         result = _rank(
             sample,
             candidate_backbones(dataset.modality, None, config.backbones),
@@ -490,7 +534,9 @@ def reproduce(
             f"run {record.run_id} has no {tracking.CONFIG_ARTIFACT} artifact to reproduce from",
             fix="the run was recorded incompletely: fit again",
         )
-    known = {k: v for k, v in recorded_config.items() if k in FitConfig.model_fields}
+    # where the run executed (local or a Ray cluster) does not change its result: reproduce here
+    placement = set(EngineOptions.model_fields)
+    known = {k: v for k, v in recorded_config.items() if k in FitConfig.model_fields and k not in placement}
     config: FitConfig = validated(FitConfig, **known)
     source = str(data or record.data_path)
     dataset = load_dataset(
@@ -555,6 +601,7 @@ def promote(
     from headstart.promotion import check_metric, decide, refusal
 
     check_metric(metric)
+    refuse_task(_load_bundle(candidate).task, "`headstart promote`")
     if margin < 0 or not 0 <= class_tolerance <= 1:
         raise UsageError(
             f"margin={margin}, class_tolerance={class_tolerance} are not valid thresholds",
@@ -623,6 +670,8 @@ def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
     from headstart.expand import expand_bundle
 
     config: ExpandConfig = validated(ExpandConfig, **options)
+    refuse_task(_load_bundle(bundle).task, "`headstart expand`")
+    refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
     params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
     with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}) as run:
         result = expand_bundle(bundle, data, config)

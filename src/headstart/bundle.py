@@ -23,6 +23,7 @@ from headstart.data.dataset import Dataset, Modality, file_sha256
 from headstart.data.loading import load_inputs
 from headstart.errors import BackboneError, BundleError
 from headstart.strategies import DatasetPrediction, Model, get_strategy
+from headstart.tasks import DEFAULT_THRESHOLD, decisions
 
 FORMAT = "headstart-bundle"
 FORMAT_VERSION = 1
@@ -153,6 +154,19 @@ class Predictor:
         return list(self.manifest["labels"])
 
     @property
+    def task(self) -> str:
+        """The task kind; bundles written before task kinds existed are single-label classification."""
+        return str(self.manifest.get("task") or "classification")
+
+    @property
+    def thresholds(self) -> np.ndarray | None:
+        """Multi-label: each tag's decision threshold, in label order (None for other kinds)."""
+        if self.task != "multilabel":
+            return None
+        recorded = (self.manifest.get("targets") or {}).get("thresholds") or {}
+        return np.array([float(recorded.get(label, DEFAULT_THRESHOLD)) for label in self.labels])
+
+    @property
     def modality(self) -> Modality:
         return self.manifest["modality"]  # type: ignore[no-any-return]
 
@@ -160,12 +174,26 @@ class Predictor:
     def backbone(self) -> Backbone | None:
         return self.model.backbone
 
-    def configure(self, *, threads: int | None = None, batch_size: int | None = None) -> None:
-        """Runtime options for the frozen network (ignored by models without one)."""
+    def configure(
+        self, *, threads: int | None = None, batch_size: int | None = None, precision: str | None = None
+    ) -> None:
+        """Runtime options for the frozen network (ignored by models without one).
+
+        `precision="int8"` runs the backbone quantized (see `FrozenRunner`); models that cannot refuse it.
+        """
         if threads is not None:
             self.model.threads = threads  # type: ignore[attr-defined]
         if batch_size is not None:
             self.model.batch_size = batch_size  # type: ignore[attr-defined]
+        if precision is not None and precision != "fp32":
+            if not hasattr(self.model, "precision"):
+                strategy = self.manifest.get("strategy", {}).get("name", "?")
+                raise BundleError(
+                    f"precision={precision!r} is not available for a {strategy!r} bundle",
+                    expected="precision fp32, or a bundle with a frozen backbone and a head (linear, zero-shot)",
+                    fix="serve without --precision",
+                )
+            self.model.precision = precision
 
     def _as_dataset(self, inputs: Sequence[str] | Dataset) -> Dataset:
         if isinstance(inputs, Dataset):
@@ -183,8 +211,10 @@ class Predictor:
     def predict_proba(self, inputs: Sequence[str] | Dataset) -> np.ndarray:
         return self.predict_dataset(self._as_dataset(inputs), on_bad="fail").proba
 
-    def predict(self, inputs: Sequence[str] | Dataset) -> list[str]:
-        return self.predict_dataset(self._as_dataset(inputs), on_bad="fail").predicted
+    def predict(self, inputs: Sequence[str] | Dataset) -> list[Any]:
+        """Labels (classification), lists of tags above their thresholds (multi-label) or numbers (regression)."""
+        outputs = self.predict_dataset(self._as_dataset(inputs), on_bad="fail").proba
+        return decisions(self.task, outputs, self.labels, self.thresholds)
 
 
 def load(path: str | Path) -> Predictor:

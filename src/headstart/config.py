@@ -23,6 +23,10 @@ class DataOptions(_Options):
     text_column: str | None = None
     label_column: str | None = None
     on_bad: OnBad = "skip"
+    # task kind: detected (auto), or forced; see headstart.tasks
+    task: Literal["auto", "classification", "multilabel", "regression"] = "auto"
+    target: str | None = None  # a numeric column to regress on
+    separator: str = Field(default=";", min_length=1)  # between the tags of a multi-label cell
 
 
 class RunOptions(_Options):
@@ -33,7 +37,14 @@ class RunOptions(_Options):
     progress: bool = True
 
 
-class FitConfig(DataOptions, RunOptions):
+class EngineOptions(_Options):
+    """Where the work runs: this process (`local`) or a Ray cluster (`ray`; None address = a local Ray)."""
+
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+
+
+class FitConfig(DataOptions, RunOptions, EngineOptions):
     """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
 
     backbone: str | None = None
@@ -63,6 +74,8 @@ class FitConfig(DataOptions, RunOptions):
     track: bool = True
     # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables)
     memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the strategy's default size
+    # regression with gradient strategies: mean squared error or Huber loss (on the standardised target)
+    loss: Literal["mse", "huber"] = "mse"
 
 
 class ExpandConfig(DataOptions, RunOptions):
@@ -93,7 +106,7 @@ class PredictConfig(RunOptions):
     on_bad: OnBad = "skip"
 
 
-class RankConfig(DataOptions, RunOptions):
+class RankConfig(DataOptions, RunOptions, EngineOptions):
     """Options of `rank`: which backbones and cuts to score, by which metric, on how many labels."""
 
     backbones: list[str] | None = None  # default: every installed backbone of the data's modality
@@ -104,7 +117,7 @@ class RankConfig(DataOptions, RunOptions):
     seed: int = Field(default=0, ge=0)
 
 
-class StudyConfig(DataOptions, RunOptions):
+class StudyConfig(DataOptions, RunOptions, EngineOptions):
     """Options of `study`: the grid (strategies × label budgets × seeds), its limits and the verdict's targets."""
 
     backbone: str | None = None

@@ -97,6 +97,10 @@ class StrategyError(UsageError):
     """An unknown or unavailable adaptation strategy."""
 
 
+class EngineError(UsageError):
+    """The execution engine cannot run: Ray not installed, a cluster unreachable, a cache not shared."""
+
+
 class PromotionRefused(HeadstartError):
     """`promote`: the candidate does not beat the current model by the margin, or a class regressed.
 

@@ -56,6 +56,10 @@ class FeatureSpace:
         self._chunks: dict[str, np.ndarray] = {}
         self._load_index()
 
+    def refresh(self) -> None:
+        """Pick up chunks written by other processes (e.g. Ray workers) since this space was opened."""
+        self._load_index()
+
     def _load_index(self) -> None:
         for keys_file in sorted(self.directory.glob("chunk-*.keys.json")):
             chunk = keys_file.name[: -len(".keys.json")]
@@ -82,18 +86,19 @@ class FeatureSpace:
         """Digests (deduplicated, in first-seen order) not yet in the space."""
         return [d for d in dict.fromkeys(digests) if d not in self._index]
 
-    def append(self, digests: Sequence[str], rows: np.ndarray, lengths: Sequence[int] | None = None) -> None:
-        """Store one new chunk (array first, keys last); `lengths` gives rows per digest when ragged."""
+    def append(self, digests: Sequence[str], rows: np.ndarray, lengths: Sequence[int] | None = None) -> str | None:
+        """Store one new chunk (array first, keys last) and return its name; `lengths`: rows per digest if ragged."""
         expected = len(digests) if lengths is None else int(sum(lengths))
         if expected != len(rows):
             raise ValueError("rows do not match digests/lengths")
         if not len(digests):
-            return
+            return None
         chunk = f"chunk-{uuid.uuid4().hex[:12]}"
         self._write_chunk(chunk, np.ascontiguousarray(rows, dtype=np.float32))
         keys: Any = list(digests) if lengths is None else {"digests": list(digests), "lengths": list(map(int, lengths))}
         self._write_keys(chunk, keys)
         self._register(chunk, digests, lengths)
+        return chunk
 
     def _write_chunk(self, chunk: str, rows: np.ndarray) -> None:
         array_path = self.directory / f"{chunk}.npy"
@@ -188,7 +193,12 @@ class Extraction:
 
 def decode_item(dataset: Dataset, i: int) -> Any:
     """The decoded item: a PIL RGB image for image data, the string for texts."""
-    return read_image(dataset.items[i]) if dataset.modality == "image" else dataset.items[i]
+    return decode_raw(dataset.modality, dataset.items[i])
+
+
+def decode_raw(modality: str, item: str) -> Any:
+    """Decode one raw item (an image path or a text) as `decode_item` does; raises BadItemError."""
+    return read_image(item) if modality == "image" else item
 
 
 def item_digests(dataset: Dataset) -> list[str]:
@@ -212,7 +222,7 @@ def extract_features(
     `store=None` uses the default on-disk store; `store=False` keeps features in memory only.
     `stop` pools after stages[0:stop] (an intermediate cut); None means after the last stage.
     """
-    from headstart.runtime import FrozenRunner
+    from headstart.engines import ExtractJob, current_engine
 
     started = time.perf_counter()
     if store is False:
@@ -226,25 +236,9 @@ def extract_features(
     todo = [first_index[d] for d in space.missing(digests)]
     bad: dict[str, SkippedItem] = {}
     if todo:
-        run = runner or FrozenRunner(backbone, stop=stop, pooled=True, threads=threads)
-        pending_digests: list[str] = []
-        pending_rows: list[np.ndarray] = []
-        with progress_bar(f"features {backbone.name}", total=len(todo), enabled=progress) as advance:
-            for ok, inputs, failures in _prepared_batches(backbone, dataset, [(i, 0) for i in todo], batch_size):
-                batch_idx = [i for i, _ in ok]
-                for i, reason in failures:
-                    if on_bad == "fail":
-                        raise BadItemError(dataset.ids[i], reason)
-                    bad[digests[i]] = SkippedItem(dataset.ids[i], reason)
-                if batch_idx:
-                    pending_rows.append(np.asarray(run(inputs), dtype=np.float32))
-                    pending_digests.extend(digests[i] for i in batch_idx)
-                if len(pending_digests) >= CHUNK_ROWS:
-                    space.append(pending_digests, np.concatenate(pending_rows))
-                    pending_digests, pending_rows = [], []
-                advance(len(batch_idx) + len(failures))
-            if pending_digests:
-                space.append(pending_digests, np.concatenate(pending_rows))
+        job = ExtractJob(backbone, dataset, todo, digests, space, stop, batch_size, threads, on_bad, runner)
+        failed = current_engine().extract(job, progress=progress)  # local by default; see headstart.engines
+        bad = {d: SkippedItem(dataset.ids[first_index[d]], reason) for d, reason in failed.items()}
     kept = np.array([i for i, d in enumerate(digests) if d in space], dtype=np.int64)
     skipped = [SkippedItem(dataset.ids[i], bad[d].reason) for i, d in enumerate(digests) if d in bad]
     features = (
@@ -258,6 +252,86 @@ def extract_features(
         n_computed=len(todo) - len(bad),
         seconds=time.perf_counter() - started,
     )
+
+
+def extract_features_at_cuts(
+    backbone: Backbone,
+    dataset: Dataset,
+    stops: Sequence[int],
+    *,
+    store: FeatureStore | None | bool = None,
+    batch_size: int = 32,
+    threads: int | None = None,
+    on_bad: str = "skip",
+    progress: bool = True,
+) -> dict[int, Extraction]:
+    """Pooled features at several cuts, computed in ONE forward pass per item (`MultiCutRunner`).
+
+    Rows go to the same feature spaces as `extract_features(..., stop=cut)`, so either reads what the other
+    wrote (`store=False`: in memory only). Only items missing from some requested cut are run, and only the
+    cuts that miss them are stored. Each cut's `seconds` is an equal share of the shared pass (they add up to
+    the total). A non-local engine (e.g. Ray) extracts cut by cut through `extract_features`.
+    """
+    from headstart.engines import current_engine
+    from headstart.runtime import FrozenRunner, MultiCutRunner
+
+    stops = sorted({len(backbone.stages) if s is None else int(s) for s in stops})
+    if current_engine().name != "local":
+        options = {"batch_size": batch_size, "threads": threads, "on_bad": on_bad, "progress": progress}
+        return {s: extract_features(backbone, dataset, store=store, stop=s, **options) for s in stops}
+    started = time.perf_counter()
+    if store is False:
+        spaces: dict[int, FeatureSpace] = {s: MemorySpace() for s in stops}
+    else:
+        root = store if isinstance(store, FeatureStore) else FeatureStore()
+        spaces = {s: root.space(feature_space_description(backbone, s)) for s in stops}
+    digests = item_digests(dataset)
+    first_index = {d: i for i, d in reversed(list(enumerate(digests)))}
+    missing = {s: set(space.missing(digests)) for s, space in spaces.items()}
+    needed = [s for s in stops if missing[s]]
+    todo = [first_index[d] for d in dict.fromkeys(d for d in digests if any(d in missing[s] for s in needed))]
+    bad: dict[str, str] = {}
+    if todo:
+        if len(needed) == 1:
+            single = FrozenRunner(backbone, stop=needed[0], pooled=True, threads=threads)
+
+            def run(inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+                return [np.asarray(single(inputs), dtype=np.float32)]
+        else:
+            multi = MultiCutRunner(backbone, needed, threads=threads)
+
+            def run(inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+                return multi.split(np.asarray(multi(inputs), dtype=np.float32))
+
+        label = f"features {backbone.name} at {len(needed)} cut(s)"
+        with progress_bar(label, total=len(todo), enabled=progress) as advance:
+            for ok, inputs, failures in _prepared_batches(backbone, dataset, [(i, 0) for i in todo], batch_size):
+                for i, reason in failures:
+                    if on_bad == "fail":
+                        raise BadItemError(dataset.ids[i], reason)
+                    bad[digests[i]] = reason
+                if ok:
+                    batch = [digests[i] for i, _ in ok]
+                    for s, rows in zip(needed, run(inputs), strict=True):
+                        keep = [j for j, d in enumerate(batch) if d in missing[s]]
+                        spaces[s].append([batch[j] for j in keep], rows[keep])
+                advance(len(ok) + len(failures))
+    share = (time.perf_counter() - started) / len(stops)
+    out: dict[int, Extraction] = {}
+    for s in stops:
+        space = spaces[s]
+        kept = np.array([i for i, d in enumerate(digests) if d in space], dtype=np.int64)
+        features = space.get([digests[i] for i in kept]) if len(kept) else np.zeros((0, 0), dtype=np.float32)
+        computed = len(missing[s]) - sum(1 for d in bad if d in missing[s])
+        out[s] = Extraction(
+            features=features,
+            kept=kept,
+            skipped=[SkippedItem(dataset.ids[i], bad[d]) for i, d in enumerate(digests) if d in bad],
+            n_cached=len(kept) - computed,
+            n_computed=computed,
+            seconds=share,
+        )
+    return out
 
 
 Job = tuple[int, int]  # (dataset index, view number)

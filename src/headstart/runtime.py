@@ -30,9 +30,16 @@ from headstart.cache import cache_dir
 from headstart.errors import BackboneError
 
 Engine = Literal["auto", "onnxruntime", "torch"]
+Precision = Literal["fp32", "int8"]
 EXPORT_FORMAT = 1  # bump when the export procedure changes, to invalidate cached files
 OPSET = 18
 PARITY_ATOL = 1e-3
+# int8 (dynamic quantization of MatMul/Gemm weights, per channel) is an approximation: its check is looser.
+# all-MiniLM-L6-v2 on SST-2 validation: max |diff| 0.040 on L2-normalised features (see BENCHMARKS.md).
+INT8_PARITY_ATOL = 0.1
+# Pooled text batches run as length-sorted groups of this many rows, each cut to its own longest text:
+# one batch padded to its longest text wastes about half its compute on padding for SST-2-like lengths.
+BUCKET_ROWS = 8
 log = logging.getLogger(__name__)
 export_count = 0  # exports performed by this process (tests check reuse with it)
 
@@ -176,18 +183,39 @@ def _export_dynamo(
     program.save(str(path), external_data=False)
 
 
-def open_session(path: Path, threads: int | None = None) -> Any:
-    """A quiet CPU ONNX Runtime session; `threads=None` leaves the intra-op thread count to ONNX Runtime."""
+def open_session(path: Path, threads: int | None = None, spin: bool = False) -> Any:
+    """A quiet CPU ONNX Runtime session; `threads=None` leaves the intra-op thread count to ONNX Runtime.
+
+    Idle intra-op threads do not spin (`spin=False`): on shared cores spinning threads take CPU from the
+    other threads of the same run and from the HTTP server, which doubled single-text latency under load.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     if threads is not None:
         opts.intra_op_num_threads = threads
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """Swallow records sent to the root logger (the quantizer's "consider pre-processing" notice) without
+    letting `logging.warning` install a stderr handler on it as a side effect."""
+    root = logging.getLogger()
+    handler, level = logging.NullHandler(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _safe(name: str) -> str:
@@ -199,6 +227,8 @@ class FrozenRunner:
 
     `pooled=True` gives (N, D) features pooled at the cut; `pooled=False` gives the activation at the cut
     (`backbone.activation_key`; for text the padding mask is the input's `attention_mask`).
+    `precision="int8"` runs a dynamically quantized copy of the export (opt-in: faster on CPUs with int8
+    dot products, within `INT8_PARITY_ATOL` of torch; a row's result then depends slightly on its batch).
     """
 
     def __init__(
@@ -208,6 +238,7 @@ class FrozenRunner:
         pooled: bool = True,
         threads: int | None = None,
         engine: Engine = "auto",
+        precision: Precision = "fp32",
     ) -> None:
         n = len(backbone.stages)
         stop = n if stop is None else stop
@@ -218,7 +249,9 @@ class FrozenRunner:
             )
         if engine not in ("auto", "onnxruntime", "torch"):
             raise BackboneError(f"engine={engine!r} is unknown", expected="auto, onnxruntime or torch")
-        self.backbone, self.stop, self.pooled = backbone, stop, pooled
+        if precision not in ("fp32", "int8"):
+            raise BackboneError(f"precision={precision!r} is unknown", expected="fp32 or int8")
+        self.backbone, self.stop, self.pooled, self.precision = backbone, stop, pooled, precision
         self.threads = threads or default_threads()
         self.exported = False  # True when this runner had to export (False: reused the cached file)
         self.export_seconds = 0.0
@@ -229,10 +262,14 @@ class FrozenRunner:
             warnings.warn(self.degraded, stacklevel=2)
             engine = "torch"
         self.engine: Literal["onnxruntime", "torch"] = "torch" if engine == "torch" else "onnxruntime"
-        self._module = _Prefix(backbone, stop, pooled).eval()
+        self._module = self._build_module().eval()
         self._session: Any = None
+        if self.engine == "torch" and precision == "int8":
+            raise BackboneError("precision='int8' needs ONNX Runtime", expected="engine='auto' or 'onnxruntime'")
         if self.engine == "onnxruntime":
             self.onnx_path = self._ensure_export()
+            if precision == "int8":
+                self.onnx_path = self._ensure_int8(self.onnx_path)
             self._session = open_session(self.onnx_path, self.threads)
 
     # -- running ---------------------------------------------------------------------------------
@@ -246,7 +283,17 @@ class FrozenRunner:
         if self.engine == "torch":
             return self.run_torch(inputs)
         feed = {n: np.ascontiguousarray(inputs[n]) for n in self.backbone.input_names}
-        return self._session.run(None, feed)[0]
+        groups = length_buckets(feed["attention_mask"]) if self.pooled and "attention_mask" in feed else None
+        if groups is None:
+            return self._session.run(None, feed)[0]
+        out: np.ndarray | None = None
+        for rows, length in groups:
+            part = self._session.run(None, {n: np.ascontiguousarray(v[rows, :length]) for n, v in feed.items()})[0]
+            if out is None:
+                out = np.empty((len(feed["attention_mask"]), *part.shape[1:]), dtype=part.dtype)
+            out[rows] = part
+        assert out is not None
+        return out
 
     def run_torch(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The same computation eagerly in torch (reference for parity checks)."""
@@ -255,8 +302,14 @@ class FrozenRunner:
             return self._module(*args).float().numpy()
 
     # -- exporting -------------------------------------------------------------------------------
+    def _build_module(self) -> nn.Module:
+        return _Prefix(self.backbone, self.stop, self.pooled)
+
+    def _export_key(self) -> str:
+        return export_key(self.backbone, self.stop, self.pooled)
+
     def _ensure_export(self) -> Path:
-        key = export_key(self.backbone, self.stop, self.pooled)
+        key = self._export_key()
         path = cache_dir("onnx") / f"{_safe(self.backbone.name)}-{key}.onnx"
         if path.is_file():
             return path
@@ -279,7 +332,23 @@ class FrozenRunner:
             out_axes.update({a: "sequence" for a in seq})
         export_onnx(self._module, self.backbone, path, "features" if self.pooled else "activation", out_axes)
 
-    def _check_parity(self, path: Path) -> None:
+    def _ensure_int8(self, fp32: Path) -> Path:
+        """The dynamically quantized copy of the fp32 export (cached beside it), parity-checked against torch."""
+        path = fp32.with_name(f"{fp32.stem}-int8.onnx")
+        if path.is_file():
+            return path
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        with atomic_onnx(path) as tmp:
+            with _quiet_root_logger(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(
+                    fp32, tmp, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm"]
+                )
+            self._check_parity(tmp, INT8_PARITY_ATOL)
+        return path
+
+    def _check_parity(self, path: Path, atol: float = PARITY_ATOL) -> None:
         """Refuse an export whose outputs differ from torch on the example inputs."""
         example = self.backbone.example_inputs(batch=3)
         session = open_session(path, self.threads)
@@ -287,16 +356,98 @@ class FrozenRunner:
         want = self.run_torch(example)
         diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
         scale = max(1.0, float(np.max(np.abs(want))))
-        if not diff <= PARITY_ATOL * scale:
+        if not diff <= atol * scale:
             raise BackboneError(
                 f"the ONNX export of {self.backbone.name} (stages[0:{self.stop}]) disagrees with torch: "
                 f"max |diff| = {diff:.3g}",
-                expected=f"max |diff| <= {PARITY_ATOL * scale:.3g}",
-                fix="run with engine='torch' and report the backbone",
+                expected=f"max |diff| <= {atol * scale:.3g}",
+                fix="run with engine='torch' (or precision='fp32') and report the backbone",
             )
 
     def __repr__(self) -> str:
         return (
             f"FrozenRunner({self.backbone.name!r}, stop={self.stop}, pooled={self.pooled}, "
-            f"engine={self.engine!r}, threads={self.threads})"
+            f"engine={self.engine!r}, threads={self.threads}, precision={self.precision!r})"
         )
+
+
+def length_buckets(mask: np.ndarray, rows: int = BUCKET_ROWS) -> list[tuple[np.ndarray, int]] | None:
+    """Groups of at most `rows` row indices of similar real length, each with the length to cut its padding to.
+
+    None when nothing would be saved (a single group as long as the batch) or when some row is not padded
+    on the right only (cutting columns would then drop real tokens).
+    """
+    if mask.ndim != 2 or len(mask) == 0:
+        return None
+    lengths = (mask != 0).sum(axis=1)
+    if not np.array_equal(mask != 0, np.arange(mask.shape[1])[None, :] < lengths[:, None]):
+        return None
+    order = np.argsort(lengths, kind="stable")
+    groups = [
+        (order[i : i + rows], max(1, int(lengths[order[i : i + rows]].max()))) for i in range(0, len(order), rows)
+    ]
+    if len(groups) == 1 and groups[0][1] == mask.shape[1]:
+        return None
+    return groups
+
+
+class _PooledCuts(nn.Module):
+    """stages[0:max(stops)] run once, pooled at every stop, concatenated into one (N, sum of widths) output."""
+
+    def __init__(self, backbone: Backbone, stops: list[int]) -> None:
+        super().__init__()
+        self.net = backbone.module()
+        self._backbone = backbone
+        self._names = list(backbone.input_names)
+        self.stops = stops
+
+    def pooled(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        state = dict(zip(self._names, inputs, strict=True))
+        out, start = [], 0
+        for stop in self.stops:
+            state = self._backbone.forward(state, start, stop)
+            out.append(self._backbone.pool(state))
+            start = stop
+        return out
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self.pooled(*inputs), dim=1)
+
+
+class MultiCutRunner(FrozenRunner):
+    """Pooled features at several cuts from ONE forward pass (one ONNX graph, parity-checked like the others).
+
+    Calling it returns the (N, sum of widths) concatenation; `split` gives one array per cut, in `stops`
+    order, equal (to float rounding) to what `FrozenRunner(backbone, stop, pooled=True)` gives per cut.
+    """
+
+    def __init__(
+        self, backbone: Backbone, stops: list[int], threads: int | None = None, engine: Engine = "auto"
+    ) -> None:
+        n = len(backbone.stages)
+        self.stops = sorted({int(s) for s in stops})
+        if not self.stops or not all(1 <= s <= n for s in self.stops):
+            raise BackboneError(
+                f"stops={list(stops)} are not cuts of {backbone.name}",
+                expected=f"one or more stage indices in 1..{n} (stages: {', '.join(backbone.stages)})",
+            )
+        super().__init__(backbone, stop=self.stops[-1], pooled=True, threads=threads, engine=engine)
+        example = backbone.example_inputs(batch=1)
+        with torch.inference_mode():
+            widths = self._module.pooled(*(torch.from_numpy(example[k]) for k in backbone.input_names))
+        self.widths = [int(w.shape[1]) for w in widths]
+
+    def _build_module(self) -> nn.Module:
+        return _PooledCuts(self.backbone, self.stops)
+
+    def _export_key(self) -> str:
+        base = export_key(self.backbone, self.stop, self.pooled)
+        return hashlib.sha256(f"{base}|cuts={self.stops}".encode()).hexdigest()[:32]
+
+    def split(self, features: np.ndarray) -> list[np.ndarray]:
+        """The concatenated output → one (N, width) array per cut, in `stops` order."""
+        bounds = np.cumsum([0, *self.widths])
+        return [features[:, bounds[i] : bounds[i + 1]] for i in range(len(self.stops))]
+
+    def __repr__(self) -> str:
+        return f"MultiCutRunner({self.backbone.name!r}, stops={self.stops}, engine={self.engine!r})"

@@ -24,14 +24,16 @@ import numpy as np
 
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
+from headstart.cache import CACHE_ENV, cache_root
 from headstart.config import DEFAULT_BACKBONES, FitConfig, StudyConfig, validated
 from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
 from headstart.data.splits import Splits
 from headstart.energy import EnergyMeter, check_country
+from headstart.engines import Engine, get_engine, use_engine
 from headstart.errors import HeadstartError, UsageError
-from headstart.metrics import classification_report
 from headstart.resources import ResourceMeter
-from headstart.strategies import FitInputs, resolve_strategy
+from headstart.strategies import FitInputs, check_strategy_task, resolve_strategy
+from headstart.task_metrics import PRIMARY, primary_score, task_report
 
 RESULTS = "results.jsonl"
 REFERENCE_STRATEGIES = ("scratch", "baseline")  # no pretrained network: the yardsticks for transfer
@@ -212,9 +214,20 @@ def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = No
     started = time.perf_counter()
     country = check_country(config.country)
     out = Path(config.out)
+    engine = get_engine(config.engine, address=config.ray_address, cpus_per_worker=config.threads)
+    if engine.name != "local":
+        data = Path(data).resolve()  # item paths that workers can open whatever their working directory
     dataset = load_dataset(
-        str(data), text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
+        str(data),
+        text_column=config.text_column,
+        label_column=config.label_column,
+        on_bad=config.on_bad,
+        task=config.task,
+        target=config.target,
+        separator=config.separator,
     )
+    for spec in config.strategies:
+        check_strategy_task(resolve_strategy(spec)[0], dataset.task)
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.split_seed)
     backbone = _study_backbone(config, dataset)
     frame = _frame(data, dataset, splits, backbone, config)
@@ -231,24 +244,30 @@ def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = No
     ran = 0
     stopped_early = False
     interrupted = False
+    runner = CellRunner(dataset, splits, backbone, config, country, str(out.resolve()), local=engine.name == "local")
+    if todo and engine.name != "local":
+        _warm_features(engine, backbone, dataset, config, emit)
+        notes.append(f"engine ray: {len(todo)} cell(s) ran as Ray tasks of {runner.cpus} CPU(s) each")
+    finished = engine.run_cells(todo, runner, cpus=runner.cpus, emit=emit)  # records stream back as cells end
     try:
-        for cell in todo:
+        for cell, outcome in finished:
+            record = outcome if isinstance(outcome, dict) else lost_cell_record(cell, dataset, splits, outcome)
+            append_record(out, record)
+            ran += 1
+            emit("cell_end", cell=cell, record=record)
             # checked between cells (never before the first, so every run makes progress)
-            if ran and config.max_time is not None and time.perf_counter() - started >= config.max_time:
+            if ran < len(todo) and config.max_time is not None and time.perf_counter() - started >= config.max_time:
                 stopped_early = True
                 notes.append(
                     f"--max-time {config.max_time:g}s reached: stopped after {ran} cell(s) of this run; "
                     "rerun the same command to continue"
                 )
                 break
-            emit("cell_start", cell=cell)
-            record = run_cell(cell, dataset, splits, backbone, config, country, out)
-            append_record(out, record)
-            ran += 1
-            emit("cell_end", cell=cell, record=record)
     except KeyboardInterrupt:
         interrupted = True
         notes.append("interrupted: the cell in flight was lost; rerun the same command to continue")
+    finally:
+        finished.close()  # cancels cells still queued or running on a cluster
 
     records_by_key = latest_by_key(read_records(out))
     records = [records_by_key[c.key] for c in cells if c.key in records_by_key]
@@ -283,6 +302,89 @@ def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = No
     )
 
 
+@dataclass
+class CellRunner:
+    """What every cell shares, picklable so a Ray worker can run cells: `runner(cell)` gives the cell's record.
+
+    On a cluster the backbone travels by name (rebuilt by the worker's registry) and each cell's fit uses the
+    CPUs it declared (`cpus`, from --threads, default 1), so concurrent cells do not oversubscribe a node.
+    """
+
+    dataset: Dataset
+    splits: Splits
+    backbone: Backbone | None
+    config: StudyConfig
+    country: str
+    out: str
+    local: bool = True
+    cache: str = field(default_factory=lambda: str(cache_root()))
+
+    def __post_init__(self) -> None:
+        self.backbone_name = None if self.backbone is None else self.backbone.name
+
+    @property
+    def cpus(self) -> int:
+        return self.config.threads or 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "backbone": None}  # rebuilt from its name where the cell runs
+
+    def __call__(self, cell: Cell) -> dict[str, Any]:
+        config = self.config
+        if not self.local:
+            os.environ[CACHE_ENV] = self.cache  # the driver's feature cache (shared between nodes)
+            config = config.model_copy(update={"threads": self.cpus})
+        backbone = self.backbone
+        if backbone is None and self.backbone_name is not None:
+            backbone = get_backbone(self.backbone_name)
+        return run_cell(cell, self.dataset, self.splits, backbone, config, self.country, Path(self.out))
+
+
+def lost_cell_record(cell: Cell, dataset: Dataset, splits: Splits, err: BaseException) -> dict[str, Any]:
+    """The failed record of a cell that returned no record: its worker was lost on every retry, or it raised.
+
+    A rerun of the study retries it, as any failed cell.
+    """
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+    return {
+        "key": cell.key,
+        "strategy": cell.strategy,
+        "family": strategy_name(cell.strategy),
+        "transfer": not is_reference(cell.strategy),
+        "budget": budget_label(cell.budget),
+        "labels_per_class": cell.budget,
+        "seed": cell.seed,
+        "status": "failed",
+        "error": f"the cell could not complete on the {'cluster' if _is_lost(err) else 'worker'}: {first_line}",
+        "error_type": type(err).__name__,
+        "n_classes": len(dataset.classes),
+        "n_test": len(splits.test),
+        **_finished(),
+    }
+
+
+def _is_lost(err: BaseException) -> bool:
+    """A worker or node that died (Ray's system errors), as opposed to an error raised by the cell's code."""
+    return type(err).__module__.startswith("ray.")
+
+
+def _warm_features(
+    engine: Engine, backbone: Backbone | None, dataset: Dataset, config: StudyConfig, emit: Event
+) -> None:
+    """Extract the pooled features every feature-based cell reads once, on the engine, before the cells start.
+
+    Otherwise the first concurrent cells would each compute the same features on their own worker. The
+    study's own progress display says so (a second bar would fight with it).
+    """
+    if backbone is None or not any(strategy_name(s) == "linear" for s in config.strategies):
+        return
+    from headstart.features import extract_features
+
+    emit("extracting", items=len(dataset), engine=engine.name)
+    with use_engine(engine):
+        extract_features(backbone, dataset, batch_size=config.batch_size, progress=False)
+
+
 def _study_backbone(config: StudyConfig, dataset: Dataset) -> Backbone | None:
     """The backbone every transfer cell uses (None when no strategy needs one); checks `partial:K` early."""
     resolved = [resolve_strategy(s) for s in config.strategies]
@@ -302,6 +404,8 @@ def _frame(data: str | Path, dataset: Dataset, splits: Splits, backbone: Backbon
         "data": str(Path(data).resolve()),
         "data_fingerprint": dataset.fingerprint(),
         "modality": dataset.modality,
+        "task": dataset.task,
+        "score_metric": PRIMARY[dataset.task],  # what the `accuracy` column holds for this task kind
         "classes": list(dataset.classes),
         "n_items": len(dataset),
         "test_fingerprint": splits.test.fingerprint(),
@@ -408,7 +512,8 @@ def run_cell(
         predict_started = time.perf_counter()
         tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=False, cache=True)
         assert splits.test.labels is not None
-        report = classification_report([splits.test.labels[i] for i in tested.kept], tested.proba, model.labels)
+        y_test = [splits.test.labels[i] for i in tested.kept]
+        report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds)
         predict_seconds = time.perf_counter() - predict_started
     except HeadstartError as err:
         return {**record, "status": "failed", "error": err.what, "error_type": type(err).__name__, **_finished()}
@@ -421,9 +526,10 @@ def run_cell(
     history = [dict(h) for h in (train_report.history if train_report else [])]
     return {
         **record,
-        "accuracy": report.accuracy,
-        "macro_f1": report.macro_f1,
-        "ece": report.ece,
+        "accuracy": primary_score(report),  # micro-F1 for multi-label, R² for regression (see frame.score_metric)
+        "macro_f1": getattr(report, "macro_f1", None),
+        "ece": getattr(report, "ece", None),
+        "metrics": report.summary(),
         "n_train": train_report.n_train if train_report else len(train),
         "n_labelled": len(train),  # the budget's draw; gradient fits hold part of it out for validation
         "n_test": report.n,
@@ -481,7 +587,7 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
                 "accuracy_min": float(acc.min()),
                 "accuracy_max": float(acc.max()),
-                "macro_f1": float(np.mean([r["macro_f1"] for r in rs])),
+                "macro_f1": _mean_or_none([r.get("macro_f1") for r in rs]),  # None for regression
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in rs])),
                 "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in rs])),
                 "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in rs])),
@@ -491,6 +597,11 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _mean_or_none(values: list[Any]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
 
 
 def _pct(x: float) -> str:

@@ -362,7 +362,8 @@ def record_fit(run: Run, config: Any, result: Any, manifest: Mapping[str, Any]) 
     try:
         test = manifest["metrics"]["test"]
         metrics: dict[str, Any] = {f"test_{k}": v for k, v in result.metrics.items()}
-        metrics.update({f"test_f1.{label}": m["f1"] for label, m in test.get("per_class", {}).items()})
+        per_label = test.get("per_class") or test.get("per_label") or {}  # classes, or tags (multi-label)
+        metrics.update({f"test_f1.{label}": m["f1"] for label, m in per_label.items()})
         metrics.update({f"time.{k}": v for k, v in result.timings.items()})
         metrics.update({f"count.{k}": v for k, v in result.counts.items()})
         energy = manifest.get("energy") or {}

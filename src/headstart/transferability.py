@@ -164,13 +164,63 @@ def knn_accuracy(
     return correct / len(codes)
 
 
+def ledoit_wolf_shrinkage(centered: np.ndarray) -> float:
+    """scikit-learn's Ledoit-Wolf shrinkage (`assume_centered=True`), from n x n quantities instead of d x d ones.
+
+    Same formula as `sklearn.covariance.ledoit_wolf_shrinkage`: sum of X2^T X2 is sum_i ||x_i||^4 and the
+    squared Frobenius norm of X^T X equals that of the Gram matrix X X^T.
+    """
+    x = np.asarray(centered, dtype=np.float64)
+    n, d = x.shape
+    if d == 1:
+        return 0.0
+    row_sq = np.einsum("ij,ij->i", x, x)
+    trace = float(row_sq.sum()) / n  # trace of the empirical covariance
+    mu = trace / d
+    beta_sum = float(row_sq @ row_sq)
+    gram = x @ x.T if n <= d else x.T @ x
+    delta_sum = float(np.sum(gram**2)) / n**2
+    beta = (beta_sum / n - delta_sum) / (d * n)
+    delta = (delta_sum - 2.0 * mu * trace + d * mu**2) / d
+    beta = min(beta, delta)
+    return 0.0 if beta == 0 else beta / delta
+
+
 def h_score(features: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
     """H-score (Bao et al., ICIP 2019): tr(cov(f)^-1 cov(E[f|y])).
 
     The ratio of between-class to total feature variance, summed over directions: how much of what the
     features vary in is explained by the label. cov(f) is Ledoit-Wolf shrunk (as in the shrinkage H-score of
-    Ibrahim et al., 2022) and inverted with a pseudo-inverse, so few samples in high dimension stay finite.
+    Ibrahim et al., 2022) and pseudo-inverted, so few samples in high dimension stay finite. Exact, but in the
+    basis of the features' thin SVD: shrunk cov(f) = (1-s) V diag(sigma^2/n) V^T + s mu I has eigenvalues
+    (1-s) sigma^2/n + s mu on V and s mu on its complement, so no d x d matrix is built or inverted
+    (O(n d min(n, d)) instead of O(d^3); `h_score_dense` is the direct form).
     """
+    f = np.asarray(features, dtype=np.float64)
+    f = f - f.mean(axis=0)
+    n, d = f.shape
+    codes, k = _encode(labels)
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    class_means = np.zeros((k, d))
+    np.add.at(class_means, codes, f)
+    class_means /= counts[:, None]
+    shrink = ledoit_wolf_shrinkage(f)
+    mu = float(np.einsum("ij,ij->", f, f)) / (n * d)
+    _, s, vt = np.linalg.svd(f, full_matrices=False)
+    eig = (1.0 - shrink) * s**2 / n + shrink * mu  # eigenvalues on the rows of vt
+    floor = shrink * mu  # eigenvalue of the complement (d - len(s) directions)
+    cutoff = 1e-15 * max(float(eig.max()) if len(eig) else 0.0, floor)  # numpy pinv's default rcond
+    inv = np.where(eig > cutoff, 1.0 / np.where(eig > cutoff, eig, 1.0), 0.0)
+    proj = class_means @ vt.T  # (k, r)
+    quad = (proj**2) @ inv
+    if d > len(s) and floor > cutoff:
+        rest = np.maximum(np.einsum("ij,ij->i", class_means, class_means) - np.einsum("ij,ij->i", proj, proj), 0.0)
+        quad = quad + rest / floor
+    return float(counts @ quad / n)
+
+
+def h_score_dense(features: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
+    """`h_score` computed directly (d x d Ledoit-Wolf covariance and pseudo-inverse), the reference for checks."""
     from sklearn.covariance import LedoitWolf
 
     f = np.asarray(features, dtype=np.float64)
@@ -234,7 +284,7 @@ class ScoreRow:
     feature_dim: int
     n_items: int
     scores: dict[str, float]
-    extract_seconds: float  # features: computed now, or read from the FeatureStore
+    extract_seconds: float  # features (computed now or read from the store); a share of the pass shared by all cuts
     score_seconds: dict[str, float]
     features_computed: int = 0
     features_cached: int = 0
@@ -393,7 +443,7 @@ def rank(
     seed: int = 0,
 ) -> RankResult:
     """Scores of every (backbone, cut) on a labelled dataset, from pooled features cached in the FeatureStore."""
-    from headstart.features import extract_features
+    from headstart.features import extract_features_at_cuts
 
     check_metric(metric)
     for m in metrics:
@@ -406,17 +456,17 @@ def rank(
         backbone = get_backbone(spec) if isinstance(spec, str) else spec
         check_modality(backbone, dataset.modality)
         head = backbone.source_head
-        for cut in resolve_cuts(backbone, cuts):
-            x = extract_features(
-                backbone,
-                dataset,
-                store=store,
-                threads=threads,
-                batch_size=batch_size,
-                on_bad=on_bad,
-                progress=progress,
-                stop=cut,
-            )
+        extractions = extract_features_at_cuts(  # every cut from one forward pass
+            backbone,
+            dataset,
+            resolve_cuts(backbone, cuts),
+            store=store,
+            threads=threads,
+            batch_size=batch_size,
+            on_bad=on_bad,
+            progress=progress,
+        )
+        for cut, x in extractions.items():
             y = np.array([dataset.labels[i] for i in x.kept])
             last = cut == len(backbone.stages)
             proba = None

@@ -21,7 +21,9 @@ NEW_TOPIC = {
 }
 
 
-def make_colour_folder(root: Path, colours: dict[str, tuple[int, int, int]], per_class: int = 12, seed: int = 1) -> Path:
+def make_colour_folder(
+    root: Path, colours: dict[str, tuple[int, int, int]], per_class: int = 12, seed: int = 1
+) -> Path:
     """`root/<colour>/<n>.png` noisy patches of the given colours (like conftest.make_image_folder)."""
     rng = np.random.default_rng(seed)
     for name, rgb in colours.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,16 @@ from typer.testing import CliRunner
 import headstart
 from headstart.cli.main import app
 from headstart.errors import BundleError, DataError, HeadstartError, ModalityMismatchError, UsageError
-from headstart.strategies.memory import herding, select_exemplars
+from headstart.expand import balanced_weights, parent_C
+from headstart.strategies import memory as memory_module
+from headstart.strategies.memory import (
+    ExemplarMemory,
+    feature_memory,
+    fitting_bound,
+    herding,
+    merge_memories,
+    select_exemplars,
+)
 from tests.conftest import IMAGE_CLASSES, TEXT_CLASSES, make_image_folder, make_text_csv
 from tests.expand.helpers import NEW_COLOURS, NEW_TOPIC, make_colour_folder, make_topic_csv
 
@@ -25,6 +35,14 @@ def _manifest(path: Path) -> dict:
     return json.loads((path / "manifest.json").read_text())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def untracked() -> Iterator[None]:
+    """Expand runs are tracked by default; tests/tracking covers that, so these skip MLflow (seconds each)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HEADSTART_NO_TRACK", "1")
+        yield
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("expand-images")
@@ -34,6 +52,13 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     linear = root / "linear"
     headstart.fit(str(old), backbone="test-cnn", strategy="linear", out=str(linear), **FIT)
     return {"root": root, "old": old, "new": new, "more": more, "linear": linear}
+
+
+@pytest.fixture(scope="module")
+def linear_v2(images: dict[str, Path]) -> tuple[Path, object]:
+    """The linear bundle expanded with the yellow class (shared by the tests that only read it)."""
+    out = images["root"] / "linear-v2"
+    return out, headstart.expand(str(images["linear"]), str(images["new"]), out=str(out), **QUIET)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +76,28 @@ def text_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bundle
 
 
+def _stored_features(bundle: Path) -> np.ndarray:
+    memory = ExemplarMemory.from_bundle(
+        _manifest(bundle)["head"]["memory"], load_file(str(bundle / "head.safetensors")), "image"
+    )
+    assert memory is not None
+    return memory.feature_matrix()
+
+
 def _old_items(images: dict[str, Path]) -> list[str]:
     return sorted(str(p) for c in IMAGE_CLASSES for p in (images["old"] / c).iterdir())
+
+
+def _herding_by_definition(x: np.ndarray, m: int) -> list[int]:
+    """Herding as iCaRL states it: each step, the row that brings the running mean closest to the class mean."""
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    target, chosen = unit.mean(axis=0), []
+    for k in range(1, m + 1):
+        running = unit[chosen].sum(axis=0) if chosen else np.zeros_like(target)
+        distance = np.linalg.norm(target - (running + unit) / k, axis=1)
+        distance[chosen] = np.inf
+        chosen.append(int(np.argmin(distance)))
+    return chosen
 
 
 def test_herding_tracks_the_class_mean() -> None:
@@ -63,22 +108,68 @@ def test_herding_tracks_the_class_mean() -> None:
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     random_gap = np.linalg.norm(unit[:10].mean(0) - unit.mean(0))
     assert np.linalg.norm(unit[chosen].mean(0) - unit.mean(0)) < random_gap
+    wide = rng.normal(size=(120, 64)) + 0.5
+    assert herding(wide, 40).tolist() == _herding_by_definition(wide, 40)
     rows = select_exemplars(x, np.repeat([0, 1], 100), 5)
     assert len(rows) == 10 and set((rows >= 100).tolist()) == {False, True}
+
+
+def test_classes_within_the_bound_keep_every_row() -> None:
+    x = np.random.default_rng(1).normal(size=(30, 4))
+    targets = np.repeat([0, 1, 2], [4, 6, 20])
+    rows = select_exemplars(x, targets, 6)
+    assert sorted(rows[:10].tolist()) == list(range(10)) and len(rows) == 16
+    assert sorted(select_exemplars(x, targets, None).tolist()) == list(range(30))
+    assert fitting_bound(np.array([4, 6, 20]), 30) is None and fitting_bound(np.array([4, 6, 20]), 18) == 8
+
+
+def test_feature_memory_keeps_everything_up_to_the_byte_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = np.random.default_rng(2).normal(size=(60, 16)).astype(np.float32)
+    y = np.repeat(["a", "b", "c"], [10, 20, 30])
+    everything = feature_memory(x, y, ["a", "b", "c"], None)
+    assert everything is not None and everything.complete and len(everything) == 60
+    np.testing.assert_array_equal(everything.feature_matrix(), x[np.argsort(np.repeat([0, 1, 2], [10, 20, 30]))])
+    assert everything.tensors()["memory.features"].dtype == np.float16
+    monkeypatch.setattr(memory_module, "FEATURE_MEMORY_BYTES", 40 * 2 * 16)  # room for 40 float16 rows
+    capped = feature_memory(x, y, ["a", "b", "c"], None)
+    assert capped is not None and not capped.complete
+    assert capped.class_counts(["a", "b", "c"]) == {"a": 10, "b": 15, "c": 15}
+    assert capped.manifest(["a", "b", "c"])["max_bytes"] == 40 * 2 * 16
+    merged = merge_memories(capped, feature_memory(x[:5], np.array(["d"] * 5), ["a", "b", "c", "d"], None), None)
+    assert merged is not None and merged.class_counts(["a", "b", "c", "d"]) == {"a": 10, "b": 12, "c": 12, "d": 5}
+    assert feature_memory(x, y, ["a", "b", "c"], 0) is None
+
+
+def test_stored_features_keep_small_spreads_around_large_means() -> None:
+    """float16 after standardisation: a dimension at 5 ± 0.01 survives (raw float16 would round most of it off)."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(200, 8)) * 0.01 + 5.0).astype(np.float32)
+    x[:, 1] = rng.normal(size=200) * 1e-33  # MiniLM has such dimensions: their float32 variance underflows
+    x[:, 2] = 0.25  # and constant ones
+    stored = feature_memory(x, np.repeat(["a", "b"], 100), ["a", "b"], None)
+    assert stored is not None
+    loaded = ExemplarMemory.from_bundle(stored.manifest(["a", "b"]), stored.tensors(), "image")
+    assert loaded is not None
+    spread = x.std(axis=0, dtype=np.float64)
+    error = np.abs(loaded.feature_matrix() - stored.feature_matrix())[:, [0, 1, 3]] / spread[[0, 1, 3]]
+    assert error.max() < 0.01 < (np.abs(x.astype(np.float16) - x)[:, 0] / spread[0]).max()
+    np.testing.assert_array_equal(loaded.feature_matrix()[:, 2], x[:, 2])
 
 
 def test_fit_stores_exemplar_memory(images: dict[str, Path]) -> None:
     manifest = _manifest(images["linear"])
     memory = manifest["head"]["memory"]
-    assert memory["selection"] == "herding" and memory["kind"] == "features" and memory["per_class"] == 500
+    assert memory["selection"] == "herding" and memory["kind"] == "features" and memory["per_class"] is None
+    assert memory["complete"] and memory["n"] == manifest["data"]["counts"]["train"]  # every training item
     tensors = load_file(str(images["linear"] / "head.safetensors"))
-    assert tensors["memory.features"].shape == (memory["n"], 16)
+    assert tensors["memory.features"].shape == (memory["n"], 16) and tensors["memory.features"].dtype == np.float16
     assert set(tensors["memory.labels"].tolist()) == {0, 1, 2}
 
 
-def test_expand_linear_keeps_old_predictions_and_records_lineage(images: dict[str, Path]) -> None:
-    out = images["root"] / "linear-v2"
-    result = headstart.expand(str(images["linear"]), str(images["new"]), out=str(out), **QUIET)
+def test_expand_linear_keeps_old_predictions_and_records_lineage(
+    images: dict[str, Path], linear_v2: tuple[Path, object]
+) -> None:
+    out, result = linear_v2
     assert result.added_classes == ["yellow"] and result.labels == ["blue", "green", "red", "yellow"]
     parent, child = headstart.load(images["linear"]), headstart.load(out)
     items = _old_items(images)
@@ -97,15 +188,29 @@ def test_expand_linear_keeps_old_predictions_and_records_lineage(images: dict[st
     assert manifest["metrics"]["old_class_exemplars"]["agreement_with_parent"] >= 0.95
 
 
-def test_expand_twice_chains_lineage(images: dict[str, Path], tmp_path: Path) -> None:
-    first = tmp_path / "v2"
-    headstart.expand(str(images["linear"]), str(images["new"]), out=str(first), **QUIET)
-    purple = make_colour_folder(tmp_path / "purple", {"purple": (150, 30, 200)})
-    second = tmp_path / "v3"
-    result = headstart.expand(str(first), str(purple), out=str(second), **QUIET)
-    assert result.labels == ["blue", "green", "red", "yellow", "purple"]
-    assert _manifest(second)["parent"]["path"] == str(first.resolve())
-    assert headstart.load(second).predict([str(p) for p in sorted((purple / "purple").iterdir())[:3]]) == ["purple"] * 3
+def test_expand_linear_refits_on_every_old_item_with_the_parents_C(
+    images: dict[str, Path], linear_v2: tuple[Path, object]
+) -> None:
+    out, result = linear_v2
+    parent, child = _manifest(images["linear"]), _manifest(out)
+    assert child["head"]["C"] == parent["head"]["C"] and child["head"]["C_source"] == "parent"
+    assert child["head"]["memory"]["complete"]
+    memory, parent_memory = child["head"]["memory"], parent["head"]["memory"]
+    assert memory["n"] == result.counts["train"] > parent_memory["n"]  # old and new training items, all kept
+    assert {k: memory["class_counts"][k] for k in parent_memory["class_counts"]} == parent_memory["class_counts"]
+    assert any("all the old training items" in n for n in result.notes)
+    old, new = (_stored_features(path) for path in (images["linear"], out))
+    error = np.abs(new[: len(old)] - old) / old.std(axis=0).clip(1e-6)
+    assert error.max() < 0.01  # the old items' features carried over (float16 rounding aside)
+
+
+def test_parent_C_is_reused_only_when_it_was_searched_or_fixed() -> None:
+    searched = {"head": {"C": 0.1, "memory": {"class_counts": {"a": 40, "b": 3}}}, "config": {"C": None}}
+    assert parent_C(searched) == 0.1
+    assert parent_C({**searched, "config": {"C": 2.0}}) == 2.0
+    defaulted = {"head": {"C": 1.0, "memory": {"class_counts": {"a": 40, "b": 2}}}, "config": {"C": None}}
+    assert parent_C(defaulted) is None  # a 2-item class: the parent took C=1 without cross-validation
+    assert parent_C({"head": {"C": 1.0, "memory": None}, "config": {}}) is None
 
 
 def test_update_adds_examples_of_existing_classes(images: dict[str, Path], tmp_path: Path) -> None:
@@ -164,6 +269,14 @@ def test_expand_partial_grows_head_with_rehearsal(images: dict[str, Path], parti
     agreement = np.mean([a == b for a, b in zip(parent_model.predict(items), child_model.predict(items), strict=True)])
     assert agreement >= 0.9
     assert result.metrics["old_class_exemplars"]["accuracy"] >= 0.9
+
+
+def test_balanced_weights_make_each_present_class_count_equally() -> None:
+    targets = np.repeat([0, 1, 3], [5, 5, 90])  # two old classes by 5 exemplars each, a new class by 90 items
+    weights = balanced_weights(targets, 4).numpy()
+    totals = np.bincount(targets, minlength=4) * weights
+    np.testing.assert_allclose(totals[[0, 1, 3]], totals[0])
+    assert weights[2] == 1.0 and weights[0] == pytest.approx(100 / 15)
 
 
 def test_full_bundle_needs_allow_forgetting(images: dict[str, Path], tmp_path: Path) -> None:

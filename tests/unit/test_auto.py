@@ -40,18 +40,19 @@ def test_few_labels_means_linear_on_the_best_last_cut() -> None:
 
 
 def test_tight_time_budget_means_linear() -> None:
-    assert decide(TABLE, 50, time_budget=60).rule == "R2"
-    assert decide(TABLE, 50, time_budget=60).strategy == "linear"
+    assert decide(TABLE, 150, time_budget=60).rule == "R2"
+    assert decide(TABLE, 150, time_budget=60).strategy == "linear"
 
 
 def test_separable_frozen_features_mean_linear() -> None:
     table = [row("big", 5, -0.1, knn=0.97), row("big", 2, 0.5)]
-    assert decide(table, 50).rule == "R3"
+    assert decide(table, 150).rule == "R3"
 
 
 def test_an_earlier_better_cut_means_partial_after_it() -> None:
-    d = decide(TABLE, 50)
+    d = decide(TABLE, 150)
     assert (d.strategy, d.backbone, d.cut, d.rule) == ("partial:2", "big", 3, "R4")
+    assert decide(TABLE, 64).rule == "R1"  # below FEW_LABELS the probe wins on the benchmarks, whatever the cuts say
 
 
 def test_many_labels_and_time_mean_full_else_partial_1() -> None:
@@ -59,7 +60,18 @@ def test_many_labels_and_time_mean_full_else_partial_1() -> None:
     assert decide(table, 200).strategy == "full"
     assert decide(table, 200, time_budget=3600).rule == "R5"
     assert decide(table, 200, time_budget=600).strategy == "partial:1"
-    assert decide(table, 30).rule == "R6"
+    assert decide(table, 30).rule == "R1"
+
+
+def test_zero_shot_as_good_as_the_frozen_features_means_zero_shot() -> None:
+    d = decide(TABLE, 8, zero_shot_accuracy=0.80)  # best last cut is "big", kNN 0.75
+    assert (d.strategy, d.backbone, d.rule) == ("zero-shot", "big", "RZ")
+    assert "0.800" in d.reason and "0.750" in d.reason
+    assert decide(TABLE, 8, zero_shot_accuracy=0.74).rule == "R1"
+    assert decide(TABLE, 500, zero_shot_accuracy=0.75).rule == "RZ"  # ties go to the free option
+    assert decide(TABLE, 500, zero_shot_accuracy=None).rule == "R4"  # not measured: RZ is skipped
+    no_knn = [row("big", 5, -0.3, knn=float("nan"))]
+    assert decide(no_knn, 8, zero_shot_accuracy=0.99).rule == "R1"
 
 
 def test_other_metrics_and_missing_scores() -> None:
@@ -74,25 +86,56 @@ def test_other_metrics_and_missing_scores() -> None:
 def test_fit_auto_end_to_end_writes_reasoning_and_loads(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "auto-model"
     result = headstart.fit(
-        image_folder, strategy="auto", candidates=["test-cnn"], out=str(out), progress=False, track=False
+        image_folder,
+        strategy="auto",
+        candidates=["test-cnn"],
+        out=str(out),
+        progress=False,
+        track=False,
+        text_backbone="test-text",
     )
     manifest = json.loads((out / "manifest.json").read_text())
     record = manifest["strategy"]["auto"]
     assert manifest["strategy"]["name"] == record["decision"]["strategy"].partition(":")[0]
     assert manifest["backbone"]["name"] == "test-cnn" == result.backbone
     assert record["candidates"] == ["test-cnn"] and record["scores"][0]["scores"]["logme"] is not None
+    # the colour labels match no source class of test-cnn: zero-shot cannot run, so RZ is skipped, and said so
+    assert record["zero_shot_train_accuracy"] is None and any("RZ skipped" in n for n in record["notes"])
+    assert set(record["scores"][0]["scores"]) == {"logme", "knn"}  # only the scores its rules read are computed
     assert any(n.startswith("auto chose") for n in result.notes)
     model = headstart.load(out)
     assert set(model.predict([str(next((image_folder / "red").iterdir()))])) <= {"red", "green", "blue"}
 
 
+def test_fit_auto_measures_zero_shot_on_texts_for_rule_rz(text_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "auto-text"
+    headstart.fit(text_csv, strategy="auto", candidates=["test-text"], out=str(out), progress=False, track=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    record = manifest["strategy"]["auto"]
+    accuracy = record["zero_shot_train_accuracy"]
+    assert 0.0 <= accuracy <= 1.0
+    knn = next(r["scores"]["knn"] for r in record["scores"] if r["cut"] == r["n_stages"])
+    assert (record["decision"]["rule"] == "RZ") == (accuracy >= knn)
+    assert manifest["strategy"]["name"] == record["decision"]["strategy"].partition(":")[0]
+
+
 def test_fit_auto_can_choose_partial_and_respects_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(auto, "GOOD_KNN", 1.01)  # never "already separable": go on to the cut rules
+    monkeypatch.setattr(auto, "FEW_LABELS", 10)  # 16 images per class count as "enough to fine-tune"
+    monkeypatch.setattr(auto.AutoStrategy, "_zero_shot_accuracy", lambda *a: None)  # RZ is tested above
     image_folder = make_image_folder(tmp_path / "images", per_class=16)  # >= 10 train labels per class
     out = tmp_path / "auto-partial"
     headstart.fit(
-        image_folder, strategy="auto", backbone="test-cnn", out=str(out), max_epochs=1, views=1, augment=False,
-        time_budget=900, progress=False, track=False,
+        image_folder,
+        strategy="auto",
+        backbone="test-cnn",
+        out=str(out),
+        max_epochs=1,
+        views=1,
+        augment=False,
+        time_budget=900,
+        progress=False,
+        track=False,
     )
     manifest = json.loads((out / "manifest.json").read_text())
     decision = manifest["strategy"]["auto"]["decision"]

@@ -73,3 +73,30 @@ def test_memory_only_mode_writes_nothing(
     out = extract_features(cnn, ds, store=False, progress=False)
     assert out.features.shape == (2, cnn.feature_dim)
     assert not (tmp_path / "cache" / "features").exists()
+
+
+def test_features_at_cuts_equal_per_cut_extraction_and_share_the_store(image_folder, tmp_path) -> None:
+    from headstart.features import extract_features_at_cuts
+
+    ds = load_dataset(str(image_folder))
+    b = get_backbone("test-cnn")
+    shared, separate = FeatureStore(tmp_path / "shared"), FeatureStore(tmp_path / "separate")
+    multi = extract_features_at_cuts(b, ds, [3, 1, 2], store=shared, progress=False)
+    assert list(multi) == [1, 2, 3]
+    for cut, x in multi.items():
+        assert x.n_computed == len(ds) and x.n_cached == 0
+        one = extract_features(b, ds, store=separate, progress=False, stop=cut)
+        np.testing.assert_array_equal(x.kept, one.kept)
+        np.testing.assert_allclose(x.features, one.features, atol=1e-5)
+        again = extract_features(b, ds, store=shared, progress=False, stop=cut)  # same content keys: cached
+        assert again.n_computed == 0 and again.n_cached == len(ds)
+    # a cut already in the store is not computed again; only the new one is
+    extra = extract_features_at_cuts(b, ds, [1, 2], store=separate, progress=False)
+    assert extra[1].n_computed == 0 and extra[2].n_computed == 0
+    first_half = ds.subset(list(range(len(ds) // 2)))
+    extract_features_at_cuts(b, first_half, [2, 3], store=FeatureStore(tmp_path / "h"), progress=False)
+    mixed = extract_features_at_cuts(b, ds, [2, 3], store=FeatureStore(tmp_path / "h"), progress=False)
+    assert mixed[2].n_computed == len(ds) - len(ds) // 2
+    np.testing.assert_allclose(mixed[3].features, multi[3].features, atol=1e-5)
+    memory = extract_features_at_cuts(b, ds, [1, 3], store=False, progress=False)
+    np.testing.assert_allclose(memory[1].features, multi[1].features, atol=1e-5)

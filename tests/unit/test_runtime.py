@@ -87,3 +87,22 @@ def test_auto_engine_falls_back_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_threads_default_to_cores() -> None:
     r = FrozenRunner(get_backbone("test-cnn"), engine="torch")
     assert r.threads == runtime.default_threads() >= 1
+
+
+@pytest.mark.parametrize("name", ["test-cnn", "test-text"])
+def test_multi_cut_runner_matches_one_runner_per_cut(name: str) -> None:
+    b = get_backbone(name)
+    stops = list(range(1, len(b.stages) + 1))
+    multi = runtime.MultiCutRunner(b, stops[::-1])  # any order: cuts are sorted
+    assert multi.stops == stops and multi.engine == "onnxruntime"
+    for n in (1, 5):
+        parts = multi.split(multi(inputs_for(name, n)))
+        assert len(parts) == len(stops)
+        for stop, got in zip(stops, parts, strict=True):
+            want = FrozenRunner(b, stop=stop, pooled=True)(inputs_for(name, n))
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, atol=1e-5)
+    assert multi.onnx_path != FrozenRunner(b, stop=stops[-1], pooled=True).onnx_path
+    assert runtime.MultiCutRunner(b, stops[:1]).onnx_path != multi.onnx_path
+    with pytest.raises(BackboneError):
+        runtime.MultiCutRunner(b, [0, 1])

@@ -16,7 +16,9 @@ from headstart.transferability import (
     _logme_one,
     check_metric,
     h_score,
+    h_score_dense,
     knn_accuracy,
+    ledoit_wolf_shrinkage,
     leep,
     logme,
     logme_evidence,
@@ -122,3 +124,21 @@ def test_resolve_cuts_and_errors() -> None:
         resolve_cuts(cnn, [7])
     with pytest.raises(UsageError):
         check_metric("accuracy")
+
+
+@pytest.mark.parametrize("n,d,k", [(40, 200, 4), (120, 32, 4), (30, 30, 3), (12, 1, 2)])
+def test_h_score_svd_form_equals_the_dense_ledoit_wolf_pseudo_inverse(n: int, d: int, k: int) -> None:
+    from sklearn.covariance import ledoit_wolf_shrinkage as sklearn_shrinkage
+
+    rng = np.random.default_rng(n + d)
+    y = np.arange(n) % k
+    x = rng.normal(size=(n, d)) + rng.normal(size=(k, d))[y]
+    x[:, :1] *= 20  # one dominant direction, so the shrinkage is not trivial
+    centered = x - x.mean(axis=0)
+    assert ledoit_wolf_shrinkage(centered) == pytest.approx(
+        sklearn_shrinkage(centered, assume_centered=True), abs=1e-12
+    )
+    assert h_score(x, y) == pytest.approx(h_score_dense(x, y), rel=1e-9)
+    # duplicated feature columns (rank-deficient, d > rank) still agree
+    doubled = np.hstack([x, x])
+    assert h_score(doubled, y) == pytest.approx(h_score_dense(doubled, y), rel=1e-9)

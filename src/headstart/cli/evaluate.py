@@ -8,8 +8,21 @@ import typer
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
-from headstart.cli.output import command_errors, console, fmt, print_json
+from headstart.cli.options import (
+    BatchSize,
+    Json,
+    LabelColumn,
+    OnBad,
+    Separator,
+    Target,
+    Task,
+    TextColumn,
+    Threads,
+    run_options,
+)
+from headstart.cli.output import command_errors, console, fmt, metrics_line, print_json
+from headstart.metrics import ClassificationReport
+from headstart.task_metrics import MultiLabelReport, RegressionReport
 
 
 def evaluate(
@@ -17,6 +30,9 @@ def evaluate(
     data: Annotated[str, typer.Argument(help="Labelled image folder or table, with the bundle's labels.")],
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    task: Task = "auto",
+    target: Target = None,
+    separator: Separator = ";",
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
@@ -29,12 +45,20 @@ def evaluate(
             data,
             text_column=text_column,
             label_column=label_column,
+            task=task,
+            target=target,
+            **({"separator": separator} if separator != ";" else {}),  # else the bundle's separator
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:
             print_json(result.to_dict())
             return
         r = result.report
+        if not isinstance(r, ClassificationReport):
+            _print_task_report(r, f"{bundle} on {data} (n={r.n})")
+            if result.skipped:
+                console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")
+            return
         table = Table(title=f"{bundle} on {data} (n={r.n})")
         for column in ("class", "precision", "recall", "f1", "support"):
             table.add_column(column, justify="left" if column == "class" else "right")
@@ -44,3 +68,19 @@ def evaluate(
         console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")
+
+
+def _print_task_report(r: MultiLabelReport | RegressionReport, title: str) -> None:
+    """Per-tag table for multi-label; the error figures for regression."""
+    if isinstance(r, MultiLabelReport):
+        table = Table(title=title)
+        for column in ("tag", "precision", "recall", "f1", "AP", "threshold", "support"):
+            table.add_column(column, justify="left" if column == "tag" else "right")
+        for label, m in r.per_label.items():
+            ap = "-" if m["average_precision"] is None else fmt(m["average_precision"])
+            table.add_row(label, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), ap, fmt(m["threshold"]),
+                          str(m["support"]))  # fmt: skip
+        console.print(table)
+    else:
+        console.print(title)
+    console.print(metrics_line(r.summary()))

@@ -7,8 +7,23 @@ from typing import Annotated
 import typer
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options, split_csv
-from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
+from headstart.cli.options import (
+    BatchSize,
+    EngineName,
+    Json,
+    LabelColumn,
+    OnBad,
+    RayAddress,
+    Separator,
+    Target,
+    Task,
+    TextColumn,
+    Threads,
+    engine_options,
+    run_options,
+    split_csv,
+)
+from headstart.cli.output import command_errors, console, metrics_line, print_json, print_notes
 from headstart.config import parse_duration
 
 
@@ -21,7 +36,9 @@ def fit(
     strategy: Annotated[
         str,
         typer.Option(
-            "--strategy", "-s", help="How to adapt: linear, partial:K, full, scratch, baseline, zero-shot, auto."
+            "--strategy",
+            "-s",
+            help="How to adapt: linear, partial:K, full, contrastive[:K], scratch, baseline, zero-shot, auto.",
         ),
     ] = "linear",
     head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
@@ -44,9 +61,15 @@ def fit(
     ] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    task: Task = "auto",
+    target: Target = None,
+    separator: Separator = ";",
+    loss: Annotated[str, typer.Option("--loss", help="Regression with partial/full: mse or huber.")] = "mse",
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
     max_epochs: Annotated[
         int | None, typer.Option("--max-epochs", min=1, help="Gradient strategies: most epochs to train.")
     ] = None,
@@ -81,8 +104,8 @@ def fit(
         typer.Option(
             "--memory",
             min=0,
-            help="Exemplars kept per class for `headstart expand` (0: none; default 500 features for linear, "
-            "20 activations for partial:K).",
+            help="Exemplars kept per class for `headstart expand` (0: none; default: linear keeps every training "
+            "item's features up to 32 MB, partial:K 20 activations per class).",
         ),
     ] = None,
     as_json: Json = False,
@@ -113,7 +136,12 @@ def fit(
             memory=memory,
             text_column=text_column,
             label_column=label_column,
+            task=task,
+            target=target,
+            separator=separator,
+            loss=loss,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
+            **engine_options(engine, ray_address),
         )
         if as_json:
             print_json(result.to_dict())
@@ -121,9 +149,9 @@ def fit(
         m, c, t = result.metrics, result.counts, result.timings
         console.print(
             f"[bold green]trained[/] {result.strategy} on {result.backbone or 'no backbone'}: "
-            f"{c['train']} train / {c['test']} test items, {c['classes']} classes"
+            f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
         )
-        console.print(f"test accuracy {fmt(m['accuracy'])}  macro-F1 {fmt(m['macro_f1'])}  ECE {fmt(m['ece'])}")
+        console.print("test " + metrics_line(m))
         console.print(
             f"time {t['total_seconds']:.1f}s (train {t['train_seconds']:.1f}s, test {t['test_seconds']:.1f}s; "
             f"features {c['features_cached']} cached / {c['features_computed']} computed)"

@@ -21,6 +21,36 @@ OnBad = Annotated[
     str,
     typer.Option("--on-bad", help="What to do with an unreadable item: 'skip' (list it and go on) or 'fail' (stop)."),
 ]
+Task = Annotated[
+    str,
+    typer.Option(
+        "--task",
+        help="auto (detect), classification, multilabel (tags split by --separator) or regression (numeric target).",
+    ),
+]
+Target = Annotated[
+    str | None, typer.Option("--target", help="Numeric column to predict (regression unless --task says otherwise).")
+]
+Separator = Annotated[str, typer.Option("--separator", help="Multi-label: what separates the tags of a cell.")]
+
+EngineName = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Where extraction (and study cells) run: local (this process) or ray (pip install headstart[ray]).",
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address", help="--engine ray: cluster to join (ray://HEAD:10001, HEAD:6379); default: start Ray here."
+    ),
+]
+
+
+def engine_options(engine: str, ray_address: str | None) -> dict[str, object]:
+    """The engine keywords of fit, rank and study."""
+    return {"engine": engine, "ray_address": ray_address}
 
 
 def split_csv(value: str | None) -> list[str] | None:

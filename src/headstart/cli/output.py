@@ -46,3 +46,12 @@ def print_notes(notes: Iterable[str]) -> None:
 
 def fmt(value: float) -> str:
     return f"{value:.3f}"
+
+
+def metrics_line(m: dict[str, float]) -> str:
+    """The headline metrics of any task kind's summary, on one line."""
+    if "r2" in m:
+        return f"MAE {fmt(m['mae'])}  RMSE {fmt(m['rmse'])}  R² {fmt(m['r2'])}"
+    if "micro_f1" in m:
+        return f"micro-F1 {fmt(m['micro_f1'])}  macro-F1 {fmt(m['macro_f1'])}  mAP {fmt(m['map'])}"
+    return f"accuracy {fmt(m['accuracy'])}  macro-F1 {fmt(m['macro_f1'])}  ECE {fmt(m['ece'])}"

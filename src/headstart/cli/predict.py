@@ -38,11 +38,17 @@ def predict(
             print_json(result.to_dict())
             return
         table = Table()
-        for column in ("item", "label", "probability", f"top {top_k}"):
+        columns = {"regression": ("item", "value"), "multilabel": ("item", "labels", f"top {top_k}")}
+        for column in columns.get(result.task, ("item", "label", "probability", f"top {top_k}")):
             table.add_column(column)
         for p in result.predictions:
             others = ", ".join(f"{lab} {fmt(prob)}" for lab, prob in p.top)
-            table.add_row(_short(p.input or p.id), p.label, fmt(p.probability), others)
+            if result.task == "regression":
+                table.add_row(_short(p.input or p.id), f"{p.value:.4g}")
+            elif result.task == "multilabel":
+                table.add_row(_short(p.input or p.id), ", ".join(p.labels or []) or "(none)", others)
+            else:
+                table.add_row(_short(p.input or p.id), p.label, fmt(p.probability), others)
         console.print(table)
         for s in result.skipped:
             console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")

@@ -9,7 +9,19 @@ import typer
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options, split_csv
+from headstart.cli.options import (
+    BatchSize,
+    EngineName,
+    Json,
+    LabelColumn,
+    OnBad,
+    RayAddress,
+    TextColumn,
+    Threads,
+    engine_options,
+    run_options,
+    split_csv,
+)
 from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.transferability import METRICS
 
@@ -40,6 +52,8 @@ def rank(
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
     as_json: Json = False,
 ) -> None:
     """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, NCE, LEEP)."""
@@ -55,6 +69,7 @@ def rank(
             text_column=text_column,
             label_column=label_column,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
+            **engine_options(engine, ray_address),
         )
         if as_json:
             print_json(result.to_dict())

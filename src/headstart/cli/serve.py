@@ -30,6 +30,13 @@ def serve(
     ] = 16_000_000,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per input unless a request asks.")] = 3,
     threads: Threads = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="fp32, or int8: the backbone quantized (faster on CPUs with int8 dot products; approximate).",
+        ),
+    ] = "fp32",
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, GET /v1/model, GET /v1/health, docs at /docs, page at /."""
@@ -50,4 +57,5 @@ def serve(
             max_image_pixels=max_image_pixels,
             top_k=top_k,
             threads=threads,
+            precision=precision,
         )

@@ -9,7 +9,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, Threads, run_options
+from headstart.cli.options import (
+    BatchSize,
+    EngineName,
+    Json,
+    LabelColumn,
+    OnBad,
+    RayAddress,
+    Separator,
+    Target,
+    Task,
+    Threads,
+    engine_options,
+    run_options,
+)
 from headstart.cli.options import TextColumn as TextColumnOption
 from headstart.cli.output import command_errors, console, err_console, print_json, print_notes
 from headstart.config import parse_duration
@@ -51,9 +64,14 @@ def study(
     energy: Annotated[bool, typer.Option("--energy/--no-energy", help="Meter energy and CO2 with CodeCarbon.")] = True,
     text_column: TextColumnOption = None,
     label_column: LabelColumn = None,
+    task: Task = "auto",
+    target: Target = None,
+    separator: Separator = ";",
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
+    engine: EngineName = "local",
+    ray_address: RayAddress = None,
     as_json: Json = False,
 ) -> None:
     """Compare strategies across label budgets and seeds on one fixed test split; write an HTML report."""
@@ -80,7 +98,11 @@ def study(
                 max_epochs=max_epochs,
                 text_column=text_column,
                 label_column=label_column,
+                task=task,
+                target=target,
+                separator=separator,
                 **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=True),
+                **engine_options(engine, ray_address),
             )
         if as_json:
             print_json(result.to_dict())
@@ -121,6 +143,11 @@ class _StudyProgress:
             self.progress.update(
                 self.task, description=f"{cell.strategy} · {cell.budget or 'all'}/class · seed {cell.seed}"
             )
+        elif name == "extracting" and self.task is not None:
+            self.progress.update(self.task, description=f"features of {info['items']} items on {info['engine']}")
+        elif name == "running" and self.task is not None:  # --engine ray: cells run concurrently on the cluster
+            queued = f", {info['queued']} queued" if info["queued"] else ""
+            self.progress.update(self.task, description=f"{info['running']} cell(s) running on Ray{queued}")
         elif name == "cell_end" and self.task is not None:
             record = info["record"]
             if record["status"] != "ok":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from headstart.errors import UsageError
+from headstart.tasks import classes_of, counts_of, strata
 
 Modality = Literal["image", "text"]
 OnBad = Literal["skip", "fail"]
@@ -71,6 +71,7 @@ class Dataset:
     source: str = ""
     skipped: tuple[SkippedItem, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())
+    task: str = "classification"  # or multilabel (labels are sorted tags joined by ';') or regression (numbers)
 
     def __post_init__(self) -> None:
         n = len(self.items)
@@ -90,12 +91,16 @@ class Dataset:
 
     @property
     def classes(self) -> list[str]:
-        """Sorted distinct labels (empty when unlabelled)."""
-        return sorted(set(self.labels)) if self.labels is not None else []
+        """Sorted distinct labels, or tags for multi-label (empty when unlabelled or for regression)."""
+        return classes_of(self.labels, self.task)
 
     def class_counts(self) -> dict[str, int]:
-        counts = Counter(self.labels or ())
-        return {c: counts[c] for c in sorted(counts)}
+        """Items per class (per tag for multi-label; empty for regression)."""
+        return counts_of(self.labels, self.task)
+
+    def strata(self) -> list[str]:
+        """What splits and label budgets stratify on: class, rarest tag, or target quantile bin."""
+        return strata(self.labels, self.task) if self.labels is not None else [""] * len(self)
 
     def subset(self, indices: Sequence[int]) -> Dataset:
         """The items at `indices`, in that order (skipped items are kept for reporting)."""

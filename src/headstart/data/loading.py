@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from headstart.data.dataset import Dataset, Modality, SkippedItem, check_on_bad
@@ -10,6 +11,7 @@ from headstart.data.folders import ACCEPTED, load_image_folder, load_image_input
 from headstart.data.images import is_image_file
 from headstart.data.tables import TABLE_EXTENSIONS, TEXT_FILE_EXTENSIONS, is_table_file, load_table
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
+from headstart.tasks import DEFAULT_SEPARATOR, check_task, parse_number
 
 SUPPORTED = "a folder of images (<root>/<class>/<file>) or a table (" + ", ".join(sorted(TABLE_EXTENSIONS)) + ")"
 
@@ -21,17 +23,24 @@ def load_dataset(
     label_column: str | None = None,
     on_bad: str = "skip",
     require_labels: bool = True,
+    task: str = "auto",
+    target: str | None = None,
+    separator: str = DEFAULT_SEPARATOR,
 ) -> Dataset:
-    """Load an image folder or a text table; bad items are skipped and listed (or fail).
+    """Load an image folder or a table (texts, or image paths); bad items are skipped and listed (or fail).
+
+    `task` is `auto` (detected, see `headstart.tasks.detect_task`) or a forced kind; `target` names a
+    numeric column to regress on; `separator` splits a multi-label cell into tags.
 
     Raises `DataError` when the dataset as a whole is unusable: missing path, no usable items,
     fewer than two classes when labels are required, wrong layout or unsupported file type.
     """
     check_on_bad(on_bad)
+    check_task(task)
     p = Path(path)
     _check_exists(p, "dataset")
     if p.is_dir():
-        ds = load_image_folder(p, on_bad=on_bad)
+        ds = folder_task(load_image_folder(p, on_bad=on_bad), task, target)
     elif is_table_file(p):
         ds = load_table(
             p,
@@ -39,6 +48,9 @@ def load_dataset(
             label_column=label_column,
             on_bad=on_bad,
             require_labels=require_labels,
+            task=task,
+            separator=separator,
+            target=target,
         )
     elif is_image_file(p):
         raise DataError(
@@ -188,8 +200,44 @@ def _check_not_empty(ds: Dataset) -> None:
     )
 
 
+def folder_task(ds: Dataset, task: str, target: str | None) -> Dataset:
+    """An image folder is single-label; `--task regression` reads its class folder names as numbers."""
+    if task == "multilabel":
+        raise DataError(
+            f"{ds.source!r} is a folder of class folders, which gives each image one label",
+            expected="a table of images with a labels column for multi-label data (path,labels)",
+            fix="write a CSV with columns path,labels (tags separated by ';') and pass it instead",
+        )
+    if task == "classification" or (task == "auto" and target is None):
+        return ds
+    assert ds.labels is not None
+    values = [parse_number(label) for label in ds.labels]
+    bad = sorted({label for label, v in zip(ds.labels, values, strict=True) if v is None})
+    if bad:
+        raise DataError(
+            f"class folder(s) {', '.join(repr(b) for b in bad[:5])} of {ds.source!r} are not numbers",
+            expected="folders named by the target value (e.g. 0/, 1.5/) for regression on an image folder",
+            fix="rename the folders to numbers, or fit without --task regression",
+        )
+    return replace(ds, labels=tuple(repr(v) for v in values), task="regression")
+
+
 def _check_classes(ds: Dataset) -> None:
+    if ds.task == "regression":
+        if ds.labels is not None and len(set(ds.labels)) < 2:
+            raise DataError(
+                f"the target of {ds.source!r} has a single value, {ds.labels[0]}",
+                expected="at least two different target values to learn from",
+                fix="check that --target names the right column",
+            )
+        return
     classes = ds.classes
+    if ds.task == "multilabel" and len(classes) < 2:
+        raise DataError(
+            f"{ds.source!r} has {len(classes)} distinct tag(s) {classes}",
+            expected="at least two tags across the rows of a multi-label dataset",
+            fix="add rows with other tags, or fit it as single-label with --task classification",
+        )
     if len(classes) >= 2:
         return
     if not classes:

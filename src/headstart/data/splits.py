@@ -91,6 +91,9 @@ def split_dataset(ds: Dataset, *, test_size: float = 0.2, validation_size: float
 def labels_per_class(ds: Dataset, n: int | None, *, seed: int = 0, classes: Sequence[str] | None = None) -> Dataset:
     """A seeded draw of `n` labelled items per class (all items when `n` is None).
 
+    Multi-label data draws `n` items per rarest tag, regression `n` per quantile bin of the target
+    (see `headstart.tasks.strata`).
+
     A class with fewer than `n` items keeps all of them; that is recorded in the returned
     dataset's `notes`. `classes` (e.g. all classes of the full dataset) makes a class with no
     items here a `DataError`.
@@ -108,7 +111,8 @@ def labels_per_class(ds: Dataset, n: int | None, *, seed: int = 0, classes: Sequ
             fix="pass --labels-per-class 5 (for example), or leave it out to use every label",
         )
     by_class = _indices_by_class(ds, list(range(len(ds))))
-    missing = [c for c in (classes or ()) if c not in by_class]
+    present = set(by_class) if ds.task == "classification" else set(ds.classes)
+    missing = [c for c in (classes or ()) if c not in present]
     if missing:
         raise DataError(
             f"class(es) {missing} of {ds.source!r} have no items in this part of the data",
@@ -141,10 +145,11 @@ def _check_fraction(name: str, value: float, *, low_open: bool) -> None:
 
 
 def _indices_by_class(ds: Dataset, indices: Sequence[int]) -> dict[str, list[int]]:
+    """Indices grouped by stratum: the class, the rarest tag (multi-label) or the target's quantile bin."""
+    keys = ds.strata()
     groups: dict[str, list[int]] = {}
     for i in indices:
-        key = "" if ds.labels is None else ds.labels[i]
-        groups.setdefault(key, []).append(i)
+        groups.setdefault(keys[i], []).append(i)
     return groups
 
 

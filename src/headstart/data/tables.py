@@ -21,7 +21,9 @@ from headstart.data.dataset import (
     check_on_bad,
     normalize_split,
 )
+from headstart.data.image_table import image_path_column, image_path_value
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
+from headstart.tasks import DEFAULT_SEPARATOR, detect_task, task_label
 
 TABLE_EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
@@ -62,11 +64,17 @@ def load_table(
     label_column: str | None = None,
     on_bad: str = "skip",
     require_labels: bool = True,
+    task: str = "auto",
+    separator: str = DEFAULT_SEPARATOR,
+    target: str | None = None,
 ) -> Dataset:
     """A text `Dataset` from a table or a `.txt` file; bad rows are skipped (listed) or fail.
 
     Columns are detected when not given (see `TEXT_COLUMN_NAMES`, `LABEL_COLUMN_NAMES`); a
     `split` column is honoured. With `require_labels=False` a table without labels is accepted.
+    A column of image paths (`path`, `image`, `file`...) makes an image dataset. `target` names a
+    numeric column (regression unless `task` says otherwise); `task="auto"` detects multi-label
+    when a label cell holds `separator` between tags.
     """
     policy = check_on_bad(on_bad)
     p = Path(path)
@@ -82,8 +90,21 @@ def load_table(
     frame, bad_rows = read_table(p)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
-    label_col = _resolve_label_column(p, columns, text_column, label_column, require_labels)
+    if target is not None and label_column is not None and target != label_column:
+        raise UsageError(
+            f"both --target {target!r} and --label-column {label_column!r} were given",
+            expected="one column to learn: --target for a numeric value, --label-column for labels",
+            fix="pass only one of them",
+        )
+    label_col = _resolve_label_column(p, columns, text_column, label_column or target, require_labels)
     split_col = _find_column(columns, (SPLIT_COLUMN_NAME,))
+    kind = "classification"
+    if label_col is not None:
+        kind = detect_task(frame[label_col].tolist(), task, separator, numeric_target=target is not None)
+    image_col = None if text_column is not None else image_path_column(frame, exclude={label_col, split_col})
+    if image_col is not None:
+        columns_used = (image_col, label_col, split_col)
+        return _build(p, frame, bad_rows, *columns_used, policy, require_labels, kind, separator, modality="image")
     text_col = _resolve_text_column(p, frame, text_column, exclude={label_col, split_col})
     if label_col is not None and label_col == text_col:
         raise UsageError(
@@ -91,7 +112,7 @@ def load_table(
             expected="two different columns: one with the texts, one with the labels",
             fix="pass --text-column NAME and --label-column NAME with different names",
         )
-    return _build(p, frame, bad_rows, text_col, label_col, split_col, policy, require_labels)
+    return _build(p, frame, bad_rows, text_col, label_col, split_col, policy, require_labels, kind, separator)
 
 
 def load_text_lines(path: str | Path) -> Dataset:
@@ -341,8 +362,11 @@ def _build(
     split_col: str | None,
     on_bad: str,
     require_labels: bool,
+    task: str = "classification",
+    separator: str = DEFAULT_SEPARATOR,
+    modality: str = "text",
 ) -> Dataset:
-    """Rows → items, labels and splits, collecting bad rows."""
+    """Rows → items (texts, or image paths resolved from the table's folder), labels and splits."""
     if on_bad == "fail" and bad_rows:
         n, reason = bad_rows[0]
         raise BadItemError(f"{path}: row {n}", reason)
@@ -354,15 +378,21 @@ def _build(
     texts = frame[text_col].tolist()
     raw_labels = frame[label_col].tolist() if label_col is not None else [None] * len(frame)
     raw_splits = frame[split_col].tolist() if split_col is not None else [None] * len(frame)
+    target_problems: list[str] = []
     for n, text_raw, label_raw, split_raw in zip(frame.index.tolist(), texts, raw_labels, raw_splits, strict=True):
         row_id = f"row {n}"
-        text, reason = _text_value(text_raw)
+        text, reason = _text_value(text_raw) if modality == "text" else image_path_value(path, text_raw)
         label: str | None = None
         if reason is None and label_col is not None:
-            try:
-                label = label_to_str(label_raw)
-            except TypeError as e:
-                reason = str(e)
+            if task == "classification":
+                try:
+                    label = label_to_str(label_raw)
+                except TypeError as e:
+                    reason = str(e)
+            elif not _is_missing(label_raw):
+                label, reason = task_label(label_raw, task, separator)
+                if reason is not None:
+                    target_problems.append(f"{row_id}: {reason}")
             if reason is None and label is None and require_labels:
                 reason = f"missing label in column {label_col!r}"
         if reason is not None:
@@ -386,8 +416,16 @@ def _build(
                 "so the data is treated as unlabelled"
             )
     skipped.sort(key=lambda s: int(s.id.split()[1]))
+    if target_problems and len(target_problems) >= len(items):
+        raise DataError(
+            f"column {label_col!r} of {str(path)!r} cannot be a {task} target: {len(target_problems)} row(s) are "
+            f"unusable ({'; '.join(target_problems[:3])})",
+            expected="numbers in every row" if task == "regression" else f"tags separated by {separator!r}",
+            fix="pass --label-column NAME for class labels, --target NAME for a numeric column, or --task to force "
+            "the task kind",
+        )
     return Dataset(
-        modality="text",
+        modality=modality,  # type: ignore[arg-type]
         items=tuple(items),
         ids=tuple(ids),
         labels=final_labels,
@@ -395,6 +433,7 @@ def _build(
         source=str(path),
         skipped=tuple(skipped),
         notes=tuple(notes),
+        task=task if label_col is not None else "classification",
     )
 
 

@@ -52,6 +52,7 @@ from headstart.serve.schemas import (
     PredictResponse,
     ServeConfig,
 )
+from headstart.tasks import answer
 
 STATIC = Path(__file__).parent / "static"
 ENV_SPEC = "HEADSTART_SERVE_SPEC"  # JSON {"bundle": ..., "options": {...}} for worker processes
@@ -69,7 +70,8 @@ class PredictionService:
         self.config = config
         self.labels = predictor.labels
         self.modality = predictor.modality
-        predictor.configure(threads=config.threads, batch_size=config.max_batch)
+        self.task, self.thresholds = predictor.task, predictor.thresholds
+        predictor.configure(threads=config.threads, batch_size=config.max_batch, precision=config.precision)
         self.batcher: MicroBatcher[str, Outcome] = MicroBatcher(
             self._predict_items, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms
         )
@@ -77,6 +79,8 @@ class PredictionService:
         backbone = predictor.manifest.get("backbone") or {}
         strategy = predictor.manifest.get("strategy", {}).get("name", "?")
         self.name = f"{backbone.get('name', 'no backbone')} + {strategy}"
+        if config.precision != "fp32":
+            self.name += f" ({config.precision})"
 
     def _predict_items(self, items: list[str]) -> list[Outcome]:
         """One forward pass for a batch (runs on the batcher's worker thread)."""
@@ -120,13 +124,21 @@ class PredictionService:
                     expected="a readable image" if kind == "files" else "a non-empty text",
                     fix=f"fix or remove {kind}[{i}] and send the request again",
                 )
-            order = np.argsort(-outcome)[:k]
-            top = [LabelProbability(label=self.labels[j], probability=float(outcome[j])) for j in order]
+            a = answer(self.task, outcome, self.labels, self.thresholds, k)
+            top = [LabelProbability(label=label, probability=p) for label, p in a.top]
             predictions.append(
-                InputPrediction(index=i, id=f"{kind}[{i}]", label=top[0].label, probability=top[0].probability, top=top)
+                InputPrediction(
+                    index=i,
+                    id=f"{kind}[{i}]",
+                    label=a.label,
+                    probability=a.probability,
+                    top=top,
+                    labels=a.labels,
+                    value=a.value,
+                )
             )
         return PredictResponse(
-            predictions=predictions, model=self.name, batch_ms=(time.perf_counter() - started) * 1000
+            predictions=predictions, model=self.name, batch_ms=(time.perf_counter() - started) * 1000, task=self.task
         )
 
     async def predict_texts(self, texts: list[str], top_k: int) -> PredictResponse:
@@ -198,6 +210,7 @@ def public_card(manifest: dict[str, Any], config: ServeConfig) -> ModelCard:
             "max_image_pixels": config.max_image_pixels,
             "max_batch": config.max_batch,
             "max_wait_ms": config.max_wait_ms,
+            "precision": config.precision,
         },
     )
 
@@ -338,6 +351,7 @@ def create_app(bundle: str | Path | Predictor, **options: Any) -> FastAPI:
         summary="Top-k labels with probabilities for texts (JSON) or images (multipart 'files')",
         openapi_extra=PREDICT_OPENAPI,
         responses=ERRORS_OPENAPI,
+        response_model_exclude_none=True,  # each task kind answers with its own fields
     )
     async def predict(request: Request) -> PredictResponse:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,9 @@ class ServeConfig(BaseModel):
     max_image_pixels: int = Field(default=16_000_000, ge=1, description="width x height per image")
     top_k: int = Field(default=3, ge=1, description="labels returned per input unless the request asks")
     threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads for the network")
+    precision: Literal["fp32", "int8"] = Field(
+        default="fp32", description="int8: the backbone dynamically quantized (faster, approximate; opt-in)"
+    )
 
     @property
     def max_body_bytes(self) -> int:
@@ -41,16 +44,22 @@ class LabelProbability(BaseModel):
 
 
 class InputPrediction(BaseModel):
-    """One input's answer: its position in the request, the top label and the top-k labels."""
+    """One input's answer: its position in the request, the top label and the top-k labels.
+
+    Multi-label models answer `labels` (every tag above its threshold) and `top`; regression models `value`.
+    """
 
     index: int
     id: str = Field(description="`inputs[i]` for texts, `files[i]` for uploads")
-    label: str
-    probability: float
-    top: list[LabelProbability]
+    label: str | None = Field(default=None, description="classification: the most probable label")
+    probability: float | None = Field(default=None, description="classification: its probability")
+    top: list[LabelProbability] = Field(default_factory=list, description="top-k labels or tags by probability")
+    labels: list[str] | None = Field(default=None, description="multi-label: every tag above its threshold")
+    value: float | None = Field(default=None, description="regression: the predicted number")
 
 
 class PredictResponse(BaseModel):
+    task: str = Field(default="classification", description="classification, multilabel or regression")
     predictions: list[InputPrediction]
     model: str = Field(description="backbone and strategy of the served bundle")
     batch_ms: float = Field(description="time from queueing to the answer of the forward pass")

@@ -11,6 +11,7 @@ from headstart.errors import StrategyError, did_you_mean
 from headstart.strategies.auto import AutoStrategy
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
 from headstart.strategies.baseline import BaselineStrategy
+from headstart.strategies.contrastive import ContrastiveStrategy
 from headstart.strategies.finetune import FullStrategy, PartialStrategy, ScratchStrategy
 from headstart.strategies.linear import HEAD_KINDS, LinearHead, LinearStrategy
 from headstart.strategies.zero_shot import ZeroShotStrategy
@@ -21,6 +22,7 @@ _STRATEGIES: dict[str, Strategy] = {
         LinearStrategy(),
         PartialStrategy(),
         FullStrategy(),
+        ContrastiveStrategy(),
         ScratchStrategy(),
         BaselineStrategy(),
         ZeroShotStrategy(),
@@ -42,6 +44,18 @@ def get_strategy(name: str) -> Strategy:
     return _STRATEGIES[name]
 
 
+def check_strategy_task(strategy: Strategy, task: str) -> None:
+    """A StrategyError when `strategy` cannot fit `task` data (e.g. `auto` on regression)."""
+    if task in strategy.tasks:
+        return
+    able = [s.name for s in _STRATEGIES.values() if task in s.tasks]
+    raise StrategyError(
+        f"strategy {strategy.name!r} cannot fit {task} data",
+        expected=f"for {task}: one of {', '.join(able)}",
+        fix=f"pass --strategy {able[0] if able else 'linear'}, or --task classification to treat each value as a class",
+    )
+
+
 def resolve_strategy(spec: str) -> tuple[Strategy, dict[str, Any]]:
     """`"partial:2"` → (the partial strategy, {"arg": "2"}); `"linear"` → (linear, {})."""
     name, sep, arg = spec.partition(":")
@@ -59,6 +73,7 @@ __all__ = [
     "Model",
     "Strategy",
     "TrainReport",
+    "check_strategy_task",
     "get_strategy",
     "resolve_strategy",
 ]

@@ -4,8 +4,12 @@
 budget. The rules, applied in order (first match wins):
 
 - R0 no labels → `zero-shot` with the first candidate (scores need labels).
+- RZ zero-shot, which learns nothing, is as accurate on the labelled training items as the cross-validated kNN
+  vote of the frozen features at the best backbone's last cut (a cheap stand-in for the linear probe) →
+  `zero-shot`: training would not beat label names (bench/auto.py: sst2, where zero-shot led up to 64/class).
 - R1 fewer than FEW_LABELS labels per class → `linear` on the backbone with the best score at its last cut:
-  fine-tuning that few examples mostly overfits, and the probe is the cheapest, steadiest choice.
+  in bench/auto.py and bench/rank.py (5-64 labels per class, flowers, sst2, banking77) partial and full
+  fine-tuning never beat the probe by more than the seed spread, at 5-40x its time.
 - R2 a time budget under TIGHT_BUDGET_SECONDS → `linear` on that backbone (fine-tuning on a CPU would not
   finish a useful number of epochs).
 - R3 the frozen features already separate the classes (kNN cross-validated accuracy at the last cut ≥
@@ -36,7 +40,7 @@ from headstart.errors import StrategyError
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
 from headstart.transferability import ScoreRow, rank, sort_rows, subsample
 
-FEW_LABELS = 10
+FEW_LABELS = 100
 TIGHT_BUDGET_SECONDS = 300.0
 GOOD_KNN = 0.9
 MANY_LABELS = 100
@@ -70,10 +74,12 @@ def decide(
     *,
     metric: str = "logme",
     candidates: Sequence[str] = (),
+    zero_shot_accuracy: float | None = None,
 ) -> Decision:
     """The decision rule of the module docstring, on a score table (rows for any backbones and cuts).
 
-    `n_per_class` is the smallest number of training labels of a class. When R4 needs the intermediate cuts
+    `n_per_class` is the smallest number of training labels of a class; `zero_shot_accuracy` is zero-shot's
+    accuracy on the labelled training items (None: not measured, RZ is skipped). When R4 needs the intermediate cuts
     of the chosen backbone and the table has only its last cut, R4 is skipped; `auto` ranks those cuts
     first (see `needs_cuts`).
     """
@@ -90,13 +96,19 @@ def decide(
     best = sort_rows(last_rows, metric)[0]
     n = best.n_stages
     what = f"{best.backbone} has the best {metric} at its last cut ({_score(best, metric):.3f})"
+    knn = _score(best, "knn")
+    if zero_shot_accuracy is not None and not np.isnan(knn) and zero_shot_accuracy >= knn:
+        reason = (
+            f"zero-shot is right on {zero_shot_accuracy:.3f} of the labelled items, at least the frozen features' "
+            f"cross-validated kNN accuracy ({knn:.3f}): training would not beat the label names; {what}"
+        )
+        return Decision("zero-shot", best.backbone, None, "RZ", reason)
     if n_per_class < FEW_LABELS:
         reason = f"{n_per_class} labels per class < {FEW_LABELS}: a linear probe; {what}"
         return Decision("linear", best.backbone, n, "R1", reason)
     if time_budget is not None and time_budget < TIGHT_BUDGET_SECONDS:
         reason = f"time budget {time_budget:.0f}s < {TIGHT_BUDGET_SECONDS:.0f}s: a linear probe; {what}"
         return Decision("linear", best.backbone, n, "R2", reason)
-    knn = _score(best, "knn")
     if not np.isnan(knn) and knn >= GOOD_KNN:
         reason = f"frozen features already separate the classes (kNN accuracy {knn:.3f} >= {GOOD_KNN}); {what}"
         return Decision("linear", best.backbone, n, "R3", reason)
@@ -174,6 +186,8 @@ class _Ranking:
     rows: list[ScoreRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    zero_shot: float | None = None  # zero-shot's accuracy on the ranked sample
+    zero_shot_seconds: float = 0.0
 
 
 class AutoStrategy(Strategy):
@@ -183,6 +197,7 @@ class AutoStrategy(Strategy):
     needs_backbone = False  # it picks the backbone itself (--backbone or --backbones narrow the choice)
     description = "rank backbones and cuts (LogME, kNN, ...), then pick zero-shot, linear, partial:K or full"
     metric = "logme"
+    metrics = ("logme", "knn")  # only the scores the rules read (H-score, NCE and LEEP would add time, not choices)
 
     def fit(self, inputs: FitInputs) -> Model:
         from headstart.strategies import resolve_strategy
@@ -198,9 +213,13 @@ class AutoStrategy(Strategy):
         if n_per_class > 0:
             self._rank(ranking, sample, names, "last", config)
         decision = decide(ranking.rows, n_per_class, config.time_budget, metric=self.metric, candidates=names)
-        if decision.rule not in ("R0", "R1", "R2", "R3") and needs_cuts(ranking.rows, str(decision.backbone)):
+        if n_per_class > 0:
+            ranking.zero_shot = self._zero_shot_accuracy(sample, str(decision.backbone), config, ranking)
+        decide_with = {"metric": self.metric, "candidates": names, "zero_shot_accuracy": ranking.zero_shot}
+        decision = decide(ranking.rows, n_per_class, config.time_budget, **decide_with)
+        if decision.rule not in ("R0", "RZ", "R1", "R2", "R3") and needs_cuts(ranking.rows, str(decision.backbone)):
             self._rank(ranking, sample, [str(decision.backbone)], "all", config)
-            decision = decide(ranking.rows, n_per_class, config.time_budget, metric=self.metric, candidates=names)
+            decision = decide(ranking.rows, n_per_class, config.time_budget, **decide_with)
         ranking.seconds = time.perf_counter() - started
 
         remaining = None if config.time_budget is None else max(1.0, config.time_budget - ranking.seconds)
@@ -218,6 +237,28 @@ class AutoStrategy(Strategy):
         inner.report = report
         return AutoModel(inner, record)
 
+    def _zero_shot_accuracy(self, sample: Dataset, name: str, config: Any, ranking: _Ranking) -> float | None:
+        """Zero-shot's accuracy on the labelled sample (unbiased: it learns nothing from them), or None."""
+        from headstart.errors import HeadstartError
+        from headstart.strategies import resolve_strategy
+
+        started = time.perf_counter()
+        strategy, params = resolve_strategy("zero-shot")
+        chosen = config.model_copy(update={"strategy": "zero-shot", "backbone": name, "time_budget": None})
+        try:
+            model = strategy.fit(
+                FitInputs(train=sample, backbone=get_backbone(name), config=chosen, params=params, validation=None)
+            )
+            pred = model.predict_dataset(sample, on_bad=config.on_bad, progress=False, cache=True)
+        except HeadstartError as err:
+            ranking.notes.append(f"zero-shot was not measured (rule RZ skipped): {err}")
+            return None
+        assert sample.labels is not None
+        labels = np.asarray(model.labels)
+        truth = np.asarray([sample.labels[i] for i in pred.kept])
+        ranking.zero_shot_seconds = time.perf_counter() - started
+        return float(np.mean(labels[np.argmax(pred.proba, axis=1)] == truth)) if len(truth) else None
+
     def _rank(self, ranking: _Ranking, data: Dataset, names: Sequence[str], cuts: str, config: Any) -> None:
         known = {(r.backbone, r.cut) for r in ranking.rows}
         result = rank(
@@ -225,6 +266,7 @@ class AutoStrategy(Strategy):
             names,
             cuts,
             metric=self.metric,
+            metrics=self.metrics,
             threads=config.threads,
             batch_size=config.batch_size,
             on_bad=config.on_bad,
@@ -251,6 +293,8 @@ class AutoStrategy(Strategy):
             "time_budget": time_budget,
             "items_ranked": n_ranked,
             "rank_seconds": ranking.seconds,
+            "zero_shot_train_accuracy": ranking.zero_shot,
+            "zero_shot_seconds": ranking.zero_shot_seconds,
             "scores": [r.to_dict() for r in sort_rows(ranking.rows, self.metric)],
             "rules": {
                 "few_labels": FEW_LABELS,
@@ -272,6 +316,11 @@ class AutoStrategy(Strategy):
                 for r in sort_rows(ranking.rows, self.metric)[:6]
             )
             lines.append(f"auto ranked {len(ranking.rows)} (backbone, cut) pair(s) in {ranking.seconds:.1f}s: {table}")
+        if ranking.zero_shot is not None:
+            lines.append(
+                f"auto measured zero-shot on the ranked items: accuracy {ranking.zero_shot:.3f} "
+                f"({ranking.zero_shot_seconds:.1f}s, included above)"
+            )
         return lines
 
     def load(self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:

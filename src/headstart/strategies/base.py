@@ -66,9 +66,11 @@ class TrainReport:
 class Model(ABC):
     """A fitted model: `predict_dataset`, plus what a bundle needs to save and rebuild it."""
 
-    labels: list[str]
+    labels: list[str]  # classes, tags (multi-label) or the one target name (regression)
     backbone: Backbone | None
     report: TrainReport | None = None
+    task: str = "classification"  # what the output columns mean: softmax, independent sigmoids, or values
+    thresholds: np.ndarray | None = None  # multi-label: per-tag decision thresholds tuned on held-out data
     memory: Any = None  # exemplars kept for `headstart expand` (an ExemplarMemory, see strategies/memory.py)
 
     @abstractmethod
@@ -113,6 +115,7 @@ class Strategy(ABC):
     name: str
     needs_backbone: bool = True
     description: str = ""
+    tasks: tuple[str, ...] = ("classification",)  # task kinds this strategy can fit
 
     @abstractmethod
     def fit(self, inputs: FitInputs) -> Model:
@@ -133,6 +136,29 @@ def require_classes(labels: np.ndarray | list[str], what: str = "the training da
             f"{what} has {len(classes)} usable class(es) {classes}",
             expected="usable examples of at least 2 classes",
             fix="add examples of more classes, or check the skipped items listed by `headstart inspect`",
+        )
+
+
+def output_labels(train: Dataset, target: str | None) -> list[str]:
+    """A model's output names: the classes or tags of `train`, or the target's name for regression."""
+    return [target or "value"] if train.task == "regression" else train.classes
+
+
+def require_targets(y: np.ndarray, task: str, what: str = "the training data") -> None:
+    """Multi-label needs two tags that vary; regression two different values (after skipped items)."""
+    from headstart.errors import DataError
+
+    if task == "regression" and len(np.unique(y)) < 2:
+        raise DataError(
+            f"{what} has {len(np.unique(y))} distinct target value(s)",
+            expected="at least two different target values",
+            fix="add items with other values, or check the skipped items listed by `headstart inspect`",
+        )
+    if task == "multilabel" and int((y.sum(axis=0) > 0).sum()) < 2:
+        raise DataError(
+            f"{what} has fewer than two tags in use",
+            expected="items carrying at least two different tags",
+            fix="add items with other tags, or check the skipped items listed by `headstart inspect`",
         )
 
 

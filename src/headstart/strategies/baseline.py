@@ -1,9 +1,10 @@
 """The `baseline` strategy: a classic model without any pretrained network, the yardstick for transfer.
 
 Texts: TF-IDF of word 1-2-grams and char_wb 2-5-grams (sublinear tf) + logistic regression on the sparse
-rows. Images: pixels downscaled to 32x32 RGB + `LinearHead`. The fitted vectorizers are stored as
-vocabularies (UTF-8 JSON in uint8 arrays) and idf weights, and rebuilt as `TfidfVectorizer`s on load,
-so a bundle holds no pickle.
+rows. Images: pixels downscaled to 32x32 RGB + `LinearHead`. Multi-label and regression use one-vs-rest
+logistic regression / ridge on the same features, unstandardised (see `strategies/task_heads.py`).
+The fitted vectorizers are stored as vocabularies (UTF-8 JSON in uint8 arrays) and idf weights, and
+rebuilt as `TfidfVectorizer`s on load, so a bundle holds no pickle.
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ from headstart.strategies.base import (
     Strategy,
     TrainReport,
     class_counts,
+    output_labels,
     require_classes,
+    require_targets,
 )
 from headstart.strategies.linear import LinearHead, _as_class_logits
+from headstart.strategies.task_heads import load_task_head, task_head
+from headstart.tasks import TASKS, counts_of, encode_targets
 
 PIXEL_SIZE = 32
 # Word and char n-gram spaces are capped separately; together at most 100k features.
@@ -165,7 +170,7 @@ class BaselineModel(Model):
     """Hand-made features (TF-IDF or pixels) → linear head; no backbone."""
 
     def __init__(
-        self, features: TfidfFeatures | PixelFeatures, head: LinearHead, labels: list[str], modality: Modality
+        self, features: TfidfFeatures | PixelFeatures, head: Any, labels: list[str], modality: Modality
     ) -> None:
         self.features = features
         self.head = head
@@ -186,7 +191,8 @@ class BaselineModel(Model):
         return {
             "strategy": {"name": BaselineStrategy.name, "features": self.features.config()},
             "head": {
-                "type": "sparse-linear" if isinstance(self.head, SparseLinearHead) else "linear",
+                "type": ("sparse-linear" if not getattr(self.head, "standardise", True) else "linear")
+                + ("" if self.task == "classification" else f"-{self.task}"),
                 **self.head.config(),
             },
         }
@@ -200,6 +206,7 @@ class BaselineStrategy(Strategy):
 
     name = "baseline"
     needs_backbone = False
+    tasks = TASKS
     description = "classic model without a pretrained network: TF-IDF or 32x32 pixels + logistic regression"
 
     def fit(self, inputs: FitInputs) -> BaselineModel:
@@ -214,6 +221,8 @@ class BaselineStrategy(Strategy):
         else:
             features = PixelFeatures()
         X, kept, skipped = features.extract(train, on_bad=config.on_bad, progress=config.progress)
+        if train.task != "classification":
+            return self._fit_task(inputs, features, X, kept, skipped, notes)
         y = np.array([train.labels[i] for i in kept])
         require_classes(y)
         head: LinearHead
@@ -227,11 +236,48 @@ class BaselineStrategy(Strategy):
         )
         return model
 
+    def _fit_task(
+        self,
+        inputs: FitInputs,
+        features: TfidfFeatures | PixelFeatures,
+        X: Any,
+        kept: np.ndarray,
+        skipped: list[SkippedItem],
+        notes: list[str],
+    ) -> BaselineModel:
+        """Multi-label (one-vs-rest logistic regression) or regression (ridge) on the same features."""
+        config, train = inputs.config, inputs.train
+        assert train.labels is not None
+        labels = output_labels(train, config.target)
+        kept_labels = [train.labels[i] for i in kept]
+        y = encode_targets(kept_labels, train.task, labels)
+        require_targets(y, train.task)
+        head = task_head(train.task, standardise=False, C=config.C, seed=config.seed)  # TF-IDF rows, pixels in [0,1]
+        model = BaselineModel(features, head.fit(X, y), labels, train.modality)
+        model.task = train.task
+        model.thresholds = getattr(model.head, "thresholds_", None)
+        model.report = TrainReport(
+            n_train=len(kept),
+            skipped=skipped,
+            features_computed=len(kept),
+            notes=notes,
+            class_counts=counts_of(kept_labels, train.task),
+        )
+        return model
+
     def load(
         self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
     ) -> BaselineModel:
         labels = list(manifest["labels"])
         modality = manifest["modality"]
+        task = manifest.get("task", "classification")
+        if task != "classification":
+            sparse = manifest["strategy"]["features"]["kind"] == TfidfFeatures.kind
+            features = TfidfFeatures.from_state(tensors) if sparse else PixelFeatures()
+            head_state = {k: v for k, v in tensors.items() if not k.startswith(("tfidf.", "memory."))}
+            model = BaselineModel(features, load_task_head(task, manifest["head"], head_state), labels, modality)
+            model.task = task
+            return model
         if manifest["strategy"]["features"]["kind"] == TfidfFeatures.kind:
             text_head = SparseLinearHead.from_state(manifest["head"], tensors, labels)
             return BaselineModel(TfidfFeatures.from_state(tensors), text_head, labels, modality)

@@ -35,6 +35,7 @@ class FeatureHeadModel(Model):
     """Pooled backbone features → head."""
 
     _frozen: FrozenRunner | None = None  # the compiled backbone, opened once and reused across calls
+    precision: str = "fp32"  # "int8": the quantized backbone (opt-in, set through Predictor.configure)
 
     def __init__(
         self,
@@ -96,8 +97,8 @@ class FeatureHeadModel(Model):
         from headstart.runtime import FrozenRunner, default_threads
 
         threads = self.threads or default_threads()
-        if self._frozen is None or self._frozen.threads != threads:
-            self._frozen = FrozenRunner(self.backbone, threads=threads)
+        if self._frozen is None or self._frozen.threads != threads or self._frozen.precision != self.precision:
+            self._frozen = FrozenRunner(self.backbone, threads=threads, precision=self.precision)  # type: ignore[arg-type]
         return self._frozen(inputs)
 
     def export_module(self) -> nn.Module:

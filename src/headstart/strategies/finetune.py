@@ -37,12 +37,17 @@ from headstart.strategies.base import (
     Strategy,
     TrainReport,
     class_counts,
+    output_labels,
     require_classes,
+    require_targets,
 )
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import activation_memory, strip_memory
+from headstart.strategies.task_heads import task_head
 from headstart.strategies.training_data import ActivationData, RawData
+from headstart.tasks import TASKS, encode_targets, tune_thresholds
 from headstart.train import Checkpointer, EarlyStopping, ProgressBar, TimeBudget, Trainer, TrainerConfig
+from headstart.train.objectives import Objective, RegressionObjective, objective_for
 
 DROPOUT = 0.1
 LAYER_DECAY = 0.8
@@ -76,7 +81,7 @@ class TopNet(nn.Module):
     def init_head_from(self, probe: LinearHead) -> None:
         """Start the head where a linear probe on the frozen features ended (binary probes expanded)."""
         coef, intercept = probe.coef_, probe.intercept_
-        if coef.shape[0] == 1:
+        if coef.shape[0] == 1 and self.head.out_features == 2:
             coef = np.concatenate([np.zeros_like(coef), coef])
             intercept = np.concatenate([np.zeros_like(intercept), intercept])
         with torch.no_grad():
@@ -118,7 +123,16 @@ def activation_key(backbone: Backbone, cut: int) -> str:
 class FinetuneModel(Model):
     """Frozen prefix stages[:cut] in ONNX Runtime, then the trained TopNet in torch."""
 
-    def __init__(self, backbone: Backbone, top: TopNet, cut: int, labels: list[str], strategy: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        top: TopNet,
+        cut: int,
+        labels: list[str],
+        strategy: dict[str, Any],
+        objective: Objective | None = None,
+    ) -> None:
+        self.objective = objective or Objective()
         self.backbone = backbone
         self.top = top.eval()
         self.cut = cut
@@ -154,10 +168,10 @@ class FinetuneModel(Model):
                         raise BadItemError(dataset.ids[i], reason)
                     skipped.append(SkippedItem(dataset.ids[i], reason))
                 if indices:
-                    probas.append(torch.softmax(self.top(self._state(inputs)), dim=1).numpy())
+                    probas.append(self.objective.outputs(self.top(self._state(inputs))).numpy())
                     kept.extend(indices)
                 advance(len(indices) + len(failures))
-        proba = np.concatenate(probas) if probas else np.zeros((0, len(self.labels)))
+        proba = np.concatenate(probas) if probas else np.zeros((0, self.top.head.out_features))
         return DatasetPrediction(proba=proba, kept=np.array(kept, dtype=np.int64), labels=self.labels, skipped=skipped)
 
     def manifest(self) -> dict[str, Any]:
@@ -185,8 +199,17 @@ class _FinetuneExport(nn.Module):
         return torch.softmax(self.top(state), dim=1)
 
 
+def objective_manifest(objective: Objective) -> dict[str, Any]:
+    """The loss, and for regression the target standardisation the outputs are mapped back with."""
+    if isinstance(objective, RegressionObjective):
+        return {"name": objective.name, "mean": objective.mean, "scale": objective.scale}
+    return {"name": objective.name}
+
+
 class GradientStrategy(Strategy):
     """Shared fit/load for partial, full and scratch; subclasses choose the cut, groups and defaults."""
+
+    tasks = TASKS
 
     pretrained = True
     default_epochs = 15
@@ -204,19 +227,25 @@ class GradientStrategy(Strategy):
         assert backbone is not None and inputs.train.labels is not None
         cut = self.cut(backbone, inputs.params)
         train, validation, notes = self._validation_split(inputs)
-        labels = sorted(set(inputs.train.labels))
-        target_of = {label: i for i, label in enumerate(labels)}
-        train_data, n_train, skipped, cache_counts = self._training_data(backbone, train, cut, config, target_of)
-        require_classes([labels[t] for t in train_data.targets])
-        val_data = (
-            self._training_data(backbone, validation, cut, config, target_of, evaluation=True)[0]
-            if validation
-            else None
-        )
+        task = inputs.train.task
+        labels = output_labels(inputs.train, config.target)
 
-        top = build_top(backbone, cut, len(labels), pretrained=self.pretrained)
+        def encode(values: list[str]) -> np.ndarray:
+            return encode_targets(values, task, labels)
+
+        train_data, n_train, skipped, cache_counts = self._training_data(backbone, train, cut, config, encode)
+        if task == "classification":
+            require_classes([labels[t] for t in train_data.targets])
+        else:
+            require_targets(train_data.targets, task)
+        val_data = (
+            self._training_data(backbone, validation, cut, config, encode, evaluation=True)[0] if validation else None
+        )
+        objective = self._objective(task, config, train_data.targets)
+
+        top = build_top(backbone, cut, 1 if task == "regression" else len(labels), pretrained=self.pretrained)
         if self.pretrained:
-            top.init_head_from(self._probe(backbone, train, config, labels))
+            top.init_head_from(self._probe(backbone, train, config, labels, objective))
         lr = config.lr or self.default_lr
         trainer_config = TrainerConfig(
             max_epochs=config.max_epochs or self.default_epochs, batch_size=config.batch_size, seed=config.seed
@@ -232,6 +261,7 @@ class GradientStrategy(Strategy):
             top,
             self.param_groups(top, lr, config.lr_ratio),
             trainer_config,
+            objective=objective,
             frozen=frozen_batchnorm(top) if self.pretrained else (),
             callbacks=[
                 EarlyStopping(patience=patience),
@@ -246,8 +276,17 @@ class GradientStrategy(Strategy):
             notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")
         if state.stop_reason:
             notes.append(state.stop_reason)
-        model = FinetuneModel(backbone, top, cut, labels, self._manifest(backbone, cut, config, trainer, state))
-        model.memory = activation_memory(backbone, train, cut, config, labels)
+        manifest = self._manifest(backbone, cut, config, trainer, state)
+        model = FinetuneModel(backbone, top, cut, labels, manifest, objective)
+        model.task = task
+        if task == "multilabel":
+            held_out = val_data if val_data is not None and len(val_data) else train_data
+            model.thresholds = tune_thresholds(held_out.targets, trainer.predict(held_out))
+            notes.append(
+                f"per-tag thresholds tuned on the {len(held_out)} "
+                + ("held-out validation items" if held_out is val_data else "training items (no validation split)")
+            )
+        model.memory = activation_memory(backbone, train, cut, config, labels) if task == "classification" else None
         model.report = TrainReport(
             n_train=n_train,
             skipped=skipped,
@@ -255,15 +294,23 @@ class GradientStrategy(Strategy):
             features_computed=cache_counts[1],
             history=state.history,
             notes=notes,
-            class_counts=class_counts([labels[t] for t in train_data.targets]),
+            class_counts=train.class_counts()
+            if task != "classification"
+            else class_counts([labels[t] for t in train_data.targets]),
         )
         return model
+
+    def _objective(self, task: str, config: FitConfig, targets: np.ndarray) -> Objective:
+        """The task's loss; regression trains on the target standardised by its training mean and spread."""
+        if task != "regression":
+            return objective_for(task, label_smoothing=TrainerConfig().label_smoothing)
+        return objective_for(task, loss=config.loss, mean=float(targets.mean()), scale=float(targets.std()) or 1.0)
 
     def _validation_split(self, inputs: FitInputs) -> tuple[Dataset, Dataset | None, list[str]]:
         if inputs.validation is not None and len(inputs.validation):
             return inputs.train, inputs.validation, []
         counts = inputs.train.class_counts()
-        if min(counts.values()) < 2:
+        if inputs.train.task == "classification" and min(counts.values()) < 2:
             return inputs.train, None, ["no validation split: a class has a single example; no early stopping"]
         if len(inputs.train) * VALIDATION_FRACTION < MIN_VALIDATION_ITEMS:
             note = (
@@ -275,7 +322,10 @@ class GradientStrategy(Strategy):
         note = f"held out {len(parts.test)} training items for validation (early stopping, best epoch)"
         return parts.train, parts.test, [note]
 
-    def _probe(self, backbone: Backbone, train: Dataset, config: FitConfig, labels: list[str]) -> LinearHead:
+    def _probe(
+        self, backbone: Backbone, train: Dataset, config: FitConfig, labels: list[str], objective: Objective
+    ) -> Any:
+        """A linear head on the frozen features to start the trained head from (in the objective's units)."""
         x = extract_features(
             backbone,
             train,
@@ -285,6 +335,11 @@ class GradientStrategy(Strategy):
             progress=config.progress,
         )
         assert train.labels is not None
+        if train.task != "classification":
+            y = encode_targets([train.labels[i] for i in x.kept], train.task, labels)
+            if isinstance(objective, RegressionObjective):
+                y = (y - objective.mean) / objective.scale
+            return task_head(train.task, seed=config.seed).fit(x.features, y)
         y = np.array([train.labels[i] for i in x.kept])
         probe = LinearHead(seed=config.seed).fit(x.features, y)  # C by CV: a softer start than an overfit probe
         if list(probe.classes_) != labels:
@@ -297,7 +352,7 @@ class GradientStrategy(Strategy):
         data: Dataset,
         cut: int,
         config: FitConfig,
-        target_of: dict[str, int],
+        encode: Callable[[list[str]], np.ndarray],
         evaluation: bool = False,
     ) -> tuple[ActivationData | RawData, int, list[Any], tuple[int, int]]:
         assert data.labels is not None
@@ -315,7 +370,7 @@ class GradientStrategy(Strategy):
                 on_bad=config.on_bad,
                 progress=config.progress,
             )
-            targets = np.array([target_of[data.labels[i]] for i in acts.kept], dtype=np.int64)
+            targets = encode([data.labels[i] for i in acts.kept])
             source = ActivationData(acts.values, targets, backbone.modality, activation_key(backbone, cut))
             return source, len(acts.kept), acts.skipped, (acts.n_cached, acts.n_computed)
         items, kept, skipped = [], [], []
@@ -328,7 +383,7 @@ class GradientStrategy(Strategy):
                     raise
                 skipped.append(SkippedItem(data.ids[i], err.reason))
         digests = item_digests(data)
-        targets = np.array([target_of[data.labels[i]] for i in kept], dtype=np.int64)
+        targets = encode([data.labels[i] for i in kept])
         return RawData(backbone, items, [digests[i] for i in kept], targets, augment), len(kept), skipped, (0, 0)
 
     def _manifest(
@@ -345,6 +400,7 @@ class GradientStrategy(Strategy):
             "epochs_run": state.epoch,
             "best_epoch": state.best_epoch,
             "stop_reason": state.stop_reason,
+            "objective": objective_manifest(trainer.objective),
             "augment": AugmentSpec().to_dict() if config.augment and backbone.modality == "image" else None,
             "views": config.views if cut > 0 else None,
             "trainer": {
@@ -354,7 +410,7 @@ class GradientStrategy(Strategy):
                 "batch_size": config.batch_size,
                 "optimizer": "AdamW",
                 "schedule": "linear warm-up (1 epoch) then cosine",
-                "label_smoothing": TrainerConfig().label_smoothing,
+                "label_smoothing": getattr(trainer.objective, "label_smoothing", 0.0),
                 "weight_decay": TrainerConfig().weight_decay,
             },
         }
@@ -364,9 +420,19 @@ class GradientStrategy(Strategy):
     ) -> FinetuneModel:
         assert backbone is not None
         cut = int(manifest["strategy"]["cut"])
-        top = build_top(backbone, cut, len(manifest["labels"]), pretrained=True)
+        task = manifest.get("task", "classification")
+        recorded = manifest["strategy"].get("objective") or {}
+        objective = objective_for(
+            task,
+            loss=recorded.get("name", "mse"),
+            mean=float(recorded.get("mean", 0.0)),
+            scale=float(recorded.get("scale", 1.0)),
+        )
+        top = build_top(backbone, cut, 1 if task == "regression" else len(manifest["labels"]), pretrained=True)
         top.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in strip_memory(tensors).items()})
-        return FinetuneModel(backbone, top, cut, list(manifest["labels"]), manifest["strategy"])
+        model = FinetuneModel(backbone, top, cut, list(manifest["labels"]), manifest["strategy"], objective)
+        model.task = task
+        return model
 
 
 class PartialStrategy(GradientStrategy):

@@ -23,9 +23,19 @@ from sklearn.svm import LinearSVC
 from headstart.backbones.base import Backbone
 from headstart.errors import UsageError
 from headstart.features import extract_features
-from headstart.strategies.base import FitInputs, Strategy, TrainReport, class_counts, require_classes
+from headstart.strategies.base import (
+    FitInputs,
+    Strategy,
+    TrainReport,
+    class_counts,
+    output_labels,
+    require_classes,
+    require_targets,
+)
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_size
+from headstart.strategies.task_heads import load_task_head, task_head
+from headstart.tasks import TASKS, counts_of, encode_targets
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
@@ -192,7 +202,8 @@ class LinearStrategy(Strategy):
     """Feature extraction: the whole backbone frozen, a linear head trained on its pooled features."""
 
     name = "linear"
-    description = "frozen backbone features + logistic regression / linear SVM"
+    description = "frozen backbone features + logistic regression / linear SVM (ridge, one-vs-rest for other tasks)"
+    tasks = TASKS
 
     def fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone = inputs.config, inputs.backbone
@@ -206,6 +217,8 @@ class LinearStrategy(Strategy):
             progress=config.progress,
         )
         assert inputs.train.labels is not None
+        if inputs.train.task != "classification":
+            return self._fit_task(inputs, backbone, x)
         y = np.array([inputs.train.labels[i] for i in x.kept])
         require_classes(y)
         head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(x.features, y)
@@ -220,6 +233,29 @@ class LinearStrategy(Strategy):
         )
         return model
 
+    def _fit_task(self, inputs: FitInputs, backbone: Backbone, x: Any) -> FeatureHeadModel:
+        """Multi-label (one-vs-rest logistic regression, tuned thresholds) or regression (ridge)."""
+        config, train = inputs.config, inputs.train
+        assert train.labels is not None
+        labels = output_labels(train, config.target)
+        kept = [train.labels[i] for i in x.kept]
+        y = encode_targets(kept, train.task, labels)
+        require_targets(y, train.task)
+        head = task_head(train.task, C=config.C, seed=config.seed).fit(x.features, y)
+        strategy = {"name": self.name, "frozen_stages": list(backbone.stages), "trainable_stages": []}
+        kind = "linear-" + train.task
+        model = FeatureHeadModel(backbone, head, labels, strategy, kind, config.threads, config.batch_size)
+        model.task = train.task
+        model.thresholds = getattr(head, "thresholds_", None)
+        model.report = TrainReport(
+            n_train=len(x.kept),
+            skipped=x.skipped,
+            features_cached=x.n_cached,
+            features_computed=x.n_computed,
+            class_counts=counts_of(kept, train.task),
+        )
+        return model
+
     def _model(
         self, backbone: Backbone, head: LinearHead, threads: int | None = None, batch_size: int = 32
     ) -> FeatureHeadModel:
@@ -231,5 +267,12 @@ class LinearStrategy(Strategy):
         self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
     ) -> FeatureHeadModel:
         assert backbone is not None
+        task = manifest.get("task", "classification")
+        if task != "classification":
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("memory.")}
+            head = load_task_head(task, manifest["head"], tensors)
+            model = FeatureHeadModel(backbone, head, list(manifest["labels"]), manifest["strategy"], "linear-" + task)
+            model.task = task
+            return model
         head = LinearHead.from_state(manifest["head"], tensors, manifest["labels"])
         return self._model(backbone, head)

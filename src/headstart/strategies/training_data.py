@@ -27,6 +27,24 @@ def epoch_order(n: int, epoch: int | None, seed: int) -> tuple[np.ndarray, np.ra
     return rng.permutation(n), rng
 
 
+def grouped_order(
+    targets: np.ndarray, epoch: int | None, seed: int, group: int
+) -> tuple[np.ndarray, np.random.Generator | None]:
+    """`epoch_order`, but items of one class come in runs of `group`, so every batch holds same-class pairs.
+
+    Contrastive losses need positives in the batch; with many classes a plain shuffle leaves most items
+    without one. Evaluation order and `group <= 1` are the plain order.
+    """
+    order, rng = epoch_order(len(targets), epoch, seed)
+    if rng is None or group <= 1:
+        return order, rng
+    runs = []
+    for label in np.unique(targets):
+        members = order[targets[order] == label]
+        runs.extend(members[i : i + group] for i in range(0, len(members), group))
+    return np.concatenate([runs[i] for i in rng.permutation(len(runs))]), rng
+
+
 def activation_state(rows: Sequence[np.ndarray], modality: str, key: str) -> dict[str, torch.Tensor]:
     """Stack fixed-shape activations, or pad ragged token activations with an attention mask."""
     if modality != "text":
@@ -43,6 +61,8 @@ def activation_state(rows: Sequence[np.ndarray], modality: str, key: str) -> dic
 class ActivationData:
     """Cached activations at the cut: `views[k][v]` for item k; one view sampled per item per epoch."""
 
+    group = 1  # > 1: same-class runs in each batch (see `grouped_order`)
+
     def __init__(self, views: list[list[np.ndarray]], targets: np.ndarray, modality: str, key: str) -> None:
         self.views = views
         self.targets = targets
@@ -53,7 +73,7 @@ class ActivationData:
         return len(self.views)
 
     def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
-        order, rng = epoch_order(len(self), epoch, seed)
+        order, rng = grouped_order(self.targets, epoch, seed, self.group)
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             rows = [self.views[k][int(rng.integers(len(self.views[k]))) if rng is not None else 0] for k in chosen]
@@ -62,6 +82,8 @@ class ActivationData:
 
 class RawData:
     """Decoded items run through the whole network; images get a fresh augmented view each epoch."""
+
+    group = 1  # > 1: same-class runs in each batch (see `grouped_order`)
 
     def __init__(
         self,
@@ -87,7 +109,7 @@ class RawData:
         return augment_image(item, view_rng(seed, self.digests[k], 1_000 + epoch), self.augment)
 
     def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
-        order, _ = epoch_order(len(self), epoch, seed)
+        order, _ = grouped_order(self.targets, epoch, seed, self.group)
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
             inputs = self.backbone.preprocess([self._view(int(k), epoch, seed) for k in chosen])

@@ -8,6 +8,10 @@ gives each 1/k), renormalised over the labels. Labels without a match get no mas
 
 Texts: cosine similarity between each text's embedding and each label's embedding (its name, or a
 description from a YAML/JSON file), softmax with temperature `TEMPERATURE`.
+
+Multi-label data: each tag is scored on its own (images: its source classes' softmax mass, not renormalised;
+texts: sigmoid((cosine - `CENTRE`) / `TEMPERATURE`)) and the per-tag thresholds are tuned on the labelled
+training items; nothing else is learnt from them. Regression has no zero-shot form.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from scipy.special import softmax
+from scipy.special import expit, softmax
 from torch import nn
 
 from headstart.backbones import check_modality, get_backbone
@@ -30,11 +34,13 @@ from headstart.errors import StrategyError, UsageError
 from headstart.features import extract_features
 from headstart.strategies.base import FitInputs, Strategy, TrainReport, require_classes
 from headstart.strategies.feature_model import FeatureHeadModel
+from headstart.tasks import multi_hot, tune_thresholds
 
 DEFAULT_TEXT_BACKBONE = "minilm-l6"
 MATCH_THRESHOLD = 0.65  # minilm-l6 cosine between a label and a class name; below it names are unrelated
 TOP_M = 3  # source classes per label at most
 TEMPERATURE = 0.05  # text zero-shot: softmax(cosine / 0.05); a 0.1 cosine gap is a 7.4x odds ratio
+CENTRE = 0.3  # multi-label text zero-shot: the cosine at which a tag's probability is 0.5 before tuning
 
 
 def normalize_name(name: str) -> str:
@@ -142,7 +148,9 @@ class SourceMappedHead:
         labels: list[str],
         mapping: dict[str, list[dict[str, Any]]],
         matching: dict[str, Any],
+        multilabel: bool = False,
     ) -> None:
+        self.multilabel = multilabel  # each label's mass on its own, not renormalised over the labels
         self.weight = np.asarray(weight, dtype=np.float32)
         self.bias = np.asarray(bias, dtype=np.float32)
         self.labels = labels
@@ -157,6 +165,8 @@ class SourceMappedHead:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         logits = np.asarray(X, dtype=np.float64) @ self.weight.T.astype(np.float64) + self.bias
         mass = softmax(logits, axis=1) @ self.matrix
+        if self.multilabel:
+            return np.asarray(mass)
         total = mass.sum(axis=1, keepdims=True)
         # Mapped classes always carry some softmax mass; the floor only guards against float underflow.
         return np.where(total > 1e-300, mass / np.maximum(total, 1e-300), 1.0 / len(self.labels))
@@ -172,6 +182,7 @@ class SourceMappedHead:
             "mapping": self.mapping,
             "unmatched": self.unmatched,
             "unmatched_policy": "no probability mass (never predicted)",
+            "multilabel": self.multilabel,
             **self.matching,
         }
 
@@ -181,19 +192,29 @@ class SourceMappedHead:
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], labels: list[str]) -> SourceMappedHead:
         matching = {k: config[k] for k in ("threshold", "top_m", "text_backbone", "label_texts") if k in config}
-        return cls(state["source_weight"], state["source_bias"], labels, config["mapping"], matching)
+        multilabel = bool(config.get("multilabel", False))
+        return cls(state["source_weight"], state["source_bias"], labels, config["mapping"], matching, multilabel)
 
 
 class LabelSimilarityHead:
     """softmax(cosine(text embedding, label embedding) / temperature) over the labels."""
 
-    def __init__(self, label_vectors: np.ndarray, label_texts: dict[str, str], temperature: float = TEMPERATURE):
+    def __init__(
+        self,
+        label_vectors: np.ndarray,
+        label_texts: dict[str, str],
+        temperature: float = TEMPERATURE,
+        multilabel: bool = False,
+    ):
+        self.multilabel = multilabel  # sigmoid((cosine - CENTRE) / temperature) per label instead of a softmax
         self.label_vectors = _l2(label_vectors).astype(np.float32)
         self.label_texts = label_texts
         self.temperature = temperature
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         cosine = _l2(X) @ self.label_vectors.T.astype(np.float64)
+        if self.multilabel:
+            return np.asarray(expit((cosine - CENTRE) / self.temperature))
         return softmax(cosine / self.temperature, axis=1)
 
     def torch_module(self) -> nn.Module:
@@ -206,6 +227,8 @@ class LabelSimilarityHead:
             "similarity": "cosine",
             "temperature": self.temperature,
             "label_texts": self.label_texts,
+            "multilabel": self.multilabel,
+            "centre": CENTRE if self.multilabel else None,
         }
 
     def state(self) -> dict[str, np.ndarray]:
@@ -213,7 +236,8 @@ class LabelSimilarityHead:
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray]) -> LabelSimilarityHead:
-        return cls(state["label_embeddings"], config["label_texts"], float(config["temperature"]))
+        multilabel = bool(config.get("multilabel", False))
+        return cls(state["label_embeddings"], config["label_texts"], float(config["temperature"]), multilabel)
 
 
 class _SourceMappedModule(nn.Module):
@@ -247,6 +271,7 @@ class ZeroShotStrategy(Strategy):
 
     name = "zero-shot"
     description = "no training: label names matched to the pretraining classes (images) or to the texts"
+    tasks = ("classification", "multilabel")
 
     def fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone, train = inputs.config, inputs.backbone, inputs.train
@@ -265,11 +290,12 @@ class ZeroShotStrategy(Strategy):
             if config.text_backbone is not None and config.text_backbone != backbone.name:
                 notes.append(f"zero-shot on texts uses the backbone {backbone.name!r}; --text-backbone is unused")
             vectors = embed_texts(backbone, [label_texts[lab] for lab in labels], **run)
-            head = LabelSimilarityHead(vectors, label_texts)
+            head = LabelSimilarityHead(vectors, label_texts, multilabel=train.task == "multilabel")
             strategy = self._strategy_manifest(backbone, "label-similarity", config.label_descriptions, None)
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
         else:
             head, text_backbone = self._source_head(backbone, labels, label_texts, config.text_backbone, run)
+            head.multilabel = train.task == "multilabel"
             if head.unmatched:
                 notes.append(
                     f"zero-shot: no source class of {backbone.name!r} matches label(s) {', '.join(head.unmatched)} "
@@ -278,8 +304,19 @@ class ZeroShotStrategy(Strategy):
                 )
             strategy = self._strategy_manifest(backbone, "source-mapping", config.label_descriptions, text_backbone)
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
+        if train.task == "multilabel":
+            self._tune_thresholds(model, train, config, notes)
         model.report = TrainReport(n_train=0, notes=notes)
         return model
+
+    def _tune_thresholds(self, model: FeatureHeadModel, train: Dataset, config: Any, notes: list[str]) -> None:
+        """Multi-label: each tag's threshold from the labelled training items (the only thing they are used for)."""
+        x = model.embed_dataset(train, on_bad=config.on_bad, progress=config.progress, cache=True)
+        assert train.labels is not None
+        y = multi_hot([train.labels[i] for i in x.kept], model.labels)
+        model.task = "multilabel"
+        model.thresholds = tune_thresholds(y, model.head.predict_proba(x.features))
+        notes.append(f"zero-shot multi-label: per-tag thresholds tuned on {len(x.kept)} labelled training item(s)")
 
     def _source_head(
         self,
@@ -340,4 +377,6 @@ class ZeroShotStrategy(Strategy):
             head = SourceMappedHead.from_state(config, tensors, labels)
         else:
             head = LabelSimilarityHead.from_state(config, tensors)
-        return FeatureHeadModel(backbone, head, labels, manifest["strategy"], "zero-shot")
+        model = FeatureHeadModel(backbone, head, labels, manifest["strategy"], "zero-shot")
+        model.task = manifest.get("task", "classification")
+        return model

@@ -21,9 +21,12 @@ class Callback:
 
 
 def score(metrics: dict[str, float]) -> float:
-    """Higher is better: validation accuracy, ties broken by validation loss (or -train loss alone)."""
+    """Higher is better: validation accuracy, ties broken by validation loss; else -validation loss (multi-label,
+    regression), else -train loss."""
     if "val_accuracy" in metrics:
         return metrics["val_accuracy"] - 1e-3 * metrics["val_loss"]
+    if "val_loss" in metrics:
+        return -metrics["val_loss"]
     return -metrics["train_loss"]
 
 

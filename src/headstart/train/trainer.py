@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
+
+from headstart.train.objectives import Objective
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
 
@@ -67,7 +69,8 @@ class TrainState:
 
 
 class Trainer:
-    """AdamW over explicit parameter groups, linear warm-up then cosine decay, cross-entropy loss."""
+    """AdamW over explicit parameter groups, linear warm-up then cosine decay; the loss is the task's objective
+    (cross-entropy by default, BCE with logits for multi-label, MSE/Huber for regression)."""
 
     def __init__(
         self,
@@ -77,6 +80,7 @@ class Trainer:
         callbacks: Sequence[Any] = (),
         frozen: Sequence[nn.Module] = (),
         loss: Callable[[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]], torch.Tensor] | None = None,
+        objective: Objective | None = None,
     ) -> None:
         self.module = module
         self.config = config
@@ -84,7 +88,8 @@ class Trainer:
         self.frozen = list(frozen)  # sub-modules kept in eval mode (BatchNorm statistics stay put)
         groups = [g for g in param_groups if any(p.requires_grad for p in g["params"])]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        self.objective = objective or Objective(label_smoothing=config.label_smoothing)
+        self.loss_fn = self.objective.loss
         self.custom_loss = loss  # (logits, target, state) -> loss, e.g. cross-entropy plus distillation
         self.state = TrainState()
         self._steps_per_epoch = 1
@@ -162,16 +167,32 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, data: TrainData) -> dict[str, float]:
-        """Validation loss and accuracy (module in eval mode, no augmentation)."""
+        """Validation loss, and accuracy for single-label tasks (module in eval mode, no augmentation)."""
         self.module.eval()
+        unsmoothed = replace(self.objective, label_smoothing=0.0)
         total, correct, loss_sum = 0, 0, 0.0
+        counted = True
         for state, target in data.batches(self.config.batch_size, epoch=None, seed=self.config.seed):
             logits = self.module(state)
-            loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == target).sum())
+            loss_sum += float(unsmoothed.loss(logits, target, reduction="sum"))
+            right = unsmoothed.correct(logits, target)
+            counted = counted and right is not None
+            correct += right or 0
             total += len(target)
         self._set_train_mode()
-        return {"val_loss": loss_sum / max(total, 1), "val_accuracy": correct / max(total, 1)}
+        metrics = {"val_loss": loss_sum / max(total, 1)}
+        if counted:
+            metrics["val_accuracy"] = correct / max(total, 1)
+        return metrics
+
+    @torch.no_grad()
+    def predict(self, data: TrainData) -> np.ndarray:
+        """The objective's outputs (probabilities or values) for `data`, in evaluation order."""
+        self.module.eval()
+        rows = [self.objective.outputs(self.module(state)).numpy()
+                for state, _ in data.batches(self.config.batch_size, epoch=None, seed=self.config.seed)]  # fmt: skip
+        self._set_train_mode()
+        return np.concatenate(rows) if rows else np.zeros((0, 0))
 
     # -- checkpoints -------------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:

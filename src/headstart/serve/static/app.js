@@ -46,6 +46,15 @@ function showPrediction(prediction, batchMs) {
     row.append(name, track, value);
     bars.append(row);
   }
+  // multi-label models also answer the tags above their thresholds; regression models a number
+  const answer = prediction.value !== undefined ? "predicted value: " + prediction.value.toPrecision(4)
+    : prediction.labels ? "tags: " + (prediction.labels.join(", ") || "(none above its threshold)") : null;
+  if (answer !== null) {
+    const row = document.createElement("li");
+    row.className = "bar answer";
+    row.textContent = answer;
+    bars.prepend(row);
+  }
   $("results-hint").hidden = true;
   $("timing").textContent = "answered in " + batchMs.toFixed(1) + " ms";
 }
