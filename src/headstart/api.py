@@ -439,7 +439,7 @@ def rank(data: str | Path, **options: Any) -> Any:
     sample = subsample(train, config.max_items, seed=config.seed)
     params = config.model_dump(exclude={"progress"})
     engine = use_engine(config.engine, address=config.ray_address, threads=config.threads)
-    with engine, tracking.tracked_run("rank", params, tracking.data_record(data, dataset)) as run:
+    with engine, tracking.tracked_run("rank", params, tracking.data_record(data, dataset), enabled=config.track) as run:
         result = _rank(
             sample,
             candidate_backbones(dataset.modality, None, config.backbones),
@@ -673,7 +673,7 @@ def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
     refuse_task(_load_bundle(bundle).task, "`headstart expand`")
     refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
     params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
-    with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}) as run:
+    with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
         result = expand_bundle(bundle, data, config)
         _record_outcome(run, "expand.json", result.to_dict(), {"metrics": result.to_dict().get("metrics", {})})
         if run.active:
@@ -700,7 +700,7 @@ def study(data: str | Path, *, on_event: Any = None, **options: Any) -> Any:
         options["budgets"] = parse_budgets(options["budgets"])
     config: StudyConfig = validated(StudyConfig, **options)
     params = config.model_dump(exclude={"progress"})
-    with tracking.tracked_run("study", params, {"path": str(Path(data).resolve())}) as run:
+    with tracking.tracked_run("study", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
         result = run_study(data, config, on_event=on_event)
         if run.active:
             for name in ("study.json", "results.csv", "report.html"):

@@ -37,6 +37,13 @@ class RunOptions(_Options):
     progress: bool = True
 
 
+class TrackOptions(_Options):
+    """Whether the command is recorded as an MLflow run (see headstart.tracking; $HEADSTART_NO_TRACK=1 also
+    turns it off)."""
+
+    track: bool = True
+
+
 class EngineOptions(_Options):
     """Where the work runs: this process (`local`) or a Ray cluster (`ray`; None address = a local Ray)."""
 
@@ -44,7 +51,7 @@ class EngineOptions(_Options):
     ray_address: str | None = None
 
 
-class FitConfig(DataOptions, RunOptions, EngineOptions):
+class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
 
     backbone: str | None = None
@@ -70,15 +77,13 @@ class FitConfig(DataOptions, RunOptions, EngineOptions):
     time_budget: float | None = Field(default=None, gt=0)
     # auto: candidate backbones to rank (default: --backbone, else every installed one of the data's modality)
     candidates: list[str] | None = None
-    # record the run in MLflow (see headstart.tracking; $HEADSTART_NO_TRACK=1 also turns it off)
-    track: bool = True
     # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables)
     memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the strategy's default size
     # regression with gradient strategies: mean squared error or Huber loss (on the standardised target)
     loss: Literal["mse", "huber"] = "mse"
 
 
-class ExpandConfig(DataOptions, RunOptions):
+class ExpandConfig(DataOptions, RunOptions, TrackOptions):
     """Options of `expand`: add classes (or, with `update`, examples of existing ones) to a bundle."""
 
     out: str
@@ -106,7 +111,7 @@ class PredictConfig(RunOptions):
     on_bad: OnBad = "skip"
 
 
-class RankConfig(DataOptions, RunOptions, EngineOptions):
+class RankConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     """Options of `rank`: which backbones and cuts to score, by which metric, on how many labels."""
 
     backbones: list[str] | None = None  # default: every installed backbone of the data's modality
@@ -117,7 +122,7 @@ class RankConfig(DataOptions, RunOptions, EngineOptions):
     seed: int = Field(default=0, ge=0)
 
 
-class StudyConfig(DataOptions, RunOptions, EngineOptions):
+class StudyConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     """Options of `study`: the grid (strategies × label budgets × seeds), its limits and the verdict's targets."""
 
     backbone: str | None = None

@@ -147,3 +147,20 @@ def test_default_store_is_under_headstart_runs(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv(tracking.ENV_URI, str(tmp_path / "elsewhere"))
     assert tracking.tracking_uri() == f"sqlite:///{tmp_path.resolve()}/elsewhere/mlflow.db"
     assert os.environ[tracking.ENV_URI].endswith("elsewhere")
+
+
+def test_no_track_on_rank_study_and_expand_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = colour_folder(tmp_path / "data", per_class=6)
+    new = tmp_path / "new"
+    (new / "magenta").mkdir(parents=True)
+    for i, image in enumerate(sorted((data / "red").iterdir())):
+        (new / "magenta" / f"{i}.png").write_bytes(image.read_bytes())
+    parent = fit(data, tmp_path / "m", track=False)
+    store = tmp_path / "store"
+    monkeypatch.setenv(tracking.ENV_URI, f"sqlite:///{store}/mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    cli("rank", str(data), "--backbones", "test-cnn", "--no-track")
+    cli("study", str(data), "--backbone", "test-cnn", "--strategies", "linear", "--budgets", "3", "--seeds", "1",
+        "--out", str(tmp_path / "study"), "--no-energy", "--no-track")  # fmt: skip
+    cli("expand", str(parent.bundle), str(new), "--out", str(tmp_path / "m2"), "--no-track")
+    assert not store.exists() and not (tmp_path / "headstart-runs").exists()

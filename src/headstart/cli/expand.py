@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from headstart import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, Track, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
 
 
@@ -47,6 +47,7 @@ def expand(
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
+    track: Track = True,
     as_json: Json = False,
 ) -> None:
     """Add the classes of NEW_DATA to BUNDLE (or, with --update, its examples) and save NEW_BUNDLE."""
@@ -65,6 +66,7 @@ def expand(
             patience=patience,
             text_column=text_column,
             label_column=label_column,
+            track=track,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:

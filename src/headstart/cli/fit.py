@@ -19,6 +19,7 @@ from headstart.cli.options import (
     Task,
     TextColumn,
     Threads,
+    Track,
     engine_options,
     run_options,
     split_csv,
@@ -96,9 +97,7 @@ def fit(
         str | None,
         typer.Option("--backbones", help="auto: comma-separated candidate backbones (default: installed ones)."),
     ] = None,
-    track: Annotated[
-        bool, typer.Option("--track/--no-track", help="Record the run in MLflow (see `headstart runs`).")
-    ] = True,
+    track: Track = True,
     memory: Annotated[
         int | None,
         typer.Option(

@@ -33,6 +33,7 @@ Target = Annotated[
 ]
 Separator = Annotated[str, typer.Option("--separator", help="Multi-label: what separates the tags of a cell.")]
 
+Track = Annotated[bool, typer.Option("--track/--no-track", help="Record the run in MLflow (see `headstart runs`).")]
 EngineName = Annotated[
     str,
     typer.Option(

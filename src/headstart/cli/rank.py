@@ -18,6 +18,7 @@ from headstart.cli.options import (
     RayAddress,
     TextColumn,
     Threads,
+    Track,
     engine_options,
     run_options,
     split_csv,
@@ -54,6 +55,7 @@ def rank(
     batch_size: BatchSize = 32,
     engine: EngineName = "local",
     ray_address: RayAddress = None,
+    track: Track = True,
     as_json: Json = False,
 ) -> None:
     """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, NCE, LEEP)."""
@@ -68,6 +70,7 @@ def rank(
             seed=seed,
             text_column=text_column,
             label_column=label_column,
+            track=track,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
             **engine_options(engine, ray_address),
         )

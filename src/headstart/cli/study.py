@@ -20,6 +20,7 @@ from headstart.cli.options import (
     Target,
     Task,
     Threads,
+    Track,
     engine_options,
     run_options,
 )
@@ -72,6 +73,7 @@ def study(
     batch_size: BatchSize = 32,
     engine: EngineName = "local",
     ray_address: RayAddress = None,
+    track: Track = True,
     as_json: Json = False,
 ) -> None:
     """Compare strategies across label budgets and seeds on one fixed test split; write an HTML report."""
@@ -101,6 +103,7 @@ def study(
                 task=task,
                 target=target,
                 separator=separator,
+                track=track,
                 **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=True),
                 **engine_options(engine, ray_address),
             )
