@@ -27,14 +27,13 @@ from headstart.strategies.finetune import (
     GradientStrategy,
     PartialStrategy,
     TopNet,
-    _checkpoint_path,
-    _run_fingerprint,
     build_top,
     frozen_batchnorm,
 )
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import activation_memory
-from headstart.train import Checkpointer, ProgressBar, TimeBudget, Trainer, TrainerConfig
+from headstart.tasks import encode_targets
+from headstart.train import ProgressBar, TimeBudget, Trainer, TrainerConfig
 
 TEMPERATURE = 0.1
 SAME_CLASS_RUN = 4  # items of one class next to each other in a batch
@@ -93,22 +92,16 @@ class ContrastiveStrategy(GradientStrategy):
         assert backbone is not None and train.labels is not None
         cut = self.cut(backbone, inputs.params)
         labels = sorted(set(train.labels))
-        target_of = {label: i for i, label in enumerate(labels)}
 
         def encode(values: list[str]) -> np.ndarray:
-            return np.array([target_of[v] for v in values], dtype=np.int64)
+            return encode_targets(values, "classification", labels)
 
         train_data, n_train, skipped, cache_counts = self._training_data(backbone, train, cut, config, encode)
         require_classes([labels[t] for t in train_data.targets])
         train_data.group = SAME_CLASS_RUN
 
         top = build_top(backbone, cut, len(labels))
-        torch.manual_seed(config.seed)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        checkpoints = Checkpointer(
-            _checkpoint_path(config.out), resume=config.resume, fingerprint=_run_fingerprint(config, train)
-        )
+        checkpoints = self._start_run(config, train)
         lr = config.lr or self.default_lr
         trainer = Trainer(
             _Embedder(top),
@@ -125,18 +118,17 @@ class ContrastiveStrategy(GradientStrategy):
             ],
         )
         state = trainer.fit(train_data, None)
-        checkpoints.remove()
+        run_notes = self._end_run(checkpoints, state)
 
         eval_data = self._training_data(backbone, train, cut, config, encode, evaluation=True)[0]
         embeddings = _embed(top, eval_data, config.batch_size)
         head = LinearHead(seed=config.seed).fit(embeddings, np.array([labels[t] for t in eval_data.targets]))
         top.init_head_from(head)
 
-        notes = ["no validation split: the contrastive phase runs its fixed schedule, the head's C is cross-validated"]
-        if checkpoints.resumed_from is not None:
-            notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")
-        if state.stop_reason:
-            notes.append(state.stop_reason)
+        notes = [
+            "no validation split: the contrastive phase runs its fixed schedule, the head's C is cross-validated",
+            *run_notes,
+        ]
         manifest = self._manifest(backbone, cut, config, trainer, state)
         manifest["trainer"].pop("label_smoothing", None)
         manifest["objective"] = {

@@ -250,12 +250,7 @@ class GradientStrategy(Strategy):
         trainer_config = TrainerConfig(
             max_epochs=config.max_epochs or self.default_epochs, batch_size=config.batch_size, seed=config.seed
         )
-        torch.manual_seed(config.seed)
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        checkpoints = Checkpointer(
-            _checkpoint_path(config.out), resume=config.resume, fingerprint=_run_fingerprint(config, train)
-        )
+        checkpoints = self._start_run(config, train)
         patience = self.default_patience if config.patience is None else config.patience
         trainer = Trainer(
             top,
@@ -271,11 +266,7 @@ class GradientStrategy(Strategy):
             ],
         )
         state = trainer.fit(train_data, val_data)
-        checkpoints.remove()
-        if checkpoints.resumed_from is not None:
-            notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")
-        if state.stop_reason:
-            notes.append(state.stop_reason)
+        notes.extend(self._end_run(checkpoints, state))
         manifest = self._manifest(backbone, cut, config, trainer, state)
         model = FinetuneModel(backbone, top, cut, labels, manifest, objective)
         model.task = task
@@ -299,6 +290,27 @@ class GradientStrategy(Strategy):
             else class_counts([labels[t] for t in train_data.targets]),
         )
         return model
+
+    @staticmethod
+    def _start_run(config: FitConfig, train: Dataset) -> Checkpointer:
+        """Seed torch, set its threads, and open this run's checkpoint (resumed with `--resume`)."""
+        torch.manual_seed(config.seed)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        return Checkpointer(
+            _checkpoint_path(config.out), resume=config.resume, fingerprint=_run_fingerprint(config, train)
+        )
+
+    @staticmethod
+    def _end_run(checkpoints: Checkpointer, state: Any) -> list[str]:
+        """Drop the finished run's checkpoint; notes on a resume and on why training stopped early."""
+        checkpoints.remove()
+        notes = []
+        if checkpoints.resumed_from is not None:
+            notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")
+        if state.stop_reason:
+            notes.append(state.stop_reason)
+        return notes
 
     def _objective(self, task: str, config: FitConfig, targets: np.ndarray) -> Objective:
         """The task's loss; regression trains on the target standardised by its training mean and spread."""

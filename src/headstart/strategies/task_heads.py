@@ -46,7 +46,24 @@ def _linear(X: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     return np.asarray(X @ coef.T) + intercept
 
 
-class MultiLabelHead:
+class _LinearState:
+    """The arrays of a linear head (its feature scaling when standardised, weights, intercepts): what a bundle
+    stores, and how a loaded head gets them back."""
+
+    standardise = True
+
+    def state(self) -> dict[str, np.ndarray]:
+        scaling = {"mean": self.mean_, "scale": self.scale_} if self.standardise else {}
+        return {**scaling, "coef": self.coef_, "intercept": self.intercept_}
+
+    def _restore(self, state: dict[str, np.ndarray]) -> Self:
+        if self.standardise:
+            self.mean_, self.scale_ = state["mean"], state["scale"]
+        self.coef_, self.intercept_ = state["coef"], state["intercept"]
+        return self
+
+
+class MultiLabelHead(_LinearState):
     """One logistic regression per tag on standardised features; C chosen and thresholds tuned out of fold.
 
     A tag that is always (or never) present in a training fold gets a constant, smoothed probability.
@@ -113,18 +130,11 @@ class MultiLabelHead:
             "thresholds": getattr(self, "threshold_source_", "stored in the manifest"),
         }
 
-    def state(self) -> dict[str, np.ndarray]:
-        scaling = {"mean": self.mean_, "scale": self.scale_} if self.standardise else {}
-        return {**scaling, "coef": self.coef_, "intercept": self.intercept_}
-
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray]) -> Self:
         head = cls(C=config.get("C"))
         head.C_ = config.get("C")
-        if head.standardise:
-            head.mean_, head.scale_ = state["mean"], state["scale"]
-        head.coef_, head.intercept_ = state["coef"], state["intercept"]
-        return head
+        return head._restore(state)
 
 
 class SparseMultiLabelHead(MultiLabelHead):
@@ -135,7 +145,7 @@ class SparseMultiLabelHead(MultiLabelHead):
     c_grid = (1.0, 10.0, 100.0)
 
 
-class RidgeHead:
+class RidgeHead(_LinearState):
     """Ridge regression on standardised features and a standardised target; alpha by efficient leave-one-out."""
 
     standardise = True
@@ -169,18 +179,11 @@ class RidgeHead:
             "scaling": "standard" if self.standardise else None,
         }
 
-    def state(self) -> dict[str, np.ndarray]:
-        scaling = {"mean": self.mean_, "scale": self.scale_} if self.standardise else {}
-        return {**scaling, "coef": self.coef_, "intercept": self.intercept_}
-
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray]) -> Self:
         head = cls(alpha=config.get("alpha"))
         head.alpha_ = config.get("alpha")
-        if head.standardise:
-            head.mean_, head.scale_ = state["mean"], state["scale"]
-        head.coef_, head.intercept_ = state["coef"], state["intercept"]
-        return head
+        return head._restore(state)
 
 
 class SparseRidgeHead(RidgeHead):
