@@ -37,7 +37,6 @@ from headstart.task_metrics import PRIMARY, primary_score, task_report
 
 RESULTS = "results.jsonl"
 REFERENCE_STRATEGIES = ("scratch", "baseline")  # no pretrained network: the yardsticks for transfer
-GRADIENT_STRATEGIES = ("partial", "full", "scratch")
 MATCH_TOLERANCE = 0.01  # a reference "matches" transfer when within one accuracy point of the best transfer
 NO_LABELS = 0  # the budget of zero-shot cells: it trains on no example
 Event = Callable[..., None]

@@ -159,3 +159,25 @@ def test_pil_decompression_bomb_is_bad_item(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL warns above 100, errors above 200
     with pytest.raises(BadItemError, match="decompression bomb"):
         read_image(path)
+
+
+def test_image_digest_reads_each_file_once_and_notices_edits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import os
+
+    from headstart.data import dataset as dataset_module
+
+    path = _save(Image.new("RGB", (8, 6), (1, 2, 3)), tmp_path / "a.png")
+    want = hashlib.sha256(path.read_bytes()).hexdigest()
+    reads: list[str] = []
+    real = dataset_module.file_sha256
+    monkeypatch.setattr(dataset_module, "file_sha256", lambda p, *a: reads.append(str(p)) or real(p, *a))
+    dataset_module._stat_keyed_sha256.cache_clear()
+    assert dataset_module.image_sha256(path) == want
+    assert dataset_module.image_sha256(path) == want
+    assert len(reads) == 1  # the second call is served from the memo
+
+    _save(Image.new("RGB", (9, 6), (9, 9, 9)), path)  # new content, new size
+    os.utime(path, ns=(1, 1))
+    assert dataset_module.image_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest() != want
+    assert len(reads) == 2

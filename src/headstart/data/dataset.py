@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -121,7 +123,7 @@ class Dataset:
     def item_digest(self, i: int) -> str:
         """Content hash of item `i`: file bytes for images, UTF-8 text for texts."""
         if self.modality == "image":
-            return file_sha256(self.items[i])
+            return image_sha256(self.items[i])
         return hashlib.sha256(self.items[i].encode("utf-8")).hexdigest()
 
     def fingerprint(self, digests: Sequence[str] | None = None) -> str:
@@ -146,6 +148,20 @@ class Dataset:
             h.update(row.encode())
             h.update(b"\n")
         return h.hexdigest()
+
+
+def image_sha256(path: str | Path) -> str:
+    """`file_sha256` of an image, remembered per process while the file's size and mtime are unchanged.
+
+    A fit hashes each image for the feature cache, the fingerprint and the tracked run: this reads it once.
+    """
+    st = os.stat(path)
+    return _stat_keyed_sha256(os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _stat_keyed_sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    return file_sha256(path)
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

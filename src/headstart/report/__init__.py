@@ -59,8 +59,9 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     curves = _curve_pair(records, strategies)
     images = {}
     if summary:
-        images["budget"] = figures.accuracy_vs_budget(summary, records, styles)
-        images["time"] = figures.accuracy_vs_time(summary, styles)
+        metric = doc.get("frame", {}).get("score_metric") or "accuracy"
+        images["budget"] = figures.accuracy_vs_budget(summary, records, styles, metric)
+        images["time"] = figures.accuracy_vs_time(summary, styles, metric)
         images["energy"] = figures.energy_per_strategy(summary, styles, intensity, doc["country"])
     if curves:
         images["curves"] = figures.learning_curves(curves["transfer"], curves["scratch"], styles)

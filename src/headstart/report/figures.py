@@ -55,7 +55,17 @@ def _x_of(row: dict[str, Any]) -> float:
     return float(row["budget"]) if row["budget"] not in ("all",) else max(row["labels_per_class"], 1.0)
 
 
-def accuracy_vs_budget(summary: list[dict[str, Any]], records: list[dict[str, Any]], styles: dict) -> str:
+SCORE_NAMES = {"accuracy": "accuracy", "micro_f1": "micro-F1", "r2": "R²"}
+
+
+def score_name(metric: str) -> str:
+    """How a figure names the study's score column (`accuracy`, or micro-F1 / R² for other task kinds)."""
+    return SCORE_NAMES.get(metric, metric)
+
+
+def accuracy_vs_budget(
+    summary: list[dict[str, Any]], records: list[dict[str, Any]], styles: dict, metric: str = "accuracy"
+) -> str:
     """One line per strategy (mean over seeds), a band from the worst to the best seed, dots per seed."""
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
     ticks: dict[float, str] = {}
@@ -83,17 +93,25 @@ def accuracy_vs_budget(summary: list[dict[str, Any]], records: list[dict[str, An
         ax.set_xscale("log")
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
         ax.minorticks_off()
+    name = score_name(metric)
     ax.set_xlabel("labelled examples per class")
-    ax.set_ylabel("test accuracy")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel(f"test {name}")
+    _score_axis(ax, metric)
     _style_axes(ax)
     ax.legend(frameon=False, fontsize=9, loc="lower right")
-    ax.set_title("Accuracy vs labels per class (line: mean; band: worst–best seed)", fontsize=11, loc="left")
+    ax.set_title(f"{name[0].upper()}{name[1:]} vs labels per class (line: mean; band: worst–best seed)", fontsize=11,
+                 loc="left")  # fmt: skip
     return to_png(fig)
 
 
-def accuracy_vs_time(summary: list[dict[str, Any]], styles: dict) -> str:
-    """Mean accuracy against mean fit time per (strategy, budget); the budget is written by each point."""
+def _score_axis(ax: Any, metric: str) -> None:
+    """Percent ticks for accuracy and micro-F1; R² (which can be negative) keeps plain numbers."""
+    if metric != "r2":
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+
+
+def accuracy_vs_time(summary: list[dict[str, Any]], styles: dict, metric: str = "accuracy") -> str:
+    """Mean score against mean fit time per (strategy, budget); the budget is written by each point."""
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
     for spec, style in styles.items():
         rows = sorted((r for r in summary if r["strategy"] == spec), key=lambda r: r["fit_seconds"])
@@ -106,11 +124,12 @@ def accuracy_vs_time(summary: list[dict[str, Any]], styles: dict) -> str:
                         xytext=(4, 4), fontsize=7, color=style["color"])  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("fit time per model (seconds, log scale)")
-    ax.set_ylabel("test accuracy")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set_ylabel(f"test {score_name(metric)}")
+    _score_axis(ax, metric)
     _style_axes(ax)
     ax.legend(frameon=False, fontsize=9, loc="lower right")
-    ax.set_title("Accuracy vs training time (numbers: labels per class)", fontsize=11, loc="left")
+    name = score_name(metric)
+    ax.set_title(f"{name[0].upper()}{name[1:]} vs training time (numbers: labels per class)", fontsize=11, loc="left")
     return to_png(fig)
 
 
