@@ -116,7 +116,7 @@ class RankConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
 
     backbones: list[str] | None = None  # default: every installed backbone of the data's modality
     cuts: str | list[int | str] = "last"  # "last", "all", or stage indices / names
-    metric: Literal["logme", "knn", "hscore", "nce", "leep"] = "logme"
+    metric: Literal["logme", "knn", "hscore", "transrate", "nce", "leep"] = "logme"
     labels_per_class: int | None = Field(default=None, ge=1)
     max_items: int | None = Field(default=2000, ge=2)
     seed: int = Field(default=0, ge=0)

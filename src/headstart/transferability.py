@@ -8,6 +8,8 @@ FeatureStore (so ranking again is cheap) and returns one row per pair with every
 - kNN accuracy by stratified cross-validation (cosine similarity)
 - H-score (Bao et al., "An Information-Theoretic Approach to Transferability in Task Transfer Learning",
   ICIP 2019), with a Ledoit-Wolf shrunk covariance for stability
+- TransRate (Huang et al., "Frustratingly Easy Transferability Estimation", ICML 2022): coding rate of the
+  features minus their coding rate given the label
 - NCE (Tran et al., "Transferability and Hardness of Supervised Classification Tasks", ICCV 2019) and
   LEEP (Nguyen et al., "LEEP: A New Measure to Evaluate Transferability of Learned Representations", ICML
   2020): both read the backbone's source head, so they exist only at the last cut of a backbone that has one
@@ -30,12 +32,13 @@ from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import UsageError
 
-METRICS: tuple[str, ...] = ("logme", "knn", "hscore", "nce", "leep")
+METRICS: tuple[str, ...] = ("logme", "knn", "hscore", "transrate", "nce", "leep")
 SOURCE_HEAD_METRICS = ("nce", "leep")
 LOGME_MAX_ITER = 100
 LOGME_TOL = 1e-5
 KNN_K = 5
 KNN_FOLDS = 5
+TRANSRATE_EPS = 1e-4  # distortion of the coding rate on unit-norm rows, as in the authors' code
 
 
 # -- scores: pure functions of arrays ------------------------------------------------------------------------
@@ -235,6 +238,50 @@ def h_score_dense(features: np.ndarray, labels: np.ndarray | Sequence[Any]) -> f
     return float(np.trace(np.linalg.pinv(cov_f, hermitian=True) @ cov_g))
 
 
+def coding_rate(z: np.ndarray, eps: float = TRANSRATE_EPS) -> float:
+    """R(Z, eps) = 1/2 logdet(I + Z^T Z / (n eps)): bits (in nats) to code the n rows of Z up to distortion eps.
+
+    Computed from the singular values of Z, sum_i 1/2 log(1 + s_i^2 / (n eps)), so no d x d matrix is built.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if len(z) == 0:
+        return 0.0
+    s = np.linalg.svd(z, compute_uv=False)
+    return float(0.5 * np.sum(np.log1p(s**2 / (len(z) * eps))))
+
+
+def transrate(
+    features: np.ndarray,
+    labels: np.ndarray | Sequence[Any],
+    dim: int | None = -1,
+    eps: float = TRANSRATE_EPS,
+) -> float:
+    """TransRate (Huang et al., ICML 2022): R(Z, eps) - sum_k n_k/n R(Z_k - mean(Z_k), eps).
+
+    An estimate of the mutual information between features and label: the coding rate of all (centred) rows
+    minus the rate of each class's rows around their class mean. Rows are scaled to unit norm first (the
+    authors' code does so; the rate depends on scale). `dim` keeps that many principal components of the
+    centred features: -1 (default) = the smallest class size minus one, so every class can span them and the
+    value is not a count of ranks; None = all. Unlike the authors' 10-line code, each class is centred on its
+    own mean, which makes R(Z|Y) the rate of Z given Y: without it two classes placed symmetrically around
+    the origin score as if the label told nothing (each class then has the second moment of the whole set).
+    """
+    codes, k = _encode(labels)
+    z = np.asarray(features, dtype=np.float64)
+    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    z = z - z.mean(axis=0)
+    if dim == -1:
+        dim = max(1, int(np.bincount(codes, minlength=k).min()) - 1)
+    if dim is not None and dim < min(z.shape):
+        _, _, vt = np.linalg.svd(z, full_matrices=False)
+        z = z @ vt[:dim].T
+    conditional = 0.0
+    for c in range(k):
+        zc = z[codes == c]
+        conditional += len(zc) / len(z) * coding_rate(zc - zc.mean(axis=0), eps)
+    return coding_rate(z, eps) - conditional
+
+
 def nce(source_proba: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
     """NCE, negative conditional entropy (Tran et al., ICCV 2019): -H(Y | Z).
 
@@ -347,7 +394,7 @@ def check_metric(metric: str) -> str:
         raise UsageError(
             f"unknown transferability metric {metric!r}",
             expected=f"one of {', '.join(METRICS)}",
-            fix="pass --metric logme (the default), knn, hscore, nce or leep",
+            fix="pass --metric logme (the default), knn, hscore, transrate, nce or leep",
         )
     return metric
 
@@ -404,6 +451,8 @@ def score_features(
             value = knn_accuracy(features, y, seed=seed)
         elif metric == "hscore":
             value = h_score(features, y)
+        elif metric == "transrate":
+            value = transrate(features, y)
         elif metric == "nce":
             value = nce(source_proba, y)  # type: ignore[arg-type]
         else:

@@ -15,6 +15,7 @@ from headstart.errors import UsageError
 from headstart.transferability import (
     _logme_one,
     check_metric,
+    coding_rate,
     h_score,
     h_score_dense,
     knn_accuracy,
@@ -25,6 +26,7 @@ from headstart.transferability import (
     nce,
     rank,
     resolve_cuts,
+    transrate,
 )
 
 
@@ -68,7 +70,7 @@ def test_logme_invariants() -> None:
     assert logme(x, y) == pytest.approx(logme(x, np.array(["a", "b", "c", "d"])[y]))  # label names don't matter
 
 
-@pytest.mark.parametrize("score", [knn_accuracy, h_score, logme])
+@pytest.mark.parametrize("score", [knn_accuracy, h_score, logme, transrate])
 def test_feature_scores_prefer_separated_features(score) -> None:
     x, y = separated()
     noise = np.random.default_rng(4).normal(size=x.shape)
@@ -142,3 +144,53 @@ def test_h_score_svd_form_equals_the_dense_ledoit_wolf_pseudo_inverse(n: int, d:
     # duplicated feature columns (rank-deficient, d > rank) still agree
     doubled = np.hstack([x, x])
     assert h_score(doubled, y) == pytest.approx(h_score_dense(doubled, y), rel=1e-9)
+
+
+def test_coding_rate_equals_the_log_determinant() -> None:
+    z = np.random.default_rng(7).normal(size=(9, 4))
+    dense = 0.5 * np.linalg.slogdet(np.eye(4) + z.T @ z / (9 * 0.3))[1]
+    assert coding_rate(z, eps=0.3) == pytest.approx(dense, rel=1e-12)
+    assert coding_rate(np.zeros((5, 3))) == 0.0
+
+
+def test_transrate_hand_checked_tiny_case() -> None:
+    """Four unit vectors, class 0 = {e1, e2}, class 1 = {-e1, -e2}; eps = 1/2.
+
+    Centred Z^T Z / n = I/2, so R(Z) = 2 * 1/2 log(1 + 1/2 / 1/2) = log 2. Class 0 around its mean (1/2, 1/2)
+    is {(1/2, -1/2), (-1/2, 1/2)}: one direction with Z_k^T Z_k / n_k eigenvalue 1/2, R = 1/2 log 2; class 1
+    likewise; weights 1/2 each. TransRate = log 2 - 1/2 log 2 = 1/2 log 2.
+    """
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    y = np.array([0, 0, 1, 1])
+    assert transrate(x, y, dim=None, eps=0.5) == pytest.approx(0.5 * math.log(2.0), abs=1e-12)
+    assert transrate(3.0 * x, y, dim=None, eps=0.5) == pytest.approx(0.5 * math.log(2.0), abs=1e-12)  # row scale
+    # two collapsed classes: all of the rate is explained by the label
+    collapsed = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    assert transrate(collapsed, y, dim=None, eps=1e-4) == pytest.approx(0.5 * math.log1p(0.5 / 1e-4), rel=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_transrate_invariants(k: int) -> None:
+    x, y = separated(k=k)
+    better, _ = separated(k=k, gap=8.0)
+    x, better = x + 3.0, better + 3.0  # an offset, as with non-negative (post-ReLU) features
+    shuffled = np.random.default_rng(3).permutation(y)
+    assert transrate(better, y) > transrate(x, y) > transrate(x, shuffled)
+    assert transrate(x, y) == pytest.approx(transrate(x, np.array(list("abcd"))[y]))  # label names don't matter
+    assert transrate(x, y) == pytest.approx(transrate(x, y, dim=29))  # default dim = smallest class - 1
+    assert transrate(better, y, dim=None) > transrate(better, shuffled, dim=None)
+
+
+def test_transrate_is_finite_in_high_dimension_and_tiny_classes() -> None:
+    x, y = separated(n_per_class=3, d=200)
+    assert np.isfinite(transrate(x, y)) and np.isfinite(transrate(x, y, dim=None))
+    assert np.isfinite(transrate(x[[0, 3, 4, 6, 7]], y[[0, 3, 4, 6, 7]]))  # a 1-example class
+
+
+def test_rank_sorts_by_transrate_through_the_api(image_folder) -> None:
+    from headstart import api
+
+    result = api.rank(str(image_folder), backbones=["test-cnn"], cuts="all", metric="transrate", track=False)
+    values = [r.scores["transrate"] for r in result.sorted_rows()]
+    assert result.metric == "transrate" and len(values) == 3
+    assert all(np.isfinite(values)) and values == sorted(values, reverse=True)

@@ -58,7 +58,7 @@ def rank(
     track: Track = True,
     as_json: Json = False,
 ) -> None:
-    """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, NCE, LEEP)."""
+    """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, TransRate, NCE, LEEP)."""
     with command_errors(as_json):
         result = api.rank(
             data,
