@@ -243,6 +243,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     if dataset.task != "classification":
         memory, memory_tensors, memory_reason = None, {}, f"`headstart expand` does not support {dataset.task} models"
     manifest["head"] = {**manifest["head"], "memory": memory}
+    counts["memory_items"], counts["memory_bytes"] = (memory["n"], memory["bytes"]) if memory else (0, 0)
     if memory_reason:
         manifest["head"]["memory_reason"] = memory_reason
     record = tracking.data_record(data, dataset, digests)

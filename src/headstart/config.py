@@ -97,6 +97,7 @@ class ExpandConfig(DataOptions, RunOptions, TrackOptions):
     patience: int | None = Field(default=None, ge=0)
     distill_weight: float = Field(default=1.0, ge=0.0)
     temperature: float = Field(default=2.0, gt=0.0)
+    head_refit: bool = True  # fine-tuned bundles: refit the head as balanced logistic regression after training
 
 
 class EvaluateConfig(DataOptions, RunOptions):

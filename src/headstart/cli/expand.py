@@ -42,6 +42,13 @@ def expand(
     patience: Annotated[
         int | None, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0: off).")
     ] = None,
+    head_refit: Annotated[
+        bool,
+        typer.Option(
+            "--head-refit/--no-head-refit",
+            help="Fine-tuned bundles: after training, refit the head as balanced logistic regression (default on).",
+        ),
+    ] = True,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     on_bad: OnBad = "skip",
@@ -64,6 +71,7 @@ def expand(
             max_epochs=max_epochs,
             lr=lr,
             patience=patience,
+            head_refit=head_refit,
             text_column=text_column,
             label_column=label_column,
             track=track,

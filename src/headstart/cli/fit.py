@@ -104,7 +104,7 @@ def fit(
             "--memory",
             min=0,
             help="Exemplars kept per class for `headstart expand` (0: none; default: linear keeps every training "
-            "item's features up to 32 MB, partial:K 20 activations per class).",
+            "item's features up to 32 MB, partial:K every training item's activations up to 32 MB).",
         ),
     ] = None,
     as_json: Json = False,

@@ -277,7 +277,10 @@ class GradientStrategy(Strategy):
                 f"per-tag thresholds tuned on the {len(held_out)} "
                 + ("held-out validation items" if held_out is val_data else "training items (no validation split)")
             )
-        model.memory = activation_memory(backbone, train, cut, config, labels) if task == "classification" else None
+        if task == "classification":  # every training item is a candidate, the held-out validation part included
+            model.memory = activation_memory(backbone, inputs.train, cut, config, labels)
+        else:
+            model.memory = None
         model.report = TrainReport(
             n_train=n_train,
             skipped=skipped,

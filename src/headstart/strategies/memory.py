@@ -4,9 +4,11 @@
 pooled features (`kind="features"`, float16 after per-dimension standardisation: 0.75-2.5 KB per item), by
 default of every training item up to `FEATURE_MEMORY_BYTES`, so a linear expand refits on exactly the old
 training set. `partial:K` bundles keep unaugmented activations at the cut (`kind="activations"`, float16;
-texts are ragged, so their token rows are concatenated with a `memory.lengths` array), at most
-`ACTIVATION_MEMORY` per class. A class over its bound keeps the exemplars chosen by herding (iCaRL, Rebuffi
-et al. 2017): greedily, the item that keeps the running mean of the chosen ones closest to the class mean.
+texts are ragged, so their token rows are concatenated with a `memory.lengths` array), by default of every
+training item while they and their pooled features fit in `ACTIVATION_MEMORY_BYTES` (texts' per-token
+activations are tens of KB an item: the cap holds whatever `--memory N` says). A class over its bound keeps the
+exemplars chosen by herding (iCaRL, Rebuffi et al. 2017): greedily, the item that keeps the running mean of the
+chosen ones closest to the class mean.
 """
 
 from __future__ import annotations
@@ -219,7 +221,9 @@ def strip_memory(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 FEATURE_MEMORY: int | None = None  # linear bundles keep every training item's pooled features ...
 FEATURE_MEMORY_BYTES = 32 * 2**20  # ... up to 32 MB (float16: ~13k items at 1280 dims, ~43k at 384)
-ACTIVATION_MEMORY = 20  # activations at a cut are large (tens of KB each): keep a rehearsal set
+ACTIVATION_MEMORY_BYTES = 32 * 2**20  # partial:K bundles: every item's activations + pooled features up to
+# 32 MB (flowers at 128 px: 8.7 KB an item, ~3,800 items; banking77 on MiniLM: 12.9 KB, ~2,600 texts)
+ROW_BYTES = 16  # an activation item's int64 label and (texts) int64 length
 
 
 def memory_size(requested: int | None, default: int | None) -> int | None:
@@ -261,29 +265,101 @@ def _byte_bound(targets: np.ndarray, dim: int, n_labels: int) -> int | None:
 def activation_memory(
     backbone: Backbone, train: Dataset, cut: int, config: FitConfig, labels: list[str]
 ) -> ExemplarMemory | None:
-    """Herding exemplars (chosen on frozen pooled features) kept as unaugmented activations at `cut`."""
+    """Unaugmented activations at `cut` of every training item that fits in `ACTIVATION_MEMORY_BYTES` (at most
+    `config.memory` per class when given); classes over the bound keep herding exemplars (frozen pooled features).
+
+    When every item fits (the usual case), the activations are extracted once and their pooled features come
+    from the frozen stages after the cut run in torch, instead of a second pass through the whole network.
+    """
     from headstart.features import extract_activations, extract_features
 
-    per_class = config.memory if config.memory is not None else ACTIVATION_MEMORY
-    if per_class <= 0 or cut <= 0:
+    per_class = config.memory
+    if (per_class is not None and per_class <= 0) or cut <= 0 or not len(train):
         return None
     run = {"threads": config.threads, "batch_size": config.batch_size, "on_bad": "skip", "progress": False}
-    x = extract_features(backbone, train, **run)
     assert train.labels is not None
     target_of = {label: i for i, label in enumerate(labels)}
-    targets = np.array([target_of[train.labels[i]] for i in x.kept], dtype=np.int64)
-    rows = select_exemplars(x.features, targets, per_class)
-    subset = train.subset([int(x.kept[r]) for r in rows])
-    acts = extract_activations(backbone, subset, cut, views=1, augment=None, seed=config.seed, **run)
-    values = [item[0] for item in acts.values]
+
+    def activations(subset: Dataset) -> tuple[list[np.ndarray], np.ndarray]:
+        acts = extract_activations(backbone, subset, cut, views=1, augment=None, seed=config.seed, **run)
+        return [item[0] for item in acts.values], acts.kept
+
+    first = activations(train.subset([0]))[0]
+    room = ACTIVATION_MEMORY_BYTES // max(1, 2 * (first[0].size + backbone.feature_dim) + ROW_BYTES) if first else 0
+    if train.modality == "text" or not first or len(train) <= room:  # texts: ragged, sized by their activations
+        values, kept = activations(train)
+        pooled = frozen_pooled(backbone, values, cut, config.batch_size)
+    else:  # more items than can fit: choose on pooled features first, then extract only the chosen
+        x = extract_features(backbone, train, **run)
+        kept, pooled, values = x.kept, np.asarray(x.features, dtype=np.float32), []
+    if not len(kept):
+        return None
+    targets = np.array([target_of[train.labels[i]] for i in kept], dtype=np.int64)
+    if values:
+        sizes = np.array([2 * (v.size + pooled.shape[1]) + ROW_BYTES for v in values], dtype=np.int64)
+    else:
+        sizes = np.full(len(kept), 2 * (first[0].size + pooled.shape[1]) + ROW_BYTES, dtype=np.int64)
+    rows = select_within_bytes(pooled, targets, per_class, sizes, ACTIVATION_MEMORY_BYTES)
+    if values:
+        chosen = [values[r] for r in rows]
+    else:
+        chosen, read = activations(train.subset([int(kept[r]) for r in rows]))
+        rows = rows[read]
     return ExemplarMemory(
         "activations",
-        values,
-        targets[rows][acts.kept],
+        chosen,
+        targets[rows],
         per_class,
         train.modality,
-        np.asarray(x.features[rows][acts.kept], dtype=np.float32),
+        pooled[rows],
+        complete=len(rows) == len(targets),
+        max_bytes=ACTIVATION_MEMORY_BYTES,
     )
+
+
+def frozen_pooled(backbone: Backbone, values: list[np.ndarray], cut: int, batch_size: int) -> np.ndarray:
+    """The frozen backbone's pooled features of activations at `cut` (stages[cut:] run in torch)."""
+    import torch
+
+    from headstart.strategies.finetune import activation_key
+    from headstart.strategies.training_data import activation_state
+
+    key, out = activation_key(backbone, cut), []
+    with torch.inference_mode():
+        for start in range(0, len(values), batch_size):
+            state = activation_state(values[start : start + batch_size], backbone.modality, key)
+            out.append(backbone.pool(backbone.forward(state, cut, len(backbone.stages))).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, backbone.feature_dim), dtype=np.float32)
+
+
+def select_within_bytes(
+    pooled: np.ndarray, targets: np.ndarray, per_class: int | None, sizes: np.ndarray, max_bytes: int
+) -> np.ndarray:
+    """`select_exemplars` rows with the largest per-class bound (<= `per_class`) whose `sizes` sum to <= `max_bytes`.
+
+    The bound starts from the classes' mean item sizes and shrinks until the chosen rows really fit (texts'
+    sizes vary with their length); at a bound of 1 the rows are cut in order, so the cap always holds.
+    """
+    targets = np.asarray(targets)
+    classes = np.unique(targets)
+    counts = np.array([(targets == t).sum() for t in classes])
+    means = np.array([sizes[targets == t].mean() for t in classes])
+    top = int(counts.max()) if per_class is None else min(per_class, int(counts.max()))
+    low, high = 1, top
+    while low < high:  # largest b with sum(min(n_c, b) * mean size_c) <= max_bytes
+        middle = (low + high + 1) // 2
+        if float((np.minimum(counts, middle) * means).sum()) <= max_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    bound = low
+    while True:
+        rows = select_exemplars(pooled, targets, None if bound >= int(counts.max()) else bound)
+        if int(sizes[rows].sum()) <= max_bytes or bound == 1:
+            break
+        bound = max(1, bound - max(1, bound // 20))
+    within = np.cumsum(sizes[rows]) <= max_bytes
+    return rows[within]
 
 
 def memory_section(model: Any, config: FitConfig) -> tuple[dict[str, Any] | None, dict[str, np.ndarray], str | None]:
@@ -324,11 +400,18 @@ def merge_memories(
     values = [v for m in parts for v in m.values]
     targets = np.concatenate([m.targets for m in parts])
     pooled = np.concatenate([np.asarray(m.pooled, dtype=np.float32) for m in parts])
-    if per_class is None and kind == "features":
-        bound = _byte_bound(targets, pooled.shape[1], int(targets.max()) + 1)
+    max_bytes: int | None = None
+    if kind == "activations":
+        max_bytes = ACTIVATION_MEMORY_BYTES
+        sizes = np.array([2 * (v.size + pooled.shape[1]) + ROW_BYTES for v in values], dtype=np.int64)
+        rows = select_within_bytes(pooled, targets, per_class, sizes, max_bytes)
     else:
-        bound = ACTIVATION_MEMORY if per_class is None else per_class
-    rows = select_exemplars(pooled, targets, bound)
+        if per_class is None:
+            max_bytes = FEATURE_MEMORY_BYTES
+            bound = _byte_bound(targets, pooled.shape[1], int(targets.max()) + 1)
+        else:
+            bound = per_class
+        rows = select_exemplars(pooled, targets, bound)
     return ExemplarMemory(
         kind,
         [values[r] for r in rows],
@@ -337,5 +420,5 @@ def merge_memories(
         parts[0].modality,
         pooled[rows],
         complete=all(m.complete for m in parts) and len(rows) == len(targets),
-        max_bytes=FEATURE_MEMORY_BYTES if per_class is None and kind == "features" else None,
+        max_bytes=max_bytes,
     )
