@@ -90,3 +90,18 @@ def test_contrastive_k_trains_only_the_last_k_stages(text_csv: Path, tmp_path: P
     config = FitConfig(strategy="contrastive:1", out=str(tmp_path / "m"), progress=False, max_epochs=1)
     model = strategy.fit(FitInputs(train=load_dataset(str(text_csv)), backbone=bb, config=config, params=params))
     assert model.cut == len(bb.stages) - 1 and len(model.top.stages) == 1
+
+
+def test_body_trains_with_layer_wise_lr_decay(text_csv: Path, tmp_path: Path) -> None:
+    from headstart.strategies.contrastive import LAYER_DECAY
+
+    strategy, params = resolve_strategy("contrastive")
+    bb = get_backbone("test-text")
+    config = FitConfig(strategy="contrastive", out=str(tmp_path / "m"), progress=False, max_epochs=1, lr=1e-3)
+    model = strategy.fit(FitInputs(train=load_dataset(str(text_csv)), backbone=bb, config=config, params=params))
+    groups = model.manifest()["strategy"]["param_groups"]  # read back from the optimizer the Trainer used
+    trained = len(bb.stages) - 1
+    assert trained >= 2 and len(groups) == trained
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3 * LAYER_DECAY ** (trained - 1 - i) for i in range(trained)])
+    assert groups[-1]["name"] == "last stage" and groups[-1]["lr"] == pytest.approx(1e-3)
+    assert sum(g["params"] for g in groups) == sum(p.numel() for p in model.top.stages.parameters())

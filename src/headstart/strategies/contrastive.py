@@ -7,8 +7,9 @@ for B forward passes, and batches are built from same-class runs so every item h
 the linear head (C by cross-validation) on the tuned embeddings. The result is an ordinary `FinetuneModel`:
 it predicts, saves, exports, serves and expands like `partial:K`.
 
-`contrastive` trains every stage after the first (the embeddings / stem, computed once and cached);
-`contrastive:K` trains only the last K stages.
+The body trains with layer-wise learning-rate decay (the last stage at the full rate, each one below at
+`LAYER_DECAY` times the one above). `contrastive` trains every stage after the first (the embeddings /
+stem, computed once and cached); `contrastive:K` trains only the last K stages.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from headstart.train import ProgressBar, TimeBudget, Trainer, TrainerConfig
 
 TEMPERATURE = 0.1
 SAME_CLASS_RUN = 4  # items of one class next to each other in a batch
+LAYER_DECAY = 0.8  # each stage below the last trains at 0.8x the rate of the one above it
 
 
 def supervised_contrastive_loss(
@@ -76,7 +78,7 @@ class ContrastiveStrategy(GradientStrategy):
     name = "contrastive"
     description = "SetFit-style: tune the body with an in-batch contrastive loss, then fit a linear head"
     default_epochs = 10
-    default_lr = 2e-4  # the body's rate: there is no head during the contrastive phase
+    default_lr = 3e-4  # the last stage's rate (lower stages decay by LAYER_DECAY); there is no head in this phase
     tasks = ("classification",)
 
     def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
@@ -85,7 +87,13 @@ class ContrastiveStrategy(GradientStrategy):
         return 1
 
     def param_groups(self, top: TopNet, lr: float, ratio: float) -> list[dict[str, Any]]:
-        return [{"name": "pretrained stages", "params": list(top.stages.parameters()), "lr": lr}]
+        """One group per trained stage: `lr` for the last, times LAYER_DECAY for each stage further down."""
+        last = len(top.stages) - 1
+        return [
+            {"name": f"last stage - {last - i}" if i < last else "last stage", "params": list(stage.parameters()),
+             "lr": lr * LAYER_DECAY ** (last - i)}
+            for i, stage in enumerate(top.stages)
+        ]  # fmt: skip
 
     def fit(self, inputs: FitInputs) -> FinetuneModel:
         config, backbone, train = inputs.config, inputs.backbone, inputs.train
@@ -134,7 +142,7 @@ class ContrastiveStrategy(GradientStrategy):
         manifest["objective"] = {
             "body": (
                 f"supervised contrastive, in-batch pairs, temperature {TEMPERATURE}, "
-                f"same-class runs of {SAME_CLASS_RUN}"
+                f"same-class runs of {SAME_CLASS_RUN}, layer-wise lr decay {LAYER_DECAY}"
             ),
             "head": "logistic regression on the tuned embeddings, C by cross-validation",
         }
