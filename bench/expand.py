@@ -12,7 +12,8 @@ Goals (issue 7): old-class accuracy drops at most 2 points, all-class accuracy w
 retrain, expand at most 30% of the retrain's time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/expand.py [--datasets flowers,banking77] \
-        [--strategies linear,partial:2] [--seeds 0,1,2] [--max-epochs N] [--out bench/results/expand.json]
+        [--strategies linear,partial:2] [--seeds 0,1,2] [--max-epochs N] [--expand-option head_only=true] \
+        [--out bench/results/expand.json]
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def run(
     max_epochs: int | None,
     memory: int | None,
     work: Path,
+    expand_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     setup = SETUPS[name]
     path = data_root / setup["path"]
@@ -162,7 +164,13 @@ def run(
     _snapshot(caches["A"], caches["cold"], ("onnx", "hashes"))  # no features
     load_at_expand = os.getloadavg()[0]
     expanded, t_expand, c_expand = _timed(
-        headstart.expand, str(work / "A"), str(paths["new_train"]), out=str(work / "B"), progress=False, seed=seed
+        headstart.expand,
+        str(work / "A"),
+        str(paths["new_train"]),
+        out=str(work / "B"),
+        progress=False,
+        seed=seed,
+        **(expand_options or {}),
     )
     os.environ["HEADSTART_CACHE"] = str(caches["warm"])
     full_warm, t_full_warm, c_full_warm = _timed(headstart.fit, str(paths["all_train"]), out=str(work / "C"), **common)
@@ -192,6 +200,7 @@ def run(
         "seed": seed,
         "max_epochs": max_epochs,
         "memory_option": memory,
+        "expand_options": expand_options or {},
         "old_classes": len(old),
         "new_classes": len(new),
         "train_items": {k: len(v) for k, v in folders.items()},
@@ -287,6 +296,20 @@ def _summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings as keyword arguments (VALUE as JSON when it parses, else the string)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--expand-option takes KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--datasets", default="flowers,banking77")
@@ -296,8 +319,17 @@ def main() -> None:
     p.add_argument("--max-test", type=int, default=None, help="test items per class at most (default: all)")
     p.add_argument("--max-epochs", type=int, default=None, help="epoch cap of the gradient fits (default: theirs)")
     p.add_argument("--memory", type=int, default=None, help="`fit --memory N` (default: the strategy's)")
+    p.add_argument(
+        "--expand-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an `expand` option (ExpandConfig field), repeatable; VALUE is read as JSON when it parses "
+        "(e.g. head_only=true, max_epochs=1)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "expand.json")
     args = p.parse_args()
+    expand_options = _parse_options(args.expand_option)
     os.environ["HEADSTART_NO_TRACK"] = "1"
     machine = machine_info()
     results = []
@@ -307,7 +339,7 @@ def main() -> None:
                 work = Path(tempfile.mkdtemp(prefix=f"bench-expand-{name}-"))
                 try:
                     options = (args.max_test, args.max_epochs, args.memory)
-                    results.append(run(name, args.data_root, strategy, seed, *options, work))
+                    results.append(run(name, args.data_root, strategy, seed, *options, work, expand_options))
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 payload = {"machine": machine, "summary": _summary(results), "results": results}

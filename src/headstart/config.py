@@ -98,6 +98,8 @@ class ExpandConfig(DataOptions, RunOptions, TrackOptions):
     distill_weight: float = Field(default=1.0, ge=0.0)
     temperature: float = Field(default=2.0, gt=0.0)
     head_refit: bool = True  # fine-tuned bundles: refit the head as balanced logistic regression after training
+    head_only: bool | None = None  # fine-tuned: only refit the head (None: yes with stored activations and no
+    # training option set; False: train the last stages first)
 
 
 class EvaluateConfig(DataOptions, RunOptions):

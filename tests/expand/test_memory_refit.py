@@ -17,7 +17,8 @@ from headstart.backbones.registry import get_backbone
 from headstart.cli.main import app
 from headstart.config import ExpandConfig, FitConfig
 from headstart.data import load_dataset
-from headstart.expand import _refit_head
+from headstart.errors import HeadstartError
+from headstart.expand import _pooled, _refit_head
 from headstart.features import extract_activations, extract_features
 from headstart.strategies import memory as memory_module
 from headstart.strategies.finetune import activation_key, build_top
@@ -144,7 +145,8 @@ def test_head_refit_restores_recall_of_an_under_predicted_new_class(folders: dic
         return float((predicted == 3).float().mean())
 
     assert recall() < 0.2
-    record = _refit_head(student, data, labels, ExpandConfig(out="unused"))
+    pooled_t, targets_t = _pooled(student, data, 64, 0)
+    record = _refit_head(student, pooled_t, targets_t, labels, ExpandConfig(out="unused"))
     assert recall() >= 0.9
     assert record["n"] == len(targets) and record["class_weight"] == "balanced"
 
@@ -182,3 +184,96 @@ def test_expand_partial_stores_everything_refits_and_round_trips(folders: dict[s
     assert res.exit_code == 0, res.output
     assert _manifest(plain)["strategy"]["expand"]["head_refit"] is None
     assert json.loads(res.stdout)["counts"]["memory_bytes"] == _manifest(plain)["head"]["memory"]["bytes"]
+
+
+def test_head_only_keeps_the_parents_stages_and_adds_the_new_class(folders: dict[str, Path]) -> None:
+    """--head-only: no gradient phase, so every stage weight equals the parent's; the refit head alone must learn
+    the new class, keep the old ones, and the bundle must record it and round-trip."""
+    root = folders["root"]
+    parent = root / "partial-for-head-only"
+    headstart.fit(str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=2, out=str(parent), **FIT)
+    child_path = root / "head-only"
+    args = ["expand", str(parent), str(folders["new"]), "--out", str(child_path), "--head-only"]
+    res = CliRunner().invoke(app, [*args, "--json", "--no-track"])
+    assert res.exit_code == 0, res.output
+    child = _manifest(child_path)
+    record = child["strategy"]["expand"]
+    assert record["head_only"] is True and record["epochs_run"] == 0 and child["history"] == []
+    assert record["head_refit"]["n"] == child["head"]["memory"]["n"]  # stored old items + the new training items
+    before, after = load_file(str(parent / "head.safetensors")), load_file(str(child_path / "head.safetensors"))
+    stages = [k for k in before if k.startswith("stages.")]
+    assert stages and all(np.array_equal(before[k], after[k]) for k in stages)
+    assert after["head.weight"].shape[0] == 4 and not np.array_equal(after["head.weight"][:3], before["head.weight"])
+    assert json.loads(res.stdout)["metrics"]["old_class_exemplars"]["accuracy"] >= 0.9
+
+    loaded = headstart.load(child_path)
+    items = sorted(str(p) for p in (folders["new"] / "yellow").iterdir())
+    assert np.mean([label == "yellow" for label in loaded.predict(items)]) >= 0.8
+    old_items = sorted(str(p) for c in ("blue", "green", "red") for p in (folders["old"] / c).iterdir())
+    expected = [Path(p).parent.name for p in old_items]
+    assert np.mean([a == b for a, b in zip(loaded.predict(old_items), expected, strict=True)]) >= 0.9
+
+
+def test_head_only_is_the_default_unless_a_training_option_is_given(folders: dict[str, Path]) -> None:
+    root = folders["root"]
+    parent = root / "partial-for-head-only"  # fitted by the test above
+    if not parent.exists():
+        headstart.fit(
+            str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=2, out=str(parent), **FIT
+        )
+    default = headstart.expand(str(parent), str(folders["new"]), out=str(root / "default"), **QUIET)
+    assert "head only" in default.method and _manifest(root / "default")["strategy"]["expand"]["head_only"] is True
+    tuned = headstart.expand(str(parent), str(folders["new"]), out=str(root / "tuned"), max_epochs=1, **QUIET)
+    assert "distillation" in tuned.method and _manifest(root / "tuned")["strategy"]["expand"]["epochs_run"] == 1
+    args = ["expand", str(parent), str(folders["new"]), "--out", str(root / "tuned-cli"), "--tune-stages"]
+    res = CliRunner().invoke(app, [*args, "--json", "--no-track"])
+    assert res.exit_code == 0, res.output
+    assert "distillation" in json.loads(res.stdout)["method"]
+    with pytest.raises(HeadstartError, match="--max-epochs") as err:
+        headstart.expand(str(parent), str(folders["new"]), out=str(root / "x"), head_only=True, max_epochs=1)
+    assert "--tune-stages" in (err.value.fix or "")
+
+
+def test_head_only_bounds_new_items_like_the_stored_ones(folders: dict[str, Path]) -> None:
+    """With `fit --memory 2`, the head is fitted on 2 herded items of every class, old and new alike (a few old
+    items beside every new one skew the boundary towards the new classes), and the new memory keeps the same."""
+    root = folders["root"]
+    parent = root / "partial-memory-2"
+    headstart.fit(
+        str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=1, memory=2, out=str(parent), **FIT
+    )
+    result = headstart.expand(str(parent), str(folders["new"]), out=str(root / "bounded"), **QUIET)
+    child = _manifest(root / "bounded")
+    assert result.counts["new_items"] - result.counts["test"] > 2
+    assert child["strategy"]["expand"]["head_refit"]["n"] == 8
+    assert child["head"]["memory"]["class_counts"] == {"blue": 2, "green": 2, "red": 2, "yellow": 2}
+
+
+def test_head_only_needs_stored_activations(folders: dict[str, Path]) -> None:
+    root = folders["root"]
+    parent = root / "partial-no-memory"
+    headstart.fit(
+        str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=1, memory=0, out=str(parent), **FIT
+    )
+    with pytest.raises(HeadstartError, match="--head-only"):
+        headstart.expand(str(parent), str(folders["new"]), out=str(root / "x"), head_only=True, allow_forgetting=True)
+
+
+def test_expand_trains_the_head_even_when_the_strategy_groups_leave_it_out() -> None:
+    """contrastive's groups hold only stages (its head is fitted afterwards); expand's training must add the head."""
+    from headstart.expand import _with_head
+    from headstart.strategies.contrastive import ContrastiveStrategy
+    from headstart.strategies.finetune import PartialStrategy
+
+    backbone = get_backbone("test-cnn")
+    top = build_top(backbone, 1, 4)
+    head = {id(p) for p in top.head.parameters()}
+
+    def ids(groups: list[dict]) -> list[int]:
+        return [id(p) for g in groups for p in g["params"]]
+
+    contrastive = _with_head(ContrastiveStrategy().param_groups(top, 1e-3, 10.0), top, 1e-3)
+    assert head <= set(ids(contrastive)) and len(ids(contrastive)) == len(set(ids(contrastive)))
+    assert contrastive[-1]["name"] == "head" and contrastive[-1]["lr"] == 1e-3
+    partial_groups = PartialStrategy().param_groups(top, 1e-3, 10.0)
+    assert _with_head(partial_groups, top, 1e-3) == partial_groups  # the head is already there: nothing added

@@ -34,7 +34,8 @@ def expand(
     ] = 0.2,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits and training.")] = 0,
     max_epochs: Annotated[
-        int | None, typer.Option("--max-epochs", min=1, help="Fine-tuned bundles: most epochs (default 8).")
+        int | None,
+        typer.Option("--max-epochs", min=1, help="Fine-tuned bundles: most epochs (default 8; trains the stages)."),
     ] = None,
     lr: Annotated[
         float | None, typer.Option("--lr", help="Fine-tuned bundles: head learning rate (default 0.3 x the parent's).")
@@ -49,6 +50,16 @@ def expand(
             help="Fine-tuned bundles: after training, refit the head as balanced logistic regression (default on).",
         ),
     ] = True,
+    head_only: Annotated[
+        bool | None,
+        typer.Option(
+            "--head-only/--tune-stages",
+            help="Fine-tuned bundles: keep the parent's network and fit only the grown head (balanced logistic "
+            "regression on its features of stored + new items), or first train the last stages with rehearsal "
+            "and distillation. Default: head only when the bundle stores activations and no --max-epochs, --lr, "
+            "--patience or --no-head-refit is given.",
+        ),
+    ] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     on_bad: OnBad = "skip",
@@ -72,6 +83,7 @@ def expand(
             lr=lr,
             patience=patience,
             head_refit=head_refit,
+            head_only=head_only,
             text_column=text_column,
             label_column=label_column,
             track=track,
