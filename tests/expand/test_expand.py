@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +32,6 @@ FIT = {"progress": False, "track": False}
 
 def _manifest(path: Path) -> dict:
     return json.loads((path / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def untracked() -> Iterator[None]:
-    """Expand runs are tracked by default; tests/tracking covers that, so these skip MLflow (seconds each)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HEADSTART_NO_TRACK", "1")
-        yield
 
 
 @pytest.fixture(scope="module")

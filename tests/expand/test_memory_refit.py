@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +31,6 @@ FIT = {"progress": False, "track": False}
 QUIET = {"progress": False}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def untracked() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HEADSTART_NO_TRACK", "1")
-        yield
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("memory-refit")
@@ -51,6 +43,16 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _manifest(path: Path) -> dict:
     return json.loads((path / "manifest.json").read_text())
+
+
+def _assert_knows_new_and_old(bundle: Path, folders: dict[str, Path]) -> None:
+    """The saved bundle, reloaded, predicts the new class (yellow) and still the three old ones."""
+    loaded = headstart.load(bundle)
+    items = sorted(str(p) for p in (folders["new"] / "yellow").iterdir())
+    assert np.mean([label == "yellow" for label in loaded.predict(items)]) >= 0.8
+    old_items = sorted(str(p) for c in ("blue", "green", "red") for p in (folders["old"] / c).iterdir())
+    expected = [Path(p).parent.name for p in old_items]
+    assert np.mean([a == b for a, b in zip(loaded.predict(old_items), expected, strict=True)]) >= 0.9
 
 
 def _labels(dataset) -> list[str]:
@@ -171,12 +173,7 @@ def test_expand_partial_stores_everything_refits_and_round_trips(folders: dict[s
     assert result.counts["memory_bytes"] == child["head"]["memory"]["bytes"] <= child["head"]["memory"]["max_bytes"]
     tensors = load_file(str(refit / "head.safetensors"))
     assert tensors["memory.activations"].dtype == np.float16
-    loaded = headstart.load(refit)
-    items = sorted(str(p) for p in (folders["new"] / "yellow").iterdir())
-    assert np.mean([label == "yellow" for label in loaded.predict(items)]) >= 0.8
-    old_items = sorted(str(p) for c in ("blue", "green", "red") for p in (folders["old"] / c).iterdir())
-    expected = [Path(p).parent.name for p in old_items]
-    assert np.mean([a == b for a, b in zip(loaded.predict(old_items), expected, strict=True)]) >= 0.9
+    _assert_knows_new_and_old(refit, folders)
 
     plain = root / "plain"
     args = ["expand", str(parent), str(folders["new"]), "--out", str(plain), "--max-epochs", "2", "--no-head-refit"]
@@ -206,12 +203,7 @@ def test_head_only_keeps_the_parents_stages_and_adds_the_new_class(folders: dict
     assert after["head.weight"].shape[0] == 4 and not np.array_equal(after["head.weight"][:3], before["head.weight"])
     assert json.loads(res.stdout)["metrics"]["old_class_exemplars"]["accuracy"] >= 0.9
 
-    loaded = headstart.load(child_path)
-    items = sorted(str(p) for p in (folders["new"] / "yellow").iterdir())
-    assert np.mean([label == "yellow" for label in loaded.predict(items)]) >= 0.8
-    old_items = sorted(str(p) for c in ("blue", "green", "red") for p in (folders["old"] / c).iterdir())
-    expected = [Path(p).parent.name for p in old_items]
-    assert np.mean([a == b for a, b in zip(loaded.predict(old_items), expected, strict=True)]) >= 0.9
+    _assert_knows_new_and_old(child_path, folders)
 
 
 def test_head_only_is_the_default_unless_a_training_option_is_given(folders: dict[str, Path]) -> None:
