@@ -125,9 +125,25 @@ def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
     return _registry_list(include_test=include_test)
 
 
-def inspect(data: str | Path, *, text_column: str | None = None, label_column: str | None = None) -> InspectReport:
-    """Per-class counts, unreadable items, duplicates and imbalance warnings for a dataset."""
-    dataset = load_dataset(str(data), text_column=text_column, label_column=label_column, on_bad="skip")
+def inspect(
+    data: str | Path,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    task: str = "auto",
+    target: str | None = None,
+    separator: str = ";",
+) -> InspectReport:
+    """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings."""
+    dataset = load_dataset(
+        str(data),
+        text_column=text_column,
+        label_column=label_column,
+        on_bad="skip",
+        task=task,
+        target=target,
+        separator=separator,
+    )
     return inspect_dataset(dataset)
 
 

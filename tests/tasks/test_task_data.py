@@ -140,3 +140,30 @@ def test_jsonl_and_parquet_tag_lists_are_multilabel(tmp_path: Path) -> None:
     for name in ("t.jsonl", "t.parquet"):
         ds = load_dataset(tmp_path / name)
         assert ds.task == "multilabel" and ds.labels == ("x;y", "y", "z", "x"), name
+
+
+def test_inspect_reports_tags_and_the_target_spread(tmp_path: Path, multilabel_csv: Path) -> None:
+    """`inspect --task/--target`: per-tag counts for multi-label data, the target's distribution for regression."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from headstart.cli.main import app
+
+    runner = CliRunner()
+    tags = runner.invoke(app, ["inspect", str(multilabel_csv), "--json"])
+    assert tags.exit_code == 0, tags.output
+    doc = json.loads(tags.stdout)
+    assert doc["task"] == "multilabel" and doc["target_summary"] is None
+    assert set(doc["class_counts"]) == {"sport", "outdoor", "food", "fun"} and doc["n_classes"] == 4
+
+    table = tmp_path / "prices.csv"
+    table.write_text("text,label,price\n" + "".join(f"item {i},x,{v}\n" for i, v in enumerate([1, 2, 3, 4, 10])))
+    res = runner.invoke(app, ["inspect", str(table), "--target", "price", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["task"] == "regression" and doc["class_counts"] == {} and doc["warnings"] == []
+    summary = doc["target_summary"]
+    assert summary["n"] == 5 and summary["median"] == 3.0 and summary["max"] == 10.0 and summary["mean"] == 4.0
+    human = runner.invoke(app, ["inspect", str(table), "--target", "price"])
+    assert human.exit_code == 0 and "regression" in human.stdout and "median" in human.stdout

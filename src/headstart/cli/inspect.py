@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from headstart import api
-from headstart.cli.options import Json, LabelColumn, TextColumn
+from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn
 from headstart.cli.output import command_errors, console, print_json
 
 
@@ -16,20 +16,33 @@ def inspect(
     data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    task: Task = "auto",
+    target: Target = None,
+    separator: Separator = ";",
     as_json: Json = False,
 ) -> None:
-    """Per-class counts, unreadable or empty items, duplicates and imbalance warnings."""
+    """Per-class (or per-tag) counts or the target's spread, unreadable or empty items, duplicates, warnings."""
     with command_errors(as_json):
-        report = api.inspect(data, text_column=text_column, label_column=label_column)
+        report = api.inspect(
+            data, text_column=text_column, label_column=label_column, task=task, target=target, separator=separator
+        )
         doc = report.to_dict()
         if as_json:
             print_json(doc)
             return
-        table = Table(title=f"{data}: {doc.get('n_items', 0)} {doc.get('modality', '')} items")
-        table.add_column("class")
-        table.add_column("items", justify="right")
-        for label, count in doc.get("class_counts", {}).items():
-            table.add_row(str(label), str(count))
+        title = f"{data}: {doc.get('n_items', 0)} {doc.get('modality', '')} items, {doc.get('task', '')}"
+        summary = doc.get("target_summary")
+        table = Table(title=title)
+        if summary:
+            table.add_column("target")
+            table.add_column("value", justify="right")
+            for key, value in summary.items():
+                table.add_row(key, f"{value:g}")
+        else:
+            table.add_column("tag" if doc.get("task") == "multilabel" else "class")
+            table.add_column("items", justify="right")
+            for label, count in doc.get("class_counts", {}).items():
+                table.add_row(str(label), str(count))
         console.print(table)
         for key, title in (("split_counts", "splits"), ("image_sizes", "image sizes")):
             if doc.get(key):

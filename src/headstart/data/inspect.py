@@ -33,6 +33,8 @@ class InspectReport:
     fingerprint: str
     image_sizes: dict[str, dict[str, float]] | None = None
     notes: list[str] = field(default_factory=list)
+    task: str = "classification"
+    target_summary: dict[str, float] | None = None  # regression: the numeric target's distribution
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +45,7 @@ def inspect_dataset(ds: Dataset) -> InspectReport:
     digests = [ds.item_digest(i) for i in range(len(ds))]
     duplicates, conflicts = _duplicates(ds, digests)
     counts = ds.class_counts()
-    warnings = _imbalance_warnings(counts)
+    warnings = _imbalance_warnings(counts) if ds.task != "regression" else []
     if conflicts:
         warnings.append(
             f"{len(conflicts)} group(s) of identical items carry different labels; fix the labels or remove the copies"
@@ -69,7 +71,28 @@ def inspect_dataset(ds: Dataset) -> InspectReport:
         fingerprint=ds.fingerprint(digests),
         image_sizes=sizes,
         notes=list(ds.notes),
+        task=ds.task,
+        target_summary=_target_summary(ds) if ds.task == "regression" else None,
     )
+
+
+def _target_summary(ds: Dataset) -> dict[str, float]:
+    """Count, mean, spread and quantiles of a regression target."""
+    values = np.array([float(v) for v in ds.labels or ()], dtype=np.float64)
+    if not len(values):
+        return {"n": 0}
+    q = np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])
+    return {
+        "n": int(len(values)),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "min": float(q[0]),
+        "q25": float(q[1]),
+        "median": float(q[2]),
+        "q75": float(q[3]),
+        "max": float(q[4]),
+        "distinct": int(len(np.unique(values))),
+    }
 
 
 def _duplicates(ds: Dataset, digests: list[str]) -> tuple[list[list[str]], list[dict[str, Any]]]:
