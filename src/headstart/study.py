@@ -339,12 +339,8 @@ class CellRunner:
         return run_cell(cell, self.dataset, self.splits, backbone, config, self.country, Path(self.out))
 
 
-def lost_cell_record(cell: Cell, dataset: Dataset, splits: Splits, err: BaseException) -> dict[str, Any]:
-    """The failed record of a cell that returned no record: its worker was lost on every retry, or it raised.
-
-    A rerun of the study retries it, as any failed cell.
-    """
-    first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+def _cell_fields(cell: Cell) -> dict[str, Any]:
+    """What every cell record starts with: which cell it is."""
     return {
         "key": cell.key,
         "strategy": cell.strategy,
@@ -353,6 +349,17 @@ def lost_cell_record(cell: Cell, dataset: Dataset, splits: Splits, err: BaseExce
         "budget": budget_label(cell.budget),
         "labels_per_class": cell.budget,
         "seed": cell.seed,
+    }
+
+
+def lost_cell_record(cell: Cell, dataset: Dataset, splits: Splits, err: BaseException) -> dict[str, Any]:
+    """The failed record of a cell that returned no record: its worker was lost on every retry, or it raised.
+
+    A rerun of the study retries it, as any failed cell.
+    """
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+    return {
+        **_cell_fields(cell),
         "status": "failed",
         "error": f"the cell could not complete on the {'cluster' if _is_lost(err) else 'worker'}: {first_line}",
         "error_type": type(err).__name__,
@@ -480,13 +487,7 @@ def run_cell(
     """Fit one cell on its budget of the training part, score it on the fixed test split, measure the fit."""
     strategy, params = resolve_strategy(cell.strategy)
     record: dict[str, Any] = {
-        "key": cell.key,
-        "strategy": cell.strategy,
-        "family": strategy_name(cell.strategy),
-        "transfer": not is_reference(cell.strategy),
-        "budget": budget_label(cell.budget),
-        "labels_per_class": cell.budget,
-        "seed": cell.seed,
+        **_cell_fields(cell),
         "status": "ok",
         "error": None,
         "n_classes": len(dataset.classes),
