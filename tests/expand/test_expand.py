@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 import headstart
 from headstart.cli.main import app
 from headstart.errors import BundleError, DataError, HeadstartError, ModalityMismatchError, UsageError
-from headstart.expand import balanced_weights, parent_C
+from headstart.expand.linear import parent_C
+from headstart.expand.tune import balanced_weights
 from headstart.strategies import memory as memory_module
 from headstart.strategies.memory import (
     ExemplarMemory,

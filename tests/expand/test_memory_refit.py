@@ -17,7 +17,7 @@ from headstart.cli.main import app
 from headstart.config import ExpandConfig, FitConfig
 from headstart.data import load_dataset
 from headstart.errors import HeadstartError
-from headstart.expand import _pooled, _refit_head
+from headstart.expand.head import pooled_features, refit_head
 from headstart.features import extract_activations, extract_features
 from headstart.strategies import memory as memory_module
 from headstart.strategies.finetune import activation_key, build_top
@@ -147,8 +147,8 @@ def test_head_refit_restores_recall_of_an_under_predicted_new_class(folders: dic
         return float((predicted == 3).float().mean())
 
     assert recall() < 0.2
-    pooled_t, targets_t = _pooled(student, data, 64, 0)
-    record = _refit_head(student, pooled_t, targets_t, labels, ExpandConfig(out="unused"))
+    pooled_t, targets_t = pooled_features(student, data, 64, 0)
+    record = refit_head(student, pooled_t, targets_t, labels, ExpandConfig(out="unused"))
     assert recall() >= 0.9
     assert record["n"] == len(targets) and record["class_weight"] == "balanced"
 
@@ -253,7 +253,7 @@ def test_head_only_needs_stored_activations(folders: dict[str, Path]) -> None:
 
 def test_expand_trains_the_head_even_when_the_strategy_groups_leave_it_out() -> None:
     """contrastive's groups hold only stages (its head is fitted afterwards); expand's training must add the head."""
-    from headstart.expand import _with_head
+    from headstart.expand.tune import with_head
     from headstart.strategies.contrastive import ContrastiveStrategy
     from headstart.strategies.finetune import PartialStrategy
 
@@ -264,8 +264,8 @@ def test_expand_trains_the_head_even_when_the_strategy_groups_leave_it_out() -> 
     def ids(groups: list[dict]) -> list[int]:
         return [id(p) for g in groups for p in g["params"]]
 
-    contrastive = _with_head(ContrastiveStrategy().param_groups(top, 1e-3, 10.0), top, 1e-3)
+    contrastive = with_head(ContrastiveStrategy().param_groups(top, 1e-3, 10.0), top, 1e-3)
     assert head <= set(ids(contrastive)) and len(ids(contrastive)) == len(set(ids(contrastive)))
     assert contrastive[-1]["name"] == "head" and contrastive[-1]["lr"] == 1e-3
     partial_groups = PartialStrategy().param_groups(top, 1e-3, 10.0)
-    assert _with_head(partial_groups, top, 1e-3) == partial_groups  # the head is already there: nothing added
+    assert with_head(partial_groups, top, 1e-3) == partial_groups  # the head is already there: nothing added
