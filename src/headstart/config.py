@@ -84,7 +84,7 @@ class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
 
 
 class ExpandConfig(DataOptions, RunOptions, TrackOptions):
-    """Options of `expand`: add classes (or, with `update`, examples of existing ones) to a bundle."""
+    """Options of `expand`: add classes (and, with `update`, examples of existing ones) to a bundle."""
 
     out: str
     update: bool = False

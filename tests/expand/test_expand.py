@@ -214,9 +214,18 @@ def test_update_adds_examples_of_existing_classes(images: dict[str, Path], tmp_p
     assert manifest["changes"]["updated_classes"] == ["red"]
 
 
-def test_update_rejects_unknown_classes(images: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="yellow"):
-        headstart.expand(str(images["linear"]), str(images["new"]), out=str(tmp_path / "x"), update=True, **QUIET)
+def test_update_takes_new_and_existing_classes_together(images: dict[str, Path], tmp_path: Path) -> None:
+    mixed = make_colour_folder(tmp_path / "mixed", {"red": IMAGE_CLASSES["red"], **NEW_COLOURS}, per_class=6, seed=7)
+    with pytest.raises(UsageError, match="red") as err:  # without --update the existing class is named ...
+        headstart.expand(str(images["linear"]), str(mixed), out=str(tmp_path / "x"), **QUIET)
+    assert "--update" in (err.value.fix or "")
+    out = tmp_path / "mixed-v2"  # ... and the fix it suggests works
+    res = CliRunner().invoke(app, ["expand", str(images["linear"]), str(mixed), "--out", str(out), "--update"])
+    assert res.exit_code == 0, res.output
+    assert "added 1 class(es): yellow" in res.output and "updated 1 class(es): red" in res.output
+    manifest = _manifest(out)
+    assert manifest["labels"] == [*_manifest(images["linear"])["labels"], "yellow"]
+    assert manifest["changes"]["added_classes"] == ["yellow"] and manifest["changes"]["updated_classes"] == ["red"]
 
 
 def test_existing_class_without_update_is_an_error(images: dict[str, Path], tmp_path: Path) -> None:

@@ -13,10 +13,15 @@ from headstart.cli.output import command_errors, console, fmt, print_json, print
 
 def expand(
     bundle: Annotated[str, typer.Argument(help="The bundle to grow (written by `headstart fit` or `expand`).")],
-    data: Annotated[str, typer.Argument(help="Labelled examples of the new classes (image folder or table).")],
+    data: Annotated[
+        str, typer.Argument(help="Labelled examples of the new classes, image folder or table (see --update).")
+    ],
     out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the new bundle to.")],
     update: Annotated[
-        bool, typer.Option("--update", help="NEW_DATA holds more examples of existing classes only.")
+        bool,
+        typer.Option(
+            "--update", help="NEW_DATA may hold more examples of existing classes (alone, or beside new classes)."
+        ),
     ] = False,
     memory: Annotated[
         int | None,
@@ -68,7 +73,8 @@ def expand(
     track: Track = True,
     as_json: Json = False,
 ) -> None:
-    """Add the classes of NEW_DATA to BUNDLE (or, with --update, its examples) and save NEW_BUNDLE."""
+    """Add the classes of NEW_DATA to BUNDLE (with --update, also its examples of existing classes) and save
+    NEW_BUNDLE."""
     with command_errors(as_json):
         result = api.expand(
             bundle,
@@ -92,9 +98,10 @@ def expand(
         if as_json:
             print_json(result.to_dict())
             return
-        changed = result.updated_classes if update else result.added_classes
-        verb = "updated" if update else "added"
-        console.print(f"[bold green]{verb}[/] {len(changed)} class(es): {', '.join(changed)} ({result.method})")
+        for verb, changed in (("added", result.added_classes), ("updated", result.updated_classes)):
+            if changed:
+                console.print(f"[bold green]{verb}[/] {len(changed)} class(es): {', '.join(changed)}")
+        console.print(f"method: {result.method}")
         test = result.metrics.get("test")
         if test:
             console.print(f"held-out NEW_DATA accuracy {fmt(test['accuracy'])}  macro-F1 {fmt(test['macro_f1'])}")

@@ -187,26 +187,21 @@ def _load_new_data(data: str | Path, predictor: Predictor, config: ExpandConfig)
 
 
 def plan_changes(old_labels: list[str], new_classes: list[str], *, update: bool) -> tuple[list[str], list[str]]:
-    """(added, updated) classes; raises when NEW_DATA does not fit the mode (expand or `--update`)."""
+    """(added, updated) classes of NEW_DATA.
+
+    Without `update`, every class must be new: an existing one usually means a mislabelled folder, so it is an
+    error that names it. With `update`, examples of existing classes are welcome, alone or beside new classes.
+    """
     known = set(old_labels)
     existing = [c for c in new_classes if c in known]
     unknown = [c for c in new_classes if c not in known]
-    if update:
-        if unknown:
-            raise UsageError(
-                f"--update takes examples of existing classes only, but NEW_DATA has new class(es): "
-                f"{', '.join(unknown[:20])}",
-                expected=f"labels among the bundle's: {', '.join(old_labels[:20])}",
-                fix="run `headstart expand` without --update to add the new classes (in a separate step)",
-            )
-        return [], existing
-    if existing:
+    if existing and not update:
         raise UsageError(
             f"class(es) {', '.join(existing[:20])} already exist in the bundle",
-            expected="only classes the bundle does not predict yet",
-            fix="pass --update to add examples of existing classes, or rename/remove those items",
+            expected="only classes the bundle does not predict yet (or --update to add examples of existing ones)",
+            fix="pass --update to add these examples to the existing classes too, or rename/remove those items",
         )
-    return unknown, []
+    return unknown, existing if update else []
 
 
 def _split(dataset: Dataset, config: ExpandConfig) -> tuple[Dataset, Dataset | None, list[str]]:
