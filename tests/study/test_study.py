@@ -17,6 +17,7 @@ from headstart.energy import EnergyMeter
 from tests.conftest import make_text_csv
 
 study = importlib.import_module("headstart.study")  # `headstart.study` itself is the api function
+study_run = importlib.import_module("headstart.study.run")  # where run_study looks run_cell up
 runner = CliRunner()
 GRID = {"backbone": "test-text", "strategies": "linear,partial:1,baseline", "budgets": "2,all", "seeds": 1}
 FAST = {"max_epochs": 2, "progress": False}
@@ -77,7 +78,7 @@ def test_rerun_skips_finished_cells_and_a_killed_cell_reruns(
         calls.append(cell.key)
         return original(cell, *args, **kwargs)
 
-    monkeypatch.setattr(study, "run_cell", counting)
+    monkeypatch.setattr(study_run, "run_cell", counting)
     again = api.study(texts, out=str(out), **GRID, **FAST)
     assert calls == [] and again.cells_run == 0 and again.status == "complete"
 

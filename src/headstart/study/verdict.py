@@ -1,0 +1,204 @@
+"""The summary per (strategy, budget) and the verdict: what transfer bought against the yardsticks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from headstart.study.grid import NO_LABELS, is_reference, strategy_name
+
+MATCH_TOLERANCE = 0.01  # a reference "matches" transfer when within one accuracy point of the best transfer
+
+
+def _budget_order(label: str) -> float:
+    return math.inf if label == "all" else float(label)
+
+
+def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (strategy, budget): means over seeds, the seed spread, costs and the energy label."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("status") == "ok":
+            groups.setdefault((r["strategy"], r["budget"]), []).append(r)
+    order = list(dict.fromkeys(r["strategy"] for r in records))
+    rows = []
+    for (spec, budget), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), _budget_order(kv[0][1]))):
+        acc = np.array([r["accuracy"] for r in rs])
+        energies = [r.get("energy_kwh") for r in rs if r.get("energy_kwh") is not None]
+        co2 = [r.get("co2_g") for r in rs if r.get("co2_g") is not None]
+        labels = {r.get("energy_label", "unavailable") for r in rs}
+        energy_label = (
+            "unavailable" if not energies else "measured" if labels == {"measured"} else "estimated"
+        )  # any estimate makes the mean an estimate
+        n_classes = rs[0].get("n_classes") or 1
+        rows.append(
+            {
+                "strategy": spec,
+                "transfer": not is_reference(spec),
+                "budget": budget,
+                "labels_per_class": float(np.mean([r.get("n_labelled", r["n_train"]) for r in rs])) / n_classes,
+                "seeds": len(rs),
+                "accuracy": float(acc.mean()),
+                "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                "accuracy_min": float(acc.min()),
+                "accuracy_max": float(acc.max()),
+                "macro_f1": _mean_or_none([r.get("macro_f1") for r in rs]),  # None for regression
+                "fit_seconds": float(np.mean([r["fit_seconds"] for r in rs])),
+                "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in rs])),
+                "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in rs])),
+                "energy_kwh": float(np.mean(energies)) if energies else None,
+                "co2_g": float(np.mean(co2)) if co2 else None,
+                "energy_label": energy_label,
+            }
+        )
+    return rows
+
+
+def _mean_or_none(values: list[Any]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _secs(x: float) -> str:
+    return f"{x:.1f} s" if x < 120 else f"{x / 60:.1f} min"
+
+
+def _budget_text(budget: str) -> str:
+    if budget == "all":
+        return "all labels"
+    if budget == str(NO_LABELS):
+        return "no labels"
+    return f"{budget} labels per class"
+
+
+def verdict(
+    summary: list[dict[str, Any]],
+    *,
+    target_accuracy: float | None = None,
+    time_limit_per_fit: float | None = None,
+    tolerance: float = MATCH_TOLERANCE,
+) -> dict[str, Any]:
+    """The plain-language answer: what to use under the user's target, and whether transfer helped at all.
+
+    Recommendation: with `target_accuracy`, the fewest labels per class at which some strategy's mean
+    reaches it, then the fastest such strategy; without, the best mean accuracy at the largest budget
+    (a strategy within `tolerance` of it that fits faster wins). `time_limit_per_fit` drops slower rows.
+    Negative transfer: at a budget where `scratch` or `baseline` is within `tolerance` of, or above,
+    the best transfer strategy (zero-shot counts at every budget).
+    """
+    result: dict[str, Any] = {
+        "recommended": None,
+        "headline": "",
+        "details": [],
+        "warnings": [],
+        "negative_transfer": False,
+        "negative_transfer_budgets": [],
+        "target_accuracy": target_accuracy,
+        "time_limit_per_fit": time_limit_per_fit,
+        "tolerance": tolerance,
+    }
+    if not summary:
+        result["headline"] = "No cell finished, so there is nothing to recommend yet."
+        return result
+
+    zero_shot = [r for r in summary if strategy_name(r["strategy"]) == "zero-shot"]
+    budgets = sorted({r["budget"] for r in summary if r not in zero_shot}, key=_budget_order)
+    for b in budgets:
+        transfer = [r for r in summary if r["budget"] == b and r["transfer"]] + zero_shot
+        reference = [r for r in summary if r["budget"] == b and not r["transfer"]]
+        if not transfer or not reference:
+            continue
+        best_t = max(transfer, key=lambda r: r["accuracy"])
+        best_r = max(reference, key=lambda r: r["accuracy"])
+        if best_r["accuracy"] >= best_t["accuracy"] - tolerance:
+            result["negative_transfer_budgets"].append(b)
+            verb = "beats" if best_r["accuracy"] > best_t["accuracy"] else "matches"
+            result["warnings"].append(
+                f"Negative transfer at {_budget_text(b)}: {best_r['strategy']} (no pretrained network, "
+                f"{_pct(best_r['accuracy'])}) {verb} every transfer strategy (best: {best_t['strategy']}, "
+                f"{_pct(best_t['accuracy'])}). The pretrained backbone does not help on this data at this budget; "
+                "prefer the cheaper model, or try another backbone (`headstart rank`)."
+            )
+        else:
+            gain = best_t["accuracy"] - best_r["accuracy"]
+            result["details"].append(
+                f"At {_budget_text(b)}, transfer ({best_t['strategy']}, {_pct(best_t['accuracy'])}) beats the best "
+                f"model without pretraining ({best_r['strategy']}, {_pct(best_r['accuracy'])}) by "
+                f"{100 * gain:.1f} points."
+            )
+    result["negative_transfer"] = bool(result["negative_transfer_budgets"])
+
+    candidates = list(summary)
+    if time_limit_per_fit is not None:
+        candidates = [r for r in candidates if r["fit_seconds"] <= time_limit_per_fit]
+        if not candidates:
+            fastest = min(summary, key=lambda r: r["fit_seconds"])
+            result["headline"] = (
+                f"No strategy fits within {_secs(time_limit_per_fit)}; the fastest was {fastest['strategy']} "
+                f"at {_budget_text(fastest['budget'])} ({_secs(fastest['fit_seconds'])}, "
+                f"{_pct(fastest['accuracy'])})."
+            )
+            return result
+    limit_text = f" within {_secs(time_limit_per_fit)} per fit" if time_limit_per_fit is not None else ""
+
+    if target_accuracy is not None:
+        reaching = [r for r in candidates if r["accuracy"] >= target_accuracy]
+        if not reaching:
+            best = max(candidates, key=lambda r: r["accuracy"])
+            result["headline"] = (
+                f"No strategy reached {_pct(target_accuracy)}{limit_text}. The best was {best['strategy']} with "
+                f"{_budget_text(best['budget'])}: {_pct(best['accuracy'])} (mean of {best['seeds']} seed(s)). "
+                "More labels, another backbone or a lower target may be needed."
+            )
+            result["recommended"] = _pick(best)
+            return result
+        fewest = min(_budget_order(r["budget"]) if r not in zero_shot else 0 for r in reaching)
+        at_fewest = [r for r in reaching if (0 if r in zero_shot else _budget_order(r["budget"])) == fewest]
+        choice = min(at_fewest, key=lambda r: r["fit_seconds"])
+        result["headline"] = (
+            f"Use {choice['strategy']} with {_budget_text(choice['budget'])}: it reaches {_pct(choice['accuracy'])} "
+            f"(target {_pct(target_accuracy)}, mean of {choice['seeds']} seed(s)) in {_secs(choice['fit_seconds'])} "
+            f"per fit{limit_text} — the fewest labels that meet the target, and the fastest strategy there."
+        )
+    else:
+        largest = max(_budget_order(r["budget"]) for r in candidates if r not in zero_shot) if any(
+            r not in zero_shot for r in candidates
+        ) else 0  # fmt: skip
+        at_largest = [r for r in candidates if r not in zero_shot and _budget_order(r["budget"]) == largest]
+        at_largest = at_largest or candidates
+        best = max(at_largest, key=lambda r: r["accuracy"])
+        close = [r for r in at_largest if r["accuracy"] >= best["accuracy"] - tolerance]
+        choice = min(close, key=lambda r: r["fit_seconds"])
+        why = "the best accuracy" if choice is best else (
+            f"within {100 * tolerance:.0f} point of the best ({best['strategy']}, {_pct(best['accuracy'])}) "
+            "and faster to fit"
+        )  # fmt: skip
+        result["headline"] = (
+            f"Use {choice['strategy']}: with {_budget_text(choice['budget'])} it reaches {_pct(choice['accuracy'])} "
+            f"(mean of {choice['seeds']} seed(s)) in {_secs(choice['fit_seconds'])} per fit{limit_text} — {why}."
+        )
+    result["recommended"] = _pick(choice)
+    if result["negative_transfer"] and result["recommended"] and result["recommended"]["transfer"]:
+        result["details"].append(
+            "Transfer is recommended overall, but see the negative-transfer warning for the budgets listed."
+        )
+    return result
+
+
+def _pick(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "strategy",
+        "budget",
+        "accuracy",
+        "accuracy_std",
+        "fit_seconds",
+        "seeds",
+        "transfer",
+    )
+    return {k: row[k] for k in keys}
