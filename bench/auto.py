@@ -4,6 +4,8 @@ For each dataset and label budget (bench/strategies.py's fixed test sets and `la
 backbone for every strategy: flowers `efficientnet-lite0@128`, texts `minilm-l6`), fit `auto` and each fixed
 strategy (zero-shot, linear, partial:2, full) through `run_headstart`, i.e. the `headstart fit` code path minus
 its own split; auto gets the same sst2 label descriptions as zero-shot (for its zero-shot check, rule RZ).
+`fashion` (Fashion-MNIST's 10,000 test images, from the Debian package `dataset-fashion-mnist`, written once as
+an image folder under `--cache`) is a far-domain set that no rule of auto was chosen on.
 Every cell starts from an empty feature store (ONNX exports stay warm), so its train seconds include its own
 feature extraction, and auto's include its ranking. Gradient strategies, including the one auto
 delegates to, share one epoch cap (`--max-epochs`). Cells are appended to a JSONL as they finish; a rerun skips
@@ -11,6 +13,7 @@ finished cells.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto.py                 # writes bench/results/auto.jsonl
     .venv/bin/python bench/auto.py --summary                         # Markdown tables from the JSONL
+    .venv/bin/python bench/auto.py --pooled s0.jsonl s1.jsonl        # one table over seeds (one JSONL per seed)
 """
 
 from __future__ import annotations
@@ -28,10 +31,46 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, write_json  # noqa: E402
-from strategies import DATASETS, SST2_DESCRIPTIONS, CellTimeout, _alarm, load_task, run_headstart  # noqa: E402
+from strategies import (  # noqa: E402
+    DATASETS,
+    SST2_DESCRIPTIONS,
+    CellTimeout,
+    DatasetSpec,
+    _alarm,
+    load_task,
+    run_headstart,
+)
 
 FIXED = ("zero-shot", "linear", "partial:2", "full")
-BUDGETS = {"flowers": (5, 20), "sst2": (8, 64), "banking77": (8, 16)}
+BUDGETS = {"flowers": (5, 20), "sst2": (8, 64), "banking77": (8, 16), "fashion": (5, 20), "mnist": (5,)}
+FASHION_IDX = Path("/usr/share/datasets/fashion-mnist")  # apt-get install dataset-fashion-mnist
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+DATASETS = {
+    **DATASETS,
+    "fashion": DatasetSpec("fashion", "fashion", "efficientnet-lite0@128", (5, 20), None, 500),
+    "mnist": DatasetSpec("mnist", "mnist", "efficientnet-lite0@128", (5,), None, 500),
+}
+
+
+def fashion_folder(cache: Path) -> Path:
+    """Fashion-MNIST's t10k split as `<cache>/fashion-data/fashion/<class>/<n>.png` (written once); its root."""
+    import gzip
+
+    import numpy as np
+    from PIL import Image
+
+    root = cache / "fashion-data"
+    if (root / "fashion" / FASHION_CLASSES[-1]).is_dir():
+        return root
+    with gzip.open(FASHION_IDX / "t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(FASHION_IDX / "t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / "fashion" / FASHION_CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
+    return root
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +91,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="summary: take the auto cells from this JSONL (e.g. a rerun after a rule change); the "
         "auto cells of --results are then shown as 'old rules'",
+    )
+    p.add_argument(
+        "--pooled",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="print one table over several JSONLs (one seed each): mean accuracy per strategy, auto's hits per seed",
     )
     return p.parse_args(argv)
 
@@ -151,6 +197,7 @@ def summary(path: Path, auto_path: Path | None = None) -> dict[str, Any]:
                 "picked_best": chosen == best or auto["accuracy"] >= measured[best]["accuracy"],
                 "accuracy_gap": auto["accuracy"] - measured[best]["accuracy"],
                 "time_gap": auto["train_seconds"] - measured[best]["train_seconds"],
+                "cpu": {s: c.get("train_cpu_seconds") for s, c in {**measured, "auto": auto}.items()},
                 "chosen_fixed_accuracy": same["accuracy"] if same else None,
                 "old_rules": _old(old.get((name, "auto", budget)), measured, best),
             }
@@ -170,18 +217,25 @@ def _old(cell: dict[str, Any] | None, measured: dict[str, Any], best: str) -> di
     }
 
 
+def _secs(row: dict[str, Any], strategy: str) -> str:
+    """'wall s / CPU s' of one cell's fit (CPU: process time of the 1-thread process, the figure under load)."""
+    wall = row["auto"][1] if strategy == "auto" else row["fixed"][strategy][1]
+    cpu = row.get("cpu", {}).get(strategy)
+    return f"{wall:.1f} s" if cpu is None else f"{wall:.1f} / {cpu:.1f} s"
+
+
 def print_summary(result: dict[str, Any]) -> None:
     print(
-        "| data | n/class | " + " | ".join(FIXED) + " | auto: choice (rule) | auto acc (train s, of it ranking s) | "
+        "| data | n/class | " + " | ".join(FIXED) + " | auto: choice (rule) | auto acc (wall / CPU s; ranking s) | "
         "best fixed | auto − best: acc, s |"
     )
     print("|---|---:|" + "---|" * len(FIXED) + "---|---|---|---|")
     for r in result["rows"]:
-        cells = ["—" if r["fixed"][s] is None else f"{r['fixed'][s][0]:.3f} ({r['fixed'][s][1]:.1f} s)" for s in FIXED]
+        cells = ["—" if r["fixed"][s] is None else f"{r['fixed'][s][0]:.3f} ({_secs(r, s)})" for s in FIXED]
         acc, secs, rank_s = r["auto"]
         print(
             f"| {r['dataset']} | {r['budget']} | " + " | ".join(cells) + f" | {r['auto_choice']} ({r['auto_rule']}) | "
-            f"{acc:.3f} ({secs:.1f} s, {rank_s:.1f} s) | {r['best_fixed']} | "
+            f"{acc:.3f} ({_secs(r, 'auto')}; {rank_s:.1f} s) | {r['best_fixed']} | "
             f"{r['accuracy_gap']:+.3f}, {r['time_gap']:+.1f} s |"
         )
     hits = sum(r["picked_best"] for r in result["rows"])
@@ -202,8 +256,53 @@ def print_summary(result: dict[str, Any]) -> None:
             )
 
 
+def pooled_summary(paths: list[Path]) -> None:
+    """Per (dataset, budget) over the seeds of several JSONLs: mean ± sd accuracy (mean CPU s) per strategy, auto's
+    choices, and per seed whether auto matched the best fixed strategy measured at that seed and by how much."""
+    import statistics
+
+    cells = {
+        (c["dataset"], c["budget"], c["seed"], c["strategy"]): c for p in paths for c in _read(p) if "accuracy" in c
+    }
+    groups = sorted({(c[0], c[1]) for c in cells}, key=lambda g: (list(BUDGETS).index(g[0]), g[1]))
+    print(
+        "| data | n/class | seeds | " + " | ".join(FIXED) + " | auto | auto's choices (rule) | auto best or tied "
+        "| auto − best fixed, per seed |"
+    )
+    print("|---|---:|---|" + "---|" * len(FIXED) + "---|---|---|---|")
+    hits = total = 0
+    for name, budget in groups:
+        seeds = sorted(s for (d, b, s, st) in cells if (d, b, st) == (name, budget, "auto"))
+        means = []
+        for strategy in (*FIXED, "auto"):
+            got = [cells[(name, budget, s, strategy)] for s in seeds if (name, budget, s, strategy) in cells]
+            acc = [c["accuracy"] for c in got]
+            sd = f" ±{statistics.stdev(acc):.3f}" if len(acc) > 1 else ""
+            cpu = statistics.mean(c["train_cpu_seconds"] for c in got) if got else 0.0
+            means.append(f"{statistics.mean(acc):.3f}{sd} ({cpu:.1f} s, n={len(acc)})" if acc else "—")
+        choices, gaps, ok = [], [], 0
+        for seed in seeds:
+            auto = cells[(name, budget, seed, "auto")]
+            fixed = {s: cells[(name, budget, seed, s)]["accuracy"] for s in FIXED if (name, budget, seed, s) in cells}
+            best = max(fixed.values())
+            decision = auto["auto_decision"]
+            choices.append(f"{decision['strategy']} ({decision['rule']})")
+            ok += auto["accuracy"] >= best
+            gaps.append(f"{auto['accuracy'] - best:+.3f}" + ("" if len(fixed) == len(FIXED) else f" (of {len(fixed)})"))
+        hits, total = hits + ok, total + len(seeds)
+        print(
+            f"| {name} | {budget} | {','.join(map(str, seeds))} | "
+            + " | ".join(means)
+            + f" | {', '.join(choices)} | {ok}/{len(seeds)} | {' / '.join(gaps)} |"
+        )
+    print(f"\nauto matched or beat the best measured fixed strategy in {hits} of {total} (dataset, budget, seed) cells")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.pooled:
+        pooled_summary(args.pooled)
+        return 0
     if args.summary:
         result = summary(args.results, args.auto_results)
         print_summary(result)
@@ -223,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         if k in done:
             continue
         if cell[0] not in tasks:
-            tasks[cell[0]] = load_task(DATASETS[cell[0]], args.data_root)
+            root = fashion_folder(Path(args.cache)) if cell[0] == "fashion" else args.data_root
+            tasks[cell[0]] = load_task(DATASETS[cell[0]], root)
         before = load_average()
         started = time.perf_counter()
         record: dict[str, Any] = {

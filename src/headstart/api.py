@@ -440,7 +440,7 @@ def rank(data: str | Path, **options: Any) -> Any:
     """Transferability scores of every (backbone, cut) on the training split of `data`, best first.
 
     Options are the fields of `RankConfig` (backbones, cuts="last"|"all"|list, metric="logme",
-    labels_per_class, max_items, seed, ...). Returns a `headstart.transferability.RankResult`.
+    labels_per_class, max_items, seed, task/target/separator, ...). Returns a `headstart.transferability.RankResult`.
     """
     from headstart.config import RankConfig
     from headstart.strategies.auto import candidate_backbones
@@ -448,8 +448,7 @@ def rank(data: str | Path, **options: Any) -> Any:
     from headstart.transferability import subsample
 
     config: RankConfig = validated(RankConfig, **options)
-    dataset = load_dataset(str(data), **_data_options(config))
-    refuse_task(dataset.task, "`headstart rank`")
+    dataset = load_dataset(str(data), **_data_options(config))  # any task kind: scores per kind, see TASK_METRICS
     train = split_dataset(dataset, seed=config.seed).train  # the test split fit would hold out stays unseen
     if config.labels_per_class is not None:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)

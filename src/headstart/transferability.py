@@ -34,6 +34,12 @@ from headstart.errors import UsageError
 
 METRICS: tuple[str, ...] = ("logme", "knn", "hscore", "transrate", "nce", "leep")
 SOURCE_HEAD_METRICS = ("nce", "leep")
+# the scores defined for each task kind: H-score, TransRate, NCE and LEEP need classes
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": METRICS,
+    "regression": ("logme", "knn"),  # LogME of the real-valued target; kNN = cross-validated kNN regression R²
+    "multilabel": ("logme", "knn"),  # LogME = mean over tags of the 0/1 target's; kNN = cross-validated micro-F1
+}
 LOGME_MAX_ITER = 100
 LOGME_TOL = 1e-5
 KNN_K = 5
@@ -111,22 +117,112 @@ def _logme_one(u: np.ndarray, s: np.ndarray, n: int, d: int, y: np.ndarray) -> t
     return evidence / n, alpha, beta
 
 
-def logme(features: np.ndarray, labels: np.ndarray | Sequence[Any]) -> float:
-    """LogME (You et al., ICML 2021): mean over classes of the maximum log evidence per sample.
-
-    Each class is a one-vs-rest 0/1 regression target on the raw features; its evidence is maximised over
-    the prior precision alpha and noise precision beta by the paper's fixed-point iteration, using one SVD
-    of the features shared by all classes. Higher means the features explain the labels linearly with less
-    effective complexity. Values are comparable across backbones and cuts of one dataset.
-    """
+def _logme_columns(features: np.ndarray, targets: np.ndarray) -> float:
+    """Mean over the columns of `targets` (n, t) of the maximum log evidence per sample, one SVD for all."""
     f = np.asarray(features, dtype=np.float64)
-    codes, k = _encode(labels)
     n, d = f.shape
     u, s, _ = np.linalg.svd(f, full_matrices=False)
     keep = s > s[0] * 1e-10 if len(s) else s > 0
     u, s = u[:, keep], s[keep]
-    scores = [_logme_one(u, s, n, d, (codes == c).astype(np.float64))[0] for c in range(k)]
-    return float(np.mean(scores))
+    return float(np.mean([_logme_one(u, s, n, d, targets[:, j])[0] for j in range(targets.shape[1])]))
+
+
+def logme(features: np.ndarray, labels: np.ndarray | Sequence[Any], task: str = "classification") -> float:
+    """LogME (You et al., ICML 2021): the maximum log evidence per sample of a Bayesian linear model.
+
+    `task="classification"`: mean over classes of the evidence of the one-vs-rest 0/1 target;
+    `"regression"`: the evidence of the real-valued target itself (the paper's regression form; `labels` are
+    floats); `"multilabel"`: mean over tags of the evidence of each tag's 0/1 target (`labels` is an (n, tags)
+    0/1 matrix). The evidence is maximised over the prior precision alpha and noise precision beta by the
+    paper's fixed-point iteration, using one SVD of the features shared by all targets. Higher means the
+    features explain the target linearly with less effective complexity. Values are comparable across
+    backbones and cuts of one dataset (a regression target's scale shifts every value by the same amount).
+    """
+    if task == "regression":
+        targets = _float_target(labels)[:, None]
+    elif task == "multilabel":
+        targets = _tag_matrix(labels)
+    else:
+        codes, k = _encode(labels)
+        targets = (codes[:, None] == np.arange(k)[None, :]).astype(np.float64)
+    return _logme_columns(features, targets)
+
+
+def _float_target(values: np.ndarray | Sequence[Any]) -> np.ndarray:
+    """A 1-D finite float64 regression target, else a UsageError."""
+    try:
+        y = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise UsageError(
+            "a regression score needs numeric targets",
+            expected="one finite number per item",
+            fix="pass --task regression with a numeric --target column",
+        ) from err
+    if not np.all(np.isfinite(y)):
+        raise UsageError("a regression target is NaN or infinite", expected="finite numbers", fix="drop those rows")
+    return y
+
+
+def _tag_matrix(values: np.ndarray | Sequence[Any]) -> np.ndarray:
+    """An (n, tags) 0/1 float64 matrix of a multi-label target, else a UsageError."""
+    y = np.asarray(values, dtype=np.float64)
+    if y.ndim != 2 or not np.all((y == 0) | (y == 1)):
+        raise UsageError(
+            "a multi-label score needs an (items, tags) 0/1 matrix",
+            expected="one row per item, one 0/1 column per tag",
+            fix="encode the tags with headstart.tasks.multi_hot",
+        )
+    return y
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _neighbours(x: np.ndarray, n: int, k: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(held-out items, their k nearest training items by cosine) for each of `folds` shuffled folds."""
+    from sklearn.model_selection import KFold
+
+    out = []
+    for train, held_out in KFold(n_splits=min(folds, n), shuffle=True, random_state=seed).split(x):
+        sim = x[held_out] @ x[train].T
+        kk = min(k, len(train))
+        out.append((held_out, train[np.argpartition(-sim, kk - 1, axis=1)[:, :kk]]))
+    return out
+
+
+def knn_r2(
+    features: np.ndarray, target: np.ndarray | Sequence[Any], k: int = KNN_K, folds: int = KNN_FOLDS, seed: int = 0
+) -> float:
+    """R² of a cosine k-nearest-neighbour regression (mean of the neighbours' targets), by cross-validation.
+
+    1 is a perfect fit, 0 is no better than predicting the mean, below 0 is worse. A constant target gives 0.
+    """
+    y = _float_target(target)
+    if len(y) < 2:
+        raise UsageError("kNN R² needs at least 2 items", expected=">= 2 items", fix="pass more data")
+    predicted = np.empty_like(y)
+    for held_out, top in _neighbours(_unit_rows(features), len(y), k, folds, seed):
+        predicted[held_out] = y[top].mean(axis=1)
+    total = float(np.sum((y - y.mean()) ** 2))
+    return 0.0 if total == 0 else 1.0 - float(np.sum((y - predicted) ** 2)) / total
+
+
+def knn_micro_f1(
+    features: np.ndarray, tags: np.ndarray, k: int = KNN_K, folds: int = KNN_FOLDS, seed: int = 0
+) -> float:
+    """Micro-F1 of a cosine k-nearest-neighbour multi-label vote (a tag is predicted when at least half the k
+    neighbours carry it), by cross-validation over the items. `tags` is an (n, tags) 0/1 matrix."""
+    y = _tag_matrix(tags).astype(bool)
+    if len(y) < 2:
+        raise UsageError("kNN micro-F1 needs at least 2 items", expected=">= 2 items", fix="pass more data")
+    predicted = np.zeros_like(y)
+    for held_out, top in _neighbours(_unit_rows(features), len(y), k, folds, seed):
+        predicted[held_out] = y[top].mean(axis=1) >= 0.5
+    true_positive = int(np.sum(predicted & y))
+    denominator = int(predicted.sum() + y.sum())
+    return 2 * true_positive / denominator if denominator else 0.0
 
 
 def knn_accuracy(
@@ -359,8 +455,9 @@ class RankResult:
     rows: list[ScoreRow]
     metric: str
     n_items: int
-    n_classes: int
+    n_classes: int  # tags for multi-label, 0 for regression
     notes: list[str] = field(default_factory=list)
+    task: str = "classification"
 
     def sorted_rows(self) -> list[ScoreRow]:
         return sort_rows(self.rows, self.metric)
@@ -371,6 +468,7 @@ class RankResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": self.metric,
+            "task": self.task,
             "n_items": self.n_items,
             "n_classes": self.n_classes,
             "rows": [r.to_dict() for r in self.sorted_rows()],
@@ -389,12 +487,20 @@ def sort_rows(rows: Sequence[ScoreRow], metric: str) -> list[ScoreRow]:
     return sorted(rows, key=key)
 
 
-def check_metric(metric: str) -> str:
+def check_metric(metric: str, task: str = "classification") -> str:
+    """`metric` when it is a known score defined for `task`, else a UsageError naming the ones that are."""
     if metric not in METRICS:
         raise UsageError(
             f"unknown transferability metric {metric!r}",
             expected=f"one of {', '.join(METRICS)}",
             fix="pass --metric logme (the default), knn, hscore, transrate, nce or leep",
+        )
+    usable = TASK_METRICS.get(task, METRICS)
+    if metric not in usable:
+        raise UsageError(
+            f"the {metric} score is defined only for single-label classification, not for {task} data",
+            expected=f"a score that works for {task}: {', '.join(usable)}",
+            fix=f"pass --metric {usable[0]} (or --metric knn) for {task} data",
         )
     return metric
 
@@ -436,8 +542,15 @@ def score_features(
     source_proba: np.ndarray | None = None,
     metrics: Sequence[str] = METRICS,
     seed: int = 0,
+    task: str = "classification",
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Every requested score on one feature matrix, and the seconds each took (NaN when undefined)."""
+    """Every requested score on one feature matrix, and the seconds each took (NaN when undefined).
+
+    `labels`: class labels, or for `task="regression"` float targets, for `"multilabel"` an (n, tags) 0/1
+    matrix. kNN is accuracy (classification), R² (regression) or micro-F1 (multi-label).
+    """
+    for metric in metrics:
+        check_metric(metric, task)
     y = np.asarray(labels)
     scores: dict[str, float] = {}
     seconds: dict[str, float] = {}
@@ -446,7 +559,11 @@ def score_features(
         if metric in SOURCE_HEAD_METRICS and source_proba is None:
             value = float("nan")
         elif metric == "logme":
-            value = logme(features, y)
+            value = logme(features, y, task)
+        elif metric == "knn" and task == "regression":
+            value = knn_r2(features, y, seed=seed)
+        elif metric == "knn" and task == "multilabel":
+            value = knn_micro_f1(features, y, seed=seed)
         elif metric == "knn":
             value = knn_accuracy(features, y, seed=seed)
         elif metric == "hscore":
@@ -463,12 +580,15 @@ def score_features(
 
 
 def subsample(dataset: Dataset, max_items: int | None, seed: int = 0) -> Dataset:
-    """At most `max_items` items, drawn per class in proportion (every class keeps at least 2 when it has them)."""
+    """At most `max_items` items, drawn per class in proportion (every class keeps at least 2 when it has them).
+
+    Multi-label data is stratified on each item's rarest tag, regression on the target's quantile bin.
+    """
     if max_items is None or len(dataset) <= max_items:
         return dataset
     assert dataset.labels is not None
     rng = np.random.default_rng(seed)
-    labels = np.asarray(dataset.labels)
+    labels = np.asarray(dataset.strata())
     keep: list[int] = []
     for label in sorted(set(labels.tolist())):
         idx = np.flatnonzero(labels == label)
@@ -483,7 +603,7 @@ def rank(
     cuts: str | Sequence[int | str] = "last",
     *,
     metric: str = "logme",
-    metrics: Sequence[str] = METRICS,
+    metrics: Sequence[str] | None = None,
     store: Any = None,
     threads: int | None = None,
     batch_size: int = 32,
@@ -491,14 +611,20 @@ def rank(
     progress: bool = False,
     seed: int = 0,
 ) -> RankResult:
-    """Scores of every (backbone, cut) on a labelled dataset, from pooled features cached in the FeatureStore."""
+    """Scores of every (backbone, cut) on a labelled dataset, from pooled features cached in the FeatureStore.
+
+    `metrics` defaults to every score defined for the dataset's task kind (`TASK_METRICS`).
+    """
     from headstart.features import extract_features_at_cuts
 
-    check_metric(metric)
+    task = dataset.task
+    metrics = TASK_METRICS.get(task, METRICS) if metrics is None else metrics
+    check_metric(metric, task)
     for m in metrics:
-        check_metric(m)
+        check_metric(m, task)
     if dataset.labels is None:
         raise UsageError("ranking needs labelled data", expected="a dataset with labels", fix="pass labelled data")
+    classes = dataset.classes
     rows: list[ScoreRow] = []
     notes: list[str] = []
     for spec in backbones:
@@ -516,12 +642,12 @@ def rank(
             progress=progress,
         )
         for cut, x in extractions.items():
-            y = np.array([dataset.labels[i] for i in x.kept])
+            y = _targets([dataset.labels[i] for i in x.kept], task, classes)
             last = cut == len(backbone.stages)
             proba = None
             if head is not None and last:
                 proba = softmax(x.features.astype(np.float64) @ head.weight.T + head.bias, axis=1)
-            scores, seconds = score_features(x.features, y, proba, metrics, seed=seed)
+            scores, seconds = score_features(x.features, y, proba, metrics, seed=seed, task=task)
             rows.append(
                 ScoreRow(
                     backbone=backbone.name,
@@ -542,5 +668,15 @@ def rank(
                 notes.append(f"{backbone.name} has no source head: NCE and LEEP are undefined (NaN)")
             elif any(r.backbone == backbone.name and not r.is_last for r in rows):
                 notes.append(f"{backbone.name}: NCE and LEEP exist only at the last cut (the source head's input)")
-    codes, k = _encode(dataset.labels)
-    return RankResult(rows=rows, metric=metric, n_items=len(dataset), n_classes=k, notes=notes)
+    return RankResult(rows=rows, metric=metric, n_items=len(dataset), n_classes=len(classes), notes=notes, task=task)
+
+
+def _targets(labels: Sequence[str], task: str, classes: Sequence[str]) -> np.ndarray:
+    """What the scores read: class labels, float targets (regression) or a 0/1 tag matrix (multi-label)."""
+    from headstart.tasks import multi_hot, target_values
+
+    if task == "regression":
+        return target_values(labels)
+    if task == "multilabel":
+        return multi_hot(labels, classes).astype(np.float64)
+    return np.asarray(labels)

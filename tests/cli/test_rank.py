@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from headstart.cli.main import app
+from tests.tasks.conftest import make_multilabel_csv, make_value_folder
 
 runner = CliRunner()
 
@@ -50,3 +51,29 @@ def test_fit_auto_with_backbones(image_folder: Path, tmp_path: Path) -> None:
     )
     assert doc["backbone"] == "test-cnn"
     assert any("rule R1" in n for n in doc["notes"])
+
+
+def test_rank_regression_scores_logme_and_knn_r2(tmp_path: Path) -> None:
+    folder = make_value_folder(tmp_path / "values")  # colour patches whose folder name is the number to predict
+    doc = run("rank", str(folder), "--backbones", "test-cnn", "--task", "regression", "--cuts", "all", "--no-track")
+    assert doc["task"] == "regression" and doc["n_classes"] == 0 and len(doc["rows"]) == 3
+    for row in doc["rows"]:
+        assert set(row["scores"]) == {"logme", "knn"} and row["scores"]["logme"] is not None
+    last = next(r for r in doc["rows"] if r["cut"] == 3)
+    assert last["scores"]["knn"] > 0.5  # colour predicts the value: cross-validated kNN R² well above 0
+    logme = [r["scores"]["logme"] for r in doc["rows"]]
+    assert logme == sorted(logme, reverse=True)
+    table = runner.invoke(app, ["rank", str(folder), "-b", "test-cnn", "--task", "regression", "--no-track"])
+    assert table.exit_code == 0 and "knn (R²)" in table.stdout and "hscore" not in table.stdout
+
+
+def test_rank_multilabel_scores_and_refuses_class_only_metrics(tmp_path: Path) -> None:
+    table = make_multilabel_csv(tmp_path / "tags.csv")
+    doc = run("rank", str(table), "--backbones", "test-text", "--metric", "knn", "--no-track")
+    assert doc["task"] == "multilabel" and doc["n_classes"] == 4  # fun, food, outdoor, sport
+    (row,) = doc["rows"]
+    assert set(row["scores"]) == {"logme", "knn"} and 0.0 <= row["scores"]["knn"] <= 1.0
+    for metric in ("hscore", "transrate", "nce", "leep"):
+        error = run("rank", str(table), "-b", "test-text", "--metric", metric, "--no-track", code=2)
+        assert error["error"] == "UsageError" and metric in error["message"], error
+        assert "multilabel" in error["message"] and "logme, knn" in error["expected"], error

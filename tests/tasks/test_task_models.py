@@ -125,8 +125,8 @@ def test_strategies_and_commands_that_cannot_handle_a_kind_refuse(tmp_path: Path
     assert "cannot fit regression data" in err.value.what and "linear" in err.value.expected
     with pytest.raises(StrategyError, match="'auto' cannot fit multilabel"):
         api.fit(table, backbone="test-text", strategy="auto", out=str(tmp_path / "a"), **FAST)
-    with pytest.raises(UsageError, match="`headstart rank` does not support multilabel"):
-        api.rank(table, backbones=["test-text"], progress=False)
+    with pytest.raises(UsageError, match="hscore score is defined only for single-label classification"):
+        api.rank(table, backbones=["test-text"], metric="hscore", progress=False)
     api.fit(folder, backbone="test-cnn", task="regression", out=str(tmp_path / "r"), **FAST)
     new_classes = make_image_folder(tmp_path / "more")
     with pytest.raises(UsageError, match="`headstart expand` does not support regression"):

@@ -90,8 +90,8 @@ def test_cli_fit_regression_and_errors(tmp_path: Path) -> None:
     error = run("fit", str(folder), "--backbone", "test-cnn", "--task", "bogus", "--out", out, code=2)
     assert error["error"] == "UsageError" and "task" in error["message"]
     tags = make_multilabel_csv(tmp_path / "tags.csv")
-    refused = run("rank", str(tags), "--backbones", "test-text", code=2)  # detected as multi-label, then refused
-    assert "does not support multilabel" in refused["message"] and refused["fix"]
+    refused = run("rank", str(tags), "--backbones", "test-text", "--metric", "hscore", code=2)  # a class-only score
+    assert "not for multilabel" in refused["message"] and "logme, knn" in refused["expected"] and refused["fix"]
 
 
 def test_study_scores_multilabel_cells_by_micro_f1(tmp_path: Path) -> None:

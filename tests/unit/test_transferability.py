@@ -19,6 +19,8 @@ from headstart.transferability import (
     h_score,
     h_score_dense,
     knn_accuracy,
+    knn_micro_f1,
+    knn_r2,
     ledoit_wolf_shrinkage,
     leep,
     logme,
@@ -26,6 +28,7 @@ from headstart.transferability import (
     nce,
     rank,
     resolve_cuts,
+    score_features,
     transrate,
 )
 
@@ -194,3 +197,95 @@ def test_rank_sorts_by_transrate_through_the_api(image_folder) -> None:
     values = [r.scores["transrate"] for r in result.sorted_rows()]
     assert result.metric == "transrate" and len(values) == 3
     assert all(np.isfinite(values)) and values == sorted(values, reverse=True)
+
+
+# -- regression and multi-label targets ------------------------------------------------------------------------
+
+
+def regression_case(n: int = 120, d: int = 16, noise: float = 0.3, seed: int = 0):
+    """Features whose first column predicts y (linearly), and pure-noise features of the same shape."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=n)
+    good = rng.normal(size=(n, d))
+    good[:, 0] = y + noise * rng.normal(size=n)
+    return good, rng.normal(size=(n, d)), y
+
+
+def test_logme_regression_is_the_evidence_of_the_real_target() -> None:
+    good, noise, y = regression_case()
+    value = logme(good, y, task="regression")
+    # the regression form is the evidence of the target column itself: it matches the dense closed form at the
+    # fixed point (alpha, beta) that _logme_one returns
+    u, s, _ = np.linalg.svd(good, full_matrices=False)
+    per_sample, alpha, beta = _logme_one(u, s, len(y), good.shape[1], y)
+    assert value == pytest.approx(per_sample)
+    assert value == pytest.approx(logme_evidence(good, y, alpha, beta) / len(y), rel=1e-8)
+    # a feature that predicts the target scores higher than noise, and a permuted target lowers the score
+    assert value > logme(noise, y, task="regression") + 0.3
+    permuted = np.random.default_rng(1).permutation(y)
+    assert value > logme(good, permuted, task="regression") + 0.3
+    # less noise in the predictive feature -> higher evidence
+    sharper, _, y2 = regression_case(noise=0.05)
+    assert logme(sharper, y2, task="regression") > logme(regression_case(noise=1.0)[0], y2, task="regression")
+
+
+def test_logme_regression_differs_from_treating_numbers_as_classes() -> None:
+    good, _, y = regression_case(n=60)
+    assert logme(good, y, task="regression") != pytest.approx(logme(good, y))
+    with pytest.raises(UsageError, match="numeric"):
+        logme(good, np.array(["a"] * 60), task="regression")
+
+
+def tag_case(n: int = 90, d: int = 16, gap: float = 3.0, seed: int = 0):
+    """3 tags, each carried by ~half the items independently; the features shift one dimension per tag."""
+    rng = np.random.default_rng(seed)
+    tags = (rng.random((n, 3)) < 0.5).astype(np.float64)
+    x = rng.normal(size=(n, d))
+    x[:, :3] += gap * tags
+    return x, tags
+
+
+def test_logme_multilabel_is_the_mean_of_per_tag_binary_logme() -> None:
+    x, tags = tag_case()
+    value = logme(x, tags, task="multilabel")
+    per_tag = [logme(x, tags[:, j]) for j in range(3)]  # binary classification LogME: mean of 2 columns
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    one_column = [_logme_one(u, s, len(x), x.shape[1], tags[:, j])[0] for j in range(3)]
+    assert value == pytest.approx(np.mean(one_column))
+    assert np.isfinite(per_tag).all()
+    # separated tags score higher than weak ones; shuffled tag rows score lower
+    assert value > logme(tag_case(gap=0.3)[0], tags, task="multilabel")
+    shuffled = tags[np.random.default_rng(1).permutation(len(tags))]
+    assert value > logme(x, shuffled, task="multilabel")
+    with pytest.raises(UsageError, match="0/1 matrix"):
+        logme(x, tags[:, 0] * 2, task="multilabel")
+
+
+def test_knn_r2_and_micro_f1() -> None:
+    good, noise, y = regression_case(n=200, d=4, noise=0.05)
+    assert knn_r2(good, y) > 0.5 > knn_r2(noise, y)
+    assert knn_r2(noise, y) < 0.2
+    assert knn_r2(good, np.ones_like(y)) == 0.0  # constant target: nothing to explain
+    x, tags = tag_case(gap=6.0, d=3)
+    shuffled = tags[np.random.default_rng(1).permutation(len(tags))]
+    assert knn_micro_f1(x, tags) > 0.9
+    assert knn_micro_f1(x, shuffled) < 0.7
+    # micro-F1 by hand on a 4-item case: each item's 2 neighbours in the other folds
+    f = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    t = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], dtype=float)
+    assert knn_micro_f1(f, t, k=1, folds=4) == 1.0
+
+
+def test_score_features_per_task_and_the_error_naming_usable_metrics() -> None:
+    good, _, y = regression_case()
+    scores, seconds = score_features(good, y, metrics=("logme", "knn"), task="regression")
+    assert scores["logme"] == pytest.approx(logme(good, y, task="regression"))
+    assert scores["knn"] == pytest.approx(knn_r2(good, y)) and set(seconds) == {"logme", "knn"}
+    for metric in ("hscore", "transrate", "nce", "leep"):
+        with pytest.raises(UsageError) as err:
+            score_features(good, y, metrics=("logme", metric), task="regression")
+        text = str(err.value) + str(err.value.__dict__)
+        assert metric in text and "logme, knn" in text
+    with pytest.raises(UsageError, match="multilabel"):
+        check_metric("hscore", "multilabel")
+    assert check_metric("knn", "multilabel") == "knn"

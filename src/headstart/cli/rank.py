@@ -16,6 +16,9 @@ from headstart.cli.options import (
     LabelColumn,
     OnBad,
     RayAddress,
+    Separator,
+    Target,
+    Task,
     TextColumn,
     Threads,
     Track,
@@ -24,7 +27,9 @@ from headstart.cli.options import (
     split_csv,
 )
 from headstart.cli.output import command_errors, console, print_json, print_notes
-from headstart.transferability import METRICS
+from headstart.transferability import METRICS, TASK_METRICS
+
+KNN_MEANS = {"classification": "accuracy", "regression": "R²", "multilabel": "micro-F1"}
 
 
 def _fmt(value: float | None) -> str:
@@ -40,7 +45,14 @@ def rank(
     cuts: Annotated[
         str, typer.Option("--cuts", help="'last', 'all', or comma-separated stage indices (1..n, -1) or names.")
     ] = "last",
-    metric: Annotated[str, typer.Option("--metric", "-m", help=f"Sort by: {', '.join(METRICS)}.")] = "logme",
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            "-m",
+            help=f"Sort by: {', '.join(METRICS)} (regression and multilabel: {', '.join(TASK_METRICS['regression'])}).",
+        ),
+    ] = "logme",
     labels_per_class: Annotated[
         int | None, typer.Option("--labels-per-class", "-n", min=1, help="Score on this many labels per class.")
     ] = None,
@@ -50,6 +62,9 @@ def rank(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the split, budget and sample.")] = 0,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
+    task: Task = "auto",
+    target: Target = None,
+    separator: Separator = ";",
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
@@ -58,7 +73,10 @@ def rank(
     track: Track = True,
     as_json: Json = False,
 ) -> None:
-    """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, TransRate, NCE, LEEP)."""
+    """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, TransRate, NCE, LEEP).
+
+    Regression and multi-label data get LogME and kNN only (kNN = cross-validated R² or micro-F1).
+    """
     with command_errors(as_json):
         result = api.rank(
             data,
@@ -70,6 +88,9 @@ def rank(
             seed=seed,
             text_column=text_column,
             label_column=label_column,
+            task=task,
+            target=target,
+            separator=separator,
             track=track,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
             **engine_options(engine, ray_address),
@@ -77,8 +98,14 @@ def rank(
         if as_json:
             print_json(result.to_dict())
             return
-        table = Table(title=f"transferability on {result.n_items} items, {result.n_classes} classes (by {metric})")
-        for column in ("#", "backbone", "cut", "dim", *METRICS, "features s", "scores s"):
+        metrics = TASK_METRICS.get(result.task, METRICS)
+        what = {"regression": "a numeric target", "multilabel": f"{result.n_classes} tags"}
+        about = what.get(result.task, f"{result.n_classes} classes")
+        table = Table(title=f"transferability on {result.n_items} items, {about} (by {metric})")
+        names = [
+            f"knn ({KNN_MEANS[result.task]})" if m == "knn" and result.task != "classification" else m for m in metrics
+        ]
+        for column in ("#", "backbone", "cut", "dim", *names, "features s", "scores s"):
             table.add_column(column, justify="left" if column in ("backbone", "cut") else "right")
         for i, row in enumerate(result.sorted_rows(), 1):
             cached = " (cached)" if row.features_computed == 0 else ""
@@ -87,7 +114,7 @@ def rank(
                 row.backbone,
                 f"{row.stage} ({row.cut}/{row.n_stages})",
                 str(row.feature_dim),
-                *[_fmt(row.scores.get(m)) for m in METRICS],
+                *[_fmt(row.scores.get(m)) for m in metrics],
                 f"{row.extract_seconds:.1f}{cached}",
                 f"{sum(row.score_seconds.values()):.2f}",
             )
