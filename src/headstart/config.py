@@ -79,6 +79,7 @@ class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     candidates: list[str] | None = None
     # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables)
     memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the strategy's default size
+    memory_mb: float | None = Field(default=None, gt=0, le=1_000_000)  # the memory's size cap in MiB (None: 32)
     # regression with gradient strategies: mean squared error or Huber loss (on the standardised target)
     loss: Literal["mse", "huber"] = "mse"
 
@@ -89,6 +90,7 @@ class ExpandConfig(DataOptions, RunOptions, TrackOptions):
     out: str
     update: bool = False
     memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the parent's per-class count
+    memory_mb: float | None = Field(default=None, gt=0, le=1_000_000)  # None: the parent's size cap
     allow_forgetting: bool = False
     test_size: float = Field(default=0.2, ge=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0)

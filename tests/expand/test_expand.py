@@ -122,11 +122,12 @@ def test_feature_memory_keeps_everything_up_to_the_byte_cap(monkeypatch: pytest.
     assert everything is not None and everything.complete and len(everything) == 60
     np.testing.assert_array_equal(everything.feature_matrix(), x[np.argsort(np.repeat([0, 1, 2], [10, 20, 30]))])
     assert everything.tensors()["memory.features"].dtype == np.float16
-    monkeypatch.setattr(memory_module, "FEATURE_MEMORY_BYTES", 40 * 2 * 16)  # room for 40 float16 rows
+    cap = 40 * (2 * 16 + 8) + 2 * 4 * 16  # room for 40 float16 rows and their labels, plus the float32 statistics
+    monkeypatch.setattr(memory_module, "FEATURE_MEMORY_BYTES", cap)
     capped = feature_memory(x, y, ["a", "b", "c"], None)
     assert capped is not None and not capped.complete
     assert capped.class_counts(["a", "b", "c"]) == {"a": 10, "b": 15, "c": 15}
-    assert capped.manifest(["a", "b", "c"])["max_bytes"] == 40 * 2 * 16
+    assert capped.manifest(["a", "b", "c"])["max_bytes"] == cap and capped.manifest(["a", "b", "c"])["bytes"] <= cap
     merged = merge_memories(capped, feature_memory(x[:5], np.array(["d"] * 5), ["a", "b", "c", "d"], None), None)
     assert merged is not None and merged.class_counts(["a", "b", "c", "d"]) == {"a": 10, "b": 12, "c": 12, "d": 5}
     assert feature_memory(x, y, ["a", "b", "c"], 0) is None

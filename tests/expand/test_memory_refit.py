@@ -97,8 +97,10 @@ def test_partial_memory_keeps_every_item_within_the_byte_cap(
     frozen = extract_features(backbone, data, progress=False)  # the whole network, as herding saw it before
     order = np.argsort(frozen.kept)
     np.testing.assert_allclose(np.sort(everything.pooled, axis=0), np.sort(frozen.features[order], axis=0), atol=1e-4)
-    merged = merge_memories(everything, bounded, None)  # merging applies the (patched) cap as well
+    merged = merge_memories(everything, bounded, None, 10 * item)  # merging applies a given cap as well ...
     assert merged is not None and len(merged) <= 10
+    kept = merge_memories(capped, bounded, None)  # ... and otherwise the old memory's
+    assert kept is not None and kept.max_bytes == capped.max_bytes == 10 * item and len(kept) <= 10
 
 
 def test_text_activation_memory_is_ragged_and_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,3 +271,27 @@ def test_expand_trains_the_head_even_when_the_strategy_groups_leave_it_out() -> 
     assert contrastive[-1]["name"] == "head" and contrastive[-1]["lr"] == 1e-3
     partial_groups = PartialStrategy().param_groups(top, 1e-3, 10.0)
     assert with_head(partial_groups, top, 1e-3) == partial_groups  # the head is already there: nothing added
+
+
+def test_memory_mb_caps_the_bundle_and_expand_keeps_or_changes_it(folders: dict[str, Path]) -> None:
+    """`fit --memory-mb` bounds the stored exemplars; `expand` keeps the parent's cap unless given `--memory-mb`."""
+    root = folders["root"] / "memory-mb"
+    full = headstart.fit(str(folders["old"]), backbone="test-cnn", strategy="linear", out=str(root / "all"), **FIT)
+    section = _manifest(root / "all")["head"]["memory"]
+    assert section["complete"] and full.counts["memory_items"] == section["n"]
+    cap_mb = 10 * (section["bytes"] / section["n"]) / 2**20  # room for about 10 of the items
+    headstart.fit(
+        str(folders["old"]), backbone="test-cnn", strategy="linear", out=str(root / "capped"), memory_mb=cap_mb, **FIT
+    )
+    capped = _manifest(root / "capped")["head"]["memory"]
+    assert capped["max_bytes"] == int(cap_mb * 2**20) and capped["bytes"] <= capped["max_bytes"]
+    assert not capped["complete"] and 0 < capped["n"] < section["n"]
+
+    headstart.expand(str(root / "capped"), str(folders["new"]), out=str(root / "kept"), **QUIET)
+    assert _manifest(root / "kept")["head"]["memory"]["max_bytes"] == capped["max_bytes"]
+    res = CliRunner().invoke(
+        app, ["expand", str(root / "capped"), str(folders["new"]), "--out", str(root / "wider"), "--memory-mb", "4"]
+    )
+    assert res.exit_code == 0, res.output
+    wider = _manifest(root / "wider")["head"]["memory"]
+    assert wider["max_bytes"] == 4 * 2**20 and wider["n"] > capped["n"]

@@ -27,6 +27,12 @@ def expand(
         int | None,
         typer.Option("--memory", min=0, help="Exemplars kept per class in the new bundle (default: the parent's)."),
     ] = None,
+    memory_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--memory-mb", min=0.001, help="Size cap of the new bundle's exemplars in MiB (default: the parent's)."
+        ),
+    ] = None,
     allow_forgetting: Annotated[
         bool,
         typer.Option(
@@ -82,6 +88,7 @@ def expand(
             out=out,
             update=update,
             memory=memory,
+            memory_mb=memory_mb,
             allow_forgetting=allow_forgetting,
             test_size=test_size,
             seed=seed,

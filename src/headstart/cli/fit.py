@@ -104,7 +104,16 @@ def fit(
             "--memory",
             min=0,
             help="Exemplars kept per class for `headstart expand` (0: none; default: linear keeps every training "
-            "item's features up to 32 MB, partial:K every training item's activations up to 32 MB).",
+            "item's features, partial:K every training item's activations, up to --memory-mb).",
+        ),
+    ] = None,
+    memory_mb: Annotated[
+        float | None,
+        typer.Option(
+            "--memory-mb",
+            min=0.001,
+            help="Size cap of those exemplars in the bundle, in MiB (default 32). More keeps more old items, so a "
+            "later `expand` forgets less; the bundle grows by as much.",
         ),
     ] = None,
     as_json: Json = False,
@@ -133,6 +142,7 @@ def fit(
             candidates=split_csv(backbones),
             track=track,
             memory=memory,
+            memory_mb=memory_mb,
             text_column=text_column,
             label_column=label_column,
             task=task,

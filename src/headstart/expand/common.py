@@ -89,9 +89,12 @@ def forgetting_checks(before: np.ndarray, after: np.ndarray, targets: np.ndarray
 
 
 def parent_fit_config(manifest: dict[str, Any], config: ExpandConfig, per_class: int | None) -> FitConfig:
-    """The parent's fit options with this run's runtime options (for the strategy's data helpers)."""
+    """The parent's fit options with this run's runtime options (for the strategy's data helpers); the memory's
+    size cap is `config.memory_mb`, else the parent memory's."""
     saved = {k: v for k, v in (manifest.get("config") or {}).items() if k in FitConfig.model_fields}
+    parent_cap = ((manifest.get("head") or {}).get("memory") or {}).get("max_bytes")
     saved.update(
+        memory_mb=config.memory_mb or (parent_cap / 2**20 if parent_cap else saved.get("memory_mb")),
         threads=config.threads,
         batch_size=config.batch_size,
         on_bad=config.on_bad,

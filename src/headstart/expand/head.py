@@ -13,7 +13,7 @@ from headstart.errors import DataError, UsageError
 from headstart.expand.common import Expansion, forgetting_checks, reorder_rows
 from headstart.strategies.finetune import FinetuneModel, TopNet, activation_key, build_top
 from headstart.strategies.linear import LinearHead
-from headstart.strategies.memory import ExemplarMemory, activation_memory, merge_memories
+from headstart.strategies.memory import ExemplarMemory, activation_memory, memory_bytes, merge_memories
 from headstart.strategies.training_data import ActivationData
 
 
@@ -122,7 +122,7 @@ def expand_head_only(
         after = _head_answers(student, old)
     return Expansion(
         model=model,
-        memory=merge_memories(memory, fresh, fit_config.memory),
+        memory=merge_memories(memory, fresh, fit_config.memory, memory_bytes(fit_config.memory_mb)),
         method="grown head refit on the parent's features of stored activations + new data (head only)",
         n_train=len(both),
         notes=notes,

@@ -12,7 +12,7 @@ from headstart.expand.common import Expansion, forgetting_checks, no_memory_erro
 from headstart.features import extract_features
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.linear import MIN_PER_CLASS_FOR_CV, LinearHead, LinearStrategy
-from headstart.strategies.memory import ExemplarMemory, feature_memory, merge_memories
+from headstart.strategies.memory import ExemplarMemory, feature_memory, memory_bytes, merge_memories
 
 
 def expand_linear(
@@ -40,8 +40,9 @@ def expand_linear(
     model = LinearStrategy()._model(parent.backbone, head, config.threads, config.batch_size)
 
     target_of = {label: i for i, label in enumerate(labels)}
-    fresh = feature_memory(x.features, y_new, labels, per_class)
-    new_memory = merge_memories(memory, fresh, per_class)
+    cap = memory_bytes(config.memory_mb) or memory.max_bytes
+    fresh = feature_memory(x.features, y_new, labels, per_class, cap)
+    new_memory = merge_memories(memory, fresh, per_class, cap)
     before = parent.head.predict_proba(memory_features).argmax(axis=1)
     after = head.predict_proba(memory_features).argmax(axis=1)
     checks = forgetting_checks(before, after, memory.targets)

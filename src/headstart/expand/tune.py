@@ -23,7 +23,7 @@ from headstart.strategies.finetune import (
     build_top,
     frozen_batchnorm,
 )
-from headstart.strategies.memory import ExemplarMemory, activation_memory, merge_memories
+from headstart.strategies.memory import ExemplarMemory, activation_memory, memory_bytes, merge_memories
 from headstart.strategies.training_data import ActivationData
 from headstart.train import EarlyStopping, ProgressBar, Trainer, TrainerConfig
 
@@ -273,7 +273,7 @@ def expand_finetune(
     new_memory = None
     checks: dict[str, Any] = {}
     if memory is not None and len(memory):
-        new_memory = merge_memories(memory, fresh, per_class)
+        new_memory = merge_memories(memory, fresh, per_class, memory_bytes(fit_config.memory_mb))
         assert rehearsal is not None
         before, after = _predict(teacher, rehearsal, config), _predict(student, rehearsal, config)
         checks = forgetting_checks(before, after, memory.targets)

@@ -33,7 +33,7 @@ from headstart.strategies.base import (
     require_targets,
 )
 from headstart.strategies.feature_model import FeatureHeadModel
-from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_size
+from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, counts_of, encode_targets
 
@@ -223,7 +223,8 @@ class LinearStrategy(Strategy):
         require_classes(y)
         head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(x.features, y)
         model = self._model(backbone, head, config.threads, config.batch_size)
-        model.memory = feature_memory(x.features, y, model.labels, memory_size(config.memory, FEATURE_MEMORY))
+        per_class = memory_size(config.memory, FEATURE_MEMORY)
+        model.memory = feature_memory(x.features, y, model.labels, per_class, memory_bytes(config.memory_mb))
         model.report = TrainReport(
             n_train=len(x.kept),
             skipped=x.skipped,

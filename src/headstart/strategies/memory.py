@@ -226,22 +226,29 @@ ACTIVATION_MEMORY_BYTES = 32 * 2**20  # partial:K bundles: every item's activati
 ROW_BYTES = 16  # an activation item's int64 label and (texts) int64 length
 
 
+def memory_bytes(megabytes: float | None) -> int | None:
+    """`--memory-mb` in bytes (None: the kind's default cap, FEATURE_/ACTIVATION_MEMORY_BYTES)."""
+    return None if megabytes is None else int(megabytes * 2**20)
+
+
 def memory_size(requested: int | None, default: int | None) -> int | None:
     """Exemplars per class: the user's `--memory`, else the kind's default (None: all, up to a byte cap)."""
     return default if requested is None else requested
 
 
 def feature_memory(
-    features: np.ndarray, y: np.ndarray, labels: list[str], per_class: int | None
+    features: np.ndarray, y: np.ndarray, labels: list[str], per_class: int | None, max_bytes: int | None = None
 ) -> ExemplarMemory | None:
-    """A linear model's pooled training features: all of them (`per_class` None) up to `FEATURE_MEMORY_BYTES`,
-    else at most `per_class` per class; classes over the bound keep herding exemplars. None when 0."""
+    """A linear model's pooled training features: all of them (`per_class` None) up to `max_bytes` (default
+    `FEATURE_MEMORY_BYTES`), else at most `per_class` per class; classes over the bound keep herding exemplars.
+    None when 0."""
     if per_class is not None and per_class <= 0:
         return None
     target_of = {label: i for i, label in enumerate(labels)}
     targets = np.array([target_of[str(v)] for v in y], dtype=np.int64)
     features = np.asarray(features, dtype=np.float32)
-    bound = per_class if per_class is not None else _byte_bound(targets, features.shape[1], len(labels))
+    cap = FEATURE_MEMORY_BYTES if max_bytes is None else max_bytes
+    bound = per_class if per_class is not None else _byte_bound(targets, features.shape[1], len(labels), cap)
     rows = select_exemplars(features, targets, bound)
     values = features[rows]
     return ExemplarMemory(
@@ -252,21 +259,23 @@ def feature_memory(
         "",
         values,
         complete=len(rows) == len(targets),
-        max_bytes=FEATURE_MEMORY_BYTES if per_class is None else None,
+        max_bytes=cap if per_class is None else None,
     )
 
 
-def _byte_bound(targets: np.ndarray, dim: int, n_labels: int) -> int | None:
-    """The per-class bound that keeps float16 feature rows within `FEATURE_MEMORY_BYTES` (None: all fit)."""
+def _byte_bound(targets: np.ndarray, dim: int, n_labels: int, max_bytes: int) -> int | None:
+    """The per-class bound that keeps the stored features within `max_bytes` (None: all fit): float16 rows with
+    an int64 label each, plus the float32 mean and scale of every dimension (see `tensors`)."""
     counts = np.bincount(targets, minlength=n_labels)
-    return fitting_bound(counts, FEATURE_MEMORY_BYTES // max(1, 2 * dim))
+    return fitting_bound(counts, max(0, max_bytes - 8 * dim) // (2 * dim + 8))
 
 
 def activation_memory(
     backbone: Backbone, train: Dataset, cut: int, config: FitConfig, labels: list[str]
 ) -> ExemplarMemory | None:
-    """Unaugmented activations at `cut` of every training item that fits in `ACTIVATION_MEMORY_BYTES` (at most
-    `config.memory` per class when given); classes over the bound keep herding exemplars (frozen pooled features).
+    """Unaugmented activations at `cut` of every training item that fits in `config.memory_mb` (default
+    `ACTIVATION_MEMORY_BYTES`; at most `config.memory` per class when given); classes over the bound keep herding
+    exemplars (frozen pooled features).
 
     When every item fits (the usual case), the activations are extracted once and their pooled features come
     from the frozen stages after the cut run in torch, instead of a second pass through the whole network.
@@ -274,6 +283,7 @@ def activation_memory(
     from headstart.features import extract_activations, extract_features
 
     per_class = config.memory
+    cap = memory_bytes(config.memory_mb) or ACTIVATION_MEMORY_BYTES
     if (per_class is not None and per_class <= 0) or cut <= 0 or not len(train):
         return None
     run = {"threads": config.threads, "batch_size": config.batch_size, "on_bad": "skip", "progress": False}
@@ -285,7 +295,7 @@ def activation_memory(
         return [item[0] for item in acts.values], acts.kept
 
     first = activations(train.subset([0]))[0]
-    room = ACTIVATION_MEMORY_BYTES // max(1, 2 * (first[0].size + backbone.feature_dim) + ROW_BYTES) if first else 0
+    room = cap // max(1, 2 * (first[0].size + backbone.feature_dim) + ROW_BYTES) if first else 0
     if train.modality == "text" or not first or len(train) <= room:  # texts: ragged, sized by their activations
         values, kept = activations(train)
         pooled = frozen_pooled(backbone, values, cut, config.batch_size)
@@ -299,7 +309,7 @@ def activation_memory(
         sizes = np.array([2 * (v.size + pooled.shape[1]) + ROW_BYTES for v in values], dtype=np.int64)
     else:
         sizes = np.full(len(kept), 2 * (first[0].size + pooled.shape[1]) + ROW_BYTES, dtype=np.int64)
-    rows = select_within_bytes(pooled, targets, per_class, sizes, ACTIVATION_MEMORY_BYTES)
+    rows = select_within_bytes(pooled, targets, per_class, sizes, cap)
     if values:
         chosen = [values[r] for r in rows]
     else:
@@ -313,7 +323,7 @@ def activation_memory(
         train.modality,
         pooled[rows],
         complete=len(rows) == len(targets),
-        max_bytes=ACTIVATION_MEMORY_BYTES,
+        max_bytes=cap,
     )
 
 
@@ -384,10 +394,11 @@ def memory_section(model: Any, config: FitConfig) -> tuple[dict[str, Any] | None
 
 
 def merge_memories(
-    old: ExemplarMemory | None, new: ExemplarMemory | None, per_class: int | None
+    old: ExemplarMemory | None, new: ExemplarMemory | None, per_class: int | None, max_bytes: int | None = None
 ) -> ExemplarMemory | None:
-    """One memory of both: at most `per_class` exemplars per class (None: all, up to the byte cap), herding
-    over the union of a class's old and new exemplars only where a class is over the bound.
+    """One memory of both: at most `per_class` exemplars per class (None: all, up to the byte cap: `max_bytes`,
+    else the old memory's, else the kind's default), herding over the union of a class's old and new exemplars
+    only where a class is over the bound.
 
     `targets` of both must index the same (grown) label list.
     """
@@ -400,17 +411,17 @@ def merge_memories(
     values = [v for m in parts for v in m.values]
     targets = np.concatenate([m.targets for m in parts])
     pooled = np.concatenate([np.asarray(m.pooled, dtype=np.float32) for m in parts])
-    max_bytes: int | None = None
+    cap = max_bytes or (old.max_bytes if old is not None else None)
     if kind == "activations":
-        max_bytes = ACTIVATION_MEMORY_BYTES
+        max_bytes = cap or ACTIVATION_MEMORY_BYTES
         sizes = np.array([2 * (v.size + pooled.shape[1]) + ROW_BYTES for v in values], dtype=np.int64)
         rows = select_within_bytes(pooled, targets, per_class, sizes, max_bytes)
     else:
         if per_class is None:
-            max_bytes = FEATURE_MEMORY_BYTES
-            bound = _byte_bound(targets, pooled.shape[1], int(targets.max()) + 1)
+            max_bytes = cap or FEATURE_MEMORY_BYTES
+            bound = _byte_bound(targets, pooled.shape[1], int(targets.max()) + 1, max_bytes)
         else:
-            bound = per_class
+            max_bytes, bound = None, per_class
         rows = select_exemplars(pooled, targets, bound)
     return ExemplarMemory(
         kind,
