@@ -13,7 +13,7 @@ retrain, expand at most 30% of the retrain's time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/expand.py [--datasets flowers,banking77] \
         [--strategies linear,partial:2] [--seeds 0,1,2] [--max-epochs N] [--expand-option head_only=true] \
-        [--out bench/results/expand.json]
+        [--keep] [--out bench/results/expand.json]
 """
 
 from __future__ import annotations
@@ -328,6 +328,7 @@ def main() -> None:
         "(e.g. head_only=true, max_epochs=1)",
     )
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "expand.json")
+    p.add_argument("--keep", action="store_true", help="keep each run's work folder (bundles A, B, C and caches)")
     args = p.parse_args()
     expand_options = _parse_options(args.expand_option)
     os.environ["HEADSTART_NO_TRACK"] = "1"
@@ -341,7 +342,10 @@ def main() -> None:
                     options = (args.max_test, args.max_epochs, args.memory)
                     results.append(run(name, args.data_root, strategy, seed, *options, work, expand_options))
                 finally:
-                    shutil.rmtree(work, ignore_errors=True)
+                    if args.keep:
+                        print(f"kept {work}", flush=True)
+                    else:
+                        shutil.rmtree(work, ignore_errors=True)
                 payload = {"machine": machine, "summary": _summary(results), "results": results}
                 write_json(args.out, {**payload, "load_average_at_end": load_average()})
     for row in _summary(results):
