@@ -371,7 +371,15 @@ def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictRes
                 value=a.value,
             )
         )
-    return PredictResult(predictions=predictions, skipped=[*dataset.skipped, *result.skipped], task=predictor.task)
+    skipped = [*dataset.skipped, *result.skipped]
+    if not predictions:
+        first = "; ".join(f"{s.id}: {s.reason}" for s in skipped[:3])
+        raise DataError(
+            f"no input could be read: all {len(skipped)} were skipped ({first})",
+            expected="at least one readable input",
+            fix="fix or replace the inputs listed above (`headstart inspect` checks a folder)",
+        )
+    return PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)
 
 
 def create_app(bundle: str | Path, **options: Any) -> Any:

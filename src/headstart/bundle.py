@@ -22,6 +22,7 @@ from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, Modality, file_sha256
 from headstart.data.loading import load_inputs
 from headstart.errors import BackboneError, BundleError
+from headstart.files import share_like_umask
 from headstart.strategies import DatasetPrediction, Model, get_strategy
 from headstart.tasks import DEFAULT_THRESHOLD, decisions
 
@@ -39,6 +40,7 @@ def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np
     try:
         tmp.mkdir()
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp / HEAD_WEIGHTS))
+        share_like_umask(tmp / HEAD_WEIGHTS)
         full = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -28,6 +28,7 @@ from torch import nn
 from headstart.backbones.base import Backbone
 from headstart.cache import cache_dir
 from headstart.errors import BackboneError
+from headstart.files import share_like_umask
 
 Engine = Literal["auto", "onnxruntime", "torch"]
 Precision = Literal["fp32", "int8"]
@@ -105,6 +106,7 @@ def atomic_onnx(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        share_like_umask(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -82,6 +83,17 @@ def test_predict_files_and_folder(image_bundle: Path, image_folder: Path) -> Non
     assert len(doc["predictions"][0]["top"]) == 2
     doc = run("predict", str(image_bundle), str(image_folder / "blue"))
     assert len(doc["predictions"]) == 12
+
+
+def test_predict_fails_when_no_input_could_be_read(image_bundle: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "cut.jpg"
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(photo, quality=95)
+    photo.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])  # a valid header, truncated pixel data
+    doc = run("predict", str(image_bundle), str(photo), code=3)
+    assert doc["error"] == "DataError" and "no input could be read" in doc["message"] and "cut.jpg" in doc["message"]
 
 
 def test_text_fit_predict_roundtrip(text_csv: Path, tmp_path: Path) -> None:

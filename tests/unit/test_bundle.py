@@ -79,3 +79,14 @@ def test_not_a_bundle(tmp_path: Path) -> None:
 def test_refuses_to_overwrite_a_non_bundle_folder(image_folder: Path) -> None:
     with pytest.raises(BundleError, match="not a headstart bundle"):
         headstart.fit(image_folder, backbone="test-cnn", out=str(image_folder), progress=False)
+
+
+def test_bundle_and_exported_files_are_readable_like_any_written_file(fitted: Path, tmp_path: Path) -> None:
+    """safetensors and mkstemp create owner-only files; a bundle must be readable by whoever may read manifest.json."""
+    from headstart.files import current_umask
+
+    expected = 0o666 & ~current_umask()
+    for name in ("head.safetensors", "manifest.json"):
+        assert (fitted / name).stat().st_mode & 0o777 == expected, name
+    headstart.api.export(fitted, out=tmp_path / "model.onnx")
+    assert (tmp_path / "model.onnx").stat().st_mode & 0o777 == expected

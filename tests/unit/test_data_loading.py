@@ -121,6 +121,19 @@ def test_inputs_raw_strings_need_text_modality(tmp_path: Path) -> None:
         load_inputs(["what a film"])
 
 
+def test_text_inputs_that_are_plainly_paths_are_refused(tmp_path: Path) -> None:
+    """A text model must not classify a mistyped file name, a folder or an image as if it were a text."""
+    _csv(tmp_path / "new_tickets.csv", "text\nhello\n")
+    with pytest.raises(DataError, match="(?s)new_tickts.csv' does not exist.*did you mean .*new_tickets.csv"):
+        load_inputs([str(tmp_path / "new_tickts.csv")], modality="text")
+    with pytest.raises(DataError, match="an image file, but this model reads texts"):
+        load_inputs([str(_img(tmp_path / "a.png"))], modality="text")
+    with pytest.raises(DataError, match="a folder, but this model reads texts"):
+        load_inputs([str(tmp_path)], modality="text")
+    ds = load_inputs(["report.csv is late again", "ok.", str(tmp_path / "new_tickets.csv")], modality="text")
+    assert ds.items == ("report.csv is late again", "ok.", "hello")  # texts that merely mention a file stay texts
+
+
 def test_inputs_mismatch_and_empty(tmp_path: Path) -> None:
     table = _csv(tmp_path / "in.csv", "text\nhello\n")
     with pytest.raises(DataError, match="(?s)table of texts but images were expected.*fix:"):

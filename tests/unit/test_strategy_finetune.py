@@ -97,8 +97,10 @@ def test_scratch_starts_from_random_weights(image_folder: Path) -> None:
 
 
 def test_partial_k_out_of_range_is_explained(image_folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(StrategyError, match="partial:9"):
+    with pytest.raises(StrategyError, match="partial:9 does not fit"):
         fit_model(image_folder, "test-cnn", "partial:9", tmp_path)
+    with pytest.raises(StrategyError, match="partial:x: K must be a whole number"):
+        fit_model(image_folder, "test-cnn", "partial:x", tmp_path)
 
 
 @pytest.mark.parametrize("fixture,backbone", [("image_folder", "test-cnn"), ("text_csv", "test-text")])

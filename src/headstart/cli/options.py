@@ -38,7 +38,7 @@ EngineName = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="Where extraction (and study cells) run: local (this process) or ray (pip install headstart[ray]).",
+        help="Where extraction (and study cells) run: local (this process) or ray (pip install headstart\\[ray]).",
     ),
 ]
 RayAddress = Annotated[

@@ -141,6 +141,7 @@ def _text_inputs(inputs: Sequence[str], text_column: str | None, on_bad: str) ->
             skipped.extend(SkippedItem(prefix + s.id, s.reason) for s in part.skipped)
             notes.extend(part.notes)
         elif given.strip():
+            _refuse_non_text_path(given)
             items.append(given)
             ids.append(f"input {n}")
         else:
@@ -155,6 +156,26 @@ def _text_inputs(inputs: Sequence[str], text_column: str | None, on_bad: str) ->
         skipped=tuple(skipped),
         notes=tuple(dict.fromkeys(notes)),
     )
+
+
+def _refuse_non_text_path(given: str) -> None:
+    """A text model's input that is plainly a path, not a text: a folder, an image file, or a table/.txt file
+    name that does not exist (a typo would otherwise be classified as the text "new_tickets.csv")."""
+    if any(ch.isspace() for ch in given.strip()):
+        return
+    p = Path(given)
+    try:
+        is_dir, is_file = p.is_dir(), p.is_file()
+    except OSError:
+        return
+    if is_dir or (is_file and is_image_file(given)):
+        raise DataError(
+            f"input {given!r} is {'a folder' if is_dir else 'an image file'}, but this model reads texts",
+            expected="texts, or a table / .txt file of texts",
+            fix="predict images with an image model, or pass the texts themselves",
+        )
+    if not is_file and p.suffix.lower() in (*TABLE_EXTENSIONS, *TEXT_FILE_EXTENSIONS):
+        _check_exists(p, "input")
 
 
 def _is_text_file(given: str) -> bool:

@@ -39,7 +39,7 @@ def get_strategy(name: str) -> Strategy:
         raise StrategyError(
             f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
             expected=f"one of {', '.join(_STRATEGIES)}",
-            fix="pass --strategy with one of those names (see `headstart fit --help`)",
+            fix="use one of those names (`fit --strategy`, `study --strategies`; see `headstart fit --help`)",
         )
     return _STRATEGIES[name]
 

@@ -459,7 +459,13 @@ class PartialStrategy(GradientStrategy):
     def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
         n = len(backbone.stages)
         arg = params.get("arg", "1")
-        if not str(arg).isdigit() or not 1 <= int(arg) <= n - 1:
+        if not str(arg).isdigit():
+            raise StrategyError(
+                f"partial:{arg}: K must be a whole number of stages",
+                expected=f"partial:K with 1 <= K <= {n - 1} for {backbone.name} (stages: {', '.join(backbone.stages)})",
+                fix="e.g. --strategy partial:2 retrains the last 2 stages and a new head",
+            )
+        if not 1 <= int(arg) <= n - 1:
             raise StrategyError(
                 f"partial:{arg} does not fit {backbone.name}, which has {n} stages",
                 expected=f"partial:K with 1 <= K <= {n - 1} (stages: {', '.join(backbone.stages)})",
