@@ -345,7 +345,7 @@ def target_manifest(task: str, config: FitConfig, model: Any) -> dict[str, Any] 
 def _check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
     if predictor.modality != dataset.modality:
         name = predictor.backbone.name if predictor.backbone else predictor.manifest["strategy"]["name"]
-        raise ModalityMismatchError(name, predictor.modality, dataset.modality)
+        raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)
 
 
 def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictResult:

@@ -78,10 +78,18 @@ class ModalityMismatchError(BackboneError):
 
     http_status = 422
 
-    def __init__(self, backbone: str, backbone_modality: str, data_modality: str) -> None:
+    def __init__(self, backbone: str, backbone_modality: str, data_modality: str, *, model: bool = False) -> None:
+        article = "an" if data_modality[:1] in "aeiou" else "a"
+        if model:  # a trained bundle given the other kind of data (evaluate, predict, expand, promote)
+            super().__init__(
+                f"this model reads {backbone_modality} (backbone {backbone!r}) but the data is {data_modality}",
+                expected=f"{backbone_modality} data, like the data the model was trained on",
+                fix=f"pass {backbone_modality} data, or fit a model on this data with `headstart fit`",
+            )
+            return
         super().__init__(
             f"backbone {backbone!r} reads {backbone_modality} but the data is {data_modality}",
-            expected=f"a {data_modality} backbone: transfer needs the same kind of input as pretraining",
+            expected=f"{article} {data_modality} backbone: transfer needs the same kind of input as pretraining",
             fix=f"run `headstart models` and pick a backbone whose modality is {data_modality}",
         )
 

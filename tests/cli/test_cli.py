@@ -76,6 +76,15 @@ def test_evaluate_json_schema(image_bundle: Path, image_folder: Path) -> None:
     assert sum(map(sum, matrix)) == 36
 
 
+def test_evaluate_prints_the_confusion_matrix(image_bundle: Path, image_folder: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(image_bundle), str(image_folder)])
+    assert result.exit_code == 0, result.output
+    assert "confusion matrix (rows: true, columns: predicted)" in " ".join(result.output.split())
+    rows = [line for line in result.output.splitlines() if line.lstrip("│ ").startswith(("blue ", "green ", "red "))]
+    counts = [[int(v) for v in line.replace("│", " ").split()[1:]] for line in rows[-3:]]
+    assert len(counts) == 3 and sum(map(sum, counts)) == 36  # the matrix's rows, as in --json
+
+
 def test_predict_files_and_folder(image_bundle: Path, image_folder: Path) -> None:
     files = sorted((image_folder / "red").glob("*.png"))[:2]
     doc = run("predict", str(image_bundle), *map(str, files), "--top-k", "2")
@@ -116,7 +125,13 @@ def test_unknown_backbone_suggests_a_name(image_folder: Path, tmp_path: Path) ->
 def test_modality_mismatch_is_explained(text_csv: Path, tmp_path: Path) -> None:
     doc = run("fit", str(text_csv), "--backbone", "test-cnn", "--out", str(tmp_path / "m"), code=4)
     assert doc["error"] == "ModalityMismatchError"
-    assert "same kind of input" in doc["expected"]
+    assert "same kind of input" in doc["expected"] and doc["expected"].startswith("a text backbone")
+
+
+def test_model_given_the_other_modality_says_so(image_bundle: Path, text_csv: Path) -> None:
+    doc = run("evaluate", str(image_bundle), str(text_csv), code=4)
+    assert doc["message"].startswith("this model reads image (backbone 'test-cnn') but the data is text")
+    assert "backbone" not in doc["fix"]  # no advice to pick a backbone: the user chose a model, not a backbone
 
 
 def test_missing_data_and_bundle_errors(tmp_path: Path, image_bundle: Path) -> None:

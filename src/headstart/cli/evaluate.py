@@ -65,9 +65,28 @@ def evaluate(
         for label, m in r.per_class.items():
             table.add_row(label, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
         console.print(table)
+        _print_confusion(r)
         console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")
+
+
+MAX_MATRIX_CLASSES = 12  # beyond this the matrix does not fit a terminal; it is in --json
+
+
+def _print_confusion(r: ClassificationReport) -> None:
+    """The confusion matrix (rows: true class, columns: predicted) when it fits a terminal."""
+    if not r.confusion_matrix or len(r.labels) > MAX_MATRIX_CLASSES:
+        if r.confusion_matrix:
+            console.print(f"confusion matrix: {len(r.labels)} classes, see --json (`confusion_matrix`)")
+        return
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("true \\ predicted", justify="left")
+    for label in r.labels:
+        table.add_column(label, justify="right")
+    for label, row in zip(r.labels, r.confusion_matrix, strict=True):
+        table.add_row(label, *[str(v) for v in row])
+    console.print(table)
 
 
 def _print_task_report(r: MultiLabelReport | RegressionReport, title: str) -> None:

@@ -173,7 +173,7 @@ def _print_summary(result: Any) -> None:
             r["budget"],
             str(r["seeds"]),
             f"{100 * r['accuracy']:.1f}%",
-            f"{100 * r['accuracy_std']:.1f}",
+            f"{100 * r['accuracy_std']:.1f}" if r["seeds"] > 1 else "–",  # no spread from one seed
             f"{r['fit_seconds']:.2f} s",
             energy,
         )

@@ -176,7 +176,7 @@ def _load_new_data(data: str | Path, predictor: Predictor, config: ExpandConfig)
     )
     if dataset.modality != predictor.modality:
         name = predictor.backbone.name if predictor.backbone else predictor.manifest["strategy"]["name"]
-        raise ModalityMismatchError(name, predictor.modality, dataset.modality)
+        raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)
     if dataset.labels is None or not dataset.classes:
         raise DataError(
             f"{str(data)!r} has no labels",
