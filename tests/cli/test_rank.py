@@ -46,8 +46,16 @@ def test_rank_errors(image_folder: Path) -> None:
 
 def test_fit_auto_with_backbones(image_folder: Path, tmp_path: Path) -> None:
     doc = run(
-        "fit", str(image_folder), "--strategy", "auto", "--backbones", "test-cnn", "--out", str(tmp_path / "m"),
-        "--labels-per-class", "4",
+        "fit",
+        str(image_folder),
+        "--strategy",
+        "auto",
+        "--backbones",
+        "test-cnn",
+        "--out",
+        str(tmp_path / "m"),
+        "--labels-per-class",
+        "4",
     )
     assert doc["backbone"] == "test-cnn"
     assert any("rule R1" in n for n in doc["notes"])

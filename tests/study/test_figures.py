@@ -23,7 +23,9 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return figs
 
 
-@pytest.mark.parametrize(("metric", "label", "percent"), [("accuracy", "test accuracy", True), ("r2", "test R²", False)])
+@pytest.mark.parametrize(
+    ("metric", "label", "percent"), [("accuracy", "test accuracy", True), ("r2", "test R²", False)]
+)
 def test_axes_name_the_task_score(drawn: list[Any], metric: str, label: str, percent: bool) -> None:
     styles = figures.strategy_styles(["linear"])
     figures.accuracy_vs_budget(SUMMARY, [], styles, metric)

@@ -58,7 +58,9 @@ def test_grouped_order_puts_same_class_items_in_runs() -> None:
 
 
 @pytest.mark.parametrize("fixture,backbone", [("text_csv", "test-text"), ("image_folder", "test-cnn")])
-def test_fit_tunes_the_body_keeps_the_stem_and_round_trips(fixture: str, backbone: str, request, tmp_path: Path) -> None:
+def test_fit_tunes_the_body_keeps_the_stem_and_round_trips(
+    fixture: str, backbone: str, request, tmp_path: Path
+) -> None:
     data = request.getfixturevalue(fixture)
     strategy, params = resolve_strategy("contrastive")
     dataset = load_dataset(str(data))

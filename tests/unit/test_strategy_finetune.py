@@ -25,7 +25,9 @@ def fit_model(data: Path, backbone: str, spec: str, tmp_path: Path, **options):
     strategy, params = resolve_strategy(spec)
     config = FitConfig(strategy=spec, out=str(tmp_path / "m"), progress=False, max_epochs=4, **options)
     dataset = load_dataset(str(data))
-    return strategy.fit(FitInputs(train=dataset, backbone=get_backbone(backbone), config=config, params=params)), dataset
+    return strategy.fit(
+        FitInputs(train=dataset, backbone=get_backbone(backbone), config=config, params=params)
+    ), dataset
 
 
 @pytest.mark.parametrize("spec", ["partial:1", "partial:2", "full", "scratch"])
@@ -60,7 +62,9 @@ def test_transfer_learns_the_easy_images(tmp_path: Path) -> None:
 
 
 def test_tiny_data_trains_on_everything_without_validation(image_folder: Path, tmp_path: Path) -> None:
-    result = headstart.fit(image_folder, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False)
+    result = headstart.fit(
+        image_folder, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False
+    )
     manifest = headstart.load(result.bundle).manifest
     assert "val_accuracy" not in manifest["history"][0]
     assert any("too few to hold out" in note for note in result.notes)
