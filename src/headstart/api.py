@@ -133,8 +133,12 @@ def inspect(
     task: str = "auto",
     target: str | None = None,
     separator: str = ";",
+    decode: bool = True,
 ) -> InspectReport:
-    """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings."""
+    """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings.
+
+    `decode` (default) decodes every image as `fit` would, so truncated files are found; False reads headers only.
+    """
     dataset = load_dataset(
         str(data),
         text_column=text_column,
@@ -144,7 +148,7 @@ def inspect(
         target=target,
         separator=separator,
     )
-    return inspect_dataset(dataset)
+    return inspect_dataset(dataset, decode=decode)
 
 
 def load(bundle: str | Path) -> Predictor:

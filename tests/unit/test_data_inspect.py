@@ -92,3 +92,20 @@ def test_image_report_sizes_and_duplicate_files(tmp_path: Path) -> None:
     assert report.conflicts == [{"ids": ["cat/a.png", "dog/c.png"], "labels": ["cat", "dog"]}]
     assert report.skipped[0]["id"] == "dog/bad.jpg"
     assert report.to_dict()["modality"] == "image"
+
+
+def test_image_report_finds_truncated_files_that_a_header_check_passes(tmp_path: Path) -> None:
+    import numpy as np
+
+    _img(tmp_path / "cat" / "a.png", (9, 9, 9), size=(10, 20))
+    _img(tmp_path / "dog" / "b.png", (8, 8, 8), size=(10, 20))
+    cut = tmp_path / "dog" / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(cut, quality=95)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    dataset = load_image_folder(tmp_path)
+    assert len(dataset) == 3  # the header check at load time lets it through, as `fit` does before decoding
+    report = inspect_dataset(dataset)
+    assert [s["id"] for s in report.skipped] == ["dog/cut.jpg"] and "truncated" in report.skipped[0]["reason"]
+    assert report.n_items == 2 and any("could not be decoded" in w for w in report.warnings)
+    quick = inspect_dataset(dataset, decode=False)
+    assert quick.skipped == [] and quick.n_items == 3

@@ -19,12 +19,22 @@ def inspect(
     task: Task = "auto",
     target: Target = None,
     separator: Separator = ";",
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Images: read headers only (faster; misses truncated files that `fit` skips)."),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Per-class (or per-tag) counts or the target's spread, unreadable or empty items, duplicates, warnings."""
     with command_errors(as_json):
         report = api.inspect(
-            data, text_column=text_column, label_column=label_column, task=task, target=target, separator=separator
+            data,
+            text_column=text_column,
+            label_column=label_column,
+            task=task,
+            target=target,
+            separator=separator,
+            decode=not quick,
         )
         doc = report.to_dict()
         if as_json:
@@ -44,9 +54,16 @@ def inspect(
             for label, count in doc.get("class_counts", {}).items():
                 table.add_row(str(label), str(count))
         console.print(table)
-        for key, title in (("split_counts", "splits"), ("image_sizes", "image sizes")):
-            if doc.get(key):
-                console.print(f"[bold]{title}:[/] {doc[key]}")
+        if doc.get("split_counts"):
+            splits = ", ".join(f"{name} {n}" for name, n in doc["split_counts"].items())
+            console.print(f"[bold]splits:[/] {splits}")
+        sizes = doc.get("image_sizes")
+        if sizes:
+            w, h = sizes["width"], sizes["height"]
+            console.print(
+                f"[bold]image sizes:[/] width {w['min']}–{w['max']} (median {w['median']:g}), "
+                f"height {h['min']}–{h['max']} (median {h['median']:g})"
+            )
         skipped = doc.get("skipped", [])
         if skipped:
             console.print(f"[yellow]{len(skipped)} unusable item(s):[/]")

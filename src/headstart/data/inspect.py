@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import SPLIT_NAMES, Dataset
-from headstart.data.images import image_size
+from headstart.data.images import image_size, read_image
 from headstart.errors import BadItemError
 
 IMBALANCE_RATIO = 3.0
@@ -40,8 +40,9 @@ class InspectReport:
         return asdict(self)
 
 
-def inspect_dataset(ds: Dataset) -> InspectReport:
-    """Hash every item once and report on the dataset; image sizes come from headers only."""
+def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
+    """Hash every item once and report on the dataset. With `decode`, every image is decoded as `fit` would, so a
+    truncated or corrupt body (which a header check passes) is listed under skipped; else sizes come from headers."""
     digests = [ds.item_digest(i) for i in range(len(ds))]
     duplicates, conflicts = _duplicates(ds, digests)
     counts = ds.class_counts()
@@ -52,18 +53,19 @@ def inspect_dataset(ds: Dataset) -> InspectReport:
         )
     if ds.skipped:
         warnings.append(f"{len(ds.skipped)} item(s) skipped as unreadable or empty (listed under skipped)")
-    sizes = None
+    sizes, broken = None, []
     if ds.modality == "image":
-        sizes, unreadable = _image_sizes(ds)
-        if unreadable:
-            warnings.append(f"{unreadable} image header(s) could not be read while measuring sizes")
+        sizes, broken = _image_sizes(ds, decode)
+        if broken:
+            what = "image(s) could not be decoded" if decode else "image header(s) could not be read"
+            warnings.append(f"{len(broken)} {what}: `fit` will skip them (listed under skipped)")
     return InspectReport(
         source=ds.source,
         modality=ds.modality,
-        n_items=len(ds),
+        n_items=len(ds) - len(broken),
         n_classes=len(counts),
         class_counts=counts,
-        skipped=[s.to_dict() for s in ds.skipped],
+        skipped=[s.to_dict() for s in ds.skipped] + broken,
         duplicates=duplicates,
         conflicts=conflicts,
         warnings=warnings,
@@ -146,23 +148,24 @@ def _split_counts(ds: Dataset) -> dict[str, int] | None:
     return result
 
 
-def _image_sizes(ds: Dataset) -> tuple[dict[str, dict[str, float]] | None, int]:
-    """min/median/max of widths and heights from headers, and how many headers failed."""
+def _image_sizes(ds: Dataset, decode: bool) -> tuple[dict[str, dict[str, float]] | None, list[dict[str, str]]]:
+    """min/median/max of widths and heights (decoding each image, or from headers only), and the items that
+    failed, as skipped entries."""
     widths: list[int] = []
     heights: list[int] = []
-    unreadable = 0
-    for path in ds.items:
+    broken: list[dict[str, str]] = []
+    for item_id, path in zip(ds.ids, ds.items, strict=True):
         try:
-            w, h = image_size(path)
-        except BadItemError:
-            unreadable += 1
+            w, h = read_image(path).size if decode else image_size(path)
+        except BadItemError as err:
+            broken.append({"id": item_id, "reason": err.reason})
             continue
         widths.append(w)
         heights.append(h)
     if not widths:
-        return None, unreadable
+        return None, broken
 
     def summary(values: list[int]) -> dict[str, float]:
         return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
 
-    return {"width": summary(widths), "height": summary(heights)}, unreadable
+    return {"width": summary(widths), "height": summary(heights)}, broken
