@@ -153,3 +153,15 @@ def test_evaluate_rejects_unknown_labels(image_bundle: Path, tmp_path: Path) -> 
 def test_bad_option_value_is_a_usage_error(image_folder: Path, tmp_path: Path) -> None:
     doc = run("fit", str(image_folder), "-b", "test-cnn", "--test-size", "1.5", "--out", str(tmp_path / "m"), code=2)
     assert "test_size" in doc["message"]
+
+
+def test_piped_output_is_wide_enough_for_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a terminal, Rich would use 80 columns and cut backbone names and run ids with an ellipsis."""
+    import io
+
+    from headstart.cli import output
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert output._width(io.StringIO()) == output.PIPED_WIDTH
+    monkeypatch.setenv("COLUMNS", "100")
+    assert output._width(io.StringIO()) is None  # the user's COLUMNS wins (Rich reads it)

@@ -111,7 +111,10 @@ def expand(
         console.print(f"method: {result.method}")
         test = result.metrics.get("test")
         if test:
-            console.print(f"held-out NEW_DATA accuracy {fmt(test['accuracy'])}  macro-F1 {fmt(test['macro_f1'])}")
+            console.print(
+                f"accuracy on the held-out part of {data} (its classes only) {fmt(test['accuracy'])}  "
+                f"macro-F1 {fmt(test['macro_f1'])}; run `headstart evaluate` on data with every class"
+            )
         check = result.metrics.get("old_class_exemplars")
         if check:
             console.print(

@@ -156,14 +156,16 @@ def fit(
             print_json(result.to_dict())
             return
         m, c, t = result.metrics, result.counts, result.timings
+        on = f"on {result.backbone}" if result.backbone else "(no pretrained network)"
         console.print(
-            f"[bold green]trained[/] {result.strategy} on {result.backbone or 'no backbone'}: "
+            f"[bold green]trained[/] {result.strategy} {on}: "
             f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
         )
         console.print("test " + metrics_line(m))
+        features = f"; features {c['features_cached']} cached / {c['features_computed']} computed"
         console.print(
-            f"time {t['total_seconds']:.1f}s (train {t['train_seconds']:.1f}s, test {t['test_seconds']:.1f}s; "
-            f"features {c['features_cached']} cached / {c['features_computed']} computed)"
+            f"time {t['total_seconds']:.1f}s (train {t['train_seconds']:.1f}s, test {t['test_seconds']:.1f}s"
+            f"{features if result.backbone else ''})"
         )
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s):[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,8 +14,16 @@ from rich.console import Console
 
 from headstart.errors import HeadstartError
 
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 160  # piped output has no terminal width; Rich's 80 columns would cut backbone names and run ids
+
+
+def _width(stream: Any) -> int | None:
+    """None (Rich measures the terminal) on a terminal or when COLUMNS is set; else PIPED_WIDTH."""
+    return None if os.environ.get("COLUMNS") or getattr(stream, "isatty", lambda: False)() else PIPED_WIDTH
+
+
+console = Console(width=_width(sys.stdout))
+err_console = Console(stderr=True, width=_width(sys.stderr))
 
 
 def print_json(document: Any) -> None:
