@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from headstart.config import ExpandConfig, FitConfig
+from headstart.data import Dataset
 from headstart.data.dataset import SkippedItem
 from headstart.errors import BundleError, HeadstartError, StrategyError
 from headstart.strategies.base import Model
@@ -19,6 +20,19 @@ def l2_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (float64; zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass
+class ExpandInputs:
+    """What every kind of expansion reads: the parent's manifest and exemplar memory, the training part of
+    NEW_DATA, the grown label list and this run's options."""
+
+    manifest: dict[str, Any]
+    memory: ExemplarMemory | None
+    train: Dataset
+    labels: list[str]  # the parent's labels, then the added ones
+    per_class: int | None  # exemplars per class the new bundle keeps (None: all, up to the byte cap)
+    config: ExpandConfig
 
 
 @dataclass

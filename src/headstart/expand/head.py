@@ -7,10 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.config import ExpandConfig, FitConfig
-from headstart.data import Dataset
+from headstart.config import ExpandConfig
 from headstart.errors import DataError, UsageError
-from headstart.expand.common import Expansion, forgetting_checks, reorder_rows
+from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config, reorder_rows
 from headstart.strategies.finetune import FinetuneModel, TopNet, activation_key, build_top
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import ExemplarMemory, activation_memory, memory_bytes, merge_memories
@@ -56,20 +55,15 @@ def head_only(config: ExpandConfig, memory: ExemplarMemory | None) -> bool:
     return config.head_only
 
 
-def expand_head_only(
-    parent: FinetuneModel,
-    memory: ExemplarMemory | None,
-    train: Dataset,
-    labels: list[str],
-    fit_config: FitConfig,
-    config: ExpandConfig,
-) -> Expansion:
+def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     """No gradient phase: the parent's tuned stages are kept and only the grown head is fitted, as the class-
     balanced logistic regression of `refit_head`, on the parent's pooled features of the stored + new items.
 
     Costs one unaugmented extraction of the new items, one forward pass of the trainable stages over stored +
     new items, and one cross-validated linear fit; the old classes' features are exactly the parent's.
     """
+    memory, train, labels, config = inputs.memory, inputs.train, inputs.labels, inputs.config
+    fit_config = parent_fit_config(inputs.manifest, config, inputs.per_class)
     if memory is None or not len(memory):
         raise UsageError(
             "--head-only refits the head on the old classes' stored activations, and this bundle keeps none",

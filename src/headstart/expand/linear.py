@@ -6,24 +6,24 @@ from typing import Any
 
 import numpy as np
 
-from headstart.config import ExpandConfig
-from headstart.data import Dataset
-from headstart.expand.common import Expansion, forgetting_checks, no_memory_error, reorder_rows, run_options
+from headstart.expand.common import (
+    ExpandInputs,
+    Expansion,
+    forgetting_checks,
+    no_memory_error,
+    reorder_rows,
+    run_options,
+)
 from headstart.features import extract_features
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.linear import MIN_PER_CLASS_FOR_CV, LinearHead, LinearStrategy
-from headstart.strategies.memory import ExemplarMemory, feature_memory, memory_bytes, merge_memories
+from headstart.strategies.memory import feature_memory, memory_bytes, merge_memories
 
 
-def expand_linear(
-    parent: FeatureHeadModel,
-    manifest: dict[str, Any],
-    memory: ExemplarMemory | None,
-    train: Dataset,
-    labels: list[str],
-    per_class: int | None,
-    config: ExpandConfig,
-) -> Expansion:
+def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
+    """Refit the head, with the parent's C, on the stored features of the old items + the new items'."""
+    manifest, memory, train, labels, config = inputs.manifest, inputs.memory, inputs.train, inputs.labels, inputs.config
+    per_class = inputs.per_class
     if memory is None or memory.kind != "features":
         raise no_memory_error(manifest, degraded=False)
     assert parent.backbone is not None and train.labels is not None

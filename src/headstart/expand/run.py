@@ -16,7 +16,7 @@ from headstart.config import ExpandConfig, FitConfig
 from headstart.data import Dataset, load_dataset, split_dataset
 from headstart.data.dataset import SkippedItem, file_sha256
 from headstart.errors import DataError, ModalityMismatchError, StrategyError, UsageError
-from headstart.expand.common import Expansion, no_memory_error, parent_fit_config
+from headstart.expand.common import ExpandInputs, Expansion, no_memory_error
 from headstart.expand.head import expand_head_only, head_only
 from headstart.expand.linear import expand_linear
 from headstart.expand.tune import expand_finetune
@@ -249,19 +249,17 @@ def _expand(
     name = manifest["strategy"]["name"]
     model = predictor.model
     model = getattr(model, "inner", model)
+    inputs = ExpandInputs(manifest, memory, train, labels, per_class, config)
     if name == "linear":
         assert isinstance(model, FeatureHeadModel)
-        return expand_linear(model, manifest, memory, train, labels, per_class, config)
+        return expand_linear(model, inputs)
     if name == "zero-shot":
         assert isinstance(model, FeatureHeadModel)
-        return expand_zero_shot(model, manifest, train, labels, config)
+        return expand_zero_shot(model, inputs)
     if isinstance(model, FinetuneModel):
         if memory is None and not config.allow_forgetting:
             raise no_memory_error(manifest, degraded=True)
-        if head_only(config, memory):
-            fit_config = parent_fit_config(manifest, config, per_class)
-            return expand_head_only(model, memory, train, labels, fit_config, config)
-        return expand_finetune(model, manifest, memory, train, labels, per_class, config)
+        return expand_head_only(model, inputs) if head_only(config, memory) else expand_finetune(model, inputs)
     raise StrategyError(
         f"expand does not support bundles of strategy {name!r}",
         expected="a linear, zero-shot (texts) or fine-tuned (partial:K, full, scratch) bundle",

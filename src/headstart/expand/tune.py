@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from headstart.config import ExpandConfig
-from headstart.data import Dataset, split_dataset
-from headstart.expand.common import Expansion, forgetting_checks, parent_fit_config
+from headstart.data import split_dataset
+from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config
 from headstart.expand.head import pooled_features, refit_head
 from headstart.strategies import get_strategy
 from headstart.strategies.finetune import (
@@ -23,7 +23,7 @@ from headstart.strategies.finetune import (
     build_top,
     frozen_batchnorm,
 )
-from headstart.strategies.memory import ExemplarMemory, activation_memory, memory_bytes, merge_memories
+from headstart.strategies.memory import activation_memory, memory_bytes, merge_memories
 from headstart.strategies.training_data import ActivationData
 from headstart.train import EarlyStopping, ProgressBar, Trainer, TrainerConfig
 
@@ -145,17 +145,11 @@ def _fit_new_rows(
     return new_w.detach(), new_b.detach()
 
 
-def expand_finetune(
-    parent: FinetuneModel,
-    manifest: dict[str, Any],
-    memory: ExemplarMemory | None,
-    train: Dataset,
-    labels: list[str],
-    per_class: int | None,
-    config: ExpandConfig,
-) -> Expansion:
+def expand_finetune(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     """The gradient phase: rehearsal on stored activations (or, with `allow_forgetting`, new data only) with
     class-balanced cross-entropy + distillation on the old classes' outputs, then the head refit."""
+    manifest, memory, train, labels, config = inputs.manifest, inputs.memory, inputs.train, inputs.labels, inputs.config
+    per_class = inputs.per_class
     backbone, cut = parent.backbone, parent.cut
     assert backbone is not None and train.labels is not None
     strategy = get_strategy(manifest["strategy"]["name"])

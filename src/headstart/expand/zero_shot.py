@@ -6,18 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from headstart.config import ExpandConfig
-from headstart.data import Dataset
 from headstart.errors import StrategyError
-from headstart.expand.common import Expansion, l2_rows, run_options
+from headstart.expand.common import ExpandInputs, Expansion, l2_rows, run_options
 from headstart.features import extract_features
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.zero_shot import LabelSimilarityHead
 
 
-def expand_zero_shot(
-    parent: FeatureHeadModel, manifest: dict[str, Any], train: Dataset, labels: list[str], config: ExpandConfig
-) -> Expansion:
+def expand_zero_shot(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
+    """Append a prototype per new class (and fold `--update` examples into existing labels' vectors)."""
+    manifest, train, labels, config = inputs.manifest, inputs.train, inputs.labels, inputs.config
     head = parent.head
     if not isinstance(head, LabelSimilarityHead):
         raise StrategyError(
