@@ -1,5 +1,5 @@
 """`python -m headstart` runs the CLI."""
 
-from headstart.cli.main import app
+from headstart.cli.main import run
 
-app(prog_name="headstart")
+run()

@@ -165,3 +165,15 @@ def test_piped_output_is_wide_enough_for_names(monkeypatch: pytest.MonkeyPatch) 
     assert output._width(io.StringIO()) == output.PIPED_WIDTH
     monkeypatch.setenv("COLUMNS", "100")
     assert output._width(io.StringIO()) is None  # the user's COLUMNS wins (Rich reads it)
+
+
+def test_parse_errors_are_json_with_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Click's own errors (unknown option, missing argument) honour --json too, through the console script."""
+    from headstart.cli.main import run as console_script
+
+    monkeypatch.setattr("sys.argv", ["headstart", "fit", "--json", "--bogus"])
+    with pytest.raises(SystemExit) as exit_info:
+        console_script()
+    assert exit_info.value.code == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["error"] == "UsageError" and "--bogus" in doc["message"] and "headstart fit --help" in doc["fix"]
