@@ -14,19 +14,22 @@ SHOWN_ITEMS = 10
 
 @dataclass
 class DataChanges:
-    """Items added, removed, modified (content) or relabelled (label or split) since a run recorded the data."""
+    """Items added, removed, modified (content), relabelled (label or split; for image folders a file moved to
+    another class folder, shown as `old id -> new id`) or renamed (same content and label, new id) since a run
+    recorded the data."""
 
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     modified: list[str] = field(default_factory=list)
     relabelled: list[str] = field(default_factory=list)
+    renamed: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.modified or self.relabelled)
+        return bool(self.added or self.removed or self.modified or self.relabelled or self.renamed)
 
     def describe(self) -> str:
         parts = []
-        for name in ("modified", "added", "removed", "relabelled"):
+        for name in ("modified", "added", "removed", "relabelled", "renamed"):
             ids: list[str] = getattr(self, name)
             if ids:
                 more = f" and {len(ids) - SHOWN_ITEMS} more" if len(ids) > SHOWN_ITEMS else ""
@@ -46,7 +49,27 @@ def diff_items(recorded: dict[str, list[Any]], current: dict[str, list[Any]]) ->
             changes.modified.append(item)
         elif list(old[1:]) != list(new[1:]):
             changes.relabelled.append(item)
+    _pair_moves(recorded, current, changes)
     return changes
+
+
+def _pair_moves(recorded: dict[str, list[Any]], current: dict[str, list[Any]], changes: DataChanges) -> None:
+    """A removed and an added item with the same content are one item that moved: a file taken from one class
+    folder to another is relabelled, not one removal and one addition."""
+    removed_by_digest: dict[str, list[str]] = {}
+    for item in changes.removed:
+        removed_by_digest.setdefault(recorded[item][0], []).append(item)
+    still_added = []
+    for item in changes.added:
+        candidates = removed_by_digest.get(current[item][0])
+        if not candidates:
+            still_added.append(item)
+            continue
+        old = candidates.pop(0)
+        changes.removed.remove(old)
+        same_label = list(recorded[old][1:]) == list(current[item][1:])
+        (changes.renamed if same_label else changes.relabelled).append(f"{old} -> {item}")
+    changes.added = still_added
 
 
 def data_changed_error(run_id: str, path: str, recorded: str, current: str, changes: DataChanges | None) -> DataError:

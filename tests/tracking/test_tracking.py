@@ -140,6 +140,22 @@ def test_diff_items_names_each_kind_of_change() -> None:
     assert "1 modified (b)" in changes.describe()
 
 
+def test_diff_items_pairs_a_moved_file_as_relabelled() -> None:
+    old = {"rose/1.jpg": ["d1", "rose", None], "rose/2.jpg": ["d2", "rose", None], "tulip/3.jpg": ["d3", "tulip", None]}
+    new = {
+        "daisy/1.jpg": ["d1", "daisy", None],
+        "rose/2b.jpg": ["d2", "rose", None],
+        "tulip/3.jpg": ["d3", "tulip", None],
+    }
+    changes = diff_items(old, new)
+    assert changes.relabelled == ["rose/1.jpg -> daisy/1.jpg"] and changes.renamed == ["rose/2.jpg -> rose/2b.jpg"]
+    assert (
+        changes.added == []
+        and changes.removed == []
+        and "1 relabelled (rose/1.jpg -> daisy/1.jpg)" in changes.describe()
+    )
+
+
 def test_default_store_is_under_headstart_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(tracking.ENV_URI)
     monkeypatch.chdir(tmp_path)
