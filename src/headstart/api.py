@@ -57,6 +57,7 @@ class FitResult:
     backbone: str = ""
     strategy: str = ""
     run_id: str | None = None
+    trained: str = ""  # the strategy the bundle holds (differs from `strategy` for auto)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class FitResult:
             "run_id": self.run_id,
             "backbone": self.backbone,
             "strategy": self.strategy,
+            "trained": self.trained or self.strategy,
             "metrics": self.metrics,
             "timings": self.timings,
             "counts": self.counts,
@@ -283,6 +285,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
             backbone=backbone.name if backbone else "",
             strategy=config.strategy,
             run_id=run.run_id,
+            trained=str(manifest["strategy"].get("name") or config.strategy),
         )
         tracking.record_fit(run, config, result, manifest)
     result.notes.extend(run.problems)

@@ -59,6 +59,7 @@ def test_fit_auto_with_backbones(image_folder: Path, tmp_path: Path) -> None:
     )
     assert doc["backbone"] == "test-cnn"
     assert any("rule R1" in n for n in doc["notes"])
+    assert doc["strategy"] == "auto" and doc["trained"] == "linear"  # R1: few labels per class -> a linear probe
 
 
 def test_rank_regression_scores_logme_and_knn_r2(tmp_path: Path) -> None:

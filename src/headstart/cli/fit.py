@@ -157,8 +157,9 @@ def fit(
             return
         m, c, t = result.metrics, result.counts, result.timings
         on = f"on {result.backbone}" if result.backbone else "(no pretrained network)"
+        what = result.strategy if result.trained == result.strategy else f"{result.strategy} -> {result.trained}"
         console.print(
-            f"[bold green]trained[/] {result.strategy} {on}: "
+            f"[bold green]trained[/] {what} {on}: "
             f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
         )
         console.print("test " + metrics_line(m))
