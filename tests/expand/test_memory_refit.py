@@ -295,3 +295,41 @@ def test_memory_mb_caps_the_bundle_and_expand_keeps_or_changes_it(folders: dict[
     assert res.exit_code == 0, res.output
     wider = _manifest(root / "wider")["head"]["memory"]
     assert wider["max_bytes"] == 4 * 2**20 and wider["n"] > capped["n"]
+
+
+def test_head_only_refits_on_every_old_item_when_the_activations_are_capped(folders: dict[str, Path]) -> None:
+    """partial:K bundles keep the fitted network's pooled features of every training item (`tuned`), so a
+    head-only expand refits on all old items even when the byte cap keeps only a few of their activations."""
+    root = folders["root"] / "tuned-bank"
+    full = root / "full"
+    headstart.fit(str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=2, out=str(full), **FIT)
+    everything = _manifest(full)["head"]["memory"]
+    assert everything["complete"] and everything["tuned_n"] == everything["n"]
+
+    # the network's own features of every item: the same rows a forward pass of the fitted stages gives
+    predictor = headstart.load(full)
+    stored = ExemplarMemory.from_bundle(everything, load_file(str(full / "head.safetensors")), "image")
+    assert stored is not None and stored.tuned is not None
+    top = predictor.model.top
+    data = ActivationData([[v] for v in stored.values], stored.targets, "image", activation_key(predictor.backbone, 3))
+    recomputed, _ = pooled_features(top, data, 64, 0)
+    np.testing.assert_allclose(
+        np.sort(stored.tuned, axis=0), np.sort(recomputed.numpy(), axis=0), rtol=2e-3, atol=2e-3
+    )  # float16 after standardisation
+
+    per_item = (everything["bytes"] - 8 * 2 * stored.tuned.shape[1]) / everything["n"]
+    capped = root / "capped"
+    cap_mb = 12 * per_item / 2**20  # room for the features of every item and the activations of a few
+    headstart.fit(
+        str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=2, out=str(capped),
+        memory_mb=cap_mb, **FIT,
+    )  # fmt: skip
+    section = _manifest(capped)["head"]["memory"]
+    assert section["tuned_n"] == everything["n"] and section["n"] < everything["n"]
+    assert section["bytes"] <= section["max_bytes"]
+    result = headstart.expand(str(capped), str(folders["new"]), out=str(root / "child"), **QUIET)
+    record = _manifest(root / "child")["strategy"]["expand"]
+    n_new = result.counts["new_items"] - result.counts["test"]
+    assert record["rehearsal_items"] == everything["n"] and record["head_refit"]["n"] == everything["n"] + n_new
+    assert _manifest(root / "child")["head"]["memory"]["tuned_n"] == everything["n"] + n_new
+    _assert_knows_new_and_old(root / "child", folders)

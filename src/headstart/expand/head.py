@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart.config import ExpandConfig
+from headstart.config import ExpandConfig, FitConfig
 from headstart.errors import DataError, UsageError
 from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config, reorder_rows
 from headstart.strategies.finetune import FinetuneModel, TopNet, activation_key, build_top
@@ -86,44 +86,62 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
             fix="check the files (see the skipped items), or pass --on-bad error to see the first failure",
         )
     key = activation_key(backbone, cut)
-    both = ActivationData(
-        [[v] for v in [*memory.values, *fresh.values]],
-        np.concatenate([memory.targets, fresh.targets]),
-        backbone.modality,
-        key,
-    )
     student = build_top(backbone, cut, len(labels), pretrained=True)
     kept = {
         k: v for k, v in parent.top.state_dict().items() if not k.startswith("head.") and k not in ("mean", "scale")
     }
     student.load_state_dict(kept, strict=False)
-    pooled, targets = pooled_features(student, both, config.batch_size, config.seed)
+    new_data = ActivationData([[v] for v in fresh.values], fresh.targets, backbone.modality, key)
+    new_pooled, new_targets = pooled_features(student, new_data, config.batch_size, config.seed)
+    if memory.tuned is not None and memory.tuned_targets is not None:  # every old item's features, as fitted
+        old_pooled = torch.from_numpy(np.asarray(memory.tuned, dtype=np.float32))
+        old_targets = torch.from_numpy(np.asarray(memory.tuned_targets, dtype=np.int64))
+        old_source = f"all {len(old_pooled)} old training item(s) (their stored features)"
+    else:  # older bundles: only the stored activations
+        stored = ActivationData([[v] for v in memory.values], memory.targets, backbone.modality, key)
+        old_pooled, old_targets = pooled_features(student, stored, config.batch_size, config.seed)
+        old_source = f"{len(memory)} stored old item(s)"
+    pooled, targets = torch.cat([old_pooled, new_pooled]), torch.cat([old_targets, new_targets])
     refit = refit_head(student, pooled, targets, labels, config)
     notes = [
         "head only (the default; --tune-stages trains the last stages first): the parent's tuned stages are "
         f"kept and the grown head is a class-balanced logistic regression (C={refit['C']:g}, cross-validated) "
-        f"on their features of {len(memory)} stored and {len(fresh)} new item(s)"
+        f"on their features of {old_source} and {len(fresh)} new item(s)"
     ]
     if len(fresh) < len(train):
         notes.append(f"{len(train) - len(fresh)} new item(s) unreadable or over the memory bound: not used")
     strategy_manifest = {
         **parent.manifest()["strategy"],
-        "expand": {"head_only": True, "epochs_run": 0, "rehearsal_items": len(memory), "head_refit": refit},
+        "expand": {"head_only": True, "epochs_run": 0, "rehearsal_items": len(old_pooled), "head_refit": refit},
     }
     model = FinetuneModel(backbone, student, cut, labels, strategy_manifest)
     model.threads, model.batch_size = config.threads, config.batch_size
-    old = pooled[: len(memory)]
     with torch.no_grad():
-        before = _head_answers(parent.top, old)
-        after = _head_answers(student, old)
+        before = _head_answers(parent.top, old_pooled)
+        after = _head_answers(student, old_pooled)
     return Expansion(
         model=model,
-        memory=merge_memories(memory, fresh, fit_config.memory, memory_bytes(fit_config.memory_mb)),
+        memory=_child_memory(memory, fresh, fit_config, pooled, targets),
         method="grown head refit on the parent's features of stored activations + new data (head only)",
-        n_train=len(both),
+        n_train=len(pooled),
         notes=notes,
-        checks=forgetting_checks(before, after, memory.targets),
+        checks=forgetting_checks(before, after, old_targets.numpy()),
     )
+
+
+def _child_memory(
+    memory: ExemplarMemory, fresh: ExemplarMemory, fit_config: FitConfig, pooled: torch.Tensor, targets: torch.Tensor
+) -> ExemplarMemory | None:
+    """The new bundle's memory: old + new activations under the cap, and, when the parent kept every item's
+    features, those plus the new items' (still exact: a head-only expand leaves the stages unchanged)."""
+    cap = memory_bytes(fit_config.memory_mb) or memory.max_bytes
+    if memory.tuned is None or cap is None:
+        return merge_memories(memory, fresh, fit_config.memory, cap)
+    tuned_bytes = len(pooled) * (2 * pooled.shape[1] + 8) + 8 * pooled.shape[1]
+    merged = merge_memories(memory, fresh, fit_config.memory, max(1, cap - tuned_bytes))
+    if merged is not None:
+        merged.tuned, merged.tuned_targets, merged.max_bytes = pooled.numpy(), targets.numpy(), cap
+    return merged
 
 
 def _head_answers(top: TopNet, pooled: torch.Tensor) -> np.ndarray:

@@ -278,7 +278,7 @@ class GradientStrategy(Strategy):
                 + ("held-out validation items" if held_out is val_data else "training items (no validation split)")
             )
         if task == "classification":  # every training item is a candidate, the held-out validation part included
-            model.memory = activation_memory(backbone, inputs.train, cut, config, labels)
+            model.memory = activation_memory(backbone, inputs.train, cut, config, labels, top=top)
         else:
             model.memory = None
         model.report = TrainReport(

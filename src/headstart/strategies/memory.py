@@ -88,7 +88,7 @@ def fitting_bound(counts: np.ndarray, capacity: int) -> int | None:
 FLOAT16_MAX = 60_000.0  # float16 overflows at 65,504
 
 
-def _compact_features(rows: np.ndarray) -> dict[str, np.ndarray]:
+def _compact_features(rows: np.ndarray, name: str = "features") -> dict[str, np.ndarray]:
     """Feature rows as float16 *after* per-dimension standardisation (mean and scale kept as float32).
 
     Raw float16 is not enough: a dimension with a large mean and a small spread loses most of its variation to
@@ -99,7 +99,7 @@ def _compact_features(rows: np.ndarray) -> dict[str, np.ndarray]:
     them into a feature that separates stored rows from fresh ones (0.6 points on banking77).
     """
     if not len(rows):
-        return {f"{PREFIX}features": rows.astype(np.float16)}
+        return {f"{PREFIX}{name}": rows.astype(np.float16)}
     exact = rows.astype(np.float64)
     mean = exact.mean(axis=0)
     spread = exact.std(axis=0)
@@ -108,20 +108,20 @@ def _compact_features(rows: np.ndarray) -> dict[str, np.ndarray]:
     scale = np.where(constant, 1.0, spread).astype(np.float32)
     z = (exact - mean) / scale
     if float(np.abs(z).max()) >= FLOAT16_MAX:
-        return {f"{PREFIX}features": rows}
+        return {f"{PREFIX}{name}": rows}
     return {
-        f"{PREFIX}features": z.astype(np.float16),
-        f"{PREFIX}features_mean": mean,
-        f"{PREFIX}features_scale": scale,
+        f"{PREFIX}{name}": z.astype(np.float16),
+        f"{PREFIX}{name}_mean": mean,
+        f"{PREFIX}{name}_scale": scale,
     }
 
 
-def _expanded_features(tensors: dict[str, np.ndarray]) -> np.ndarray:
+def _expanded_features(tensors: dict[str, np.ndarray], name: str = "features") -> np.ndarray:
     """The stored feature rows as float32 (undoing `_compact_features`; older bundles stored them plain)."""
-    rows = np.asarray(tensors[f"{PREFIX}features"], dtype=np.float32)
-    if f"{PREFIX}features_mean" not in tensors:
+    rows = np.asarray(tensors[f"{PREFIX}{name}"], dtype=np.float32)
+    if f"{PREFIX}{name}_mean" not in tensors:
         return rows
-    return rows * tensors[f"{PREFIX}features_scale"].astype(np.float32) + tensors[f"{PREFIX}features_mean"]
+    return rows * tensors[f"{PREFIX}{name}_scale"].astype(np.float32) + tensors[f"{PREFIX}{name}_mean"]
 
 
 @dataclass
@@ -140,6 +140,10 @@ class ExemplarMemory:
     pooled: np.ndarray | None = None  # pooled features of the exemplars (herding space), when known
     complete: bool = False
     max_bytes: int | None = None
+    # partial:K: the fitted network's own pooled features (the head's input) of *every* training item, with their
+    # targets. A head-only expand refits on these, so it sees every old item even when the activations are capped
+    tuned: np.ndarray | None = None
+    tuned_targets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -162,6 +166,7 @@ class ExemplarMemory:
             "standardised": f"{PREFIX}features_mean" in tensors,
             "bytes": int(sum(v.nbytes for v in tensors.values())),
             "class_counts": self.class_counts(labels),
+            "tuned_n": 0 if self.tuned is None else len(self.tuned),
         }
 
     def feature_matrix(self) -> np.ndarray:
@@ -179,6 +184,9 @@ class ExemplarMemory:
             out[f"{PREFIX}activations"] = np.stack(self.values).astype(np.float16)
         if self.pooled is not None and self.kind == "activations":
             out[f"{PREFIX}pooled"] = self.pooled.astype(np.float16)
+        if self.tuned is not None and self.tuned_targets is not None:
+            out.update(_compact_features(np.asarray(self.tuned, dtype=np.float32), "tuned"))
+            out[f"{PREFIX}tuned_labels"] = self.tuned_targets.astype(np.int64)
         return out
 
     @classmethod
@@ -202,6 +210,7 @@ class ExemplarMemory:
         else:
             values = list(np.asarray(tensors[f"{PREFIX}activations"], dtype=np.float32))
         per_class = section.get("per_class")
+        tuned = _expanded_features(tensors, "tuned") if f"{PREFIX}tuned" in tensors else None
         return cls(
             kind,
             values,
@@ -211,6 +220,8 @@ class ExemplarMemory:
             None if pooled is None else np.asarray(pooled, dtype=np.float32),
             complete=bool(section.get("complete", False)),
             max_bytes=section.get("max_bytes"),
+            tuned=tuned,
+            tuned_targets=None if tuned is None else np.asarray(tensors[f"{PREFIX}tuned_labels"], dtype=np.int64),
         )
 
 
@@ -271,7 +282,7 @@ def _byte_bound(targets: np.ndarray, dim: int, n_labels: int, max_bytes: int) ->
 
 
 def activation_memory(
-    backbone: Backbone, train: Dataset, cut: int, config: FitConfig, labels: list[str]
+    backbone: Backbone, train: Dataset, cut: int, config: FitConfig, labels: list[str], top: Any = None
 ) -> ExemplarMemory | None:
     """Unaugmented activations at `cut` of every training item that fits in `config.memory_mb` (default
     `ACTIVATION_MEMORY_BYTES`; at most `config.memory` per class when given); classes over the bound keep herding
@@ -279,6 +290,10 @@ def activation_memory(
 
     When every item fits (the usual case), the activations are extracted once and their pooled features come
     from the frozen stages after the cut run in torch, instead of a second pass through the whole network.
+    With the fitted network `top` (and no per-class bound), its pooled features of every item are kept too
+    (`tuned`, ~0.8 KB an item for MiniLM against ~13 KB of activations), inside the same cap: a head-only expand
+    refits on them, so it sees every old item. On banking77 (partial:2) the cap kept 43 of ~104 texts per class,
+    and refitting on every old item instead raised all-class accuracy from 0.917 to 0.928 (BENCHMARKS.md).
     """
     from headstart.features import extract_activations, extract_features
 
@@ -296,12 +311,20 @@ def activation_memory(
 
     first = activations(train.subset([0]))[0]
     room = cap // max(1, 2 * (first[0].size + backbone.feature_dim) + ROW_BYTES) if first else 0
+    tuned = None
     if train.modality == "text" or not first or len(train) <= room:  # texts: ragged, sized by their activations
         values, kept = activations(train)
         pooled = frozen_pooled(backbone, values, cut, config.batch_size)
+        if top is not None and per_class is None and values:
+            tuned = tuned_pooled(top, backbone, values, cut, config.batch_size)
     else:  # more items than can fit: choose on pooled features first, then extract only the chosen
         x = extract_features(backbone, train, **run)
         kept, pooled, values = x.kept, np.asarray(x.features, dtype=np.float32), []
+        if top is not None and per_class is None:
+            tuned = _tuned_in_chunks(top, backbone, train, kept, cut, activations, config.batch_size)
+    if tuned is not None:  # kept inside the cap when small beside it (0.8 KB a MiniLM text vs ~13 KB activations)
+        tuned_bytes = len(tuned) * (2 * tuned.shape[1] + 8) + 8 * tuned.shape[1]
+        tuned, cap = (tuned, cap - tuned_bytes) if tuned_bytes < cap // 2 else (None, cap)
     if not len(kept):
         return None
     targets = np.array([target_of[train.labels[i]] for i in kept], dtype=np.int64)
@@ -323,8 +346,45 @@ def activation_memory(
         train.modality,
         pooled[rows],
         complete=len(rows) == len(targets),
-        max_bytes=cap,
+        max_bytes=memory_bytes(config.memory_mb) or ACTIVATION_MEMORY_BYTES,
+        tuned=tuned,
+        tuned_targets=None if tuned is None else targets,
     )
+
+
+def _tuned_in_chunks(
+    top: Any, backbone: Backbone, train: Dataset, kept: np.ndarray, cut: int, activations: Any, batch_size: int
+) -> np.ndarray | None:
+    """`tuned_pooled` of the items `kept` (indices into `train`), extracting their activations a chunk at a time
+    so they never all sit in memory; None when an item read before cannot be read now."""
+    rows: dict[int, np.ndarray] = {}
+    for start in range(0, len(kept), TUNED_CHUNK):
+        chunk = [int(i) for i in kept[start : start + TUNED_CHUNK]]
+        values, read = activations(train.subset(chunk))
+        features = tuned_pooled(top, backbone, values, cut, batch_size)
+        rows.update({chunk[int(r)]: f for r, f in zip(read, features, strict=True)})
+    if len(rows) != len(kept):
+        return None
+    return np.stack([rows[int(i)] for i in kept]).astype(np.float32)
+
+
+TUNED_CHUNK = 256  # items whose activations are held at once while computing `tuned` for an over-cap set
+
+
+def tuned_pooled(top: Any, backbone: Backbone, values: list[np.ndarray], cut: int, batch_size: int) -> np.ndarray:
+    """A fitted network's pooled features (before its standardisation and head) of activations at `cut`."""
+    import torch
+
+    from headstart.strategies.finetune import activation_key
+    from headstart.strategies.training_data import activation_state
+
+    key, out = activation_key(backbone, cut), []
+    top.eval()
+    with torch.inference_mode():
+        for start in range(0, len(values), batch_size):
+            state = activation_state(values[start : start + batch_size], backbone.modality, key)
+            out.append(top.features(state).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, backbone.feature_dim), dtype=np.float32)
 
 
 def frozen_pooled(backbone: Backbone, values: list[np.ndarray], cut: int, batch_size: int) -> np.ndarray:
