@@ -34,6 +34,7 @@ from headstart.data import (
     load_inputs,
     split_dataset,
 )
+from headstart.data.loading import all_skipped_error
 from headstart.engines import use_engine
 from headstart.errors import DataError, ModalityMismatchError, UsageError
 from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
@@ -379,13 +380,8 @@ def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictRes
             )
         )
     skipped = [*dataset.skipped, *result.skipped]
-    if not predictions:
-        first = "; ".join(f"{s.id}: {s.reason}" for s in skipped[:3])
-        raise DataError(
-            f"no input could be read: all {len(skipped)} were skipped ({first})",
-            expected="at least one readable input",
-            fix="fix or replace the inputs listed above (`headstart inspect` checks a folder)",
-        )
+    if not predictions:  # every item passed the loader's header check but none could be decoded
+        raise all_skipped_error("no input could be read", skipped)
     return PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)
 
 

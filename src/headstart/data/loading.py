@@ -204,16 +204,21 @@ def _check_exists(p: Path, what: str, *, raw_text_hint: bool = False) -> None:
     )
 
 
+def all_skipped_error(what: str, skipped: Sequence[SkippedItem]) -> DataError:
+    """The error for data of which no item could be used, e.g. `what` = "no usable items in 'x'"."""
+    first = "; ".join(f"{s.id}: {s.reason}" for s in skipped[:3])
+    return DataError(
+        f"{what}: all {len(skipped)} were skipped ({first})",
+        expected="at least one readable item",
+        fix="fix or replace the files listed above, or run `headstart inspect` for the full list",
+    )
+
+
 def _check_not_empty(ds: Dataset) -> None:
     if len(ds) > 0:
         return
     if ds.skipped:
-        first = "; ".join(f"{s.id}: {s.reason}" for s in ds.skipped[:3])
-        raise DataError(
-            f"no usable items in {ds.source!r}: all {len(ds.skipped)} were skipped ({first})",
-            expected="at least one readable item",
-            fix="fix or replace the files listed above, or run `headstart inspect` for the full list",
-        )
+        raise all_skipped_error(f"no usable items in {ds.source!r}", ds.skipped)
     raise DataError(
         f"no items in {ds.source!r}",
         expected="at least one image or text",

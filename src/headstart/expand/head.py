@@ -12,7 +12,13 @@ from headstart.errors import DataError, UsageError
 from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config, reorder_rows
 from headstart.strategies.finetune import FinetuneModel, TopNet, activation_key, build_top
 from headstart.strategies.linear import LinearHead
-from headstart.strategies.memory import ExemplarMemory, activation_memory, memory_bytes, merge_memories
+from headstart.strategies.memory import (
+    ExemplarMemory,
+    activation_memory,
+    feature_rows_bytes,
+    memory_bytes,
+    merge_memories,
+)
 from headstart.strategies.training_data import ActivationData
 
 
@@ -137,8 +143,7 @@ def _child_memory(
     cap = memory_bytes(fit_config.memory_mb) or memory.max_bytes
     if memory.tuned is None or cap is None:
         return merge_memories(memory, fresh, fit_config.memory, cap)
-    tuned_bytes = len(pooled) * (2 * pooled.shape[1] + 8) + 8 * pooled.shape[1]
-    merged = merge_memories(memory, fresh, fit_config.memory, max(1, cap - tuned_bytes))
+    merged = merge_memories(memory, fresh, fit_config.memory, max(1, cap - feature_rows_bytes(*pooled.shape)))
     if merged is not None:
         merged.tuned, merged.tuned_targets, merged.max_bytes = pooled.numpy(), targets.numpy(), cap
     return merged

@@ -274,11 +274,17 @@ def feature_memory(
     )
 
 
+def feature_rows_bytes(n: int, dim: int) -> int:
+    """Bytes of `n` stored feature rows (`_compact_features`): float16 rows with an int64 label each, plus the
+    float32 mean and scale of every dimension."""
+    return n * (2 * dim + 8) + 8 * dim
+
+
 def _byte_bound(targets: np.ndarray, dim: int, n_labels: int, max_bytes: int) -> int | None:
-    """The per-class bound that keeps the stored features within `max_bytes` (None: all fit): float16 rows with
-    an int64 label each, plus the float32 mean and scale of every dimension (see `tensors`)."""
+    """The per-class bound that keeps the stored features within `max_bytes` (None: all fit)."""
     counts = np.bincount(targets, minlength=n_labels)
-    return fitting_bound(counts, max(0, max_bytes - 8 * dim) // (2 * dim + 8))
+    fixed, per_row = feature_rows_bytes(0, dim), feature_rows_bytes(1, dim) - feature_rows_bytes(0, dim)
+    return fitting_bound(counts, max(0, max_bytes - fixed) // per_row)
 
 
 def activation_memory(
@@ -298,7 +304,8 @@ def activation_memory(
     from headstart.features import extract_activations, extract_features
 
     per_class = config.memory
-    cap = memory_bytes(config.memory_mb) or ACTIVATION_MEMORY_BYTES
+    limit = memory_bytes(config.memory_mb) or ACTIVATION_MEMORY_BYTES
+    cap = limit  # what the activations may take (less what `tuned` takes)
     if (per_class is not None and per_class <= 0) or cut <= 0 or not len(train):
         return None
     run = {"threads": config.threads, "batch_size": config.batch_size, "on_bad": "skip", "progress": False}
@@ -323,7 +330,7 @@ def activation_memory(
         if top is not None and per_class is None:
             tuned = _tuned_in_chunks(top, backbone, train, kept, cut, activations, config.batch_size)
     if tuned is not None:  # kept inside the cap when small beside it (0.8 KB a MiniLM text vs ~13 KB activations)
-        tuned_bytes = len(tuned) * (2 * tuned.shape[1] + 8) + 8 * tuned.shape[1]
+        tuned_bytes = feature_rows_bytes(*tuned.shape)
         tuned, cap = (tuned, cap - tuned_bytes) if tuned_bytes < cap // 2 else (None, cap)
     if not len(kept):
         return None
@@ -346,7 +353,7 @@ def activation_memory(
         train.modality,
         pooled[rows],
         complete=len(rows) == len(targets),
-        max_bytes=memory_bytes(config.memory_mb) or ACTIVATION_MEMORY_BYTES,
+        max_bytes=limit,
         tuned=tuned,
         tuned_targets=None if tuned is None else targets,
     )
@@ -373,22 +380,24 @@ TUNED_CHUNK = 256  # items whose activations are held at once while computing `t
 
 def tuned_pooled(top: Any, backbone: Backbone, values: list[np.ndarray], cut: int, batch_size: int) -> np.ndarray:
     """A fitted network's pooled features (before its standardisation and head) of activations at `cut`."""
-    import torch
-
-    from headstart.strategies.finetune import activation_key
-    from headstart.strategies.training_data import activation_state
-
-    key, out = activation_key(backbone, cut), []
     top.eval()
-    with torch.inference_mode():
-        for start in range(0, len(values), batch_size):
-            state = activation_state(values[start : start + batch_size], backbone.modality, key)
-            out.append(top.features(state).float().numpy())
-    return np.concatenate(out) if out else np.zeros((0, backbone.feature_dim), dtype=np.float32)
+    return _pooled_batches(top.features, backbone, values, cut, batch_size)
 
 
 def frozen_pooled(backbone: Backbone, values: list[np.ndarray], cut: int, batch_size: int) -> np.ndarray:
     """The frozen backbone's pooled features of activations at `cut` (stages[cut:] run in torch)."""
+    n = len(backbone.stages)
+
+    def network(state: Any) -> Any:
+        return backbone.pool(backbone.forward(state, cut, n))
+
+    return _pooled_batches(network, backbone, values, cut, batch_size)
+
+
+def _pooled_batches(
+    network: Any, backbone: Backbone, values: list[np.ndarray], cut: int, batch_size: int
+) -> np.ndarray:
+    """`network` (activations at `cut` -> pooled features) over `values`, a batch at a time, without gradients."""
     import torch
 
     from headstart.strategies.finetune import activation_key
@@ -398,7 +407,7 @@ def frozen_pooled(backbone: Backbone, values: list[np.ndarray], cut: int, batch_
     with torch.inference_mode():
         for start in range(0, len(values), batch_size):
             state = activation_state(values[start : start + batch_size], backbone.modality, key)
-            out.append(backbone.pool(backbone.forward(state, cut, len(backbone.stages))).float().numpy())
+            out.append(network(state).float().numpy())
     return np.concatenate(out) if out else np.zeros((0, backbone.feature_dim), dtype=np.float32)
 
 
