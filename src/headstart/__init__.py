@@ -1,12 +1,47 @@
-"""headstart: adapt a pretrained network to a small labelled dataset, and prove what transfer gained."""
+"""headstart: adapt a pretrained network to a small labelled dataset, and prove what transfer gained.
 
-# The submodule first: importing it later would rebind `headstart.expand` from the function to the module.
-import headstart.expand as _expand_module  # noqa: F401, I001
-import headstart.study as _study_module  # noqa: F401, I001
-from headstart.api import evaluate, expand, fit, inspect, list_backbones, load, predict, rank, study
-from headstart.api import promote, reproduce, run_details, runs
+The public functions (`headstart.fit`, `headstart.expand`, ...) live in `headstart.api` and are imported on first
+use, so `import headstart` — and the CLI's `--help` — does not load torch, scikit-learn or ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "evaluate", "expand", "fit", "inspect", "list_backbones", "load", "predict", "rank", "study"]
 __all__ += ["promote", "reproduce", "run_details", "runs"]
+
+_API = frozenset(__all__) - {"__version__"}
+
+
+class _Package(types.ModuleType):
+    """`headstart` itself: API names resolve lazily, and stay functions when a same-named subpackage loads.
+
+    `headstart.expand` and `headstart.study` are both functions and subpackages; importing a subpackage makes
+    Python set it as an attribute of its parent, which would hide the function. The function wins; the
+    subpackage stays reachable by its full name (`import headstart.expand.run`, `sys.modules`).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _API:
+            raise AttributeError(f"module 'headstart' has no attribute {name!r}")
+        from headstart import api
+
+        value = getattr(api, name)
+        types.ModuleType.__setattr__(self, name, value)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _API and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *_API})
+
+
+sys.modules[__name__].__class__ = _Package

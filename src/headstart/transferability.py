@@ -31,15 +31,8 @@ from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import UsageError
+from headstart.score_names import METRICS, SOURCE_HEAD_METRICS, TASK_METRICS
 
-METRICS: tuple[str, ...] = ("logme", "knn", "hscore", "transrate", "nce", "leep")
-SOURCE_HEAD_METRICS = ("nce", "leep")
-# the scores defined for each task kind: H-score, TransRate, NCE and LEEP need classes
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": METRICS,
-    "regression": ("logme", "knn"),  # LogME of the real-valued target; kNN = cross-validated kNN regression R²
-    "multilabel": ("logme", "knn"),  # LogME = mean over tags of the 0/1 target's; kNN = cross-validated micro-F1
-}
 LOGME_MAX_ITER = 100
 LOGME_TOL = 1e-5
 KNN_K = 5

@@ -34,6 +34,23 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
+def test_help_and_import_do_not_load_the_heavy_libraries() -> None:
+    """`headstart --help` answers before torch, scikit-learn or ONNX Runtime load; the API still resolves."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, headstart, headstart.cli.main\n"
+        "heavy = sorted(m for m in ('torch', 'sklearn', 'onnxruntime', 'mlflow') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "import headstart.expand.run, headstart.study.run\n"
+        "assert callable(headstart.expand) and callable(headstart.study) and callable(headstart.fit)\n"
+        "assert headstart.expand.__module__ == 'headstart.api'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_models_lists_installed_and_test_backbones() -> None:
     doc = run("models", "--test")
     names = {b["name"]: b for b in doc["backbones"]}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import (
     BatchSize,
     Json,
@@ -21,8 +21,10 @@ from headstart.cli.options import (
     run_options,
 )
 from headstart.cli.output import command_errors, console, fmt, metrics_line, print_json
-from headstart.metrics import ClassificationReport
-from headstart.task_metrics import MultiLabelReport, RegressionReport
+
+if TYPE_CHECKING:  # imported on use: scikit-learn is slow to load, and `--help` needs none of it
+    from headstart.metrics import ClassificationReport
+    from headstart.task_metrics import MultiLabelReport, RegressionReport
 
 
 def evaluate(
@@ -53,6 +55,8 @@ def evaluate(
         if as_json:
             print_json(result.to_dict())
             return
+        from headstart.metrics import ClassificationReport
+
         r = result.report
         if not isinstance(r, ClassificationReport):
             _print_task_report(r, f"{bundle} on {data} (n={r.n})")
@@ -91,6 +95,8 @@ def _print_confusion(r: ClassificationReport) -> None:
 
 def _print_task_report(r: MultiLabelReport | RegressionReport, title: str) -> None:
     """Per-tag table for multi-label; the error figures for regression."""
+    from headstart.task_metrics import MultiLabelReport
+
     if isinstance(r, MultiLabelReport):
         table = Table(title=title)
         for column in ("tag", "precision", "recall", "f1", "AP", "threshold", "support"):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, Track, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import (
     BatchSize,
     EngineName,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import Json
 from headstart.cli.output import command_errors, console, print_json
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
 from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.errors import PromotionRefused

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import (
     BatchSize,
     EngineName,
@@ -27,7 +27,7 @@ from headstart.cli.options import (
     split_csv,
 )
 from headstart.cli.output import command_errors, console, print_json, print_notes
-from headstart.transferability import METRICS, TASK_METRICS
+from headstart.score_names import METRICS, TASK_METRICS
 
 KNN_MEANS = {"classification": "accuracy", "regression": "R²", "multilabel": "micro-F1"}
 

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from headstart import api
+from headstart.cli.lazy import api
 from headstart.cli.options import (
     BatchSize,
     EngineName,
