@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 ECE_BINS = 15
 
@@ -58,6 +57,8 @@ def classification_report(
     y_true: list[str] | np.ndarray, proba: np.ndarray, classes: list[str]
 ) -> ClassificationReport:
     """Metrics of predicted probabilities `proba` (columns ordered as `classes`) against `y_true`."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     y_true = np.asarray(y_true)
     class_array = np.asarray(classes)
     y_pred = class_array[proba.argmax(axis=1)] if len(y_true) else np.array([], dtype=str)

@@ -10,14 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    f1_score,
-    mean_absolute_error,
-    mean_squared_error,
-    precision_recall_fscore_support,
-    r2_score,
-)
 
 from headstart.metrics import ClassificationReport, classification_report
 from headstart.tasks import DEFAULT_THRESHOLD, multi_hot, target_values
@@ -104,6 +96,8 @@ def multilabel_report(
     y_true: Sequence[str], proba: np.ndarray, labels: list[str], thresholds: np.ndarray | None
 ) -> MultiLabelReport:
     """Metrics of per-tag probabilities `proba` (columns ordered as `labels`) against tag sets in `y_true`."""
+    from sklearn.metrics import average_precision_score, f1_score, precision_recall_fscore_support
+
     Y = multi_hot(list(y_true), labels).astype(np.int64)
     limits = thresholds if thresholds is not None else np.full(len(labels), DEFAULT_THRESHOLD)
     P = (proba >= limits[None, :]).astype(np.int64) if len(Y) else np.zeros_like(Y)
@@ -137,6 +131,8 @@ def multilabel_report(
 
 def regression_report(y_true: Sequence[str], values: np.ndarray) -> RegressionReport:
     """MAE, RMSE and R² of predicted `values` (N, 1) against the numeric targets in `y_true`."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
     y = target_values(list(y_true))
     pred = np.asarray(values, dtype=np.float64).reshape(-1)
     if len(y) == 0:

@@ -90,3 +90,19 @@ def test_bundle_and_exported_files_are_readable_like_any_written_file(fitted: Pa
         assert (fitted / name).stat().st_mode & 0o777 == expected, name
     headstart.api.export(fitted, out=tmp_path / "model.onnx")
     assert (tmp_path / "model.onnx").stat().st_mode & 0o777 == expected
+
+
+def test_predicting_with_a_linear_bundle_does_not_load_scikit_learn(fitted: Path, image_folder: Path) -> None:
+    """scikit-learn fits heads; a saved head is plain arrays, so `predict` (and `serve`) start without it."""
+    import subprocess
+    import sys
+
+    files = sorted(str(p) for p in (image_folder / "green").glob("*.png"))[:2]
+    code = (
+        "import sys, headstart\n"
+        f"labels = headstart.load({str(fitted)!r}).predict({files!r})\n"
+        "assert labels == ['green', 'green'], labels\n"
+        "assert 'sklearn' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

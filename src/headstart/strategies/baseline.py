@@ -10,13 +10,11 @@ rebuilt as `TfidfVectorizer`s on load, so a bundle holds no pickle.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from PIL import Image
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, Modality, SkippedItem
@@ -38,6 +36,9 @@ from headstart.strategies.linear import LinearHead, _as_class_logits
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, counts_of, encode_targets
 
+if TYPE_CHECKING:  # scikit-learn loads on use (a fit, or a baseline bundle), not with the package
+    from sklearn.model_selection import StratifiedKFold
+
 PIXEL_SIZE = 32
 # Word and char n-gram spaces are capped separately; together at most 100k features.
 WORD_PARAMS: dict[str, Any] = {"analyzer": "word", "ngram_range": (1, 2), "max_features": 50_000}
@@ -56,6 +57,8 @@ class TfidfFeatures:
     kind = "tfidf"
 
     def fit(self, texts: list[str]) -> TfidfFeatures:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.word_ = TfidfVectorizer(**WORD_PARAMS, **COMMON_PARAMS).fit(texts)
         self.char_ = TfidfVectorizer(**CHAR_PARAMS, **COMMON_PARAMS).fit(texts)
         return self
@@ -88,6 +91,8 @@ class TfidfFeatures:
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> TfidfFeatures:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         features = cls()
         for part, params in (("word", WORD_PARAMS), ("char", CHAR_PARAMS)):
             terms = json.loads(bytes(state[f"tfidf.{part}.vocab"]).decode("utf-8"))
@@ -148,6 +153,8 @@ class SparseLinearHead(LinearHead):
     standardise = False
 
     def _choose_C(self, Xs: Any, y: np.ndarray, folds: StratifiedKFold | None) -> float:
+        from sklearn.model_selection import GridSearchCV
+
         if folds is None:
             return 10.0
         scoring = "neg_log_loss" if self.kind == "logreg" else "accuracy"

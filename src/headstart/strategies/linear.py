@@ -8,17 +8,10 @@ a bundle stores it in safetensors and prediction needs no pickle and no scikit-l
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
 from headstart.backbones.base import Backbone
 from headstart.errors import UsageError
@@ -36,6 +29,9 @@ from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, counts_of, encode_targets
+
+if TYPE_CHECKING:  # scikit-learn is imported where a head is fitted: loading a bundle to predict needs none
+    from sklearn.model_selection import StratifiedKFold
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
@@ -68,6 +64,9 @@ class LinearHead:
         self.max_iter = max_iter
 
     def _estimator(self, C: float) -> Any:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import LinearSVC
+
         if self.kind == "logreg":
             return LogisticRegression(
                 C=C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.seed
@@ -81,6 +80,9 @@ class LinearHead:
         )
 
     def fit(self, X: Any, y: np.ndarray | list[str]) -> Self:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.preprocessing import StandardScaler
+
         y = np.asarray(y)
         self.classes_ = np.array(sorted(set(y.tolist())))
         if len(self.classes_) < 2:
@@ -106,6 +108,8 @@ class LinearHead:
         return self
 
     def _folds(self, y: np.ndarray) -> StratifiedKFold | None:
+        from sklearn.model_selection import StratifiedKFold
+
         smallest = min(np.unique(y, return_counts=True)[1])
         if smallest < MIN_PER_CLASS_FOR_CV:
             return None
@@ -126,12 +130,17 @@ class LinearHead:
         return float(C_GRID[int(np.argmax(scores))])
 
     def _score(self, model: Any, X: np.ndarray, y: np.ndarray) -> float:
+        from sklearn.metrics import log_loss
+
         if self.kind == "logreg":
             return -log_loss(y, model.predict_proba(X), labels=model.classes_)
         return float((model.predict(X) == y).mean())
 
     def _calibrate(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
         """Temperature for turning SVM margins into probabilities, fitted on out-of-fold margins."""
+        from scipy.optimize import minimize_scalar
+        from sklearn.model_selection import cross_val_predict
+
         if folds is None:
             return 1.0
         margins = cross_val_predict(self._estimator(self.C_), Xs, y, cv=folds, method="decision_function")

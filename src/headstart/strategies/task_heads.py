@@ -13,10 +13,6 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.model_selection import KFold
-from sklearn.preprocessing import StandardScaler
 
 from headstart.tasks import DEFAULT_THRESHOLD, tune_thresholds
 
@@ -30,6 +26,8 @@ def _standardise(head: Any, X: Any) -> Any:
     """Fit the scaler when the head standardises (dense features); sparse rows are used as they are."""
     if not head.standardise:
         return X
+    from sklearn.preprocessing import StandardScaler  # scikit-learn loads on fit, not with the package
+
     scaler = StandardScaler().fit(X)
     head.mean_ = scaler.mean_.astype(np.float32)
     head.scale_ = scaler.scale_.astype(np.float32)
@@ -78,6 +76,8 @@ class MultiLabelHead(_LinearState):
         self.max_iter = max_iter
 
     def _fit_columns(self, X: Any, Y: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray]:
+        from sklearn.linear_model import LogisticRegression
+
         coef = np.zeros((Y.shape[1], X.shape[1]), dtype=np.float32)
         intercept = np.zeros(Y.shape[1], dtype=np.float32)
         for j in range(Y.shape[1]):
@@ -91,6 +91,9 @@ class MultiLabelHead(_LinearState):
         return coef, intercept
 
     def fit(self, X: Any, Y: np.ndarray) -> Self:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.model_selection import KFold
+
         Y = (np.asarray(Y) > 0.5).astype(np.int64)
         Xs = _standardise(self, X)
         grid = (self.C,) if self.C is not None else self.c_grid
@@ -160,6 +163,8 @@ class RidgeHead(_LinearState):
         self.target_scale_ = float(y.std()) or 1.0
         z = (y - self.target_mean_) / self.target_scale_
         alphas = (self.alpha,) if self.alpha is not None else ALPHAS
+        from sklearn.linear_model import RidgeCV
+
         model = RidgeCV(alphas=alphas).fit(Xs if not sp.issparse(Xs) else Xs.tocsr(), z)
         self.alpha_ = float(model.alpha_)
         self.coef_ = (np.asarray(model.coef_, dtype=np.float64) * self.target_scale_).reshape(1, -1).astype(np.float32)
