@@ -435,8 +435,11 @@ def serve(
     )
 
 
-def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "onnx") -> Any:
+def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "onnx", force: bool = False) -> Any:
     """Write the whole model as one ONNX file (default `BUNDLE/model.onnx`) plus a JSON sidecar.
+
+    `out` may be a folder (`model.onnx` inside). A file that is not an earlier export is not overwritten unless
+    `force`.
 
     Returns an `headstart.export.ExportResult`; the export is checked against the bundle (max abs diff).
     """
@@ -444,7 +447,7 @@ def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "
 
     predictor = _load_bundle(bundle)
     refuse_task(predictor.task, "`headstart export`")
-    return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format)
+    return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format, force=force)
 
 
 def rank(data: str | Path, **options: Any) -> Any:

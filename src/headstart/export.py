@@ -76,8 +76,45 @@ def sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx") -> ExportResult:
-    """Write `out` (ONNX) and its sidecar for the loaded bundle, after a parity check."""
+def export_target(out: str | Path, *, force: bool = False) -> Path:
+    """Where to write: `out` itself, or `out/model.onnx` for a folder; never over a file that is not an export.
+
+    An earlier export (its sidecar says so) is replaced; any other existing file at the ONNX or sidecar path is
+    refused unless `force`, so a slip such as `--out data.csv` cannot destroy the user's data.
+    """
+    path = Path(out).resolve()
+    if path.is_dir():
+        path = path / "model.onnx"
+    if path.suffix.lower() != ".onnx":
+        raise UsageError(
+            f"--out {str(out)!r} does not name an ONNX file",
+            expected="a path ending in .onnx (its JSON sidecar is written beside it), or a folder",
+            fix=f"pass --out {path.with_suffix('.onnx').name}",
+        )
+    sidecar = sidecar_path(path)
+    ours = sidecar.is_file() and _is_export_sidecar(sidecar)
+    for existing in (path, sidecar):
+        if existing.exists() and not ours and not force:
+            raise UsageError(
+                f"{str(existing)!r} exists and is not a headstart export: refusing to overwrite it",
+                expected="a new file name, or the path of an earlier `headstart export`",
+                fix="pass another --out, or --force to replace it",
+            )
+    return path
+
+
+def _is_export_sidecar(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("format") == SIDECAR_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx", force: bool = False) -> ExportResult:
+    """Write `out` (ONNX; a folder gets `model.onnx`) and its sidecar for the loaded bundle, after a parity check.
+
+    Refuses to overwrite a file that is not an earlier export unless `force` (see `export_target`).
+    """
     if format not in FORMATS:
         raise UsageError(
             f"export format {format!r} is not supported", expected=" or ".join(FORMATS), fix="pass --format onnx"
@@ -88,11 +125,7 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
             f"export is not supported for strategy {predictor.manifest['strategy']['name']!r} (it has no backbone)",
             fix="serve the bundle with `headstart serve` instead",
         )
-    out = Path(out).resolve()
-    if out.is_dir():
-        raise UsageError(
-            f"--out {str(out)!r} is a folder", expected="a file path such as model.onnx", fix="pass --out PATH.onnx"
-        )
+    out = export_target(out, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     module = predictor.model.export_module().eval()

@@ -115,6 +115,37 @@ def test_cli_export_errors(image_bundle: Path, tmp_path: Path) -> None:
     assert missing.exit_code == 5 and json.loads(missing.stdout)["error"] == "BundleError"
 
 
+def test_export_never_overwrites_a_file_that_is_not_an_export(image_bundle: Path, tmp_path: Path) -> None:
+    """`--out data.csv` is refused (not an .onnx name); an existing non-export file or sidecar is kept unless
+    --force; a folder gets model.onnx; an earlier export is replaced without --force."""
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\nhello,a\n")
+    with pytest.raises(UsageError, match="does not name an ONNX file"):
+        api.export(image_bundle, out=data)
+    assert data.read_text() == "text,label\nhello,a\n"
+
+    stranger, its_json = tmp_path / "notes.onnx", tmp_path / "notes.json"
+    stranger.write_bytes(b"not ours")
+    with pytest.raises(UsageError, match="not a headstart export"):
+        api.export(image_bundle, out=stranger)
+    assert stranger.read_bytes() == b"not ours"
+    stranger.unlink()
+    its_json.write_text('{"mine": true}')  # a user's JSON where the sidecar would go
+    refused = runner.invoke(app, ["export", str(image_bundle), "--out", str(stranger), "--json"])
+    assert refused.exit_code == UsageError.exit_code and "--force" in json.loads(refused.stdout)["fix"]
+    assert its_json.read_text() == '{"mine": true}' and not stranger.exists()
+    forced = runner.invoke(app, ["export", str(image_bundle), "--out", str(stranger), "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(its_json.read_text())["format"] == "headstart-onnx"
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    first = api.export(image_bundle, out=folder)
+    assert first.onnx == (folder / "model.onnx").resolve()
+    again = api.export(image_bundle, out=folder / "model.onnx")  # an earlier export: replaced, no --force needed
+    assert again.onnx == first.onnx and again.onnx.is_file()
+
+
 def test_default_export_module_is_unsupported() -> None:
     class Bare(Model):
         labels = ["a", "b"]

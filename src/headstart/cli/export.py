@@ -15,13 +15,21 @@ def export(
     bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
     format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
     out: Annotated[
-        str | None, typer.Option("--out", "-o", help="Output file; a JSON sidecar is written beside it.")
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output .onnx file or folder (default: BUNDLE/model.onnx); a JSON sidecar beside it.",
+        ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing file that is not an earlier headstart export.")
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Export the whole model (frozen backbone + head) as one ONNX file plus a JSON sidecar."""
     with command_errors(as_json):
-        result = api.export(bundle, out=out, format=format)
+        result = api.export(bundle, out=out, format=format, force=force)
         if as_json:
             print_json(result.to_dict())
             return
