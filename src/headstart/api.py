@@ -617,13 +617,15 @@ def promote(
     margin: float = 0.01,
     class_tolerance: float = 0.05,
     model_name: str = "headstart",
+    allow_missing_classes: bool = False,
     **options: Any,
 ) -> Any:
     """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
 
     Both bundles are evaluated on the same data (options are `EvaluateConfig` fields). The candidate wins
     when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
-    then the decision is recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
+    a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; then the decision is
+    recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
     alias `production` in the MLflow model registry) and a `headstart.promotion.PromotionResult` returned.
     Otherwise raises `PromotionRefused` carrying the comparison.
     """
@@ -638,6 +640,12 @@ def promote(
             expected="margin >= 0 and 0 <= class tolerance <= 1 (differences of metrics in [0, 1])",
             fix="pass e.g. --margin 0.01 --class-tolerance 0.05",
         )
+    if Path(candidate).resolve() == Path(over).resolve():
+        raise UsageError(
+            f"the candidate and the current model are the same bundle ({str(candidate)!r})",
+            expected="two different bundles: the new model and the one in production",
+            fix="pass the production bundle to --over",
+        )
     candidate_eval = evaluate(candidate, on, **options)
     current_eval = evaluate(over, on, **options)
     result = decide(
@@ -647,6 +655,7 @@ def promote(
         metric=metric,
         margin=margin,
         class_tolerance=class_tolerance,
+        allow_missing_classes=allow_missing_classes,
     )
     if candidate_eval.skipped:
         result.notes.append(f"{len(candidate_eval.skipped)} item(s) of {str(on)!r} could not be used")

@@ -65,6 +65,7 @@ class PromotionResult:
     promoted: bool
     reasons: list[str]
     regressed: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)  # labels of either model with no example in the data
     n: int = 0
     recorded: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -91,6 +92,7 @@ class PromotionResult:
             "candidate_metrics": self.candidate_metrics,
             "classes": [c.to_dict() for c in self.classes],
             "regressed_classes": self.regressed,
+            "unchecked_classes": self.unchecked,
             "recorded": self.recorded,
             "notes": self.notes,
         }
@@ -102,7 +104,11 @@ def refusal(result: PromotionResult) -> PromotionRefused:
         f"{result.candidate!r} is not promoted over {result.current!r}: {'; '.join(result.reasons)}",
         expected=f"{result.metric} better by at least {result.margin:g} and no class's F1 "
         f"lower by more than {result.class_tolerance:g}",
-        fix="improve the candidate (more labels, another strategy), or state a looser --margin/--class-tolerance",
+        fix=(
+            "pass data with examples of every class, or --allow-missing-classes to accept the gap"
+            if result.unchecked and not result.regressed and result.improvement >= result.margin - 1e-12
+            else "improve the candidate (more labels, another strategy), or state a looser --margin/--class-tolerance"
+        ),
         comparison=result.to_dict(),
     )
 
@@ -119,8 +125,13 @@ def decide(
     metric: str = "macro_f1",
     margin: float = 0.01,
     class_tolerance: float = 0.05,
+    allow_missing_classes: bool = False,
 ) -> PromotionResult:
-    """Compare two reports on the same data; `names` = (candidate, current, data) for messages."""
+    """Compare two reports on the same data; `names` = (candidate, current, data) for messages.
+
+    A class either model knows but the data has no example of cannot be checked for a regression: the gate
+    stays closed unless `allow_missing_classes`, and the result names those classes either way.
+    """
     check_metric(metric)
     labels = [
         label
@@ -150,6 +161,7 @@ def decide(
         reasons=[],
         n=current.n,
     )
+    result.unchecked = sorted((set(candidate.labels) | set(current.labels)) - set(labels))
     eps = 1e-12
     if result.improvement < margin - eps:
         result.reasons.append(
@@ -162,6 +174,12 @@ def decide(
             f"{c.label} {c.current:.3f} -> {c.candidate:.3f}" for c in classes if c.label in result.regressed
         )
         result.reasons.append(f"F1 drops by more than {class_tolerance:g} for {drops}")
+    if result.unchecked:
+        missing = f"no example of {', '.join(result.unchecked)} in {names[2]!r}: their F1 was not checked"
+        if allow_missing_classes:
+            result.notes.append(missing)
+        else:
+            result.reasons.append(missing)
     result.promoted = not result.reasons
     if result.promoted:
         result.reasons.append(

@@ -72,3 +72,34 @@ def test_promote_rejects_unknown_metric(models: dict[str, Path]) -> None:
         + ["--metric", "f2"],
     )
     assert result.exit_code == 2 and json.loads(result.stdout)["error"] == "UsageError"
+
+
+def test_promote_refuses_when_the_data_lacks_a_class(models: dict[str, Path], tmp_path: Path) -> None:
+    """A class with no example in --on cannot be checked for a regression: refused (and named) unless allowed."""
+    import shutil
+
+    partial = tmp_path / "no-red"
+    shutil.copytree(models["eval"], partial)
+    shutil.rmtree(partial / "red")
+    with pytest.raises(PromotionRefused) as err:
+        api.promote(models["good"], models["swapped"], partial, progress=False)
+    comparison = err.value.comparison
+    assert comparison["unchecked_classes"] == ["red"] and comparison["improvement"] > 0.01
+    assert "no example of red" in err.value.what and "--allow-missing-classes" in err.value.fix
+    allowed = runner.invoke(
+        app,
+        ["promote", str(models["good"]), "--over", str(models["swapped"]), "--on", str(partial)]
+        + ["--allow-missing-classes", "--json"],
+    )
+    assert allowed.exit_code == 0, allowed.output
+    doc = json.loads(allowed.stdout)
+    assert doc["promoted"] and doc["unchecked_classes"] == ["red"]
+    assert any("no example of red" in note for note in doc["notes"])
+
+
+def test_promote_refuses_the_same_bundle_twice(models: dict[str, Path]) -> None:
+    result = runner.invoke(
+        app,
+        ["promote", str(models["good"]), "--over", str(models["good"]) + "/", "--on", str(models["eval"]), "--json"],
+    )
+    assert result.exit_code == 2 and "same bundle" in json.loads(result.stdout)["message"]

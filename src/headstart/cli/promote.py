@@ -21,10 +21,13 @@ def _render(doc: dict[str, Any]) -> None:
         style = "red" if c["label"] in doc["regressed_classes"] else ("green" if c["change"] > 0 else "")
         change = f"[{style}]{c['change']:+.3f}[/]" if style else f"{c['change']:+.3f}"
         table.add_row(c["label"], f"{c['current_f1']:.3f}", f"{c['candidate_f1']:.3f}", change, str(c["support"]))
+    for label in doc.get("unchecked_classes", []):
+        table.add_row(f"[yellow]{label}[/]", "-", "-", "[yellow]not checked[/]", "0")
     table.add_section()
     for name in ("accuracy", "macro_f1", "ece"):
         old, new = doc["current_metrics"][name], doc["candidate_metrics"][name]
-        label = f"[bold]{name}[/]" if name == doc["metric"] else name
+        label = name + (" (lower is better)" if name == "ece" else "")
+        label = f"[bold]{label}[/]" if name == doc["metric"] else label
         table.add_row(label, f"{old:.3f}", f"{new:.3f}", f"{new - old:+.3f}", "")
     console.print(table)
 
@@ -41,6 +44,12 @@ def promote(
     model_name: Annotated[
         str, typer.Option("--model-name", help="MLflow registered model whose `production` alias is moved.")
     ] = "headstart",
+    allow_missing_classes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-missing-classes", help="Promote even if DATA has no example of some class (its F1 goes unchecked)."
+        ),
+    ] = False,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     on_bad: OnBad = "skip",
@@ -59,6 +68,7 @@ def promote(
                 margin=margin,
                 class_tolerance=class_tolerance,
                 model_name=model_name,
+                allow_missing_classes=allow_missing_classes,
                 text_column=text_column,
                 label_column=label_column,
                 **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
