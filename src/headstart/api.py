@@ -399,9 +399,14 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     log_level: str = "info",
+    on_ready: Any = None,
     **options: Any,
 ) -> None:
-    """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes)."""
+    """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes).
+
+    The port is checked before the model loads (port 0 picks a free one); `on_ready(url)` is called once the
+    service is warmed up and listening (one process), or when the workers start (several).
+    """
     import json
     import os
 
@@ -411,6 +416,7 @@ def serve(
     from headstart.runtime import default_threads
     from headstart.serve.app import ENV_SPEC
     from headstart.serve.app import create_app as _create_app
+    from headstart.serve.ports import claim_port
     from headstart.serve.schemas import ServeConfig
 
     if workers < 1:
@@ -420,10 +426,15 @@ def serve(
     if workers > 1 and options.get("threads") is None:
         options["threads"] = max(1, default_threads() // workers)  # the cores are shared by the processes
     validated(ServeConfig, **options)  # type: ignore[arg-type]
+    port = claim_port(host, port)  # a taken port fails now, not after a model load
     predictor = _load_bundle(bundle)  # fail here, before any process starts, when the bundle is unusable
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     if workers == 1:
-        uvicorn.run(_create_app(predictor, **options), host=host, port=port, log_level=log_level)
+        ready = (lambda: on_ready(url)) if on_ready else None
+        uvicorn.run(_create_app(predictor, on_ready=ready, **options), host=host, port=port, log_level=log_level)
         return
+    if on_ready:
+        on_ready(url)
     os.environ[ENV_SPEC] = json.dumps({"bundle": str(Path(bundle).resolve()), "options": options})
     uvicorn.run(
         "headstart.serve.app:app_from_environment",

@@ -41,3 +41,51 @@ def test_serve_missing_bundle_exits_with_bundle_code(tmp_path: Path) -> None:
 def test_serve_bad_option_exits_2(image_bundle: Path) -> None:
     result = runner.invoke(app, ["serve", str(image_bundle), "--max-batch", "0"])
     assert result.exit_code == 2
+
+
+def test_serve_refuses_a_taken_port_before_loading_the_model(tmp_path: Path) -> None:
+    """The port is checked first: a taken port is a usage error (exit 2) even when the bundle would fail later."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", str(tmp_path / "no-bundle-here"), "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+
+
+def test_serve_announces_the_real_url_when_ready(text_bundle: Path) -> None:
+    """`--port 0` serves on a free port; the ready line names it, and it answers at once."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    command = [sys.executable, "-m", "headstart", "serve", str(text_bundle), "--port", "0", "--log-level", "warning"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            lines.append(line)
+            if "ready" in line or not line:
+                break
+        assert lines[0].startswith("loading ") and "ready" in lines[-1], lines
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/", lines[-1])
+        assert url is not None and url.group(1) != "0", lines
+        for _ in range(50):  # uvicorn binds right after the lifespan's ready call
+            try:
+                health = httpx.get(f"{url.group(0)}v1/health", timeout=2.0)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -41,10 +41,13 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, GET /v1/model, GET /v1/health, docs at /docs, page at /."""
     with command_errors(as_json=False):
-        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-        err_console.print(f"serving {bundle} at http://{shown}:{port}/ (API docs at /docs); Ctrl+C stops")
+        err_console.print(f"loading {bundle} …", soft_wrap=True)
         api.serve(
             bundle,
+            on_ready=lambda url: err_console.print(
+                f"[bold green]ready[/]: serving {bundle} at {url} (try-it page at /, API docs at /docs); Ctrl+C stops",
+                soft_wrap=True,  # one line, however long: scripts wait for it and read the URL
+            ),
             host=host,
             port=port,
             workers=workers,

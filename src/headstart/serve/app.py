@@ -12,7 +12,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -305,8 +305,13 @@ ERRORS_OPENAPI: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(bundle: str | Path | Predictor, **options: Any) -> FastAPI:
-    """The service for `bundle` (a path, or an already loaded Predictor); options are `ServeConfig` fields."""
+def create_app(
+    bundle: str | Path | Predictor, *, on_ready: Callable[[], None] | None = None, **options: Any
+) -> FastAPI:
+    """The service for `bundle` (a path, or an already loaded Predictor); options are `ServeConfig` fields.
+
+    `on_ready` is called once the model is warmed up, just before the server accepts requests.
+    """
     config: ServeConfig = validated(ServeConfig, **options)  # type: ignore[arg-type]
     predictor = bundle if isinstance(bundle, Predictor) else load_bundle(bundle)
     service = PredictionService(predictor, config)
@@ -319,6 +324,8 @@ def create_app(bundle: str | Path | Predictor, **options: Any) -> FastAPI:
         gc.collect()
         gc.freeze()
         log.info("serving %s (%d labels)", service.name, len(service.labels))
+        if on_ready is not None:
+            on_ready()
         yield
         await service.batcher.stop()
 
