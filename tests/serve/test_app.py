@@ -96,7 +96,15 @@ def test_page_and_static_files(image_client: TestClient) -> None:
 
 
 def test_openapi_docs(image_client: TestClient) -> None:
-    assert image_client.get("/docs").status_code == 200
+    """/docs works offline: every script and stylesheet it loads is served by the app itself."""
+    import re
+
+    page = image_client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and not [a for a in assets if a.startswith("http")], assets
+    for asset in assets:
+        assert image_client.get(asset).status_code == 200, asset
     schema = image_client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/model", "/v1/health"} <= set(schema["paths"])
     body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]

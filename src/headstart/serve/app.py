@@ -21,7 +21,7 @@ import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import ValidationError
@@ -55,6 +55,7 @@ from headstart.serve.schemas import (
 from headstart.tasks import answer
 
 STATIC = Path(__file__).parent / "static"
+SWAGGER_MOUNT = "/swagger-ui"
 ENV_SPEC = "HEADSTART_SERVE_SPEC"  # JSON {"bundle": ..., "options": {...}} for worker processes
 log = logging.getLogger("headstart.serve")
 
@@ -305,6 +306,24 @@ ERRORS_OPENAPI: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _add_docs(app: FastAPI, name: str) -> None:
+    """`/docs`: Swagger UI from the `swagger-ui-bundle` package's files, so the page works without internet."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(SWAGGER_MOUNT, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"headstart: {name} (API)",
+            swagger_js_url=f"{SWAGGER_MOUNT}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_MOUNT}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_MOUNT}/favicon-32x32.png",
+        )
+
+
 def create_app(
     bundle: str | Path | Predictor, *, on_ready: Callable[[], None] | None = None, **options: Any
 ) -> FastAPI:
@@ -334,11 +353,14 @@ def create_app(
         version=__version__,
         description=f"Predictions of the bundle **{service.name}** ({service.modality}: {len(service.labels)} labels).",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, limit_bytes=config.max_body_bytes)
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_docs(app, service.name)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
