@@ -51,6 +51,20 @@ def test_help_and_import_do_not_load_the_heavy_libraries() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_help_at_80_columns_shows_every_option_name_whole() -> None:
+    """Long option names must not be cut ("--allow-forget…") in a default-width terminal or a pipe."""
+    for command, names in (
+        ("expand", ("--allow-forgetting", "--head-refit / --no-head-refit", "NEW_DATA")),
+        ("fit", ("--label-descriptions", "--time-budget", "DATA")),
+        ("study", ("--time-limit-per-fit", "--budgets")),
+    ):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        assert "…" not in result.stdout, command
+        for name in names:
+            assert name in result.stdout, (command, name)
+
+
 def test_models_lists_installed_and_test_backbones() -> None:
     doc = run("models", "--test")
     names = {b["name"]: b for b in doc["backbones"]}

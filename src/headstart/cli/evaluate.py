@@ -28,8 +28,10 @@ if TYPE_CHECKING:  # imported on use: scikit-learn is slow to load, and `--help`
 
 
 def evaluate(
-    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
-    data: Annotated[str, typer.Argument(help="Labelled image folder or table, with the bundle's labels.")],
+    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Bundle folder written by `headstart fit`.")],
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="Labelled image folder or table, with the bundle's labels.")
+    ],
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     task: Task = "auto",

@@ -12,9 +12,14 @@ from headstart.cli.output import command_errors, console, fmt, print_json, print
 
 
 def expand(
-    bundle: Annotated[str, typer.Argument(help="The bundle to grow (written by `headstart fit` or `expand`).")],
+    bundle: Annotated[
+        str, typer.Argument(metavar="BUNDLE", help="The bundle to grow (written by `headstart fit` or `expand`).")
+    ],
     data: Annotated[
-        str, typer.Argument(help="Labelled examples of the new classes, image folder or table (see --update).")
+        str,
+        typer.Argument(
+            metavar="NEW_DATA", help="Labelled examples of the new classes, image folder or table (see --update)."
+        ),
     ],
     out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the new bundle to.")],
     update: Annotated[

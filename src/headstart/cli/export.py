@@ -12,7 +12,7 @@ from headstart.cli.output import command_errors, console, print_json
 
 
 def export(
-    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Bundle folder written by `headstart fit`.")],
     format: Annotated[str, typer.Option("--format", "-f", help="Export format (onnx).")] = "onnx",
     out: Annotated[
         str | None,

@@ -29,7 +29,9 @@ from headstart.config import parse_duration
 
 
 def fit(
-    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")
+    ],
     backbone: Annotated[
         str | None,
         typer.Option("--backbone", "-b", help="Pretrained backbone (see `headstart models`); default by modality."),

@@ -13,7 +13,9 @@ from headstart.cli.output import command_errors, console, print_json
 
 
 def inspect(
-    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")
+    ],
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     task: Task = "auto",

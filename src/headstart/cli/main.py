@@ -30,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # plain Click help: it wraps at any width; Rich panels cut option names at 80 columns
 )
 
 app.command("models")(models)

@@ -13,10 +13,13 @@ from headstart.cli.output import command_errors, console, fmt, print_json
 
 
 def predict(
-    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Bundle folder written by `headstart fit`.")],
     inputs: Annotated[
         list[str],
-        typer.Argument(help="Image files or folders; or a CSV/TSV/JSONL/Parquet/txt of texts; or texts themselves."),
+        typer.Argument(
+            metavar="INPUTS",
+            help="Image files or folders; or a CSV/TSV/JSONL/Parquet/txt of texts; or texts themselves.",
+        ),
     ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show per item.")] = 3,
     text_column: TextColumn = None,

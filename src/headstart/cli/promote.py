@@ -33,7 +33,9 @@ def _render(doc: dict[str, Any]) -> None:
 
 
 def promote(
-    candidate: Annotated[str, typer.Argument(help="The new bundle that should replace the current one.")],
+    candidate: Annotated[
+        str, typer.Argument(metavar="CANDIDATE", help="The new bundle that should replace the current one.")
+    ],
     over: Annotated[str, typer.Option("--over", help="The bundle in production now.")],
     on: Annotated[str, typer.Option("--on", help="Labelled data to compare both on (a holdout, recent data).")],
     metric: Annotated[str, typer.Option("--metric", help="Metric to beat: macro_f1, accuracy or ece.")] = "macro_f1",

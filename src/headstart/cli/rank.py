@@ -37,7 +37,9 @@ def _fmt(value: float | None) -> str:
 
 
 def rank(
-    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")
+    ],
     backbones: Annotated[
         str | None,
         typer.Option("--backbones", "-b", help="Comma-separated backbones (default: installed ones of the modality)."),

@@ -17,7 +17,9 @@ def _num(value: float | None) -> str:
 
 
 def reproduce(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) of a `fit` run, see `headstart runs`.")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="Run id (or a unique prefix) of a `fit` run, see `headstart runs`.")
+    ],
     out: Annotated[
         str | None,
         typer.Option("--out", "-o", help="Folder for the new bundle (default: beside the run's bundle)."),

@@ -69,7 +69,7 @@ def runs(
 
 @runs_app.command("show")
 def show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) from `headstart runs`.")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id (or a unique prefix) from `headstart runs`.")],
     as_json: Json = False,
 ) -> None:
     """One run's params, metrics, tags and artifacts."""

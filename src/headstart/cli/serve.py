@@ -12,7 +12,7 @@ from headstart.cli.output import command_errors, err_console
 
 
 def serve(
-    bundle: Annotated[str, typer.Argument(help="Bundle folder written by `headstart fit`.")],
+    bundle: Annotated[str, typer.Argument(metavar="BUNDLE", help="Bundle folder written by `headstart fit`.")],
     host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")] = (
         "127.0.0.1"
     ),
