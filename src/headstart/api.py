@@ -14,7 +14,7 @@ from headstart import tracking
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones import list_backbones as _registry_list
 from headstart.backbones.base import Backbone, BackboneInfo
-from headstart.bundle import Predictor, save_bundle
+from headstart.bundle import Predictor, check_output_folder, save_bundle
 from headstart.bundle import load as _load_bundle
 from headstart.config import (
     DEFAULT_BACKBONES,
@@ -197,6 +197,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     """
     config: FitConfig = validated(FitConfig, **options)
     strategy, params = resolve_strategy(config.strategy)
+    check_output_folder(config.out)  # before training, not after: the save would refuse the same folder
     started = time.perf_counter()
     dataset = load_dataset(str(data), **_data_options(config))
     check_strategy_task(strategy, dataset.task)
@@ -720,6 +721,7 @@ def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
     from headstart.expand import expand_bundle
 
     config: ExpandConfig = validated(ExpandConfig, **options)
+    check_output_folder(config.out)
     refuse_task(_load_bundle(bundle).task, "`headstart expand`")
     refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
     params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}

@@ -55,13 +55,45 @@ def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np
     return out
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    if target.exists() and not (target / MANIFEST).exists() and any(target.iterdir()):
+REPLACEABLE = frozenset({MANIFEST, HEAD_WEIGHTS, "model.onnx", "model.json"})  # a bundle and its default export
+PROMOTION_FILE = "promotion.json"
+
+
+def check_output_folder(out: str | Path) -> None:
+    """Refuse an `--out` whose replacement would lose something: a folder that is not a bundle, a promoted
+    bundle (the one in production), or a bundle holding files of the user's. Called before training too."""
+    target = Path(out)
+    if not target.exists():
+        return
+    if not target.is_dir():
         raise BundleError(
-            f"output folder {str(target)!r} exists and is not a headstart bundle",
-            expected="a new path or an existing bundle to overwrite",
-            fix="choose another --out, or remove the folder",
+            f"output path {str(target)!r} is a file", expected="a folder path", fix="choose another --out"
         )
+    if not (target / MANIFEST).exists():
+        if any(target.iterdir()):
+            raise BundleError(
+                f"output folder {str(target)!r} exists and is not a headstart bundle",
+                expected="a new path or an existing bundle to overwrite",
+                fix="choose another --out, or remove the folder",
+            )
+        return
+    if (target / PROMOTION_FILE).exists():
+        raise BundleError(
+            f"{str(target)!r} holds a promoted bundle ({PROMOTION_FILE}): refusing to replace it",
+            expected="a new --out for the new model; `headstart promote` decides if it replaces this one",
+            fix="choose another --out, or remove the folder yourself",
+        )
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in REPLACEABLE)
+    if foreign:
+        raise BundleError(
+            f"{str(target)!r} is a bundle that also holds {', '.join(foreign[:5])}: replacing it would delete them",
+            expected="a new path, or a bundle folder holding only what headstart wrote",
+            fix="choose another --out, or move those files out first",
+        )
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    check_output_folder(target)
     old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
     if target.exists():
         os.replace(target, old)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from headstart.bundle import PROMOTION_FILE
 from headstart.errors import PromotionRefused, UsageError
 from headstart.metrics import ClassificationReport
 
 METRICS = {"accuracy": 1.0, "macro_f1": 1.0, "ece": -1.0}  # +1: higher is better, -1: lower is better
-PROMOTION_FILE = "promotion.json"
 ALIAS = "production"
 
 

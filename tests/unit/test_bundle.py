@@ -106,3 +106,23 @@ def test_predicting_with_a_linear_bundle_does_not_load_scikit_learn(fitted: Path
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_fit_never_replaces_a_bundle_whose_folder_would_lose_something(fitted: Path, image_folder: Path) -> None:
+    """A promoted bundle or one holding the user's files is refused before training; exports are replaceable."""
+    (fitted / "model.onnx").write_bytes(b"an earlier export")
+    (fitted / "model.json").write_text("{}")
+    again = headstart.fit(image_folder, backbone="test-cnn", out=str(fitted), progress=False)
+    assert again.bundle == fitted.resolve() and not (fitted / "model.onnx").exists()  # stale export went with it
+
+    (fitted / "NOTES.txt").write_text("mine")
+    with pytest.raises(BundleError, match="also holds NOTES.txt"):
+        headstart.fit(image_folder, backbone="test-cnn", out=str(fitted), progress=False)
+    assert (fitted / "NOTES.txt").read_text() == "mine"
+
+    (fitted / "NOTES.txt").unlink()
+    (fitted / "promotion.json").write_text('{"promoted": true}')
+    manifest = (fitted / "manifest.json").read_text()
+    with pytest.raises(BundleError, match="promoted bundle"):
+        headstart.fit(image_folder, backbone="test-cnn", out=str(fitted), progress=False)
+    assert (fitted / "manifest.json").read_text() == manifest
