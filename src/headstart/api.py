@@ -744,20 +744,31 @@ def study(data: str | Path, *, on_event: Any = None, **options: Any) -> Any:
     (optional) is called with progress events. Returns a `headstart.study.StudyResult`.
     """
     from headstart.config import StudyConfig
-    from headstart.study import parse_budgets, parse_strategies, run_study
+    from headstart.study import parse_budgets, parse_strategies, plan_study, run_study
 
     if "strategies" in options:
         options["strategies"] = parse_strategies(options["strategies"])
     if "budgets" in options:
         options["budgets"] = parse_budgets(options["budgets"])
     config: StudyConfig = validated(StudyConfig, **options)
-    params = config.model_dump(exclude={"progress"})
-    with tracking.tracked_run("study", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
-        result = run_study(data, config, on_event=on_event)
+    plan = plan_study(data, config)
+    if not plan.todo:  # a resume with nothing left to compute rewrites the files but is not a new run
+        result = run_study(data, config, on_event=on_event, plan=plan)
+        if tracking.tracking_enabled(config.track):
+            result.notes.append("every cell was already done, so nothing was computed and no new run was tracked")
+        return result
+    frame = plan.frame  # the backbone actually used (the default when --backbone was omitted) and the data
+    params = {**config.model_dump(exclude={"progress"}), "backbone": frame["backbone"]}
+    data_info = {"path": frame["data"], "fingerprint": frame["data_fingerprint"], "modality": frame["modality"]}
+    tags = {tracking.TAG_BACKBONE: frame["backbone"] or ""}
+    with tracking.tracked_run("study", params, data_info, enabled=config.track, tags=tags) as run:
+        result = run_study(data, config, on_event=on_event, plan=plan)
         if run.active:
             for name in ("study.json", "results.csv", "report.html"):
                 if (result.out / name).is_file():
                     run.log_artifact(result.out / name, "study")
-            run.log_metrics({"cells_done": getattr(result, "cells_done", 0)})
+            counts = ("cells_total", "cells_done", "cells_run", "cells_failed")
+            run.log_metrics({name: getattr(result, name) for name in counts})
+            run.set_tags(result.run_tags())
     result.notes.extend(run.problems)
     return result

@@ -61,9 +61,10 @@ def test_report_is_self_contained_with_every_section(finished: tuple[Path, Any])
     html = (finished[0] / "report.html").read_text()
     for section in ("verdict", "accuracy-vs-labels", "accuracy-vs-time", "energy", "learning-curves", "results"):
         assert f'id="{section}"' in html
-    assert html.count("data:image/png;base64,") >= 4
+    assert html.count("data:image/png;base64,") >= 3  # labels, time, energy
     assert "http://" not in html and "https://" not in html  # nothing fetched from outside
-    assert "higher start" in html and "higher asymptote" in html
+    # 24 items: partial:1 trains without a validation split, so there is no curve (not an empty plot)
+    assert 'alt="learning curves"' not in html and "No learning curves are available at this data size" in html
     assert "estimated" in html  # no RAPL here: the report must say so
 
 

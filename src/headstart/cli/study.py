@@ -28,15 +28,21 @@ from headstart.cli.options import TextColumn as TextColumnOption
 from headstart.cli.output import command_errors, console, err_console, print_json, print_notes
 from headstart.config import parse_duration
 
+# the strategy registry (headstart.strategies.STRATEGIES) imports torch, which `--help` must not load;
+# tests/study/test_small_data.py checks that this list names every registered strategy
+STRATEGY_CHOICES = ("zero-shot", "linear", "partial:K", "full", "contrastive[:K]", "scratch", "baseline", "auto")
+
 
 def study(
-    data: Annotated[str, typer.Argument(help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")],
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")
+    ],
     backbone: Annotated[
         str | None, typer.Option("--backbone", "-b", help="Pretrained backbone for the transfer strategies.")
     ] = None,
     strategies: Annotated[
         str,
-        typer.Option("--strategies", "-s", help="Comma-separated: zero-shot,linear,partial:K,full,scratch,baseline."),
+        typer.Option("--strategies", "-s", help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)}."),
     ] = "linear,baseline",
     budgets: Annotated[
         str, typer.Option("--budgets", help="Comma-separated labels per class, or 'all' (e.g. 5,10,20,50,all).")
@@ -185,4 +191,5 @@ def _print_summary(result: Any) -> None:
     print_notes(result.notes)
     if result.cells_failed:
         console.print(f"[yellow]{result.cells_failed} cell(s) failed; rerun the same command to retry them[/]")
-    console.print(f"report: [bold]{result.report}[/]   results: {result.out / 'results.csv'}")
+    report = f"[bold]{result.report}[/]" if result.report else "not written (see the notes above)"
+    console.print(f"report: {report}   results: {result.out / 'results.csv'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,25 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from headstart.report import figures
 
 GRADIENT_FAMILIES = ("partial", "full")
+FIGURE_NAMES = {
+    "budget": "accuracy vs labels",
+    "time": "accuracy vs training time",
+    "energy": "energy",
+    "curves": "learning curves",
+}
+
+
+def _has_validation(record: dict[str, Any]) -> bool:
+    """Whether a cell's history holds a validation accuracy (gradient fits on few items train without one)."""
+    return any(h.get("val_accuracy") is not None for h in record.get("history") or [])
 
 
 def _curve_pair(records: list[dict[str, Any]], strategies: list[str]) -> dict[str, Any] | None:
-    """The fine-tune and scratch records to draw: the first fine-tune spec, at the largest budget both have."""
-    with_history = [r for r in records if r["status"] == "ok" and r.get("history")]
+    """The fine-tune and scratch records to draw: the first fine-tune spec, at the largest budget both have.
+
+    Only cells whose history has a validation accuracy count; None when no cell has one.
+    """
+    with_history = [r for r in records if r["status"] == "ok" and _has_validation(r)]
     tuned_specs = [s for s in strategies if s.partition(":")[0] in GRADIENT_FAMILIES]
     tuned_specs = [s for s in tuned_specs if any(r["strategy"] == s for r in with_history)]
     scratch = [r for r in with_history if r["family"] == "scratch"]
@@ -40,6 +55,27 @@ def _curve_pair(records: list[dict[str, Any]], strategies: list[str]) -> dict[st
     return {"transfer": pick_t, "scratch": pick_s, "budget": budget, "quantities": rows}
 
 
+def _no_validation_reason(records: list[dict[str, Any]]) -> str | None:
+    """Why gradient cells ran without a validation split (their own note), or None when curves exist or none ran."""
+    trained = [r for r in records if r["status"] == "ok" and r.get("history")]
+    if not trained or any(_has_validation(r) for r in trained):
+        return None
+    notes = [n for r in trained for n in r.get("notes") or [] if n.startswith("no validation split")]
+    return notes[0] if notes else "no validation split: too few training items to hold some out"
+
+
+def _draw(images: dict[str, str], problems: dict[str, str], name: str, draw: Callable[[], str | None]) -> None:
+    """Draw one figure into `images[name]`; a failure leaves it out and says why in `problems[name]`."""
+    try:
+        image = draw()
+    except Exception as err:  # a broken figure must not lose the report (results are in study.json)
+        figures.plt.close("all")
+        problems[name] = f"the {FIGURE_NAMES[name]} figure could not be drawn ({type(err).__name__}: {err})"
+        return
+    if image:
+        images[name] = image
+
+
 def _methods(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     counts: dict[tuple[str, str], int] = {}
     for r in records:
@@ -57,14 +93,17 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     intensities = [r["carbon_intensity_g_per_kwh"] for r in records if r.get("carbon_intensity_g_per_kwh")]
     intensity = intensities[0] if intensities else None
     curves = _curve_pair(records, strategies)
-    images = {}
+    images: dict[str, str] = {}
+    problems: dict[str, str] = {}
     if summary:
         metric = doc.get("frame", {}).get("score_metric") or "accuracy"
-        images["budget"] = figures.accuracy_vs_budget(summary, records, styles, metric)
-        images["time"] = figures.accuracy_vs_time(summary, styles, metric)
-        images["energy"] = figures.energy_per_strategy(summary, styles, intensity, doc["country"])
+        _draw(images, problems, "budget", lambda: figures.accuracy_vs_budget(summary, records, styles, metric))
+        _draw(images, problems, "time", lambda: figures.accuracy_vs_time(summary, styles, metric))
+        _draw(images, problems, "energy",
+              lambda: figures.energy_per_strategy(summary, styles, intensity, doc["country"]))  # fmt: skip
     if curves:
-        images["curves"] = figures.learning_curves(curves["transfer"], curves["scratch"], styles)
+        pair = (curves["transfer"], curves["scratch"])
+        _draw(images, problems, "curves", lambda: figures.learning_curves(*pair, styles))
     env = Environment(
         loader=PackageLoader("headstart.report", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
@@ -84,6 +123,8 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
         estimated=any(m["label"] == "estimated" for m in methods),
         measured=any(m["label"] == "measured" for m in methods),
         intensity=intensity,
+        no_validation=None if curves else _no_validation_reason(records),
+        figure_problems=problems,
     )
 
 

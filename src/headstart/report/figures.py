@@ -194,13 +194,13 @@ def learning_curves(transfer: list[dict[str, Any]], scratch: list[dict[str, Any]
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     curves = []
     for group in (transfer, scratch):
-        if group:
+        curve = mean_curve(group) if group else []
+        if curve:  # a fit without a validation split has no curve to draw
             spec = group[0]["strategy"]
-            curve = mean_curve(group)
             epochs = np.arange(1, len(curve) + 1)
             ax.plot(epochs, curve, label=f"{spec} ({len(group)} seed(s))", linewidth=2, markersize=4, **styles[spec])
             curves.append((spec, curve))
-    if len(curves) == 2:
+    if len(curves) == 2:  # both non-empty (see above)
         (t_spec, t), (s_spec, s) = curves
         t_colour = styles[t_spec]["color"]
         # higher start

@@ -9,8 +9,8 @@ verdict and the files for machines (`results.csv`, `results.parquet`, `study.jso
 
 from headstart.study.grid import Cell, parse_budgets, parse_strategies, plan_cells
 from headstart.study.records import read_records
-from headstart.study.run import StudyResult, run_cell, run_study
+from headstart.study.run import StudyPlan, StudyResult, plan_study, run_cell, run_study
 from headstart.study.verdict import summarize, verdict
 
 __all__ = ["Cell", "StudyResult", "parse_budgets", "parse_strategies", "plan_cells", "read_records", "run_cell"]
-__all__ += ["run_study", "summarize", "verdict"]
+__all__ += ["StudyPlan", "plan_study", "run_study", "summarize", "verdict"]

@@ -36,6 +36,8 @@ from headstart.study.verdict import summarize, verdict
 from headstart.task_metrics import PRIMARY, primary_score, task_report
 
 Event = Callable[..., None]
+TAG_STUDY_STATUS = "headstart.study_status"  # complete | partial (MLflow's run status stays FINISHED)
+TAG_STOPPED = "headstart.stopped"  # max_time, when --max-time ended the run early
 
 
 @dataclass
@@ -43,7 +45,7 @@ class StudyResult:
     """What `study` returns and `headstart study --json` prints."""
 
     out: Path
-    report: Path
+    report: Path | None  # None when the report could not be written (a note says why)
     status: str  # complete | partial
     cells_total: int
     cells_done: int
@@ -53,11 +55,19 @@ class StudyResult:
     summary: list[dict[str, Any]] = field(default_factory=list)
     verdict: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stopped_early: bool = False  # --max-time ended this run before its last cell
+
+    def run_tags(self) -> dict[str, str]:
+        """Tags for the study's tracked run: MLflow has no "partial" status, so a partial study says so here."""
+        tags = {TAG_STUDY_STATUS: self.status}
+        if self.stopped_early:
+            tags[TAG_STOPPED] = "max_time"
+        return tags
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out),
-            "report": str(self.report),
+            "report": None if self.report is None else str(self.report),
             "results_csv": str(self.out / "results.csv"),
             "study_json": str(self.out / "study.json"),
             "status": self.status,
@@ -68,15 +78,31 @@ class StudyResult:
                 "failed": self.cells_failed,
             },
             "seconds": self.seconds,
+            "stopped_early": self.stopped_early,
             "summary": self.summary,
             "verdict": self.verdict,
             "notes": self.notes,
         }
 
 
-def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = None) -> StudyResult:
-    """Run (or resume) the study described by `config` on `data` and write every output file."""
-    emit = on_event or (lambda *a, **k: None)
+@dataclass
+class StudyPlan:
+    """A study ready to run: the data, its fixed split, the backbone, the frame and the cells left to compute."""
+
+    dataset: Dataset
+    splits: Splits
+    backbone: Backbone | None
+    frame: dict[str, Any]
+    cells: list[Cell]
+    todo: list[Cell]
+    engine: Engine
+    country: str
+    out: Path
+    started: float  # perf_counter when planning began: --max-time counts from here
+
+
+def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
+    """Load the data, fix the split and backbone, check `out` holds the same study, and list the cells to run."""
     started = time.perf_counter()
     country = check_country(config.country)
     out = Path(config.out)
@@ -99,10 +125,24 @@ def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = No
     frame = _frame(data, dataset, splits, backbone, config)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_frame(out, frame)
-
     cells = plan_cells(config.strategies, config.budgets, config.seeds)
     done = {k for k, r in latest_by_key(read_records(out)).items() if r.get("status") == "ok"}
     todo = [c for c in cells if c.key not in done]
+    return StudyPlan(dataset, splits, backbone, frame, cells, todo, engine, country, out, started)
+
+
+def run_study(
+    data: str | Path, config: StudyConfig, on_event: Event | None = None, plan: StudyPlan | None = None
+) -> StudyResult:
+    """Run (or resume) the study described by `config` on `data` and write every output file.
+
+    `plan` (from `plan_study` on the same data and config) skips planning again.
+    """
+    emit = on_event or (lambda *a, **k: None)
+    plan = plan or plan_study(data, config)
+    started, country, out, engine = plan.started, plan.country, plan.out, plan.engine
+    dataset, splits, backbone, frame = plan.dataset, plan.splits, plan.backbone, plan.frame
+    cells, todo = plan.cells, plan.todo
     write_study_json(out, config, frame, country, status="running", cells=cells)
     emit("start", total=len(cells), done=len(cells) - len(todo), todo=len(todo))
 
@@ -165,9 +205,10 @@ def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = No
         notes=notes,
     )
     write_tables(out, records)
-    from headstart.report import write_report
-
-    report = write_report(out / "report.html", doc, records)
+    report = _write_report(out, doc, records, notes)
+    if report is None:  # say so in study.json too
+        write_study_json(out, config, frame, country, status=status, cells=cells, summary=summary,
+                         verdict=decision, notes=notes)  # fmt: skip
     emit("finish", status=status)
     if interrupted:
         raise KeyboardInterrupt
@@ -185,7 +226,23 @@ def run_study(data: str | Path, config: StudyConfig, on_event: Event | None = No
         summary=summary,
         verdict=decision,
         notes=notes,
+        stopped_early=stopped_early,
     )
+
+
+def _write_report(out: Path, doc: dict[str, Any], records: list[dict[str, Any]], notes: list[str]) -> Path | None:
+    """Write `report.html`; a failure adds a note and gives None (the results are in study.json and results.csv)."""
+    from headstart.report import write_report
+
+    try:
+        return write_report(out / "report.html", doc, records)
+    except Exception as err:  # the computed cells are safe on disk; a broken report must not end the command
+        (out / "report.html").unlink(missing_ok=True)  # an earlier report would not match study.json
+        notes.append(
+            f"report.html could not be written ({type(err).__name__}: {err}); the results are in results.csv "
+            "and study.json, and rerunning the same command retries the report"
+        )
+        return None
 
 
 @dataclass
