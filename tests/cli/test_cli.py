@@ -208,3 +208,17 @@ def test_parse_errors_are_json_with_json(monkeypatch: pytest.MonkeyPatch, capsys
     assert exit_info.value.code == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["error"] == "UsageError" and "--bogus" in doc["message"] and "headstart fit --help" in doc["fix"]
+
+
+def test_an_unexpected_error_still_prints_one_json_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (not a HeadstartError) with --json: stdout holds one InternalError document, the exit code is 1."""
+    from headstart import api
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api, "list_backbones", broken)
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["error"] == "InternalError" and doc["message"] == "RuntimeError: boom" and "report" in doc["fix"]

@@ -34,7 +34,11 @@ def print_json(document: Any) -> None:
 
 @contextmanager
 def command_errors(as_json: bool) -> Iterator[None]:
-    """Turn a HeadstartError into its message (or a JSON error document) and its exit code."""
+    """Turn a HeadstartError into its message (or a JSON error document) and its exit code.
+
+    Any other exception is a bug: with --json, stdout still gets one error document (`InternalError`, exit 1)
+    before the traceback goes to stderr, so scripts parsing stdout never read nothing.
+    """
     try:
         yield
     except HeadstartError as err:
@@ -45,6 +49,17 @@ def command_errors(as_json: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         raise typer.Exit(130) from None
+    except Exception as err:
+        if as_json:
+            print_json(
+                {
+                    "error": "InternalError",
+                    "message": f"{type(err).__name__}: {err}",
+                    "expected": None,
+                    "fix": "this is a bug in headstart: please report the command and the traceback (on stderr)",
+                }
+            )
+        raise
 
 
 def print_notes(notes: Iterable[str]) -> None:
