@@ -273,6 +273,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     record = tracking.data_record(data, dataset, digests)
     with tracking.tracked_run("fit", config.model_dump(exclude={"progress"}), record, enabled=config.track) as run:
         manifest["run_id"] = run.run_id
+        manifest["tracking_uri"] = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
         saving = time.perf_counter()  # total_seconds includes starting the run; save_seconds does not
         path = save_bundle(config.out, manifest, {**model.tensors(), **memory_tensors})
         timings["save_seconds"] = time.perf_counter() - saving
@@ -530,6 +531,11 @@ def runs(
     return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
 
 
+def tracking_store() -> str:
+    """The tracking store in use: `$HEADSTART_TRACKING_URI`, else `./headstart-runs/` (a SQLite file)."""
+    return tracking.tracking_uri()
+
+
 def run_details(run_id: str) -> tracking.RunRecord:
     """One tracked run (full id or a unique prefix): params, metrics, tags and artifact list."""
     from headstart.errors import UsageError
@@ -682,11 +688,20 @@ def _record_promotion(result: Any, candidate: Path, over: Path, model_name: str)
     from headstart.bundle import read_manifest
     from headstart.promotion import ALIAS, write_decision
 
-    run_id = read_manifest(candidate).get("run_id")
+    manifest = read_manifest(candidate)
+    run_id = manifest.get("run_id")
     recorded: dict[str, Any] = {"run_id": run_id, "registry": None}
     if not tracking.tracking_enabled():
         result.notes.append("tracking is off: only promotion.json records the decision")
-    else:
+        result.recorded = {**recorded, "file": str(write_decision(result, candidate))}
+        return
+    store = tracking.tracking_uri()
+    own = manifest.get("tracking_uri")
+    elsewhere = run_id and own and own != store and tracking.store_exists(own)
+    if elsewhere and (not tracking.store_exists(store) or tracking.find_run(run_id) is None):
+        store = own  # fit ran elsewhere: tag its run and move the alias in the store that holds it
+        result.notes.append(f"recorded in the store of the candidate's run, {own}")
+    with tracking.using_store(store):
         record = tracking.find_run(run_id) if run_id else None
         if run_id and record is None:
             result.notes.append(f"the candidate's run {run_id} is not in the store {tracking.tracking_uri()}")
@@ -707,6 +722,7 @@ def _record_promotion(result: Any, candidate: Path, over: Path, model_name: str)
         result.notes.extend(problems)
         if version is not None:
             recorded["registry"] = {"model": model_name, "version": version, "alias": ALIAS, "source": source}
+            recorded["store"] = store
     result.recorded = recorded
     result.recorded["file"] = str(write_decision(result, candidate))
 

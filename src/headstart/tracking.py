@@ -89,6 +89,20 @@ def tracking_uri() -> str:
     return f"sqlite:///{folder / DB_NAME}"
 
 
+@contextmanager
+def using_store(uri: str) -> Iterator[None]:
+    """Point every tracking call inside the block at `uri` (e.g. the store a bundle's run was recorded in)."""
+    previous = os.environ.get(ENV_URI)
+    os.environ[ENV_URI] = uri
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_URI, None)
+        else:
+            os.environ[ENV_URI] = previous
+
+
 def _sqlite_file(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None

@@ -103,3 +103,25 @@ def test_promote_refuses_the_same_bundle_twice(models: dict[str, Path]) -> None:
         ["promote", str(models["good"]), "--over", str(models["good"]) + "/", "--on", str(models["eval"]), "--json"],
     )
     assert result.exit_code == 2 and "same bundle" in json.loads(result.stdout)["message"]
+
+
+def test_promote_from_another_directory_records_in_the_runs_own_store(
+    models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest names the store its run went to; promote run where another (or no) store is current uses it."""
+    import shutil
+
+    candidate = tmp_path / "candidate"
+    shutil.copytree(models["good"], candidate)
+    (candidate / "promotion.json").unlink(missing_ok=True)
+    manifest = json.loads((candidate / "manifest.json").read_text())
+    own_store = manifest["tracking_uri"]
+    assert own_store == tracking.tracking_uri() and manifest["run_id"]
+    other = tmp_path / "elsewhere" / "mlflow.db"
+    monkeypatch.setenv(tracking.ENV_URI, f"sqlite:///{other}")
+    result = api.promote(candidate, models["swapped"], models["eval"], model_name="moved", progress=False)
+    assert result.promoted and result.recorded["store"] == own_store
+    assert any("store of the candidate's run" in note for note in result.notes)
+    assert not other.exists()  # no second, empty store with its own production alias
+    with tracking.using_store(own_store):
+        assert api.run_details(manifest["run_id"]).promoted

@@ -180,3 +180,11 @@ def test_no_track_on_rank_study_and_expand_writes_nothing(tmp_path: Path, monkey
         "--out", str(tmp_path / "study"), "--no-energy", "--no-track")  # fmt: skip
     cli("expand", str(parent.bundle), str(new), "--out", str(tmp_path / "m2"), "--no-track")
     assert not store.exists() and not (tmp_path / "headstart-runs").exists()
+
+
+def test_runs_with_nothing_found_names_the_store_it_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An empty `runs` says where it looked, so a user in another directory knows why."""
+    monkeypatch.setenv(tracking.ENV_URI, str(tmp_path / "empty-store"))
+    result = CliRunner().invoke(app, ["runs"])
+    assert result.exit_code == 0, result.output
+    assert f"{tmp_path.resolve()}/empty-store/mlflow.db" in result.stdout and "HEADSTART_TRACKING_URI" in result.stdout

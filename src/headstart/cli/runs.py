@@ -44,7 +44,11 @@ def runs(
             print_json({"runs": [r.summary() for r in records]})
             return
         if not records:
-            console.print("no runs recorded yet (or none match); `headstart fit` records one")
+            console.print(
+                f"no runs (or none match) in {api.tracking_store()}; runs go to ./headstart-runs where `fit` ran, "
+                "or to $HEADSTART_TRACKING_URI",
+                soft_wrap=True,
+            )
             return
         table = Table(title=f"{len(records)} run(s), newest first")
         for column in ("run", "started", "kind", "strategy", "backbone", "data", "acc", "F1", "status"):
