@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from headstart import __version__
 from headstart.backbones.base import Backbone
 from headstart.bundle import Predictor
 from headstart.data.dataset import Dataset
-from headstart.data.images import read_image
+from headstart.data.images import DECODE_STEPS, read_image
 from headstart.errors import BundleError, StrategyError, UsageError
 from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
 
@@ -76,6 +77,11 @@ def sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
+def preprocessor_path(out: Path) -> Path:
+    """`model.onnx` → `model.tokenizer/` (text models: the tokenizer files another runtime needs)."""
+    return out.with_suffix(".tokenizer")
+
+
 def export_target(out: str | Path, *, force: bool = False) -> Path:
     """Where to write: `out` itself, or `out/model.onnx` for a folder; never over a file that is not an export.
 
@@ -93,7 +99,7 @@ def export_target(out: str | Path, *, force: bool = False) -> Path:
         )
     sidecar = sidecar_path(path)
     ours = sidecar.is_file() and _is_export_sidecar(sidecar)
-    for existing in (path, sidecar):
+    for existing in (path, sidecar, preprocessor_path(path)):
         if existing.exists() and not ours and not force:
             raise UsageError(
                 f"{str(existing)!r} exists and is not a headstart export: refusing to overwrite it",
@@ -132,8 +138,9 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
     with atomic_onnx(out) as tmp:
         export_onnx(_Positional(module).eval(), backbone, tmp, OUTPUT_NAME, {0: "batch"})
         diff, n = check_parity(predictor, tmp)
+    tokenizer = _write_preprocessor(backbone, preprocessor_path(out))
     sidecar = sidecar_path(out)
-    _write_json(sidecar, _sidecar(predictor, backbone, out, diff, n))
+    _write_json(sidecar, _sidecar(predictor, backbone, out, diff, n, tokenizer))
     return ExportResult(
         onnx=out,
         sidecar=sidecar,
@@ -195,7 +202,35 @@ def check_parity(predictor: Predictor, onnx_path: Path) -> tuple[float, int]:
     return diff, len(dataset)
 
 
-def _sidecar(predictor: Predictor, backbone: Backbone, out: Path, diff: float, n: int) -> dict[str, Any]:
+def _write_preprocessor(backbone: Backbone, folder: Path) -> Path | None:
+    """The backbone's tokenizer files in `folder` (replacing an earlier export's), or None for images."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if not backbone.save_preprocessor(tmp):
+        shutil.rmtree(tmp)
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder
+
+
+def _preprocessing(backbone: Backbone, tokenizer: Path | None) -> dict[str, Any]:
+    """How to turn a raw input into the ONNX inputs, complete enough to re-implement outside headstart."""
+    config = dict(backbone.preprocess_config())
+    if backbone.modality == "image":
+        config["decode"] = DECODE_STEPS
+        if "crop_pct" in config and "size" in config:  # the shorter side is resized to size / crop_pct first
+            config["resize_shorter_side_to"] = int(round(config["size"] / config["crop_pct"]))
+        config["scale"] = "RGB values / 255, then (x - mean) / std per channel" if "mean" in config else "RGB / 255"
+    if tokenizer is not None:
+        config["tokenizer_dir"] = tokenizer.name  # transformers.AutoTokenizer.from_pretrained(<this folder>)
+    return config
+
+
+def _sidecar(
+    predictor: Predictor, backbone: Backbone, out: Path, diff: float, n: int, tokenizer: Path | None = None
+) -> dict[str, Any]:
     manifest = predictor.manifest
     example = backbone.example_inputs(batch=1)
     axes = backbone.dynamic_axes()
@@ -216,7 +251,7 @@ def _sidecar(predictor: Predictor, backbone: Backbone, out: Path, diff: float, n
         "labels": predictor.labels,
         "inputs": inputs,
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(predictor.labels)]},
-        "preprocessing": backbone.preprocess_config(),
+        "preprocessing": _preprocessing(backbone, tokenizer),
         "backbone": {
             "name": backbone.name,
             "weights_sha256": backbone.weights_sha256,

@@ -19,7 +19,7 @@ from headstart.data.images import read_image
 from headstart.errors import StrategyError, UsageError
 from headstart.export import ExportParityError, check_parity
 from headstart.strategies.base import Model
-from tests.conftest import make_image_folder
+from tests.conftest import make_image_folder, make_text_csv
 
 runner = CliRunner()
 
@@ -42,7 +42,9 @@ def test_export_parity_tiny_backbones(kind: str, image_bundle: Path, text_bundle
     predictor = headstart.load(bundle)
     assert sidecar["labels"] == predictor.labels
     assert [i["name"] for i in sidecar["inputs"]] == predictor.backbone.input_names
-    assert sidecar["preprocessing"] == predictor.backbone.preprocess_config()
+    config = predictor.backbone.preprocess_config()
+    assert {k: sidecar["preprocessing"][k] for k in config} == config  # plus what decoding does, for images:
+    assert ("decode" in sidecar["preprocessing"]) == (kind == "image")
     assert sidecar["backbone"]["name"] == predictor.backbone.name
     assert sidecar["output"]["shape"] == ["batch", len(predictor.labels)]
     assert sidecar["parity"]["max_abs_diff"] == result.max_abs_diff
@@ -52,7 +54,6 @@ def test_export_parity_tiny_backbones(kind: str, image_bundle: Path, text_bundle
 @pytest.mark.parametrize("kind", ["image", "text"])
 def test_export_fine_tuned_bundles(spec: str, kind: str, tmp_path: Path) -> None:
     """Frozen prefix and trained stages go into the one ONNX file, and it agrees with the bundle."""
-    from tests.conftest import make_text_csv
 
     data = make_image_folder(tmp_path / "images") if kind == "image" else make_text_csv(tmp_path / "texts.csv")
     backbone = "test-cnn" if kind == "image" else "test-text"
@@ -183,3 +184,23 @@ def test_export_parity_efficientnet_lite0(tmp_path: Path) -> None:
     result = api.export(tmp_path / "model", out=tmp_path / "effnet.onnx")
     assert result.max_abs_diff <= 1e-3
     assert result.size_bytes > 10_000_000  # the whole backbone is inside the one file
+
+
+def test_text_export_ships_its_tokenizer_and_runs_without_headstart(tmp_path: Path) -> None:
+    """A MiniLM export: the tokenizer files beside the ONNX are enough to reproduce the bundle's probabilities."""
+    from transformers import AutoTokenizer
+
+    data = make_text_csv(tmp_path / "texts.csv")
+    headstart.fit(str(data), backbone="minilm-l6", out=str(tmp_path / "model"), progress=False, track=False)
+    result = api.export(tmp_path / "model", out=tmp_path / "minilm.onnx")
+    sidecar = json.loads(result.sidecar.read_text())
+    folder = tmp_path / sidecar["preprocessing"]["tokenizer_dir"]
+    assert folder == tmp_path / "minilm.tokenizer" and folder.is_dir()
+    texts = ["the soup was cold", "a fast train to the city"]
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    encoded = tokenizer(
+        texts, padding=True, truncation=True, max_length=sidecar["preprocessing"]["max_seq_length"], return_tensors="np"
+    )
+    inputs = {i["name"]: encoded[i["name"]].astype(i["dtype"]) for i in sidecar["inputs"]}
+    np.testing.assert_allclose(run_onnx(result.onnx, inputs), headstart.load(tmp_path / "model").predict_proba(texts),
+                               atol=1e-4)  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,10 @@ class Backbone(ABC):
     @abstractmethod
     def weights_sha256(self) -> str:
         """SHA-256 identifying the pretrained weights (checked when a bundle is loaded)."""
+
+    def save_preprocessor(self, folder: Path) -> bool:
+        """Write what another runtime needs to prepare inputs (a text tokenizer) into `folder`; False if none."""
+        return False
 
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
         """Axes of each input that vary between batches (batch always; text adds the sequence)."""

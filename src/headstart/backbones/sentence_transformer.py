@@ -189,6 +189,11 @@ class TransformerText(TextStagedBackbone):
             truncation=True,
         )
 
+    def save_preprocessor(self, folder: Path) -> bool:
+        """The Hugging Face tokenizer files (`AutoTokenizer.from_pretrained(folder)` loads them)."""
+        self.tokenizer.save_pretrained(str(folder))
+        return True
+
     def preprocess(self, items: Sequence[str]) -> dict[str, np.ndarray]:
         if len(items) == 0:
             return {n: np.zeros((0, 1), np.int64) for n in self.input_names}

@@ -59,6 +59,16 @@ def check_image_header(path: str | Path) -> None:
     image_size(path)
 
 
+# What `read_image` does before any backbone sees the pixels: exported models document it for other runtimes.
+DECODE_STEPS = {
+    "frames": "first frame only",
+    "orientation": "EXIF orientation applied (PIL ImageOps.exif_transpose)",
+    "alpha": "composited on white (RGBA, LA, P with transparency)",
+    "sixteen_bit": "grey levels divided by 257 (wider ranges: scaled by their maximum)",
+    "other_modes": "converted to 8-bit RGB (grey replicated to 3 channels)",
+}
+
+
 def read_image(path: str | Path) -> Image.Image:
     """The image at `path` as 8-bit RGB, EXIF orientation applied, first frame only."""
     with _open(path) as im:
