@@ -71,3 +71,13 @@ def test_time_limit_drops_slow_strategies() -> None:
 
 def test_empty_results_say_so() -> None:
     assert "No cell finished" in verdict([])["headline"]
+
+
+def test_a_gain_within_the_test_splits_noise_is_hedged() -> None:
+    """16.7 points on 12 test items is two items: within the noise; the same gain on 1,000 items is not."""
+    summary = [row("linear", "all", 0.750), row("baseline", "all", 0.583)]
+    small = " ".join(verdict(summary, n_test=12)["details"])
+    assert "by 16.7 points (within the noise of a 12-item test split" in small
+    large = " ".join(verdict(summary, n_test=1000)["details"])
+    assert "by 16.7 points (±4.2 on 1000 test items)" in large and "noise" not in large
+    assert "(" not in " ".join(verdict(summary)["details"]).split("points")[1]  # no n_test: no claim either way

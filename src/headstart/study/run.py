@@ -192,6 +192,7 @@ def run_study(
         summary,
         target_accuracy=config.target_accuracy,
         time_limit_per_fit=config.time_limit_per_fit,
+        n_test=len(splits.test),
     )
     doc = write_study_json(
         out,

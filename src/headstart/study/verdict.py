@@ -77,12 +77,19 @@ def _budget_text(budget: str) -> str:
     return f"{budget} labels per class"
 
 
+def noise_points(a: float, b: float, n_test: int) -> float:
+    """Two standard errors of the difference of two accuracies on `n_test` items, in points (independent errors:
+    a conservative yardstick, since both models answer the same items)."""
+    return 200 * math.sqrt((a * (1 - a) + b * (1 - b)) / max(n_test, 1))
+
+
 def verdict(
     summary: list[dict[str, Any]],
     *,
     target_accuracy: float | None = None,
     time_limit_per_fit: float | None = None,
     tolerance: float = MATCH_TOLERANCE,
+    n_test: int | None = None,
 ) -> dict[str, Any]:
     """The plain-language answer: what to use under the user's target, and whether transfer helped at all.
 
@@ -90,7 +97,8 @@ def verdict(
     reaches it, then the fastest such strategy; without, the best mean accuracy at the largest budget
     (a strategy within `tolerance` of it that fits faster wins). `time_limit_per_fit` drops slower rows.
     Negative transfer: at a budget where `scratch` or `baseline` is within `tolerance` of, or above,
-    the best transfer strategy (zero-shot counts at every budget).
+    the best transfer strategy (zero-shot counts at every budget). With `n_test`, a gain smaller than two
+    standard errors of the test split is said to be within its noise.
     """
     result: dict[str, Any] = {
         "recommended": None,
@@ -127,10 +135,18 @@ def verdict(
             )
         else:
             gain = best_t["accuracy"] - best_r["accuracy"]
+            hedge = ""
+            if n_test:
+                noise = noise_points(best_t["accuracy"], best_r["accuracy"], n_test)
+                hedge = (
+                    f" (within the noise of a {n_test}-item test split, ±{noise:.1f}: more test items would tell)"
+                    if 100 * gain < noise
+                    else f" (±{noise:.1f} on {n_test} test items)"
+                )
             result["details"].append(
                 f"At {_budget_text(b)}, transfer ({best_t['strategy']}, {_pct(best_t['accuracy'])}) beats the best "
                 f"model without pretraining ({best_r['strategy']}, {_pct(best_r['accuracy'])}) by "
-                f"{100 * gain:.1f} points."
+                f"{100 * gain:.1f} points{hedge}."
             )
     result["negative_transfer"] = bool(result["negative_transfer_budgets"])
 
