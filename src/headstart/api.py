@@ -497,6 +497,7 @@ def rank(data: str | Path, **options: Any) -> Any:
         _record_outcome(run, "rank.json", result.to_dict(), {f"best_{config.metric}": result.best().to_dict()})
     if len(sample) < len(train):
         result.notes.append(f"scored a stratified sample of {len(sample)} of {len(train)} training items")
+    result.run_id = run.run_id
     result.notes.extend(run.problems)
     return result
 

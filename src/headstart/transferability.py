@@ -451,6 +451,7 @@ class RankResult:
     n_classes: int  # tags for multi-label, 0 for regression
     notes: list[str] = field(default_factory=list)
     task: str = "classification"
+    run_id: str | None = None  # the tracked run, when tracking is on
 
     def sorted_rows(self) -> list[ScoreRow]:
         return sort_rows(self.rows, self.metric)
@@ -467,15 +468,22 @@ class RankResult:
             "rows": [r.to_dict() for r in self.sorted_rows()],
             "notes": self.notes,
             "seconds": sum(r.seconds for r in self.rows),
+            "run_id": self.run_id,
         }
 
 
 def sort_rows(rows: Sequence[ScoreRow], metric: str) -> list[ScoreRow]:
-    """Best first by `metric`; rows where it is undefined (NaN) go last."""
+    """Best first by `metric`, ties broken by LogME then kNN; rows where `metric` is undefined (NaN) go last."""
 
-    def key(row: ScoreRow) -> tuple[int, float]:
+    def score(row: ScoreRow, name: str) -> float:
+        value = row.scores.get(name)
+        return float("-inf") if value is None or np.isnan(value) else float(value)
+
+    def key(row: ScoreRow) -> tuple[int, float, float, float]:
         value = row.scores.get(metric, float("nan"))
-        return (1, 0.0) if value is None or np.isnan(value) else (0, -value)
+        if value is None or np.isnan(value):
+            return (1, 0.0, 0.0, 0.0)
+        return (0, -float(value), -score(row, "logme"), -score(row, "knn"))
 
     return sorted(rows, key=key)
 

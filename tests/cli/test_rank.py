@@ -34,8 +34,9 @@ def test_rank_text_json_and_table(text_csv: Path) -> None:
     (only,) = doc["rows"]
     assert only["backbone"] == "test-text" and only["scores"]["nce"] is None
     assert any("no source head" in n for n in doc["notes"])
+    assert doc["run_id"]  # tracked by default, like fit: the id is in --json and printed in the table view
     table = runner.invoke(app, ["rank", str(text_csv), "--backbones", "test-text"])
-    assert table.exit_code == 0 and "logme" in table.stdout
+    assert table.exit_code == 0 and "logme" in table.stdout and "headstart runs show" in table.stdout
 
 
 def test_rank_errors(image_folder: Path) -> None:

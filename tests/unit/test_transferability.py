@@ -289,3 +289,14 @@ def test_score_features_per_task_and_the_error_naming_usable_metrics() -> None:
     with pytest.raises(UsageError, match="multilabel"):
         check_metric("hscore", "multilabel")
     assert check_metric("knn", "multilabel") == "knn"
+
+
+def test_ties_on_the_chosen_score_are_broken_by_logme() -> None:
+    """kNN ties are common on small samples: the row with the better LogME ranks first, NaN rows last."""
+    from headstart.transferability import ScoreRow, sort_rows
+
+    def row(stage: str, knn: float, logme: float) -> ScoreRow:
+        return ScoreRow("b", 1, stage, 3, 4, 10, {"knn": knn, "logme": logme}, 0.0, {})
+
+    rows = [row("early", 0.729, -0.5), row("nan", float("nan"), 0.9), row("head", 0.729, -0.2), row("top", 0.8, -1)]
+    assert [r.stage for r in sort_rows(rows, "knn")] == ["top", "head", "early", "nan"]

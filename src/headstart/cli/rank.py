@@ -122,4 +122,6 @@ def rank(
             )
         console.print(table)
         print_notes(result.notes)
+        if result.run_id:
+            console.print(f"run: {result.run_id} (`headstart runs show {result.run_id[:12]}`)")
         console.print("Higher is better for every score; NCE and LEEP need the backbone's source head (last cut).")
