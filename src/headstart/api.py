@@ -271,7 +271,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     if memory_reason:
         manifest["head"]["memory_reason"] = memory_reason
     record = tracking.data_record(data, dataset, digests)
-    with tracking.tracked_run("fit", config.model_dump(exclude={"progress"}), record, enabled=config.track) as run:
+    params = _applicable_params(config, strategy, dataset.task)
+    with tracking.tracked_run("fit", params, record, enabled=config.track) as run:
         manifest["run_id"] = run.run_id
         manifest["tracking_uri"] = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
         saving = time.perf_counter()  # total_seconds includes starting the run; save_seconds does not
@@ -530,6 +531,30 @@ def runs(
     elif data:
         fingerprints.append(data)
     return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
+
+
+GRADIENT_OPTIONS = ("max_epochs", "lr", "lr_ratio", "patience", "augment", "views", "resume", "time_budget")
+
+
+def _applicable_params(config: FitConfig, strategy: Strategy, task: str) -> dict[str, Any]:
+    """The fit options that can matter for this strategy and task, for the run's params (the full config is
+    logged as an artifact for `reproduce`): no epochs for a linear probe, no loss for classification."""
+    from headstart.strategies.finetune import GradientStrategy
+
+    params = config.model_dump(exclude={"progress"})
+    name = strategy.name
+    drop: set[str] = set()
+    if not isinstance(strategy, GradientStrategy) and name != "auto":
+        drop.update(GRADIENT_OPTIONS)
+    if task != "regression":
+        drop.add("loss")
+    if name not in ("zero-shot", "auto"):
+        drop.update({"text_backbone", "label_descriptions"})
+    if name not in ("linear", "baseline", "auto"):
+        drop.update({"head", "C"})
+    if name != "auto":
+        drop.add("candidates")
+    return {k: v for k, v in params.items() if k not in drop}
 
 
 def tracking_store() -> str:

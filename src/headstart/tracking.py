@@ -395,6 +395,8 @@ def record_fit(run: Run, config: Any, result: Any, manifest: Mapping[str, Any]) 
                 **{f"headstart.energy.{k}": v for k, v in flatten(energy).items() if isinstance(v, str | bool)},
             }
         )
+        head = manifest.get("head") or {}  # what was chosen (C by cross-validation, ...), beside what was asked
+        run.log_params({f"chosen.{k}": v for k, v in head.items() if isinstance(v, str | int | float | bool)})
         run.log_json(CONFIG_ARTIFACT, config.model_dump())
         run.log_artifact_dir(result.bundle, BUNDLE_ARTIFACT)
     except Exception as err:

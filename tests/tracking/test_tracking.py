@@ -45,6 +45,9 @@ def test_fit_records_params_metrics_and_artifacts(tracked: tuple[Path, api.FitRe
     assert p["data.fingerprint"] == manifest["data"]["fingerprint"] == run.data_fingerprint
     assert p["version.torch"] == manifest["versions"]["torch"]
     assert p["machine.cpu"] and int(p["machine.cores"]) >= 1
+    # a linear classification fit: no epoch/augmentation/loss options, and the C the search chose
+    assert not {"augment", "views", "lr_ratio", "max_epochs", "loss", "label_descriptions"} & set(p)
+    assert float(p["chosen.C"]) == manifest["head"]["C"] and p["chosen.kind"] == "logreg"
     m = run.metrics
     assert m["test_accuracy"] == result.metrics["accuracy"]
     assert m["test_macro_f1"] == result.metrics["macro_f1"] and m["test_ece"] == result.metrics["ece"]
