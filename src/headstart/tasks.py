@@ -40,14 +40,22 @@ def check_task(task: str) -> str:
     return task
 
 
+ALTERNATIVES = {  # what to do instead, per command that handles classification only
+    "`headstart export`": "serve it with `headstart serve` (every task kind), or export a classification model",
+    "`headstart promote`": "compare both with `headstart evaluate` on the same data and switch by hand",
+    "`headstart expand`": "retrain with `headstart fit` on all the data",
+}
+
+
 def refuse_task(task: str, what: str, supported: Sequence[str] = ("classification",)) -> None:
-    """UsageError when `what` (a command or strategy) cannot handle `task`."""
+    """UsageError when `what` (a command or strategy) cannot handle `task`, with what to do instead."""
     if task in supported:
         return
     raise UsageError(
         f"{what} does not support {task} models or data",
         expected=f"a {' or '.join(supported)} task",
-        fix=f"use `headstart fit` / `evaluate` / `predict` for {task}, or run {what} on single-label data",
+        fix=ALTERNATIVES.get(what)
+        or f"use `headstart fit` / `evaluate` / `predict` for {task}, or run {what} on single-label data",
     )
 
 

@@ -131,8 +131,9 @@ def test_strategies_and_commands_that_cannot_handle_a_kind_refuse(tmp_path: Path
     new_classes = make_image_folder(tmp_path / "more")
     with pytest.raises(UsageError, match="`headstart expand` does not support regression"):
         api.expand(tmp_path / "r", new_classes, out=str(tmp_path / "r2"), progress=False)
-    with pytest.raises(UsageError, match="`headstart export` does not support regression"):
+    with pytest.raises(UsageError, match="`headstart export` does not support regression") as refused:
         api.export(tmp_path / "r")
+    assert "headstart serve" in refused.value.fix  # what to do instead, not "use fit"
     with pytest.raises(UsageError, match="`headstart promote` does not support regression"):
         api.promote(tmp_path / "r", over=tmp_path / "r", on=folder)
     with pytest.raises(UsageError, match="does not match the bundle"):

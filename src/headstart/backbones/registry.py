@@ -86,11 +86,10 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
         kwargs = {**kwargs, "image_size": size}
     entry = _REGISTRY.get(base)
     if entry is None:
-        names = registered_names(include_test=True)
-        guess = did_you_mean(base, names)
+        guess = did_you_mean(base, registered_names(include_test=True))  # test backbones still resolve
         raise BackboneError(
             f"unknown backbone {name!r}" + (f"; did you mean {guess!r}?" if guess else ""),
-            expected=f"one of {', '.join(names)}, or hf:<local folder or hub id>",
+            expected=f"one of {', '.join(registered_names(include_test=False))}, or hf:<local folder or hub id>",
             fix="run `headstart models` to list installed backbones",
         )
     if not entry.available():
