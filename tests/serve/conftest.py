@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,8 @@ from PIL import Image
 
 import headstart
 from headstart.serve import create_app
-from tests.conftest import make_image_folder, make_text_csv
+from tests.conftest import TEXT_CLASSES, make_image_folder, make_text_csv
+from tests.tasks.conftest import make_multilabel_csv
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +32,32 @@ def image_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def text_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("serve-text")
     table = make_text_csv(root / "texts.csv")
+    headstart.fit(str(table), backbone="test-text", out=str(root / "model"), progress=False)
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def text_value_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Text regression: sport texts score 1, food texts 3 (the target column is `target`)."""
+    root = tmp_path_factory.mktemp("serve-text-value")
+    with open(root / "scores.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "target"])
+        for r in range(3):
+            for topic, value in (("sport", 1.0), ("food", 3.0)):
+                for text in TEXT_CLASSES[topic]:
+                    writer.writerow([text if r == 0 else f"{text} again {r}", value])
+    headstart.fit(
+        str(root / "scores.csv"), backbone="test-text", task="regression", out=str(root / "model"), progress=False
+    )
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def text_tag_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Multi-label texts: sport texts are tagged sport;outdoor, food texts food, every other text also fun."""
+    root = tmp_path_factory.mktemp("serve-text-tags")
+    table = make_multilabel_csv(root / "tags.csv")
     headstart.fit(str(table), backbone="test-text", out=str(root / "model"), progress=False)
     return root / "model"
 
@@ -51,3 +81,14 @@ def png_bytes(rgb: tuple[int, int, int] = (220, 30, 30), size: tuple[int, int] =
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares `width` x `height` in its header but holds almost no data (a decompression-bomb shape)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + pixels + chunk(b"IEND", b"")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 import headstart
 from headstart.errors import UsageError
 from headstart.serve import create_app
-from tests.serve.conftest import png_bytes
+from tests.serve.conftest import png_bytes, png_header
 
 ERROR_KEYS = {"error", "message", "expected", "fix"}
 
@@ -51,6 +52,36 @@ def test_model_card_is_public(image_client: TestClient, image_bundle: Path) -> N
     assert "source" not in card["data"] and "config" not in card
 
 
+def test_model_card_identifies_the_bundle(image_client: TestClient, image_bundle: Path) -> None:
+    """After a promote an operator checks which bundle is served: manifest digest and run id, no local path."""
+    card = image_client.get("/v1/model").json()
+    manifest = image_bundle / "manifest.json"
+    assert card["manifest_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    recorded = json.loads(manifest.read_text())
+    assert recorded.get("run_id") and card["run_id"] == recorded["run_id"]
+    assert "tracking_uri" not in card and "sqlite" not in json.dumps(card)
+
+
+def test_head_probes_answer_200(image_client: TestClient) -> None:
+    """Load balancers probe with HEAD."""
+    for path in ("/", "/v1/health"):
+        response = image_client.head(path)
+        assert response.status_code == 200, (path, response.status_code)
+        assert response.content == b""
+    assert image_client.head("/v1/predict").status_code == 405
+
+
+def test_predict_one_text_as_a_bare_string(text_client: TestClient) -> None:
+    """{"inputs": "one text"}, as Hugging Face clients send it, is one input."""
+    response = text_client.post("/v1/predict", json={"inputs": "the team won the match"})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [(p["id"], p["label"]) for p in predictions] == [("inputs[0]", "sport")]
+    assert "filename" not in predictions[0]
+    assert_error(text_client.post("/v1/predict", json={"inputs": "  "}), 422, "inputs[0]", "empty")
+    assert_error(text_client.post("/v1/predict", json={"inputs": 3}), 422, "inputs")
+
+
 def test_predict_texts_top_k(text_client: TestClient, text_bundle: Path) -> None:
     texts = ["the team won the match again", "fresh bread and soup"]
     response = text_client.post("/v1/predict", json={"inputs": texts, "top_k": 2})
@@ -84,7 +115,22 @@ def test_predict_images_multipart(image_client: TestClient) -> None:
     predictions = response.json()["predictions"]
     assert [p["label"] for p in predictions] == ["red", "blue"]
     assert [p["id"] for p in predictions] == ["files[0]", "files[1]"]
+    assert [p["filename"] for p in predictions] == ["red.png", "blue.png"]
     assert all(len(p["top"]) == 2 for p in predictions)
+
+
+def test_uploads_are_joined_back_by_file_name_without_paths(image_client: TestClient) -> None:
+    files = [
+        ("files", ("photos/2024/red.png", png_bytes((220, 30, 30)), "image/png")),
+        ("files", ("C:\\Users\\me\\blue.png", png_bytes((30, 40, 220)), "image/png")),
+        ("files", ("../../etc/green.png", png_bytes((30, 200, 40)), "image/png")),
+    ]
+    predictions = image_client.post("/v1/predict", files=files).json()["predictions"]
+    assert [(p["filename"], p["label"]) for p in predictions] == [
+        ("red.png", "red"),
+        ("blue.png", "blue"),
+        ("green.png", "green"),
+    ]
 
 
 def test_page_and_static_files(image_client: TestClient) -> None:
@@ -167,6 +213,31 @@ def test_truncated_image_names_the_file(image_client: TestClient) -> None:
     assert "/tmp" not in body["message"] and "upload-" not in body["message"]
 
 
+def test_not_an_image_names_no_temporary_extension(image_client: TestClient) -> None:
+    """The temporary file has no extension; the message must not say "extension ''" about the user's fake.jpg."""
+    response = image_client.post("/v1/predict", files={"files": ("fake.jpg", b"plain text, not a JPEG", "image/jpeg")})
+    body = assert_error(response, 422, "files[0]", "fake.jpg", "no known image format")
+    assert "extension" not in body["message"] and "upload-" not in body["message"]
+
+
+def test_decompression_bomb_is_413_naming_the_limit_flag(image_client: TestClient) -> None:
+    """Over PIL's pixel guards (error above 179 M, warning above 89 M) the answer is 413, like any large image."""
+    for width, height, pixels in ((30_000, 30_000, "900,000,000"), (10_000, 10_000, "100,000,000")):
+        response = image_client.post("/v1/predict", files={"files": ("bomb.png", png_header(width, height))})
+        body = assert_error(response, 413, "files[0]", "bomb.png", pixels, "limit of 100,000")
+        assert "--max-image-pixels" in body["fix"]
+
+
+def test_headstart_pixel_guard_is_413_when_the_limit_flag_is_above_it(image_bundle: Path) -> None:
+    """--max-image-pixels over headstart's own 40 M guard: the answer names the guard that refused the image."""
+    with TestClient(create_app(image_bundle, max_image_pixels=10**9)) as client:
+        response = client.post("/v1/predict", files={"files": ("big.png", png_header(8_000, 6_000))})
+        body = assert_error(response, 413, "files[0]", "48,000,000", "limit of 40,000,000")
+        assert "HEADSTART_MAX_PIXELS" in body["fix"]
+        response = client.post("/v1/predict", files={"files": ("bomb.png", png_header(30_000, 30_000))})
+        assert_error(response, 413, "900,000,000", "limit of 178,956,970")
+
+
 def test_empty_upload_and_no_files(image_client: TestClient) -> None:
     assert_error(image_client.post("/v1/predict", files={"files": ("e.png", b"", "image/png")}), 422, "empty")
     no_files = image_client.post("/v1/predict", data={"top_k": "2"}, files={"other": ("", b"")})
@@ -218,3 +289,25 @@ def test_predictions_match_predictor_for_images(image_bundle: Path, image_client
     body = image_client.post("/v1/predict", files={"files": ("g.png", data)}, data={"top_k": "3"}).json()
     got = {t["label"]: t["probability"] for t in body["predictions"][0]["top"]}
     assert np.allclose([got[lab] for lab in ["blue", "green", "red"]], want, atol=1e-6)
+
+
+# -- the card fields the try-it page reads, for each task kind ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bundle", "task", "metrics"),
+    [
+        ("text_bundle", "classification", {"accuracy", "macro_f1", "expected_calibration_error"}),
+        ("text_value_bundle", "regression", {"mae", "rmse", "r2"}),
+        ("text_tag_bundle", "multilabel", {"micro_f1", "mean_average_precision"}),
+    ],
+)
+def test_card_has_the_fields_the_page_shows(bundle: str, task: str, metrics: set[str], request) -> None:
+    """app.js switches its wording on `task` and shows these test metrics (METRICS in app.js)."""
+    with TestClient(create_app(request.getfixturevalue(bundle))) as client:
+        card = client.get("/v1/model").json()
+    assert card["task"] == task
+    assert metrics <= set(card["metrics"]["test"]), card["metrics"]["test"]
+    script = (Path(headstart.serve.__file__).parent / "static" / "app.js").read_text()
+    for key in metrics:
+        assert f'"{key}"' in script, key

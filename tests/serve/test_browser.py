@@ -42,6 +42,8 @@ def test_page_classifies_a_text(browser, text_bundle: Path, tmp_path: Path) -> N
         page.wait_for_selector("body[data-ready='text']")
         assert "test-text" in page.inner_text("#model-name")
         assert page.inner_text("#labels").split() == ["food", "sport"]
+        assert page.inner_text("#text-label") == "Text to classify" and page.inner_text("#text-submit") == "Classify"
+        assert "accuracy" in page.inner_text("#card-fields")
         page.fill("#text-input", "the team won the match")
         page.click("#text-submit")
         page.wait_for_selector("#bars .bar")
@@ -65,6 +67,10 @@ def test_page_classifies_an_uploaded_image(browser, image_bundle: Path, tmp_path
         page.goto(url + "/")
         page.wait_for_selector("body[data-ready='image']")
         assert "accuracy" in page.inner_text("#card-fields")
+        # the native file control is hidden from sight only: the drop zone (its label) is what shows
+        box = page.query_selector("#file-input").bounding_box()
+        assert box is not None and box["width"] <= 1 and box["height"] <= 1
+        assert page.is_visible("#drop-zone") and page.get_attribute("#drop-zone", "for") == "file-input"
         page.set_input_files("#file-input", str(image))
         page.wait_for_selector("#bars .bar")
         bars = page.query_selector_all("#bars .bar")
@@ -78,3 +84,41 @@ def test_page_classifies_an_uploaded_image(browser, image_bundle: Path, tmp_path
         assert "files[0]" in page.inner_text("#error")
         page.close()
     assert (tmp_path / "image-page.png").stat().st_size > 0
+
+
+def test_page_speaks_regression(browser, text_value_bundle: Path) -> None:
+    with running_server(text_value_bundle) as url:
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='text'][data-task='regression']")
+        assert page.inner_text("#text-label") == "Text to score" and page.inner_text("#text-submit") == "Predict"
+        assert "value" in page.inner_text("#results-hint") and "classes" not in page.inner_text("#results-hint")
+        assert page.inner_text("#labels-title") == "Target"
+        fields = page.inner_text("#card-fields")
+        assert all(name in fields for name in ("MAE", "RMSE", "R²")) and "accuracy" not in fields
+        page.fill("#text-input", "the team won the match")
+        page.click("#text-submit")
+        page.wait_for_selector("#answer:not([hidden])")
+        assert page.inner_text("#answer").startswith("predicted value: ")
+        assert abs(float(page.get_attribute("#answer", "data-value")) - 1.0) < 1.0  # sport texts score 1, food 3
+        assert page.query_selector_all("#bars .bar") == []
+        page.close()
+
+
+def test_page_speaks_multilabel(browser, text_tag_bundle: Path) -> None:
+    with running_server(text_tag_bundle) as url:
+        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='text'][data-task='multilabel']")
+        assert page.inner_text("#text-label") == "Text to tag" and page.inner_text("#text-submit") == "Tag"
+        assert page.inner_text("#labels-title") == "Tags"
+        fields = page.inner_text("#card-fields")
+        assert "micro-F1" in fields and "mAP" in fields and "accuracy" not in fields
+        page.fill("#text-input", "the team won the match")
+        page.click("#text-submit")
+        page.wait_for_selector("#answer:not([hidden])")
+        tags = page.inner_text("#answer").removeprefix("tags: ").split(", ")
+        assert "sport" in tags and "food" not in tags
+        chosen = [bar.get_attribute("data-label") for bar in page.query_selector_all("#bars .bar.chosen")]
+        assert "sport" in chosen and set(chosen) <= set(tags)
+        page.close()

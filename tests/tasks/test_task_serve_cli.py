@@ -52,7 +52,7 @@ def test_serve_regression_answers_numbers(image_value_bundle: Path) -> None:
     body = response.json()
     assert body["task"] == "regression"
     red, blue = body["predictions"]
-    assert set(red) == {"index", "id", "top", "value"} and red["top"] == []
+    assert set(red) == {"index", "id", "filename", "top", "value"} and red["top"] == []
     assert red["value"] < blue["value"] and abs(red["value"] - 1.0) < 1.0
 
 

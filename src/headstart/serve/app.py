@@ -7,6 +7,7 @@ calls the bundle's `predict_dataset`. Every `HeadstartError` becomes its HTTP st
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import ValidationError
@@ -29,13 +30,13 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headstart import __version__
-from headstart.bundle import Predictor
+from headstart.bundle import MANIFEST, Predictor
 from headstart.bundle import load as load_bundle
 from headstart.config import validated
 from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
 from headstart.serve.batching import MicroBatcher
-from headstart.serve.inputs import check_count, check_texts, display_name, save_uploads, scrub
+from headstart.serve.inputs import check_count, check_texts, display_name, save_uploads, scrub, upload_filename
 from headstart.serve.limits import (
     BodySizeLimit,
     InvalidInputError,
@@ -82,6 +83,7 @@ class PredictionService:
         self.name = f"{backbone.get('name', 'no backbone')} + {strategy}"
         if config.precision != "fp32":
             self.name += f" ({config.precision})"
+        self.manifest_sha256 = manifest_digest(predictor.path)
 
     def _predict_items(self, items: list[str]) -> list[Outcome]:
         """One forward pass for a batch (runs on the batcher's worker thread)."""
@@ -131,6 +133,7 @@ class PredictionService:
                 InputPrediction(
                     index=i,
                     id=f"{kind}[{i}]",
+                    filename=upload_filename(names[i]) if names is not None else None,
                     label=a.label,
                     probability=a.probability,
                     top=top,
@@ -182,11 +185,22 @@ class PredictionService:
         )
 
     def card(self) -> ModelCard:
-        return public_card(self.predictor.manifest, self.config)
+        return public_card(self.predictor.manifest, self.config, self.manifest_sha256)
 
 
-def public_card(manifest: dict[str, Any], config: ServeConfig) -> ModelCard:
-    """The manifest without anything local: no data source path, options, notes or skipped-item ids."""
+def manifest_digest(bundle: Path) -> str | None:
+    """sha256 of the bundle's manifest.json as loaded (None for a predictor built without a bundle folder)."""
+    try:
+        return hashlib.sha256((Path(bundle) / MANIFEST).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def public_card(manifest: dict[str, Any], config: ServeConfig, manifest_sha256: str | None = None) -> ModelCard:
+    """The manifest without anything local: no data source path, options, notes, skipped-item ids or tracking URI.
+
+    `manifest_sha256` and the recorded `run_id` identify the served bundle (e.g. to check it after a promote).
+    """
     backbone = manifest.get("backbone")
     data = manifest.get("data") or {}
     head = {k: v for k, v in (manifest.get("head") or {}).items() if isinstance(v, str | int | float | bool | None)}
@@ -213,6 +227,8 @@ def public_card(manifest: dict[str, Any], config: ServeConfig) -> ModelCard:
             "max_wait_ms": config.max_wait_ms,
             "precision": config.precision,
         },
+        manifest_sha256=manifest_sha256,
+        run_id=manifest.get("run_id") or None,
     )
 
 
@@ -369,6 +385,15 @@ def create_app(
     @app.get("/v1/health", response_model=Health, summary="Liveness and batching counters")
     async def health() -> Health:
         return service.health()
+
+    # load balancers probe with HEAD: answer 200 without a body
+    @app.head("/", include_in_schema=False)
+    async def page_probe() -> Response:
+        return Response(status_code=200, media_type="text/html")
+
+    @app.head("/v1/health", include_in_schema=False)
+    async def health_probe() -> Response:
+        return Response(status_code=200, media_type="application/json")
 
     @app.get("/v1/model", response_model=ModelCard, summary="The model card: labels, strategy, backbone, metrics")
     async def model() -> ModelCard:

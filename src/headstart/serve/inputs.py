@@ -2,15 +2,19 @@
 
 Texts are checked for count, emptiness and length. Uploaded images are written to a per-request
 temporary directory under generated names (never the upload's file name) and their headers checked
-with headstart's image guards before any pixel is decoded.
+with headstart's image guards before any pixel is decoded. An image over a pixel guard (the service's,
+headstart's or PIL's decompression-bomb guard) is a 413 naming `--max-image-pixels`, not a bad image.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from headstart.data.images import image_size
+from PIL import Image, UnidentifiedImageError
+
+from headstart.data.images import MAX_PIXELS_ENV, image_size
 from headstart.errors import BadItemError
 from headstart.serve.limits import InvalidInputError, TooLargeError
 from headstart.serve.schemas import ServeConfig
@@ -58,6 +62,15 @@ def display_name(name: str | None) -> str:
     return name if len(name) <= 80 else name[:77] + "..."
 
 
+def upload_filename(name: str | None) -> str | None:
+    """The name a client gave an upload, for joining answers back: its last path part, printable, at most 255 chars."""
+    if not name:
+        return None
+    base = PurePosixPath(name.replace("\\", "/")).name
+    base = "".join(c if c.isprintable() else "?" for c in base)
+    return base[:255] or None
+
+
 def save_uploads(uploads: Sequence[tuple[str | None, bytes]], directory: Path, config: ServeConfig) -> list[str]:
     """Write each upload to `directory` under a generated name and check its image header and size."""
     check_count(len(uploads), "files", config)
@@ -73,20 +86,62 @@ def save_uploads(uploads: Sequence[tuple[str | None, bytes]], directory: Path, c
         try:
             width, height = image_size(path)
         except BadItemError as err:
+            guard = _size_guard(err)
+            if guard is not None:
+                raise _too_many_pixels(label, f"{guard[0]:,}", guard[0], config, guard) from None
             raise InvalidInputError(
-                f"{label} is not a usable image: {scrub(err.reason, directory)}",
+                f"{label} is not a usable image: {_upload_reason(err, directory)}",
                 expected="a JPEG, PNG, WebP, BMP or GIF image",
                 fix="check that the file is an image and is not truncated",
             ) from None
         if width * height > config.max_image_pixels:
-            raise TooLargeError(
-                f"{label} is {width}x{height} = {width * height:,} pixels, over the limit of "
-                f"{config.max_image_pixels:,}",
-                expected=f"images of at most {config.max_image_pixels:,} pixels",
-                fix="downscale the image (the model sees a small square anyway), or raise --max-image-pixels",
-            )
+            raise _too_many_pixels(label, f"{width}x{height} = {width * height:,}", width * height, config)
         paths.append(str(path))
     return paths
+
+
+PIL_GUARD = "which PIL's decompression-bomb guard requires (it cannot be raised)"
+# (pixels in the image, the guard's limit, what sets that guard)
+Guard = tuple[int, int, str]
+
+
+def _too_many_pixels(
+    label: str, size: str, pixels: int, config: ServeConfig, guard: Guard | None = None
+) -> TooLargeError:
+    """413 for an image over the service's --max-image-pixels, or over a lower guard that refused its header."""
+    if guard is None or pixels > config.max_image_pixels:
+        limit, fix = config.max_image_pixels, "or raise --max-image-pixels"
+    else:  # the operator raised --max-image-pixels above a guard that still applies
+        limit, fix = guard[1], f"or raise {guard[2]} on the server" if guard[2] == MAX_PIXELS_ENV else guard[2]
+    return TooLargeError(
+        f"{label} is {size} pixels, over the limit of {limit:,}",
+        expected=f"images of at most {limit:,} pixels",
+        fix=f"downscale the image (the model sees a small square anyway), {fix}",
+    )
+
+
+_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
+_HEADSTART_GUARD = re.compile(r"^\d+x\d+ = ([\d,]+) pixels is over the limit of ([\d,]+)")
+
+
+def _size_guard(err: BadItemError) -> Guard | None:
+    """How many pixels a header refused by a size guard has (PIL's decompression-bomb guard or headstart's)."""
+    if isinstance(err.__cause__, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        found = _BOMB.search(str(err.__cause__))
+        if found:
+            return int(found.group(1)), int(found.group(2)), PIL_GUARD
+        return Image.MAX_IMAGE_PIXELS or 0, Image.MAX_IMAGE_PIXELS or 0, PIL_GUARD
+    found = _HEADSTART_GUARD.match(err.reason)
+    if found:
+        return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", "")), MAX_PIXELS_ENV
+    return None
+
+
+def _upload_reason(err: BadItemError, directory: Path) -> str:
+    """Why an upload is not an image, without the server's temporary path or the generated name's extension."""
+    if isinstance(err.__cause__, UnidentifiedImageError):
+        return "no known image format in the file"
+    return scrub(err.reason, directory)
 
 
 def scrub(message: str, directory: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ServeConfig(BaseModel):
@@ -34,8 +34,18 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: list[str] = Field(min_length=1, description="texts to classify", examples=[["my card was charged twice"]])
+    inputs: list[str] = Field(
+        min_length=1,
+        description='texts to predict for; one text may be sent as a bare string ({"inputs": "a text"})',
+        examples=[["my card was charged twice"]],
+    )
     top_k: int | None = Field(default=None, ge=1, description="labels per input (default: the server's --top-k)")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_text(cls, value: Any) -> Any:
+        """`{"inputs": "a text"}`, as Hugging Face clients send it, is one input."""
+        return [value] if isinstance(value, str) else value
 
 
 class LabelProbability(BaseModel):
@@ -51,6 +61,9 @@ class InputPrediction(BaseModel):
 
     index: int
     id: str = Field(description="`inputs[i]` for texts, `files[i]` for uploads")
+    filename: str | None = Field(
+        default=None, description="uploads: the file name the client sent (its last path part only)"
+    )
     label: str | None = Field(default=None, description="classification: the most probable label")
     probability: float | None = Field(default=None, description="classification: its probability")
     top: list[LabelProbability] = Field(default_factory=list, description="top-k labels or tags by probability")
@@ -80,6 +93,10 @@ class ModelCard(BaseModel):
     seed: int | None
     versions: dict[str, str]
     limits: dict[str, Any]
+    manifest_sha256: str | None = Field(
+        default=None, description="sha256 of the served bundle's manifest.json: which bundle this is"
+    )
+    run_id: str | None = Field(default=None, description="the tracked run that wrote the bundle, if recorded")
 
 
 class Health(BaseModel):

@@ -3,6 +3,27 @@
 
 const $ = (id) => document.getElementById(id);
 let modality = null;
+let task = "classification";
+
+// What the page says for each task kind (card.task from /v1/model).
+const WORDING = {
+  classification: { input: "Text to classify", button: "Classify", hint: "The top classes appear here.", labels: "Labels" },
+  regression: { input: "Text to score", button: "Predict", hint: "The predicted value appears here.", labels: "Target" },
+  multilabel: { input: "Text to tag", button: "Tag", hint: "The tags above their thresholds appear here.", labels: "Tags" },
+};
+
+// The test metrics the card shows for each task kind: [key in card.metrics.test, name, format].
+const fixed3 = (x) => x.toFixed(3);
+const METRICS = {
+  classification: [["accuracy", "accuracy", percent], ["macro_f1", "macro-F1", fixed3],
+    ["expected_calibration_error", "calibration error", fixed3]],
+  regression: [["mae", "MAE", (x) => x.toPrecision(4)], ["rmse", "RMSE", (x) => x.toPrecision(4)], ["r2", "R²", fixed3]],
+  multilabel: [["micro_f1", "micro-F1", fixed3], ["mean_average_precision", "mAP", fixed3], ["macro_f1", "macro-F1", fixed3]],
+};
+
+function wording() {
+  return WORDING[task] || WORDING.classification;
+}
 
 function showError(body) {
   const box = $("error");
@@ -22,12 +43,28 @@ function percent(p) {
   return (100 * p).toFixed(1) + "%";
 }
 
+function showAnswer(prediction) {
+  // regression answers a number, multi-label the tags above their thresholds; classification only the bars
+  const answer = $("answer");
+  let text = null;
+  if (task === "regression" && typeof prediction.value === "number") {
+    text = "predicted value: " + prediction.value.toPrecision(4);
+    answer.dataset.value = String(prediction.value);
+  } else if (task === "multilabel" && prediction.labels) {
+    text = "tags: " + (prediction.labels.join(", ") || "none above its threshold");
+  }
+  answer.textContent = text || "";
+  answer.hidden = text === null;
+}
+
 function showPrediction(prediction, batchMs) {
+  showAnswer(prediction);
+  const chosen = new Set(prediction.labels || []);
   const bars = $("bars");
   bars.replaceChildren();
-  for (const { label, probability } of prediction.top) {
+  for (const { label, probability } of prediction.top || []) {
     const row = document.createElement("li");
-    row.className = "bar";
+    row.className = chosen.has(label) ? "bar chosen" : "bar";
     row.dataset.label = label;
     const name = document.createElement("span");
     name.className = "name";
@@ -45,15 +82,6 @@ function showPrediction(prediction, batchMs) {
     value.textContent = percent(probability);
     row.append(name, track, value);
     bars.append(row);
-  }
-  // multi-label models also answer the tags above their thresholds; regression models a number
-  const answer = prediction.value !== undefined ? "predicted value: " + prediction.value.toPrecision(4)
-    : prediction.labels ? "tags: " + (prediction.labels.join(", ") || "(none above its threshold)") : null;
-  if (answer !== null) {
-    const row = document.createElement("li");
-    row.className = "bar answer";
-    row.textContent = answer;
-    bars.prepend(row);
   }
   $("results-hint").hidden = true;
   $("timing").textContent = "answered in " + batchMs.toFixed(1) + " ms";
@@ -88,11 +116,13 @@ function showCard(card) {
   addField(fields, "task", card.task);
   addField(fields, "strategy", card.strategy.name + (card.head.kind ? " (" + card.head.kind + ")" : ""));
   addField(fields, "backbone", backbone);
-  if (typeof test.accuracy === "number") addField(fields, "accuracy", percent(test.accuracy));
-  if (typeof test.macro_f1 === "number") addField(fields, "macro-F1", test.macro_f1.toFixed(3));
-  if (typeof test.expected_calibration_error === "number") addField(fields, "calibration error", test.expected_calibration_error.toFixed(3));
+  for (const [key, name, format] of METRICS[task] || METRICS.classification) {
+    if (typeof test[key] === "number") addField(fields, name, format(test[key]));
+  }
   if (typeof test.n === "number") addField(fields, "test items", String(test.n));
   if (card.created) addField(fields, "created", card.created.replace("T", " ").replace("+00:00", " UTC"));
+  $("labels-title").textContent = wording().labels;
+  $("results-hint").textContent = wording().hint;
   const labels = $("labels");
   labels.replaceChildren();
   for (const label of card.labels) {
@@ -104,6 +134,8 @@ function showCard(card) {
 
 function setUpText() {
   const form = $("text-form");
+  $("text-label").textContent = wording().input;
+  $("text-submit").textContent = wording().button;
   form.hidden = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -156,9 +188,11 @@ async function start() {
     const card = await response.json();
     if (!response.ok) throw card;
     modality = card.modality;
+    task = card.task in WORDING ? card.task : "classification";
     showCard(card);
     if (modality === "text") setUpText();
     else setUpImage();
+    document.body.dataset.task = task;
     document.body.dataset.ready = modality;
   } catch (err) {
     showError(err && err.message ? err : { message: "cannot load the model card" });
