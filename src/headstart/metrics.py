@@ -26,7 +26,8 @@ class ClassificationReport:
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
-            "expected_calibration_error": self.ece,
+            "ece": self.ece,  # the name fit, promote and the Python API use
+            "expected_calibration_error": self.ece,  # kept: the older name of the same figure
             "n": self.n,
             "labels": self.labels,
             "per_class": self.per_class,

@@ -101,6 +101,7 @@ def test_fit_with_label_budget(image_folder: Path, tmp_path: Path) -> None:
 def test_evaluate_json_schema(image_bundle: Path, image_folder: Path) -> None:
     doc = run("evaluate", str(image_bundle), str(image_folder))
     assert set(doc) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "expected_calibration_error", "n"}
+    assert doc["ece"] == doc["expected_calibration_error"]  # one name across fit, evaluate and promote
     assert doc["n"] == 36
     assert set(doc["per_class"]["red"]) == {"precision", "recall", "f1", "support"}
     matrix = doc["confusion_matrix"]["matrix"]
