@@ -13,6 +13,12 @@ draw:
   accuracy on the test split;
 - ground truth 2, linear probe: `LinearHead` (logreg, C by CV) on the training features at that cut.
 
+`--finetune-strategy SPEC` fits every candidate with one fixed recipe instead (e.g. `partial:2`, `full`), whatever its
+cut. `--candidates backbones` is the setting the LogME paper addresses, ranking pretrained models for fine-tuning at
+a fixed recipe: each backbone (e.g. `efficientnet-lite0@128`, `efficientnet-lite0@192`, ...) is one candidate,
+scored at its last cut (the pooled features before the head), and fine-tuned with `--finetune-strategy` (default
+`partial:2`, the product's default fine-tune).
+
 Per metric: Spearman and Kendall correlation of score vs each ground truth across candidates, whether its top
 pick is the best, and the accuracy lost by trusting it; with several seeds, on the per-candidate MEANS of the
 scores and of the accuracies over the draws (denoised ground truth), plus the per-seed correlations (spread).
@@ -29,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,6 +76,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-test-text", type=int, default=872)
     p.add_argument("--max-epochs", type=int, default=None, help="fine-tuning epoch cap (default: partial's 15)")
     p.add_argument("--no-finetune", action="store_true", help="probe ground truth only (the old benchmark)")
+    p.add_argument(
+        "--candidates",
+        choices=("cuts", "backbones"),
+        default="cuts",
+        help="cuts: every (backbone, cut), fine-tuned with partial:K from the cut; backbones: one candidate per "
+        "backbone at its last cut, fine-tuned with --finetune-strategy (default partial:2)",
+    )
+    p.add_argument(
+        "--finetune-strategy",
+        default=None,
+        help="one fixed fine-tuning recipe for every candidate, e.g. partial:2 or full (default: partial:K from "
+        "each cut; with --candidates backbones: partial:2)",
+    )
     p.add_argument("--seed", type=int, default=0, help="one draw (ignored when --seeds is given)")
     p.add_argument("--seeds", default=None, help="comma-separated draw seeds, e.g. 0,1,2: means over the draws")
     p.add_argument("--threads", type=int, default=1)
@@ -76,7 +96,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "rank-finetune.json")
     p.add_argument("--report", type=Path, nargs="*", help="print Markdown tables from these JSON results and exit")
     p.add_argument("--merge", type=Path, nargs="+", help="pool the draws of these results files into --out and exit")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.candidates == "backbones":
+        args.image_cuts = args.text_cuts = "last"
+        args.finetune_strategy = args.finetune_strategy or "partial:2"
+    return args
+
+
+def finetune_spec(args: argparse.Namespace, n_stages: int, cut: int) -> str:
+    """A candidate's fine-tuning: the fixed recipe, else partial:K from its cut (linear at the last cut)."""
+    if args.finetune_strategy:
+        return str(args.finetune_strategy)
+    k = n_stages - cut
+    return "linear" if k == 0 else f"partial:{k}"
 
 
 def _f(value: Any, digits: int = 2) -> str:
@@ -113,8 +145,9 @@ def report(paths: list[Path]) -> None:
             best = max(r["candidates"], key=lambda c: c[key])
             per_seed = r.get(f"per_seed_correlation_vs_{truth}", {})
             cells = [_cell(r[f"correlation_vs_{truth}"].get(m), per_seed.get(m)) for m in names]
+            fixed = f", {r['finetune_strategy']}" if r.get("finetune_strategy") else ""
             print(
-                f"| {r['dataset']} ({r['n_train']}/{r['n_test']}, {len(r.get('seeds', [0]))}) | "
+                f"| {r['dataset']} ({r['n_train']}/{r['n_test']}, {len(r.get('seeds', [0]))}{fixed}) | "
                 f"{len(r['candidates'])} | {best['backbone']}@{best['stage']} {best[key]:.3f} | "
                 + " | ".join(cells)
                 + " |"
@@ -138,6 +171,9 @@ def report(paths: list[Path]) -> None:
             shape = f"{len({c['backbone'] for c in r['candidates']})} x {len({c['cut'] for c in r['candidates']})}"
             print(f"| {r['dataset']} | {truth} | {shape} | " + " | ".join(_f(x) for x in cells) + " |")
     print()
+    backbone_runs = [r for r in results if all(c["cut"] == c["n_stages"] for c in r["candidates"])]
+    if backbone_runs:  # one candidate per backbone, at its last cut (--candidates backbones)
+        report_backbone_groups(backbone_runs, names)
     for r in results:
         print(f"{r['dataset']}: per candidate, mean over seeds {r.get('seeds', [0])} (sd across seeds)\n")
         print("| candidate | strategy | finetune acc | probe acc | " + " | ".join(names) + " |")
@@ -173,6 +209,36 @@ def report(paths: list[Path]) -> None:
             f"{c['per_cut_extract_seconds']:.1f} | {_f(c['finetune_every_candidate_seconds'], 1)} | {pct} | "
             f"{c['probe_every_candidate_seconds']:.1f} | {c['load_range']} |"
         )
+    cpu_runs = [r for r in results if r["cost"].get("rank_fraction_of_finetune_cpu_by_metric")]
+    if cpu_runs:
+        print("\nSame in CPU seconds (process_time of the 1-thread process: features and fits; scores in wall s)\n")
+        print("| dataset | ranking CPU s (LogME / kNN / all) | fine-tune all CPU s | fraction (LogME / all) |")
+        print("|---|---|---|---|")
+    for r in cpu_runs:
+        c = r["cost"]
+        rk, fr = c["rank_cpu_seconds_by_metric"], c["rank_fraction_of_finetune_cpu_by_metric"]
+        print(
+            f"| {r['dataset']} | {rk['logme']:.1f} / {rk['knn']:.1f} / {rk['all']:.1f} | "
+            f"{c['finetune_every_candidate_cpu_seconds']:.1f} | {100 * fr['logme']:.1f} % / {100 * fr['all']:.1f} % |"
+        )
+
+
+def report_backbone_groups(results: list[dict[str, Any]], names: tuple[str, ...]) -> None:
+    """Backbone candidates: which input size for one architecture, which architecture at one input size."""
+    print("Within groups of backbones (Spearman on the means, averaged over the groups)\n")
+    print("| dataset | ground truth | question (groups x size) | " + " | ".join(names) + " |")
+    print("|---|---|---|" + "---|" * len(names))
+    questions = {"which input size, per architecture": architecture, "which architecture, per input size": resolution}
+    for r in results:
+        for truth in ("finetune", "probe"):
+            if r["candidates"][0].get(f"{truth}_accuracy") is None:
+                continue
+            for question, group in questions.items():
+                groups = [group(c) for c in r["candidates"]]
+                shape = f"{len(set(groups))} x {max(map(groups.count, groups))}"
+                cells = [within_backbone(r["candidates"], m, f"{truth}_accuracy", group) for m in names]
+                print(f"| {r['dataset']} | {truth} | {question} ({shape}) | " + " | ".join(_f(x) for x in cells) + " |")
+    print()
 
 
 def reliability(per_seed: list[dict[str, Any]], key: str) -> float | None:
@@ -186,11 +252,24 @@ def reliability(per_seed: list[dict[str, Any]], key: str) -> float | None:
     return float(np.mean(rhos)) if rhos else None
 
 
-def within_backbone(candidates: list[dict[str, Any]], metric: str, key: str) -> float | None:
-    """Mean over backbones of the Spearman correlation between `metric` and `key` across that backbone's cuts."""
+def architecture(candidate: dict[str, Any]) -> str:
+    """`efficientnet-lite0@192` -> `efficientnet-lite0`: the network whatever its input size."""
+    return str(candidate["backbone"]).partition("@")[0]
+
+
+def resolution(candidate: dict[str, Any]) -> str:
+    """`efficientnet-lite0@192` -> `192`; a name without `@` runs at its native size."""
+    return str(candidate["backbone"]).partition("@")[2] or "native"
+
+
+def within_backbone(
+    candidates: list[dict[str, Any]], metric: str, key: str, group: Callable[[dict[str, Any]], str] | None = None
+) -> float | None:
+    """Mean over groups (default: backbones) of the Spearman correlation between `metric` and `key` in the group."""
+    group = group or (lambda c: str(c["backbone"]))
     rhos = []
-    for backbone in dict.fromkeys(c["backbone"] for c in candidates):
-        rows = [c for c in candidates if c["backbone"] == backbone]
+    for name in dict.fromkeys(group(c) for c in candidates):
+        rows = [c for c in candidates if group(c) == name]
         rho = correlations([c["scores"].get(metric) for c in rows], [c.get(key) for c in rows])["spearman"]
         if rho is not None and not np.isnan(rho):
             rhos.append(rho)
@@ -234,13 +313,12 @@ def fit_candidate(
     shared_onnx: Path,
     seed: int,
 ) -> dict[str, Any]:
-    """Fit from `cut` with the package's strategy (`partial:K`, or `linear` at the last cut) on an empty store."""
+    """Fit with `finetune_spec` (partial:K from `cut`, linear at the last, or the fixed recipe), empty store."""
     from headstart.backbones import get_backbone
     from headstart.config import FitConfig
     from headstart.strategies import FitInputs, resolve_strategy
 
-    k = n_stages - cut
-    spec = "linear" if k == 0 else f"partial:{k}"
+    spec = finetune_spec(args, n_stages, cut)
     strategy, params = resolve_strategy(spec)
     saved = os.environ.get("HEADSTART_CACHE")
     tmp = fresh_cache(shared_onnx)
@@ -253,16 +331,16 @@ def fit_candidate(
                 threads=args.threads,
                 out=str(Path(out) / "model"),
                 progress=False,
-                max_epochs=args.max_epochs if k else None,
+                max_epochs=args.max_epochs if spec != "linear" else None,
             )
             load = load_average()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model = strategy.fit(
                 FitInputs(
                     train=train, backbone=get_backbone(backbone_name), config=config, params=params, validation=None
                 )
             )
-            fit_s = time.perf_counter() - t0
+            fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
             pred = model.predict_dataset(test, cache=True)
         y = np.array([test.labels[i] for i in pred.kept])
         labels = np.array(model.labels)
@@ -272,6 +350,7 @@ def fit_candidate(
             "strategy": spec,
             "finetune_accuracy": accuracy,
             "fit_seconds": fit_s,
+            "fit_cpu_seconds": fit_cpu,
             "load_before": load,
             "load_after": load_average(),
             "epochs_run": len(report.history) if report and report.history else None,
@@ -352,7 +431,9 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, shared_onnx: Path) 
     from headstart.data import labels_per_class, load_dataset
     from headstart.features import FeatureStore, extract_features, extract_features_at_cuts
     from headstart.runtime import FrozenRunner, MultiCutRunner
+    from headstart.strategies import resolve_strategy
     from headstart.strategies.auto import decide
+    from headstart.strategies.finetune import GradientStrategy
     from headstart.strategies.linear import LinearHead
     from headstart.transferability import ScoreRow, resolve_cuts
 
@@ -381,6 +462,11 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, shared_onnx: Path) 
             FrozenRunner(backbone, stop=cut, pooled=True, threads=args.threads)
             if cut < n and not args.no_finetune:
                 FrozenRunner(backbone, stop=cut, pooled=False, threads=args.threads)
+        if args.finetune_strategy and not args.no_finetune:  # the fixed recipe's frozen prefix, if it has one
+            strategy, params = resolve_strategy(args.finetune_strategy)
+            frozen = strategy.cut(backbone, params) if isinstance(strategy, GradientStrategy) else n
+            if 0 < frozen < n:
+                FrozenRunner(backbone, stop=frozen, pooled=False, threads=args.threads)
         export_s = time.perf_counter() - t0
         head = backbone.source_head
         with tempfile.TemporaryDirectory() as test_store:
@@ -392,13 +478,13 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, shared_onnx: Path) 
             for seed, train in trains.items():
                 with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
                     load = load_average()
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     train_x = extract_features_at_cuts(
                         backbone, train, cuts, store=FeatureStore(a), threads=args.threads, progress=False
                     )
-                    one_pass_s = time.perf_counter() - t0
+                    one_pass_s, one_pass_cpu = time.perf_counter() - t0, time.process_time() - c0
                     per_cut_s = None
-                    if seed == seeds[0]:  # the old way, for comparison: one forward pass per cut (first draw only)
+                    if seed == seeds[0] and len(cuts) > 1:  # the old way, one forward pass per cut (first draw only)
                         t0 = time.perf_counter()
                         for cut in cuts:
                             extract_features(
@@ -412,6 +498,7 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, shared_onnx: Path) 
                         "cuts": cuts,
                         "export_seconds": export_s if seed == seeds[0] else 0.0,
                         "train_one_pass_seconds": one_pass_s,
+                        "train_one_pass_cpu_seconds": one_pass_cpu,
                         "train_per_cut_seconds": per_cut_s,
                         "test_one_pass_seconds": test_s if seed == seeds[0] else 0.0,
                         "load": load,
@@ -473,6 +560,8 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, shared_onnx: Path) 
         "n_test": len(test),
         "labels_per_class": n_labels,
         "max_epochs": args.max_epochs,
+        "candidate_mode": args.candidates,
+        "finetune_strategy": None if args.no_finetune else args.finetune_strategy,
         "notes": notes,
         **summarise(per_seed, per_backbone),
         "auto_decision_at_this_budget": decision.to_dict(),
@@ -486,6 +575,11 @@ def _first_per_backbone(per_backbone: list[dict[str, Any]], key: str) -> float:
         if b.get(key) and b["backbone"] not in seen:
             seen[b["backbone"]] = b[key]
     return sum(seen.values())
+
+
+def _total(values: list[float | None]) -> float | None:
+    """Sum, or None when any value is missing (results written before CPU seconds were recorded)."""
+    return None if not values or any(v is None for v in values) else float(sum(values))
 
 
 def summarise(per_seed: list[dict[str, Any]], per_backbone: list[dict[str, Any]]) -> dict[str, Any]:
@@ -515,6 +609,11 @@ def summarise(per_seed: list[dict[str, Any]], per_backbone: list[dict[str, Any]]
     rank_s["all"] = features_s + sum(v for m, v in scores_s.items() if m not in EXTRA_SCORES)
     finetuned = all(c.get("fit_seconds") is not None for c in per_seed)
     fit_all = sum(c["fit_seconds"] for c in per_seed) if finetuned else None
+    features_cpu = _total([b.get("train_one_pass_cpu_seconds") for b in per_backbone])
+    fit_cpu = _total([c.get("fit_cpu_seconds") for c in per_seed])
+    rank_cpu = None if features_cpu is None else {m: features_cpu + scores_s[m] for m in score_names}
+    if rank_cpu is not None:
+        rank_cpu["all"] = rank_s["all"] - features_s + features_cpu
     loads = [x for c in per_seed for x in (c.get("load_before"), c.get("load_after")) if x]
     loads += [b["load"] for b in per_backbone if b["load"]]
     out["per_backbone"] = per_backbone
@@ -530,6 +629,12 @@ def summarise(per_seed: list[dict[str, Any]], per_backbone: list[dict[str, Any]]
         + _first_per_backbone(per_backbone, "test_one_pass_seconds") * len(seeds)
         + sum(c["probe_fit_seconds"] for c in per_seed),
         "export_seconds_total": _first_per_backbone(per_backbone, "export_seconds"),
+        "cpu_note": "CPU seconds (process_time) of features and fits; metric scores are wall seconds (<0.1 s)",
+        "rank_cpu_seconds_by_metric": rank_cpu,
+        "finetune_every_candidate_cpu_seconds": fit_cpu,
+        "rank_fraction_of_finetune_cpu_by_metric": None
+        if not (fit_cpu and rank_cpu)
+        else {m: v / fit_cpu for m, v in rank_cpu.items()},
         "load_range": f"{min(x[0] for x in loads):.1f}-{max(x[0] for x in loads):.1f}" if loads else None,
     }
     return out
@@ -551,6 +656,12 @@ def merge(paths: list[Path], out: Path) -> None:
             clash = set(m["seeds"]) & set(r["seeds"])
             if clash or (m["n_train"], m["n_test"]) != (r["n_train"], r["n_test"]):
                 raise SystemExit(f"{path}: {r['dataset']} repeats seeds {sorted(clash)} or has another split size")
+            if m.get("finetune_strategy") != r.get("finetune_strategy"):
+                default = "partial:K from each cut"
+                raise SystemExit(
+                    f"{path}: {r['dataset']} was fine-tuned with {r.get('finetune_strategy') or default}, the files "
+                    f"before it with {m.get('finetune_strategy') or default}; merge results of one recipe only"
+                )
             m["merged_from"].append(str(path))
             m.update(
                 summarise(m["per_seed_candidates"] + r["per_seed_candidates"], m["per_backbone"] + r["per_backbone"])
