@@ -123,7 +123,7 @@ def main() -> None:
     summary.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[1:]))
     print(f"summary: {summary.resolve()}  (demo took {time.perf_counter() - started:.0f} s)")
-    print(f"next: `headstart serve {OUT / 'model'}` to try it in a browser, or `headstart study {data / 'train'}` "
+    print(f"next: `headstart serve {OUT / 'model'}` to try it in a browser, or `headstart study {data}` "
           "to compare every strategy across label budgets")  # fmt: skip
 
 
