@@ -498,6 +498,12 @@ def rank(data: str | Path, **options: Any) -> Any:
         _record_outcome(run, "rank.json", result.to_dict(), {f"best_{config.metric}": result.best().to_dict()})
     if len(sample) < len(train):
         result.notes.append(f"scored a stratified sample of {len(sample)} of {len(train)} training items")
+    result.notes[:0] = [note for note in train.notes if note not in result.notes]  # e.g. a class below -n
+    if dataset.task == "classification" and min(sample.class_counts().values(), default=0) < MIN_ITEMS_TO_RANK:
+        result.notes.append(
+            f"some class has fewer than {MIN_ITEMS_TO_RANK} items in the scored sample: the scores are noisy and "
+            "small differences between rows mean little; rank on more labelled items if you have them"
+        )
     result.run_id = run.run_id
     result.notes.extend(run.problems)
     return result
@@ -533,6 +539,7 @@ def runs(
     return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
 
 
+MIN_ITEMS_TO_RANK = 5  # per class: below this a cross-validated kNN or LogME barely separates candidates
 GRADIENT_OPTIONS = ("max_epochs", "lr", "lr_ratio", "patience", "augment", "views", "resume", "time_budget")
 
 

@@ -87,3 +87,12 @@ def test_rank_multilabel_scores_and_refuses_class_only_metrics(tmp_path: Path) -
         error = run("rank", str(table), "-b", "test-text", "--metric", metric, "--no-track", code=2)
         assert error["error"] == "UsageError" and metric in error["message"], error
         assert "multilabel" in error["message"] and "logme, knn" in error["expected"], error
+
+
+def test_rank_says_when_the_budget_or_the_sample_is_too_small(image_folder: Path) -> None:
+    """12 images per class, 80 % for training: -n 100 uses what there is (said), and 3 per class is noisy (said)."""
+    doc = run("rank", str(image_folder), "--backbones", "test-cnn", "-n", "100", "--no-track")
+    assert any("fewer than the budget of 100" in note for note in doc["notes"])
+    assert not any("scores are noisy" in note for note in doc["notes"])
+    tiny = run("rank", str(image_folder), "--backbones", "test-cnn", "-n", "3", "--no-track")
+    assert any("scores are noisy" in note for note in tiny["notes"])
