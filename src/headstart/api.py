@@ -535,7 +535,13 @@ def runs(
         except HeadstartError:
             pass  # e.g. a table whose columns need options: runs are still matched by path
     elif data:
-        fingerprints.append(data)
+        if not all(c in "0123456789abcdef" for c in data.lower()):
+            raise UsageError(
+                f"--data {data!r} is neither an existing path nor a data fingerprint",
+                expected="a dataset path, or a fingerprint prefix (hex digits, shown by `headstart runs show`)",
+                fix="check the path (relative to this directory)",
+            )
+        fingerprints.append(data.lower())
     return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
 
 

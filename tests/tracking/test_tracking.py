@@ -84,6 +84,9 @@ def test_runs_lists_and_filters(tracked: tuple[Path, api.FitResult]) -> None:
     shown = cli("runs", "show", result.run_id)
     assert shown["params"]["seed"] == "3" and "bundle/manifest.json" in shown["artifacts"]
     assert cli("runs", "show", "0000nope", code=2)["error"] == "UsageError"
+    missing = cli("runs", "--data", "no/such/folder", code=2)  # a typo'd path is not silently a fingerprint
+    assert "neither an existing path nor a data fingerprint" in missing["message"]
+    assert cli("runs", "--data", fingerprint[:10].upper())["runs"]  # fingerprints are matched case-insensitively
     table = runner.invoke(app, ["runs", "--data", str(data)])
     assert table.exit_code == 0 and result.run_id[:8] in table.stdout
 
