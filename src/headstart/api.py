@@ -690,7 +690,15 @@ def promote(
     from headstart.promotion import check_metric, decide, refusal
 
     check_metric(metric)
-    refuse_task(_load_bundle(candidate).task, "`headstart promote`")
+    new, current = _load_bundle(candidate), _load_bundle(over)
+    refuse_task(new.task, "`headstart promote`")
+    if new.modality != current.modality:
+        raise UsageError(
+            f"the candidate reads {new.modality} and the current model {current.modality}: one dataset cannot "
+            "test both",
+            expected="two bundles of the same modality (and labels)",
+            fix="pass the production bundle that the candidate should replace to --over",
+        )
     if margin < 0 or not 0 <= class_tolerance <= 1:
         raise UsageError(
             f"margin={margin}, class_tolerance={class_tolerance} are not valid thresholds",

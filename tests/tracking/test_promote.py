@@ -125,3 +125,15 @@ def test_promote_from_another_directory_records_in_the_runs_own_store(
     assert not other.exists()  # no second, empty store with its own production alias
     with tracking.using_store(own_store):
         assert api.run_details(manifest["run_id"]).promoted
+
+
+def test_promote_names_a_modality_mismatch_between_the_bundles(models: dict[str, Path], tmp_path: Path) -> None:
+    from tests.conftest import make_text_csv
+
+    texts = make_text_csv(tmp_path / "texts.csv")
+    text_model = api.fit(texts, backbone="test-text", out=str(tmp_path / "text-model"), progress=False, track=False)
+    result = runner.invoke(
+        app, ["promote", str(text_model.bundle), "--over", str(models["good"]), "--on", str(texts), "--json"]
+    )
+    assert result.exit_code == 2
+    assert "the candidate reads text and the current model image" in json.loads(result.stdout)["message"]
