@@ -206,6 +206,22 @@ def test_undecodable_image_names_the_file(image_client: TestClient) -> None:
     assert_error(image_client.post("/v1/predict", files=files), 422, "files[1]", "notes.txt", "not a usable image")
 
 
+def test_on_bad_skip_answers_the_usable_uploads_and_lists_the_others(image_client: TestClient) -> None:
+    files = [
+        ("files", ("red.png", png_bytes((220, 30, 30)), "image/png")),
+        ("files", ("notes.txt", b"this is not an image", "image/png")),
+    ]
+    body = image_client.post("/v1/predict?on_bad=skip", files=files).json()
+    assert [(p["index"], p["label"]) for p in body["predictions"]] == [(0, "red")]
+    (skipped,) = body["skipped"]
+    assert (
+        skipped["id"] == "files[1]" and skipped["filename"] == "notes.txt" and "not a usable image" in skipped["reason"]
+    )
+    assert "upload-" not in skipped["reason"]
+    assert "skipped" not in image_client.post("/v1/predict", files=files[:1]).json()  # only with ?on_bad=skip
+    assert_error(image_client.post("/v1/predict?on_bad=maybe", files=files), 422, "on_bad='maybe'")
+
+
 def test_truncated_image_names_the_file(image_client: TestClient) -> None:
     truncated = png_bytes()[:120]  # the header is fine, the pixel data is cut
     files = [("files", ("a.png", png_bytes(), "image/png")), ("files", ("cut.png", truncated, "image/png"))]

@@ -52,6 +52,7 @@ from headstart.serve.schemas import (
     PredictRequest,
     PredictResponse,
     ServeConfig,
+    SkippedInput,
 )
 from headstart.tasks import answer
 
@@ -115,17 +116,23 @@ class PredictionService:
         started: float,
         tmp: Path | None = None,
         names: list[str | None] | None = None,
+        skip_bad: bool = False,
     ) -> PredictResponse:
         k = min(top_k, len(self.labels))
         predictions = []
+        skipped: list[SkippedInput] = []
         for i, outcome in enumerate(outcomes):
             if isinstance(outcome, str):
                 reason = scrub(outcome, tmp) if tmp is not None else outcome
+                filename = upload_filename(names[i]) if names is not None else None
+                if skip_bad:
+                    skipped.append(SkippedInput(index=i, id=f"{kind}[{i}]", filename=filename, reason=reason))
+                    continue
                 named = f" ({display_name(names[i])!r})" if names is not None else ""
                 raise InvalidInputError(
                     f"{kind}[{i}]{named} cannot be used: {reason}",
                     expected="a readable image" if kind == "files" else "a non-empty text",
-                    fix=f"fix or remove {kind}[{i}] and send the request again",
+                    fix=f"fix or remove {kind}[{i}] and send the request again, or add ?on_bad=skip",
                 )
             a = answer(self.task, outcome, self.labels, self.thresholds, k)
             top = [LabelProbability(label=label, probability=p) for label, p in a.top]
@@ -142,10 +149,14 @@ class PredictionService:
                 )
             )
         return PredictResponse(
-            predictions=predictions, model=self.name, batch_ms=(time.perf_counter() - started) * 1000, task=self.task
+            predictions=predictions,
+            skipped=skipped if skip_bad else None,
+            model=self.name,
+            batch_ms=(time.perf_counter() - started) * 1000,
+            task=self.task,
         )
 
-    async def predict_texts(self, texts: list[str], top_k: int) -> PredictResponse:
+    async def predict_texts(self, texts: list[str], top_k: int, skip_bad: bool = False) -> PredictResponse:
         if self.modality != "text":
             raise InvalidInputError(
                 "this model classifies images, but the request sent texts",
@@ -154,9 +165,11 @@ class PredictionService:
             )
         texts = check_texts(texts, self.config)
         started = time.perf_counter()
-        return self.answer(await self.batcher.submit(texts), "inputs", top_k, started, None)
+        return self.answer(await self.batcher.submit(texts), "inputs", top_k, started, None, skip_bad=skip_bad)
 
-    async def predict_uploads(self, uploads: list[tuple[str | None, bytes]], top_k: int) -> PredictResponse:
+    async def predict_uploads(
+        self, uploads: list[tuple[str | None, bytes]], top_k: int, skip_bad: bool = False
+    ) -> PredictResponse:
         if self.modality != "image":
             raise InvalidInputError(
                 "this model classifies texts, but the request uploaded files",
@@ -166,10 +179,13 @@ class PredictionService:
         check_count(len(uploads), "files", self.config)
         with tempfile.TemporaryDirectory(prefix="headstart-upload-") as tmp:
             directory = Path(tmp)
-            paths = await anyio.to_thread.run_sync(save_uploads, uploads, directory, self.config)
+            saved = await anyio.to_thread.run_sync(save_uploads, uploads, directory, self.config, skip_bad)
             started = time.perf_counter()
-            outcomes = await self.batcher.submit(paths)
-            return self.answer(outcomes, "files", top_k, started, directory, [name for name, _ in uploads])
+            readable = [p for p in saved if isinstance(p, str)]
+            predicted = iter(await self.batcher.submit(readable) if readable else [])
+            outcomes: list[Outcome] = [next(predicted) if isinstance(p, str) else p.reason for p in saved]
+            names = [name for name, _ in uploads]
+            return self.answer(outcomes, "files", top_k, started, directory, names, skip_bad=skip_bad)
 
     def health(self) -> Health:
         stats = self.batcher.stats
@@ -229,6 +245,17 @@ def public_card(manifest: dict[str, Any], config: ServeConfig, manifest_sha256: 
         },
         manifest_sha256=manifest_sha256,
         run_id=manifest.get("run_id") or None,
+    )
+
+
+def _skip_bad(raw: str | None) -> bool:
+    """`?on_bad=skip` answers the usable inputs and lists the others; `fail` (default) refuses the request."""
+    if raw in (None, "", "fail"):
+        return False
+    if raw == "skip":
+        return True
+    raise InvalidInputError(
+        f"on_bad={raw!r} is not a policy", expected="skip or fail", fix="pass ?on_bad=skip (or leave it out)"
     )
 
 
@@ -410,13 +437,14 @@ def create_app(
     async def predict(request: Request) -> PredictResponse:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         query_k = request.query_params.get("top_k")
+        skip_bad = _skip_bad(request.query_params.get("on_bad"))
         if media == "application/json" or media.endswith("+json"):
             body = await _read_json(request)
             top_k = body.top_k if body.top_k is not None else _top_k(query_k, config.top_k)
-            return await service.predict_texts(body.inputs, top_k)
+            return await service.predict_texts(body.inputs, top_k, skip_bad)
         if media == "multipart/form-data":
             uploads, form_k = await _read_uploads(request, config)
-            return await service.predict_uploads(uploads, _top_k(form_k or query_k, config.top_k))
+            return await service.predict_uploads(uploads, _top_k(form_k or query_k, config.top_k), skip_bad)
         raise UnsupportedMediaTypeError(
             f"content type {media or '(none)'!r} is not accepted",
             expected='application/json {"inputs": [...]} for text models, multipart/form-data files for image models',

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
@@ -71,15 +72,31 @@ def upload_filename(name: str | None) -> str | None:
     return base[:255] or None
 
 
-def save_uploads(uploads: Sequence[tuple[str | None, bytes]], directory: Path, config: ServeConfig) -> list[str]:
-    """Write each upload to `directory` under a generated name and check its image header and size."""
+@dataclass(frozen=True)
+class Unusable:
+    """An upload left out under `?on_bad=skip`, with the reason a refusal would have given."""
+
+    reason: str
+
+
+def save_uploads(
+    uploads: Sequence[tuple[str | None, bytes]], directory: Path, config: ServeConfig, skip_bad: bool = False
+) -> list[str | Unusable]:
+    """Write each upload to `directory` under a generated name and check its image header and size.
+
+    An empty or unreadable file refuses the request, or with `skip_bad` becomes an `Unusable` in its place;
+    a file over the size limits always refuses it (413).
+    """
     check_count(len(uploads), "files", config)
-    paths = []
+    paths: list[str | Unusable] = []
     for i, (name, data) in enumerate(uploads):
         label = f"files[{i}] ({display_name(name)!r})"
         if not data:
+            if skip_bad:
+                paths.append(Unusable("the file is empty (0 bytes)"))
+                continue
             raise InvalidInputError(
-                f"{label} is empty (0 bytes)", expected="an image file", fix="upload the image again"
+                f"{label} is empty (0 bytes)", expected="an image file", fix="upload the image again, or ?on_bad=skip"
             )
         path = directory / f"upload-{i:04d}"
         path.write_bytes(data)
@@ -89,10 +106,14 @@ def save_uploads(uploads: Sequence[tuple[str | None, bytes]], directory: Path, c
             guard = _size_guard(err)
             if guard is not None:
                 raise _too_many_pixels(label, f"{guard[0]:,}", guard[0], config, guard) from None
+            reason = f"not a usable image: {_upload_reason(err, directory)}"
+            if skip_bad:
+                paths.append(Unusable(reason))
+                continue
             raise InvalidInputError(
-                f"{label} is not a usable image: {_upload_reason(err, directory)}",
+                f"{label} is {reason}",
                 expected="a JPEG, PNG, WebP, BMP or GIF image",
-                fix="check that the file is an image and is not truncated",
+                fix="check that the file is an image and is not truncated, or add ?on_bad=skip",
             ) from None
         if width * height > config.max_image_pixels:
             raise _too_many_pixels(label, f"{width}x{height} = {width * height:,}", width * height, config)

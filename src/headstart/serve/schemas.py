@@ -71,9 +71,21 @@ class InputPrediction(BaseModel):
     value: float | None = Field(default=None, description="regression: the predicted number")
 
 
+class SkippedInput(BaseModel):
+    """An input left out with `?on_bad=skip`, and why."""
+
+    index: int
+    id: str
+    filename: str | None = None
+    reason: str
+
+
 class PredictResponse(BaseModel):
     task: str = Field(default="classification", description="classification, multilabel or regression")
     predictions: list[InputPrediction]
+    skipped: list[SkippedInput] | None = Field(
+        default=None, description="with ?on_bad=skip: the unusable inputs (the others are predicted)"
+    )
     model: str = Field(description="backbone and strategy of the served bundle")
     batch_ms: float = Field(description="time from queueing to the answer of the forward pass")
 
