@@ -119,6 +119,16 @@ def test_predict_images_multipart(image_client: TestClient) -> None:
     assert all(len(p["top"]) == 2 for p in predictions)
 
 
+def test_one_raw_image_as_the_body(image_client: TestClient, text_client: TestClient) -> None:
+    """TorchServe / Hugging Face style: the image itself is the body, its type in Content-Type."""
+    headers = {"content-type": "image/png", "x-filename": "red.png"}
+    body = image_client.post("/v1/predict?top_k=1", content=png_bytes((220, 30, 30)), headers=headers).json()
+    (prediction,) = body["predictions"]
+    assert prediction["label"] == "red" and prediction["filename"] == "red.png" and len(prediction["top"]) == 1
+    refused = text_client.post("/v1/predict", content=png_bytes(), headers={"content-type": "image/png"})
+    assert_error(refused, 422, "classifies texts")
+
+
 def test_uploads_are_joined_back_by_file_name_without_paths(image_client: TestClient) -> None:
     files = [
         ("files", ("photos/2024/red.png", png_bytes((220, 30, 30)), "image/png")),

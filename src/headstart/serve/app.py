@@ -445,9 +445,13 @@ def create_app(
         if media == "multipart/form-data":
             uploads, form_k = await _read_uploads(request, config)
             return await service.predict_uploads(uploads, _top_k(form_k or query_k, config.top_k), skip_bad)
+        if media.startswith("image/") or media == "application/octet-stream":  # one raw image as the body
+            upload = (request.headers.get("x-filename"), await request.body())
+            return await service.predict_uploads([upload], _top_k(query_k, config.top_k), skip_bad)
         raise UnsupportedMediaTypeError(
             f"content type {media or '(none)'!r} is not accepted",
-            expected='application/json {"inputs": [...]} for text models, multipart/form-data files for image models',
+            expected='application/json {"inputs": [...]} for text models; multipart/form-data files, or one image as '
+            "the raw body (Content-Type: image/jpeg, ...), for image models",
             fix="set Content-Type (curl -H 'Content-Type: application/json' -d ..., or curl -F files=@x.jpg)",
         )
 
