@@ -13,7 +13,9 @@ retrain, expand at most 30% of the retrain's time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/expand.py [--datasets flowers,banking77] \
         [--strategies linear,partial:2] [--seeds 0,1,2] [--max-epochs N] [--expand-option head_only=true] \
-        [--keep] [--out bench/results/expand.json]
+        [--keep] [--no-cold] [--out bench/results/expand.json]
+
+`--no-cold` skips the cold-cache retrain (a third full fit): its figures are then null in the JSON.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ def run(
     memory: int | None,
     work: Path,
     expand_options: dict[str, Any] | None = None,
+    cold: bool = True,
 ) -> dict[str, Any]:
     setup = SETUPS[name]
     path = data_root / setup["path"]
@@ -162,6 +165,7 @@ def run(
     fit_old, t_fit_old, c_fit_old = _timed(headstart.fit, str(paths["old_train"]), out=str(work / "A"), **common)
     _snapshot(caches["A"], caches["warm"], ("features", "onnx", "hashes"))  # what A's fit left behind
     _snapshot(caches["A"], caches["cold"], ("onnx", "hashes"))  # no features
+    loads = {"after_fit_old": round(os.getloadavg()[0], 2)}
     load_at_expand = os.getloadavg()[0]
     expanded, t_expand, c_expand = _timed(
         headstart.expand,
@@ -172,11 +176,16 @@ def run(
         seed=seed,
         **(expand_options or {}),
     )
+    loads["after_expand"] = round(os.getloadavg()[0], 2)
     os.environ["HEADSTART_CACHE"] = str(caches["warm"])
     full_warm, t_full_warm, c_full_warm = _timed(headstart.fit, str(paths["all_train"]), out=str(work / "C"), **common)
-    os.environ["HEADSTART_CACHE"] = str(caches["cold"])
-    everything = str(paths["all_train"])
-    full_cold, t_full_cold, c_full_cold = _timed(headstart.fit, everything, out=str(work / "C-cold"), **common)
+    loads["after_retrain_warm"] = round(os.getloadavg()[0], 2)
+    full_cold, t_full_cold, c_full_cold = None, None, None
+    if cold:
+        os.environ["HEADSTART_CACHE"] = str(caches["cold"])
+        everything = str(paths["all_train"])
+        full_cold, t_full_cold, c_full_cold = _timed(headstart.fit, everything, out=str(work / "C-cold"), **common)
+        loads["after_retrain_cold"] = round(os.getloadavg()[0], 2)
     os.environ["HEADSTART_CACHE"] = str(caches["A"])
 
     def acc(bundle: str, data: str) -> float:
@@ -212,7 +221,7 @@ def run(
         "old_acc_full_among_old": acc_among_old("C"),
         "all_acc_expand": acc("B", "test_all"),
         "all_acc_full": acc("C", "test_all"),
-        "all_acc_full_cold": acc("C-cold", "test_all"),
+        "all_acc_full_cold": acc("C-cold", "test_all") if cold else None,
         "seconds": {
             "fit_old": t_fit_old,
             "expand": t_expand,
@@ -228,13 +237,18 @@ def run(
         "timings": {
             "expand": expanded.timings,
             "full_retrain_warm_cache": full_warm.timings,
-            "full_retrain_cold_cache": full_cold.timings,
+            "full_retrain_cold_cache": full_cold.timings if full_cold is not None else None,
         },
         "features": {
             "full_retrain_warm_cache": {k: full_warm.counts.get(k) for k in ("features_cached", "features_computed")},
-            "full_retrain_cold_cache": {k: full_cold.counts.get(k) for k in ("features_cached", "features_computed")},
+            "full_retrain_cold_cache": (
+                {k: full_cold.counts.get(k) for k in ("features_cached", "features_computed")}
+                if full_cold is not None
+                else None
+            ),
         },
         "load_average_at_expand": round(load_at_expand, 2),
+        "load_average_1min": loads,
         "expand_method": expanded.method,
         "expand_counts": expanded.counts,
         "expand_checks": expanded.metrics.get("old_class_exemplars"),
@@ -255,12 +269,26 @@ def run(
     result["old_gap_to_full_points"] = 100 * (result["old_acc_full"] - result["old_acc_after"])
     result["gap_to_full_points"] = 100 * (result["all_acc_full"] - result["all_acc_expand"])
     result["time_ratio_warm"] = t_expand / t_full_warm
-    result["time_ratio_cold"] = t_expand / t_full_cold
+    result["time_ratio_cold"] = t_expand / t_full_cold if t_full_cold else None
     cpu = result["cpu_seconds"]
     result["cpu_ratio_warm"] = cpu["expand"] / cpu["full_retrain_warm_cache"]
-    result["cpu_ratio_cold"] = cpu["expand"] / cpu["full_retrain_cold_cache"]
+    result["cpu_ratio_cold"] = cpu["expand"] / c_full_cold if c_full_cold else None
     print(json.dumps({k: v for k, v in result.items() if k not in ("timings", "expand_checks")}), flush=True)
     return result
+
+
+def _mean(values: list[float | None]) -> float | None:
+    """Mean of the measured values (None = not run, e.g. the cold retrain under `--no-cold`); None if none."""
+    measured = [v for v in values if v is not None]
+    return float(np.mean(measured)) if measured else None
+
+
+def _spread(values: list[float | None]) -> dict[str, float] | None:
+    """Mean, min and max of the measured values, or None when no seed measured them."""
+    measured = np.array([v for v in values if v is not None], dtype=float)
+    if not measured.size:
+        return None
+    return {"mean": float(measured.mean()), "min": float(measured.min()), "max": float(measured.max())}
 
 
 def _summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -287,11 +315,10 @@ def _summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (dataset, strategy), rs in groups.items():
         row: dict[str, Any] = {"dataset": dataset, "strategy": strategy, "seeds": [r["seed"] for r in rs]}
         for k in keys:
-            values = np.array([r[k] for r in rs], dtype=float)
-            row[k] = {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
+            row[k] = _spread([r[k] for r in rs])
         for k in ("expand", "full_retrain_warm_cache", "full_retrain_cold_cache"):
-            row[f"seconds_{k}"] = float(np.mean([r["seconds"][k] for r in rs]))
-            row[f"cpu_seconds_{k}"] = float(np.mean([r["cpu_seconds"][k] for r in rs]))
+            row[f"seconds_{k}"] = _mean([r["seconds"][k] for r in rs])
+            row[f"cpu_seconds_{k}"] = _mean([r["cpu_seconds"][k] for r in rs])
         out.append(row)
     return out
 
@@ -329,6 +356,11 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "expand.json")
     p.add_argument("--keep", action="store_true", help="keep each run's work folder (bundles A, B, C and caches)")
+    p.add_argument(
+        "--no-cold",
+        action="store_true",
+        help="skip the cold-cache retrain (saves a full fit; cold figures are null)",
+    )
     args = p.parse_args()
     expand_options = _parse_options(args.expand_option)
     os.environ["HEADSTART_NO_TRACK"] = "1"
@@ -340,7 +372,8 @@ def main() -> None:
                 work = Path(tempfile.mkdtemp(prefix=f"bench-expand-{name}-"))
                 try:
                     options = (args.max_test, args.max_epochs, args.memory)
-                    results.append(run(name, args.data_root, strategy, seed, *options, work, expand_options))
+                    cold = not args.no_cold
+                    results.append(run(name, args.data_root, strategy, seed, *options, work, expand_options, cold))
                 finally:
                     if args.keep:
                         print(f"kept {work}", flush=True)

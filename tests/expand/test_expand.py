@@ -308,6 +308,33 @@ def test_expand_text_zero_shot_appends_prototypes(tmp_path: Path) -> None:
     assert _manifest(out)["head"]["prototypes"]["weather"]["n"] > 0
 
 
+def test_zero_shot_update_of_a_prototype_class_weighs_its_examples_only(tmp_path: Path) -> None:
+    """A prototype class has no label text: `--update` averages its n examples with the new ones (no phantom
+    label-text example) and the manifest keeps saying it has no label text."""
+    from headstart.data import load_dataset
+    from headstart.expand.common import l2_rows
+    from headstart.features import extract_features
+
+    bundle, grown, updated = tmp_path / "zs", tmp_path / "zs2", tmp_path / "zs3"
+    headstart.fit(
+        str(make_text_csv(tmp_path / "old.csv")), backbone="test-text", strategy="zero-shot", out=str(bundle), **FIT
+    )
+    new = make_topic_csv(tmp_path / "new.csv", NEW_TOPIC, repeats=1)
+    headstart.expand(str(bundle), str(new), out=str(grown), test_size=0, **QUIET)
+    more = make_topic_csv(tmp_path / "more.csv", {"weather": ["freezing rain and hail", "a mild and dry week"]}, 1)
+    headstart.expand(str(grown), str(more), out=str(updated), test_size=0, update=True, **QUIET)
+
+    before = _manifest(grown)["head"]["prototypes"]["weather"]
+    after = _manifest(updated)["head"]["prototypes"]["weather"]
+    assert before == {"n": 6, "with_label_text": False} and after == {"n": 8, "with_label_text": False}
+    predictor = headstart.load(grown)
+    more_items = load_dataset(str(more), require_labels=False)
+    added = l2_rows(extract_features(predictor.backbone, more_items, progress=False).features)
+    previous = load_file(str(grown / "head.safetensors"))["label_embeddings"][2].astype(np.float64)
+    expected = l2_rows((6 * previous + added.sum(axis=0))[None])[0]
+    np.testing.assert_allclose(load_file(str(updated / "head.safetensors"))["label_embeddings"][2], expected, atol=1e-5)
+
+
 def test_expand_linear_text(text_bundle: Path, tmp_path: Path) -> None:
     bundle = text_bundle
     new = make_topic_csv(tmp_path / "new.csv", NEW_TOPIC)

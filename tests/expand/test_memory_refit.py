@@ -333,3 +333,43 @@ def test_head_only_refits_on_every_old_item_when_the_activations_are_capped(fold
     assert record["rehearsal_items"] == everything["n"] and record["head_refit"]["n"] == everything["n"] + n_new
     assert _manifest(root / "child")["head"]["memory"]["tuned_n"] == everything["n"] + n_new
     _assert_knows_new_and_old(root / "child", folders)
+
+
+def _activation_memory(n: int, first_target: int, max_bytes: int) -> ExemplarMemory:
+    """`n` tiny image activations (64 bytes each when stored) of class `first_target` and the next one."""
+    rng = np.random.default_rng(first_target)
+    targets = np.array([first_target + i % 2 for i in range(n)], dtype=np.int64)
+    values = list(rng.normal(size=(n, 4, 2, 2)).astype(np.float32))
+    pooled = rng.normal(size=(n, 8)).astype(np.float32)
+    return ExemplarMemory("activations", values, targets, None, "image", pooled, complete=True, max_bytes=max_bytes)
+
+
+def test_child_memory_drops_the_features_before_they_squeeze_out_every_activation() -> None:
+    """A head-only expand adds the new items' features to the parent's `tuned` rows; when those outgrow half the
+    cap (as `fit` does) they are dropped, so the child keeps its activations instead of saving no memory at all."""
+    from headstart.expand.head import _child_memory
+    from headstart.strategies.memory import feature_rows_bytes
+
+    cap = 2000  # bytes: the 15 activations below take 960
+    parent, fresh = _activation_memory(10, 0, cap), _activation_memory(5, 2, cap)
+    config = FitConfig(memory_mb=cap / 2**20)
+    targets = torch.tensor([*parent.targets, *fresh.targets])
+    for dim, keeps_features in ((4, True), (64, False)):  # 272 bytes of features: kept; 2,552 (over the cap): not
+        parent.tuned, parent.tuned_targets = np.zeros((10, dim), np.float32), parent.targets
+        pooled = torch.zeros(15, dim)
+        child = _child_memory(parent, fresh, config, pooled, targets)
+        assert child is not None and len(child) == 15 and child.complete
+        assert (child.tuned is not None) is keeps_features
+        features = feature_rows_bytes(15, dim) if keeps_features else 0
+        stored = sum(t.nbytes for k, t in child.tensors().items() if not k.startswith("memory.tuned"))
+        assert child.max_bytes == cap and stored + features <= cap
+
+
+def test_head_only_names_a_cap_too_small_for_one_new_item(folders: dict[str, Path]) -> None:
+    """`--memory-mb` below one item's activations: a clear usage error, not an empty torch.cat."""
+    root = folders["root"] / "tiny-cap"
+    headstart.fit(
+        str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=1, out=str(root / "A"), **FIT
+    )
+    with pytest.raises(HeadstartError, match="holds no new item's activations"):
+        headstart.expand(str(root / "A"), str(folders["new"]), out=str(root / "B"), memory_mb=0.001, **QUIET)

@@ -91,6 +91,14 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
             expected="readable examples of the new classes",
             fix="check the files (see the skipped items), or pass --on-bad error to see the first failure",
         )
+    if not len(fresh):
+        cap = memory_bytes(fit_config.memory_mb) or memory.max_bytes
+        raise UsageError(
+            f"the exemplar memory's byte cap ({cap} bytes) holds no new item's activations, and the head-only "
+            "refit reads the new items from them",
+            expected="a cap of at least one item's activations at the cut (a few KB to tens of KB)",
+            fix="raise --memory-mb, or drop it to keep the parent's cap",
+        )
     key = activation_key(backbone, cut)
     student = build_top(backbone, cut, len(labels), pretrained=True)
     kept = {
@@ -139,11 +147,14 @@ def _child_memory(
     memory: ExemplarMemory, fresh: ExemplarMemory, fit_config: FitConfig, pooled: torch.Tensor, targets: torch.Tensor
 ) -> ExemplarMemory | None:
     """The new bundle's memory: old + new activations under the cap, and, when the parent kept every item's
-    features, those plus the new items' (still exact: a head-only expand leaves the stages unchanged)."""
+    features, those plus the new items' (still exact: a head-only expand leaves the stages unchanged).
+
+    As in `activation_memory`, the features are kept only while they take less than half the cap: beyond it they
+    would squeeze out every activation, and a memory without activations is not saved at all."""
     cap = memory_bytes(fit_config.memory_mb) or memory.max_bytes
-    if memory.tuned is None or cap is None:
+    if memory.tuned is None or cap is None or feature_rows_bytes(*pooled.shape) >= cap // 2:
         return merge_memories(memory, fresh, fit_config.memory, cap)
-    merged = merge_memories(memory, fresh, fit_config.memory, max(1, cap - feature_rows_bytes(*pooled.shape)))
+    merged = merge_memories(memory, fresh, fit_config.memory, cap - feature_rows_bytes(*pooled.shape))
     if merged is not None:
         merged.tuned, merged.tuned_targets, merged.max_bytes = pooled.numpy(), targets.numpy(), cap
     return merged

@@ -36,11 +36,12 @@ def expand_zero_shot(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansio
         rows = unit[y == label]
         if not len(rows):
             continue
-        if label in old_labels:  # --update: the label text counts as one example beside the new ones
+        if label in old_labels:  # --update: a label text counts as one example beside the new ones
             i = old_labels.index(label)
-            previous = int((prototypes.get(label) or {}).get("n", 0))
-            vectors[i] = vectors[i] * (previous + 1) + rows.sum(axis=0)
-            prototypes[label] = {"n": previous + len(rows), "with_label_text": label in head.label_texts}
+            entry = prototypes.get(label) or {}  # none yet: the label text's embedding alone
+            previous, with_text = int(entry.get("n", 0)), bool(entry.get("with_label_text", True))
+            vectors[i] = vectors[i] * (previous + int(with_text)) + rows.sum(axis=0)
+            prototypes[label] = {"n": previous + len(rows), "with_label_text": with_text}
         else:
             vectors.append(rows.mean(axis=0))
             label_texts[label] = f"(prototype of {len(rows)} example(s))"
