@@ -373,3 +373,21 @@ def test_head_only_names_a_cap_too_small_for_one_new_item(folders: dict[str, Pat
     )
     with pytest.raises(HeadstartError, match="holds no new item's activations"):
         headstart.expand(str(root / "A"), str(folders["new"]), out=str(root / "B"), memory_mb=0.001, **QUIET)
+
+
+def test_head_only_uses_every_new_item_even_beyond_the_activation_cap(folders: dict[str, Path]) -> None:
+    """The new items' activations are capped for storage, but the refit reads the parent network's features of
+    every readable new item, as `fit` does for the old ones."""
+    root = folders["root"] / "new-over-cap"
+    headstart.fit(
+        str(folders["old"]), backbone="test-cnn", strategy="partial:1", max_epochs=2, out=str(root / "A"), **FIT
+    )
+    parent = _manifest(root / "A")["head"]["memory"]
+    per_item = (parent["bytes"] - 8 * 2 * 16) / parent["n"]  # generous: test-cnn features are small
+    cap_mb = 6 * per_item / 2**20  # the activations of a handful of items, the features of all
+    result = headstart.expand(str(root / "A"), str(folders["new"]), out=str(root / "B"), memory_mb=cap_mb, **QUIET)
+    record = _manifest(root / "B")["strategy"]["expand"]
+    n_new = result.counts["new_items"] - result.counts["test"]
+    assert record["head_refit"]["n"] == parent["tuned_n"] + n_new
+    assert _manifest(root / "B")["head"]["memory"]["n"] < parent["tuned_n"] + n_new  # activations stayed capped
+    _assert_knows_new_and_old(root / "B", folders)

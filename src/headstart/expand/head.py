@@ -82,9 +82,10 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     # the new items under the parent's per-class bound (`--memory N`), like the stored ones: with `fit --memory 20`
     # on flowers (seed 0), refitting on 20 herded old items per class beside *every* new item gave all-class 0.591
     # (old 0.415) against 0.624 (old 0.602) with 20 herded new items per class too. Under the default byte cap
-    # there is no per-class bound: every new item that fits is used (bounding them on banking77 moved errors from
-    # old to new classes and left all-class accuracy unchanged, BENCHMARKS.md)
-    fresh = activation_memory(backbone, train, cut, fit_config, labels)
+    # there is no per-class bound: every new item is used (bounding them on banking77 moved errors from old to new
+    # classes and left all-class accuracy unchanged, BENCHMARKS.md) — through the parent network's features of
+    # every readable item (`tuned`), so new items beyond the activations' byte cap are not dropped
+    fresh = activation_memory(backbone, train, cut, fit_config, labels, top=parent.top)
     if fresh is None:
         raise DataError(
             "no item of NEW_DATA could be read for --head-only",
@@ -105,8 +106,12 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
         k: v for k, v in parent.top.state_dict().items() if not k.startswith("head.") and k not in ("mean", "scale")
     }
     student.load_state_dict(kept, strict=False)
-    new_data = ActivationData([[v] for v in fresh.values], fresh.targets, backbone.modality, key)
-    new_pooled, new_targets = pooled_features(student, new_data, config.batch_size, config.seed)
+    if fresh.tuned is not None and fresh.tuned_targets is not None:  # every readable new item, as in `fit`
+        new_pooled = torch.from_numpy(np.asarray(fresh.tuned, dtype=np.float32))
+        new_targets = torch.from_numpy(np.asarray(fresh.tuned_targets, dtype=np.int64))
+    else:  # a per-class bound (`--memory N`), or features over half the cap: the stored new items only
+        new_data = ActivationData([[v] for v in fresh.values], fresh.targets, backbone.modality, key)
+        new_pooled, new_targets = pooled_features(student, new_data, config.batch_size, config.seed)
     if memory.tuned is not None and memory.tuned_targets is not None:  # every old item's features, as fitted
         old_pooled = torch.from_numpy(np.asarray(memory.tuned, dtype=np.float32))
         old_targets = torch.from_numpy(np.asarray(memory.tuned_targets, dtype=np.int64))
@@ -120,10 +125,10 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     notes = [
         "head only (the default; --tune-stages trains the last stages first): the parent's tuned stages are "
         f"kept and the grown head is a class-balanced logistic regression (C={refit['C']:g}, cross-validated) "
-        f"on their features of {old_source} and {len(fresh)} new item(s)"
+        f"on their features of {old_source} and {len(new_pooled)} new item(s)"
     ]
-    if len(fresh) < len(train):
-        notes.append(f"{len(train) - len(fresh)} new item(s) unreadable or over the memory bound: not used")
+    if len(new_pooled) < len(train):
+        notes.append(f"{len(train) - len(new_pooled)} new item(s) unreadable or over the memory bound: not used")
     strategy_manifest = {
         **parent.manifest()["strategy"],
         "expand": {"head_only": True, "epochs_run": 0, "rehearsal_items": len(old_pooled), "head_refit": refit},
