@@ -331,6 +331,7 @@ def test_head_only_refits_on_every_old_item_when_the_activations_are_capped(fold
     record = _manifest(root / "child")["strategy"]["expand"]
     n_new = result.counts["new_items"] - result.counts["test"]
     assert record["rehearsal_items"] == everything["n"] and record["head_refit"]["n"] == everything["n"] + n_new
+    assert result.counts["rehearsal"] == everything["n"]  # every old item's features, not the capped activations
     assert _manifest(root / "child")["head"]["memory"]["tuned_n"] == everything["n"] + n_new
     _assert_knows_new_and_old(root / "child", folders)
 

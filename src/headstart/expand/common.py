@@ -48,6 +48,7 @@ class Expansion:
     skipped: list[SkippedItem] = field(default_factory=list)
     checks: dict[str, Any] = field(default_factory=dict)  # forgetting checks on the old-class exemplars
     head_extra: dict[str, Any] = field(default_factory=dict)
+    rehearsal: int | None = None  # old items the expansion trained on (None: the stored exemplars)
 
 
 def no_memory_error(manifest: dict[str, Any], degraded: bool) -> HeadstartError:

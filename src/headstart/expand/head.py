@@ -143,6 +143,7 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
         memory=_child_memory(memory, fresh, fit_config, pooled, targets),
         method="grown head refit on the parent's features of stored activations + new data (head only)",
         n_train=len(pooled),
+        rehearsal=len(old_pooled),
         notes=notes,
         checks=forgetting_checks(before, after, old_targets.numpy()),
     )

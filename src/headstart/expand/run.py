@@ -87,7 +87,7 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
         "new_items": len(dataset) + len(dataset.skipped),
         "train": expansion.n_train,
         "test": int(metrics["test"]["n"]) if metrics.get("test") else 0,
-        "rehearsal": len(memory) if memory is not None else 0,
+        "rehearsal": expansion.rehearsal if expansion.rehearsal is not None else len(memory) if memory else 0,
         "classes": len(labels),
         "skipped": len(skipped),
     }
