@@ -20,46 +20,41 @@ from tests.conftest import TEXT_CLASSES, make_image_folder, make_text_csv
 from tests.tasks.conftest import make_multilabel_csv
 
 
+def _fitted(data: Path, backbone: str, **options: object) -> Path:
+    """`data` fitted on a tiny backbone into `model/` beside it."""
+    out = data.parent / "model"
+    headstart.fit(str(data), backbone=backbone, out=str(out), progress=False, **options)
+    return out
+
+
 @pytest.fixture(scope="session")
 def image_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("serve-image")
-    folder = make_image_folder(root / "images")
-    headstart.fit(str(folder), backbone="test-cnn", out=str(root / "model"), progress=False)
-    return root / "model"
+    return _fitted(make_image_folder(tmp_path_factory.mktemp("serve-image") / "images"), "test-cnn")
 
 
 @pytest.fixture(scope="session")
 def text_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("serve-text")
-    table = make_text_csv(root / "texts.csv")
-    headstart.fit(str(table), backbone="test-text", out=str(root / "model"), progress=False)
-    return root / "model"
+    return _fitted(make_text_csv(tmp_path_factory.mktemp("serve-text") / "texts.csv"), "test-text")
 
 
 @pytest.fixture(scope="session")
 def text_value_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Text regression: sport texts score 1, food texts 3 (the target column is `target`)."""
-    root = tmp_path_factory.mktemp("serve-text-value")
-    with open(root / "scores.csv", "w", newline="") as f:
+    table = tmp_path_factory.mktemp("serve-text-value") / "scores.csv"
+    with open(table, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["text", "target"])
         for r in range(3):
             for topic, value in (("sport", 1.0), ("food", 3.0)):
                 for text in TEXT_CLASSES[topic]:
                     writer.writerow([text if r == 0 else f"{text} again {r}", value])
-    headstart.fit(
-        str(root / "scores.csv"), backbone="test-text", task="regression", out=str(root / "model"), progress=False
-    )
-    return root / "model"
+    return _fitted(table, "test-text", task="regression")
 
 
 @pytest.fixture(scope="session")
 def text_tag_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Multi-label texts: sport texts are tagged sport;outdoor, food texts food, every other text also fun."""
-    root = tmp_path_factory.mktemp("serve-text-tags")
-    table = make_multilabel_csv(root / "tags.csv")
-    headstart.fit(str(table), backbone="test-text", out=str(root / "model"), progress=False)
-    return root / "model"
+    return _fitted(make_multilabel_csv(tmp_path_factory.mktemp("serve-text-tags") / "tags.csv"), "test-text")
 
 
 @pytest.fixture(scope="module")
