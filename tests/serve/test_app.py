@@ -337,3 +337,21 @@ def test_card_has_the_fields_the_page_shows(bundle: str, task: str, metrics: set
     script = (Path(headstart.serve.__file__).parent / "static" / "app.js").read_text()
     for key in metrics:
         assert f'"{key}"' in script, key
+
+
+def test_cors_is_off_unless_an_origin_is_allowed(text_bundle: Path, text_client: TestClient) -> None:
+    """A browser app on another origin may call the API only when the operator names that origin."""
+    preflight = {
+        "origin": "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
+    closed = text_client.options("/v1/predict", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    with TestClient(create_app(text_bundle, cors_origins=("https://app.example",))) as client:
+        opened = client.options("/v1/predict", headers=preflight)
+        assert opened.status_code == 200 and opened.headers["access-control-allow-origin"] == "https://app.example"
+        answer = client.post("/v1/predict", json={"inputs": ["a goal"]}, headers={"origin": "https://app.example"})
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "https://app.example"
+        other = client.options("/v1/predict", headers={**preflight, "origin": "https://evil.example"})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"

@@ -26,10 +26,12 @@ def test_serve_options_reach_the_api(monkeypatch: pytest.MonkeyPatch, image_bund
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(api, "serve", lambda bundle, **kw: calls.append({"bundle": bundle, **kw}))
     args = ["serve", str(image_bundle), "--port", "9123", "--workers", "2", "--max-batch", "8", "--max-wait-ms", "2"]
+    args += ["--cors-origin", "https://a.example", "--cors-origin", "https://b.example"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert calls[0]["port"] == 9123 and calls[0]["workers"] == 2
     assert calls[0]["max_batch"] == 8 and calls[0]["max_wait_ms"] == 2.0 and calls[0]["host"] == "127.0.0.1"
+    assert calls[0]["cors_origins"] == ("https://a.example", "https://b.example")
 
 
 def test_serve_missing_bundle_exits_with_bundle_code(tmp_path: Path) -> None:

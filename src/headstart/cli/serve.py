@@ -38,6 +38,13 @@ def serve(
         ),
     ] = "fp32",
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            help="A web origin allowed to call the API from a browser (repeatable; '*' for any). Default: none.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, GET /v1/model, GET /v1/health, docs at /docs, page at /."""
     with command_errors(as_json=False):
@@ -61,4 +68,5 @@ def serve(
             top_k=top_k,
             threads=threads,
             precision=precision,
+            cors_origins=tuple(cors_origin or ()),
         )

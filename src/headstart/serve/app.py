@@ -401,6 +401,12 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(BodySizeLimit, limit_bytes=config.max_body_bytes)
+    if config.cors_origins:  # a web front-end on another origin calls the API (off by default)
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
     _add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_docs(app, service.name)

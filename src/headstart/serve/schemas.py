@@ -23,6 +23,9 @@ class ServeConfig(BaseModel):
     precision: Literal["fp32", "int8"] = Field(
         default="fp32", description="int8: the backbone dynamically quantized (faster, approximate; opt-in)"
     )
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="web origins allowed to call the API from a browser (CORS), e.g. https://app.example"
+    )
 
     @property
     def max_body_bytes(self) -> int:
