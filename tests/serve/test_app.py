@@ -35,7 +35,15 @@ def test_health(image_client: TestClient) -> None:
     assert body["status"] == "ok"
     assert body["model"] == "test-cnn + linear"
     assert body["modality"] == "image"
-    assert body["batches"] >= 1  # the warm-up ran at startup
+
+
+def test_health_counts_client_requests_only(text_bundle: Path) -> None:
+    """The start-up warm-up ran (the session is open) but is not a request anyone made."""
+    with TestClient(create_app(text_bundle)) as client:
+        assert client.get("/v1/health").json()["requests"] == 0
+        client.post("/v1/predict", json={"inputs": ["a goal", "some soup"]})
+        body = client.get("/v1/health").json()
+        assert body["requests"] == 1 and body["items"] == 2 and body["batches"] == 1
 
 
 def test_model_card_is_public(image_client: TestClient, image_bundle: Path) -> None:

@@ -35,7 +35,7 @@ from headstart.bundle import load as load_bundle
 from headstart.config import validated
 from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
-from headstart.serve.batching import MicroBatcher
+from headstart.serve.batching import BatchStats, MicroBatcher
 from headstart.serve.inputs import check_count, check_texts, display_name, save_uploads, scrub, upload_filename
 from headstart.serve.limits import (
     BodySizeLimit,
@@ -99,14 +99,16 @@ class PredictionService:
         return outcomes
 
     async def warm_up(self) -> None:
-        """Open the frozen network's session before the first request (and fail early if it cannot)."""
+        """Open the frozen network's session before the first request (and fail early if it cannot); the warm-up
+        is not counted in /v1/health."""
         if self.modality == "text":
             await self.batcher.submit(["warm up"])
-            return
-        with tempfile.TemporaryDirectory(prefix="headstart-serve-") as tmp:
-            path = Path(tmp) / "warm-up.png"
-            Image.new("RGB", (8, 8), (128, 128, 128)).save(path)
-            await self.batcher.submit([str(path)])
+        else:
+            with tempfile.TemporaryDirectory(prefix="headstart-serve-") as tmp:
+                path = Path(tmp) / "warm-up.png"
+                Image.new("RGB", (8, 8), (128, 128, 128)).save(path)
+                await self.batcher.submit([str(path)])
+        self.batcher.stats = BatchStats()
 
     def answer(
         self,
