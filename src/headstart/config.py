@@ -160,11 +160,12 @@ def validated(model: type[_Options], **values: Any) -> Any:
     except ValidationError as err:
         first = err.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "options"
-        raise UsageError(
-            f"invalid value for {name}: {first.get('input')!r}",
-            expected=first["msg"],
-            fix=f"correct --{name.replace('_', '-')} (see --help)",
-        ) from err
+        value, flag = first.get("input"), f"--{name.replace('_', '-')}"
+        fix = f"correct {flag} (see --help)"
+        bound = first.get("ctx") or {}
+        if 1 in (bound.get("le"), bound.get("lt")) and isinstance(value, int | float) and 1 < value <= 100:
+            fix = f"pass {flag} {value / 100:g} for {value:g}% (a fraction from 0 to 1)"  # a percentage, surely
+        raise UsageError(f"invalid value for {name}: {value!r}", expected=first["msg"], fix=fix) from err
 
 
 def parse_duration(text: str | float | None) -> float | None:

@@ -223,3 +223,9 @@ def test_an_unexpected_error_still_prints_one_json_document(monkeypatch: pytest.
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["error"] == "InternalError" and doc["message"] == "RuntimeError: boom" and "report" in doc["fix"]
+
+
+def test_a_percentage_where_a_fraction_is_expected_gets_the_fraction_as_fix(tmp_path: Path) -> None:
+    doc = run("study", str(tmp_path), "--target-accuracy", "90", code=2)
+    assert doc["fix"] == "pass --target-accuracy 0.9 for 90% (a fraction from 0 to 1)"
+    assert run("fit", str(tmp_path), "--test-size", "20", code=2)["fix"].startswith("pass --test-size 0.2 for 20%")

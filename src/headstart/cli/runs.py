@@ -51,10 +51,9 @@ def runs(
             )
             return
         table = Table(title=f"{len(records)} run(s), newest first")
-        for column in ("run", "started", "kind", "strategy", "backbone", "data", "acc", "F1", "status"):
-            table.add_column(
-                column, justify="right" if column in ("acc", "F1") else "left", no_wrap=column in ("run", "started")
-            )
+        for column in ("run", "started (UTC)", "kind", "strategy", "backbone", "data", "acc", "F1", "status"):
+            justify = "right" if column in ("acc", "F1") else "left"
+            table.add_column(column, justify=justify, no_wrap=column in ("run", "started (UTC)"))
         for r in records:
             name = r.data_path.rstrip("/").rsplit("/", 1)[-1]
             table.add_row(
