@@ -66,6 +66,14 @@ class BadItemError(DataError):
         )
 
 
+class TooManyPixelsError(BadItemError):
+    """An image header over a pixel guard: `pixels` in the image, the guard's `limit`, and what sets it (`guard`)."""
+
+    def __init__(self, item: str, reason: str, *, pixels: int, limit: int, guard: str) -> None:
+        super().__init__(item, reason)
+        self.pixels, self.limit, self.guard = pixels, limit, guard
+
+
 class BackboneError(HeadstartError):
     """A backbone is unknown, not installed, or does not fit the data."""
 

@@ -18,7 +18,7 @@ from headstart.data.images import (
     read_image,
     to_rgb,
 )
-from headstart.errors import BadItemError, UsageError
+from headstart.errors import BadItemError, TooManyPixelsError, UsageError
 
 
 def _save(im: Image.Image, path: Path, **kwargs: object) -> Path:
@@ -142,6 +142,9 @@ def test_pixel_limit_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyP
             BadItemError, match=r"(?s)big.png.*100 pixels is over the limit of 50.*HEADSTART_MAX_PIXELS"
         ):
             fn(path)
+    with pytest.raises(TooManyPixelsError) as refused:  # structured, so the service can answer 413 with the figures
+        check_image_header(path)
+    assert (refused.value.pixels, refused.value.limit, refused.value.guard) == (100, 50, "HEADSTART_MAX_PIXELS")
     monkeypatch.setenv("HEADSTART_MAX_PIXELS", "100")
     check_image_header(path)
 

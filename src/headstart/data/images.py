@@ -7,17 +7,20 @@ decompression bomb never allocates its pixels.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from headstart.errors import BadItemError, UsageError
+from headstart.errors import BadItemError, TooManyPixelsError, UsageError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 MAX_PIXELS = 40_000_000
 MAX_PIXELS_ENV = "HEADSTART_MAX_PIXELS"
+PIL_GUARD = "PIL's decompression-bomb guard"
+_PIL_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")  # PIL's message: the only place it says
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -135,7 +138,12 @@ def _open(path: str | Path) -> Image.Image:
             str(path), f"not a readable image: no known image format in the file (extension {p.suffix!r})"
         ) from e
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise BadItemError(str(path), f"refused as a possible decompression bomb ({e})") from e
+        found = _PIL_BOMB.search(str(e))
+        guard = Image.MAX_IMAGE_PIXELS or 0
+        pixels, limit = (int(found.group(1)), int(found.group(2))) if found else (guard, guard)
+        raise TooManyPixelsError(
+            str(path), f"refused as a possible decompression bomb ({e})", pixels=pixels, limit=limit, guard=PIL_GUARD
+        ) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise BadItemError(str(path), f"cannot read the image header ({e})") from e
     width, height = im.size
@@ -145,9 +153,12 @@ def _open(path: str | Path) -> Image.Image:
         raise BadItemError(str(path), f"the image has no pixels ({width}x{height})")
     if width * height > limit:
         im.close()
-        raise BadItemError(
+        raise TooManyPixelsError(
             str(path),
             f"{width}x{height} = {width * height:,} pixels is over the limit of {limit:,} "
             f"(raise it with {MAX_PIXELS_ENV} if the image is genuine)",
+            pixels=width * height,
+            limit=limit,
+            guard=MAX_PIXELS_ENV,
         )
     return im

@@ -8,15 +8,14 @@ headstart's or PIL's decompression-bomb guard) is a 413 naming `--max-image-pixe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from headstart.data.images import MAX_PIXELS_ENV, image_size
-from headstart.errors import BadItemError
+from headstart.errors import BadItemError, TooManyPixelsError
 from headstart.serve.limits import InvalidInputError, TooLargeError
 from headstart.serve.schemas import ServeConfig
 
@@ -102,10 +101,9 @@ def save_uploads(
         path.write_bytes(data)
         try:
             width, height = image_size(path)
+        except TooManyPixelsError as err:
+            raise _too_many_pixels(label, f"{err.pixels:,}", err.pixels, config, err) from None
         except BadItemError as err:
-            guard = _size_guard(err)
-            if guard is not None:
-                raise _too_many_pixels(label, f"{guard[0]:,}", guard[0], config, guard) from None
             reason = f"not a usable image: {_upload_reason(err, directory)}"
             if skip_bad:
                 paths.append(Unusable(reason))
@@ -121,41 +119,21 @@ def save_uploads(
     return paths
 
 
-PIL_GUARD = "which PIL's decompression-bomb guard requires (it cannot be raised)"
-# (pixels in the image, the guard's limit, what sets that guard)
-Guard = tuple[int, int, str]
-
-
 def _too_many_pixels(
-    label: str, size: str, pixels: int, config: ServeConfig, guard: Guard | None = None
+    label: str, size: str, pixels: int, config: ServeConfig, guard: TooManyPixelsError | None = None
 ) -> TooLargeError:
     """413 for an image over the service's --max-image-pixels, or over a lower guard that refused its header."""
     if guard is None or pixels > config.max_image_pixels:
         limit, fix = config.max_image_pixels, "or raise --max-image-pixels"
-    else:  # the operator raised --max-image-pixels above a guard that still applies
-        limit, fix = guard[1], f"or raise {guard[2]} on the server" if guard[2] == MAX_PIXELS_ENV else guard[2]
+    elif guard.guard == MAX_PIXELS_ENV:  # the operator raised --max-image-pixels above a guard that still applies
+        limit, fix = guard.limit, f"or raise {MAX_PIXELS_ENV} on the server"
+    else:
+        limit, fix = guard.limit, f"which {guard.guard} requires (it cannot be raised)"
     return TooLargeError(
         f"{label} is {size} pixels, over the limit of {limit:,}",
         expected=f"images of at most {limit:,} pixels",
         fix=f"downscale the image (the model sees a small square anyway), {fix}",
     )
-
-
-_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")
-_HEADSTART_GUARD = re.compile(r"^\d+x\d+ = ([\d,]+) pixels is over the limit of ([\d,]+)")
-
-
-def _size_guard(err: BadItemError) -> Guard | None:
-    """How many pixels a header refused by a size guard has (PIL's decompression-bomb guard or headstart's)."""
-    if isinstance(err.__cause__, Image.DecompressionBombError | Image.DecompressionBombWarning):
-        found = _BOMB.search(str(err.__cause__))
-        if found:
-            return int(found.group(1)), int(found.group(2)), PIL_GUARD
-        return Image.MAX_IMAGE_PIXELS or 0, Image.MAX_IMAGE_PIXELS or 0, PIL_GUARD
-    found = _HEADSTART_GUARD.match(err.reason)
-    if found:
-        return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", "")), MAX_PIXELS_ENV
-    return None
 
 
 def _upload_reason(err: BadItemError, directory: Path) -> str:
