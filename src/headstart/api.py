@@ -14,7 +14,7 @@ from headstart import tracking
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones import list_backbones as _registry_list
 from headstart.backbones.base import Backbone, BackboneInfo
-from headstart.bundle import Predictor, check_output_folder, save_bundle
+from headstart.bundle import Predictor, check_output_folder, read_manifest, save_bundle
 from headstart.bundle import load as _load_bundle
 from headstart.config import (
     DEFAULT_BACKBONES,
@@ -690,11 +690,11 @@ def promote(
     from headstart.promotion import check_metric, decide, refusal
 
     check_metric(metric)
-    new, current = _load_bundle(candidate), _load_bundle(over)
-    refuse_task(new.task, "`headstart promote`")
-    if new.modality != current.modality:
+    new, current = read_manifest(candidate), read_manifest(over)  # evaluate loads the models; the manifests suffice
+    refuse_task(new.get("task") or "classification", "`headstart promote`")
+    if new["modality"] != current["modality"]:
         raise UsageError(
-            f"the candidate reads {new.modality} and the current model {current.modality}: one dataset cannot "
+            f"the candidate reads {new['modality']} and the current model {current['modality']}: one dataset cannot "
             "test both",
             expected="two bundles of the same modality (and labels)",
             fix="pass the production bundle that the candidate should replace to --over",
@@ -732,7 +732,6 @@ def promote(
 
 def _record_promotion(result: Any, candidate: Path, over: Path, model_name: str) -> None:
     """Tag the candidate's run, point the registry alias at it, and write promotion.json."""
-    from headstart.bundle import read_manifest
     from headstart.promotion import ALIAS, write_decision
 
     manifest = read_manifest(candidate)
@@ -785,7 +784,7 @@ def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
 
     config: ExpandConfig = validated(ExpandConfig, **options)
     check_output_folder(config.out)
-    refuse_task(_load_bundle(bundle).task, "`headstart expand`")
+    refuse_task(read_manifest(bundle).get("task") or "classification", "`headstart expand`")
     refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
     params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
     with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
