@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from headstart.backbones.base import State
 from headstart.config import ExpandConfig
 from headstart.data import split_dataset
 from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config
@@ -24,13 +26,14 @@ from headstart.strategies.finetune import (
     frozen_batchnorm,
 )
 from headstart.strategies.memory import activation_memory, memory_bytes, merge_memories
-from headstart.strategies.training_data import ActivationData
+from headstart.strategies.training_data import ActivationData, activation_state
 from headstart.train import EarlyStopping, ProgressBar, Trainer, TrainerConfig
 
 DEFAULT_EPOCHS = 8
 DEFAULT_PATIENCE = 2  # the validation part holds new items only; the head is refit afterwards
 LR_FACTOR = 0.3  # expansion fine-tunes at this fraction of the parent's learning rate
 VALIDATION_FRACTION = 0.2
+TEACHER_LOGITS = "teacher_logits"  # batch-state key of the parent's precomputed old-class logits
 
 
 def balanced_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -70,8 +73,10 @@ class DistillationLoss:
         loss = nn.functional.cross_entropy(logits, target, weight=self.class_weight, label_smoothing=self.smoothing)
         if self.weight == 0:
             return loss
-        with torch.no_grad():
-            old = self.teacher(state)
+        old = state.get(TEACHER_LOGITS)
+        if old is None:
+            with torch.no_grad():
+                old = self.teacher(state)
         t = self.temperature
         kl = nn.functional.kl_div(
             nn.functional.log_softmax(logits[:, : self.n_old] / t, dim=1),
@@ -79,6 +84,45 @@ class DistillationLoss:
             reduction="batchmean",
         )
         return loss + self.weight * t * t * kl
+
+
+class WithTeacherLogits:
+    """`data`'s training batches, each state carrying the teacher's logits for the view sampled of each item.
+
+    The teacher is frozen and the views are cached, so its outputs are computed once per view here instead of
+    once per epoch in the loss (a forward pass of the tuned stages per item per epoch saved). The stages read
+    only their own keys, so the extra one reaches the loss untouched.
+    """
+
+    def __init__(self, data: ActivationData, teacher: nn.Module, batch_size: int) -> None:
+        self.data = data
+        self.targets = data.targets
+        self.group = data.group
+        self.logits = _logits_per_view(data, teacher, batch_size)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[tuple[State, torch.Tensor]]:
+        data = self.data
+        for chosen, views in data.picks(batch_size, epoch=epoch, seed=seed):
+            state = activation_state([data.views[k][v] for k, v in zip(chosen, views)], data.modality, data.key)
+            state[TEACHER_LOGITS] = torch.stack([self.logits[k][v] for k, v in zip(chosen, views)])
+            yield state, torch.from_numpy(data.targets[chosen])
+
+
+@torch.no_grad()
+def _logits_per_view(data: ActivationData, teacher: nn.Module, batch_size: int) -> list[list[torch.Tensor]]:
+    """The teacher's logits of every cached view of every item: `logits[k][v]`."""
+    teacher.eval()
+    pairs = [(k, v) for k, views in enumerate(data.views) for v in range(len(views))]
+    logits: list[list[torch.Tensor]] = [[] for _ in data.views]
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        out = teacher(activation_state([data.views[k][v] for k, v in chunk], data.modality, data.key))
+        for (k, _), row in zip(chunk, out):
+            logits[k].append(row.clone())
+    return logits
 
 
 def _grow(
@@ -229,7 +273,12 @@ def expand_finetune(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
         ],
         loss=loss,
     )
-    state = trainer.fit(train_data, val_data)
+    distilled = (
+        WithTeacherLogits(train_data, teacher, config.batch_size)
+        if isinstance(train_data, ActivationData) and config.distill_weight
+        else train_data
+    )
+    state = trainer.fit(distilled, val_data)
     if state.stop_reason:
         notes.append(state.stop_reason)
     refit = None

@@ -72,11 +72,16 @@ class ActivationData:
     def __len__(self) -> int:
         return len(self.views)
 
-    def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
+    def picks(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[tuple[np.ndarray, list[int]]]:
+        """Batch by batch: the items, and the view sampled for each (view 0 in evaluation)."""
         order, rng = grouped_order(self.targets, epoch, seed, self.group)
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            rows = [self.views[k][int(rng.integers(len(self.views[k]))) if rng is not None else 0] for k in chosen]
+            yield chosen, [int(rng.integers(len(self.views[k]))) if rng is not None else 0 for k in chosen]
+
+    def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
+        for chosen, views in self.picks(batch_size, epoch=epoch, seed=seed):
+            rows = [self.views[k][v] for k, v in zip(chosen, views)]
             yield activation_state(rows, self.modality, self.key), torch.from_numpy(self.targets[chosen])
 
 
