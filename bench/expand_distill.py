@@ -61,8 +61,14 @@ def main() -> None:
 
     def expand(name: str) -> tuple[float, float]:
         _, _, cpu = _timed(
-            headstart.expand, str(work / "A"), str(new_train), out=str(work / name), progress=False,
-            seed=args.seed, head_only=False, track=False,
+            headstart.expand,
+            str(work / "A"),
+            str(new_train),
+            out=str(work / name),
+            progress=False,
+            seed=args.seed,
+            head_only=False,
+            track=False,
         )
         accuracy = headstart.evaluate(str(work / name), str(test_all), progress=False).report.accuracy
         return cpu, float(accuracy)
@@ -74,12 +80,27 @@ def main() -> None:
         for variant in ("per_epoch", "precomputed"):
             tune.WithTeacherLogits = product if variant == "precomputed" else _per_epoch_reference  # type: ignore[misc]
             cpu, accuracy = expand(f"B-{variant}-{repeat}")
-            rows.append({"variant": variant, "repeat": repeat, "cpu_s": round(cpu, 2), "accuracy": accuracy,
-                         "load": load_average()})
+            rows.append(
+                {
+                    "variant": variant,
+                    "repeat": repeat,
+                    "cpu_s": round(cpu, 2),
+                    "accuracy": accuracy,
+                    "load": load_average(),
+                }
+            )
             print(rows[-1], flush=True)
     tune.WithTeacherLogits = product  # type: ignore[misc]
-    write_json(args.out, {"machine": machine_info(), "args": {k: str(v) for k, v in vars(args).items()},
-                          "old": old, "new": new, "rows": rows})
+    write_json(
+        args.out,
+        {
+            "machine": machine_info(),
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "old": old,
+            "new": new,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -408,7 +408,8 @@ def serve(
     """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes).
 
     The port is checked before the model loads (port 0 picks a free one); `on_ready(url)` is called once the
-    service is warmed up and listening (one process), or when the workers start (several).
+    service is warmed up, on a socket that already listens (one process: a request sent then is answered), or
+    when the workers start (several).
     """
     import json
     import os
@@ -419,7 +420,7 @@ def serve(
     from headstart.runtime import default_threads
     from headstart.serve.app import ENV_SPEC
     from headstart.serve.app import create_app as _create_app
-    from headstart.serve.ports import claim_port
+    from headstart.serve.ports import claim_port, listening_socket
     from headstart.serve.schemas import ServeConfig
 
     if workers < 1:
@@ -429,13 +430,17 @@ def serve(
     if workers > 1 and options.get("threads") is None:
         options["threads"] = max(1, default_threads() // workers)  # the cores are shared by the processes
     validated(ServeConfig, **options)  # type: ignore[arg-type]
-    port = claim_port(host, port)  # a taken port fails now, not after a model load
-    predictor = _load_bundle(bundle)  # fail here, before any process starts, when the bundle is unusable
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
     if workers == 1:
-        ready = (lambda: on_ready(url)) if on_ready else None
-        uvicorn.run(_create_app(predictor, on_ready=ready, **options), host=host, port=port, log_level=log_level)
+        with listening_socket(host, port) as sock:  # a taken port fails now, not after a model load
+            predictor = _load_bundle(bundle)
+            url = _service_url(host, sock.getsockname()[1])
+            ready = (lambda: on_ready(url)) if on_ready else None
+            app = _create_app(predictor, on_ready=ready, **options)
+            uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level)).run(sockets=[sock])
         return
+    port = claim_port(host, port)
+    _load_bundle(bundle)  # fail here, before any process starts, when the bundle is unusable
+    url = _service_url(host, port)
     if on_ready:
         on_ready(url)
     os.environ[ENV_SPEC] = json.dumps({"bundle": str(Path(bundle).resolve()), "options": options})
@@ -447,6 +452,10 @@ def serve(
         workers=workers,
         log_level=log_level,
     )
+
+
+def _service_url(host: str, port: int) -> str:
+    return f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
 
 
 def export(bundle: str | Path, *, out: str | Path | None = None, format: str = "onnx", force: bool = False) -> Any:

@@ -26,7 +26,9 @@ class CountingTeacher(nn.Module):
 
 def _ragged_views(n: int, views: int, dim: int, seed: int = 0) -> ActivationData:
     rng = np.random.default_rng(seed)
-    items = [[rng.normal(size=(int(rng.integers(2, 9)), dim)).astype(np.float32) for _ in range(views)] for _ in range(n)]
+    items = [
+        [rng.normal(size=(int(rng.integers(2, 9)), dim)).astype(np.float32) for _ in range(views)] for _ in range(n)
+    ]
     return ActivationData(items, rng.integers(0, 3, size=n), "text", "hidden")
 
 
@@ -36,9 +38,7 @@ def test_cached_logits_match_the_teacher_on_each_sampled_view_every_epoch() -> N
     cached = WithTeacherLogits(data, teacher, batch_size=4)
     assert len(cached) == len(data)
     for epoch in range(3):
-        pairs = zip(
-            cached.batches(5, epoch=epoch, seed=7), data.batches(5, epoch=epoch, seed=7), strict=True
-        )
+        pairs = zip(cached.batches(5, epoch=epoch, seed=7), data.batches(5, epoch=epoch, seed=7), strict=True)
         for (state, target), (plain, plain_target) in pairs:
             torch.testing.assert_close(target, plain_target)
             torch.testing.assert_close(state["hidden"], plain["hidden"])  # the same view was sampled

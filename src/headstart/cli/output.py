@@ -26,9 +26,9 @@ console = Console(width=_width(sys.stdout))
 err_console = Console(stderr=True, width=_width(sys.stderr))
 
 
-def print_json(document: Any) -> None:
-    """Print one JSON document on stdout."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+def print_json(document: Any, indent: int | None = 2) -> None:
+    """Print one JSON document on stdout (`indent=None`: on one line)."""
+    sys.stdout.write(json.dumps(document, indent=indent, default=str) + "\n")
     sys.stdout.flush()
 
 

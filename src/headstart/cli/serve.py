@@ -8,7 +8,7 @@ import typer
 
 from headstart.cli.lazy import api
 from headstart.cli.options import Threads
-from headstart.cli.output import command_errors, err_console
+from headstart.cli.output import command_errors, err_console, print_json
 
 
 def serve(
@@ -45,16 +45,30 @@ def serve(
             help="A web origin allowed to call the API from a browser (repeatable; '*' for any). Default: none.",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help='When ready, print one JSON line on stdout ({"status": "ready", "url": ...}); errors as JSON.',
+        ),
+    ] = False,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, GET /v1/model, GET /v1/health, docs at /docs, page at /."""
-    with command_errors(as_json=False):
+
+    def announce(url: str) -> None:
+        if as_json:  # one line: a script reads it, then calls the URL
+            print_json({"status": "ready", "url": url, "bundle": bundle, "docs": f"{url}docs"}, indent=None)
+        else:  # one line however long, for the same reason
+            err_console.print(
+                f"[bold green]ready[/]: serving {bundle} at {url} (try-it page at /, API docs at /docs); Ctrl+C stops",
+                soft_wrap=True,
+            )
+
+    with command_errors(as_json):
         err_console.print(f"loading {bundle} …", soft_wrap=True)
         api.serve(
             bundle,
-            on_ready=lambda url: err_console.print(
-                f"[bold green]ready[/]: serving {bundle} at {url} (try-it page at /, API docs at /docs); Ctrl+C stops",
-                soft_wrap=True,  # one line, however long: scripts wait for it and read the URL
-            ),
+            on_ready=announce,
             host=host,
             port=port,
             workers=workers,

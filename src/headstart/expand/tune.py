@@ -106,8 +106,10 @@ class WithTeacherLogits:
     def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[tuple[State, torch.Tensor]]:
         data = self.data
         for chosen, views in data.picks(batch_size, epoch=epoch, seed=seed):
-            state = activation_state([data.views[k][v] for k, v in zip(chosen, views)], data.modality, data.key)
-            state[TEACHER_LOGITS] = torch.stack([self.logits[k][v] for k, v in zip(chosen, views)])
+            state = activation_state(
+                [data.views[k][v] for k, v in zip(chosen, views, strict=True)], data.modality, data.key
+            )
+            state[TEACHER_LOGITS] = torch.stack([self.logits[k][v] for k, v in zip(chosen, views, strict=True)])
             yield state, torch.from_numpy(data.targets[chosen])
 
 
@@ -120,7 +122,7 @@ def _logits_per_view(data: ActivationData, teacher: nn.Module, batch_size: int) 
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         out = teacher(activation_state([data.views[k][v] for k, v in chunk], data.modality, data.key))
-        for (k, _), row in zip(chunk, out):
+        for (k, _), row in zip(chunk, out, strict=True):
             logits[k].append(row.clone())
     return logits
 

@@ -81,7 +81,7 @@ class ActivationData:
 
     def batches(self, batch_size: int, *, epoch: int | None, seed: int) -> Iterator[Batch]:
         for chosen, views in self.picks(batch_size, epoch=epoch, seed=seed):
-            rows = [self.views[k][v] for k, v in zip(chosen, views)]
+            rows = [self.views[k][v] for k, v in zip(chosen, views, strict=True)]
             yield activation_state(rows, self.modality, self.key), torch.from_numpy(self.targets[chosen])
 
 
