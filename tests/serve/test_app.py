@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ def test_health(image_client: TestClient) -> None:
     assert body["status"] == "ok"
     assert body["model"] == "test-cnn + linear"
     assert body["modality"] == "image"
+    assert body["worker_pid"] == os.getpid()  # the in-process test server: its counters are this process's
 
 
 def test_health_counts_client_requests_only(text_bundle: Path) -> None:

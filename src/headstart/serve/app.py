@@ -200,6 +200,7 @@ class PredictionService:
             batches=stats.batches,
             items=stats.items,
             queued=self.batcher.queued,
+            worker_pid=os.getpid(),
         )
 
     def card(self) -> ModelCard:

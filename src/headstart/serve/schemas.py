@@ -115,14 +115,17 @@ class ModelCard(BaseModel):
 
 
 class Health(BaseModel):
+    """Liveness and counters. With `--workers N` each process answers for itself: `worker_pid` says which."""
+
     status: str
     model: str
     modality: str
     uptime_seconds: float
-    requests: int
+    requests: int = Field(description="client requests answered by this process (the warm-up is not counted)")
     batches: int
     items: int
     queued: int
+    worker_pid: int = Field(description="the server process that answered; the counters are its own")
 
 
 class ErrorBody(BaseModel):
