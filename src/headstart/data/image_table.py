@@ -7,11 +7,13 @@ like one (`path`, `image`, `file`...) and most of its values end in an image ext
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from headstart.data.images import check_image_header, is_image_file
 from headstart.errors import BadItemError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IMAGE_COLUMN_NAMES = ("path", "image", "image_path", "file", "filename", "filepath", "file_path")
 MIN_IMAGE_SHARE = 0.9

@@ -9,10 +9,9 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from headstart.data.dataset import (
     SPLIT_ALIASES,
@@ -24,6 +23,9 @@ from headstart.data.dataset import (
 from headstart.data.image_table import image_path_column, image_path_value
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
 from headstart.tasks import DEFAULT_SEPARATOR, detect_task, task_label
+
+if TYPE_CHECKING:  # pandas loads with the first table read: image commands never pay its ~0.5 s import
+    import pandas as pd
 
 TABLE_EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
@@ -136,6 +138,8 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
 
     CSV/TSV cells are read as strings (only empty cells are missing), so labels keep their spelling.
     """
+    import pandas as pd
+
     p = Path(path)
     kind = TABLE_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
@@ -180,6 +184,8 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """Objects one per line, indexed by line number; invalid lines are returned as bad rows."""
+    import pandas as pd
+
     records: list[dict[str, Any]] = []
     numbers: list[int] = []
     bad: list[tuple[int, str]] = []
@@ -318,6 +324,8 @@ def _is_missing(value: object) -> bool:
         return True
     if isinstance(value, (list, tuple, dict, np.ndarray)):
         return False
+    import pandas as pd
+
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
