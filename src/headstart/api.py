@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -114,13 +116,21 @@ class PredictResult:
     predictions: list[Prediction]
     skipped: list[SkippedItem] = field(default_factory=list)
     task: str = "classification"
+    out: str | None = None  # the file the predictions were written to (`out=`), if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "predictions": [p.to_dict() for p in self.predictions],
             "skipped": [s.to_dict() for s in self.skipped],
+            **({"out": self.out} if self.out else {}),
         }
+
+    def to_frame(self, inputs: Sequence[str] = ()) -> Any:
+        """The predictions as a pandas DataFrame (with `inputs`, the one predicted table's columns first)."""
+        from headstart.prediction_files import predictions_frame
+
+        return predictions_frame(self, inputs)
 
 
 def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
@@ -359,8 +369,18 @@ def _check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
         raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)
 
 
-def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictResult:
-    """Labels with probabilities for image files/folders, a table or text file, or raw texts."""
+def predict(
+    bundle: str | Path, inputs: list[str], *, out: str | Path | None = None, **options: Any
+) -> PredictResult:
+    """Labels with probabilities for image files/folders, a table or text file, or raw texts.
+
+    With `out` (a .csv/.tsv/.jsonl/.parquet file name) the predictions are also written there, one row per input:
+    a single predicted table keeps all its columns and rows, with the prediction columns appended.
+    """
+    from headstart.prediction_files import check_output_path, write_predictions
+
+    if out is not None:
+        check_output_path(out, _input_names(inputs))  # before any work
     config: PredictConfig = validated(PredictConfig, **options)
     predictor = _load_bundle(bundle)
     dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)
@@ -385,7 +405,14 @@ def predict(bundle: str | Path, inputs: list[str], **options: Any) -> PredictRes
     skipped = [*dataset.skipped, *result.skipped]
     if not predictions:  # every item passed the loader's header check but none could be decoded
         raise all_skipped_error("no input could be read", skipped)
-    return PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)
+    result = PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)
+    if out is not None:
+        result.out = str(write_predictions(result, _input_names(inputs), out))
+    return result
+
+
+def _input_names(inputs: Any) -> list[str]:
+    return [str(inputs)] if isinstance(inputs, str | os.PathLike) else [str(i) for i in inputs]
 
 
 def create_app(bundle: str | Path, **options: Any) -> Any:
@@ -412,7 +439,6 @@ def serve(
     when the workers start (several).
     """
     import json
-    import os
 
     import uvicorn
 

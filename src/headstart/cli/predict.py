@@ -22,6 +22,16 @@ def predict(
         ),
     ],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show per item.")] = 3,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="Also write the predictions to FILE (.csv, .tsv, .jsonl, .parquet), one row per input; a predicted "
+            "table comes back whole with predicted_* columns appended.",
+        ),
+    ] = None,
     text_column: TextColumn = None,
     on_bad: OnBad = "skip",
     threads: Threads = None,
@@ -33,12 +43,17 @@ def predict(
         result = api.predict(
             bundle,
             inputs,
+            out=out,
             top_k=top_k,
             text_column=text_column,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:
             print_json(result.to_dict())
+            return
+        if result.out:  # the file holds every row: a summary, not a table of thousands
+            skipped = f", {len(result.skipped)} skipped (see skipped_reason)" if result.skipped else ""
+            console.print(f"wrote {len(result.predictions)} prediction(s) to {result.out}{skipped}", soft_wrap=True)
             return
         table = Table()
         columns = {"regression": ("item", "value"), "multilabel": ("item", "labels", f"top {top_k}")}
