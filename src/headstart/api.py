@@ -299,7 +299,7 @@ def fit(data: str | Path, **options: Any) -> FitResult:
             backbone=backbone.name if backbone else "",
             strategy=config.strategy,
             run_id=run.run_id,
-            trained=str(manifest["strategy"].get("name") or config.strategy),
+            trained=str(manifest["strategy"].get("spec") or manifest["strategy"].get("name") or config.strategy),
         )
         tracking.record_fit(run, config, result, manifest)
     result.notes.extend(run.problems)

@@ -15,6 +15,15 @@ from headstart.metrics import ClassificationReport, classification_report
 from headstart.tasks import DEFAULT_THRESHOLD, multi_hot, target_values
 
 PRIMARY = {"classification": "accuracy", "multilabel": "micro_f1", "regression": "r2"}
+SMALL_TEST = 100  # below this many test items an accuracy is shown with its 95% interval
+
+
+def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of an accuracy measured on `n` items (scipy's `binomtest`)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(round(accuracy * n), n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 @dataclass

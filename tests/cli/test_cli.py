@@ -229,3 +229,41 @@ def test_a_percentage_where_a_fraction_is_expected_gets_the_fraction_as_fix(tmp_
     doc = run("study", str(tmp_path), "--target-accuracy", "90", code=2)
     assert doc["fix"] == "pass --target-accuracy 0.9 for 90% (a fraction from 0 to 1)"
     assert run("fit", str(tmp_path), "--test-size", "20", code=2)["fix"].startswith("pass --test-size 0.2 for 20%")
+
+
+def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def test_a_small_test_split_shows_the_accuracys_interval(image_folder: Path, tmp_path: Path) -> None:
+    import re
+
+    result = runner.invoke(app, ["fit", str(image_folder), "-b", "test-cnn", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    accuracy = float(re.search(r"test accuracy (\d\.\d+)", result.output).group(1))
+    found = re.search(r"only (\d+) test items: the accuracy's 95% interval is (\d\.\d+)–(\d\.\d+)", result.output)
+    assert found is not None, result.output
+    n = int(found.group(1))
+    low, high = _wilson(round(accuracy * n), n)
+    assert float(found.group(2)) == pytest.approx(low, abs=1e-3) and float(found.group(3)) == pytest.approx(
+        high, abs=1e-3
+    )
+
+
+def test_fit_names_the_strategy_it_trained_with_its_stage_count(image_folder: Path, tmp_path: Path) -> None:
+    args = ["fit", str(image_folder), "-b", "test-cnn", "-s", "partial:1", "--max-epochs", "1", "--no-track"]
+    doc = run(*args, "--out", str(tmp_path / "j"))
+    assert doc["trained"] == "partial:1"
+    human = runner.invoke(app, [*args, "--out", str(tmp_path / "h")])
+    assert "trained partial:1 on test-cnn" in human.output and "->" not in human.output
+
+
+def test_fit_says_how_many_skipped_items_it_did_not_list(image_folder: Path, tmp_path: Path) -> None:
+    for n in range(13):
+        (image_folder / "red" / f"broken-{n:02d}.png").write_bytes(b"not a png")
+    result = runner.invoke(app, ["fit", str(image_folder), "-b", "test-cnn", "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 13 item(s)" in result.output and "… and 3 more (--json lists every one)" in result.output

@@ -28,6 +28,9 @@ from headstart.cli.output import command_errors, console, metrics_line, print_js
 from headstart.config import parse_duration
 
 
+SKIPPED_SHOWN = 10  # skipped items listed by name; --json lists all
+
+
 def fit(
     data: Annotated[
         str, typer.Argument(metavar="DATA", help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")
@@ -165,6 +168,11 @@ def fit(
             f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
         )
         console.print("test " + metrics_line(m))
+        from headstart.task_metrics import SMALL_TEST, accuracy_interval
+
+        if "accuracy" in m and 0 < m["n"] < SMALL_TEST:
+            low, high = accuracy_interval(m["accuracy"], int(m["n"]))
+            console.print(f"  only {int(m['n'])} test items: the accuracy's 95% interval is {low:.3f}–{high:.3f}")
         features = f"; features {c['features_cached']} cached / {c['features_computed']} computed"
         console.print(
             f"time {t['total_seconds']:.1f}s (train {t['train_seconds']:.1f}s, test {t['test_seconds']:.1f}s"
@@ -172,8 +180,10 @@ def fit(
         )
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s):[/]")
-            for s in result.skipped[:10]:
+            for s in result.skipped[:SKIPPED_SHOWN]:
                 console.print(f"  {s.id}: {s.reason}")
+            if len(result.skipped) > SKIPPED_SHOWN:
+                console.print(f"  … and {len(result.skipped) - SKIPPED_SHOWN} more (--json lists every one)")
         print_notes(result.notes)
         console.print(f"bundle: [bold]{result.bundle}[/]")
         if result.run_id:
