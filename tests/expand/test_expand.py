@@ -375,3 +375,11 @@ def test_cli_fit_memory_option(images: dict[str, Path], tmp_path: Path) -> None:
 def test_errors_are_headstart_errors(images: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(HeadstartError):
         headstart.expand(str(tmp_path / "missing"), str(images["new"]), out=str(tmp_path / "x"), **QUIET)
+
+
+def test_expanding_a_bundle_into_itself_is_refused_before_any_work(images: dict[str, Path]) -> None:
+    before = (images["linear"] / "manifest.json").read_bytes()
+    with pytest.raises(UsageError, match="is the bundle being expanded") as err:
+        headstart.expand(str(images["linear"]), str(images["new"]), out=str(images["linear"]), **QUIET)
+    assert "linear-v2" in (err.value.fix or "")
+    assert (images["linear"] / "manifest.json").read_bytes() == before

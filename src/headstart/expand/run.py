@@ -64,6 +64,13 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
     """Add the classes of `data` to the bundle (or, with `update`, its examples to existing classes)."""
     started = time.perf_counter()
     parent_path = Path(bundle).resolve()
+    if Path(config.out).resolve() == parent_path:
+        raise UsageError(
+            f"--out {str(config.out)!r} is the bundle being expanded",
+            expected="a new folder for the grown model: the parent stays as it is, and the child's lineage names it",
+            fix=f"pass e.g. --out {parent_path.name}-v2 (and point your service at it once `headstart evaluate` "
+            "is happy)",
+        )
     manifest = read_manifest(parent_path)
     predictor = load_bundle(parent_path)
     dataset = _load_new_data(data, predictor, config)

@@ -30,6 +30,7 @@ _STRATEGIES: dict[str, Strategy] = {
     )
 }
 STRATEGIES: tuple[str, ...] = tuple(_STRATEGIES)
+SPEC_FORMS = {"partial": "partial:K", "contrastive": "contrastive[:K]"}  # how strategies with an argument are written
 
 
 def get_strategy(name: str) -> Strategy:
@@ -38,7 +39,7 @@ def get_strategy(name: str) -> Strategy:
         hint = did_you_mean(name, _STRATEGIES)
         raise StrategyError(
             f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
-            expected=f"one of {', '.join(_STRATEGIES)}",
+            expected=f"one of {', '.join(SPEC_FORMS.get(n, n) for n in _STRATEGIES)} (K: how many last stages train)",
             fix="use one of those names (`fit --strategy`, `study --strategies`; see `headstart fit --help`)",
         )
     return _STRATEGIES[name]
