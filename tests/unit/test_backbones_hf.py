@@ -38,6 +38,11 @@ def test_hf_local_folder() -> None:
     assert len(b.weights_sha256) == 64
 
 
-def test_hf_missing_folder_is_a_backbone_error(tmp_path: Path) -> None:
-    with pytest.raises(BackboneError, match="cannot load a transformers model"):
-        get_backbone(f"hf:{tmp_path / 'nope'}")
+def test_hf_missing_folder_is_a_backbone_error_naming_the_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(BackboneError, match="no folder at") as err:
+        get_backbone(f"hf:{missing}")
+    assert str(missing) in str(err.value) and "Repo id" not in str(err.value)
+    (tmp_path / "file.bin").write_bytes(b"x")
+    with pytest.raises(BackboneError, match="not a folder"):
+        get_backbone(f"hf:{tmp_path / 'file.bin'}")

@@ -122,6 +122,12 @@ class TransformerText(TextStagedBackbone):
 
         folder = Path(source).expanduser()
         self.local = folder.is_dir()
+        if not self.local and (source.startswith(("/", ".", "~")) or "\\" in source or folder.exists()):
+            raise BackboneError(  # plainly a path: the hub's repo-id rules would be a confusing answer
+                f"hf:{source}: {'no folder at' if not folder.exists() else 'not a folder:'} {str(folder)!r}",
+                expected="hf:<folder with config.json, tokenizer and weights> or hf:<hub id, e.g. org/model>",
+                fix="check the path (a model saved with save_pretrained), or pass a hub id while online",
+            )
         self.source = str(folder.resolve()) if self.local else str(source)
         self.name = name or f"hf:{source}"
         self.license = license
