@@ -13,9 +13,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "evaluate", "expand", "fit", "inspect", "list_backbones", "load", "predict", "rank", "study"]
-__all__ += ["promote", "reproduce", "run_details", "runs"]
+__all__ += ["create_app", "export", "promote", "reproduce", "run_details", "runs", "serve"]
 
 _API = frozenset(__all__) - {"__version__"}
+_HELPERS = frozenset({"annotations", "sys", "types", "Any"})  # this module's own imports: not the package's API
 
 
 class _Package(types.ModuleType):
@@ -41,7 +42,8 @@ class _Package(types.ModuleType):
         super().__setattr__(name, value)
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *_API})
+        own = (n for n in super().__dir__() if n not in _HELPERS and (n.startswith("__") or not n.startswith("_")))
+        return sorted({*own, *_API})
 
 
 sys.modules[__name__].__class__ = _Package

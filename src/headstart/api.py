@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +14,7 @@ from headstart import tracking
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones import list_backbones as _registry_list
 from headstart.backbones.base import Backbone, BackboneInfo
-from headstart.bundle import Predictor, check_output_folder, read_manifest, save_bundle
+from headstart.bundle import Inputs, Predictor, check_output_folder, input_list, read_manifest, save_bundle
 from headstart.bundle import load as _load_bundle
 from headstart.config import (
     DEFAULT_BACKBONES,
@@ -24,113 +22,33 @@ from headstart.config import (
     EvaluateConfig,
     FitConfig,
     PredictConfig,
+    data_path,
     validated,
 )
 from headstart.data import (
     Dataset,
     InspectReport,
-    SkippedItem,
     inspect_dataset,
     labels_per_class,
     load_dataset,
     load_inputs,
     split_dataset,
 )
+from headstart.data.inspect import data_warnings
 from headstart.data.loading import all_skipped_error
 from headstart.engines import use_engine
 from headstart.errors import DataError, ModalityMismatchError, UsageError
+from headstart.evaluation import evaluated_part, fitted_data_warnings, missing_classes, predicted_note
+from headstart.fit_options import applicable_params, ignored_option_notes
+from headstart.results import EvaluateResult, FitResult, Prediction, PredictResult
 from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
+from headstart.strategies.base import merge_validation
+from headstart.strategies.finetune import refuse_checkpoint_overwrite
 from headstart.strategies.memory import memory_section
-from headstart.task_metrics import TaskReport, task_report
-from headstart.tasks import DEFAULT_THRESHOLD, Answer, answer, refuse_task
+from headstart.task_metrics import task_report
+from headstart.tasks import DEFAULT_THRESHOLD, answer, refuse_task
 
 PACKAGES = ("headstart", "torch", "onnxruntime", "scikit-learn", "numpy", "transformers")
-
-
-@dataclass
-class FitResult:
-    """What `fit` returns and `headstart fit --json` prints."""
-
-    bundle: Path
-    metrics: dict[str, Any]
-    timings: dict[str, float]
-    counts: dict[str, int]
-    skipped: list[SkippedItem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    backbone: str = ""
-    strategy: str = ""
-    run_id: str | None = None
-    trained: str = ""  # the strategy the bundle holds (differs from `strategy` for auto)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "bundle": str(self.bundle),
-            "run_id": self.run_id,
-            "backbone": self.backbone,
-            "strategy": self.strategy,
-            "trained": self.trained or self.strategy,
-            "metrics": self.metrics,
-            "timings": self.timings,
-            "counts": self.counts,
-            "skipped": [s.to_dict() for s in self.skipped],
-            "notes": self.notes,
-        }
-
-
-@dataclass
-class EvaluateResult:
-    """What `evaluate` returns: metrics plus the items that could not be used."""
-
-    report: TaskReport
-    skipped: list[SkippedItem] = field(default_factory=list)
-    bundle: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"bundle": self.bundle, **self.report.to_dict(), "skipped": [s.to_dict() for s in self.skipped]}
-
-
-@dataclass
-class Prediction:
-    """One input's prediction: its id, the top label and the top-k labels with probabilities.
-
-    Multi-label predictions carry `labels` (every tag above its threshold) instead of one label, and
-    regression predictions a `value`.
-    """
-
-    id: str
-    label: str | None
-    probability: float | None
-    top: list[tuple[str, float]]
-    input: str = ""  # the text itself, or the image file's path
-    task: str = "classification"
-    labels: list[str] | None = None
-    value: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        answer = Answer(self.task, self.label, self.probability, self.top, self.labels, self.value)
-        return {"id": self.id, "input": self.input, **answer.to_dict()}
-
-
-@dataclass
-class PredictResult:
-    predictions: list[Prediction]
-    skipped: list[SkippedItem] = field(default_factory=list)
-    task: str = "classification"
-    out: str | None = None  # the file the predictions were written to (`out=`), if any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "predictions": [p.to_dict() for p in self.predictions],
-            "skipped": [s.to_dict() for s in self.skipped],
-            **({"out": self.out} if self.out else {}),
-        }
-
-    def to_frame(self, inputs: Sequence[str] = ()) -> Any:
-        """The predictions as a pandas DataFrame (with `inputs`, the one predicted table's columns first)."""
-        from headstart.prediction_files import predictions_frame
-
-        return predictions_frame(self, inputs)
 
 
 def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
@@ -152,6 +70,7 @@ def inspect(
 
     `decode` (default) decodes every image as `fit` would, so truncated files are found; False reads headers only.
     """
+    data = data_path(data, "inspect")
     dataset = load_dataset(
         str(data),
         text_column=text_column,
@@ -165,7 +84,11 @@ def inspect(
 
 
 def load(bundle: str | Path) -> Predictor:
-    """Load a bundle for prediction."""
+    """Load the bundle folder written by `fit` (format, files and backbone weights are checked) for prediction.
+
+    The `Predictor` answers `predict(inputs)` (labels), `predict_proba(inputs)` (one row per input, columns in
+    `.labels` order) and `embed(inputs)`; inputs are one text or file path, or a list of them.
+    """
     return _load_bundle(bundle)
 
 
@@ -201,27 +124,49 @@ def _backbone_manifest(backbone: Backbone | None) -> dict[str, Any] | None:
 
 
 def fit(data: str | Path, **options: Any) -> FitResult:
-    """Adapt a pretrained backbone to the labelled data at `data` and save a bundle.
+    """Adapt a pretrained backbone to the labelled data at `data`, score it on a held-out test split, save a bundle.
 
-    Options are the fields of `FitConfig` (backbone, strategy, head, labels_per_class, seed, out, ...).
+    Args:
+        data: an image folder (`<root>/<class>/<file>`, or `train/` + `test/` of those) or a table (.csv, .tsv,
+            .jsonl, .parquet) of texts or image paths with labels. A DataFrame: `df.to_csv("data.csv", index=False)`.
+        out: the bundle folder to write (default "model"); load it with `headstart.load(out)`.
+        strategy: "linear" (default: a head on frozen features), "partial:K", "full", "contrastive[:K]",
+            "scratch", "baseline", "zero-shot" or "auto".
+        backbone: a pretrained network from `headstart.list_backbones()` (default: one per modality).
+        labels_per_class: train on only this many labelled items per class (a few-shot label budget).
+        test_size: the fraction held out for the test metrics when the data has no split column (default 0.2).
+        seed: one seed for the split, the label budget and training (default 0).
+        max_epochs, lr, patience: gradient strategies (partial, full, scratch, contrastive).
+        time_budget: stop training gracefully after this long: seconds, or "90s", "10m", "1h".
+        text_column, label_column, task, target, separator: how to read a table (detected when left out).
+        threads: CPU threads (default: all cores). progress: progress bars (default True).
+        track: record the run in MLflow (default True; see `headstart.runs()`).
+
+    Every option is a field of `headstart.config.FitConfig` (same names as the CLI flags, with `_`); an unknown
+    name is refused. Returns a `FitResult`: `.bundle`, `.metrics` (test accuracy, macro_f1, ...), `.counts`, `.notes`.
     """
+    data = data_path(data, "fit")
     config: FitConfig = validated(FitConfig, **options)
     strategy, params = resolve_strategy(config.strategy)
     check_output_folder(config.out)  # before training, not after: the save would refuse the same folder
+    refuse_checkpoint_overwrite(config, strategy)  # an interrupted fit's checkpoint: --resume, or delete it
     started = time.perf_counter()
     dataset = load_dataset(str(data), **_data_options(config))
     check_strategy_task(strategy, dataset.task)
     backbone = _resolve_backbone(config.backbone, dataset, strategy)
-    splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed)
+    digests = [dataset.item_digest(i) for i in range(len(dataset))]  # once: copies, fingerprint and tracking
+    splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed, digests=digests)
     train = splits.train
     if config.labels_per_class is not None:
         train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
+    inputs, merged = merge_validation(  # linear and baseline cross-validate on train: validation joins it
+        strategy, FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
+    )
+    train = inputs.train
     loaded = time.perf_counter()
 
     with use_engine(config.engine, address=config.ray_address, threads=config.threads):  # extraction runs there
-        model = strategy.fit(
-            FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
-        )
+        model = strategy.fit(inputs)
         trained = time.perf_counter()
         backbone = backbone or model.backbone  # `auto` picks its backbone while fitting
         tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
@@ -231,7 +176,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     evaluated = time.perf_counter()
 
     train_report = model.report or TrainReport(n_train=len(train))
-    notes = list(dict.fromkeys([*dataset.notes, *splits.notes, *train.notes, *train_report.notes]))
+    data_notes = [*dataset.notes, *data_warnings(dataset, digests), *splits.notes, *merged, *train.notes]
+    notes = list(dict.fromkeys([*data_notes, *train_report.notes]))
     skipped = [*dataset.skipped, *train_report.skipped, *tested.skipped]
     counts = {
         "items": len(dataset) + len(dataset.skipped),
@@ -247,7 +193,6 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         "train_seconds": trained - loaded,
         "test_seconds": evaluated - trained,
     }
-    digests = [dataset.item_digest(i) for i in range(len(dataset))]  # once, for the fingerprint and tracking
     manifest = {
         "task": dataset.task,
         "targets": target_manifest(dataset.task, config, model),
@@ -280,8 +225,9 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     counts["memory_items"], counts["memory_bytes"] = (memory["n"], memory["bytes"]) if memory else (0, 0)
     if memory_reason:
         manifest["head"]["memory_reason"] = memory_reason
+    notes.extend(ignored_option_notes(config, strategy, manifest["strategy"], dataset.modality, dataset.task))
     record = tracking.data_record(data, dataset, digests)
-    params = _applicable_params(config, strategy, dataset.task)
+    params = applicable_params(config, strategy, dataset.task)
     with tracking.tracked_run("fit", params, record, enabled=config.track) as run:
         manifest["run_id"] = run.run_id
         manifest["tracking_uri"] = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
@@ -307,7 +253,15 @@ def fit(data: str | Path, **options: Any) -> FitResult:
 
 
 def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateResult:
-    """Metrics of a bundle on labelled data (which must use only the bundle's labels)."""
+    """Metrics of the bundle at `bundle` on labelled `data` (a folder or table, using only the bundle's labels).
+
+    Options (fields of `headstart.config.EvaluateConfig`): text_column, label_column, on_bad ("skip" lists
+    unreadable items in `.skipped`, "fail" raises), split ("test": DATA's test split, the default when it marks
+    one; "all": every item), threads, batch_size, progress. Returns an `EvaluateResult`: `.accuracy`,
+    `.macro_f1`, the full `.report` (per-class precision/recall/F1, confusion matrix, ECE), `.split`,
+    `.missing_classes` (left out of macro-F1), `.notes` and `.warnings` (DATA is the model's training data).
+    """
+    data = data_path(data, "evaluate")
     config: EvaluateConfig = validated(EvaluateConfig, **options)
     predictor = _load_bundle(bundle)
     dataset = load_dataset(str(data), **_data_options(config, predictor))
@@ -319,12 +273,25 @@ def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateRe
             expected=f"labels among the model's: {', '.join(predictor.labels[:20])}",
             fix="remove those items, or refit the model on data with every label",
         )
+    warnings = fitted_data_warnings(predictor, dataset, config.split, str(data))  # on the whole of DATA
+    part, split, notes = evaluated_part(dataset, config.split, str(data), fitted=bool(warnings))
     predictor.configure(threads=config.threads, batch_size=config.batch_size)
-    result = predictor.predict_dataset(dataset, cache=True, on_bad=config.on_bad, progress=config.progress)
-    assert dataset.labels is not None
-    y_true = [dataset.labels[i] for i in result.kept]
+    result = predictor.predict_dataset(part, cache=True, on_bad=config.on_bad, progress=config.progress)
+    assert part.labels is not None
+    y_true = [part.labels[i] for i in result.kept]
     report = task_report(predictor.task, y_true, result.proba, predictor.labels, predictor.thresholds)
-    return EvaluateResult(report=report, skipped=[*dataset.skipped, *result.skipped], bundle=str(bundle))
+    missing = missing_classes(report)
+    where = f"the test split of {data}" if split == "test" else str(data)
+    notes += [f"{label}: no examples in {where} (not in macro-F1){predicted_note(report, label)}" for label in missing]
+    return EvaluateResult(
+        report=report,
+        skipped=[*dataset.skipped, *result.skipped],
+        bundle=str(bundle),
+        split=split,
+        missing_classes=missing,
+        notes=notes,
+        warnings=warnings,
+    )
 
 
 def _data_options(config: Any, predictor: Predictor | None = None) -> dict[str, Any]:
@@ -369,18 +336,21 @@ def _check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
         raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)
 
 
-def predict(
-    bundle: str | Path, inputs: list[str], *, out: str | Path | None = None, **options: Any
-) -> PredictResult:
+def predict(bundle: str | Path, inputs: Inputs, *, out: str | Path | None = None, **options: Any) -> PredictResult:
     """Labels with probabilities for image files/folders, a table or text file, or raw texts.
+
+    `inputs` is one text or path, or a list of them (a str is one input). Options (fields of
+    `headstart.config.PredictConfig`): top_k (default 3), on_bad ("skip": unreadable inputs are left out and
+    listed in `.skipped`; "fail": raise), text_column, threads, batch_size, progress. Returns a `PredictResult`.
 
     With `out` (a .csv/.tsv/.jsonl/.parquet file name) the predictions are also written there, one row per input:
     a single predicted table keeps all its columns and rows, with the prediction columns appended.
     """
     from headstart.prediction_files import check_output_path, write_predictions
 
+    inputs = input_list(inputs)  # one str or Path is one input, not its characters
     if out is not None:
-        check_output_path(out, _input_names(inputs))  # before any work
+        check_output_path(out, inputs)  # before any work
     config: PredictConfig = validated(PredictConfig, **options)
     predictor = _load_bundle(bundle)
     dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)
@@ -407,12 +377,8 @@ def predict(
         raise all_skipped_error("no input could be read", skipped)
     result = PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)
     if out is not None:
-        result.out = str(write_predictions(result, _input_names(inputs), out))
+        result.out = str(write_predictions(result, inputs, out))
     return result
-
-
-def _input_names(inputs: Any) -> list[str]:
-    return [str(inputs)] if isinstance(inputs, str | os.PathLike) else [str(i) for i in inputs]
 
 
 def create_app(bundle: str | Path, **options: Any) -> Any:
@@ -510,6 +476,7 @@ def rank(data: str | Path, **options: Any) -> Any:
     from headstart.transferability import rank as _rank
     from headstart.transferability import subsample
 
+    data = data_path(data, "rank")
     config: RankConfig = validated(RankConfig, **options)
     dataset = load_dataset(str(data), **_data_options(config))  # any task kind: scores per kind, see TASK_METRICS
     train = split_dataset(dataset, seed=config.seed).train  # the test split fit would hold out stays unseen
@@ -565,10 +532,12 @@ def runs(
     fingerprints: list[str] = []
     if data and Path(data).exists():
         paths.append(str(Path(data).resolve()))
-        try:
-            fingerprints.append(load_dataset(str(data), on_bad="skip").fingerprint())
-        except HeadstartError:
-            pass  # e.g. a table whose columns need options: runs are still matched by path
+        for options in _recorded_data_options(kind, strategy):  # a run's fingerprint is of the data as it read it
+            try:
+                fingerprints.append(load_dataset(str(data), **options, on_bad="skip").fingerprint())
+            except HeadstartError:
+                continue  # e.g. a target column this data lacks: runs are still matched by path
+        fingerprints = list(dict.fromkeys(fingerprints))
     elif data:
         if not all(c in "0123456789abcdef" for c in data.lower()):
             raise UsageError(
@@ -580,29 +549,28 @@ def runs(
     return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
 
 
+DATA_OPTIONS = ("text_column", "label_column", "task", "target", "separator")
+RECENT_RUNS = 500  # how many of the newest runs `runs --data` reads their data options from
+
+
+def _recorded_data_options(kind: str | None, strategy: str | None) -> list[dict[str, Any]]:
+    """The distinct ways the store's newest runs read their data (columns, task, target, separator), defaults
+    first: `runs --data` reads the data each way, so it finds a run whose data moved whatever its task kind."""
+    import json
+
+    found = [{"text_column": None, "label_column": None, "task": "auto", "target": None, "separator": ";"}]
+    for run in tracking.search_runs(kind=kind, strategy=strategy, limit=RECENT_RUNS):
+        if not set(DATA_OPTIONS) <= set(run.params):
+            continue
+        options = {name: run.params[name] for name in DATA_OPTIONS}
+        for name in ("text_column", "label_column", "target"):  # logged as JSON when not a string: null
+            options[name] = None if options[name] == json.dumps(None) else options[name]
+        if options not in found:
+            found.append(options)
+    return found
+
+
 MIN_ITEMS_TO_RANK = 5  # per class: below this a cross-validated kNN or LogME barely separates candidates
-GRADIENT_OPTIONS = ("max_epochs", "lr", "lr_ratio", "patience", "augment", "views", "resume", "time_budget")
-
-
-def _applicable_params(config: FitConfig, strategy: Strategy, task: str) -> dict[str, Any]:
-    """The fit options that can matter for this strategy and task, for the run's params (the full config is
-    logged as an artifact for `reproduce`): no epochs for a linear probe, no loss for classification."""
-    from headstart.strategies.finetune import GradientStrategy
-
-    params = config.model_dump(exclude={"progress"})
-    name = strategy.name
-    drop: set[str] = set()
-    if not isinstance(strategy, GradientStrategy) and name != "auto":
-        drop.update(GRADIENT_OPTIONS)
-    if task != "regression":
-        drop.add("loss")
-    if name not in ("zero-shot", "auto"):
-        drop.update({"text_backbone", "label_descriptions"})
-    if name not in ("linear", "baseline", "auto"):
-        drop.update({"head", "C"})
-    if name != "auto":
-        drop.add("candidates")
-    return {k: v for k, v in params.items() if k not in drop}
 
 
 def tracking_store() -> str:
@@ -661,9 +629,7 @@ def reproduce(
     known = {k: v for k, v in recorded_config.items() if k in FitConfig.model_fields and k not in placement}
     config: FitConfig = validated(FitConfig, **known)
     source = str(data or record.data_path)
-    dataset = load_dataset(
-        source, text_column=config.text_column, label_column=config.label_column, on_bad=config.on_bad
-    )
+    dataset = load_dataset(source, **_data_options(config))  # as fit read it: same task, target and separator
     current = tracking.data_record(source, dataset)
     if current["fingerprint"] != record.data_fingerprint:
         saved = tracking.load_json_artifact(record.run_id, tracking.ITEMS_ARTIFACT)
@@ -817,6 +783,7 @@ def expand(bundle: str | Path, data: str | Path, **options: Any) -> Any:
     from headstart.config import ExpandConfig
     from headstart.expand import expand_bundle
 
+    data = data_path(data, "expand")
     config: ExpandConfig = validated(ExpandConfig, **options)
     check_output_folder(config.out)
     refuse_task(read_manifest(bundle).get("task") or "classification", "`headstart expand`")
@@ -843,6 +810,7 @@ def study(data: str | Path, *, on_event: Any = None, **options: Any) -> Any:
     from headstart.config import StudyConfig
     from headstart.study import parse_budgets, parse_strategies, plan_study, run_study
 
+    data = data_path(data, "study")
     if "strategies" in options:
         options["strategies"] = parse_strategies(options["strategies"])
     if "budgets" in options:

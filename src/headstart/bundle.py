@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,10 @@ from safetensors.numpy import load_file, save_file
 
 from headstart.backbones import get_backbone
 from headstart.backbones.base import Backbone
+from headstart.config import kind_of
 from headstart.data.dataset import Dataset, Modality, file_sha256
 from headstart.data.loading import load_inputs
-from headstart.errors import BackboneError, BundleError
+from headstart.errors import BackboneError, BadItemError, BundleError, DataError, UsageError
 from headstart.files import share_like_umask
 from headstart.strategies import DatasetPrediction, Model, get_strategy
 from headstart.tasks import DEFAULT_THRESHOLD, decisions
@@ -30,6 +33,9 @@ FORMAT = "headstart-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 HEAD_WEIGHTS = "head.safetensors"
+
+Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+"""What `predict` takes: one text or path, or a sequence of them (a list, a tuple, a pandas Series of texts)."""
 
 
 def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
@@ -229,26 +235,158 @@ class Predictor:
                 )
             self.model.precision = precision
 
-    def _as_dataset(self, inputs: Sequence[str] | Dataset) -> Dataset:
+    def _as_dataset(self, inputs: Inputs | Dataset) -> Dataset:
+        """Every input as (at least) one item; an input that cannot be used raises, it is never skipped."""
         if isinstance(inputs, Dataset):
             return inputs
-        return load_inputs(list(inputs), modality=self.modality)
+        given = input_list(inputs)
+        try:
+            dataset = load_inputs(given, modality=self.modality, on_bad="fail")
+        except BadItemError as err:
+            raise BadInputError.of(err, given) from err
+        refused = [s for s in dataset.skipped if s.id in given]  # e.g. notes.txt given to an image model
+        if refused:
+            raise BadInputError.of(BadItemError(refused[0].id, refused[0].reason), given)
+        return dataset
+
+    def _outputs(self, inputs: Inputs | Dataset, *, embed: bool = False) -> np.ndarray:
+        """Class probabilities (or features) of every input, one row each, in input order."""
+        with _images_as_files(inputs, self.modality) as inputs:
+            given = [] if isinstance(inputs, Dataset) else input_list(inputs)
+            dataset = self._as_dataset(inputs if isinstance(inputs, Dataset) else given)
+            try:
+                if embed:
+                    return self.model.embed_dataset(dataset, on_bad="fail").features
+                return self.predict_dataset(dataset, on_bad="fail").proba
+            except BadItemError as err:  # e.g. a truncated image whose header was fine
+                raise BadInputError.of(err, given) from err
 
     def predict_dataset(
         self, dataset: Dataset, *, cache: bool = False, on_bad: str = "skip", progress: bool = False
     ) -> DatasetPrediction:
         return self.model.predict_dataset(dataset, on_bad=on_bad, progress=progress, cache=cache)
 
-    def embed(self, inputs: Sequence[str] | Dataset) -> np.ndarray:
-        return self.model.embed_dataset(self._as_dataset(inputs), on_bad="fail").features
+    def embed(self, inputs: Inputs | Dataset) -> np.ndarray:
+        """The backbone's features of every input, one row each (raises `BadInputError` like `predict`)."""
+        return self._outputs(inputs, embed=True)
 
-    def predict_proba(self, inputs: Sequence[str] | Dataset) -> np.ndarray:
-        return self.predict_dataset(self._as_dataset(inputs), on_bad="fail").proba
+    def predict_proba(self, inputs: Inputs | Dataset) -> np.ndarray:
+        """One row per input, columns in `labels` order (raises `BadInputError` like `predict`)."""
+        return self._outputs(inputs)
 
-    def predict(self, inputs: Sequence[str] | Dataset) -> list[Any]:
-        """Labels (classification), lists of tags above their thresholds (multi-label) or numbers (regression)."""
-        outputs = self.predict_dataset(self._as_dataset(inputs), on_bad="fail").proba
-        return decisions(self.task, outputs, self.labels, self.thresholds)
+    def predict(self, inputs: Inputs | Dataset) -> list[Any]:
+        """Labels (classification), lists of tags above their thresholds (multi-label) or numbers (regression).
+
+        `inputs`: one text or file path, or a list of them (image files or folders, tables or `.txt` files of
+        texts, or texts for a text model; PIL images too for an image model). The result has one entry per item,
+        in input order: an input that cannot be used (an empty text, an unreadable image) raises `BadInputError`
+        naming it, rather than being dropped. To skip and list bad inputs instead, use `headstart.predict`.
+        """
+        return decisions(self.task, self._outputs(inputs), self.labels, self.thresholds)
+
+    def __repr__(self) -> str:
+        labels = self.labels
+        shown = ", ".join(labels[:5]) + (f", … ({len(labels)} in all)" if len(labels) > 5 else "")
+        strategy = self.manifest.get("strategy", {}).get("name", "?")
+        backbone = self.backbone.name if self.backbone else "none"
+        return (
+            f"<Predictor {str(self.path)!r}: {self.task}, {self.modality}, labels [{shown}], "
+            f"backbone {backbone}, strategy {strategy}>"
+        )
+
+
+class BadInputError(BadItemError):
+    """An input to `Predictor.predict` that cannot be used; `predict` keeps one output per input, so skips none."""
+
+    def __init__(self, item: str, reason: str) -> None:
+        self.item, self.reason = item, reason
+        DataError.__init__(
+            self,
+            f"cannot use {item}: {reason}",
+            expected="every input readable: a non-empty text, or an image file that decodes",
+            fix="fix or remove that input; to skip bad inputs and list them, use "
+            "headstart.predict(bundle, inputs), which returns the skipped ones in .skipped",
+        )
+
+    @classmethod
+    def of(cls, err: BadItemError, given: Sequence[str]) -> BadInputError:
+        """`err` for the input list `given`: an item that is one of the inputs is named by its position too."""
+        item = err.item
+        if item in given:
+            item = f"input {list(given).index(item) + 1} ({item!r})"
+        elif not item.startswith("input "):
+            item = repr(item)
+        return cls(item, err.reason)
+
+
+def input_list(inputs: object) -> list[str]:
+    """The inputs to predict as strings: one text or path is one input (not its characters or parts).
+
+    A DataFrame, a PIL image, an array, None or a number is refused with a UsageError saying how to pass it.
+    """
+    if isinstance(inputs, str | os.PathLike):
+        return [os.fspath(inputs)]
+    kind = kind_of(inputs)
+    if kind.endswith("DataFrame"):
+        raise UsageError(
+            f"inputs are {kind}",
+            expected="texts or file paths: a str, a pathlib.Path, or a list of them",
+            fix="pass one column, e.g. model.predict(df['text'].tolist())",
+        )
+    numeric_array = getattr(getattr(inputs, "dtype", None), "kind", "O") not in "OUS"
+    if numeric_array or isinstance(inputs, bytes | Mapping) or not isinstance(inputs, Iterable):
+        raise _not_an_input(inputs, None)
+    items = list(inputs)
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, str | os.PathLike):
+            raise _not_an_input(item, n)
+    return [os.fspath(item) for item in items]
+
+
+@contextmanager
+def _images_as_files(inputs: Any, modality: str) -> Iterator[Any]:
+    """`inputs` with any PIL image (for an image model) replaced by a PNG file in a folder removed afterwards.
+
+    The image gets the loader's treatment first (EXIF orientation, RGB), so it predicts as its file would.
+    """
+    items = [inputs] if _is_pil_image(inputs) else inputs
+    if modality != "image" or not isinstance(items, list | tuple) or not any(map(_is_pil_image, items)):
+        yield inputs
+        return
+    from PIL import ImageOps
+
+    from headstart.data.images import to_rgb
+
+    with tempfile.TemporaryDirectory(prefix="headstart-inputs-") as folder:
+        paths: list[Any] = []
+        for n, item in enumerate(items, start=1):
+            if _is_pil_image(item):
+                path = Path(folder) / f"input-{n}.png"
+                to_rgb(ImageOps.exif_transpose(item)).save(path, format="PNG")
+                item = str(path)
+            paths.append(item)
+        yield paths
+
+
+def _is_pil_image(value: object) -> bool:
+    return kind_of(value) == "a PIL image"
+
+
+def _not_an_input(value: object, position: int | None) -> UsageError:
+    kind = kind_of(value)
+    if kind == "a PIL image":
+        fix = "save it as a file and pass its path, or pass it to headstart.load(bundle).predict() of an image model"
+    elif kind in ("a numpy array", "a torch Tensor"):
+        fix = "pass image files, or PIL images (PIL.Image.fromarray(a)) to an image model"
+    elif value is None:
+        fix = "remove the missing items first (e.g. df['text'].dropna().tolist())"
+    else:
+        fix = "pass texts or file paths (str or pathlib.Path)"
+    return UsageError(
+        f"input {position} is {kind}" if position else f"inputs are {kind}",
+        expected="texts or file paths: a str, a pathlib.Path, or a list of them",
+        fix=fix,
+    )
 
 
 def load(path: str | Path) -> Predictor:

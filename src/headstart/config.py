@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from contextvars import ContextVar
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from headstart.errors import UsageError
 
@@ -83,6 +86,11 @@ class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     # regression with gradient strategies: mean squared error or Huber loss (on the standardised target)
     loss: Literal["mse", "huber"] = "mse"
 
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return duration_value(value)
+
 
 class ExpandConfig(DataOptions, RunOptions, TrackOptions):
     """Options of `expand`: add classes (and, with `update`, examples of existing ones) to a bundle."""
@@ -106,6 +114,8 @@ class ExpandConfig(DataOptions, RunOptions, TrackOptions):
 
 class EvaluateConfig(DataOptions, RunOptions):
     """Options of `evaluate`."""
+
+    split: Literal["test", "all"] | None = None  # None: the test split when DATA marks one, else every item
 
 
 class PredictConfig(RunOptions):
@@ -152,20 +162,88 @@ class StudyConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     views: int = Field(default=4, ge=1, le=64)
     time_budget: float | None = Field(default=None, gt=0)  # per gradient fit
 
+    @field_validator("max_time", "time_limit_per_fit", "time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return duration_value(value)
 
-def validated(model: type[_Options], **values: Any) -> Any:
-    """Build `model` from keyword values, turning validation errors into a UsageError."""
+
+CLI_CALLER: ContextVar[bool] = ContextVar("headstart_cli_caller", default=False)  # set while a CLI command runs
+
+
+def validated(model: type[BaseModel], **values: Any) -> Any:
+    """Build `model` from keyword values, turning validation errors into a UsageError.
+
+    The error names the CLI flag (`--test-size`) inside a `headstart` command (`CLI_CALLER`), else the keyword
+    (`test_size=`).
+    """
     try:
         return model(**values)
     except ValidationError as err:
-        first = err.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "options"
-        value, flag = first.get("input"), f"--{name.replace('_', '-')}"
-        fix = f"correct {flag} (see --help)"
-        bound = first.get("ctx") or {}
-        if 1 in (bound.get("le"), bound.get("lt")) and isinstance(value, int | float) and 1 < value <= 100:
-            fix = f"pass {flag} {value / 100:g} for {value:g}% (a fraction from 0 to 1)"  # a percentage, surely
-        raise UsageError(f"invalid value for {name}: {value!r}", expected=first["msg"], fix=fix) from err
+        raise _option_error(model, err.errors()[0], cli=CLI_CALLER.get()) from err
+
+
+def _option_error(model: type[BaseModel], first: Any, *, cli: bool) -> UsageError:
+    """The UsageError for pydantic's first complaint about `model`'s options, in the caller's vocabulary."""
+    name = ".".join(str(p) for p in first["loc"]) or "options"
+    option, value = str(first["loc"][0]) if first["loc"] else name, first.get("input")
+    command = model.__name__.removesuffix("Config").lower()
+    flag = f"--{option.replace('_', '-')}"
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(option, list(model.model_fields), n=1, cutoff=0.6)
+        guess = close[0] if close else None
+        return UsageError(
+            f"unknown option {option!r}" + (f"; did you mean {guess!r}?" if guess else ""),
+            expected=f"one of the fields of {model.__module__}.{model.__name__}",
+            fix=f"pass {guess}= instead" if guess else f"remove it (see help(headstart.{command}) for the options)",
+        )
+    fix = f"correct {flag} (see --help)" if cli else f"correct {option}= (see help(headstart.{command}))"
+    bound = first.get("ctx") or {}
+    if 1 in (bound.get("le"), bound.get("lt")) and isinstance(value, int | float) and 1 < value <= 100:
+        fraction = f"{flag} {value / 100:g}" if cli else f"{option}={value / 100:g}"
+        fix = f"pass {fraction} for {value:g}% (a fraction from 0 to 1)"  # a percentage, surely
+    expected = str(first["msg"]).removeprefix("Value error, ")
+    return UsageError(f"invalid value for {name}: {value!r}", expected=expected, fix=fix)
+
+
+def duration_value(value: Any) -> Any:
+    """A duration option's value: strings like "90s", "10m", "1h" become seconds; anything else is left to pydantic."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_duration(value)
+    except UsageError as err:
+        raise ValueError(err.expected) from None
+
+
+def kind_of(value: object) -> str:
+    """`value`'s kind in words, for errors about inputs that are not paths: "a pandas DataFrame", "a PIL image"."""
+    if value is None:
+        return "None"
+    module, name = type(value).__module__.split(".")[0], type(value).__name__
+    if module == "PIL":
+        return "a PIL image"
+    if module in ("pandas", "numpy", "torch", "polars"):
+        return f"a {module} {'array' if name == 'ndarray' else name}"
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def data_path(data: object, command: str) -> str:
+    """`data` as a path string; anything else (a DataFrame, a list, None) is refused with how to make a file of it."""
+    if isinstance(data, str | os.PathLike):
+        return os.fspath(data)
+    kind = kind_of(data)
+    if kind.startswith(("a pandas", "a polars")):
+        fix = f"save it first, e.g. df.to_csv('data.csv', index=False), and pass 'data.csv' to headstart.{command}()"
+    elif isinstance(data, list | tuple):
+        fix = "write the items and their labels to a CSV (text,label or path,label) and pass its path"
+    else:
+        fix = "pass the path of the file or folder that holds the data"
+    raise UsageError(
+        f"headstart.{command}() got {kind} as data, not a path",
+        expected="a path: a table (.csv, .tsv, .jsonl, .parquet) or an image folder (<root>/<class>/<file>)",
+        fix=fix,
+    )
 
 
 def parse_duration(text: str | float | None) -> float | None:

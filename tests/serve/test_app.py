@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -344,7 +345,8 @@ def test_card_has_the_fields_the_page_shows(bundle: str, task: str, metrics: set
         card = client.get("/v1/model").json()
     assert card["task"] == task
     assert metrics <= set(card["metrics"]["test"]), card["metrics"]["test"]
-    script = (Path(headstart.serve.__file__).parent / "static" / "app.js").read_text()
+    package = importlib.import_module("headstart.serve")  # `headstart.serve` is the function
+    script = (Path(str(package.__file__)).parent / "static" / "app.js").read_text()
     for key in metrics:
         assert f'"{key}"' in script, key
 

@@ -104,8 +104,10 @@ def test_loose_images_next_to_class_folders_are_skipped(tmp_path: Path) -> None:
 
 def test_no_images_names_accepted_extensions(tmp_path: Path) -> None:
     (tmp_path / "cat").mkdir()
-    (tmp_path / "cat" / "a.tiff").write_text("x")
-    with pytest.raises(DataError, match=r"(?s)no images found.*\.bmp, \.gif, \.jpeg, \.jpg, \.png, \.webp.*fix:"):
+    (tmp_path / "cat" / "a.heic").write_text("x")
+    with pytest.raises(
+        DataError, match=r"(?s)no images found.*\.bmp, \.gif, \.jpeg, \.jpg, \.png, \.tif, \.tiff, \.webp.*fix:"
+    ):
         load_image_folder(tmp_path)
 
 

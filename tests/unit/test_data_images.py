@@ -34,7 +34,7 @@ def test_common_formats_read_as_rgb(tmp_path: Path, fmt: str) -> None:
 
 
 def test_extensions_case_insensitive() -> None:
-    assert {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"} == set(IMAGE_EXTENSIONS)
+    assert {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"} == set(IMAGE_EXTENSIONS)
     assert is_image_file("X/PHOTO.JPG") and is_image_file("a.WebP")
     assert not is_image_file("notes.txt")
 

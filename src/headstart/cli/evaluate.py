@@ -20,7 +20,7 @@ from headstart.cli.options import (
     Threads,
     run_options,
 )
-from headstart.cli.output import command_errors, console, fmt, metrics_line, print_json
+from headstart.cli.output import command_errors, console, fmt, metrics_line, print_json, print_notes
 
 if TYPE_CHECKING:  # imported on use: scikit-learn is slow to load, and `--help` needs none of it
     from headstart.metrics import ClassificationReport
@@ -40,6 +40,14 @@ def evaluate(
     on_bad: OnBad = "skip",
     threads: Threads = None,
     batch_size: BatchSize = 32,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="Which items to score: test (DATA's test split: a `split` column or a test/ folder) or all. "
+            "Default: test when DATA has one, else all.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and calibration error."""
@@ -51,6 +59,7 @@ def evaluate(
             label_column=label_column,
             task=task,
             target=target,
+            split=split,
             **({"separator": separator} if separator != ";" else {}),  # else the bundle's separator
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
@@ -60,21 +69,28 @@ def evaluate(
         from headstart.metrics import ClassificationReport
 
         r = result.report
+        title = f"{bundle} on {'the test split of ' if result.split == 'test' else ''}{data} (n={r.n})"
         if not isinstance(r, ClassificationReport):
-            _print_task_report(r, f"{bundle} on {data} (n={r.n})")
-            if result.skipped:
-                console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")
-            return
-        table = Table(title=f"{bundle} on {data} (n={r.n})")
-        for column in ("class", "precision", "recall", "f1", "support"):
-            table.add_column(column, justify="left" if column == "class" else "right")
-        for label, m in r.per_class.items():
-            table.add_row(label, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), str(m["support"]))
-        console.print(table)
-        _print_confusion(r)
-        console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
+            _print_task_report(r, title)
+        else:
+            table = Table(title=title)
+            for column in ("class", "precision", "recall", "f1", "support"):
+                table.add_column(column, justify="left" if column == "class" else "right")
+            for label, m in r.per_class.items():
+                table.add_row(label, *_scores(m, "precision", "recall", "f1"), str(m["support"]))
+            console.print(table)
+            _print_confusion(r)
+            console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")
+        for warning in result.warnings:
+            console.print(f"[bold yellow]warning:[/] {warning}")
+        print_notes(result.notes)
+
+
+def _scores(m: dict, *names: str) -> list[str]:
+    """The scores of one class's row; `-` for a class without examples (its recall and F1 are undefined)."""
+    return [fmt(m[name]) if m["support"] else "-" for name in names]
 
 
 MAX_MATRIX_CLASSES = 12  # beyond this the matrix does not fit a terminal; it is in --json
@@ -105,8 +121,7 @@ def _print_task_report(r: MultiLabelReport | RegressionReport, title: str) -> No
             table.add_column(column, justify="left" if column == "tag" else "right")
         for label, m in r.per_label.items():
             ap = "-" if m["average_precision"] is None else fmt(m["average_precision"])
-            table.add_row(label, fmt(m["precision"]), fmt(m["recall"]), fmt(m["f1"]), ap, fmt(m["threshold"]),
-                          str(m["support"]))  # fmt: skip
+            table.add_row(label, *_scores(m, "precision", "recall", "f1"), ap, fmt(m["threshold"]), str(m["support"]))
         console.print(table)
     else:
         console.print(title)

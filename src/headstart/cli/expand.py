@@ -116,10 +116,7 @@ def expand(
         console.print(f"method: {result.method}")
         test = result.metrics.get("test")
         if test:
-            console.print(
-                f"accuracy on the held-out part of {data} (its classes only) {fmt(test['accuracy'])}  "
-                f"macro-F1 {fmt(test['macro_f1'])}; run `headstart evaluate` on data with every class"
-            )
+            console.print(_held_out_line(test, data))
         check = result.metrics.get("old_class_exemplars")
         if check:
             console.print(
@@ -129,3 +126,14 @@ def expand(
         console.print(f"time {result.timings['total_seconds']:.1f}s; {len(result.labels)} classes in all")
         print_notes(result.notes)
         console.print(f"bundle: [bold]{result.bundle}[/] (parent {result.parent['path']})")
+
+
+def _held_out_line(test: dict, data: str) -> str:
+    """The scores on the held-out part of NEW_DATA, with its size; no macro-F1 over a single class."""
+    present = [label for label, m in test["per_class"].items() if m["support"]]
+    accuracy = fmt(test["accuracy"])
+    if len(present) == 1:
+        scores = f"(n={test['n']}, one class: {present[0]}) {accuracy}; no macro-F1 over one class"
+    else:
+        scores = f"(n={test['n']}, its {len(present)} classes only) {accuracy}  macro-F1 {fmt(test['macro_f1'])}"
+    return f"accuracy on the held-out part of {data} {scores}; run `headstart evaluate` on data with every class"

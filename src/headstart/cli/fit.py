@@ -27,7 +27,6 @@ from headstart.cli.options import (
 from headstart.cli.output import command_errors, console, metrics_line, print_json, print_notes
 from headstart.config import parse_duration
 
-
 SKIPPED_SHOWN = 10  # skipped items listed by name; --json lists all
 
 

@@ -11,8 +11,11 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from headstart.config import CLI_CALLER
 from headstart.errors import HeadstartError
+from headstart.interrupts import as_interrupted
 
 PIPED_WIDTH = 160  # piped output has no terminal width; Rich's 80 columns would cut backbone names and run ids
 
@@ -34,11 +37,13 @@ def print_json(document: Any, indent: int | None = 2) -> None:
 
 @contextmanager
 def command_errors(as_json: bool) -> Iterator[None]:
-    """Turn a HeadstartError into its message (or a JSON error document) and its exit code.
+    """Turn a HeadstartError into its message (or a JSON error document) and its exit code; Ctrl-C into what was
+    kept and how to continue (an `Interrupted` document with --json), exit 130.
 
     Any other exception is a bug: with --json, stdout still gets one error document (`InternalError`, exit 1)
     before the traceback goes to stderr, so scripts parsing stdout never read nothing.
     """
+    caller = CLI_CALLER.set(True)  # option errors name --flags, not Python keywords
     try:
         yield
     except HeadstartError as err:
@@ -46,8 +51,12 @@ def command_errors(as_json: bool) -> Iterator[None]:
             print_json(err.to_dict())
         err_console.print(f"[bold red]error:[/] {err.message}", highlight=False, markup=True)
         raise typer.Exit(err.exit_code) from None
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
+    except KeyboardInterrupt as err:
+        interrupted = as_interrupted(err)
+        if as_json:
+            print_json(interrupted.to_dict())
+        fix = f"\n  fix: {escape(interrupted.fix)}" if interrupted.fix else ""
+        err_console.print(f"[yellow]{escape(interrupted.message)}[/]{fix}", highlight=False, markup=True)
         raise typer.Exit(130) from None
     except Exception as err:
         if as_json:
@@ -60,6 +69,8 @@ def command_errors(as_json: bool) -> Iterator[None]:
                 }
             )
         raise
+    finally:
+        CLI_CALLER.reset(caller)
 
 
 def print_notes(notes: Iterable[str]) -> None:

@@ -150,6 +150,24 @@ class Dataset:
         return h.hexdigest()
 
 
+def concat(first: Dataset, second: Dataset) -> Dataset:
+    """The items of `first` then those of `second` (same modality and task); `first` gives source, skipped, notes."""
+    if first.modality != second.modality or first.task != second.task:
+        raise ValueError("datasets of different modalities or tasks cannot be concatenated")
+    if (first.labels is None) != (second.labels is None):
+        raise ValueError("a labelled and an unlabelled dataset cannot be concatenated")
+    splits = None
+    if first.splits is not None or second.splits is not None:
+        splits = (*(first.splits or (None,) * len(first)), *(second.splits or (None,) * len(second)))
+    return replace(
+        first,
+        items=(*first.items, *second.items),
+        ids=(*first.ids, *second.ids),
+        labels=None if first.labels is None or second.labels is None else (*first.labels, *second.labels),
+        splits=splits,
+    )
+
+
 def image_sha256(path: str | Path) -> str:
     """`file_sha256` of an image, remembered per process while the file's size and mtime are unchanged.
 

@@ -12,17 +12,20 @@ from headstart.data.images import IMAGE_EXTENSIONS, check_image_header, is_image
 from headstart.errors import BadItemError, DataError
 
 ACCEPTED = ", ".join(sorted(IMAGE_EXTENSIONS))
+OTHER_IMAGE_FORMATS = frozenset({".heic", ".heif", ".avif", ".jxl", ".svg", ".raw", ".cr2", ".nef", ".dng", ".psd"})
 LAYOUT = "<root>/<class>/<file>"
 
 
 def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     """A labelled image `Dataset` from `<root>/<class>/<file>` (class folders may nest deeper).
 
-    When `root` holds exactly `train/` and `test/` (and optionally `validation/` or `val/`), each
-    with class folders, the items carry those splits. Ids are paths relative to `root`, sorted.
+    When every subfolder of `root` is a split name (`train/`, and optionally `test/` and `validation/`,
+    `val/`, `valid/` or `dev/`), each with class folders, the items carry those splits; a missing test
+    part is carved from train by `split_dataset`. Ids are paths relative to `root`, sorted.
     """
     policy = check_on_bad(on_bad)
     base = Path(root)
+    _refuse_bundle(base)
     split_dirs = _split_layout(base)
     if split_dirs is None:
         groups: list[tuple[Path, str | None]] = [(base, None)]
@@ -43,7 +46,13 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
                 f"{str(group_root)!r} has no class subfolders"
                 + (f" ({found} image(s) lie directly in it)" if found else ""),
                 expected=f"one subfolder per class: {where}",
-                fix=f"move the images into one folder per class, e.g. {group_root}/cat/1.jpg",
+                fix=f"move the images into one folder per class, e.g. {group_root}/cat/1.jpg"
+                + (
+                    f"; or, if {group_root.name!r} is itself a class folder, pass the folder above it "
+                    f"({group_root.parent})"
+                    if found and split is None
+                    else ""
+                ),
             )
         for f in loose:
             reason = "not inside a class folder" if is_image_file(f) else _not_image(f)
@@ -126,14 +135,29 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
 
 
 def _split_layout(root: Path) -> list[tuple[str, str]] | None:
-    """[(split, folder name)] when `root` is a train/test[/validation] layout, else None."""
+    """[(split, folder name)] when every subfolder of `root` is a split name and one is train, else None.
+
+    Split names are never read as classes: split folders without a train folder, or two folders for one split
+    (`val/` and `dev/`), are a `DataError`.
+    """
     dirs, _ = _children(root)
     named = {d.name: normalize_split(d.name) for d in dirs}
     if not dirs or any(split is None for split in named.values()):
         return None
-    found = sorted(named.values(), key=str)
-    if len(set(found)) != len(found) or "train" not in found or "test" not in found:
-        return None
+    found = [split for split in named.values() if split is not None]
+    shown = ", ".join(f"{name}/" for name in named)
+    if len(set(found)) != len(found):
+        raise DataError(
+            f"{str(root)!r} looks like a split layout ({shown}) but names one split twice",
+            expected="one folder per split: train/, and optionally validation/ (or val/, valid/, dev/) and test/",
+            fix="merge or rename the folders so that each split has one folder",
+        )
+    if "train" not in found:
+        raise DataError(
+            f"{str(root)!r} looks like a split layout ({shown}) with no train/ folder",
+            expected="train/<class>/<file>, and optionally validation/ and test/ next to it",
+            fix=f"add {root}/train/<class>/<file>, or pass a folder of class folders",
+        )
     order = {"train": 0, "validation": 1, "test": 2}
     pairs = [(split, name) for name, split in named.items() if split is not None]
     return sorted(pairs, key=lambda pair: order[pair[0]])
@@ -171,7 +195,21 @@ def _header_problem(path: Path, item_id: str, on_bad: str) -> SkippedItem | None
 
 
 def _not_image(path: Path) -> str:
-    return f"not an image file ({path.suffix.lower() or 'no extension'})"
+    suffix = path.suffix.lower()
+    if suffix in OTHER_IMAGE_FORMATS:
+        return f"unsupported image format ({suffix}); accepted: {ACCEPTED}"
+    return f"not an image file ({suffix or 'no extension'})"
+
+
+def _refuse_bundle(folder: Path) -> None:
+    """A headstart bundle (a folder with `manifest.json`) passed where a dataset is expected is a `DataError`."""
+    if not (folder / "manifest.json").is_file():
+        return
+    raise DataError(
+        f"{str(folder)!r} is a headstart bundle (a trained model), not a dataset",
+        expected=f"a dataset: a folder of images laid out as {LAYOUT}, or a table",
+        fix=f"pass the data folder instead; to use this model run `headstart predict {folder} INPUTS...`",
+    )
 
 
 def _rel(path: Path, base: Path) -> str:

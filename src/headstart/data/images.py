@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from headstart.errors import BadItemError, TooManyPixelsError, UsageError
 
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MAX_PIXELS = 40_000_000
 MAX_PIXELS_ENV = "HEADSTART_MAX_PIXELS"
 PIL_GUARD = "PIL's decompression-bomb guard"

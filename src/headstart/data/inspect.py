@@ -14,6 +14,7 @@ from headstart.errors import BadItemError
 
 IMBALANCE_RATIO = 3.0
 FEW_ITEMS = 5
+MISSING_SPELLINGS = frozenset({"nan", "na", "n/a", "null", "none", "nil", "-", "?"})
 
 
 @dataclass
@@ -47,10 +48,8 @@ def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
     duplicates, conflicts = _duplicates(ds, digests)
     counts = ds.class_counts()
     warnings = _imbalance_warnings(counts) if ds.task != "regression" else []
-    if conflicts:
-        warnings.append(
-            f"{len(conflicts)} group(s) of identical items carry different labels; fix the labels or remove the copies"
-        )
+    warnings.extend(_copy_warnings(duplicates, conflicts))
+    warnings.extend(label_warnings(counts) if ds.task != "regression" else [])
     if ds.skipped:
         warnings.append(f"{len(ds.skipped)} item(s) skipped as unreadable or empty (listed under skipped)")
     sizes, broken = None, []
@@ -76,6 +75,58 @@ def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
         task=ds.task,
         target_summary=_target_summary(ds) if ds.task == "regression" else None,
     )
+
+
+def data_warnings(ds: Dataset, digests: list[str]) -> list[str]:
+    """What `fit` repeats of inspect's warnings: identical items, conflicting labels, suspicious label names."""
+    duplicates, conflicts = _duplicates(ds, digests)
+    labels = label_warnings(ds.class_counts()) if ds.task != "regression" else []
+    return [*_copy_warnings(duplicates, conflicts), *labels]
+
+
+def label_warnings(counts: dict[str, int]) -> list[str]:
+    """Labels that differ only in case or spaces (`Ham`/`ham`), and labels that spell a missing value (`NaN`).
+
+    They stay classes of their own: the warning asks the user to fix the data, nothing is renamed.
+    """
+    warnings: list[str] = []
+    variants: dict[str, list[str]] = {}
+    for label in counts:
+        variants.setdefault(" ".join(label.split()).casefold(), []).append(label)
+    clashes = [sorted(group) for group in variants.values() if len(group) > 1]
+    if clashes:
+        shown = "; ".join(" / ".join(f"{lab!r} ({counts[lab]})" for lab in group) for group in clashes[:5])
+        warnings.append(
+            f"{len(clashes)} group(s) of labels differ only in case or spaces, and are separate classes: {shown}"
+            + (" ..." if len(clashes) > 5 else "")
+            + "; fix the labels if they mean the same class"
+        )
+    missing = [lab for lab in counts if lab.strip().casefold() in MISSING_SPELLINGS]
+    if missing:
+        shown = ", ".join(f"{lab!r} ({counts[lab]})" for lab in missing)
+        warnings.append(
+            f"label(s) {shown} look like a missing value, yet form a class of their own; "
+            "label those items or remove them (empty label cells are skipped)"
+        )
+    return warnings
+
+
+def _copy_warnings(duplicates: list[list[str]], conflicts: list[dict[str, Any]]) -> list[str]:
+    warnings: list[str] = []
+    if duplicates:
+        n_items = sum(len(group) for group in duplicates)
+        warnings.append(
+            f"{len(duplicates)} group(s) of identical items ({n_items} items, e.g. {', '.join(duplicates[0][:3])}); "
+            "`fit` keeps each group on one side of the splits it makes"
+        )
+    if conflicts:
+        example = conflicts[0]
+        warnings.append(
+            f"{len(conflicts)} group(s) of identical items carry different labels "
+            f"(e.g. {', '.join(example['ids'][:3])}: {' / '.join(example['labels'])}); "
+            "fix the labels or remove the copies"
+        )
+    return warnings
 
 
 def _target_summary(ds: Dataset) -> dict[str, float]:

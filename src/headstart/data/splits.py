@@ -33,12 +33,21 @@ class Splits:
         }
 
 
-def split_dataset(ds: Dataset, *, test_size: float = 0.2, validation_size: float = 0.0, seed: int = 0) -> Splits:
+def split_dataset(
+    ds: Dataset,
+    *,
+    test_size: float = 0.2,
+    validation_size: float = 0.0,
+    seed: int = 0,
+    digests: Sequence[str] | None = None,
+) -> Splits:
     """Split `ds`, honouring its `splits` column when it marks train items (missing parts are carved).
 
     A split column without train items (e.g. only the official test split) is ignored, with a note.
     Without a usable split column, each class is split on its own (stratified): at least one item of every class with
     two or more items goes to test and one stays in train; one-item classes stay in train (noted).
+    Identical items (same `item_digest`; `digests` may pass them precomputed) always land on the same side of a
+    carved split, so a test score never rewards memorising a copy; without copies the split is unchanged.
     `test_size` and `validation_size` are fractions of the whole dataset.
     """
     _check_fraction("test_size", test_size, low_open=True)
@@ -51,6 +60,7 @@ def split_dataset(ds: Dataset, *, test_size: float = 0.2, validation_size: float
         )
     rng = np.random.default_rng(seed)
     notes: list[str] = []
+    groups = copy_groups(ds, digests)
     marked = {s for s in (ds.splits or ()) if s is not None}
     if marked and "train" not in marked:
         notes.append(
@@ -58,13 +68,13 @@ def split_dataset(ds: Dataset, *, test_size: float = 0.2, validation_size: float
             "it is ignored and the data is split automatically"
         )
     if "train" in marked:
-        train_idx, val_idx, test_idx = _from_column(ds, test_size, validation_size, rng, notes)
+        train_idx, val_idx, test_idx = _from_column(ds, test_size, validation_size, rng, notes, groups)
     else:
         everything = list(range(len(ds)))
-        train_idx, test_idx = _stratified(ds, everything, test_size * len(ds), rng, notes, "test")
+        train_idx, test_idx = _stratified(ds, everything, test_size * len(ds), rng, notes, "test", groups)
         val_idx = []
         if validation_size > 0:
-            train_idx, val_idx = _stratified(ds, train_idx, validation_size * len(ds), rng, notes, "validation")
+            train_idx, val_idx = _stratified(ds, train_idx, validation_size * len(ds), rng, notes, "validation", groups)
     if not test_idx:
         raise DataError(
             f"no item of {ds.source!r} is left for the test split ({len(ds)} items, {len(ds.classes)} classes)",
@@ -77,6 +87,7 @@ def split_dataset(ds: Dataset, *, test_size: float = 0.2, validation_size: float
             expected="train items in the split column, or more items",
             fix="mark some rows as train, or drop the split column to split automatically",
         )
+    notes.extend(_leak_notes(ds, groups, train_idx, val_idx, test_idx))
     validation = ds.subset(sorted(val_idx)) if val_idx else None
     if validation_size > 0 and validation is None:
         notes.append("no item could be spared for validation; training runs without one")
@@ -153,6 +164,14 @@ def _indices_by_class(ds: Dataset, indices: Sequence[int]) -> dict[str, list[int
     return groups
 
 
+def copy_groups(ds: Dataset, digests: Sequence[str] | None = None) -> list[int]:
+    """For each item, the index of the first item with the same content (itself when it has no earlier copy)."""
+    if digests is not None and len(digests) != len(ds):
+        raise ValueError("digests and items differ in length")
+    first: dict[str, int] = {}
+    return [first.setdefault(ds.item_digest(i) if digests is None else digests[i], i) for i in range(len(ds))]
+
+
 def _stratified(
     ds: Dataset,
     indices: list[int],
@@ -160,32 +179,93 @@ def _stratified(
     rng: np.random.Generator,
     notes: list[str],
     part: str,
+    groups: list[int] | None = None,
 ) -> tuple[list[int], list[int]]:
     """(kept, taken): about `target` items taken, proportionally from each class, in sorted class order.
 
-    Every class keeps at least one item; a class with two or more gives at least one.
+    Identical items (one `groups` value) move together, as one unit of the class of their first copy. Every class
+    keeps at least one unit; a class with two or more units gives at least one, and otherwise whole units while
+    they fit its share. The random draw is the per-item one, so classes without copies split exactly as they
+    would without this rule.
     """
+    units = _units(indices, groups)
+    head_of = {i: head for head, members in units.items() for i in members}
+    keys = ds.strata()
     kept: list[int] = []
     taken: list[int] = []
     total = max(len(indices), 1)
     fraction = target / total
     singles: list[str] = []
+    copies: list[str] = []
     for label, members in sorted(_indices_by_class(ds, indices).items()):
-        order = [members[i] for i in rng.permutation(len(members))]
-        if len(members) < 2:
-            singles.append(label)
-            kept.extend(order)
+        permuted = [members[i] for i in rng.permutation(len(members))]
+        heads = [h for h in dict.fromkeys(head_of[i] for i in permuted) if keys[h] == label]
+        order = [units[h] for h in heads]
+        if not order:  # every item here is a copy of an item of another class, and goes with it
             continue
-        k = min(max(int(round(len(members) * fraction)), 1), len(members) - 1)
-        taken.extend(order[:k])
-        kept.extend(order[k:])
+        if len(order) < 2:
+            (singles if len(order[0]) < 2 else copies).append(label)
+            kept.extend(i for unit in order for i in unit)
+            continue
+        n_items = sum(len(unit) for unit in order)
+        share = max(int(round(n_items * fraction)), 1)
+        chosen = _fill(order, share)
+        taken.extend(i for k, unit in enumerate(order) if k in chosen for i in unit)
+        kept.extend(i for k, unit in enumerate(order) if k not in chosen for i in unit)
     if singles and ds.labels is not None:
         notes.append(
             f"{len(singles)} class(es) with a single item kept in train, none in {part}: "
             + ", ".join(repr(s) for s in singles[:10])
             + (" ..." if len(singles) > 10 else "")
         )
+    if copies and ds.labels is not None:
+        notes.append(
+            f"{len(copies)} class(es) whose items are all copies of one item kept in train, none in {part}: "
+            + ", ".join(repr(s) for s in copies[:10])
+            + (" ..." if len(copies) > 10 else "")
+        )
     return kept, taken
+
+
+def _units(indices: list[int], groups: list[int] | None) -> dict[int, list[int]]:
+    """Indices gathered into units of identical items, keyed by (and in the order of) each unit's first index."""
+    units: dict[int, list[int]] = {}
+    heads: dict[int, int] = {}
+    for i in indices:
+        key = i if groups is None else groups[i]
+        head = heads.setdefault(key, i)
+        units.setdefault(head, []).append(i)
+    return units
+
+
+def _fill(order: list[list[int]], share: int) -> set[int]:
+    """Positions in `order` of the units to take: in order, each unit that still fits in `share` items, at most all
+    but one unit, and at least one (the smallest) unit when none fits."""
+    chosen: set[int] = set()
+    count = 0
+    for k, unit in enumerate(order):
+        if len(chosen) == len(order) - 1:
+            break
+        if count + len(unit) <= share:
+            chosen.add(k)
+            count += len(unit)
+    if not chosen:
+        chosen.add(min(range(len(order)), key=lambda k: len(order[k])))
+    return chosen
+
+
+def _leak_notes(ds: Dataset, groups: list[int], train: list[int], validation: list[int], test: list[int]) -> list[str]:
+    """A note when identical items sit in train and in a held-out part (only a given split column can do that)."""
+    seen = {groups[i] for i in train}
+    notes = []
+    for name, part in (("test", test), ("validation", validation)):
+        leaked = [i for i in part if groups[i] in seen]
+        if leaked:
+            notes.append(
+                f"{len(leaked)} {name} item(s) have an identical copy in train (e.g. {ds.ids[leaked[0]]}), "
+                f"so the {name} score partly measures memorisation; remove the copies from one side"
+            )
+    return notes
 
 
 def _from_column(
@@ -194,6 +274,7 @@ def _from_column(
     validation_size: float,
     rng: np.random.Generator,
     notes: list[str],
+    groups: list[int],
 ) -> tuple[list[int], list[int], list[int]]:
     """Indices per split from the dataset's split column, carving missing parts from train."""
     assert ds.splits is not None
@@ -204,9 +285,9 @@ def _from_column(
     if unassigned:
         notes.append(f"{unassigned} item(s) without a split value were put in train")
     if not test:
-        notes.append("the split column has no test items; test carved from train")
-        train, test = _stratified(ds, train, test_size * len(ds), rng, notes, "test")
+        train, test = _stratified(ds, train, test_size * len(ds), rng, notes, "test", groups)
+        notes.append(f"the data has no test split; test carved from train ({len(test)} items)")
     if not val and validation_size > 0:
-        notes.append("the split column has no validation items; validation carved from train")
-        train, val = _stratified(ds, train, validation_size * len(ds), rng, notes, "validation")
+        train, val = _stratified(ds, train, validation_size * len(ds), rng, notes, "validation", groups)
+        notes.append(f"the data has no validation split; validation carved from train ({len(val)} items)")
     return train, val, test

@@ -50,6 +50,7 @@ TEXT_COLUMN_NAMES = (
 )
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "category", "target", "intent", "y")
 SPLIT_COLUMN_NAME = "split"
+CSV_DELIMITERS = (",", ";", "\t", "|")  # what `csv_delimiter` recognises in a .csv header
 LONGISH_TEXT_CHARS = 15
 
 
@@ -153,7 +154,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
         if kind in ("csv", "tsv"):
             frame = pd.read_csv(
                 p,
-                sep="," if kind == "csv" else "\t",
+                sep=csv_delimiter(p) if kind == "csv" else "\t",
                 dtype=str,
                 keep_default_na=False,
                 na_values=[""],
@@ -180,6 +181,26 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     if kind != "jsonl":
         frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame, bad
+
+
+def csv_delimiter(path: Path) -> str:
+    """The delimiter of a .csv file: `,` unless its header line has no comma but splits on `;`, tab or `|`.
+
+    Only the header decides: its column names rarely hold separators, while texts below often hold `,` and `;`.
+    European spreadsheet exports use `;`.
+    """
+    import csv
+
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+            header = next((line for line in f if line.strip()), "")
+    except OSError:
+        return ","
+    fields = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in CSV_DELIMITERS}
+    if fields[","] > 1:
+        return ","
+    best = max(CSV_DELIMITERS, key=lambda sep: fields[sep])
+    return best if fields[best] > 1 else ","
 
 
 def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:

@@ -116,6 +116,10 @@ class Strategy(ABC):
     needs_backbone: bool = True
     description: str = ""
     tasks: tuple[str, ...] = ("classification",)  # task kinds this strategy can fit
+    # False when the strategy tunes itself on train (cross-validation): `merge_validation` then adds the data's
+    # validation split to train rather than leave it unused, and says why with `validation_note`.
+    uses_validation: bool = True
+    validation_note: str = ""
 
     @abstractmethod
     def fit(self, inputs: FitInputs) -> Model:
@@ -124,6 +128,29 @@ class Strategy(ABC):
     @abstractmethod
     def load(self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
         """Rebuild the Model saved in a bundle."""
+
+
+def merge_validation(strategy: Strategy, inputs: FitInputs) -> tuple[FitInputs, list[str]]:
+    """`inputs` with the validation split added to train when `strategy` has no use for it, and the note saying so.
+
+    A label budget (`labels_per_class`) is drawn again over the merged items, so it still holds.
+    """
+    validation = inputs.validation
+    if strategy.uses_validation or validation is None or not len(validation):
+        return inputs, []
+    from dataclasses import replace
+
+    from headstart.data.dataset import concat
+    from headstart.data.splits import labels_per_class
+
+    train = concat(inputs.train, validation)
+    n = inputs.config.labels_per_class
+    if n is not None:  # the first draw's notes (a class short of the budget) may no longer hold
+        train = labels_per_class(replace(train, notes=()), n, seed=inputs.config.seed)
+    reason = f": {strategy.validation_note}" if strategy.validation_note else ""
+    budget = f"; the budget of {n} per class is drawn from both" if n is not None else ""
+    note = f"validation split ({len(validation)} items) added to training{reason}{budget}"
+    return replace(inputs, train=train, validation=None), [note]
 
 
 def require_classes(labels: np.ndarray | list[str], what: str = "the training data") -> None:

@@ -15,7 +15,6 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +45,18 @@ from headstart.strategies.memory import activation_memory, strip_memory
 from headstart.strategies.task_heads import task_head
 from headstart.strategies.training_data import ActivationData, RawData
 from headstart.tasks import TASKS, encode_targets, tune_thresholds
-from headstart.train import Checkpointer, EarlyStopping, ProgressBar, TimeBudget, Trainer, TrainerConfig
+from headstart.train import (
+    Callback,
+    Checkpointer,
+    EarlyStopping,
+    ProgressBar,
+    TimeBudget,
+    Trainer,
+    TrainerConfig,
+    checkpoint_path,
+    refuse_overwrite,
+)
+from headstart.train.callbacks import DATA_KEY
 from headstart.train.objectives import Objective, RegressionObjective, objective_for
 
 DROPOUT = 0.1
@@ -251,7 +261,6 @@ class GradientStrategy(Strategy):
             max_epochs=config.max_epochs or self.default_epochs, batch_size=config.batch_size, seed=config.seed
         )
         checkpoints = self._start_run(config, train)
-        patience = self.default_patience if config.patience is None else config.patience
         trainer = Trainer(
             top,
             self.param_groups(top, lr, config.lr_ratio),
@@ -259,7 +268,7 @@ class GradientStrategy(Strategy):
             objective=objective,
             frozen=frozen_batchnorm(top) if self.pretrained else (),
             callbacks=[
-                EarlyStopping(patience=patience),
+                *self._early_stopping(config, validated=val_data is not None and len(val_data) > 0),
                 TimeBudget(config.time_budget),
                 checkpoints,
                 ProgressBar(self.name, n_train, enabled=config.progress),
@@ -294,21 +303,29 @@ class GradientStrategy(Strategy):
         )
         return model
 
+    def _early_stopping(self, config: FitConfig, validated: bool) -> list[Callback]:
+        """Early stopping and best-epoch restore on the validation split; without one, only when the user set
+        --patience (then on the training loss), else none: the last epoch's weights are kept."""
+        if validated:
+            return [EarlyStopping(patience=self.default_patience if config.patience is None else config.patience)]
+        return [EarlyStopping(patience=config.patience)] if config.patience else []
+
     @staticmethod
     def _start_run(config: FitConfig, train: Dataset) -> Checkpointer:
         """Seed torch, set its threads, and open this run's checkpoint (resumed with `--resume`)."""
         torch.manual_seed(config.seed)
         if config.threads:
             torch.set_num_threads(config.threads)
+        options = run_options(config, train)
         return Checkpointer(
-            _checkpoint_path(config.out), resume=config.resume, fingerprint=_run_fingerprint(config, train)
+            checkpoint_path(config.out), resume=config.resume, fingerprint=_fingerprint(options), options=options
         )
 
     @staticmethod
     def _end_run(checkpoints: Checkpointer, state: Any) -> list[str]:
         """Drop the finished run's checkpoint; notes on a resume and on why training stopped early."""
         checkpoints.remove()
-        notes = []
+        notes = list(checkpoints.notes)
         if checkpoints.resumed_from is not None:
             notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")
         if state.stop_reason:
@@ -326,13 +343,10 @@ class GradientStrategy(Strategy):
             return inputs.train, inputs.validation, []
         counts = inputs.train.class_counts()
         if inputs.train.task == "classification" and min(counts.values()) < 2:
-            return inputs.train, None, ["no validation split: a class has a single example; no early stopping"]
+            return inputs.train, None, [_no_validation_note("a class has a single example", inputs.config)]
         if len(inputs.train) * VALIDATION_FRACTION < MIN_VALIDATION_ITEMS:
-            note = (
-                f"no validation split: {len(inputs.train)} training items are too few to hold out "
-                f"{MIN_VALIDATION_ITEMS}; trained on all of them for the full schedule"
-            )
-            return inputs.train, None, [note]
+            why = f"{len(inputs.train)} training items are too few to hold out {MIN_VALIDATION_ITEMS}"
+            return inputs.train, None, [_no_validation_note(why, inputs.config)]
         parts = split_dataset(inputs.train, test_size=VALIDATION_FRACTION, seed=inputs.config.seed)
         note = f"held out {len(parts.test)} training items for validation (early stopping, best epoch)"
         return parts.train, parts.test, [note]
@@ -413,7 +427,7 @@ class GradientStrategy(Strategy):
             "pretrained": self.pretrained,
             "param_groups": trainer.describe_groups(),
             "epochs_run": state.epoch,
-            "best_epoch": state.best_epoch,
+            "best_epoch": state.best_epoch if state.best_epoch >= 0 else None,  # None: no best-epoch selection
             "stop_reason": state.stop_reason,
             "objective": objective_manifest(trainer.objective),
             "augment": AugmentSpec().to_dict() if config.augment and backbone.modality == "image" else None,
@@ -513,13 +527,43 @@ class ScratchStrategy(FullStrategy):
         return [{"name": "all", "params": list(top.parameters()), "lr": lr}]
 
 
-def _checkpoint_path(out: str) -> Path:
-    target = Path(out).resolve()
-    return target.with_name(f".{target.name}.checkpoint.pt")
+def _no_validation_note(why: str, config: FitConfig) -> str:
+    """What training does without a validation split: no early stopping unless --patience asked for it."""
+    if config.patience:
+        return (
+            f"no validation split ({why}): trained on all of them; early stopping on the training loss, as "
+            f"--patience {config.patience} asks (the epoch with the lowest training loss is kept)"
+        )
+    return (
+        f"no validation split ({why}): trained on all of them, with no early stopping or best-epoch selection "
+        "(the last epoch's weights are kept)"
+    )
 
 
-def _run_fingerprint(config: FitConfig, train: Dataset) -> str:
-    """Identifies a run for resuming: same data, same options (threads and progress aside)."""
-    options = config.model_dump(exclude={"resume", "progress", "threads", "time_budget"})
-    blob = json.dumps([options, train.fingerprint()], sort_keys=True, default=str)
+# Options that cannot change what a gradient fit learns: how it runs, where, what is recorded, and the options
+# of other strategies. A resume ignores them (the bit-identical guarantee holds across them).
+NOT_IN_FINGERPRINT = frozenset(
+    {
+        "resume", "progress", "threads", "time_budget", "track", "on_bad", "engine", "ray_address", "out",
+        "memory", "memory_mb", "head", "C", "text_backbone", "label_descriptions", "candidates",
+    }
+)  # fmt: skip
+
+
+def run_options(config: FitConfig, train: Dataset) -> dict[str, Any]:
+    """What identifies a run for resuming: the options that can change the result, and the training data."""
+    options = config.model_dump(exclude=set(NOT_IN_FINGERPRINT))
+    return {**options, DATA_KEY: train.fingerprint()}
+
+
+def _fingerprint(options: dict[str, Any]) -> str:
+    blob = json.dumps(options, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def refuse_checkpoint_overwrite(config: FitConfig, strategy: Strategy) -> None:
+    """Before any work: a fit that may train by gradient, without --resume, must not overwrite the checkpoint
+    an interrupted fit to the same --out left (a UsageError says how to continue or start over)."""
+    if config.resume or not (isinstance(strategy, GradientStrategy) or strategy.name == "auto"):
+        return
+    refuse_overwrite(config.out)

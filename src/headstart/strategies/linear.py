@@ -21,6 +21,7 @@ from headstart.strategies.base import (
     Strategy,
     TrainReport,
     class_counts,
+    merge_validation,
     output_labels,
     require_classes,
     require_targets,
@@ -211,10 +212,19 @@ class LinearStrategy(Strategy):
     """Feature extraction: the whole backbone frozen, a linear head trained on its pooled features."""
 
     name = "linear"
+    uses_validation = False  # C is picked by cross-validation on train
+    validation_note = "linear picks C by cross-validation"
     description = "frozen backbone features + logistic regression / linear SVM (ridge, one-vs-rest for other tasks)"
     tasks = TASKS
 
     def fit(self, inputs: FitInputs) -> FeatureHeadModel:
+        inputs, merged = merge_validation(self, inputs)  # a no-op after api.fit; `auto` passes validation on
+        model = self._fit(inputs)
+        if merged and model.report is not None:
+            model.report.notes = [*merged, *model.report.notes]
+        return model
+
+    def _fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone = inputs.config, inputs.backbone
         assert backbone is not None
         x = extract_features(

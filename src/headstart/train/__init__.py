@@ -1,6 +1,14 @@
 """The one training loop for every gradient strategy, and its callbacks."""
 
-from headstart.train.callbacks import Callback, Checkpointer, EarlyStopping, ProgressBar, TimeBudget
+from headstart.train.callbacks import (
+    Callback,
+    Checkpointer,
+    EarlyStopping,
+    ProgressBar,
+    TimeBudget,
+    checkpoint_path,
+    refuse_overwrite,
+)
 from headstart.train.trainer import Batch, TrainData, Trainer, TrainerConfig, TrainState
 
 __all__ = [
@@ -14,4 +22,6 @@ __all__ = [
     "TrainState",
     "Trainer",
     "TrainerConfig",
+    "checkpoint_path",
+    "refuse_overwrite",
 ]

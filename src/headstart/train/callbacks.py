@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from rich.markup import escape
 
+from headstart.errors import UsageError
+from headstart.interrupts import Interrupted
 from headstart.progress import stderr_console
 
 if TYPE_CHECKING:
     from headstart.train.trainer import Trainer
 
 
+DATA_KEY = "data"  # the training data's fingerprint among a checkpoint's options
+
+
 class Callback:
-    """Base class: override any of on_fit_start, on_epoch_start, on_batch_end, on_epoch_end, on_fit_end."""
+    """Base class: override any of on_fit_start, on_epoch_start, on_batch_end, on_epoch_end, on_fit_end,
+    on_interrupt (Ctrl-C: complete the `Interrupted` error, e.g. with where the checkpoint is; must not raise)."""
 
 
 def score(metrics: dict[str, float]) -> float:
@@ -31,7 +40,11 @@ def score(metrics: dict[str, float]) -> float:
 
 
 class EarlyStopping(Callback):
-    """Track the best epoch, stop after `patience` epochs without improvement, restore the best weights."""
+    """Track the best epoch, stop after `patience` epochs without improvement, restore the best weights.
+
+    Without validation metrics the score is the training loss; strategies only ask for that when the user
+    set --patience (see `strategies.finetune`), and the stop reason then says so.
+    """
 
     def __init__(self, patience: int = 4, restore_best: bool = True) -> None:
         self.patience = patience
@@ -44,40 +57,119 @@ class EarlyStopping(Callback):
             state.best_metric, state.best_epoch = current, state.epoch
             state.best_weights = copy.deepcopy(trainer.module.state_dict())
         elif self.patience and state.epoch - state.best_epoch >= self.patience:
-            state.stop_reason = f"early stopping: no improvement for {self.patience} epochs"
+            what = "" if "val_loss" in metrics else " in training loss"
+            state.stop_reason = f"early stopping: no improvement{what} for {self.patience} epochs"
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.restore_best and trainer.state.best_weights is not None:
             trainer.module.load_state_dict(trainer.state.best_weights)
 
 
+def checkpoint_path(out: str | Path) -> Path:
+    """Where the fit writing its bundle to `out` keeps its checkpoint: the hidden sibling `.OUT.checkpoint.pt`."""
+    target = Path(out).resolve()
+    return target.with_name(f".{target.name}.checkpoint.pt")
+
+
+def checkpoint_epoch(path: Path) -> int | None:
+    """The epochs completed in the checkpoint at `path`; None when it has none or cannot be read."""
+    try:
+        checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
+    return int(checkpoint.get("state", {}).get("epoch", 0)) or None
+
+
+def refuse_overwrite(out: str | Path) -> None:
+    """A UsageError when a checkpoint for `out` exists: a fit without --resume would overwrite that work."""
+    path = checkpoint_path(out)
+    if not path.is_file():
+        return
+    epoch = checkpoint_epoch(path)
+    which = f"a checkpoint of epoch {epoch}" if epoch else "a checkpoint"
+    raise UsageError(
+        f"{which} exists for {out} (an interrupted fit); starting again would overwrite it",
+        expected="--resume to continue that fit, or no checkpoint beside the output folder to start a new one",
+        fix=f"pass --resume to continue, or delete {path} to start over",
+    )
+
+
+def describe_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    """What differs between a checkpoint's run options and this run's, e.g. "max_epochs 20 -> 30"."""
+    if before is None:
+        return "an older headstart wrote it without its options"
+    changes = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key, "unset"), after.get(key, "unset")
+        if old == new:
+            continue
+        if key == DATA_KEY:
+            changes.append("the training data changed")
+        else:
+            changes.append(f"{key} {_shown(old)} -> {_shown(new)}")
+    return ", ".join(changes) or "the same options, but another run configuration"
+
+
+def _shown(value: Any) -> str:
+    return "default" if value is None else str(value)
+
+
 class Checkpointer(Callback):
     """Write a checkpoint atomically after every epoch; with `resume`, continue from the last one.
 
-    Checkpoints are our own files, read back with `torch.load(weights_only=True)` (no arbitrary code).
+    Checkpoints are our own files, read back with `torch.load(weights_only=True)` (no arbitrary code). Each
+    carries the run's `options` (what can change the result, plus the data fingerprint under DATA_KEY), so a
+    resume refused for another configuration names what changed.
     """
 
-    def __init__(self, path: Path, resume: bool = False, fingerprint: str = "") -> None:
+    def __init__(
+        self, path: Path, resume: bool = False, fingerprint: str = "", options: dict[str, Any] | None = None
+    ) -> None:
         self.path = path
         self.resume = resume
         self.fingerprint = fingerprint
+        self.options = json.loads(json.dumps(options or {}, sort_keys=True, default=str))
         self.resumed_from: int | None = None
+        self.saved_epoch: int | None = None  # the epoch of the checkpoint on disk for this run
+        self.notes: list[str] = []
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        if not (self.resume and self.path.is_file()):
+        if not self.resume:
+            return
+        if not self.path.is_file():
+            self.notes.append(f"--resume: no checkpoint found at {self.path}; started from epoch 1")
             return
         checkpoint: dict[str, Any] = torch.load(self.path, weights_only=True)
         if checkpoint.get("fingerprint") != self.fingerprint:
-            stderr_console.print("[yellow]checkpoint is from a different run configuration; starting over[/]")
+            epoch = checkpoint.get("state", {}).get("epoch", "?")
+            changes = describe_changes(checkpoint.get("options"), self.options)
+            note = (
+                f"--resume: the checkpoint of epoch {epoch} is from a different run configuration ({changes}); "
+                "started over from epoch 1"
+            )
+            stderr_console.print(f"[yellow]{escape(note)}[/]")
+            self.notes.append(note)
             return
         trainer.restore(checkpoint)
-        self.resumed_from = trainer.state.epoch
+        self.resumed_from = self.saved_epoch = trainer.state.epoch
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({**trainer.checkpoint(), "fingerprint": self.fingerprint}, tmp)
+        torch.save({**trainer.checkpoint(), "fingerprint": self.fingerprint, "options": self.options}, tmp)
         os.replace(tmp, self.path)
+        self.saved_epoch = trainer.state.epoch
+
+    def on_interrupt(self, trainer: Trainer, error: Interrupted) -> None:
+        """Say where the work so far is kept and how to continue it."""
+        if self.saved_epoch is None:
+            error.fix = "no checkpoint was written yet (one is written after each epoch): rerun to start over"
+            return
+        error.fix = (
+            f"the checkpoint of epoch {self.saved_epoch} is kept at {self.path}; "
+            "rerun the same command with --resume to continue from it"
+        )
+        error.details.update(checkpoint=str(self.path), checkpoint_epoch=self.saved_epoch)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -138,6 +230,10 @@ class ProgressBar(Callback):
             if "val_accuracy" in metrics:
                 status += f"  val acc {metrics['val_accuracy']:.3f}"
             self._progress.update(self._task, status=status)
+
+    def on_interrupt(self, trainer: Trainer, error: Interrupted) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self._progress is not None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart.interrupts import Interrupted
 from headstart.train.objectives import Objective
 
 Batch = tuple[dict[str, torch.Tensor], torch.Tensor]
@@ -121,11 +122,28 @@ class Trainer:
                 handler(self, **kwargs)
 
     def fit(self, train: TrainData, validation: TrainData | None) -> TrainState:
-        """Train until `max_epochs`, or until a callback sets `state.stop_reason`."""
+        """Train until `max_epochs`, or until a callback sets `state.stop_reason`.
+
+        Ctrl-C raises `Interrupted`, which callbacks complete in `on_interrupt` (e.g. where the checkpoint is).
+        """
         bs = self.config.batch_size
         self._steps_per_epoch = max(1, math.ceil(len(train) / bs))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self._emit("on_fit_start")
+        try:
+            self._loop(train, validation)
+        except KeyboardInterrupt as err:
+            interrupted = Interrupted(
+                f"interrupted during epoch {self.state.epoch + 1} of {self.config.max_epochs}",
+                epochs_done=self.state.epoch,
+            )
+            self._emit("on_interrupt", error=interrupted)
+            raise interrupted from err
+        self._emit("on_fit_end")
+        return self.state
+
+    def _loop(self, train: TrainData, validation: TrainData | None) -> None:
+        bs = self.config.batch_size
         while self.state.epoch < self.config.max_epochs and self.state.stop_reason is None:
             epoch = self.state.epoch
             torch.manual_seed(self.config.seed * 100_003 + epoch)
@@ -143,8 +161,6 @@ class Trainer:
             self.state.history.append(metrics)
             self.state.epoch = epoch + 1
             self._emit("on_epoch_end", metrics=metrics)
-        self._emit("on_fit_end")
-        return self.state
 
     def _set_train_mode(self) -> None:
         self.module.train()

@@ -1,0 +1,72 @@
+"""What `evaluate` scores and what it warns about: DATA's test split, the model's own training data, and the
+model's classes that DATA has no example of."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from headstart.bundle import Predictor
+from headstart.data import Dataset
+from headstart.errors import UsageError
+from headstart.task_metrics import PRIMARY, TaskReport
+
+
+def evaluated_part(
+    dataset: Dataset, split: str | None, name: str, *, fitted: bool = False
+) -> tuple[Dataset, str, list[str]]:
+    """The items `evaluate` scores: DATA's test split when it marks one (unless `split="all"`), else every item.
+
+    `fitted`: DATA is the model's training data, which a warning already says.
+    """
+    marks = Counter(s for s in dataset.splits or () if s is not None)
+    if split == "test" and not marks["test"]:
+        raise UsageError(
+            f"{name!r} has no test split to evaluate on",
+            expected="test items: a `split` column with `test` rows, or a test/ folder beside train/",
+            fix="pass --split all to score every item",
+        )
+    if marks["test"] and split != "all":
+        test = [i for i, s in enumerate(dataset.splits or ()) if s == "test"]
+        note = f"scored the test split of {name}: {len(test)} of {len(dataset)} items (--split all scores every item)"
+        return dataset.subset(test), "test", [note]
+    others = [f"{marks[s]} marked {s}" for s in ("train", "validation") if marks[s]]
+    if not others:
+        return dataset, "all", []
+    opening = "scored every item" if split == "all" else f"{name} has no test split, so every item was scored"
+    caveat = "" if fitted else ": if this model was trained on them, this is not a held-out score"
+    return dataset, "all", [f"{opening}, including {' and '.join(others)}{caveat}"]
+
+
+def fitted_data_warnings(predictor: Predictor, dataset: Dataset, split: str | None, name: str) -> list[str]:
+    """A warning when DATA is the very data the bundle was fitted on, unless only fit's own test split is scored."""
+    recorded = predictor.manifest.get("data") or {}
+    if not recorded.get("fingerprint") or recorded["fingerprint"] != dataset.fingerprint():
+        return []
+    marks = set(dataset.splits or ())
+    if split != "all" and {"train", "test"} <= marks:
+        return []  # fit held out exactly DATA's test split, and only that is scored: a held-out score
+    counts = recorded.get("counts") or {}
+    held_out = f"{counts['test']} of its {counts['items']} items" if {"test", "items"} <= set(counts) else "a part"
+    metric = PRIMARY.get(predictor.task, "accuracy")
+    score = ((predictor.manifest.get("metrics") or {}).get("test") or {}).get(metric)
+    there = f", {metric.replace('_', '-')} {score:.3f} there" if isinstance(score, int | float) else ""
+    return [
+        f"{name} is the data this model was fitted on (its test split is {held_out}{there}; the rest were used "
+        "in training): this is not a held-out score; evaluate on data the model has not seen"
+    ]
+
+
+def missing_classes(report: TaskReport) -> list[str]:
+    """The model's classes (tags) with no example in the scored data: left out of macro-F1."""
+    per_class = getattr(report, "per_class", None) or getattr(report, "per_label", None) or {}
+    return [label for label, m in per_class.items() if m["support"] == 0]
+
+
+def predicted_note(report: TaskReport, label: str) -> str:
+    """A suffix saying how often a class without examples was still predicted (classification), else ""."""
+    matrix = getattr(report, "confusion_matrix", None)
+    if not matrix:
+        return ""
+    column = report.labels.index(label)
+    n = sum(row[column] for row in matrix)
+    return f", but predicted for {n} item(s)" if n else ""
