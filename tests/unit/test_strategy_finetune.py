@@ -105,6 +105,11 @@ def test_partial_k_out_of_range_is_explained(image_folder: Path, tmp_path: Path)
         fit_model(image_folder, "test-cnn", "partial:9", tmp_path)
     with pytest.raises(StrategyError, match="partial:x: K must be a whole number"):
         fit_model(image_folder, "test-cnn", "partial:x", tmp_path)
+    with pytest.raises(StrategyError, match="partial:0 trains no stage") as err:
+        fit_model(image_folder, "test-cnn", "partial:0", tmp_path)
+    assert "`linear`" in (err.value.fix or "")
+    with pytest.raises(StrategyError, match="contrastive:9 does not fit"):  # named as the user wrote it
+        fit_model(image_folder, "test-cnn", "contrastive:9", tmp_path)
 
 
 @pytest.mark.parametrize("fixture,backbone", [("image_folder", "test-cnn"), ("text_csv", "test-text")])

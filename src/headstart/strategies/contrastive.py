@@ -83,7 +83,7 @@ class ContrastiveStrategy(GradientStrategy):
 
     def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
         if "arg" in params:
-            return PartialStrategy().cut(backbone, params)
+            return PartialStrategy.cut(self, backbone, params)  # type: ignore[arg-type]  # errors say contrastive:K
         return 1
 
     def param_groups(self, top: TopNet, lr: float, ratio: float) -> list[dict[str, Any]]:

@@ -471,19 +471,27 @@ class PartialStrategy(GradientStrategy):
     description = "freeze early stages (cached in ONNX Runtime), train the last K stages + head"
 
     def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
-        n = len(backbone.stages)
+        """The first trained stage for `NAME:K`: the last K of the backbone's stages train (1 <= K < stages)."""
+        n, name = len(backbone.stages), self.name
         arg = params.get("arg", "1")
+        expected = f"{name}:K with 1 <= K <= {n - 1} for {backbone.name} (stages: {', '.join(backbone.stages)})"
         if not str(arg).isdigit():
             raise StrategyError(
-                f"partial:{arg}: K must be a whole number of stages",
-                expected=f"partial:K with 1 <= K <= {n - 1} for {backbone.name} (stages: {', '.join(backbone.stages)})",
-                fix="e.g. --strategy partial:2 retrains the last 2 stages and a new head",
+                f"{name}:{arg}: K must be a whole number of stages",
+                expected=expected,
+                fix=f"e.g. --strategy {name}:2 retrains the last 2 stages",
             )
-        if not 1 <= int(arg) <= n - 1:
+        if int(arg) < 1:
             raise StrategyError(
-                f"partial:{arg} does not fit {backbone.name}, which has {n} stages",
-                expected=f"partial:K with 1 <= K <= {n - 1} (stages: {', '.join(backbone.stages)})",
-                fix="use `full` to train every stage, or a smaller K",
+                f"{name}:{arg} trains no stage",
+                expected=expected,
+                fix="use K >= 1, or `linear` to train only a head on the frozen network",
+            )
+        if int(arg) > n - 1:
+            raise StrategyError(
+                f"{name}:{arg} does not fit {backbone.name}, which has {n} stages",
+                expected=expected,
+                fix=f"use `full` to train every stage, or a smaller K (at most {n - 1})",
             )
         return n - int(arg)
 
