@@ -225,6 +225,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
     counts["memory_items"], counts["memory_bytes"] = (memory["n"], memory["bytes"]) if memory else (0, 0)
     if memory_reason:
         manifest["head"]["memory_reason"] = memory_reason
+        if "--allow-forgetting" in memory_reason:  # say it now, not when the user first tries to expand
+            notes.append(f"no exemplar memory kept: {memory_reason}")
     notes.extend(ignored_option_notes(config, strategy, manifest["strategy"], dataset.modality, dataset.task))
     record = tracking.data_record(data, dataset, digests)
     params = applicable_params(config, strategy, dataset.task)

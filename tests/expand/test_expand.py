@@ -283,8 +283,9 @@ def test_balanced_weights_make_each_present_class_count_equally() -> None:
 
 def test_full_bundle_needs_allow_forgetting(images: dict[str, Path], tmp_path: Path) -> None:
     full = tmp_path / "full"
-    headstart.fit(str(images["old"]), backbone="test-cnn", strategy="full", max_epochs=1, out=str(full), **FIT)
+    fitted = headstart.fit(str(images["old"]), backbone="test-cnn", strategy="full", max_epochs=1, out=str(full), **FIT)
     assert _manifest(full)["head"]["memory"] is None
+    assert any(n.startswith("no exemplar memory kept") and "--allow-forgetting" in n for n in fitted.notes)
     with pytest.raises(BundleError, match="--allow-forgetting") as err:
         headstart.expand(str(full), str(images["new"]), out=str(tmp_path / "x"), **QUIET)
     assert "--allow-forgetting" in (err.value.fix or "")
