@@ -20,6 +20,7 @@ from headstart.data.tables import csv_delimiter, load_table
 from headstart.errors import DataError
 from headstart.strategies import resolve_strategy
 from headstart.strategies.base import FitInputs, merge_validation
+from tests.unit.test_data_inspect import _text
 
 
 def _img(path: Path, value: int = 0, fmt: str | None = None) -> None:
@@ -107,17 +108,6 @@ def test_tiff_images_are_read_and_other_formats_named(tmp_path: Path) -> None:
 # --- copies across splits --------------------------------------------------------------------------------------
 
 
-def _texts(items: list[str], labels: list[str], splits: list[str | None] | None = None) -> Dataset:
-    return Dataset(
-        modality="text",
-        items=tuple(items),
-        ids=tuple(f"row {i + 1}" for i in range(len(items))),
-        labels=tuple(labels),
-        splits=None if splits is None else tuple(splits),
-        source="mem.csv",
-    )
-
-
 def _copies_dataset() -> Dataset:
     """8 distinct sentences x 5 copies (like a scraped FAQ), two classes, plus 10 distinct items per class."""
     items, labels = [], []
@@ -128,7 +118,7 @@ def _copies_dataset() -> Dataset:
     for k in range(20):
         items.append(f"unique {k}")
         labels.append("pos" if k % 2 else "neg")
-    return _texts(items, labels)
+    return _text(items, labels)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -150,7 +140,7 @@ def test_identical_items_never_cross_the_split(seed: int) -> None:
 def test_copies_with_conflicting_labels_stay_together() -> None:
     items = ["same"] * 4 + [f"a{i}" for i in range(10)] + [f"b{i}" for i in range(10)]
     labels = ["a", "b", "a", "b"] + ["a"] * 10 + ["b"] * 10
-    ds = _texts(items, labels)
+    ds = _text(items, labels)
     for seed in range(10):
         parts = split_dataset(ds, test_size=0.3, seed=seed)
         in_test = sum(item == "same" for item in parts.test.items)
@@ -158,7 +148,7 @@ def test_copies_with_conflicting_labels_stay_together() -> None:
 
 
 def test_class_made_of_one_item_copied_stays_in_train_with_note() -> None:
-    ds = _texts(["x"] * 3 + [f"b{i}" for i in range(10)], ["a"] * 3 + ["b"] * 10)
+    ds = _text(["x"] * 3 + [f"b{i}" for i in range(10)], ["a"] * 3 + ["b"] * 10)
     parts = split_dataset(ds, seed=0)
     assert parts.test.class_counts() == {"b": 2} and parts.train.class_counts()["a"] == 3
     assert any("all copies of one item" in n and "'a'" in n for n in parts.notes)
@@ -167,7 +157,7 @@ def test_class_made_of_one_item_copied_stays_in_train_with_note() -> None:
 def test_given_split_column_with_copies_across_it_is_noted_not_changed() -> None:
     items = ["dup", "t1", "t2", "t3", "dup", "t5"]
     marks: list[str | None] = ["train", "train", "train", "train", "test", "test"]
-    ds = _texts(items, ["a", "b", "a", "b", "a", "b"], marks)
+    ds = _text(items, ["a", "b", "a", "b", "a", "b"], marks)
     parts = split_dataset(ds, seed=0)
     assert parts.test.ids == ("row 5", "row 6")
     assert any("1 test item(s) have an identical copy in train (e.g. row 5)" in n for n in parts.notes)
@@ -186,7 +176,7 @@ def test_label_warnings_case_variants_and_missing_spellings() -> None:
 
 
 def test_inspect_reports_label_and_copy_warnings_without_renaming() -> None:
-    ds = _texts(
+    ds = _text(
         ["a", "b", "c", "d", "d", "e"],
         ["Ham", "ham", "NaN", "spam", "ham", "spam"],
     )
@@ -242,8 +232,8 @@ def test_single_column_csv_keeps_comma(tmp_path: Path) -> None:
 
 
 def test_merge_validation_adds_validation_to_train_for_linear() -> None:
-    train = _texts([f"t{i}" for i in range(6)], ["a", "b"] * 3, ["train"] * 6)
-    val = _texts([f"v{i}" for i in range(4)], ["a", "b"] * 2, ["validation"] * 4)
+    train = _text([f"t{i}" for i in range(6)], ["a", "b"] * 3, ["train"] * 6)
+    val = _text([f"v{i}" for i in range(4)], ["a", "b"] * 2, ["validation"] * 4)
     config = headstart.config.FitConfig()
     linear, _ = resolve_strategy("linear")
     inputs, notes = merge_validation(linear, FitInputs(train=train, backbone=None, config=config, validation=val))
@@ -260,8 +250,8 @@ def test_merge_validation_adds_validation_to_train_for_linear() -> None:
 
 
 def test_concat_keeps_order_and_splits() -> None:
-    a = _texts(["x"], ["a"], ["train"])
-    b = _texts(["y"], ["b"])
+    a = _text(["x"], ["a"], ["train"])
+    b = _text(["y"], ["b"])
     both = concat(a, b)
     assert both.items == ("x", "y") and both.labels == ("a", "b") and both.splits == ("train", None)
 

@@ -130,6 +130,23 @@ class Strategy(ABC):
         """Rebuild the Model saved in a bundle."""
 
 
+class CrossValidatedStrategy(Strategy):
+    """A strategy that tunes itself by cross-validation on train: the data's validation split joins train (noted)."""
+
+    uses_validation = False
+
+    def fit(self, inputs: FitInputs) -> Model:
+        inputs, merged = merge_validation(self, inputs)  # a no-op after api.fit; `auto` passes validation on
+        model = self._fit(inputs)
+        if merged and model.report is not None:
+            model.report.notes = [*merged, *model.report.notes]
+        return model
+
+    @abstractmethod
+    def _fit(self, inputs: FitInputs) -> Model:
+        """Learn from `inputs.train`, which already holds any validation items."""
+
+
 def merge_validation(strategy: Strategy, inputs: FitInputs) -> tuple[FitInputs, list[str]]:
     """`inputs` with the validation split added to train when `strategy` has no use for it, and the note saying so.
 

@@ -22,13 +22,12 @@ from headstart.data.images import read_image
 from headstart.errors import BadItemError
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
+    CrossValidatedStrategy,
     DatasetPrediction,
     FitInputs,
     Model,
-    Strategy,
     TrainReport,
     class_counts,
-    merge_validation,
     output_labels,
     require_classes,
     require_targets,
@@ -209,22 +208,14 @@ class BaselineModel(Model):
         return {**self.head.state(), **self.features.state()}
 
 
-class BaselineStrategy(Strategy):
+class BaselineStrategy(CrossValidatedStrategy):
     """No transfer: TF-IDF + logistic regression for texts, 32x32 pixels + logistic regression for images."""
 
     name = "baseline"
-    uses_validation = False  # C is picked by cross-validation on train
     validation_note = "baseline picks C by cross-validation"
     needs_backbone = False
     tasks = TASKS
     description = "classic model without a pretrained network: TF-IDF or 32x32 pixels + logistic regression"
-
-    def fit(self, inputs: FitInputs) -> BaselineModel:
-        inputs, merged = merge_validation(self, inputs)  # a no-op after api.fit; `auto` passes validation on
-        model = self._fit(inputs)
-        if merged and model.report is not None:
-            model.report.notes = [*merged, *model.report.notes]
-        return model
 
     def _fit(self, inputs: FitInputs) -> BaselineModel:
         config, train = inputs.config, inputs.train

@@ -17,11 +17,10 @@ from headstart.backbones.base import Backbone
 from headstart.errors import UsageError
 from headstart.features import extract_features
 from headstart.strategies.base import (
+    CrossValidatedStrategy,
     FitInputs,
-    Strategy,
     TrainReport,
     class_counts,
-    merge_validation,
     output_labels,
     require_classes,
     require_targets,
@@ -208,21 +207,13 @@ def _as_class_logits(scores: np.ndarray) -> np.ndarray:
     return scores
 
 
-class LinearStrategy(Strategy):
+class LinearStrategy(CrossValidatedStrategy):
     """Feature extraction: the whole backbone frozen, a linear head trained on its pooled features."""
 
     name = "linear"
-    uses_validation = False  # C is picked by cross-validation on train
     validation_note = "linear picks C by cross-validation"
     description = "frozen backbone features + logistic regression / linear SVM (ridge, one-vs-rest for other tasks)"
     tasks = TASKS
-
-    def fit(self, inputs: FitInputs) -> FeatureHeadModel:
-        inputs, merged = merge_validation(self, inputs)  # a no-op after api.fit; `auto` passes validation on
-        model = self._fit(inputs)
-        if merged and model.report is not None:
-            model.report.notes = [*merged, *model.report.notes]
-        return model
 
     def _fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone = inputs.config, inputs.backbone
