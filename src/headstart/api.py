@@ -177,6 +177,8 @@ def fit(data: str | Path, **options: Any) -> FitResult:
 
     train_report = model.report or TrainReport(n_train=len(train))
     data_notes = [*dataset.notes, *data_warnings(dataset, digests), *splits.notes, *merged, *train.notes]
+    truncation = getattr(backbone, "truncation_note", None)  # text backbones read a bounded number of tokens
+    data_notes += [note for note in [truncation(dataset.items) if truncation else None] if note]
     notes = list(dict.fromkeys([*data_notes, *train_report.notes]))
     skipped = [*dataset.skipped, *train_report.skipped, *tested.skipped]
     counts = {

@@ -144,3 +144,9 @@ def test_minilm_weights_sha(minilm) -> None:
 
     want = hashlib.sha256((minilm_path() / "model.safetensors").read_bytes()).hexdigest()
     assert minilm.weights_sha256 == want
+
+
+def test_minilm_counts_tokens_before_truncation() -> None:
+    backbone = get_backbone("minilm-l6")
+    counts = backbone.token_counts(["hello world", "word " * 400])
+    assert counts[0] == 4 and counts[1] > backbone.max_tokens == 256  # [CLS] hello world [SEP]

@@ -169,3 +169,22 @@ def test_file_sha_is_memoised(tmp_path, monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(hashlib, "sha256", lambda *a: calls.append(1) or None)
     assert hashing.file_sha256(f) == want and not calls  # read from the memo
+
+
+def test_texts_longer_than_the_backbone_reads_are_counted_in_a_fit_note(tmp_path) -> None:
+    import csv
+
+    import headstart
+
+    backbone = get_backbone("test-text")
+    short, long = "the team won", " ".join(["word"] * (backbone.max_tokens + 5))
+    assert backbone.token_counts([short, long]) == [3, backbone.max_tokens + 5]
+    assert backbone.truncation_note([short, short]) is None
+    path = tmp_path / "texts.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for n in range(12):
+            writer.writerow([f"{long} {n}" if n < 3 else f"short text number {n}", "a" if n % 2 else "b"])
+    result = headstart.fit(str(path), backbone="test-text", out=str(tmp_path / "m"), track=False, progress=False)
+    assert any(n.startswith("3 of 12 text(s) are longer than test-text reads (32 tokens)") for n in result.notes)

@@ -213,6 +213,14 @@ class TransformerText(TextStagedBackbone):
         )
         return {n: np.ascontiguousarray(enc[n], dtype=np.int64) for n in self.input_names}
 
+    @property
+    def max_tokens(self) -> int:  # type: ignore[override]
+        return self.max_seq_length
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.tokenizer(list(texts), truncation=False, return_attention_mask=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
     def pool(self, state: State) -> torch.Tensor:
         hidden = state["hidden"]
         feats = hidden[:, 0] if self.pooling.mode == "cls" else masked_mean(hidden, state["attention_mask"])

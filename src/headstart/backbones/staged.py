@@ -6,6 +6,7 @@ dynamic axes, example inputs; for images also the global average pool).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -119,6 +120,22 @@ class TextStagedBackbone(StagedBackbone):
 
     def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
         return self.preprocess([self.example_texts[i % 2] for i in range(batch)])
+
+    max_tokens: int  # inputs are truncated to this many tokens
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text before truncation (special tokens included)."""
+        raise NotImplementedError
+
+    def truncation_note(self, texts: Sequence[str]) -> str | None:
+        """A note when some texts are longer than the backbone reads (their end is cut), else None."""
+        long = sum(n > self.max_tokens for n in self.token_counts(texts))
+        if not long:
+            return None
+        return (
+            f"{long} of {len(texts)} text(s) are longer than {self.name} reads ({self.max_tokens} tokens): only "
+            "their first part is used; put what matters first, or split long texts"
+        )
 
 
 def eval_frozen(net: nn.Module) -> nn.Module:

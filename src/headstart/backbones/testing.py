@@ -117,6 +117,10 @@ class HashTokenizer:
     def __init__(self, max_length: int = 32) -> None:
         self.max_length = max_length
 
+    def count(self, text: str) -> int:
+        """Tokens of `text` before truncation."""
+        return len(self.pattern.findall(text.lower()))
+
     def ids(self, text: str) -> list[int]:
         words = self.pattern.findall(text.lower())[: self.max_length]
         return [2 + zlib.crc32(w.encode()) % (self.vocab_size - 2) for w in words] or [self.unk_id]
@@ -180,6 +184,7 @@ class TestText(TextStagedBackbone):
 
     def __init__(self) -> None:
         self.tokenizer = HashTokenizer(max_length=self.input_size)
+        self.max_tokens = self.input_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
             stages = [
@@ -189,6 +194,9 @@ class TestText(TextStagedBackbone):
             ]
         self._net = eval_frozen(StagedNet(["embeddings", "layer0", "layer1"], stages))
         self._info = TEST_TEXT_INFO
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [self.tokenizer.count(t) for t in texts]
 
     def preprocess_config(self) -> dict[str, Any]:
         return describe(
