@@ -128,6 +128,26 @@ def text_feats(top, bb, cut, texts):
         return top.features(st).numpy()
 
 
+def _frozen_columns(res, saved, frozen, ev, tev, cut, ytr, seed, acc, P0):
+    """Heads on the frozen (untuned) pooled features after k layers: alone, concatenated, prob-averaged."""
+    Xtr, Xte = saved["Xtr"], saved["Xte"]
+    c1 = time.process_time()
+    Ftr = frozen_pooled(frozen, ev)
+    res["cpu_frozen_train"] = time.process_time() - c1  # extra training cost of a head that uses them
+    if cut not in _FROZEN_TEST:  # the same for every setting and seed at one cut (v5: keyed by cut)
+        _FROZEN_TEST[cut] = frozen_pooled(frozen, tev)
+    Fte = _FROZEN_TEST[cut]
+    for k in FROZEN_LAYERS:
+        Pk, _ = head_proba(Ftr[k], ytr, Fte[k], seed)
+        Pc, _ = head_proba(np.hstack([Xtr, Ftr[k]]), ytr, np.hstack([Xte, Fte[k]]), seed)
+        res[f"frozen_L{k}"] = acc(Pk)
+        res[f"concat_L{k}"] = acc(Pc)
+        res[f"avg_L{k}"] = acc((P0 + Pk) / 2)
+        saved[f"F{k}"] = Pk
+        if k in (3, 6):
+            saved[f"Ftr{k}"], saved[f"Fte{k}"] = Ftr[k], Fte[k]
+
+
 def run(cfg, seed, task, bb, out, a_dataset="sst2"):
     ds, pool, test, _ = task
     train = labels_per_class(pool, cfg["budget"], seed=seed, classes=ds.classes)
@@ -267,22 +287,9 @@ def run(cfg, seed, task, bb, out, a_dataset="sst2"):
     res["h0_std_cv"] = acc(P0)
     res["h0_C"] = h.C_
     # richer head inputs: frozen (untuned) pooled features after k layers, alone, concatenated, prob-averaged
-    c1 = time.process_time()
-    Ftr = frozen_pooled(frozen, ev)
-    res["cpu_frozen_train"] = time.process_time() - c1  # extra training cost of a head that uses them
-    if cut not in _FROZEN_TEST:  # the same for every setting and seed at one cut (v5: keyed by cut)
-        _FROZEN_TEST[cut] = frozen_pooled(frozen, tev)
-    Fte = _FROZEN_TEST[cut]
     saved = {"P0": P0, "y": yte, "labels": names, "ytr": ytr, "Xtr": Xtr, "Xte": Xte}  # for heads scored afterwards
-    for k in FROZEN_LAYERS:
-        Pk, _ = head_proba(Ftr[k], ytr, Fte[k], seed)
-        Pc, _ = head_proba(np.hstack([Xtr, Ftr[k]]), ytr, np.hstack([Xte, Fte[k]]), seed)
-        res[f"frozen_L{k}"] = acc(Pk)
-        res[f"concat_L{k}"] = acc(Pc)
-        res[f"avg_L{k}"] = acc((P0 + Pk) / 2)
-        saved[f"F{k}"] = Pk
-        if k in (3, 6):
-            saved[f"Ftr{k}"], saved[f"Fte{k}"] = Ftr[k], Fte[k]
+    if cut <= 1:  # v6: FROZEN_LAYERS count from cut 1 (cut 0 as in v5); other cuts get no such columns
+        _frozen_columns(res, saved, frozen, ev, tev, cut, ytr, seed, acc, P0)
     PROBS.mkdir(parents=True, exist_ok=True)
     np.savez(PROBS / f"{cfg['name']}-{a_dataset}-{cfg['budget']}-s{seed}.npz", **saved)
     # SetFit's head (C=1 on the normalised embeddings)
@@ -305,10 +312,13 @@ def run(cfg, seed, task, bb, out, a_dataset="sst2"):
     return res["h0_std_cv"]
 
 
-DEFAULT_SST2_64 = {0: 0.757, 1: 0.783, 2: 0.787, 3: 0.739, 4: 0.749}  # the product default body (v4 `def`)
-SETFIT_SST2_64 = {0: 0.784, 1: 0.766, 2: 0.791, 3: 0.755, 4: 0.776}  # BENCHMARKS "Strategies v3", per data draw
+# the product default body (v4 `def`; v6: seeds 5-8 from the v5 product cells, strategies-v5-draws-contrastive.jsonl)
+DEFAULT_SST2_64 = {0: 0.757, 1: 0.783, 2: 0.787, 3: 0.739, 4: 0.749, 5: 0.752, 6: 0.757, 7: 0.753, 8: 0.788}
+# BENCHMARKS "Strategies v3" (seeds 0-4) and v5 (seeds 5-8, strategies-v5-draws-setfit-*.jsonl), per data draw
+SETFIT_SST2_64 = {0: 0.784, 1: 0.766, 2: 0.791, 3: 0.755, 4: 0.776, 5: 0.786, 6: 0.757, 7: 0.784, 8: 0.789}
 REPORT_KEYS = (
     "h0_std_cv",
+    "h1_raw_C1",
     "wise0.6",
     "wise0.8",
     "concat_L3",
@@ -338,6 +348,7 @@ def report(path, ensembles, base_path=None):
         by.setdefault(r["cfg"]["name"], {})[r["seed"]] = r
     base_rows = [json.loads(line) for line in open(base_path)] if base_path else rows
     base = {r["seed"]: r["h0_std_cv"] for r in base_rows if r["cfg"]["name"] == "def"}  # for paired diffs
+    base = {**DEFAULT_SST2_64, **base}  # v6: seeds without a `def` row (5-8) take the product's v5 cells
     for name, seeds in by.items():
         cpu = np.mean([r["cpu_train"] for r in seeds.values()])
         extra = np.mean([r.get("cpu_frozen_train", 0.0) for r in seeds.values()])
