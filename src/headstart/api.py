@@ -299,7 +299,8 @@ def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateRe
 
 
 def _data_options(config: Any, predictor: Predictor | None = None) -> dict[str, Any]:
-    """`load_dataset` keywords from a config; with a bundle, its task kind, separator and target column."""
+    """`load_dataset` keywords from a config; with a bundle, its task kind, separator, target, text and label
+    columns (as its data was last read: by `expand`, else by `fit`), each unless given."""
     options = {
         "text_column": config.text_column,
         "label_column": config.label_column,
@@ -319,7 +320,11 @@ def _data_options(config: Any, predictor: Predictor | None = None) -> dict[str, 
         options["task"] = predictor.task
         if "separator" not in config.model_fields_set:  # the bundle's, unless given
             options["separator"] = recorded.get("separator", config.separator)
-        if predictor.task == "regression" and config.target is None and config.label_column is None:
+        read = [predictor.manifest.get(key) or {} for key in ("expand_config", "config")]
+        for name in ("text_column", "label_column"):  # the columns the bundle's data was read with, unless given
+            if options[name] is None and (name == "text_column" or config.target is None):
+                options[name] = next((r[name] for r in read if r.get(name) is not None), None)
+        if predictor.task == "regression" and config.target is None and options["label_column"] is None:
             options["target"] = recorded.get("column")
     return options
 
@@ -404,19 +409,21 @@ def serve(
 ) -> None:
     """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes).
 
-    The port is checked before the model loads (port 0 picks a free one); `on_ready(url)` is called once the
-    service is warmed up, on a socket that already listens (one process: a request sent then is answered), or
-    when the workers start (several).
+    The port is bound before the model loads (a taken port fails at once; port 0 picks a free one) and held
+    until the server serves on it. `on_ready(url)` is called once a request sent then is answered: when the one
+    process has warmed up, or when a worker of several answers `/v1/health`.
     """
     import json
+    import threading
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from headstart.errors import UsageError
     from headstart.runtime import default_threads
     from headstart.serve.app import ENV_SPEC
     from headstart.serve.app import create_app as _create_app
-    from headstart.serve.ports import claim_port, listening_socket
+    from headstart.serve.ports import announce_when_answering, listening_socket
     from headstart.serve.schemas import ServeConfig
 
     if workers < 1:
@@ -432,22 +439,37 @@ def serve(
             url = _service_url(host, sock.getsockname()[1])
             ready = (lambda: on_ready(url)) if on_ready else None
             app = _create_app(predictor, on_ready=ready, **options)
-            uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level)).run(sockets=[sock])
+            config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=_log_config())
+            uvicorn.Server(config).run(sockets=[sock])
         return
-    port = claim_port(host, port)
-    _load_bundle(bundle)  # fail here, before any process starts, when the bundle is unusable
-    url = _service_url(host, port)
-    if on_ready:
-        on_ready(url)
-    os.environ[ENV_SPEC] = json.dumps({"bundle": str(Path(bundle).resolve()), "options": options})
-    uvicorn.run(
-        "headstart.serve.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-    )
+    with listening_socket(host, port) as sock:  # held from here: port 0 stays the port the workers serve on
+        _load_bundle(bundle)  # fail here, before any process starts, when the bundle is unusable
+        url = _service_url(host, sock.getsockname()[1])
+        os.environ[ENV_SPEC] = json.dumps({"bundle": str(Path(bundle).resolve()), "options": options})
+        config = uvicorn.Config(
+            "headstart.serve.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=sock.getsockname()[1],
+            workers=workers,
+            log_level=log_level,
+            log_config=_log_config(),
+        )
+        if on_ready:  # once a worker has loaded the model and answers, not when the processes start
+            threading.Thread(target=announce_when_answering, args=(url, on_ready), daemon=True).start()
+        sock.set_inheritable(True)
+        Multiprocess(config, sockets=[sock]).run()
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, access lines included, on stderr: stdout holds only what headstart prints (`--json`)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    return config
 
 
 def _service_url(host: str, port: int) -> str:

@@ -88,14 +88,27 @@ def test_serve_announces_the_real_url_when_ready(text_bundle: Path) -> None:
         process.wait(timeout=20)
 
 
-def test_serve_json_prints_one_ready_document_on_stdout(text_bundle: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_json_prints_one_ready_document_on_stdout(text_bundle: Path, workers: str) -> None:
+    """The ready line comes once a request is answered, with one process or several: no retrying."""
     import json
     import subprocess
     import sys
 
     import httpx
 
-    command = [sys.executable, "-m", "headstart", "serve", str(text_bundle), "--port", "0", "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "headstart",
+        "serve",
+        str(text_bundle),
+        "--port",
+        "0",
+        "--json",
+        "--workers",
+        workers,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None

@@ -1,9 +1,13 @@
-"""Check the listening address before the (slow) model load, so a taken port fails in a second, not a minute."""
+"""The listening socket, bound before the (slow) model load so a taken port fails in a second, not a minute; and
+the ready announcement of a multi-process server."""
 
 from __future__ import annotations
 
 import errno
 import socket
+import time
+import urllib.request
+from collections.abc import Callable
 
 from headstart.errors import UsageError
 
@@ -36,12 +40,18 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def claim_port(host: str, port: int) -> int:
-    """`port` if (host, port) can be bound now; for port 0, a free port chosen by the system.
-
-    For several worker processes, which uvicorn's supervisor binds itself: the socket is released again, so a
-    race with another program remains possible, but the common mistakes (a second server on 8000, a typo'd
-    host) are caught before the model loads.
-    """
-    with listening_socket(host, port) as probe:
-        return int(probe.getsockname()[1])
+def announce_when_answering(
+    url: str, on_ready: Callable[[str], None], timeout: float = 900.0, every: float = 0.2
+) -> bool:
+    """Call `on_ready(url)` once `url`/v1/health answers 200 (workers load the model first); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}v1/health", timeout=5) as answer:
+                if answer.status == 200:
+                    on_ready(url)
+                    return True
+        except OSError:
+            pass  # not answering yet: connection refused, reset, or a timeout while the workers start
+        time.sleep(every)
+    return False
