@@ -702,13 +702,15 @@ def promote(
     class_tolerance: float = 0.05,
     model_name: str = "headstart",
     allow_missing_classes: bool = False,
+    allow_training_data: bool = False,
     **options: Any,
 ) -> Any:
     """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
 
     Both bundles are evaluated on the same data (options are `EvaluateConfig` fields). The candidate wins
     when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
-    a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; then the decision is
+    a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; `on` being the
+    candidate's own training data is refused unless `allow_training_data`; then the decision is
     recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
     alias `production` in the MLflow model registry) and a `headstart.promotion.PromotionResult` returned.
     Otherwise raises `PromotionRefused` carrying the comparison.
@@ -739,6 +741,12 @@ def promote(
             fix="pass the production bundle to --over",
         )
     candidate_eval = evaluate(candidate, on, **options)
+    if candidate_eval.warnings and not allow_training_data:
+        raise UsageError(
+            f"--on {str(on)!r} is the data the candidate was fitted on: its score there is not a held-out score",
+            expected="labelled data neither model was fitted on (a holdout, or recent data)",
+            fix="pass such data to --on, or --allow-training-data to compare on this data anyway",
+        )
     current_eval = evaluate(over, on, **options)
     result = decide(
         candidate_eval.report,
@@ -751,6 +759,9 @@ def promote(
     )
     if candidate_eval.skipped:
         result.notes.append(f"{len(candidate_eval.skipped)} item(s) of {str(on)!r} could not be used")
+    result.notes.extend(candidate_eval.notes)  # which part of `on` was scored; classes it has no example of
+    result.notes.extend(f"the candidate: {w}" for w in candidate_eval.warnings)
+    result.notes.extend(f"the current model: {w}" for w in current_eval.warnings)
     if not result.promoted:
         raise refusal(result)
     _record_promotion(result, Path(candidate), Path(over), model_name)

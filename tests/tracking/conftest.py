@@ -44,13 +44,15 @@ def fit(data: Path, out: Path, **options: object) -> api.FitResult:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Bundles: `good` (right labels), `swapped` (red<->green), `cycled` (blue->yellow->cyan->blue); `eval` data."""
     root = tmp_path_factory.mktemp("promote")
-    good = fit(colour_folder(root / "good"), root / "m-good")
+    good_data = colour_folder(root / "good")
+    good = fit(good_data, root / "m-good")
     swapped = fit(colour_folder(root / "swapped", swap={"red": "green", "green": "red"}), root / "m-swapped")
     cycled = fit(
         colour_folder(root / "cycled", swap={"blue": "cyan", "yellow": "blue", "cyan": "yellow"}), root / "m-cycled"
     )
     return {
         "good": good.bundle,
+        "good_data": good_data,
         "swapped": swapped.bundle,
         "cycled": cycled.bundle,
         "eval": colour_folder(root / "eval", per_class=4, seed=7),

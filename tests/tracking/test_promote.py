@@ -137,3 +137,33 @@ def test_promote_names_a_modality_mismatch_between_the_bundles(models: dict[str,
     )
     assert result.exit_code == 2
     assert "the candidate reads text and the current model image" in json.loads(result.stdout)["message"]
+
+
+def test_promote_on_the_candidates_training_data_is_refused_unless_allowed(models: dict[str, Path]) -> None:
+    args = ["promote", str(models["good"]), "--over", str(models["swapped"]), "--on", str(models["good_data"])]
+    args += ["--model-name", "colours-own-data", "--json"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    assert "the data the candidate was fitted on" in json.loads(refused.stdout)["message"]
+    allowed = runner.invoke(app, [*args, "--allow-training-data"])
+    assert allowed.exit_code == 0, allowed.output
+    notes = json.loads(allowed.stdout)["notes"]
+    assert any(n.startswith("the candidate: ") and "fitted on" in n for n in notes)
+
+
+def test_promote_says_it_compared_on_the_test_split(models: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    data = tmp_path / "marked"
+    for path in sorted(models["eval"].rglob("*.png")):
+        target = data / ("test" if int(path.stem) % 2 else "train") / path.parent.name / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    args = ["promote", str(models["good"]), "--over", str(models["swapped"]), "--on", str(data)]
+    result = runner.invoke(app, [*args, "--model-name", "colours-split", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    n_test = len(list((data / "test").rglob("*.png")))
+    assert doc["n"] == n_test and any("scored the test split" in n for n in doc["notes"])
+    every = runner.invoke(app, [*args, "--model-name", "colours-split", "--split", "all", "--json"])
+    assert json.loads(every.stdout)["n"] == len(list(data.rglob("*.png")))

@@ -52,6 +52,17 @@ def promote(
             "--allow-missing-classes", help="Promote even if DATA has no example of some class (its F1 goes unchecked)."
         ),
     ] = False,
+    allow_training_data: Annotated[
+        bool,
+        typer.Option("--allow-training-data", help="Compare even when DATA is the data the candidate was fitted on."),
+    ] = False,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="test: compare on DATA's test split (the default when DATA marks one); all: on every item.",
+        ),
+    ] = None,
     text_column: TextColumn = None,
     label_column: LabelColumn = None,
     on_bad: OnBad = "skip",
@@ -71,6 +82,8 @@ def promote(
                 class_tolerance=class_tolerance,
                 model_name=model_name,
                 allow_missing_classes=allow_missing_classes,
+                allow_training_data=allow_training_data,
+                split=split,
                 text_column=text_column,
                 label_column=label_column,
                 **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
@@ -78,6 +91,7 @@ def promote(
         except PromotionRefused as refused:
             if not as_json:
                 _render(refused.comparison)
+                print_notes(refused.comparison.get("notes") or [])
             raise
         if as_json:
             print_json(result.to_dict())
