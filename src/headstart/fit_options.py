@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.config import FitConfig
+from headstart.config import CLI_CALLER, FitConfig
 from headstart.strategies import Strategy
 
 GRADIENT_OPTIONS = ("max_epochs", "lr", "lr_ratio", "patience", "augment", "views", "resume", "time_budget")
@@ -37,6 +37,7 @@ def unused_options(strategy: Strategy, task: str) -> set[str]:
     return drop
 
 
+CLI_FLAGS_OF_FIT = set(FitConfig.model_fields) - {"C", "progress"}  # Python-only options have no --flag
 OPTION_USERS = {  # who uses an option, for the note when another strategy ignores it
     **dict.fromkeys(GRADIENT_OPTIONS, "the gradient strategies (partial:K, full, scratch, contrastive)"),
     "patience": "partial:K, full and scratch (early stopping)",
@@ -84,8 +85,10 @@ def ignored_option_notes(
 
 
 def as_flag(option: str, value: Any) -> str:
-    """How the user wrote the option on the command line, e.g. "--head svm", "--no-augment", "--resume"."""
-    flag = {"candidates": "--backbones", "C": "C"}.get(option, "--" + option.replace("_", "-"))
+    """The option as the user wrote it: "--head svm", "--no-augment" from the CLI; "head='svm'" from Python."""
+    if not CLI_CALLER.get() or option not in CLI_FLAGS_OF_FIT:
+        return f"{option}={value!r}"
+    flag = "--backbones" if option == "candidates" else "--" + option.replace("_", "-")
     if isinstance(value, bool):
         return flag if value else f"--no-{option.replace('_', '-')}"
     if isinstance(value, list):

@@ -78,7 +78,16 @@ def predictions_frame(result: PredictResult, inputs: Sequence[str] = ()) -> pd.D
         return pd.concat([kept, added], axis=1).reset_index(drop=True)
     listed = [{"id": p.id, "input": p.input, **rows[p.id]} for p in result.predictions]
     listed += [{"id": s.id, "input": None, SKIPPED_COLUMN: s.reason} for s in result.skipped]
+    positions = [_position(row["id"]) for row in listed]
+    if all(p is not None for p in positions):  # texts given one by one: back in the order they were given
+        listed = [row for _, row in sorted(zip(positions, listed, strict=True), key=lambda pair: pair[0])]
     return pd.DataFrame(listed, columns=["id", "input", *columns])
+
+
+def _position(item_id: str) -> int | None:
+    """N of the loader's "input N" / "row N" ids, else None (a file's id is its path)."""
+    kind, _, number = item_id.partition(" ")
+    return int(number) if kind in ("input", "row") and number.isdigit() else None
 
 
 def write_predictions(result: PredictResult, inputs: Sequence[str], out: str | Path) -> Path:

@@ -267,3 +267,12 @@ def test_fit_says_how_many_skipped_items_it_did_not_list(image_folder: Path, tmp
     result = runner.invoke(app, ["fit", str(image_folder), "-b", "test-cnn", "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
     assert "skipped 13 item(s)" in result.output and "… and 3 more (--json lists every one)" in result.output
+
+
+def test_ignored_options_are_named_as_flags_on_the_command_line(image_folder: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["fit", str(image_folder), "-b", "test-cnn", "--max-epochs", "3", "--out", str(tmp_path / "m"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert any(n.startswith("--max-epochs 3 applies only to the gradient strategies") for n in notes)

@@ -238,22 +238,28 @@ def test_an_interrupted_extraction_keeps_the_rows_it_computed(
 
 def test_options_the_strategy_does_not_use_are_noted(images: Path, tmp_path: Path) -> None:
     result = fit(images, tmp_path / "p", head="svm", max_epochs=1)
-    assert "--head svm applies only to linear and baseline; ignored by partial:1" in result.notes
+    assert "head='svm' applies only to linear and baseline; ignored by partial:1" in result.notes  # Python words
     linear = api.fit(
         images, backbone="test-cnn", out=str(tmp_path / "l"), resume=True, time_budget=10, max_epochs=3,
         track=False, progress=False,
     )  # fmt: skip
     ignored = [n for n in linear.notes if "ignored by linear" in n]
-    assert [n.split(" applies")[0] for n in ignored] == ["--max-epochs 3", "--resume", "--time-budget 10s"]
+    assert [n.split(" applies")[0] for n in ignored] == ["max_epochs=3", "resume=True", "time_budget=10.0"]
     plain = api.fit(images, backbone="test-cnn", out=str(tmp_path / "d"), track=False, progress=False)
     assert not any("ignored by" in n for n in plain.notes)  # defaults are never reported
 
 
 def test_auto_is_judged_by_the_strategy_it_chose() -> None:
+    from headstart.config import CLI_CALLER
+
     config = FitConfig(strategy="auto", resume=True, time_budget=60, candidates=["test-cnn"], views=2)
-    notes = fit_options.ignored_option_notes(
-        config, get_strategy("auto"), {"name": "linear"}, "image", "classification"
-    )
+    caller = CLI_CALLER.set(True)  # as inside `headstart fit`: the notes name --flags
+    try:
+        notes = fit_options.ignored_option_notes(
+            config, get_strategy("auto"), {"name": "linear"}, "image", "classification"
+        )
+    finally:
+        CLI_CALLER.reset(caller)
     assert notes == [
         "--resume applies only to the gradient strategies (partial:K, full, scratch, contrastive); "
         "ignored by linear (chosen by auto)",

@@ -125,3 +125,11 @@ def test_cli_predict_out_writes_the_file_and_says_so(text_bundle: Path, tickets:
     assert len(pd.read_csv(out)) == len(NEW_TEXTS)
     bad = CliRunner().invoke(app, ["predict", str(text_bundle), str(tickets), "--out", str(tmp_path / "x.docx")])
     assert bad.exit_code == 2 and "unknown table format" in bad.output
+
+
+def test_texts_given_one_by_one_come_back_in_their_order_skipped_ones_included(text_bundle: Path) -> None:
+    inputs = ["a great goal", "", "the vote", "   ", "the match"]
+    result = headstart.predict(str(text_bundle), inputs, progress=False)
+    frame = predictions_frame(result, inputs)
+    assert frame["id"].tolist() == [f"input {n}" for n in range(1, 6)]
+    assert frame["skipped_reason"].notna().tolist() == [False, True, False, True, False]

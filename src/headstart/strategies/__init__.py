@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from headstart.config import CLI_CALLER
 from headstart.errors import StrategyError, did_you_mean
 from headstart.strategies.auto import AutoStrategy
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
@@ -40,7 +41,9 @@ def get_strategy(name: str) -> Strategy:
         raise StrategyError(
             f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
             expected=f"one of {', '.join(SPEC_FORMS.get(n, n) for n in _STRATEGIES)} (K: how many last stages train)",
-            fix="use one of those names (`fit --strategy`, `study --strategies`; see `headstart fit --help`)",
+            fix="use one of those names (`fit --strategy`, `study --strategies`; see `headstart fit --help`)"
+            if CLI_CALLER.get()
+            else "pass strategy= (fit) or strategies= (study) one of those names; see help(headstart.fit)",
         )
     return _STRATEGIES[name]
 
