@@ -760,6 +760,10 @@ def promote(
     if candidate_eval.skipped:
         result.notes.append(f"{len(candidate_eval.skipped)} item(s) of {str(on)!r} could not be used")
     result.notes.extend(candidate_eval.notes)  # which part of `on` was scored; classes it has no example of
+    from headstart.task_metrics import small_test_line
+
+    if line := small_test_line(candidate_eval.report.summary(), f"items of {str(on)!r}"):
+        result.notes.append(f"{line} (the candidate's): differences smaller than that are mostly noise")
     result.notes.extend(f"the candidate: {w}" for w in candidate_eval.warnings)
     result.notes.extend(f"the current model: {w}" for w in current_eval.warnings)
     if not result.promoted:

@@ -38,6 +38,7 @@ class FitResult:
             "strategy": self.strategy,
             "trained": self.trained or self.strategy,
             "metrics": self.metrics,
+            "accuracy_interval": _interval(self.metrics),  # 95 % (Wilson) for classification, else null
             "timings": self.timings,
             "counts": self.counts,
             "skipped": [s.to_dict() for s in self.skipped],
@@ -52,6 +53,12 @@ class FitResult:
             f"FitResult(bundle={str(self.bundle)!r}, strategy={strategy!r}, backbone={self.backbone!r}, "
             f"test: {_figures(self.metrics)}, {counts}{run}{_more(notes=self.notes)})"
         )
+
+
+def _interval(summary: dict[str, Any]) -> list[float] | None:
+    from headstart.task_metrics import interval_of  # scipy loads only when a result is written out
+
+    return interval_of(summary)
 
 
 def _figures(values: dict[str, Any]) -> str:
@@ -86,6 +93,7 @@ class EvaluateResult:
             "bundle": self.bundle,
             "split": self.split,
             **self.report.to_dict(),
+            "accuracy_interval": _interval(self.report.summary()),
             "missing_classes": self.missing_classes,
             "skipped": [s.to_dict() for s in self.skipped],
             "notes": self.notes,

@@ -26,6 +26,21 @@ def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tupl
     return float(interval.low), float(interval.high)
 
 
+def interval_of(summary: dict[str, Any]) -> list[float] | None:
+    """[low, high] of the accuracy in a classification `summary` (95 %, Wilson), None for other tasks or n = 0."""
+    if "accuracy" not in summary or not summary.get("n"):
+        return None
+    return [round(x, 4) for x in accuracy_interval(float(summary["accuracy"]), int(summary["n"]))]
+
+
+def small_test_line(summary: dict[str, Any], what: str = "test items") -> str | None:
+    """ "only 12 test items: the accuracy's 95% interval is 0.391–0.862" when n < SMALL_TEST, else None."""
+    interval = interval_of(summary)
+    if interval is None or summary["n"] >= SMALL_TEST:
+        return None
+    return f"only {int(summary['n'])} {what}: the accuracy's 95% interval is {interval[0]:.3f}–{interval[1]:.3f}"
+
+
 @dataclass
 class MultiLabelReport:
     """Tags predicted at per-tag thresholds against the true tag sets."""

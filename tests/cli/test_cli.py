@@ -251,6 +251,8 @@ def test_a_small_test_split_shows_the_accuracys_interval(image_folder: Path, tmp
     assert float(found.group(2)) == pytest.approx(low, abs=1e-3) and float(found.group(3)) == pytest.approx(
         high, abs=1e-3
     )
+    doc = run("fit", str(image_folder), "-b", "test-cnn", "--out", str(tmp_path / "j"))
+    assert doc["accuracy_interval"] == pytest.approx(list(_wilson(round(accuracy * n), n)), abs=1e-3)
 
 
 def test_fit_names_the_strategy_it_trained_with_its_stage_count(image_folder: Path, tmp_path: Path) -> None:
@@ -276,3 +278,15 @@ def test_ignored_options_are_named_as_flags_on_the_command_line(image_folder: Pa
     assert result.exit_code == 0, result.output
     notes = json.loads(result.stdout)["notes"]
     assert any(n.startswith("--max-epochs 3 applies only to the gradient strategies") for n in notes)
+
+
+def test_fit_and_evaluate_report_the_accuracy_interval(image_bundle: Path, image_folder: Path) -> None:
+    fitted = json.loads((image_bundle / "manifest.json").read_text())["metrics"]["test"]
+    doc = run("evaluate", str(image_bundle), str(image_folder))
+    low, high = doc["accuracy_interval"]
+    assert low <= doc["accuracy"] <= high and 0 <= low < high <= 1
+    expected = _wilson(round(doc["accuracy"] * doc["n"]), doc["n"])
+    assert (low, high) == pytest.approx(expected, abs=1e-3)
+    human = runner.invoke(app, ["evaluate", str(image_bundle), str(image_folder)])
+    assert f"only {doc['n']} items: the accuracy's 95% interval is" in human.output
+    assert fitted["n"] > 0

@@ -165,5 +165,6 @@ def test_promote_says_it_compared_on_the_test_split(models: dict[str, Path], tmp
     doc = json.loads(result.stdout)
     n_test = len(list((data / "test").rglob("*.png")))
     assert doc["n"] == n_test and any("scored the test split" in n for n in doc["notes"])
+    assert any(n.startswith(f"only {n_test} items of") and "95% interval" in n for n in doc["notes"])
     every = runner.invoke(app, [*args, "--model-name", "colours-split", "--split", "all", "--json"])
     assert json.loads(every.stdout)["n"] == len(list(data.rglob("*.png")))

@@ -81,6 +81,10 @@ def evaluate(
             console.print(table)
             _print_confusion(r)
             console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
+            from headstart.task_metrics import small_test_line
+
+            if line := small_test_line(r.summary(), "items"):
+                console.print(f"  {line}")
         if result.skipped:
             console.print(f"[yellow]skipped {len(result.skipped)} item(s)[/]")
         for warning in result.warnings:

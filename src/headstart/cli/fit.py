@@ -167,11 +167,10 @@ def fit(
             f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
         )
         console.print("test " + metrics_line(m))
-        from headstart.task_metrics import SMALL_TEST, accuracy_interval
+        from headstart.task_metrics import small_test_line
 
-        if "accuracy" in m and 0 < m["n"] < SMALL_TEST:
-            low, high = accuracy_interval(m["accuracy"], int(m["n"]))
-            console.print(f"  only {int(m['n'])} test items: the accuracy's 95% interval is {low:.3f}–{high:.3f}")
+        if line := small_test_line(m):
+            console.print(f"  {line}")
         features = f"; features {c['features_cached']} cached / {c['features_computed']} computed"
         console.print(
             f"time {t['total_seconds']:.1f}s (train {t['train_seconds']:.1f}s, test {t['test_seconds']:.1f}s"
