@@ -278,7 +278,8 @@ class Predictor:
         """Labels (classification), lists of tags above their thresholds (multi-label) or numbers (regression).
 
         `inputs`: one text or file path, or a list of them (image files or folders, tables or `.txt` files of
-        texts, or texts for a text model; PIL images too for an image model). The result has one entry per item,
+        texts, or texts for a text model: a str naming an existing table or `.txt` file is read as that file, any
+        other str is a text; PIL images too for an image model). The result has one entry per item,
         in input order: an input that cannot be used (an empty text, an unreadable image) raises `BadInputError`
         naming it, rather than being dropped. To skip and list bad inputs instead, use `headstart.predict`.
         """
