@@ -8,7 +8,7 @@ from collections import Counter
 from headstart.bundle import Predictor
 from headstart.data import Dataset
 from headstart.errors import UsageError
-from headstart.task_metrics import PRIMARY, TaskReport
+from headstart.task_metrics import DISPLAY_NAMES, PRIMARY, TaskReport
 
 
 def evaluated_part(
@@ -49,11 +49,21 @@ def fitted_data_warnings(predictor: Predictor, dataset: Dataset, split: str | No
     held_out = f"{counts['test']} of its {counts['items']} items" if {"test", "items"} <= set(counts) else "a part"
     metric = PRIMARY.get(predictor.task, "accuracy")
     score = ((predictor.manifest.get("metrics") or {}).get("test") or {}).get(metric)
-    there = f", {metric.replace('_', '-')} {score:.3f} there" if isinstance(score, int | float) else ""
+    shown = DISPLAY_NAMES.get(metric, metric)
+    there = f", {shown} {score:.3f} there" if isinstance(score, int | float) else ""
     return [
-        f"{name} is the data this model was fitted on (its test split is {held_out}{there}; the rest were used "
-        "in training): this is not a held-out score; evaluate on data the model has not seen"
+        f"{name} is the data this model was fitted on (its test split is {held_out}{there}; "
+        f"{_trained_part(counts, recorded.get('labels_per_class'))}): this is not a held-out score; evaluate on "
+        "data the model has not seen"
     ]
+
+
+def _trained_part(counts: dict[str, int], budget: int | None) -> str:
+    """What fit trained on besides its test split: the rest, or under a label budget `counts.train` items."""
+    if not budget or not {"train", "test", "items"} <= set(counts):
+        return "the rest were used in training"
+    rest = counts["items"] - counts["test"]
+    return f"{counts['train']} of the other {rest} were used in training, a budget of {budget} labels per class"
 
 
 def missing_classes(report: TaskReport) -> list[str]:

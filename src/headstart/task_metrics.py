@@ -15,6 +15,7 @@ from headstart.metrics import ClassificationReport, classification_report
 from headstart.tasks import DEFAULT_THRESHOLD, multi_hot, target_values
 
 PRIMARY = {"classification": "accuracy", "multilabel": "micro_f1", "regression": "r2"}
+DISPLAY_NAMES = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "r2": "R²", "map": "mAP", "ece": "ECE"}
 SMALL_TEST = 100  # below this many test items an accuracy is shown with its 95% interval
 
 

@@ -19,14 +19,16 @@ LAYOUT = "<root>/<class>/<file>"
 def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     """A labelled image `Dataset` from `<root>/<class>/<file>` (class folders may nest deeper).
 
-    When every subfolder of `root` is a split name (`train/`, and optionally `test/` and `validation/`,
-    `val/`, `valid/` or `dev/`), each with class folders, the items carry those splits; a missing test
-    part is carved from train by `split_dataset`. Ids are paths relative to `root`, sorted.
+    When the subfolders of `root` are split names (`train/`, `test/`, `validation/`, `val/`, `valid/` or
+    `dev/`), each with class folders, the items carry those splits; a missing test part is carved from train
+    by `split_dataset`, and a folder of `test/` alone is labelled data to evaluate on. Folders whose names
+    start with "." or "__" (`.ipynb_checkpoints`, `__MACOSX`) are never classes. Ids are paths relative to
+    `root`, sorted.
     """
     policy = check_on_bad(on_bad)
     base = Path(root)
     _refuse_bundle(base)
-    split_dirs = _split_layout(base)
+    split_dirs, layout_notes = _split_layout(base)
     if split_dirs is None:
         groups: list[tuple[Path, str | None]] = [(base, None)]
     else:
@@ -87,6 +89,7 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
         splits=None if split_dirs is None else tuple(splits[i] for i in order),
         source=str(base),
         skipped=tuple(sorted(skipped, key=lambda s: s.id)),
+        notes=(*layout_notes, *_ignored_notes(base, [base, *(folder for folder, split in groups if split)])),
     )
 
 
@@ -134,51 +137,106 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
     )
 
 
-def _split_layout(root: Path) -> list[tuple[str, str]] | None:
-    """[(split, folder name)] when every subfolder of `root` is a split name and one is train, else None.
+def _split_layout(root: Path) -> tuple[list[tuple[str, str]] | None, list[str]]:
+    """([(split, folder name)], notes) when the subfolders of `root` are split folders, else (None, notes).
 
-    Split names are never read as classes: split folders without a train folder, or two folders for one split
-    (`val/` and `dev/`), are a `DataError`.
+    Split names are never silently read as classes: folders without an image beside split folders are
+    ignored (noted); two split folders beside folders of images, or a split-named folder holding only
+    subfolders there, is a `DataError`. One split name among class folders that holds images itself
+    (`valid/` beside `invalid/`) is a class. Two folders for one split (`val/` and `dev/`) is a `DataError`.
     """
     dirs, _ = _children(root)
     named = {d.name: normalize_split(d.name) for d in dirs}
-    if not dirs or any(split is None for split in named.values()):
-        return None
-    found = [split for split in named.values() if split is not None]
-    shown = ", ".join(f"{name}/" for name in named)
+    split_names = [name for name, split in named.items() if split is not None]
+    if not split_names:
+        return None, []
+    others = [name for name, split in named.items() if split is None]
+    with_images = [name for name in others if _holds_image(root / name)]
+    if with_images:
+        _refuse_mixed_layout(root, split_names, with_images)
+        return None, []  # one split name among class folders, holding images itself: a class
+    notes = []
+    if others:
+        shown_others = ", ".join(f"{name}/" for name in others)
+        notes.append(f"ignored {shown_others} in {root}: no image in it, and it sits beside split folders")
+    found = [named[name] for name in split_names]
     if len(set(found)) != len(found):
+        shown = ", ".join(f"{name}/" for name in split_names)
         raise DataError(
             f"{str(root)!r} looks like a split layout ({shown}) but names one split twice",
             expected="one folder per split: train/, and optionally validation/ (or val/, valid/, dev/) and test/",
             fix="merge or rename the folders so that each split has one folder",
         )
-    if "train" not in found:
-        raise DataError(
-            f"{str(root)!r} looks like a split layout ({shown}) with no train/ folder",
-            expected="train/<class>/<file>, and optionally validation/ and test/ next to it",
-            fix=f"add {root}/train/<class>/<file>, or pass a folder of class folders",
-        )
     order = {"train": 0, "validation": 1, "test": 2}
     pairs = [(split, name) for name, split in named.items() if split is not None]
-    return sorted(pairs, key=lambda pair: order[pair[0]])
+    return sorted(pairs, key=lambda pair: order[pair[0]]), notes
+
+
+def _refuse_mixed_layout(root: Path, split_names: list[str], classes: list[str]) -> None:
+    """A `DataError` unless the one split-named folder beside class folders holds images itself (a class)."""
+    looks_split = [name for name in split_names if not any(is_image_file(f) for f in _children(root / name)[1])]
+    if len(split_names) < 2 and not looks_split:
+        return
+    shown_splits = ", ".join(f"{name}/" for name in split_names)
+    shown_classes = ", ".join(f"{name}/" for name in classes[:5]) + (" ..." if len(classes) > 5 else "")
+    raise DataError(
+        f"{str(root)!r} mixes split folders ({shown_splits}) with other folders of images ({shown_classes}); "
+        "split names are not read as classes",
+        expected="either split folders only (train/, and optionally validation/ and test/, each holding "
+        f"<class>/<file>), or class folders only ({LAYOUT})",
+        fix=f"move {shown_classes} out of {root} (or into the split folders), or rename the folders; folders "
+        "whose names start with '.' or '__' are ignored",
+    )
+
+
+def _holds_image(folder: Path) -> bool:
+    """Whether any visible file under `folder` is an image (stops at the first)."""
+    for current, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not _hidden_folder(d)]
+        if any(is_image_file(Path(current) / name) for name in filenames if not name.startswith(".")):
+            return True
+    return False
+
+
+def _hidden_folder(name: str) -> bool:
+    """Folders that are never classes or splits: hidden ones (`.git`, `.ipynb_checkpoints`) and tool artefacts
+    whose names start with "__" (`__MACOSX` in macOS zips, `__pycache__`)."""
+    return name.startswith((".", "__"))
+
+
+def _ignored_notes(base: Path, roots: list[Path]) -> list[str]:
+    """A note naming the "__" folders skipped in `roots` (dot folders are hidden by convention, so not noted)."""
+    skipped = [
+        _rel(entry, base) + "/"
+        for folder in roots
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.startswith("__") and entry.is_dir()
+    ]
+    if not skipped:
+        return []
+    return [f"ignored {', '.join(skipped)}: folders whose names start with '__' or '.' are never classes"]
 
 
 def _children(folder: Path) -> tuple[list[Path], list[Path]]:
-    """Visible subfolders and visible files of `folder`, each sorted by name."""
+    """Visible subfolders (not `_hidden_folder`) and visible files of `folder`, each sorted by name."""
     dirs: list[Path] = []
     files: list[Path] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.startswith("."):
             continue
-        (dirs if entry.is_dir() else files).append(entry)
+        if entry.is_dir():
+            if not _hidden_folder(entry.name):
+                dirs.append(entry)
+        else:
+            files.append(entry)
     return dirs, files
 
 
 def _walk_files(folder: Path) -> list[Path]:
-    """Visible files under `folder`, recursively, sorted by relative path (hidden ones skipped)."""
+    """Visible files under `folder`, recursively, sorted by relative path (hidden files and folders skipped)."""
     found: list[Path] = []
     for current, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if not _hidden_folder(d)]
         found.extend(Path(current) / name for name in filenames if not name.startswith("."))
     return sorted(found, key=lambda f: f.relative_to(folder).as_posix())
 

@@ -14,7 +14,9 @@ from headstart.errors import BadItemError
 
 IMBALANCE_RATIO = 3.0
 FEW_ITEMS = 5
-MISSING_SPELLINGS = frozenset({"nan", "na", "n/a", "null", "none", "nil", "-", "?"})
+ACCIDENTAL_MISSING = frozenset({"nan", "null", "<na>", "nat"})  # what str() of a missing cell writes: always noted
+MAYBE_MISSING = frozenset({"na", "n/a", "#n/a", "none", "nil", "-", "?"})  # also real classes ("none", "NA")
+LARGE_CLASS_SHARE = 0.2  # a MAYBE_MISSING label this common (or at least the median class size) is a real class
 
 
 @dataclass
@@ -85,7 +87,8 @@ def data_warnings(ds: Dataset, digests: list[str]) -> list[str]:
 
 
 def label_warnings(counts: dict[str, int]) -> list[str]:
-    """Labels that differ only in case or spaces (`Ham`/`ham`), and labels that spell a missing value (`NaN`).
+    """Labels that differ only in case or spaces (`Ham`/`ham`), and labels that spell a missing value (`NaN`,
+    see `missing_value_labels`).
 
     They stay classes of their own: the warning asks the user to fix the data, nothing is renamed.
     """
@@ -101,14 +104,30 @@ def label_warnings(counts: dict[str, int]) -> list[str]:
             + (" ..." if len(clashes) > 5 else "")
             + "; fix the labels if they mean the same class"
         )
-    missing = [lab for lab in counts if lab.strip().casefold() in MISSING_SPELLINGS]
+    missing = missing_value_labels(counts)
     if missing:
         shown = ", ".join(f"{lab!r} ({counts[lab]})" for lab in missing)
         warnings.append(
-            f"label(s) {shown} look like a missing value, yet form a class of their own; "
-            "label those items or remove them (empty label cells are skipped)"
+            f"label(s) {shown} look like a missing value written out, and form a class of their own; "
+            "if they mean 'no label', leave those label cells empty (empty ones are skipped)"
         )
     return warnings
+
+
+def missing_value_labels(counts: dict[str, int]) -> list[str]:
+    """Labels that look like a missing value: `nan`/`null` spellings always, and ambiguous ones (`none`, `NA`,
+    `-`, `?`) only in a small class (under `LARGE_CLASS_SHARE` of the labels and under the median class size),
+    since a large class of that name is more likely real (no intent, North America)."""
+    total = sum(counts.values())
+    median = float(np.median(list(counts.values()))) if counts else 0.0
+
+    def small(label: str) -> bool:
+        return counts[label] < LARGE_CLASS_SHARE * total and counts[label] < median
+
+    spelled = {label: label.strip().casefold() for label in counts}
+    return [
+        label for label, key in spelled.items() if key in ACCIDENTAL_MISSING or (key in MAYBE_MISSING and small(label))
+    ]
 
 
 def _copy_warnings(duplicates: list[list[str]], conflicts: list[dict[str, Any]]) -> list[str]:

@@ -64,7 +64,7 @@ def split_dataset(
     marked = {s for s in (ds.splits or ()) if s is not None}
     if marked and "train" not in marked:
         notes.append(
-            f"the split column has no train items (only {', '.join(sorted(marked))}); "  # type: ignore[arg-type]
+            f"the split column (or split folders) has no train items (only {', '.join(sorted(marked))}); "  # type: ignore[arg-type]
             "it is ignored and the data is split automatically"
         )
     if "train" in marked:
