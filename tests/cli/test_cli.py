@@ -290,3 +290,10 @@ def test_fit_and_evaluate_report_the_accuracy_interval(image_bundle: Path, image
     human = runner.invoke(app, ["evaluate", str(image_bundle), str(image_folder)])
     assert f"only {doc['n']} items: the accuracy's 95% interval is" in human.output
     assert fitted["n"] > 0
+
+
+def test_inspect_prints_how_the_data_was_read(image_folder: Path) -> None:
+    (image_folder / "__MACOSX").mkdir()  # left by unzipping on a Mac: never a class
+    result = runner.invoke(app, ["inspect", str(image_folder)])
+    assert result.exit_code == 0, result.output
+    assert "note:" in result.output and "__MACOSX" in result.output

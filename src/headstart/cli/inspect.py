@@ -9,7 +9,7 @@ from rich.table import Table
 
 from headstart.cli.lazy import api
 from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn
-from headstart.cli.output import command_errors, console, print_json
+from headstart.cli.output import command_errors, console, print_json, print_notes
 
 
 def inspect(
@@ -75,4 +75,5 @@ def inspect(
             console.print(f"[yellow]duplicate:[/] {group}")
         for warning in doc.get("warnings", []):
             console.print(f"[yellow]warning:[/] {warning}")
+        print_notes(doc.get("notes", []))  # how the data was read: folders skipped, split layout, ...
         console.print(f"fingerprint: {doc.get('fingerprint', '')}")
