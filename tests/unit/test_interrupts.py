@@ -169,12 +169,17 @@ def test_resume_with_a_changed_option_names_it(images: Path, tmp_path: Path, mon
     with pytest.raises(KeyboardInterrupt):  # an Interrupted (a KeyboardInterrupt subclass)
         fit(images, out)
     monkeypatch.undo()
+    checkpoint = checkpoint_path(out)
+    before = checkpoint.read_bytes()
     result = fit(images, out, resume=True, max_epochs=3, lr=0.002)
     note = next(n for n in result.notes if n.startswith("--resume:"))
     assert "the checkpoint of epoch 2 is from a different run configuration" in note
-    assert "lr default -> 0.002, max_epochs 5 -> 3" in note and note.endswith("started over from epoch 1")
+    assert "lr default -> 0.002, max_epochs 5 -> 3" in note and "started over from epoch 1" in note
     assert not any(n.startswith("resumed from") for n in result.notes)
     assert api.load(result.bundle).manifest["strategy"]["epochs_run"] == 3
+    aside = checkpoint.with_name(checkpoint.name + ".previous")  # the other run's work is kept, and said where
+    assert f"kept that checkpoint as {aside}" in note and aside.read_bytes() == before
+    assert not checkpoint.exists()  # this run's own checkpoint is dropped once it finishes
 
 
 def test_resume_without_a_checkpoint_says_it_started_from_epoch_1(images: Path, tmp_path: Path) -> None:
@@ -267,14 +272,121 @@ def test_auto_is_judged_by_the_strategy_it_chose() -> None:
     ]  # --time-budget and --backbones steered auto's choice itself
 
 
-def test_refusal_only_for_strategies_that_checkpoint(images: Path, tmp_path: Path) -> None:
+def test_refusal_only_for_strategies_that_checkpoint(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "m"
+    interrupt_at_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(images, out, strategy="full")
+    monkeypatch.undo()
+    checkpoint = checkpoint_path(out)
+    with pytest.raises(UsageError, match="a checkpoint of epoch 2 exists"):
+        fit(images, out, strategy="full")
+    api.fit(images, backbone="test-cnn", out=str(out), track=False, progress=False)  # linear never checkpoints
+    assert checkpoint.is_file() and not checkpoint.with_name(checkpoint.name + ".previous").exists()
+
+
+def interrupted_checkpoint(data: Path, out: Path, monkeypatch: pytest.MonkeyPatch, **options: Any) -> bytes:
+    """Ctrl-C a fit of `data` to `out` after 2 epochs; the bytes of the checkpoint it kept."""
+    interrupt_at_epoch(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(data, out, **options)
+    monkeypatch.undo()
+    return checkpoint_path(out).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "change"),
+    [("other", {}, "the training data changed"), ("same", {"max_epochs": 3}, "max_epochs 5 -> 3")],
+)
+def test_a_checkpoint_of_another_run_does_not_block_a_fit_and_is_kept_aside(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str, options: dict[str, Any], change: str
+) -> None:
+    """Audit 7 #3: one Ctrl-C'd fit used to refuse every later gradient fit to the same --out, whatever its data."""
+    out = tmp_path / "m"
+    before = interrupted_checkpoint(images, out, monkeypatch)
+    other = make_image_folder(tmp_path / "other", per_class=12, size=32, seed=1) if data == "other" else images
+    result = fit(other, out, **options)
+    checkpoint = checkpoint_path(out)
+    aside = checkpoint.with_name(checkpoint.name + ".previous")
+    note = next(n for n in result.notes if n.startswith("the checkpoint of epoch 2"))
+    assert f"is from another run ({change})" in note and f"kept that checkpoint as {aside}" in note
+    assert "rename it back to .m.checkpoint.pt and rerun its command with --resume" in note
+    assert aside.read_bytes() == before and not checkpoint.exists()
+
+
+def test_kept_aside_checkpoints_never_overwrite_each_other(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "m"
+    first = interrupted_checkpoint(images, out, monkeypatch, max_epochs=4)
+    second = interrupted_checkpoint(images, out, monkeypatch, max_epochs=6)  # keeps the first aside
+    fit(images, out, max_epochs=2)  # keeps the second aside
+    checkpoint = checkpoint_path(out)
+    assert checkpoint.with_name(checkpoint.name + ".previous").read_bytes() == first
+    assert checkpoint.with_name(checkpoint.name + ".previous-2").read_bytes() == second
+
+
+def test_auto_is_not_refused_when_the_checkpoint_is_another_runs(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal used to block `auto` even when it went on to pick linear, which never checkpoints."""
+    out = tmp_path / "m"
+    before = interrupted_checkpoint(images, out, monkeypatch)
+    result = api.fit(
+        images, out=str(out), strategy="auto", candidates=["test-cnn"], time_budget=1, track=False, progress=False
+    )
+    assert result.trained == "linear"
+    assert checkpoint_path(out).read_bytes() == before  # untouched: linear does not write one
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04 cut short"])
+def test_resume_with_an_unreadable_checkpoint_says_so(images: Path, tmp_path: Path, content: bytes) -> None:
+    """Audit 7 #5: an empty checkpoint under --resume printed only "Aborted!" (exit 130 with --json)."""
     out = tmp_path / "m"
     checkpoint = checkpoint_path(out)
-    torch.save({"state": {"epoch": 4}}, checkpoint)
-    with pytest.raises(UsageError, match="a checkpoint of epoch 4 exists"):
-        api.fit(images, backbone="test-cnn", out=str(out), strategy="full", track=False, progress=False)
-    api.fit(images, backbone="test-cnn", out=str(out), track=False, progress=False)  # linear never checkpoints
-    assert checkpoint.is_file()
+    checkpoint.write_bytes(content)
+    result = runner.invoke(app, fit_args(images, out, "--resume"))
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)
+    assert error["error"] == "UsageError"
+    assert error["message"].startswith(f"--resume cannot continue: the checkpoint at {checkpoint} cannot be read (")
+    assert error["fix"].startswith(f"delete {checkpoint} to start over, or run without --resume")
+    assert "Aborted" not in result.stderr and checkpoint.read_bytes() == content and not out.exists()
+
+
+def test_without_resume_an_unreadable_checkpoint_is_kept_aside(images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    checkpoint = checkpoint_path(out)
+    checkpoint.write_bytes(b"")
+    result = fit(images, out, max_epochs=1)
+    aside = checkpoint.with_name(checkpoint.name + ".previous")
+    assert any(
+        n.startswith(f"the checkpoint at {checkpoint} cannot be read (the file is empty or cut short: EOFError)")
+        for n in result.notes
+    )
+    assert any("(delete it once you no longer need it)" in n for n in result.notes)
+    assert aside.is_file() and aside.read_bytes() == b"" and (out / "manifest.json").is_file()
+
+
+def test_an_eof_error_is_a_bug_not_an_interruption(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    """Click turns an EOFError into a bare "Aborted!" (exit 130 with --json, Ctrl-C's code) and hides the
+    traceback; command_errors reports it as the bug it is: InternalError, exit 1, the traceback on stderr."""
+    from headstart.cli.main import run
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise EOFError("ran out of input")
+
+    monkeypatch.setattr(api, "list_backbones", broken)
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 1 and "Aborted" not in result.stderr
+    assert isinstance(result.exception, RuntimeError) and isinstance(result.exception.__cause__, EOFError)
+    monkeypatch.setattr("sys.argv", ["headstart", "models", "--json"])
+    with pytest.raises(RuntimeError, match="EOFError: ran out of input"):  # the traceback; Python exits 1
+        run()
+    document = json.loads(capsys.readouterr().out)
+    assert document["error"] == "InternalError" and document["message"] == "EOFError: ran out of input"
 
 
 def test_describe_changes_names_options_and_data() -> None:

@@ -17,6 +17,8 @@ from headstart.config import CLI_CALLER
 from headstart.errors import HeadstartError
 from headstart.interrupts import as_interrupted
 
+# Exceptions Click's standalone mode reports as a bare "Aborted!" (Ctrl-C's exit 130 with --json), not as a bug.
+CLICK_ABORTS = (EOFError, typer.Abort)
 PIPED_WIDTH = 160  # piped output has no terminal width; Rich's 80 columns would cut backbone names and run ids
 
 
@@ -41,7 +43,8 @@ def command_errors(as_json: bool) -> Iterator[None]:
     kept and how to continue (an `Interrupted` document with --json), exit 130.
 
     Any other exception is a bug: with --json, stdout still gets one error document (`InternalError`, exit 1)
-    before the traceback goes to stderr, so scripts parsing stdout never read nothing.
+    before the traceback goes to stderr, so scripts parsing stdout never read nothing. An EOFError or Abort is
+    re-raised as a RuntimeError: Click would turn it into a bare "Aborted!" (exit 130 with --json), as if Ctrl-C.
     """
     caller = CLI_CALLER.set(True)  # option errors name --flags, not Python keywords
     try:
@@ -68,6 +71,8 @@ def command_errors(as_json: bool) -> Iterator[None]:
                     "fix": "this is a bug in headstart: please report the command and the traceback (on stderr)",
                 }
             )
+        if isinstance(err, CLICK_ABORTS):
+            raise RuntimeError(f"{type(err).__name__}: {err}") from err
         raise
     finally:
         CLI_CALLER.reset(caller)

@@ -570,8 +570,8 @@ def _fingerprint(options: dict[str, Any]) -> str:
 
 
 def refuse_checkpoint_overwrite(config: FitConfig, strategy: Strategy) -> None:
-    """Before any work: a fit that may train by gradient, without --resume, must not overwrite the checkpoint
-    an interrupted fit to the same --out left (a UsageError says how to continue or start over)."""
-    if config.resume or not (isinstance(strategy, GradientStrategy) or strategy.name == "auto"):
-        return
-    refuse_overwrite(config.out)
+    """Before any work: a fit that may train by gradient must not lose the checkpoint an interrupted fit to the same
+    --out left. With --resume, an unreadable checkpoint is refused now; without, the same run's (data and options)
+    is refused once training starts, and another run's is kept aside (`Checkpointer.on_fit_start`)."""
+    checkpoints = isinstance(strategy, GradientStrategy) or strategy.name == "auto"
+    refuse_overwrite(config.out if checkpoints else None, resume=config.resume)

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import time
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,27 +72,71 @@ def checkpoint_path(out: str | Path) -> Path:
     return target.with_name(f".{target.name}.checkpoint.pt")
 
 
-def checkpoint_epoch(path: Path) -> int | None:
-    """The epochs completed in the checkpoint at `path`; None when it has none or cannot be read."""
+def load_checkpoint(path: Path) -> dict[str, Any] | str:
+    """The checkpoint at `path`, read with `weights_only=True` (no arbitrary code), or why it cannot be read
+    (empty, cut short, not a checkpoint)."""
     try:
-        checkpoint: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        checkpoint = torch.load(path, weights_only=True, map_location="cpu")
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        return _why_unreadable(err)
+    if not (isinstance(checkpoint, dict) and isinstance(checkpoint.get("state"), dict)):
+        return f"it holds a {type(checkpoint).__name__}, not a headstart checkpoint"
+    return checkpoint
+
+
+def _why_unreadable(err: Exception) -> str:
+    """A short reason; torch's own advice (load with weights_only=False) would run the file's code."""
+    if isinstance(err, EOFError):
+        return "the file is empty or cut short: EOFError"
+    if isinstance(err, pickle.UnpicklingError):
+        return "not a checkpoint file: UnpicklingError"
+    first = (str(err).strip().split(". ")[0].splitlines() or [""])[0][:160]
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at `path` for --resume; a UsageError when it cannot be read, saying how to go on."""
+    checkpoint = load_checkpoint(path)
+    if isinstance(checkpoint, str):
+        raise UsageError(
+            f"--resume cannot continue: the checkpoint at {path} cannot be read ({checkpoint})",
+            expected="the checkpoint an interrupted `fit` to the same --out wrote after its last complete epoch",
+            fix=f"delete {path} to start over, or run without --resume (the unreadable file is then kept aside)",
+        )
+    return checkpoint
+
+
+# The checkpoint path that the current `fit` must not overwrite when it holds the same run (set by
+# `refuse_overwrite` before any work, claimed by that fit's Checkpointer once the data fingerprint is known).
+_GUARDED: ContextVar[tuple[Path, str] | None] = ContextVar("headstart_guarded_checkpoint", default=None)
+
+
+def refuse_overwrite(out: str | Path | None, resume: bool = False) -> None:
+    """Before a `fit` does any work (`out` None: it never checkpoints). With `resume`, refuse now a checkpoint that
+    cannot be read. Without, ask its Checkpointer to refuse to overwrite a checkpoint of this same run (data and
+    options: known once the data is loaded) and to keep one of another run aside; a study's cells and strategies
+    called directly are not guarded (they start over)."""
+    path = None if out is None else checkpoint_path(out)
+    _GUARDED.set(None if path is None or resume else (path, str(out)))
+    if path is not None and resume and path.is_file():
+        read_checkpoint(path)
+
+
+def _claim_guard(path: Path) -> str | None:
+    """The `out` of the fit guarding `path` (then no longer guarded), or None when no fit guards it."""
+    guarded = _GUARDED.get()
+    if guarded is None or guarded[0] != path:
         return None
-    return int(checkpoint.get("state", {}).get("epoch", 0)) or None
+    _GUARDED.set(None)
+    return guarded[1]
 
 
-def refuse_overwrite(out: str | Path) -> None:
-    """A UsageError when a checkpoint for `out` exists: a fit without --resume would overwrite that work."""
-    path = checkpoint_path(out)
-    if not path.is_file():
-        return
-    epoch = checkpoint_epoch(path)
-    which = f"a checkpoint of epoch {epoch}" if epoch else "a checkpoint"
-    raise UsageError(
-        f"{which} exists for {out} (an interrupted fit); starting again would overwrite it",
-        expected="--resume to continue that fit, or no checkpoint beside the output folder to start a new one",
-        fix=f"pass --resume to continue, or delete {path} to start over",
-    )
+def aside_path(path: Path) -> Path:
+    """A free name beside `path` to keep a checkpoint this run must not overwrite: `PATH.previous`, `-2`, ..."""
+    candidate, n = path.with_name(f"{path.name}.previous"), 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}.previous-{n}"), n + 1
+    return candidate
 
 
 def describe_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
@@ -118,8 +163,8 @@ class Checkpointer(Callback):
     """Write a checkpoint atomically after every epoch; with `resume`, continue from the last one.
 
     Checkpoints are our own files, read back with `torch.load(weights_only=True)` (no arbitrary code). Each
-    carries the run's `options` (what can change the result, plus the data fingerprint under DATA_KEY), so a
-    resume refused for another configuration names what changed.
+    carries the run's `options` (what can change the result, plus the data fingerprint under DATA_KEY): only the
+    same run resumes (or, without --resume, is refused); another run's checkpoint is kept aside, naming what changed.
     """
 
     def __init__(
@@ -134,24 +179,52 @@ class Checkpointer(Callback):
         self.notes: list[str] = []
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        if not self.resume:
-            return
+        """Resume the same run's checkpoint, refuse to overwrite it (a guarded `fit` without --resume), and keep
+        any other run's checkpoint aside instead of overwriting or deleting it."""
+        guarded_out = _claim_guard(self.path)
         if not self.path.is_file():
-            self.notes.append(f"--resume: no checkpoint found at {self.path}; started from epoch 1")
+            if self.resume:
+                self.notes.append(f"--resume: no checkpoint found at {self.path}; started from epoch 1")
             return
-        checkpoint: dict[str, Any] = torch.load(self.path, weights_only=True)
+        if not (self.resume or guarded_out is not None):
+            return  # a study's cell or a strategy called directly: start over, as before
+        checkpoint = read_checkpoint(self.path) if self.resume else load_checkpoint(self.path)
+        if isinstance(checkpoint, str):
+            self._keep_aside(f"the checkpoint at {self.path} cannot be read ({checkpoint})", resumable=False)
+            return
+        epoch = checkpoint["state"].get("epoch", "?")
         if checkpoint.get("fingerprint") != self.fingerprint:
-            epoch = checkpoint.get("state", {}).get("epoch", "?")
             changes = describe_changes(checkpoint.get("options"), self.options)
-            note = (
-                f"--resume: the checkpoint of epoch {epoch} is from a different run configuration ({changes}); "
-                "started over from epoch 1"
-            )
-            stderr_console.print(f"[yellow]{escape(note)}[/]")
-            self.notes.append(note)
+            if self.resume:
+                what = f"--resume: the checkpoint of epoch {epoch} is from a different run configuration ({changes})"
+                self._keep_aside(what, started_over=True)
+            else:
+                self._keep_aside(f"the checkpoint of epoch {epoch} at {self.path} is from another run ({changes})")
             return
+        if not self.resume:
+            raise UsageError(
+                f"a checkpoint of epoch {epoch} exists for {guarded_out} (an interrupted fit of the same data and "
+                "options); starting again would overwrite it",
+                expected="--resume to continue that fit, or no checkpoint of this run beside the output folder",
+                fix=f"pass --resume to continue, or delete {self.path} to start over",
+            )
         trainer.restore(checkpoint)
         self.resumed_from = self.saved_epoch = trainer.state.epoch
+
+    def _keep_aside(self, what: str, started_over: bool = False, resumable: bool = True) -> None:
+        """Rename the checkpoint this run must not overwrite to a free `.previous` name, and say so (now, and in
+        the fit's notes)."""
+        aside = aside_path(self.path)
+        os.replace(self.path, aside)
+        then = (
+            f"to continue that run, rename it back to {self.path.name} and rerun its command with --resume"
+            if resumable
+            else "delete it once you no longer need it"
+        )
+        restart = "started over from epoch 1 and " if started_over else ""
+        note = f"{what}; {restart}kept that checkpoint as {aside} ({then})"
+        stderr_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        self.notes.append(note)
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
