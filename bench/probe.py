@@ -56,18 +56,30 @@ PIXEL_SIDE = 32
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets", default=",".join(DATASETS),
-                   help=f"comma-separated subset of {','.join(DATASETS)} (default: all)")
+    p.add_argument(
+        "--datasets", default=",".join(DATASETS), help=f"comma-separated subset of {','.join(DATASETS)} (default: all)"
+    )
     p.add_argument("--budgets", default="5,20,100", help="labels per class (default 5,20,100)")
     p.add_argument("--seeds", default="0,1,2", help="seeds for the budget draws and heads (default 0,1,2)")
-    p.add_argument("--image-backbones", default="efficientnet-lite0,efficientnet-lite0@128",
-                   help="backbones probed on image data (default efficientnet-lite0,efficientnet-lite0@128)")
+    p.add_argument(
+        "--image-backbones",
+        default="efficientnet-lite0,efficientnet-lite0@128",
+        help="backbones probed on image data (default efficientnet-lite0,efficientnet-lite0@128)",
+    )
     p.add_argument("--text-backbones", default="minilm-l6", help="backbones probed on text data (default minilm-l6)")
     p.add_argument("--max-test", type=int, default=2000, help="cap on test items per dataset (default 2000)")
-    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
-                   help=f"shared datasets folder (default {DEFAULT_DATA_ROOT})")
-    p.add_argument("--cache", type=Path, default=Path("/tmp/headstart-bench-cache"),
-                   help="persistent FeatureStore root (default /tmp/headstart-bench-cache)")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help=f"shared datasets folder (default {DEFAULT_DATA_ROOT})",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("/tmp/headstart-bench-cache"),
+        help="persistent FeatureStore root (default /tmp/headstart-bench-cache)",
+    )
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     p.add_argument("--no-baseline", action="store_true", help="skip the non-transfer baseline")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "probe.json", help="JSON output path")
@@ -94,14 +106,18 @@ def make_splits(ds: Any, spec: DatasetSpec, max_test: int) -> tuple[Any, np.ndar
         notes += splits.notes
         pool = splits.train
         test_idx = np.array([index[i] for i in splits.test.ids])
-        notes.append(f"test = split_dataset(test_size=0.2, seed=0): {len(test_idx)} items; "
-                     f"budgets drawn from the other {len(pool)}")
+        notes.append(
+            f"test = split_dataset(test_size=0.2, seed=0): {len(test_idx)} items; "
+            f"budgets drawn from the other {len(pool)}"
+        )
     else:
         assert ds.splits is not None, f"{spec.name} has no split column"
         pool = ds.subset([i for i, s in enumerate(ds.splits) if s == "train"])
         test_idx = np.array([i for i, s in enumerate(ds.splits) if s == spec.test_split])
-        notes.append(f"test = rows with split=={spec.test_split!r}: {len(test_idx)} items; "
-                     f"budgets drawn from the {len(pool)} split=='train' rows")
+        notes.append(
+            f"test = rows with split=={spec.test_split!r}: {len(test_idx)} items; "
+            f"budgets drawn from the {len(pool)} split=='train' rows"
+        )
     if len(test_idx) > max_test:
         from sklearn.model_selection import train_test_split
 
@@ -111,7 +127,9 @@ def make_splits(ds: Any, spec: DatasetSpec, max_test: int) -> tuple[Any, np.ndar
     return pool, np.sort(test_idx), notes
 
 
-def draw_budgets(ds: Any, pool: Any, budgets: list[int], seeds: list[int]) -> tuple[dict[tuple[int, int], np.ndarray], list[str]]:
+def draw_budgets(
+    ds: Any, pool: Any, budgets: list[int], seeds: list[int]
+) -> tuple[dict[tuple[int, int], np.ndarray], list[str]]:
     """`labels_per_class(pool, n, seed=s)` for every (n, s), as indices into the full dataset."""
     from headstart.data import labels_per_class
 
@@ -151,16 +169,19 @@ def fit_baseline_lr(X: Any, y: np.ndarray, seed: int) -> tuple[Any, float]:
         return make(C).fit(X, y), C
 
 
-def text_baseline(train_texts: list[str], y: np.ndarray, test_texts: list[str],
-                  seed: int) -> tuple[np.ndarray, list[str], float]:
+def text_baseline(
+    train_texts: list[str], y: np.ndarray, test_texts: list[str], seed: int
+) -> tuple[np.ndarray, list[str], float]:
     """TF-IDF word 1-2 + char_wb 2-5 grams + LogisticRegression; returns (test proba, classes, C)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
-    vec = FeatureUnion([
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
-    ])
+    vec = FeatureUnion(
+        [
+            ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+        ]
+    )
     Xtr = vec.fit_transform(train_texts)
     model, C = fit_baseline_lr(Xtr, y, seed)
     return model.predict_proba(vec.transform(test_texts)), [str(c) for c in model.classes_], C
@@ -197,8 +218,7 @@ def score(y_true: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str
 
 
 # -- one dataset --------------------------------------------------------------------------------------
-def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int],
-                seeds: list[int]) -> dict[str, Any]:
+def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int], seeds: list[int]) -> dict[str, Any]:
     """All cells (method × budget × seed) of one dataset."""
     from headstart.backbones import get_backbone
     from headstart.data import load_dataset
@@ -212,8 +232,11 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int],
     notes += draw_notes
     needed = np.unique(np.concatenate([test_idx, *draws.values()]))
     labels = np.array(ds.labels)
-    print(f"\n== {spec.name}: {len(ds)} items, {len(ds.classes)} classes; test {len(test_idx)}; "
-          f"extracting {len(needed)} items (union of draws and test)", flush=True)
+    print(
+        f"\n== {spec.name}: {len(ds)} items, {len(ds.classes)} classes; test {len(test_idx)}; "
+        f"extracting {len(needed)} items (union of draws and test)",
+        flush=True,
+    )
     for note in notes:
         print(f"   note: {note}")
 
@@ -227,8 +250,12 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int],
         if ext.skipped:
             notes.append(f"{name}: {len(ext.skipped)} unreadable item(s) skipped, e.g. {ext.skipped[0].id}")
         row_of = {int(needed[k]): r for r, k in enumerate(ext.kept)}
-        extraction[name] = {"n_items": len(needed), "n_computed": ext.n_computed, "n_cached": ext.n_cached,
-                            "seconds": round(ext.seconds, 1)}
+        extraction[name] = {
+            "n_items": len(needed),
+            "n_computed": ext.n_computed,
+            "n_cached": ext.n_cached,
+            "seconds": round(ext.seconds, 1),
+        }
         print(f"   {name}: features {ext.n_computed} computed, {ext.n_cached} cached, {ext.seconds:.1f}s", flush=True)
         te = np.array([i for i in test_idx if i in row_of])
         Xte = ext.features[[row_of[i] for i in te]]
@@ -238,10 +265,23 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int],
             head = LinearHead(kind="logreg", seed=s).fit(ext.features[[row_of[i] for i in tr]], labels[tr])
             fit_s = time.perf_counter() - t0
             m = score(labels[te], head.predict_proba(Xte), [str(c) for c in head.classes_])
-            cells.append({"method": f"probe:{name}", "budget": n, "seed": s, "n_train": len(tr), "n_test": len(te),
-                          **m, "C": head.C_, "fit_seconds": round(fit_s, 2)})
-            print(f"   probe:{name:22s} n={n:<4d} seed={s} acc={m['accuracy']:.3f} f1={m['macro_f1']:.3f} "
-                  f"C={head.C_:g} fit {fit_s:.1f}s", flush=True)
+            cells.append(
+                {
+                    "method": f"probe:{name}",
+                    "budget": n,
+                    "seed": s,
+                    "n_train": len(tr),
+                    "n_test": len(te),
+                    **m,
+                    "C": head.C_,
+                    "fit_seconds": round(fit_s, 2),
+                }
+            )
+            print(
+                f"   probe:{name:22s} n={n:<4d} seed={s} acc={m['accuracy']:.3f} f1={m['macro_f1']:.3f} "
+                f"C={head.C_:g} fit {fit_s:.1f}s",
+                flush=True,
+            )
 
     if not args.no_baseline:
         method = "baseline:tfidf-logreg" if spec.modality == "text" else "baseline:pixels32-logreg"
@@ -252,20 +292,44 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int],
         for (n, s), tr in draws.items():
             t0 = time.perf_counter()
             if px is None:
-                proba, classes, C = text_baseline([ds.items[i] for i in tr], labels[tr],
-                                                  [ds.items[i] for i in test_idx], s)
+                proba, classes, C = text_baseline(
+                    [ds.items[i] for i in tr], labels[tr], [ds.items[i] for i in test_idx], s
+                )
             else:
-                proba, classes, C = pixel_baseline(np.stack([px[i] for i in tr]), labels[tr],
-                                                   np.stack([px[i] for i in test_idx]), s)
+                proba, classes, C = pixel_baseline(
+                    np.stack([px[i] for i in tr]), labels[tr], np.stack([px[i] for i in test_idx]), s
+                )
             fit_s = time.perf_counter() - t0
             m = score(labels[test_idx], proba, classes)
-            cells.append({"method": method, "budget": n, "seed": s, "n_train": len(tr), "n_test": len(test_idx),
-                          **m, "C": C, "fit_seconds": round(fit_s, 2)})
-            print(f"   {method:28s} n={n:<4d} seed={s} acc={m['accuracy']:.3f} f1={m['macro_f1']:.3f} "
-                  f"C={C:g} fit {fit_s:.1f}s", flush=True)
-    return {"dataset": spec.name, "n_items": len(ds), "n_classes": len(ds.classes), "n_test": len(test_idx),
-            "n_train_pool": len(pool), "notes": notes, "extraction": extraction, "cells": cells,
-            "summary": summarise(cells), "load_average_after": load_average()}
+            cells.append(
+                {
+                    "method": method,
+                    "budget": n,
+                    "seed": s,
+                    "n_train": len(tr),
+                    "n_test": len(test_idx),
+                    **m,
+                    "C": C,
+                    "fit_seconds": round(fit_s, 2),
+                }
+            )
+            print(
+                f"   {method:28s} n={n:<4d} seed={s} acc={m['accuracy']:.3f} f1={m['macro_f1']:.3f} "
+                f"C={C:g} fit {fit_s:.1f}s",
+                flush=True,
+            )
+    return {
+        "dataset": spec.name,
+        "n_items": len(ds),
+        "n_classes": len(ds.classes),
+        "n_test": len(test_idx),
+        "n_train_pool": len(pool),
+        "notes": notes,
+        "extraction": extraction,
+        "cells": cells,
+        "summary": summarise(cells),
+        "load_average_after": load_average(),
+    }
 
 
 def summarise(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -277,12 +341,18 @@ def summarise(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (method, budget), cs in groups.items():
         acc = [c["accuracy"] for c in cs]
         f1 = [c["macro_f1"] for c in cs]
-        out.append({
-            "method": method, "budget": budget, "seeds": len(cs),
-            "accuracy_mean": statistics.fmean(acc), "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
-            "macro_f1_mean": statistics.fmean(f1), "macro_f1_std": statistics.stdev(f1) if len(f1) > 1 else 0.0,
-            "fit_seconds_mean": statistics.fmean(c["fit_seconds"] for c in cs),
-        })
+        out.append(
+            {
+                "method": method,
+                "budget": budget,
+                "seeds": len(cs),
+                "accuracy_mean": statistics.fmean(acc),
+                "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                "macro_f1_mean": statistics.fmean(f1),
+                "macro_f1_std": statistics.stdev(f1) if len(f1) > 1 else 0.0,
+                "fit_seconds_mean": statistics.fmean(c["fit_seconds"] for c in cs),
+            }
+        )
     return out
 
 
@@ -297,8 +367,11 @@ def print_table(results: list[dict[str, Any]], budgets: list[int]) -> None:
             line = f"{res['dataset']:10s} {method:30s}"
             for b in budgets:
                 r = by.get((method, b))
-                line += (f"{r['accuracy_mean']:>10.3f} ± {r['accuracy_std']:.3f} [{r['macro_f1_mean']:.3f}]"
-                         if r else f"{'-':>24s}")
+                line += (
+                    f"{r['accuracy_mean']:>10.3f} ± {r['accuracy_std']:.3f} [{r['macro_f1_mean']:.3f}]"
+                    if r
+                    else f"{'-':>24s}"
+                )
             last = by.get((method, budgets[-1]))
             line += f"{last['fit_seconds_mean']:8.1f}" if last else ""
             print(line)
@@ -317,8 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     for d in names:
         require_data(args.data_root / DATASETS[d].relpath, f"dataset {d}")
     info = machine_info()
-    print(f"machine: {info['cpu_model']}, {info['cores_available']} cores, {info['ram_gib']} GiB RAM, no GPU; "
-          f"load avg {info['load_average_at_start']}")
+    print(
+        f"machine: {info['cpu_model']}, {info['cores_available']} cores, {info['ram_gib']} GiB RAM, no GPU; "
+        f"load avg {info['load_average_at_start']}"
+    )
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     payload: dict[str, Any] = {

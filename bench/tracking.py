@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import RESULTS_DIR, machine_info, write_json  # noqa: E402
 
+IMPORT_TIMER = "import time; t = time.perf_counter(); import mlflow; print(time.perf_counter() - t)"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -35,7 +37,7 @@ def main() -> None:
     os.environ["HEADSTART_TRACKING_URI"] = str(tmp / "runs")
     import_seconds = float(
         subprocess.run(
-            [sys.executable, "-c", "import time; t = time.perf_counter(); import mlflow; print(time.perf_counter() - t)"],
+            [sys.executable, "-c", IMPORT_TIMER],
             capture_output=True,
             text=True,
             check=True,
