@@ -163,6 +163,15 @@ def test_given_split_column_with_copies_across_it_is_noted_not_changed() -> None
     assert any("1 test item(s) have an identical copy in train (e.g. row 5)" in n for n in parts.notes)
 
 
+def test_copies_between_validation_and_test_are_noted() -> None:
+    items = ["t0", "t1", "t2", "t3", "dup", "v1", "dup", "t7"]
+    marks: list[str | None] = ["train", "train", "train", "train", "validation", "validation", "test", "test"]
+    ds = _text(items, ["a", "b", "a", "b", "a", "b", "a", "b"], marks)
+    parts = split_dataset(ds, seed=0)
+    assert any("1 test item(s) have an identical copy in validation (e.g. row 7)" in n for n in parts.notes)
+    assert not any("copy in train" in n for n in parts.notes)
+
+
 # --- suspicious labels and what fit repeats of inspect ---------------------------------------------------------
 
 

@@ -265,6 +265,13 @@ def _leak_notes(ds: Dataset, groups: list[int], train: list[int], validation: li
                 f"{len(leaked)} {name} item(s) have an identical copy in train (e.g. {ds.ids[leaked[0]]}), "
                 f"so the {name} score partly measures memorisation; remove the copies from one side"
             )
+    chosen_on = {groups[i] for i in validation} - seen  # early stopping picks the epoch that fits these best
+    echoed = [i for i in test if groups[i] in chosen_on]
+    if echoed:
+        notes.append(
+            f"{len(echoed)} test item(s) have an identical copy in validation (e.g. {ds.ids[echoed[0]]}), on which "
+            "training picks its best epoch: the test score is slightly optimistic; remove the copies from one side"
+        )
     return notes
 
 
