@@ -243,6 +243,19 @@ def test_on_bad_skip_answers_the_usable_uploads_and_lists_the_others(image_clien
     assert_error(image_client.post("/v1/predict?on_bad=maybe", files=files), 422, "on_bad='maybe'")
 
 
+def test_on_bad_skip_skips_empty_and_overlong_texts_too(text_client: TestClient) -> None:
+    texts = ["the team won the match", "   ", "x" * 20_000, "the vote on the new law"]
+    body = text_client.post("/v1/predict?on_bad=skip", json={"inputs": texts}).json()
+    assert [p["index"] for p in body["predictions"]] == [0, 3]
+    assert [(s["id"], s["reason"]) for s in body["skipped"]] == [
+        ("inputs[1]", "empty text"),
+        ("inputs[2]", "20,000 characters, over the limit of 200"),  # the test service allows 200
+    ]
+    only_bad = text_client.post("/v1/predict?on_bad=skip", json={"inputs": ["", " "]}).json()
+    assert only_bad["predictions"] == [] and len(only_bad["skipped"]) == 2
+    assert_error(text_client.post("/v1/predict", json={"inputs": texts}), 422, "inputs[1]", "?on_bad=skip")
+
+
 def test_truncated_image_names_the_file(image_client: TestClient) -> None:
     truncated = png_bytes()[:120]  # the header is fine, the pixel data is cut
     files = [("files", ("a.png", png_bytes(), "image/png")), ("files", ("cut.png", truncated, "image/png"))]

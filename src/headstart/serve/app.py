@@ -165,9 +165,12 @@ class PredictionService:
                 expected="multipart/form-data with image files in the field 'files'",
                 fix="upload images, e.g. curl -F files=@photo.jpg .../v1/predict",
             )
-        texts = check_texts(texts, self.config)
+        problems = check_texts(texts, self.config, skip_bad)
         started = time.perf_counter()
-        return self.answer(await self.batcher.submit(texts), "inputs", top_k, started, None, skip_bad=skip_bad)
+        usable = [text for i, text in enumerate(texts) if i not in problems]
+        answers = iter(await self.batcher.submit(usable) if usable else [])
+        outcomes: list[Outcome] = [problems[i] if i in problems else next(answers) for i in range(len(texts))]
+        return self.answer(outcomes, "inputs", top_k, started, None, skip_bad=skip_bad)
 
     async def predict_uploads(
         self, uploads: list[tuple[str | None, bytes]], top_k: int, skip_bad: bool = False

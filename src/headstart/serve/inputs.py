@@ -35,23 +35,31 @@ def check_count(n: int, what: str, config: ServeConfig) -> None:
         )
 
 
-def check_texts(texts: Sequence[str], config: ServeConfig) -> list[str]:
-    """The texts, refused when empty or longer than `max_text_chars` (naming the first offender)."""
+def check_texts(texts: Sequence[str], config: ServeConfig, skip_bad: bool = False) -> dict[int, str]:
+    """Why each unusable text cannot be used (empty, or longer than `max_text_chars`), by index.
+
+    Without `skip_bad` the first one is refused instead (422 empty, 413 too long), naming it.
+    """
     check_count(len(texts), "texts", config)
+    problems: dict[int, str] = {}
     for i, text in enumerate(texts):
         if not text.strip():
-            raise InvalidInputError(
-                f"inputs[{i}] is an empty text",
-                expected="non-blank texts",
-                fix="remove empty texts from the request",
-            )
-        if len(text) > config.max_text_chars:
-            raise TooLargeError(
-                f"inputs[{i}] has {len(text):,} characters, over the limit of {config.max_text_chars:,}",
-                expected=f"texts of at most {config.max_text_chars:,} characters",
-                fix="shorten the text (the model reads only its first tokens anyway)",
-            )
-    return list(texts)
+            if not skip_bad:
+                raise InvalidInputError(
+                    f"inputs[{i}] is an empty text",
+                    expected="non-blank texts",
+                    fix="remove empty texts from the request, or add ?on_bad=skip",
+                )
+            problems[i] = "empty text"
+        elif len(text) > config.max_text_chars:
+            if not skip_bad:
+                raise TooLargeError(
+                    f"inputs[{i}] has {len(text):,} characters, over the limit of {config.max_text_chars:,}",
+                    expected=f"texts of at most {config.max_text_chars:,} characters",
+                    fix="shorten the text (the model reads only its first tokens anyway), or add ?on_bad=skip",
+                )
+            problems[i] = f"{len(text):,} characters, over the limit of {config.max_text_chars:,}"
+    return problems
 
 
 def display_name(name: str | None) -> str:
