@@ -81,3 +81,11 @@ def test_a_gain_within_the_test_splits_noise_is_hedged() -> None:
     large = " ".join(verdict(summary, n_test=1000)["details"])
     assert "by 16.7 points (±4.2 on 1000 test items)" in large and "noise" not in large
     assert "(" not in " ".join(verdict(summary)["details"]).split("points")[1]  # no n_test: no claim either way
+
+
+def test_regression_scores_are_named_and_shown_as_r2_not_accuracy() -> None:
+    summary = [row("linear", "all", 0.743, 2), row("baseline", "all", -0.120, 0.1)]
+    result = verdict(summary, metric="r2", n_test=40)
+    assert "R² 0.743" in result["headline"] and "the best R²" in result["headline"] and "%" not in result["headline"]
+    assert any("beats the best model without pretraining" in d and "0.863 in R²" in d for d in result["details"])
+    assert not any("noise" in d for d in result["details"])  # binomial noise is for accuracy only

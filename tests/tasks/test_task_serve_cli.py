@@ -115,3 +115,11 @@ def test_study_scores_regression_cells_by_r2(tmp_path: Path) -> None:
     assert doc["frame"]["score_metric"] == "r2"
     assert all(c["accuracy"] == c["metrics"]["r2"] and c["macro_f1"] is None for c in doc["cells"])
     assert 'every "accuracy" below is the test r2' in (tmp_path / "s" / "report.html").read_text()
+    assert result.score_metric == "r2" and result.to_dict()["score_metric"] == "r2"
+    assert "R² " in result.verdict["headline"] and "%" not in result.verdict["headline"]
+    from headstart.cli.output import console
+    from headstart.cli.study import _print_summary
+
+    with console.capture() as captured:
+        _print_summary(result)
+    assert "R²" in captured.get() and "accuracy" not in captured.get().split("verdict")[0]

@@ -170,7 +170,20 @@ def _print_summary(result: Any) -> None:
     table = Table(
         title=f"study: {result.cells_done}/{result.cells_total} cells ({result.status})", title_justify="left"
     )
-    for column in ("strategy", "labels/class", "seeds", "accuracy", "± sd", "fit time", "energy"):
+    from headstart.task_metrics import DISPLAY_NAMES
+
+    metric = result.score_metric  # the rows' `accuracy` is micro-F1 for multi-label data, R² for regression
+    score = (lambda x: f"{x:.3f}") if metric == "r2" else (lambda x: f"{100 * x:.1f}%")
+    spread = (lambda x: f"{x:.3f}") if metric == "r2" else (lambda x: f"{100 * x:.1f}")
+    for column in (
+        "strategy",
+        "labels/class",
+        "seeds",
+        DISPLAY_NAMES.get(metric, metric),
+        "± sd",
+        "fit time",
+        "energy",
+    ):
         table.add_column(column, justify="left" if column == "strategy" else "right")
     for r in result.summary:
         energy = "–" if r["energy_kwh"] is None else f"{r['energy_kwh'] * 1000:.3f} Wh ({r['energy_label']})"
@@ -178,8 +191,8 @@ def _print_summary(result: Any) -> None:
             r["strategy"],
             r["budget"],
             str(r["seeds"]),
-            f"{100 * r['accuracy']:.1f}%",
-            f"{100 * r['accuracy_std']:.1f}" if r["seeds"] > 1 else "–",  # no spread from one seed
+            score(r["accuracy"]),
+            spread(r["accuracy_std"]) if r["seeds"] > 1 else "–",  # no spread from one seed
             f"{r['fit_seconds']:.2f} s",
             energy,
         )

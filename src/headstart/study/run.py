@@ -56,6 +56,7 @@ class StudyResult:
     verdict: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     stopped_early: bool = False  # --max-time ended this run before its last cell
+    score_metric: str = "accuracy"  # what each row's `accuracy` holds: micro_f1 (multi-label), r2 (regression)
 
     def run_tags(self) -> dict[str, str]:
         """Tags for the study's tracked run: MLflow has no "partial" status, so a partial study says so here."""
@@ -79,6 +80,7 @@ class StudyResult:
             },
             "seconds": self.seconds,
             "stopped_early": self.stopped_early,
+            "score_metric": self.score_metric,
             "summary": self.summary,
             "verdict": self.verdict,
             "notes": self.notes,
@@ -193,6 +195,7 @@ def run_study(
         target_accuracy=config.target_accuracy,
         time_limit_per_fit=config.time_limit_per_fit,
         n_test=len(splits.test),
+        metric=PRIMARY[dataset.task],
     )
     doc = write_study_json(
         out,
@@ -228,6 +231,7 @@ def run_study(
         verdict=decision,
         notes=notes,
         stopped_early=stopped_early,
+        score_metric=PRIMARY[dataset.task],
     )
 
 

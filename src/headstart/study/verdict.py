@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from headstart.study.grid import NO_LABELS, is_reference, strategy_name
+from headstart.task_metrics import DISPLAY_NAMES
 
 MATCH_TOLERANCE = 0.01  # a reference "matches" transfer when within one accuracy point of the best transfer
 
@@ -65,6 +66,15 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _shower(metric: str) -> Any:
+    """How a score of `metric` reads: accuracy and F1 as percentages, R² as a number (it can be negative)."""
+    return (lambda x: f"R² {x:.3f}") if metric == "r2" else _pct
+
+
+def _points(gain: float, metric: str) -> str:
+    return f"{gain:.3f} in R²" if metric == "r2" else f"{100 * gain:.1f} points"
+
+
 def _secs(x: float) -> str:
     return f"{x:.1f} s" if x < 120 else f"{x / 60:.1f} min"
 
@@ -90,6 +100,7 @@ def verdict(
     time_limit_per_fit: float | None = None,
     tolerance: float = MATCH_TOLERANCE,
     n_test: int | None = None,
+    metric: str = "accuracy",
 ) -> dict[str, Any]:
     """The plain-language answer: what to use under the user's target, and whether transfer helped at all.
 
@@ -98,8 +109,10 @@ def verdict(
     (a strategy within `tolerance` of it that fits faster wins). `time_limit_per_fit` drops slower rows.
     Negative transfer: at a budget where `scratch` or `baseline` is within `tolerance` of, or above,
     the best transfer strategy (zero-shot counts at every budget). With `n_test`, a gain smaller than two
-    standard errors of the test split is said to be within its noise.
+    standard errors of the test split is said to be within its noise. `metric` is what the rows' `accuracy`
+    holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such.
     """
+    show, name = _shower(metric), DISPLAY_NAMES.get(metric, metric)
     result: dict[str, Any] = {
         "recommended": None,
         "headline": "",
@@ -129,14 +142,14 @@ def verdict(
             verb = "beats" if best_r["accuracy"] > best_t["accuracy"] else "matches"
             result["warnings"].append(
                 f"Negative transfer at {_budget_text(b)}: {best_r['strategy']} (no pretrained network, "
-                f"{_pct(best_r['accuracy'])}) {verb} every transfer strategy (best: {best_t['strategy']}, "
-                f"{_pct(best_t['accuracy'])}). The pretrained backbone does not help on this data at this budget; "
+                f"{show(best_r['accuracy'])}) {verb} every transfer strategy (best: {best_t['strategy']}, "
+                f"{show(best_t['accuracy'])}). The pretrained backbone does not help on this data at this budget; "
                 "prefer the cheaper model, or try another backbone (`headstart rank`)."
             )
         else:
             gain = best_t["accuracy"] - best_r["accuracy"]
             hedge = ""
-            if n_test:
+            if n_test and metric == "accuracy":  # the binomial noise of a proportion
                 noise = noise_points(best_t["accuracy"], best_r["accuracy"], n_test)
                 hedge = (
                     f" (within the noise of a {n_test}-item test split, ±{noise:.1f}: more test items would tell)"
@@ -144,9 +157,9 @@ def verdict(
                     else f" (±{noise:.1f} on {n_test} test items)"
                 )
             result["details"].append(
-                f"At {_budget_text(b)}, transfer ({best_t['strategy']}, {_pct(best_t['accuracy'])}) beats the best "
-                f"model without pretraining ({best_r['strategy']}, {_pct(best_r['accuracy'])}) by "
-                f"{100 * gain:.1f} points{hedge}."
+                f"At {_budget_text(b)}, transfer ({best_t['strategy']}, {show(best_t['accuracy'])}) beats the best "
+                f"model without pretraining ({best_r['strategy']}, {show(best_r['accuracy'])}) by "
+                f"{_points(gain, metric)}{hedge}."
             )
     result["negative_transfer"] = bool(result["negative_transfer_budgets"])
 
@@ -158,7 +171,7 @@ def verdict(
             result["headline"] = (
                 f"No strategy fits within {_secs(time_limit_per_fit)}; the fastest was {fastest['strategy']} "
                 f"at {_budget_text(fastest['budget'])} ({_secs(fastest['fit_seconds'])}, "
-                f"{_pct(fastest['accuracy'])})."
+                f"{show(fastest['accuracy'])})."
             )
             return result
     limit_text = f" within {_secs(time_limit_per_fit)} per fit" if time_limit_per_fit is not None else ""
@@ -168,8 +181,8 @@ def verdict(
         if not reaching:
             best = max(candidates, key=lambda r: r["accuracy"])
             result["headline"] = (
-                f"No strategy reached {_pct(target_accuracy)}{limit_text}. The best was {best['strategy']} with "
-                f"{_budget_text(best['budget'])}: {_pct(best['accuracy'])} (mean of {best['seeds']} seed(s)). "
+                f"No strategy reached {show(target_accuracy)}{limit_text}. The best was {best['strategy']} with "
+                f"{_budget_text(best['budget'])}: {show(best['accuracy'])} (mean of {best['seeds']} seed(s)). "
                 "More labels, another backbone or a lower target may be needed."
             )
             result["recommended"] = _pick(best)
@@ -178,8 +191,8 @@ def verdict(
         at_fewest = [r for r in reaching if (0 if r in zero_shot else _budget_order(r["budget"])) == fewest]
         choice = min(at_fewest, key=lambda r: r["fit_seconds"])
         result["headline"] = (
-            f"Use {choice['strategy']} with {_budget_text(choice['budget'])}: it reaches {_pct(choice['accuracy'])} "
-            f"(target {_pct(target_accuracy)}, mean of {choice['seeds']} seed(s)) in {_secs(choice['fit_seconds'])} "
+            f"Use {choice['strategy']} with {_budget_text(choice['budget'])}: it reaches {show(choice['accuracy'])} "
+            f"(target {show(target_accuracy)}, mean of {choice['seeds']} seed(s)) in {_secs(choice['fit_seconds'])} "
             f"per fit{limit_text} — the fewest labels that meet the target, and the fastest strategy there."
         )
     else:
@@ -191,12 +204,12 @@ def verdict(
         best = max(at_largest, key=lambda r: r["accuracy"])
         close = [r for r in at_largest if r["accuracy"] >= best["accuracy"] - tolerance]
         choice = min(close, key=lambda r: r["fit_seconds"])
-        why = "the best accuracy" if choice is best else (
-            f"within {100 * tolerance:.0f} point of the best ({best['strategy']}, {_pct(best['accuracy'])}) "
+        why = f"the best {name}" if choice is best else (
+            f"within {100 * tolerance:.0f} point of the best ({best['strategy']}, {show(best['accuracy'])}) "
             "and faster to fit"
         )  # fmt: skip
         result["headline"] = (
-            f"Use {choice['strategy']}: with {_budget_text(choice['budget'])} it reaches {_pct(choice['accuracy'])} "
+            f"Use {choice['strategy']}: with {_budget_text(choice['budget'])} it reaches {show(choice['accuracy'])} "
             f"(mean of {choice['seeds']} seed(s)) in {_secs(choice['fit_seconds'])} per fit{limit_text} — {why}."
         )
     result["recommended"] = _pick(choice)
