@@ -276,3 +276,9 @@ def test_fit_baseline_uses_the_validation_rows(tmp_path: Path) -> None:
     result = headstart.fit(path, strategy="baseline", out=str(tmp_path / "m"), progress=False, track=False)
     assert result.counts["train"] == 24 and result.counts["test"] == 6
     assert "validation split (6 items) added to training: baseline picks C by cross-validation" in result.notes
+    tuned = headstart.fit(
+        path, strategy="contrastive", backbone="test-text", max_epochs=1, out=str(tmp_path / "c"), progress=False,
+        track=False,
+    )  # fmt: skip
+    assert tuned.counts["train"] == 24
+    assert any(n.startswith("validation split (6 items) added to training: contrastive runs") for n in tuned.notes)

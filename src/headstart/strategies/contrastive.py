@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional
 
 from headstart.backbones.base import Backbone, State
-from headstart.strategies.base import FitInputs, TrainReport, class_counts, require_classes
+from headstart.strategies.base import FitInputs, TrainReport, class_counts, merge_validation, require_classes
 from headstart.strategies.finetune import (
     FinetuneModel,
     GradientStrategy,
@@ -80,6 +80,8 @@ class ContrastiveStrategy(GradientStrategy):
     default_epochs = 10
     default_lr = 3e-4  # the last stage's rate (lower stages decay by LAYER_DECAY); there is no head in this phase
     tasks = ("classification",)
+    uses_validation = False  # a fixed schedule and a cross-validated head: `merge_validation` adds it to train
+    validation_note = "contrastive runs a fixed schedule and cross-validates its head's C"
 
     def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
         if "arg" in params:
@@ -96,6 +98,7 @@ class ContrastiveStrategy(GradientStrategy):
         ]  # fmt: skip
 
     def fit(self, inputs: FitInputs) -> FinetuneModel:
+        inputs, merged = merge_validation(self, inputs)  # a no-op after api.fit; a study passes validation on
         config, backbone, train = inputs.config, inputs.backbone, inputs.train
         assert backbone is not None and train.labels is not None
         cut = self.cut(backbone, inputs.params)
@@ -134,6 +137,7 @@ class ContrastiveStrategy(GradientStrategy):
         top.init_head_from(head)
 
         notes = [
+            *merged,
             "no validation split: the contrastive phase runs its fixed schedule, the head's C is cross-validated",
             *run_notes,
         ]
