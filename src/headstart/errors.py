@@ -94,6 +94,7 @@ class ModalityMismatchError(BackboneError):
                 expected=f"{backbone_modality} data, like the data the model was trained on",
                 fix=f"pass {backbone_modality} data, or fit a model on this data with `headstart fit`",
             )
+            self.exit_code = DataError.exit_code  # the data is wrong for the model chosen, as predict says too
             return
         super().__init__(
             f"backbone {backbone!r} reads {backbone_modality} but the data is {data_modality}",

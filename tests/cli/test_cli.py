@@ -161,7 +161,7 @@ def test_modality_mismatch_is_explained(text_csv: Path, tmp_path: Path) -> None:
 
 
 def test_model_given_the_other_modality_says_so(image_bundle: Path, text_csv: Path) -> None:
-    doc = run("evaluate", str(image_bundle), str(text_csv), code=4)
+    doc = run("evaluate", str(image_bundle), str(text_csv), code=3)  # bad data for this model, as predict says
     assert doc["message"].startswith("this model reads image (backbone 'test-cnn') but the data is text")
     assert "backbone" not in doc["fix"]  # no advice to pick a backbone: the user chose a model, not a backbone
 
@@ -297,3 +297,10 @@ def test_inspect_prints_how_the_data_was_read(image_folder: Path) -> None:
     result = runner.invoke(app, ["inspect", str(image_folder)])
     assert result.exit_code == 0, result.output
     assert "note:" in result.output and "__MACOSX" in result.output
+
+
+def test_predict_and_evaluate_give_a_model_the_other_modality_with_one_exit_code(
+    image_bundle: Path, text_csv: Path
+) -> None:
+    assert run("predict", str(image_bundle), str(text_csv), code=3)["error"] == "DataError"
+    assert run("evaluate", str(image_bundle), str(text_csv), code=3)["error"] == "ModalityMismatchError"
