@@ -56,7 +56,7 @@ def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
         warnings.append(f"{len(ds.skipped)} item(s) skipped as unreadable or empty (listed under skipped)")
     sizes, broken = None, []
     if ds.modality == "image":
-        sizes, broken = _image_sizes(ds, decode)
+        sizes, broken = image_sizes(ds, decode)
         if broken:
             what = "image(s) could not be decoded" if decode else "image header(s) could not be read"
             warnings.append(f"{len(broken)} {what}: `fit` will skip them (listed under skipped)")
@@ -218,7 +218,7 @@ def _split_counts(ds: Dataset) -> dict[str, int] | None:
     return result
 
 
-def _image_sizes(ds: Dataset, decode: bool) -> tuple[dict[str, dict[str, float]] | None, list[dict[str, str]]]:
+def image_sizes(ds: Dataset, decode: bool) -> tuple[dict[str, dict[str, float]] | None, list[dict[str, str]]]:
     """min/median/max of widths and heights (decoding each image, or from headers only), and the items that
     failed, as skipped entries."""
     widths: list[int] = []

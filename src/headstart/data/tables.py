@@ -353,7 +353,7 @@ def _is_missing(value: object) -> bool:
         return False
 
 
-def _text_value(value: object) -> tuple[str | None, str | None]:
+def text_value(value: object) -> tuple[str | None, str | None]:
     """(text, None) for a usable text, else (None, reason)."""
     if _is_missing(value):
         return None, "empty text (missing value)"
@@ -410,7 +410,7 @@ def _build(
     target_problems: list[str] = []
     for n, text_raw, label_raw, split_raw in zip(frame.index.tolist(), texts, raw_labels, raw_splits, strict=True):
         row_id = f"row {n}"
-        text, reason = _text_value(text_raw) if modality == "text" else image_path_value(path, text_raw)
+        text, reason = text_value(text_raw) if modality == "text" else image_path_value(path, text_raw)
         label: str | None = None
         if reason is None and label_col is not None:
             if task == "classification":

@@ -1,0 +1,158 @@
+"""Task kinds: the `Task` objects and their registry, label strings and the functions that go through them.
+
+`get_task(name)` answers everything that differs between kinds (labels, targets, thresholds, answers,
+metrics); the functions below take a task name for callers that hold one and ask its object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from headstart.errors import UsageError
+from headstart.tasks.base import Outputs, Task, all_tasks, get_task, is_task, register_task, task_names
+from headstart.tasks.kinds import CLASSIFICATION, DEFAULT_TASK, MULTILABEL, REGRESSION
+from headstart.tasks.labels import (
+    DEFAULT_SEPARATOR,
+    DEFAULT_THRESHOLD,
+    REGRESSION_STRATA,
+    TAG_JOIN,
+    THRESHOLD_GRID,
+    Answer,
+    multi_hot,
+    parse_number,
+    split_tags,
+    tags_of,
+    target_values,
+    tune_thresholds,
+)
+
+TASKS: tuple[str, ...] = (CLASSIFICATION.name, MULTILABEL.name, REGRESSION.name)  # the built-in kinds
+AUTO = "auto"  # --task auto: detect the kind from the data
+
+
+def task_choices() -> tuple[str, ...]:
+    """What --task accepts: auto and every registered kind."""
+    return (AUTO, *task_names())
+
+
+def check_task(task: str) -> str:
+    """`task` when it is a known kind or `auto`, else a UsageError."""
+    if task != AUTO:
+        get_task(task)
+    return task
+
+
+ALTERNATIVES = {  # what to do instead, per command that handles classification only
+    "`headstart export`": "serve it with `headstart serve` (every task kind), or export a classification model",
+    "`headstart promote`": "compare both with `headstart evaluate` on the same data and switch by hand",
+    "`headstart expand`": "retrain with `headstart fit` on all the data",
+}
+
+
+def refuse_task(task: str | Task, what: str) -> None:
+    """UsageError when `what` (a command, e.g. "`headstart expand`") cannot handle `task`, with what to do instead."""
+    kind = get_task(task)
+    command = what.strip("`").removeprefix("headstart ")
+    if command in kind.supports:
+        return
+    able = [t.name for t in all_tasks() if command in t.supports]
+    raise UsageError(
+        f"{what} does not support {kind.name} models or data",
+        expected=f"a {' or '.join(able) or 'different'} task",
+        fix=ALTERNATIVES.get(what)
+        or f"use `headstart fit` / `evaluate` / `predict` for {kind.name}, or run {what} on single-label data",
+    )
+
+
+def task_label(value: object, task: str, separator: str) -> tuple[str | None, str | None]:
+    """(label string, None) for a usable non-missing target cell of `task`, else (None, reason)."""
+    return get_task(task).parse(value, separator)
+
+
+def detect_task(values: Iterable[object], task: str, separator: str, *, numeric_target: bool) -> str:
+    """The task kind: `task` unless `auto`; then regression for a `--target` column, multi-label when a cell
+    holds the separator between two tags, else classification."""
+    check_task(task)
+    if task != AUTO:
+        return task
+    if numeric_target:
+        return REGRESSION.name
+    for value in values:
+        if isinstance(value, list | tuple | np.ndarray) or (
+            isinstance(value, str) and len(split_tags(value, separator)) > 1
+        ):
+            return MULTILABEL.name
+    return CLASSIFICATION.name
+
+
+def classes_of(labels: Sequence[str] | None, task: str) -> list[str]:
+    """Sorted classes (tags for multi-label; none for regression or without labels)."""
+    return [] if labels is None else get_task(task).classes_of(labels)
+
+
+def counts_of(labels: Sequence[str] | None, task: str) -> dict[str, int]:
+    """Items per class (per tag for multi-label; none for regression or without labels)."""
+    return {} if labels is None else get_task(task).counts_of(labels)
+
+
+def strata(labels: Sequence[str], task: str) -> list[str]:
+    """The group of each item that splits and budgets stratify on: its class, its rarest tag, or its quantile bin."""
+    return get_task(task).strata(labels)
+
+
+def encode_targets(labels: Sequence[str], task: str, classes: Sequence[str]) -> np.ndarray:
+    """Training targets: class indices (int64), multi-hot rows (float32) or values (float32)."""
+    return get_task(task).encode(labels, classes)
+
+
+def answer(task: str, row: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None, top_k: int) -> Answer:
+    """Turn one row of model outputs into an Answer (top-k by probability for the label kinds)."""
+    return get_task(task).answer(row, labels, thresholds, top_k)
+
+
+def decisions(task: str, outputs: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None) -> list[Any]:
+    """Per-item predictions: a label, a list of tags, or a float."""
+    return get_task(task).decisions(outputs, labels, thresholds)
+
+
+__all__ = [
+    "AUTO",
+    "CLASSIFICATION",
+    "DEFAULT_SEPARATOR",
+    "DEFAULT_TASK",
+    "DEFAULT_THRESHOLD",
+    "MULTILABEL",
+    "REGRESSION",
+    "REGRESSION_STRATA",
+    "TAG_JOIN",
+    "TASKS",
+    "THRESHOLD_GRID",
+    "Answer",
+    "Outputs",
+    "Task",
+    "all_tasks",
+    "answer",
+    "check_task",
+    "classes_of",
+    "counts_of",
+    "decisions",
+    "detect_task",
+    "encode_targets",
+    "get_task",
+    "is_task",
+    "multi_hot",
+    "parse_number",
+    "refuse_task",
+    "register_task",
+    "split_tags",
+    "strata",
+    "tags_of",
+    "target_values",
+    "task_choices",
+    "task_label",
+    "task_names",
+    "tune_thresholds",
+]
