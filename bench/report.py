@@ -1,71 +1,229 @@
-"""Render bench/results/*.json as the Markdown tables used in BENCHMARKS.md.
+"""Render BENCHMARKS.md from bench/results/latest/*.json: one section per goal, open goals first.
 
-.venv/bin/python bench/report.py [--extract bench/results/extract.json] [--probe bench/results/probe.json ...]
+    .venv/bin/python bench/report.py            # rewrite BENCHMARKS.md
+    .venv/bin/python bench/report.py --check    # exit 1 when BENCHMARKS.md differs from what it would render
+
+Adding a goal = dropping a JSON file into bench/results/latest/ and rerunning this script (a bench script does
+it through `bench.common.write_result`). One file per goal, named `<goal>.json`:
+
+    schema   1
+    goal     the file's stem, e.g. "serve-latency"
+    title    the section heading ("Serving: text at 50 concurrent")
+    target   what the goal asks, in words ("at least 200 req/s with p99 under 100 ms")
+    status   "met", "partly met", "not met" or "reference" (a figure the docs rely on, with no goal to meet)
+    figure   the current figure, one sentence with its numbers
+    command  list of shell lines that regenerate it
+    commit   the commit measured ("+ uncommitted changes" when the tree was dirty)
+    machine  {"cpu": model, "cpu_flags": [...] or "not recorded", "cores": n, "ram_gib": x, "gpu": null, ...}
+    load     1-minute load average: [1, 5, 15] as measured, or a string ("3-5 during the run")
+    date     when it was measured (ISO date or timestamp)
+  optional:
+    issue    the issue number the goal comes from
+    order    sort key of the section (default 1000; ties sorted by goal)
+    table    {"columns": [...], "rows": [[...], ...]}: the figures behind `figure`
+    notes    list of short sentences: caveats and the decision the figure led to
+    sources  list of files (or BENCHMARKS.md history) each number was taken from
+
+Older sweeps are summarised in bench/archive/, not here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LATEST = REPO_ROOT / "bench" / "results" / "latest"
+OUTPUT = REPO_ROOT / "BENCHMARKS.md"
+STATUSES = ("not met", "partly met", "met", "reference")
+OPEN = ("not met", "partly met")
+REQUIRED = ("goal", "title", "target", "status", "figure", "command", "commit", "machine", "load", "date")
 
 
-def extract_table(payload: dict[str, Any]) -> str:
-    """Throughput table: one row per backbone."""
+class ResultError(ValueError):
+    """A result file that does not follow the schema above (names the file and the field)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One goal's current figure, as read from bench/results/latest/<goal>.json."""
+
+    goal: str
+    title: str
+    target: str
+    status: str
+    figure: str
+    command: list[str]
+    commit: str
+    machine: dict[str, Any]
+    load: str
+    date: str
+    issue: int | None = None
+    order: int = 1000
+    table: dict[str, list[Any]] | None = None
+    notes: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        """The GitHub-style anchor of this goal's section heading."""
+        slug = re.sub(r"[^\w\- ]", "", self.title.lower()).strip()
+        return "#" + slug.replace(" ", "-")
+
+
+def _load_text(load: Any) -> str:
+    if isinstance(load, list):
+        return " / ".join(f"{x:g}" for x in load) + " (1 / 5 / 15 min)"
+    return str(load)
+
+
+def parse_result(path: Path, data: dict[str, Any]) -> Result:
+    """Check one file's fields against the schema and return it as a Result."""
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise ResultError(f"{path}: missing field(s) {', '.join(missing)}; expected all of {', '.join(REQUIRED)}")
+    if data["goal"] != path.stem:
+        raise ResultError(f"{path}: goal {data['goal']!r} differs from the file name; name the file <goal>.json")
+    if data["status"] not in STATUSES:
+        raise ResultError(f"{path}: status {data['status']!r}; expected one of {', '.join(STATUSES)}")
+    table = data.get("table")
+    if table is not None:
+        width = len(table["columns"])
+        bad = [i for i, row in enumerate(table["rows"]) if len(row) != width]
+        if bad:
+            raise ResultError(f"{path}: table rows {bad} do not have {width} cells like the columns")
+    command = data["command"]
+    return Result(
+        goal=data["goal"],
+        title=data["title"],
+        target=data["target"],
+        status=data["status"],
+        figure=data["figure"],
+        command=[command] if isinstance(command, str) else list(command),
+        commit=str(data["commit"]),
+        machine=dict(data["machine"]),
+        load=_load_text(data["load"]),
+        date=str(data["date"]),
+        issue=data.get("issue"),
+        order=int(data.get("order") or 1000),
+        table=table,
+        notes=list(data.get("notes") or []),
+        sources=list(data.get("sources") or []),
+    )
+
+
+def load_results(folder: Path) -> list[Result]:
+    """Every result in `folder`, in section order."""
+    results = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ResultError(f"{path}: not valid JSON ({exc})") from exc
+        results.append(parse_result(path, data))
+    return sorted(results, key=lambda r: (r.order, r.goal))
+
+
+def machine_text(machine: dict[str, Any]) -> str:
+    """One line: CPU model, ISA flags, cores, RAM, GPU."""
+    parts = [str(machine.get("cpu", "CPU not recorded"))]
+    flags = machine.get("cpu_flags", "not recorded")
+    parts.append("CPU flags " + (", ".join(flags) if isinstance(flags, list) and flags else "not recorded"))
+    if machine.get("cores"):
+        parts.append(f"{machine['cores']} cores")
+    if machine.get("ram_gib"):
+        parts.append(f"{machine['ram_gib']} GiB RAM")
+    parts.append("no GPU" if not machine.get("gpu") else f"GPU {machine['gpu']}")
+    return ", ".join(parts)
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table_markdown(table: dict[str, list[Any]]) -> list[str]:
+    """A Markdown table from {"columns", "rows"}."""
+    lines = ["| " + " | ".join(_cell(c) for c in table["columns"]) + " |", "|" + "---|" * len(table["columns"])]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in table["rows"]]
+    return lines
+
+
+def section(result: Result) -> list[str]:
+    """One goal's section: goal, status and figure, its table, the command, notes, where it was measured."""
+    issue = f" (issue #{result.issue})" if result.issue else ""
     lines = [
-        "| backbone | N | ONNX export (one-time) | ORT items/s (per repeat) | eager items/s (per repeat) | "
-        "speedup (median) | max abs diff |",
-        "|---|---|---|---|---|---|---|",
+        f"## {result.title}",
+        f"**Goal**{issue}: {result.target}\\",
+        f"**{result.status.capitalize()}**: {result.figure}",
+        "",
     ]
-    for r in payload["results"]:
-        lines.append(
-            f"| `{r['backbone']}` | {r['n_items']} | {r['onnx_export_seconds']:.1f} s | "
-            f"**{r['ort_items_per_s_median']:.1f}** ({', '.join(f'{x:.0f}' for x in r['ort_items_per_s'])}) | "
-            f"**{r['eager_items_per_s_median']:.1f}** ({', '.join(f'{x:.0f}' for x in r['eager_items_per_s'])}) | "
-            f"**{r['speedup_median']:.1f}x** | {r['max_abs_feature_diff_ort_vs_eager']:.1g} |"
-        )
-    return "\n".join(lines)
+    if result.table:
+        lines += table_markdown(result.table) + [""]
+    lines += [f"    {command}" for command in result.command] + [""]
+    sources = ""
+    if result.sources:
+        sources = "; sources: " + ", ".join(f"`{s}`" if s.startswith("bench/") else s for s in result.sources)
+    lines += [f"- {note}" for note in result.notes]
+    commit = f"`{result.commit}`" if re.fullmatch(r"[0-9a-f]{7,40}", result.commit) else result.commit
+    lines += [
+        f"- Measured {result.date} at {commit} on {machine_text(result.machine)}; load {result.load}{sources}.",
+        "",
+    ]
+    return lines
 
 
-def probe_table(payloads: list[dict[str, Any]]) -> str:
-    """Accuracy table: dataset × method rows, budgets as columns."""
-    results = [res for p in payloads for res in p["results"]]
-    budgets = sorted({r["budget"] for res in results for r in res["summary"]})
-    header = "| dataset (test n) | method | " + " | ".join(f"n={b}/class" for b in budgets) + " | head fit s at max n |"
-    lines = [header, "|---|---|" + "---|" * len(budgets) + "---|"]
-    for res in results:
-        by = {(r["method"], r["budget"]): r for r in res["summary"]}
-        for method in dict.fromkeys(r["method"] for r in res["summary"]):
-            cells = []
-            for b in budgets:
-                r = by.get((method, b))
-                cells.append(
-                    f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f} ({r['macro_f1_mean']:.3f})" if r else "-"
-                )
-            last = by.get((method, max(b for m, b in by if m == method)))
-            lines.append(
-                f"| {res['dataset']} ({res['n_test']}) | {method} | "
-                + " | ".join(cells)
-                + f" | {last['fit_seconds_mean']:.1f} |"
-            )
-    return "\n".join(lines)
+def render(results: list[Result]) -> str:
+    """The whole of BENCHMARKS.md."""
+    lines = [
+        "# Benchmarks",
+        "",
+        "The current figure of every benchmark goal, with the command that regenerates it. Generated by",
+        "`bench/report.py` from `bench/results/latest/*.json` (edit those, never this file); earlier sweeps are",
+        "summarised in `bench/archive/`. The machine is a shared 2-core CPU: read each time next to its load.",
+        "",
+        "## Open goals",
+        "",
+    ]
+    open_goals = [r for r in results if r.status in OPEN]
+    if open_goals:
+        lines += ["| goal | status | current figure |", "|---|---|---|"]
+        lines += [f"| [{_cell(r.title)}]({r.anchor}) | {r.status} | {_cell(r.figure)} |" for r in open_goals]
+    else:
+        lines.append("None: every goal below is met.")
+    met = [r for r in results if r.status == "met"]
+    if met:
+        lines += ["", "Met: " + ", ".join(f"[{r.title}]({r.anchor})" for r in met) + "."]
+    lines.append("")
+    for result in results:
+        lines += section(result)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def main() -> int:
-    """Print the tables."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--extract", type=Path, nargs="*", default=[RESULTS / "extract.json"])
-    p.add_argument("--probe", type=Path, nargs="*", default=[RESULTS / "probe.json"])
-    args = p.parse_args()
-    for path in args.extract:
-        if path.exists():
-            print(f"### {path.name}\n\n{extract_table(json.loads(path.read_text()))}\n")
-    probes = [json.loads(path.read_text()) for path in args.probe if path.exists()]
-    if probes:
-        print(f"### accuracy mean ± std over seeds (macro-F1 mean)\n\n{probe_table(probes)}\n")
+def main(argv: list[str] | None = None) -> int:
+    """Write (or check) BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=LATEST, help="folder of <goal>.json files")
+    parser.add_argument("--out", type=Path, default=OUTPUT, help="the Markdown file to write")
+    parser.add_argument("--check", action="store_true", help="exit 1 when --out differs from the rendering")
+    args = parser.parse_args(argv)
+    try:
+        text = render(load_results(args.results))
+    except ResultError as exc:
+        print(f"bench/report.py: {exc}", file=sys.stderr)
+        return 3
+    if args.check:
+        current = args.out.read_text() if args.out.exists() else ""
+        if current != text:
+            print(f"{args.out} is out of date: run .venv/bin/python bench/report.py", file=sys.stderr)
+            return 1
+        return 0
+    args.out.write_text(text)
+    print(f"wrote {args.out} ({text.count(chr(10))} lines, {len(load_results(args.results))} goals)")
     return 0
 
 
