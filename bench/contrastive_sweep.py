@@ -314,7 +314,7 @@ def run(cfg, seed, task, bb, out, a_dataset="sst2"):
 
 # the product default body (v4 `def`; v6: seeds 5-8 from the v5 product cells, strategies-v5-draws-contrastive.jsonl)
 DEFAULT_SST2_64 = {0: 0.757, 1: 0.783, 2: 0.787, 3: 0.739, 4: 0.749, 5: 0.752, 6: 0.757, 7: 0.753, 8: 0.788}
-# BENCHMARKS "Strategies v3" (seeds 0-4) and v5 (seeds 5-8, strategies-v5-draws-setfit-*.jsonl), per data draw
+# SetFit per data draw: strategies-cpu.jsonl (seed 0), -v3*.jsonl (1-4), -v5-draws-setfit-*.jsonl (5-8)
 SETFIT_SST2_64 = {0: 0.784, 1: 0.766, 2: 0.791, 3: 0.755, 4: 0.776, 5: 0.786, 6: 0.757, 7: 0.784, 8: 0.789}
 REPORT_KEYS = (
     "h0_std_cv",

@@ -43,6 +43,7 @@ from common import (  # noqa: E402
     require_data,
     write_json,
 )
+from goals import record_expand  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart.data import load_dataset, split_dataset  # noqa: E402
@@ -384,6 +385,7 @@ def main() -> None:
     for row in _summary(results):
         print(json.dumps(row))
     print(f"wrote {args.out}")
+    record_expand({"machine": machine, "summary": _summary(results)}, args.out)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from goals import record_extract  # noqa: E402
 
 IMAGE_BACKBONES = ("efficientnet-lite0", "efficientnet-lite0@128")
 TEXT_BACKBONE = "minilm-l6"
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(args.out, payload)
     print(f"\nwrote {args.out}")
+    record_extract(payload, args.out)
     import shutil
 
     shutil.rmtree(cache, ignore_errors=True)

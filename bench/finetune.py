@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from goals import record_finetune  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -223,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     results = [run_case(name, args) for name in args.cases.split(",") if name]
     info["load_average_at_end"] = load_average()
-    write_json(args.out, {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}, "cases": results})
+    payload = {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}, "cases": results}
+    write_json(args.out, payload)
     print(f"wrote {args.out}")
+    record_finetune(payload, args.out)
     return 0
 
 

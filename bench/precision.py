@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from bench.goals import record_int8_fidelity  # noqa: E402
 
 
 def rows(path: Path, split: str) -> list[dict[str, str]]:
@@ -97,6 +98,7 @@ def main() -> None:
         if key not in ("machine",):
             print(f"{key}: {value}")
     write_json(args.out, results)
+    record_int8_fidelity(results, args.out)
 
 
 if __name__ == "__main__":

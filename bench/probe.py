@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from goals import record_probe  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -409,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, payload)
     print_table(results, budgets)
     print(f"\nwall time {time.perf_counter() - started:.0f}s; wrote {args.out}")
+    record_probe(payload, args.out)
     return 0
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from goals import record_scale  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     ray.shutdown()
     write_json(args.out, payload)
     print(f"wrote {args.out}")
+    record_scale(payload, args.out)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS_DIR, load_average, machine_info, write_json  # noqa: E402
+from bench.goals import record_serve  # noqa: E402
 from tests.conftest import make_image_folder, make_text_csv  # noqa: E402
 from tests.serve.server import running_server  # noqa: E402
 
@@ -302,6 +303,7 @@ def main() -> None:
             results["image"] = bench_bundle(image_bundle, "image", args.image_requests, levels, args)
     write_json(args.out, results)
     print(f"wrote {args.out}")
+    record_serve(results, args.out)
 
 
 if __name__ == "__main__":

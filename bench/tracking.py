@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import RESULTS_DIR, machine_info, write_json  # noqa: E402
+from goals import record_tracking  # noqa: E402
 
 IMPORT_TIMER = "import time; t = time.perf_counter(); import mlflow; print(time.perf_counter() - t)"
 
@@ -75,6 +76,7 @@ def main() -> None:
     for key, value in result.items():
         if key not in ("machine", "untracked", "tracked"):
             print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
+    record_tracking(result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""bench/goals.py turns a script's raw result into its goal's record; the committed records trace to raw files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bench._load import BENCH, bench_module
+
+goals = bench_module("goals")
+common = bench_module("common")
+RESULTS = BENCH / "results"
+LATEST = RESULTS / "latest"
+
+
+def _raw(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text())
+
+
+def _committed(goal: str) -> dict[str, Any]:
+    return json.loads((LATEST / f"{goal}.json").read_text())
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Records go to a temporary folder, never to bench/results/latest."""
+    monkeypatch.setenv(common.LATEST_ENV, str(tmp_path))
+    return tmp_path
+
+
+def _written(folder: Path, goal: str) -> dict[str, Any]:
+    return json.loads((folder / f"{goal}.json").read_text())
+
+
+@pytest.mark.parametrize("goal", sorted(goals.GOALS))
+def test_a_scripted_goal_keeps_the_committed_heading_and_target(goal: str) -> None:
+    meta, committed = goals.GOALS[goal], _committed(goal)
+    assert (committed["title"], committed["target"], committed["issue"], committed["order"]) == (
+        meta.title,
+        meta.target,
+        meta.issue,
+        meta.order,
+    )
+
+
+def test_extract_record_reproduces_the_committed_figure(folder: Path) -> None:
+    goals.record_extract(_raw("extract.json"), RESULTS / "extract.json")
+    written, committed = _written(folder, "extract-speed"), _committed("extract-speed")
+    assert written["status"] == committed["status"] == "met"
+    assert written["figure"] == committed["figure"]
+    assert written["table"] == committed["table"]
+    assert written["sources"] == ["bench/results/extract.json"]
+
+
+def test_finetune_records_merge_two_runs_into_the_committed_table(folder: Path) -> None:
+    goals.record_finetune(_raw("finetune.json"), RESULTS / "finetune.json")
+    assert _written(folder, "finetune-cached-prefix")["status"] == "partly met"  # sst2 is 1.6x
+    goals.record_finetune(_raw("finetune-224.json"), RESULTS / "finetune-224.json")
+    written = _written(folder, "finetune-cached-prefix")
+    assert written["table"] == _committed("finetune-cached-prefix")["table"]
+    assert "Rows kept from the previous record" in written["notes"][0]
+    assert written["figure"].startswith("2 of 3 cases at ≥ 5x")
+
+
+def test_probe_and_tasks_records_reproduce_the_committed_rows(folder: Path) -> None:
+    goals.record_probe(_raw("probe.json"), RESULTS / "probe.json")
+    goals.record_tasks(_raw("tasks.json"), RESULTS / "tasks.json")
+    probe_rows = _written(folder, "probe-vs-baseline")["table"]["rows"]
+    assert probe_rows and all(row in _committed("probe-vs-baseline")["table"]["rows"] for row in probe_rows)
+    assert _written(folder, "tasks")["table"] == _committed("tasks")["table"]
+
+
+def test_serve_status_needs_most_runs_of_one_variant_under_100_ms(folder: Path) -> None:
+    for name in ("serve-quiet/fp32.json", "serve-quiet/int8.json"):
+        goals.record_serve(_raw(name), RESULTS / name)
+    assert _written(folder, "serve-latency")["status"] == "partly met"  # ≥ 200 req/s, p99 over 100 ms
+    goals.record_serve(_raw("serve-quiet/int8-batch64.json"), RESULTS / "serve-quiet/int8-batch64.json")
+    assert _written(folder, "serve-latency")["status"] == "partly met"  # 1 of 2 runs: not most
+    goals.record_serve(_raw("serve-quiet/int8-batch64-run2.json"), RESULTS / "serve-quiet/int8-batch64-run2.json")
+    written = _written(folder, "serve-latency")
+    assert written["status"] == "met" and "3 of 3 runs" in written["figure"]
+    committed_rows = {row[0]: row for row in _committed("serve-latency")["table"]["rows"]}
+    assert [row[0] for row in written["table"]["rows"]] == list(committed_rows)
+    assert written["table"]["rows"][0] == committed_rows["fp32, --max-batch 32"]
+
+
+def test_serve_with_a_test_backbone_is_not_recorded(folder: Path) -> None:
+    payload = _raw("serve-quiet/fp32.json")
+    payload["text"]["model"] = "test-text + linear"
+    assert goals.record_serve(payload, RESULTS / "serve-quiet/fp32.json") is None
+    assert not list(folder.iterdir())
+
+
+def test_expand_status_reads_the_committed_table(folder: Path) -> None:
+    (folder / "expand.json").write_text((LATEST / "expand.json").read_text())
+    goals.record_expand(_raw("expand-linear-flowers.json"), RESULTS / "expand-linear-flowers.json")
+    written = _written(folder, "expand")
+    assert [row[0] for row in written["table"]["rows"]] == [row[0] for row in _committed("expand")["table"]["rows"]]
+    assert written["status"] == _committed("expand")["status"] == "partly met"
+    assert written["figure"] == "2 of 4 (strategy, data) rows meet all three: partial:2, banking77; linear, banking77"
+
+
+def test_int8_and_tracking_records_reproduce_the_committed_figures(folder: Path) -> None:
+    goals.record_int8_fidelity(_raw("precision.json"), RESULTS / "precision.json")
+    goals.record_tracking(_raw("tracking.json"), RESULTS / "tracking.json")
+    assert _written(folder, "int8-fidelity")["figure"] == _committed("int8-fidelity")["figure"]
+    assert _written(folder, "tracking-overhead")["status"] == _committed("tracking-overhead")["status"] == "met"
+
+
+def test_tracking_over_ten_percent_is_not_met(folder: Path) -> None:
+    payload = _raw("tracking.json") | {"overhead_seconds_median": 0.5, "untracked_fit_seconds_median": 2.0}
+    goals.record_tracking(payload, RESULTS / "tracking.json")
+    assert _written(folder, "tracking-overhead")["status"] == "not met"
