@@ -31,6 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, write_json  # noqa: E402
+from goals import record_auto  # noqa: E402
 from strategies import (  # noqa: E402
     DATASETS,
     SST2_DESCRIPTIONS,
@@ -256,9 +257,10 @@ def print_summary(result: dict[str, Any]) -> None:
             )
 
 
-def pooled_summary(paths: list[Path]) -> None:
+def pooled_summary(paths: list[Path]) -> list[dict[str, Any]]:
     """Per (dataset, budget) over the seeds of several JSONLs: mean ± sd accuracy (mean CPU s) per strategy, auto's
-    choices, and per seed whether auto matched the best fixed strategy measured at that seed and by how much."""
+    choices, and per seed whether auto matched the best fixed strategy measured at that seed and by how much.
+    Printed as a table; returned as rows for the goal's record."""
     import statistics
 
     cells = {
@@ -271,15 +273,18 @@ def pooled_summary(paths: list[Path]) -> None:
     )
     print("|---|---:|---|" + "---|" * len(FIXED) + "---|---|---|---|")
     hits = total = 0
+    pooled = []
     for name, budget in groups:
         seeds = sorted(s for (d, b, s, st) in cells if (d, b, st) == (name, budget, "auto"))
-        means = []
+        means, accuracy = [], {}
         for strategy in (*FIXED, "auto"):
             got = [cells[(name, budget, s, strategy)] for s in seeds if (name, budget, s, strategy) in cells]
             acc = [c["accuracy"] for c in got]
             sd = f" ±{statistics.stdev(acc):.3f}" if len(acc) > 1 else ""
             cpu = statistics.mean(c["train_cpu_seconds"] for c in got) if got else 0.0
             means.append(f"{statistics.mean(acc):.3f}{sd} ({cpu:.1f} s, n={len(acc)})" if acc else "—")
+            if acc:
+                accuracy[strategy] = (statistics.mean(acc), f"{statistics.mean(acc):.3f}{sd}")
         choices, gaps, ok = [], [], 0
         for seed in seeds:
             auto = cells[(name, budget, seed, "auto")]
@@ -295,13 +300,26 @@ def pooled_summary(paths: list[Path]) -> None:
             + " | ".join(means)
             + f" | {', '.join(choices)} | {ok}/{len(seeds)} | {' / '.join(gaps)} |"
         )
+        best_fixed = max((s for s in FIXED if s in accuracy), key=lambda s: accuracy[s][0])
+        pooled.append(
+            {
+                "dataset": name,
+                "budget": budget,
+                "seeds": seeds,
+                "choices": choices,
+                "auto": accuracy["auto"][1],
+                "best_fixed": f"{best_fixed} {accuracy[best_fixed][1]}",
+                "best_or_tied": ok,
+            }
+        )
     print(f"\nauto matched or beat the best measured fixed strategy in {hits} of {total} (dataset, budget, seed) cells")
+    return pooled
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.pooled:
-        pooled_summary(args.pooled)
+        record_auto(pooled_summary(args.pooled), args.pooled)
         return 0
     if args.summary:
         result = summary(args.results, args.auto_results)

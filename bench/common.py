@@ -203,12 +203,15 @@ def write_result(
     order: int | None = None,
     load: list[float] | str | None = None,
     argv: list[str] | None = None,
+    commit: str | None = None,
+    date: str | None = None,
 ) -> Path | None:
     """Record the current figure of `goal` as bench/results/latest/<goal>.json (schema: bench/report.py).
 
     The command line, commit, machine (CPU flags included), load average and date are filled in here, so every
     script records them the same way. `load` defaults to the load average now (pass the one during the run
-    when the script sampled it). Set HEADSTART_BENCH_LATEST to another folder for a trial run, or to "off".
+    when the script sampled it); `commit` and `date` default to now too (pass the measurement's when a script
+    only summarises earlier runs). Set HEADSTART_BENCH_LATEST to another folder for a trial run, or to "off".
     Returns the file written, or None when switched off.
     """
     folder_name = os.environ.get(LATEST_ENV, "")
@@ -227,10 +230,10 @@ def write_result(
         "table": table,
         "notes": notes or [],
         "command": [command_line(argv)],
-        "commit": git_describe() or "not recorded",
+        "commit": commit or git_describe() or "not recorded",
         "machine": goal_machine(),
         "load": load if load is not None else (load_average() or "not recorded"),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "date": date or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "sources": sources or [],
     }
     path = folder / f"{goal}.json"

@@ -50,6 +50,13 @@ GOALS: dict[str, Goal] = {
         "a `partial:K` epoch on cached frozen-prefix activations at least 5x faster than recomputing the prefix "
         "every epoch, accuracy within 0.5 points",
     ),
+    "auto-vs-fixed": Goal(
+        5,
+        53,
+        "`auto` against the best fixed strategy",
+        "`--strategy auto` picks the best fixed strategy (zero-shot, linear, partial:2, full) on the benchmark "
+        "sets; the issue asks how often, and the accuracy and time gap when it does not",
+    ),
     "tracking-overhead": Goal(
         6,
         60,
@@ -136,6 +143,8 @@ def record(
     notes: list[str] | None = None,
     sources: list[Path] | None = None,
     load: Any = None,
+    commit: str | None = None,
+    date: str | None = None,
 ) -> Path | None:
     """Write `goal`'s record with its fixed title and target; print where it went."""
     meta = GOALS[goal]
@@ -151,6 +160,8 @@ def record(
         issue=meta.issue,
         order=meta.order,
         load=load,
+        commit=commit,
+        date=date,
     )
     if path is not None:
         print(f"goal {goal}: {status}: {figure} -> {_relative(path)} (rerun bench/report.py)")
@@ -546,4 +557,63 @@ def record_expand(payload: dict[str, Any], out: Path) -> Path | None:
         notes=[note] if note else None,
         sources=[out],
         load=payload["machine"]["load_average_at_start"],
+    )
+
+
+def _runs_provenance(paths: list[Path]) -> tuple[str | None, str | None, str]:
+    """Commits, dates and 1-minute load range of the JSONL runs a summary pools (from their .machine.json)."""
+    commits, dates, loads = set(), set(), []
+    for path in paths:
+        machine = Path(path).with_suffix(".machine.json")
+        if machine.exists():
+            data = json.loads(machine.read_text())
+            for run in data.get("runs", [data.get("machine", data)]):
+                commits.add(run.get("git_commit"))
+                dates.add(str(run.get("timestamp", ""))[:10])
+        for line in Path(path).read_text().splitlines():
+            cell = json.loads(line) if line.strip() else {}
+            loads += [cell[k][0] for k in ("load_before", "load_after") if cell.get(k)]
+    load = f"{min(loads):g}-{max(loads):g} (1-minute, over the cells)" if loads else "not recorded"
+    commit = ", ".join(sorted(c for c in commits if c)) or None
+    date = " to ".join(sorted({d for d in dates if d})[:: max(1, len(dates) - 1)]) or None
+    return commit, date, load
+
+
+def record_auto(pooled: list[dict[str, Any]], paths: list[Path]) -> Path | None:
+    """auto.py --pooled: per (data, budget), auto's choices per seed and how often it matched the best fixed one."""
+    rows = [
+        [
+            f"{r['dataset']}, {r['budget']}",
+            ", ".join(r["choices"]),
+            r["auto"],
+            r["best_fixed"],
+            f"{r['best_or_tied']}/{len(r['seeds'])}",
+        ]
+        for r in pooled
+    ]
+    table, note = merge_rows(
+        "auto-vs-fixed",
+        {
+            "columns": ["data, labels/class", "auto's choices (rule), per seed", "auto", "best fixed", "best or tied"],
+            "rows": rows,
+        },
+    )
+    counts = [tuple(int(x) for x in row[4].split("/")) for row in table["rows"]]
+    hits, total = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    status = "met" if hits == total else "not met" if hits == 0 else "partly met"
+    misses = [row[0] for row, c in zip(table["rows"], counts, strict=True) if c[0] < c[1]]
+    figure = f"best or tied in {hits} of {total} (data, budget, seed) cells" + (
+        f"; missed in {'; '.join(misses)}" if misses else ""
+    )
+    commit, date, load = _runs_provenance(paths)
+    return record(
+        "auto-vs-fixed",
+        status=status,
+        figure=figure,
+        table=table,
+        notes=[note] if note else None,
+        sources=list(paths),
+        load=load,
+        commit=commit,
+        date=date,
     )

@@ -114,3 +114,16 @@ def test_tracking_over_ten_percent_is_not_met(folder: Path) -> None:
     payload = _raw("tracking.json") | {"overhead_seconds_median": 0.5, "untracked_fit_seconds_median": 2.0}
     goals.record_tracking(payload, RESULTS / "tracking.json")
     assert _written(folder, "tracking-overhead")["status"] == "not met"
+
+
+def test_auto_pooled_records_reproduce_the_committed_table(folder: Path) -> None:
+    auto = bench_module("auto")
+    main = [RESULTS / f"auto-v3{suffix}.jsonl" for suffix in ("", "-seed1", "-seed2")]
+    mnist = [RESULTS / f"auto-v3-mnist-seed{seed}.jsonl" for seed in range(3)]
+    assert auto.main(["--pooled", *map(str, main)]) == 0
+    first = _written(folder, "auto-vs-fixed")
+    assert first["status"] == "partly met" and first["figure"].startswith("best or tied in 15 of 24")
+    assert first["commit"] == "a5b33dc" and first["date"] == "2026-11-25"
+    assert auto.main(["--pooled", *map(str, mnist)]) == 0
+    written, committed = _written(folder, "auto-vs-fixed"), _committed("auto-vs-fixed")
+    assert written["table"] == committed["table"] and written["status"] == committed["status"]
