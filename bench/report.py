@@ -164,7 +164,7 @@ def section(result: Result) -> list[str]:
     ]
     if result.table:
         lines += table_markdown(result.table) + [""]
-    lines += [f"    {command}" for command in result.command] + [""]
+    lines += [f"    {command}" for command in result.command]  # an unindented list line ends the code block
     sources = ""
     if result.sources:
         sources = "; sources: " + ", ".join(f"`{s}`" if s.startswith("bench/") else s for s in result.sources)

@@ -122,3 +122,17 @@ def test_every_committed_source_file_exists() -> None:
         for source in result.sources:
             if source.startswith("bench/") and "*" not in source:
                 assert (REPO / source).exists(), f"{result.goal}: source {source} is not in the repository"
+
+
+def test_each_section_renders_as_markdown_blocks(tmp_path: Path) -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    folder = _write(
+        tmp_path,
+        _result("speed", "met", table={"columns": ["a"], "rows": [["1"]]}, notes=["n"]),
+        _result("size", "not met"),
+    )
+    html = markdown_it.MarkdownIt("commonmark").enable("table").render(report.render(report.load_results(folder)))
+    assert html.count("<h2>") == 3  # open goals + two sections
+    assert html.count("<pre><code>") == 2  # each goal's commands stay a code block, notes do not join them
+    assert html.count("<table>") == 2  # the open-goals table and speed's
+    assert "<li>n</li>" in html and html.count("<br />") == 2
