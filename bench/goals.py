@@ -57,6 +57,13 @@ GOALS: dict[str, Goal] = {
         "`--strategy auto` picks the best fixed strategy (zero-shot, linear, partial:2, full) on the benchmark "
         "sets; the issue asks how often, and the accuracy and time gap when it does not",
     ),
+    "setfit-parity": Goal(
+        3,
+        40,
+        "Text strategies against SetFit",
+        "the best headstart strategy on text reaches at least SetFit's accuracy at no more than 1/5 of its "
+        "training time (sst2 and banking77 at 8, 16 and 64 labels per class)",
+    ),
     "tracking-overhead": Goal(
         6,
         60,
@@ -130,7 +137,7 @@ def merge_rows(goal: str, table: dict[str, list[Any]], key_columns: int = 1) -> 
     rows += list(new.values())
     if not kept:
         return {"columns": table["columns"], "rows": rows}, None
-    note = f"Rows kept from the previous record ({previous['date']}, {previous['commit']}): {', '.join(kept)}."
+    note = f"Rows kept from the previous record ({previous['date']}, {previous['commit']}): {'; '.join(kept)}."
     return {"columns": table["columns"], "rows": rows}, note
 
 
@@ -613,6 +620,63 @@ def record_auto(pooled: list[dict[str, Any]], paths: list[Path]) -> Path | None:
         table=table,
         notes=[note] if note else None,
         sources=list(paths),
+        load=load,
+        commit=commit,
+        date=date,
+    )
+
+
+def record_setfit(summary: list[dict[str, Any]], path: Path) -> Path | None:
+    """strategies.py --summary: per (data, budget) with SetFit, the best other strategy against it (CPU seconds
+    when the cells recorded them, else wall seconds); met when at least as accurate in at most 1/5 of the time."""
+    rows = []
+    for dataset, budget in sorted({(r["dataset"], r["budget"]) for r in summary if r["strategy"] == "setfit"}):
+        cells = [r for r in summary if (r["dataset"], r["budget"]) == (dataset, budget)]
+        setfit = next(r for r in cells if r["strategy"] == "setfit")
+        others = [r for r in cells if r["strategy"] != "setfit"]
+        if not others:
+            continue
+        best = max(others, key=lambda r: r["accuracy_mean"])
+        cpu = best.get("train_cpu_seconds_mean") is not None and setfit.get("train_cpu_seconds_mean") is not None
+        key = "train_cpu_seconds_mean" if cpu else "train_seconds_mean"
+        met = best["accuracy_mean"] >= setfit["accuracy_mean"] and best[key] <= setfit[key] / 5
+
+        def acc(r: dict[str, Any]) -> str:
+            sd = f" ± {r['accuracy_std']:.3f}" if r.get("accuracy_std") is not None else ""
+            n = len(r["seeds"])
+            return f"{r['accuracy_mean']:.3f}{sd} ({n} seed{'s' if n != 1 else ''})"
+
+        gap = _signed((best["accuracy_mean"] - setfit["accuracy_mean"]) * 100)
+        rows.append(
+            [
+                f"{dataset}, {budget}",
+                f"{best['strategy']} {acc(best)}",
+                acc(setfit),
+                f"{best[key]:.1f} vs {setfit[key]:.1f} {'CPU ' if cpu else 'wall '}s",
+                "yes" if met else f"no: {gap} points",
+            ]
+        )
+    if not rows:
+        print("goal setfit-parity: not recorded (no SetFit cell in this JSONL)")
+        return None
+    table, note = merge_rows(
+        "setfit-parity",
+        {
+            "columns": ["data, labels/class", "best headstart", "SetFit 1.2", "train time, headstart vs SetFit", "met"],
+            "rows": rows,
+        },
+    )
+    oks = [row[4].startswith("yes") for row in table["rows"]]
+    missed = [row[0] for row, ok in zip(table["rows"], oks, strict=True) if not ok]
+    figure = f"met in {sum(oks)} of {len(oks)} cells" + (f"; not met: {'; '.join(missed)}" if missed else "")
+    commit, date, load = _runs_provenance([path])
+    return record(
+        "setfit-parity",
+        status=_status(oks),
+        figure=figure,
+        table=table,
+        notes=[note] if note else None,
+        sources=[path],
         load=load,
         commit=commit,
         date=date,

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
+from goals import record_setfit  # noqa: E402
 
 SETFIT_PYTHON = Path("/tmp/setfit-venv/bin/python")
 SETFIT_RUNNER = Path(__file__).resolve().parent / "setfit_runner.py"
@@ -376,6 +377,11 @@ def summarise(path: Path) -> None:
                 "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
                 "macro_f1_mean": float(np.mean([r["macro_f1"] for r in rs])),
                 "train_seconds_mean": float(np.mean([r["train_seconds"] for r in rs])),
+                "train_cpu_seconds_mean": (
+                    float(np.mean([r["train_cpu_seconds"] for r in rs]))
+                    if all(r.get("train_cpu_seconds") is not None for r in rs)
+                    else None
+                ),
                 "epochs_run": [r.get("epochs_run") for r in rs],
             }
         )
@@ -401,6 +407,7 @@ def summarise(path: Path) -> None:
             print(f"  {strategy:10s} " + " | ".join(cells))
     for f in failed:
         print("FAILED", f)
+    record_setfit(summary, path)
 
 
 if __name__ == "__main__":

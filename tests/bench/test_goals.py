@@ -127,3 +127,26 @@ def test_auto_pooled_records_reproduce_the_committed_table(folder: Path) -> None
     assert auto.main(["--pooled", *map(str, mnist)]) == 0
     written, committed = _written(folder, "auto-vs-fixed"), _committed("auto-vs-fixed")
     assert written["table"] == committed["table"] and written["status"] == committed["status"]
+
+
+def test_strategies_summary_records_its_setfit_cells_and_keeps_the_others(folder: Path, tmp_path: Path) -> None:
+    strategies = bench_module("strategies")
+    (folder / "setfit-parity.json").write_text((LATEST / "setfit-parity.json").read_text())
+    results = tmp_path / "runs" / "strategies-v4-banking77.jsonl"
+    results.parent.mkdir()
+    for suffix in (".jsonl", ".machine.json"):
+        results.with_suffix(suffix).write_text((RESULTS / f"strategies-v4-banking77{suffix}").read_text())
+    assert strategies.main(["--summary", "--results", str(results)]) == 0
+    written, committed = _written(folder, "setfit-parity"), _committed("setfit-parity")
+    rows = {row[0]: row for row in written["table"]["rows"]}
+    assert rows["banking77, 64"] == [
+        "banking77, 64",
+        "linear 0.929 (1 seed)",
+        "0.881 (1 seed)",
+        "13.2 vs 419.8 CPU s",
+        "yes",
+    ]
+    assert [row[0] for row in written["table"]["rows"]] == [row[0] for row in committed["table"]["rows"]]
+    assert written["status"] == committed["status"] == "partly met"
+    assert written["figure"] == "met in 5 of 6 cells; not met: sst2, 64"
+    assert "744efcc" in written["commit"] and "Rows kept from the previous record" in written["notes"][0]
