@@ -36,7 +36,7 @@ EXPORT_FORMAT = 1  # bump when the export procedure changes, to invalidate cache
 OPSET = 18
 PARITY_ATOL = 1e-3
 # int8 (dynamic quantization of MatMul/Gemm weights, per channel) is an approximation: its check is looser.
-# all-MiniLM-L6-v2 on SST-2 validation: max |diff| 0.040 on L2-normalised features (see BENCHMARKS.md).
+# Its fidelity on MiniLM: BENCHMARKS.md, "int8 serving".
 INT8_PARITY_ATOL = 0.1
 # Pooled text batches run as length-sorted groups of this many rows, each cut to its own longest text:
 # one batch padded to its longest text wastes about half its compute on padding for SST-2-like lengths.

@@ -37,8 +37,7 @@ def head_only(config: ExpandConfig, memory: ExemplarMemory | None) -> bool:
     """Whether a fine-tuned expand skips the gradient phase: by default yes when the bundle stores activations and
     no training option (`max_epochs`, `lr`, `patience`, `head_refit=False`) is given.
 
-    On flowers (partial:2, 3 seeds) the head-only refit matched the retrain (all-class 0.738 vs 0.736) at ~6
-    CPU s, while 1, 2 or up to 8 epochs first reached 0.734, 0.732, 0.731 at 11, 14, 19 CPU s.
+    Training first bought no accuracy on the benchmarks for up to 3x the CPU time (BENCHMARKS.md, "Expand").
     """
     training = [
         name
@@ -79,12 +78,10 @@ def expand_head_only(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
         )
     backbone, cut = parent.backbone, parent.cut
     assert backbone is not None
-    # the new items under the parent's per-class bound (`--memory N`), like the stored ones: with `fit --memory 20`
-    # on flowers (seed 0), refitting on 20 herded old items per class beside *every* new item gave all-class 0.591
-    # (old 0.415) against 0.624 (old 0.602) with 20 herded new items per class too. Under the default byte cap
-    # there is no per-class bound: every new item is used (bounding them on banking77 moved errors from old to new
-    # classes and left all-class accuracy unchanged, BENCHMARKS.md) — through the parent network's features of
-    # every readable item (`tuned`), so new items beyond the activations' byte cap are not dropped
+    # the new items under the parent's per-class bound (`--memory N`), like the stored ones: a few herded old items
+    # beside every new item lose the old/new boundary. Under the default byte cap there is no per-class bound:
+    # every new item is used (bench/archive/2026-11-25-expand-history.md) — through the parent network's features
+    # of every readable item (`tuned`), so new items beyond the activations' byte cap are not dropped
     fresh = activation_memory(backbone, train, cut, fit_config, labels, top=parent.top)
     if fresh is None:
         raise DataError(
@@ -200,7 +197,7 @@ def refit_head(
 
     The gradient phase learns good features but a poorly placed old/new boundary: its few epochs start from the
     parent's head, with the old classes seen only through stored items. A convex, balanced fit on the final
-    features places it as a retrain's head would (flowers, seed 0: all-class 0.678 → 0.700; the retrain: 0.701).
+    features places it as a retrain's head would (bench/archive/2026-11-25-expand-history.md).
     """
     y = np.array(labels)[targets.numpy()]
     head = RefitHead(class_weight="balanced", seed=config.seed).fit(pooled.numpy(), y)

@@ -67,7 +67,7 @@ def parent_C(manifest: dict[str, Any]) -> float | None:
     """The parent's regularisation C, when it was fixed by the user or chosen by cross-validation, else None.
 
     Reused because the old classes' data, usually most of the refit's, is what it was tuned on, while a new
-    search fits 3 folds × 3 values on all of it (on banking77, 24 s of a 28 s head fit). A parent with a class
+    search fits 3 folds × 3 values on all of it (most of a head fit's time). A parent with a class
     too small for cross-validation took C=1 by default rather than by search, so then the search runs again.
     """
     fixed = (manifest.get("config") or {}).get("C")

@@ -6,12 +6,11 @@ budget. The rules, applied in order (first match wins):
 - R0 no labels → `zero-shot` with the first candidate (scores need labels).
 - RZ zero-shot, which learns nothing, is more accurate on the labelled training items than the cross-validated
   kNN vote of the frozen features at the best backbone's last cut (a cheap stand-in for, and usually below, the
-  linear probe) → `zero-shot`: training would not beat label names (bench/auto.py: sst2, where zero-shot led
-  up to 64/class). A tie goes to training: the kNN vote underrates the probe (flowers, 5/class, seed 2: a
-  7-of-25 tie chose zero-shot at 0.266 on test against linear's 0.296).
+  linear probe) → `zero-shot`: training would not beat label names. A tie goes to training: the kNN vote
+  underrates the probe (BENCHMARKS.md, "`auto` against the best fixed strategy").
 - R1 fewer than FEW_LABELS labels per class → `linear` on the backbone with the best score at its last cut:
-  in bench/auto.py and bench/rank.py (5-64 labels per class, flowers, sst2, banking77) partial and full
-  fine-tuning never beat the probe by more than the seed spread, at 5-40x its time.
+  below that, fine-tuning did not beat the probe by more than the seed spread on the benchmarks, at many times
+  its cost (bench/archive/2026-11-25-auto-rules.md).
 - R2 a time budget under TIGHT_BUDGET_SECONDS → `linear` on that backbone (fine-tuning on a CPU would not
   finish a useful number of epochs).
 - R3 the frozen features already separate the classes (kNN cross-validated accuracy at the last cut ≥

@@ -92,11 +92,11 @@ def _compact_features(rows: np.ndarray, name: str = "features") -> dict[str, np.
     """Feature rows as float16 *after* per-dimension standardisation (mean and scale kept as float32).
 
     Raw float16 is not enough: a dimension with a large mean and a small spread loses most of its variation to
-    rounding, and a head refit on rounded old rows beside exact new ones learns the rounding (on banking77 it
-    moved 4 % of old-class items into new classes). Standardised values keep ~0.001 of each dimension's spread.
+    rounding, and a head refit on rounded old rows beside exact new ones learns the rounding (it moved old-class
+    items into new classes). Standardised values keep ~0.001 of each dimension's spread.
     Statistics are taken in float64 and constant dimensions are stored as exact offsets from their first value:
     MiniLM has dimensions of ~1e-33 noise whose float32 spread underflows, and losing them to rounding turns
-    them into a feature that separates stored rows from fresh ones (0.6 points on banking77).
+    them into a feature that separates stored rows from fresh ones.
     """
     if not len(rows):
         return {f"{PREFIX}{name}": rows.astype(np.float16)}
@@ -298,8 +298,7 @@ def activation_memory(
     from the frozen stages after the cut run in torch, instead of a second pass through the whole network.
     With the fitted network `top` (and no per-class bound), its pooled features of every item are kept too
     (`tuned`, ~0.8 KB an item for MiniLM against ~13 KB of activations), inside the same cap: a head-only expand
-    refits on them, so it sees every old item. On banking77 (partial:2) the cap kept 43 of ~104 texts per class,
-    and refitting on every old item instead raised all-class accuracy from 0.917 to 0.928 (BENCHMARKS.md).
+    refits on them, so it sees every old item even where the cap keeps few activations (BENCHMARKS.md, "Expand").
     """
     from headstart.features import extract_activations, extract_features
 
