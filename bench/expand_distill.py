@@ -24,7 +24,7 @@ from expand import SETUPS, _choose_classes, _materialise, _timed  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart.data import load_dataset, split_dataset  # noqa: E402
-from headstart.expand import tune  # noqa: E402
+from headstart.services.expand import tune  # noqa: E402
 
 
 def _per_epoch_reference(data: Any, teacher: Any, batch_size: int) -> Any:

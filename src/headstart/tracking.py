@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import re
 import shlex
 import sys
@@ -44,6 +43,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from headstart.provenance import machine, package_versions
 
 if TYPE_CHECKING:
     from headstart.data import Dataset
@@ -183,21 +184,6 @@ def _param_value(value: Any) -> str:
     return text[:_MAX_PARAM]
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, cores and platform of this machine."""
-    from headstart.runtime import default_threads
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": default_threads(), "platform": platform.platform(terse=True)}
-
-
 def data_record(path: str | Path, dataset: Dataset, digests: Sequence[str] | None = None) -> dict[str, Any]:
     """What `tracked_run(data=...)` records for a dataset: path, fingerprint and per-item digests.
 
@@ -329,7 +315,7 @@ def start_run(
     except Exception as err:
         return Run(problems=[_warn(f"tracking: could not start a {kind} run at {tracking_uri()}: {err}")])
     run = Run(run_id=created.info.run_id, store=store)
-    environment = {"version": _versions(), "machine": machine()}
+    environment = {"version": package_versions(), "machine": machine()}
     recorded_data = {k: v for k, v in (data or {}).items() if k != "items"}
     run.log_params(
         {"kind": kind, **(params or {}), **({"data": recorded_data} if recorded_data else {}), **environment}
@@ -361,12 +347,6 @@ def tracked_run(
         run.end("FAILED")
         raise
     run.end("FINISHED")
-
-
-def _versions() -> dict[str, str]:
-    from headstart.api import package_versions  # api imports this module; import at call time
-
-    return package_versions()
 
 
 def record_fit(run: Run, config: Any, result: Any, manifest: Mapping[str, Any]) -> None:

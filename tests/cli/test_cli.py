@@ -43,8 +43,8 @@ def test_help_and_import_do_not_load_the_heavy_libraries() -> None:
         "import sys, headstart, headstart.cli.main\n"
         "heavy = sorted(m for m in ('torch', 'sklearn', 'onnxruntime', 'mlflow') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
-        "import headstart.expand.run, headstart.study.run\n"
-        "assert callable(headstart.expand) and callable(headstart.study) and callable(headstart.fit)\n"
+        "import headstart.services.expand.run, headstart.services.study.run, headstart.server.app\n"
+        "assert callable(headstart.expand) and callable(headstart.study) and callable(headstart.serve)\n"
         "assert headstart.expand.__module__ == 'headstart.api'\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

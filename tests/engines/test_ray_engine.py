@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from headstart import api
 from headstart.backbones import get_backbone
 from headstart.cli.main import app
+from headstart.commands import fit as fit_command
 from headstart.data import load_dataset
 from headstart.engines import use_engine
 from headstart.features import FeatureStore, extract_features
@@ -164,13 +165,13 @@ def test_a_run_fitted_on_ray_reproduces_locally(
     original = api.fit(images, backbone="test-cnn", engine="ray", out=str(tmp_path / "m"), progress=False)
     assert original.run_id
     engines: list[str] = []
-    real_use_engine = api.use_engine
+    real_use_engine = fit_command.use_engine
 
     def spy(name: str, **kwargs: Any) -> Any:
         engines.append(name)
         return real_use_engine(name, **kwargs)
 
-    monkeypatch.setattr(api, "use_engine", spy)
+    monkeypatch.setattr(fit_command, "use_engine", spy)  # where reproduce's fit looks it up
     again = api.reproduce(original.run_id, out=tmp_path / "again", progress=False)
     assert engines == ["local"]  # where a run executed is not part of its result: no cluster needed
     assert again.matches, again

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 import headstart
 from headstart.cli.main import app
 from headstart.errors import BundleError, DataError, HeadstartError, ModalityMismatchError, UsageError
-from headstart.expand.linear import parent_C
-from headstart.expand.tune import balanced_weights
+from headstart.services.expand.linear import parent_C
+from headstart.services.expand.tune import balanced_weights
 from headstart.strategies import memory as memory_module
 from headstart.strategies.memory import (
     ExemplarMemory,
@@ -313,8 +313,8 @@ def test_zero_shot_update_of_a_prototype_class_weighs_its_examples_only(tmp_path
     """A prototype class has no label text: `--update` averages its n examples with the new ones (no phantom
     label-text example) and the manifest keeps saying it has no label text."""
     from headstart.data import load_dataset
-    from headstart.expand.common import l2_rows
     from headstart.features import extract_features
+    from headstart.services.expand.common import l2_rows
 
     bundle, grown, updated = tmp_path / "zs", tmp_path / "zs2", tmp_path / "zs3"
     headstart.fit(

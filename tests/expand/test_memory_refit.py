@@ -17,8 +17,8 @@ from headstart.cli.main import app
 from headstart.config import ExpandConfig, FitConfig
 from headstart.data import load_dataset
 from headstart.errors import HeadstartError
-from headstart.expand.head import pooled_features, refit_head
 from headstart.features import extract_activations, extract_features
+from headstart.services.expand.head import pooled_features, refit_head
 from headstart.strategies import memory as memory_module
 from headstart.strategies.finetune import activation_key, build_top
 from headstart.strategies.linear import LinearHead
@@ -255,7 +255,7 @@ def test_head_only_needs_stored_activations(folders: dict[str, Path]) -> None:
 
 def test_expand_trains_the_head_even_when_the_strategy_groups_leave_it_out() -> None:
     """contrastive's groups hold only stages (its head is fitted afterwards); expand's training must add the head."""
-    from headstart.expand.tune import with_head
+    from headstart.services.expand.tune import with_head
     from headstart.strategies.contrastive import ContrastiveStrategy
     from headstart.strategies.finetune import PartialStrategy
 
@@ -348,7 +348,7 @@ def _activation_memory(n: int, first_target: int, max_bytes: int) -> ExemplarMem
 def test_child_memory_drops_the_features_before_they_squeeze_out_every_activation() -> None:
     """A head-only expand adds the new items' features to the parent's `tuned` rows; when those outgrow half the
     cap (as `fit` does) they are dropped, so the child keeps its activations instead of saving no memory at all."""
-    from headstart.expand.head import _child_memory
+    from headstart.services.expand.head import _child_memory
     from headstart.strategies.memory import feature_rows_bytes
 
     cap = 2000  # bytes: the 15 activations below take 960

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart.expand.tune import TEACHER_LOGITS, DistillationLoss, WithTeacherLogits
+from headstart.services.expand.tune import TEACHER_LOGITS, DistillationLoss, WithTeacherLogits
 from headstart.strategies.training_data import ActivationData
 
 

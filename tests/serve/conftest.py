@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 import headstart
-from headstart.serve import create_app
+from headstart.server import create_app
 from tests.conftest import TEXT_CLASSES, make_image_folder, make_text_csv
 from tests.tasks.conftest import make_multilabel_csv
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 import headstart
 from headstart.errors import UsageError
-from headstart.serve import create_app
+from headstart.server import create_app
 from tests.serve.conftest import png_bytes, png_header
 
 ERROR_KEYS = {"error", "message", "expected", "fix"}
@@ -359,7 +359,7 @@ def test_card_has_the_fields_the_page_shows(bundle: str, task: str, metrics: set
         card = client.get("/v1/model").json()
     assert card["task"] == task
     assert metrics <= set(card["metrics"]["test"]), card["metrics"]["test"]
-    package = importlib.import_module("headstart.serve")  # `headstart.serve` is the function
+    package = importlib.import_module("headstart.server")  # `headstart.serve` is the function
     script = (Path(str(package.__file__)).parent / "static" / "app.js").read_text()
     for key in metrics:
         assert f'"{key}"' in script, key

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from headstart.errors import DataError
-from headstart.serve.batching import MicroBatcher
+from headstart.server.batching import MicroBatcher
 
 
 def test_concurrent_requests_share_batches() -> None:

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 import headstart
 from headstart import api
 from headstart.cli.main import app
+from headstart.commands.export import ExportParityError, check_parity
 from headstart.data.images import read_image
 from headstart.errors import StrategyError, UsageError
-from headstart.export import ExportParityError, check_parity
 from headstart.strategies.base import Model
 from tests.conftest import make_image_folder, make_text_csv
 

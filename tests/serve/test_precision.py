@@ -17,7 +17,7 @@ from headstart import api
 from headstart.cli.main import app as cli_app
 from headstart.errors import BundleError, UsageError
 from headstart.runtime import INT8_PARITY_ATOL
-from headstart.serve import create_app
+from headstart.server import create_app
 from tests.conftest import make_text_csv
 
 TEXTS = [

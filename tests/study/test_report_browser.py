@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from headstart.report import write_report
-from headstart.study import summarize, verdict
+from headstart.services.study import summarize, verdict
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

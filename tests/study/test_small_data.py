@@ -16,8 +16,8 @@ from headstart.report import _curve_pair as curve_pair
 from headstart.report import figures, render_report
 from tests.conftest import make_image_folder, make_text_csv
 
-study = importlib.import_module("headstart.study")  # `headstart.study` itself is the api function
-study_run = importlib.import_module("headstart.study.run")
+study = importlib.import_module("headstart.services.study")  # `headstart.study` itself is the api function
+study_run = importlib.import_module("headstart.services.study.run")
 report_module = importlib.import_module("headstart.report")
 runner = CliRunner()
 # 3 classes × 8 images: about 18 training items, too few for the 20-item validation split of gradient fits

@@ -16,8 +16,8 @@ from headstart.cli.main import app
 from headstart.energy import EnergyMeter
 from tests.conftest import make_text_csv
 
-study = importlib.import_module("headstart.study")  # `headstart.study` itself is the api function
-study_run = importlib.import_module("headstart.study.run")  # where run_study looks run_cell up
+study = importlib.import_module("headstart.services.study")  # `headstart.study` itself is the api function
+study_run = importlib.import_module("headstart.services.study.run")  # where run_study looks run_cell up
 runner = CliRunner()
 GRID = {"backbone": "test-text", "strategies": "linear,partial:1,baseline", "budgets": "2,all", "seeds": 1}
 FAST = {"max_epochs": 2, "progress": False}

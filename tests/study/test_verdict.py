@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headstart.study import verdict
+from headstart.services.study import verdict
 
 
 def row(strategy: str, budget: str, accuracy: float, seconds: float = 1.0, seeds: int = 3) -> dict[str, Any]:

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 import headstart
 from headstart import api
 from headstart.cli.main import app
-from headstart.serve import create_app
+from headstart.server import create_app
 from tests.serve.conftest import png_bytes
 from tests.tasks.conftest import make_multilabel_csv, make_value_folder
 
 runner = CliRunner()
-study = importlib.import_module("headstart.study")
+study = importlib.import_module("headstart.services.study")
 
 
 def run(*args: str, code: int = 0) -> dict:

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from headstart import api, tracking
 from headstart.cli.main import app
+from headstart.commands.reproduce import diff_items
 from headstart.errors import DataError
-from headstart.reproduction import diff_items
 
 from .conftest import colour_folder, fit
 

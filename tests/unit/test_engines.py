@@ -79,7 +79,7 @@ def test_cli_passes_engine_options_to_the_api(command: str, monkeypatch: pytest.
 
 def test_help_and_import_do_not_import_ray() -> None:
     code = (
-        "import sys; from typer.testing import CliRunner; import headstart, headstart.api, headstart.study; "
+        "import sys; from typer.testing import CliRunner; import headstart, headstart.api, headstart.services.study; "
         "from headstart.cli.main import app; r = CliRunner().invoke(app, ['fit', '--help']); "
         "assert '--engine' in r.output and '--ray-address' in r.output, r.output; "
         "assert 'ray' not in sys.modules, 'ray imported'"

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 import headstart
 from headstart.api import Prediction, PredictResult
 from headstart.cli.main import app
+from headstart.commands.prediction_files import predictions_frame, write_predictions
 from headstart.data.dataset import SkippedItem
 from headstart.errors import UsageError
-from headstart.prediction_files import predictions_frame, write_predictions
 from tests.conftest import make_text_csv
 
 NEW_TEXTS = ["a great goal in the match", "", "the election results are in", "   ", "the striker scored twice"]

@@ -193,6 +193,25 @@ def test_export_serve_and_create_app_are_on_the_package_and_helpers_are_not() ->
     assert not {"sys", "types", "Any", "annotations", "_API", "_Package"} & set(names)
 
 
+def test_no_module_is_named_like_a_public_function() -> None:
+    """Importing `headstart.<name>` would set that attribute to the module and hide the function of that name."""
+    import importlib.util
+    import pkgutil
+
+    modules = {info.name for info in pkgutil.iter_modules(headstart.__path__)}
+    assert modules & set(headstart.__all__) == set()
+    assert importlib.util.find_spec("headstart.commands") is not None and "commands" in modules
+    code = (
+        "import importlib, pkgutil, headstart\n"
+        "for info in pkgutil.walk_packages(headstart.__path__, 'headstart.'):\n"
+        "    if info.name != 'headstart.__main__':  # that one runs the CLI\n"
+        "        importlib.import_module(info.name)\n"
+        "assert all(callable(getattr(headstart, n)) for n in headstart.__all__ if n != '__version__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_importing_the_package_loads_no_heavy_library() -> None:
     code = "import headstart, sys; dir(headstart); print(sorted({'torch', 'sklearn', 'pandas'} & set(sys.modules)))"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

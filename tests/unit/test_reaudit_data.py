@@ -179,8 +179,8 @@ def test_training_data_warning_counts_what_a_budget_trained_on(tmp_path: Path) -
 def test_the_training_data_warning_names_metrics_as_the_tables_do() -> None:
     from types import SimpleNamespace
 
+    from headstart.commands.evaluate import fitted_data_warnings
     from headstart.data.dataset import Dataset
-    from headstart.evaluation import fitted_data_warnings
 
     data = Dataset(modality="text", items=("a", "b", "c"), ids=("row 1", "row 2", "row 3"), labels=("x", "y", "x"))
     for task, metric, shown in [("regression", "r2", "R²"), ("multilabel", "micro_f1", "micro-F1")]:

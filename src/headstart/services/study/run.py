@@ -22,17 +22,17 @@ from headstart.energy import EnergyMeter, check_country
 from headstart.engines import Engine, get_engine, use_engine
 from headstart.errors import HeadstartError, UsageError
 from headstart.resources import ResourceMeter
-from headstart.strategies import FitInputs, check_strategy_task, resolve_strategy
-from headstart.study.files import write_study_json, write_tables
-from headstart.study.grid import (
+from headstart.services.study.files import write_study_json, write_tables
+from headstart.services.study.grid import (
     Cell,
     budget_label,
     is_reference,
     plan_cells,
     strategy_name,
 )
-from headstart.study.records import RESULTS, append_record, latest_by_key, read_records
-from headstart.study.verdict import summarize, verdict
+from headstart.services.study.records import RESULTS, append_record, latest_by_key, read_records
+from headstart.services.study.verdict import summarize, verdict
+from headstart.strategies import FitInputs, check_strategy_task, resolve_strategy
 from headstart.task_metrics import PRIMARY, primary_score, task_report
 
 Event = Callable[..., None]

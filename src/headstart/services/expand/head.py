@@ -9,7 +9,7 @@ import torch
 
 from headstart.config import ExpandConfig, FitConfig
 from headstart.errors import DataError, UsageError
-from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config, reorder_rows
+from headstart.services.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config, reorder_rows
 from headstart.strategies.finetune import FinetuneModel, TopNet, activation_key, build_top
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import (

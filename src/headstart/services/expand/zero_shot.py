@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from headstart.errors import StrategyError
-from headstart.expand.common import ExpandInputs, Expansion, l2_rows, run_options
 from headstart.features import extract_features
+from headstart.services.expand.common import ExpandInputs, Expansion, l2_rows, run_options
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.zero_shot import LabelSimilarityHead
 

@@ -1,14 +1,52 @@
-"""What `evaluate` scores and what it warns about: DATA's test split, the model's own training data, and the
-model's classes that DATA has no example of."""
+"""`evaluate`: a bundle's metrics on labelled data, and what it warns about: DATA's test split, the model's own
+training data, and the model's classes that DATA has no example of."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from headstart.bundle import Predictor
-from headstart.data import Dataset
-from headstart.errors import UsageError
-from headstart.task_metrics import DISPLAY_NAMES, PRIMARY, TaskReport
+from headstart.bundle import load as load_bundle
+from headstart.commands.reading import check_bundle_modality, data_options
+from headstart.commands.results import EvaluateResult
+from headstart.config import EvaluateConfig
+from headstart.data import Dataset, load_dataset
+from headstart.errors import DataError, UsageError
+from headstart.task_metrics import DISPLAY_NAMES, PRIMARY, TaskReport, task_report
+
+
+def evaluate(bundle: str | Path, data: str, config: EvaluateConfig) -> EvaluateResult:
+    """Score the bundle at `bundle` on the labelled data at `data` (checked by the facade), as `config` says."""
+    predictor = load_bundle(bundle)
+    dataset = load_dataset(str(data), **data_options(config, predictor))
+    check_bundle_modality(predictor, dataset)
+    unknown = sorted(set(dataset.classes) - set(predictor.labels))
+    if unknown:
+        raise DataError(
+            f"{str(data)!r} has labels the model was not trained on: {', '.join(unknown[:10])}",
+            expected=f"labels among the model's: {', '.join(predictor.labels[:20])}",
+            fix="remove those items, or refit the model on data with every label",
+        )
+    warnings = fitted_data_warnings(predictor, dataset, config.split, str(data))  # on the whole of DATA
+    part, split, notes = evaluated_part(dataset, config.split, str(data), fitted=bool(warnings))
+    predictor.configure(threads=config.threads, batch_size=config.batch_size)
+    result = predictor.predict_dataset(part, cache=True, on_bad=config.on_bad, progress=config.progress)
+    assert part.labels is not None
+    y_true = [part.labels[i] for i in result.kept]
+    report = task_report(predictor.task, y_true, result.proba, predictor.labels, predictor.thresholds)
+    missing = missing_classes(report)
+    where = f"the test split of {data}" if split == "test" else str(data)
+    notes += [f"{label}: no examples in {where} (not in macro-F1){predicted_note(report, label)}" for label in missing]
+    return EvaluateResult(
+        report=report,
+        skipped=[*dataset.skipped, *result.skipped],
+        bundle=str(bundle),
+        split=split,
+        missing_classes=missing,
+        notes=notes,
+        warnings=warnings,
+    )
 
 
 def evaluated_part(

@@ -1,12 +1,20 @@
-"""Reproducing a tracked fit: what changed in the data, and how the new metrics compare with the recorded ones."""
+"""`reproduce`: re-run a tracked fit; what changed in the data, and how the new metrics compare with the old."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.errors import DataError
+from headstart import tracking
+from headstart.commands.fit import fit
+from headstart.commands.reading import data_options
+from headstart.commands.runs import run_details
+from headstart.config import EngineOptions, FitConfig, data_path, validated
+from headstart.data import load_dataset
+from headstart.errors import DataError, UsageError
+from headstart.provenance import machine, package_versions
 
 COMPARED = ("accuracy", "macro_f1", "ece", "n")
 SHOWN_ITEMS = 10
@@ -130,3 +138,66 @@ def compare_versions(recorded_params: dict[str, str], current: dict[str, str]) -
         for name in sorted(set(recorded) | set(current))
         if recorded.get(name) != current.get(name)
     }
+
+
+def reproduce(
+    run_id: str, *, out: str | Path | None = None, data: str | Path | None = None, progress: bool = True
+) -> ReproduceResult:
+    """Re-run a tracked fit with its recorded config on the same data and compare the metrics.
+
+    Refuses with a DataError naming the added/removed/modified items when the data's fingerprint changed.
+    """
+    record = run_details(run_id)
+    if record.kind != "fit":
+        raise UsageError(
+            f"run {record.run_id} is a {record.kind or 'non-headstart'} run",
+            expected="the id of a `fit` run",
+            fix="pick a run whose kind is fit in `headstart runs`",
+        )
+    recorded_config = tracking.load_json_artifact(record.run_id, tracking.CONFIG_ARTIFACT)
+    if not recorded_config:
+        raise UsageError(
+            f"run {record.run_id} has no {tracking.CONFIG_ARTIFACT} artifact to reproduce from",
+            fix="the run was recorded incompletely: fit again",
+        )
+    # where the run executed (local or a Ray cluster) does not change its result: reproduce here
+    placement = set(EngineOptions.model_fields)
+    known = {k: v for k, v in recorded_config.items() if k in FitConfig.model_fields and k not in placement}
+    config: FitConfig = validated(FitConfig, **known)
+    source = str(data or record.data_path)
+    dataset = load_dataset(source, **data_options(config))  # as fit read it: same task, target and separator
+    current = tracking.data_record(source, dataset)
+    if current["fingerprint"] != record.data_fingerprint:
+        saved = tracking.load_json_artifact(record.run_id, tracking.ITEMS_ARTIFACT)
+        changes = diff_items(saved["items"], current["items"]) if saved else None
+        raise data_changed_error(record.run_id, source, record.data_fingerprint, current["fingerprint"], changes)
+    if out is None:
+        bundle = record.tags.get(tracking.TAG_BUNDLE)
+        out = (
+            Path(bundle).with_name(f"{Path(bundle).name}-reproduce-{record.run_id[:8]}")
+            if bundle
+            else Path(tempfile.mkdtemp(prefix="headstart-reproduce-")) / "model"
+        )
+    again = {**config.model_dump(), "out": str(out), "progress": progress, "resume": False}
+    new = fit(data_path(source, "fit"), validated(FitConfig, **again))
+    if new.run_id:
+        new.notes.extend(tracking.set_run_tags(new.run_id, {"headstart.reproduces": record.run_id}))
+    metrics = compare_metrics(record.metrics, new.metrics)
+    matches = bool(metrics) and all(row["difference"] == 0 for row in metrics.values())
+    versions = compare_versions(record.params, package_versions())
+    notes = list(new.notes)
+    if versions:
+        changed = ", ".join(f"{k} {v['recorded']} -> {v['current']}" for k, v in versions.items())
+        notes.append(f"package versions differ from the run's: {changed}")
+    if record.params.get("machine.cpu") not in (None, machine()["cpu"]):
+        notes.append(f"the run was recorded on another CPU: {record.params['machine.cpu']}")
+    return ReproduceResult(
+        run_id=record.run_id,
+        new_run_id=new.run_id,
+        bundle=new.bundle,
+        data=source,
+        matches=matches,
+        metrics=metrics,
+        versions=versions,
+        notes=notes,
+    )

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from headstart.expand.common import (
+from headstart.features import extract_features
+from headstart.services.expand.common import (
     ExpandInputs,
     Expansion,
     forgetting_checks,
@@ -14,7 +15,6 @@ from headstart.expand.common import (
     reorder_rows,
     run_options,
 )
-from headstart.features import extract_features
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.linear import MIN_PER_CLASS_FOR_CV, LinearHead, LinearStrategy
 from headstart.strategies.memory import feature_memory, memory_bytes, merge_memories

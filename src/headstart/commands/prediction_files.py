@@ -22,7 +22,7 @@ from headstart.errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from headstart.results import PredictResult
+    from headstart.commands.results import PredictResult
 
 PREDICTION_COLUMNS = {
     "classification": ("predicted_label", "predicted_probability", "predicted_top"),

@@ -35,15 +35,15 @@ from headstart.bundle import load as load_bundle
 from headstart.config import validated
 from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
-from headstart.serve.batching import BatchStats, MicroBatcher
-from headstart.serve.inputs import check_count, check_texts, display_name, save_uploads, scrub, upload_filename
-from headstart.serve.limits import (
+from headstart.server.batching import BatchStats, MicroBatcher
+from headstart.server.inputs import check_count, check_texts, display_name, save_uploads, scrub, upload_filename
+from headstart.server.limits import (
     BodySizeLimit,
     InvalidInputError,
     TooLargeError,
     UnsupportedMediaTypeError,
 )
-from headstart.serve.schemas import (
+from headstart.server.schemas import (
     ErrorBody,
     Health,
     InputPrediction,

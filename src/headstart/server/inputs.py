@@ -16,8 +16,8 @@ from PIL import UnidentifiedImageError
 
 from headstart.data.images import MAX_PIXELS_ENV, image_size
 from headstart.errors import BadItemError, TooManyPixelsError
-from headstart.serve.limits import InvalidInputError, TooLargeError
-from headstart.serve.schemas import ServeConfig
+from headstart.server.limits import InvalidInputError, TooLargeError
+from headstart.server.schemas import ServeConfig
 
 
 def check_count(n: int, what: str, config: ServeConfig) -> None:

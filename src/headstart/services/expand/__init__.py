@@ -17,6 +17,6 @@
   anchor.
 """
 
-from headstart.expand.run import ExpandResult, expand_bundle, plan_changes
+from headstart.services.expand.run import ExpandResult, expand_bundle, plan_changes
 
 __all__ = ["ExpandResult", "expand_bundle", "plan_changes"]

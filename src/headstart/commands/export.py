@@ -25,10 +25,12 @@ from torch import nn
 from headstart import __version__
 from headstart.backbones.base import Backbone
 from headstart.bundle import Predictor
+from headstart.bundle import load as load_bundle
 from headstart.data.dataset import Dataset
 from headstart.data.images import DECODE_STEPS, read_image
 from headstart.errors import BundleError, StrategyError, UsageError
 from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
+from headstart.tasks import refuse_task
 
 FORMATS = ("onnx",)
 PARITY_ATOL = 1e-3
@@ -114,6 +116,15 @@ def _is_export_sidecar(path: Path) -> bool:
         return json.loads(path.read_text(encoding="utf-8")).get("format") == SIDECAR_FORMAT
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def export(
+    bundle: str | Path, *, out: str | Path | None = None, format: str = "onnx", force: bool = False
+) -> ExportResult:
+    """Load the bundle, refuse task kinds ONNX cannot answer, and export it (default `BUNDLE/model.onnx`)."""
+    predictor = load_bundle(bundle)
+    refuse_task(predictor.task, "`headstart export`")
+    return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format, force=force)
 
 
 def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx", force: bool = False) -> ExportResult:

@@ -154,7 +154,7 @@ class PredictResult:
 
     def to_frame(self, inputs: Sequence[str] = ()) -> Any:
         """The predictions as a pandas DataFrame (with `inputs`, the one predicted table's columns first)."""
-        from headstart.prediction_files import predictions_frame
+        from headstart.commands.prediction_files import predictions_frame
 
         return predictions_frame(self, inputs)
 

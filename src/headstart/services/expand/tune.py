@@ -14,8 +14,8 @@ from torch import nn
 from headstart.backbones.base import State
 from headstart.config import ExpandConfig
 from headstart.data import split_dataset
-from headstart.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config
-from headstart.expand.head import pooled_features, refit_head
+from headstart.services.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config
+from headstart.services.expand.head import pooled_features, refit_head
 from headstart.strategies import get_strategy
 from headstart.strategies.finetune import (
     FinetuneModel,

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from headstart.config import StudyConfig
-from headstart.study.grid import Cell, budget_label
-from headstart.study.records import json_default, latest_by_key, read_records
+from headstart.services.study.grid import Cell, budget_label
+from headstart.services.study.records import json_default, latest_by_key, read_records
 
 TABLE_COLUMNS = (
     "key", "strategy", "family", "transfer", "budget", "labels_per_class", "seed", "status", "accuracy", "macro_f1",

@@ -7,10 +7,10 @@ verdict and the files for machines (`results.csv`, `results.parquet`, `study.jso
 (`report.html`) are written from those records.
 """
 
-from headstart.study.grid import Cell, parse_budgets, parse_strategies, plan_cells
-from headstart.study.records import read_records
-from headstart.study.run import StudyPlan, StudyResult, plan_study, run_cell, run_study
-from headstart.study.verdict import summarize, verdict
+from headstart.services.study.grid import Cell, parse_budgets, parse_strategies, plan_cells
+from headstart.services.study.records import read_records
+from headstart.services.study.run import StudyPlan, StudyResult, plan_study, run_cell, run_study
+from headstart.services.study.verdict import summarize, verdict
 
 __all__ = ["Cell", "StudyResult", "parse_budgets", "parse_strategies", "plan_cells", "read_records", "run_cell"]
 __all__ += ["StudyPlan", "plan_study", "run_study", "summarize", "verdict"]

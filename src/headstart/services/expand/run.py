@@ -16,12 +16,13 @@ from headstart.config import ExpandConfig, FitConfig
 from headstart.data import Dataset, load_dataset, split_dataset
 from headstart.data.dataset import SkippedItem, file_sha256
 from headstart.errors import DataError, ModalityMismatchError, StrategyError, UsageError
-from headstart.expand.common import ExpandInputs, Expansion, no_memory_error
-from headstart.expand.head import expand_head_only, head_only
-from headstart.expand.linear import expand_linear
-from headstart.expand.tune import expand_finetune
-from headstart.expand.zero_shot import expand_zero_shot
 from headstart.metrics import classification_report
+from headstart.provenance import package_versions
+from headstart.services.expand.common import ExpandInputs, Expansion, no_memory_error
+from headstart.services.expand.head import expand_head_only, head_only
+from headstart.services.expand.linear import expand_linear
+from headstart.services.expand.tune import expand_finetune
+from headstart.services.expand.zero_shot import expand_zero_shot
 from headstart.strategies.base import Model, class_counts
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.finetune import FinetuneModel
@@ -142,8 +143,6 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
         "notes": notes,
         "skipped": [s.to_dict() for s in skipped],
     }
-    from headstart.api import package_versions
-
     new_manifest["versions"] = package_versions()
     path = save_bundle(config.out, new_manifest, {**expansion.model.tensors(), **memory_tensors})
     done = time.perf_counter()

@@ -1,0 +1,32 @@
+"""`expand`: grow a bundle with the classes of new data (see `headstart.services.expand`), as a tracked run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from headstart import tracking
+from headstart.bundle import check_output_folder, read_manifest
+from headstart.commands.tracked import record_outcome
+from headstart.config import ExpandConfig
+from headstart.services.expand import ExpandResult, expand_bundle
+from headstart.tasks import refuse_task
+
+
+def expand(bundle: str | Path, data: str, config: ExpandConfig) -> ExpandResult:
+    """Add the classes of `data` to a bundle without retraining from zero; save the result at `out`.
+
+    Options are the fields of `ExpandConfig` (out, update, memory, allow_forgetting, ...). Returns an
+    `headstart.expand.ExpandResult` (added classes, metrics on the held-out part of `data`, parent, timings).
+    """
+    check_output_folder(config.out)
+    refuse_task(read_manifest(bundle).get("task") or "classification", "`headstart expand`")
+    refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
+    params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
+    with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
+        result = expand_bundle(bundle, data, config)
+        record_outcome(run, "expand.json", result.to_dict(), {"metrics": result.to_dict().get("metrics", {})})
+        if run.active:
+            run.set_tags({tracking.TAG_BUNDLE: str(result.bundle)})
+            run.log_artifact_dir(result.bundle, tracking.BUNDLE_ARTIFACT)
+    result.notes.extend(run.problems)
+    return result

@@ -1,0 +1,170 @@
+"""`fit`: adapt a pretrained backbone to labelled data, score it on a held-out test split, save a bundle."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from headstart import tracking
+from headstart.backbones import check_modality, get_backbone
+from headstart.backbones.base import Backbone
+from headstart.bundle import check_output_folder, save_bundle
+from headstart.commands.reading import data_options
+from headstart.commands.results import FitResult
+from headstart.config import DEFAULT_BACKBONES, FitConfig
+from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
+from headstart.data.inspect import data_warnings
+from headstart.engines import use_engine
+from headstart.fit_options import applicable_params, ignored_option_notes
+from headstart.provenance import package_versions
+from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
+from headstart.strategies.base import merge_validation
+from headstart.strategies.finetune import refuse_checkpoint_overwrite
+from headstart.strategies.memory import memory_section
+from headstart.task_metrics import task_report
+from headstart.tasks import DEFAULT_THRESHOLD
+
+
+def fit(data: str, config: FitConfig) -> FitResult:
+    """Fit `config.strategy` on the data at `data` (checked by the facade) and save the bundle at `config.out`."""
+    strategy, params = resolve_strategy(config.strategy)
+    check_output_folder(config.out)  # before training, not after: the save would refuse the same folder
+    refuse_checkpoint_overwrite(config, strategy)  # an interrupted fit's checkpoint: --resume, or delete it
+    started = time.perf_counter()
+    dataset = load_dataset(str(data), **data_options(config))
+    check_strategy_task(strategy, dataset.task)
+    backbone = resolve_backbone(config.backbone, dataset, strategy)
+    digests = [dataset.item_digest(i) for i in range(len(dataset))]  # once: copies, fingerprint and tracking
+    splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed, digests=digests)
+    train = splits.train
+    if config.labels_per_class is not None:
+        train = labels_per_class(train, config.labels_per_class, seed=config.seed, classes=dataset.classes)
+    inputs, merged = merge_validation(  # linear and baseline cross-validate on train: validation joins it
+        strategy, FitInputs(train=train, backbone=backbone, config=config, params=params, validation=splits.validation)
+    )
+    train = inputs.train
+    loaded = time.perf_counter()
+
+    with use_engine(config.engine, address=config.ray_address, threads=config.threads):  # extraction runs there
+        model = strategy.fit(inputs)
+        trained = time.perf_counter()
+        backbone = backbone or model.backbone  # `auto` picks its backbone while fitting
+        tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
+    assert splits.test.labels is not None
+    y_test = [splits.test.labels[i] for i in tested.kept]
+    report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds)
+    evaluated = time.perf_counter()
+
+    train_report = model.report or TrainReport(n_train=len(train))
+    data_notes = [*dataset.notes, *data_warnings(dataset, digests), *splits.notes, *merged, *train.notes]
+    truncation = getattr(backbone, "truncation_note", None)  # text backbones read a bounded number of tokens
+    data_notes += [note for note in [truncation(dataset.items) if truncation else None] if note]
+    notes = list(dict.fromkeys([*data_notes, *train_report.notes]))
+    skipped = [*dataset.skipped, *train_report.skipped, *tested.skipped]
+    counts = {
+        "items": len(dataset) + len(dataset.skipped),
+        "train": train_report.n_train,
+        "test": len(tested.kept),
+        "classes": len(model.labels),
+        "skipped": len(skipped),
+        "features_cached": train_report.features_cached + tested.n_cached,
+        "features_computed": train_report.features_computed + tested.n_computed,
+    }
+    timings = {
+        "load_seconds": loaded - started,
+        "train_seconds": trained - loaded,
+        "test_seconds": evaluated - trained,
+    }
+    manifest = {
+        "task": dataset.task,
+        "targets": target_manifest(dataset.task, config, model),
+        "modality": dataset.modality,
+        "labels": model.labels,
+        "backbone": backbone_manifest(backbone),
+        **model.manifest(),
+        "data": {
+            "source": str(Path(data).resolve()),
+            "fingerprint": dataset.fingerprint(digests),
+            "labels_per_class": config.labels_per_class,
+            "counts": counts,
+            "class_counts_train": train_report.class_counts,
+        },
+        "metrics": {"test": report.to_dict()},
+        "history": train_report.history,
+        "config": config.model_dump(exclude={"progress"}),
+        "seed": config.seed,
+        "versions": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parent": None,
+        "energy": None,
+        "notes": notes,
+        "skipped": [s.to_dict() for s in skipped],
+    }
+    memory, memory_tensors, memory_reason = memory_section(getattr(model, "inner", model), config)
+    if dataset.task != "classification":
+        memory, memory_tensors, memory_reason = None, {}, f"`headstart expand` does not support {dataset.task} models"
+    manifest["head"] = {**manifest["head"], "memory": memory}
+    counts["memory_items"], counts["memory_bytes"] = (memory["n"], memory["bytes"]) if memory else (0, 0)
+    if memory_reason:
+        manifest["head"]["memory_reason"] = memory_reason
+        if "--allow-forgetting" in memory_reason:  # say it now, not when the user first tries to expand
+            notes.append(f"no exemplar memory kept: {memory_reason}")
+    notes.extend(ignored_option_notes(config, strategy, manifest["strategy"], dataset.modality, dataset.task))
+    record = tracking.data_record(data, dataset, digests)
+    params = applicable_params(config, strategy, dataset.task)
+    with tracking.tracked_run("fit", params, record, enabled=config.track) as run:
+        manifest["run_id"] = run.run_id
+        manifest["tracking_uri"] = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
+        saving = time.perf_counter()  # total_seconds includes starting the run; save_seconds does not
+        path = save_bundle(config.out, manifest, {**model.tensors(), **memory_tensors})
+        timings["save_seconds"] = time.perf_counter() - saving
+        timings["total_seconds"] = time.perf_counter() - started
+        result = FitResult(
+            bundle=path,
+            metrics=report.summary(),
+            timings=timings,
+            counts=counts,
+            skipped=skipped,
+            notes=notes,
+            backbone=backbone.name if backbone else "",
+            strategy=config.strategy,
+            run_id=run.run_id,
+            trained=str(manifest["strategy"].get("spec") or manifest["strategy"].get("name") or config.strategy),
+        )
+        tracking.record_fit(run, config, result, manifest)
+    result.notes.extend(run.problems)
+    return result
+
+
+def resolve_backbone(name: str | None, dataset: Dataset, strategy: Strategy) -> Backbone | None:
+    """The backbone to fit on (the default one for the modality unless named); None for strategies without one."""
+    if not strategy.needs_backbone:
+        return None  # the strategy notes an unused --backbone itself
+    backbone = get_backbone(name or DEFAULT_BACKBONES[dataset.modality])
+    check_modality(backbone, dataset.modality)
+    return backbone
+
+
+def backbone_manifest(backbone: Backbone | None) -> dict[str, Any] | None:
+    """The manifest's `backbone` section: what `load` needs to rebuild and check the network."""
+    if backbone is None:
+        return None
+    return {
+        "name": backbone.name,
+        "options": getattr(backbone, "options", {}),
+        "weights_sha256": backbone.weights_sha256,
+        "feature_dim": backbone.feature_dim,
+        "preprocess": backbone.preprocess_config(),
+    }
+
+
+def target_manifest(task: str, config: FitConfig, model: Any) -> dict[str, Any] | None:
+    """The manifest's `targets` section: tag separator and thresholds, or the regressed column."""
+    if task == "multilabel":
+        limits = model.thresholds if model.thresholds is not None else [DEFAULT_THRESHOLD] * len(model.labels)
+        return {"separator": config.separator, "thresholds": dict(zip(model.labels, map(float, limits), strict=True))}
+    if task == "regression":
+        return {"column": config.target}
+    return None

@@ -1,0 +1,133 @@
+"""`promote`: put a candidate bundle in production when it beats the current one on the same labelled data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from headstart import tracking
+from headstart.bundle import read_manifest
+from headstart.commands.evaluate import evaluate
+from headstart.config import EvaluateConfig, data_path
+from headstart.errors import UsageError
+from headstart.services.promotion import ALIAS, PromotionResult, check_metric, decide, refusal, write_decision
+from headstart.task_metrics import small_test_line
+from headstart.tasks import refuse_task
+
+
+def promote(
+    candidate: str | Path,
+    over: str | Path,
+    on: str | Path,
+    *,
+    metric: str = "macro_f1",
+    margin: float = 0.01,
+    class_tolerance: float = 0.05,
+    model_name: str = "headstart",
+    allow_missing_classes: bool = False,
+    allow_training_data: bool = False,
+    config: EvaluateConfig,
+) -> PromotionResult:
+    """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
+
+    Both bundles are evaluated on the same data, as `config` says. The candidate wins
+    when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
+    a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; `on` being the
+    candidate's own training data is refused unless `allow_training_data`; then the decision is
+    recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
+    alias `production` in the MLflow model registry) and a `PromotionResult` returned.
+    Otherwise raises `PromotionRefused` carrying the comparison.
+    """
+    check_metric(metric)
+    new, current = read_manifest(candidate), read_manifest(over)  # evaluate loads the models; the manifests suffice
+    refuse_task(new.get("task") or "classification", "`headstart promote`")
+    if new["modality"] != current["modality"]:
+        raise UsageError(
+            f"the candidate reads {new['modality']} and the current model {current['modality']}: one dataset cannot "
+            "test both",
+            expected="two bundles of the same modality (and labels)",
+            fix="pass the production bundle that the candidate should replace to --over",
+        )
+    if margin < 0 or not 0 <= class_tolerance <= 1:
+        raise UsageError(
+            f"margin={margin}, class_tolerance={class_tolerance} are not valid thresholds",
+            expected="margin >= 0 and 0 <= class tolerance <= 1 (differences of metrics in [0, 1])",
+            fix="pass e.g. --margin 0.01 --class-tolerance 0.05",
+        )
+    if Path(candidate).resolve() == Path(over).resolve():
+        raise UsageError(
+            f"the candidate and the current model are the same bundle ({str(candidate)!r})",
+            expected="two different bundles: the new model and the one in production",
+            fix="pass the production bundle to --over",
+        )
+    scored = data_path(on, "evaluate")
+    candidate_eval = evaluate(candidate, scored, config)
+    if candidate_eval.warnings and not allow_training_data:
+        raise UsageError(
+            f"--on {str(on)!r} is the data the candidate was fitted on: its score there is not a held-out score",
+            expected="labelled data neither model was fitted on (a holdout, or recent data)",
+            fix="pass such data to --on, or --allow-training-data to compare on this data anyway",
+        )
+    current_eval = evaluate(over, scored, config)
+    result = decide(
+        candidate_eval.report,
+        current_eval.report,
+        names=(str(candidate), str(over), str(on)),
+        metric=metric,
+        margin=margin,
+        class_tolerance=class_tolerance,
+        allow_missing_classes=allow_missing_classes,
+    )
+    if candidate_eval.skipped:
+        result.notes.append(f"{len(candidate_eval.skipped)} item(s) of {str(on)!r} could not be used")
+    result.notes.extend(candidate_eval.notes)  # which part of `on` was scored; classes it has no example of
+    if line := small_test_line(candidate_eval.report.summary(), f"items of {str(on)!r}"):
+        result.notes.append(f"{line} (the candidate's): differences smaller than that are mostly noise")
+    result.notes.extend(f"the candidate: {w}" for w in candidate_eval.warnings)
+    result.notes.extend(f"the current model: {w}" for w in current_eval.warnings)
+    if not result.promoted:
+        raise refusal(result)
+    record_promotion(result, Path(candidate), Path(over), model_name)
+    return result
+
+
+def record_promotion(result: PromotionResult, candidate: Path, over: Path, model_name: str) -> None:
+    """Tag the candidate's run, point the registry alias at it, and write promotion.json."""
+    manifest = read_manifest(candidate)
+    run_id = manifest.get("run_id")
+    recorded: dict[str, Any] = {"run_id": run_id, "registry": None}
+    if not tracking.tracking_enabled():
+        result.notes.append("tracking is off: only promotion.json records the decision")
+        result.recorded = {**recorded, "file": str(write_decision(result, candidate))}
+        return
+    store = tracking.tracking_uri()
+    own = manifest.get("tracking_uri")
+    elsewhere = run_id and own and own != store and tracking.store_exists(own)
+    if elsewhere and (not tracking.store_exists(store) or tracking.find_run(run_id) is None):
+        store = own  # fit ran elsewhere: tag its run and move the alias in the store that holds it
+        result.notes.append(f"recorded in the store of the candidate's run, {own}")
+    with tracking.using_store(store):
+        record = tracking.find_run(run_id) if run_id else None
+        if run_id and record is None:
+            result.notes.append(f"the candidate's run {run_id} is not in the store {tracking.tracking_uri()}")
+        if record is not None:
+            result.notes.extend(
+                tracking.set_run_tags(
+                    record.run_id,
+                    {
+                        tracking.TAG_PROMOTED: "true",
+                        "headstart.promoted_over": str(over.resolve()),
+                        "headstart.promoted_on": str(Path(result.data).resolve()),
+                        "headstart.promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                    },
+                )
+            )
+        source = tracking.bundle_artifact_uri(record) if record is not None else candidate.resolve().as_uri()
+        version, problems = tracking.register_alias(model_name, source, record.run_id if record else None, ALIAS)
+        result.notes.extend(problems)
+        if version is not None:
+            recorded["registry"] = {"model": model_name, "version": version, "alias": ALIAS, "source": source}
+            recorded["store"] = store
+    result.recorded = recorded
+    result.recorded["file"] = str(write_decision(result, candidate))

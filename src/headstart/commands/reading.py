@@ -1,0 +1,72 @@
+"""How a command reads labelled data: `load_dataset` keywords from its config, and for a bundle as its data was read."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from headstart.bundle import Predictor
+from headstart.data import Dataset
+from headstart.errors import ModalityMismatchError, UsageError
+
+
+class ReadsData(Protocol):
+    """The data-reading fields every command config has (`FitConfig`, `EvaluateConfig`, `RankConfig`, ...)."""
+
+    @property
+    def text_column(self) -> str | None: ...
+
+    @property
+    def label_column(self) -> str | None: ...
+
+    @property
+    def on_bad(self) -> str: ...
+
+    @property
+    def task(self) -> str: ...
+
+    @property
+    def target(self) -> str | None: ...
+
+    @property
+    def separator(self) -> str: ...
+
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+
+def data_options(config: ReadsData, predictor: Predictor | None = None) -> dict[str, Any]:
+    """`load_dataset` keywords from a config; with a bundle, its task kind, separator, target, text and label
+    columns (as its data was last read: by `expand`, else by `fit`), each unless given."""
+    options = {
+        "text_column": config.text_column,
+        "label_column": config.label_column,
+        "on_bad": config.on_bad,
+        "task": config.task,
+        "target": config.target,
+        "separator": config.separator,
+    }
+    if predictor is not None:
+        recorded = predictor.manifest.get("targets") or {}
+        if config.task not in ("auto", predictor.task):
+            raise UsageError(
+                f"--task {config.task} does not match the bundle, a {predictor.task} model",
+                expected=f"--task {predictor.task} or auto",
+                fix="leave --task out when evaluating a bundle",
+            )
+        options["task"] = predictor.task
+        if "separator" not in config.model_fields_set:  # the bundle's, unless given
+            options["separator"] = recorded.get("separator", config.separator)
+        read = [predictor.manifest.get(key) or {} for key in ("expand_config", "config")]
+        for name in ("text_column", "label_column"):  # the columns the bundle's data was read with, unless given
+            if options[name] is None and (name == "text_column" or config.target is None):
+                options[name] = next((r[name] for r in read if r.get(name) is not None), None)
+        if predictor.task == "regression" and config.target is None and options["label_column"] is None:
+            options["target"] = recorded.get("column")
+    return options
+
+
+def check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
+    """A bundle reads one modality: refuse data of the other before any work."""
+    if predictor.modality != dataset.modality:
+        name = predictor.backbone.name if predictor.backbone else predictor.manifest["strategy"]["name"]
+        raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)
