@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from headstart.provenance import VERSION as __version__
 
 __all__ = ["__version__", "evaluate", "expand", "fit", "inspect", "list_backbones", "load", "predict", "rank", "study"]
 __all__ += ["create_app", "export", "promote", "reproduce", "run_details", "runs", "serve"]

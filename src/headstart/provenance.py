@@ -10,6 +10,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+VERSION = "0.1.0"  # headstart's own: `headstart.__version__`, bundles, exports and the HTTP service report it
 PACKAGES = ("headstart", "torch", "onnxruntime", "scikit-learn", "numpy", "transformers")
 
 

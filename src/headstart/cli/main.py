@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from headstart import __version__
 from headstart.cli.evaluate import evaluate
 from headstart.cli.expand import expand
 from headstart.cli.export import export
@@ -23,6 +22,7 @@ from headstart.cli.runs import runs_app
 from headstart.cli.serve import serve
 from headstart.cli.study import study
 from headstart.errors import UsageError
+from headstart.provenance import VERSION as __version__
 
 app = typer.Typer(
     name="headstart",

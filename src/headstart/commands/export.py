@@ -22,13 +22,13 @@ import torch
 from PIL import Image
 from torch import nn
 
-from headstart import __version__
 from headstart.backbones.base import Backbone
 from headstart.bundle import Predictor
 from headstart.bundle import load as load_bundle
 from headstart.data.dataset import Dataset
 from headstart.data.images import DECODE_STEPS, read_image
 from headstart.errors import BundleError, StrategyError, UsageError
+from headstart.provenance import VERSION as __version__
 from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
 from headstart.tasks import refuse_task
 

@@ -29,12 +29,12 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from headstart import __version__
 from headstart.bundle import MANIFEST, Predictor
 from headstart.bundle import load as load_bundle
 from headstart.config import validated
 from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
+from headstart.provenance import VERSION as __version__
 from headstart.server.batching import BatchStats, MicroBatcher
 from headstart.server.inputs import check_count, check_texts, display_name, save_uploads, scrub, upload_filename
 from headstart.server.limits import (
