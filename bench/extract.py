@@ -74,7 +74,7 @@ def sample_unique(dataset: Any, n: int, seed: int) -> Any:
 
 def eager_loop(backbone: Any, dataset: Any, batch_size: int) -> tuple[np.ndarray, float]:
     """Decode + `embed_torch` per batch; returns (features, seconds)."""
-    from headstart.features import decode_item
+    from headstart.batches import decode_item
 
     started = time.perf_counter()
     rows = []
@@ -87,7 +87,8 @@ def eager_loop(backbone: Any, dataset: Any, batch_size: int) -> tuple[np.ndarray
 def ort_extract(backbone: Any, dataset: Any, runner: Any, batch_size: int,
                 threads: int) -> tuple[np.ndarray, float, dict[str, Any]]:
     """`extract_features` into a fresh temporary FeatureStore; returns (features, seconds, counters)."""
-    from headstart.features import FeatureStore, extract_features
+    from headstart.feature_store import FeatureStore
+    from headstart.features import extract_features
 
     with tempfile.TemporaryDirectory(prefix="headstart-bench-store-") as tmp:
         started = time.perf_counter()
@@ -105,7 +106,7 @@ def ort_extract(backbone: Any, dataset: Any, runner: Any, batch_size: int,
 def bench_backbone(name: str, dataset: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Export once (timed), warm up, then time ORT and eager `--repeats` times on the same items."""
     from headstart.backbones import get_backbone
-    from headstart.features import decode_item
+    from headstart.batches import decode_item
     from headstart.runtime import FrozenRunner
 
     t0 = time.perf_counter()

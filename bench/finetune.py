@@ -119,7 +119,9 @@ def run_case(name: str, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from headstart.backbones import get_backbone
-    from headstart.features import FeatureStore, decode_item, extract_activations, extract_features
+    from headstart.batches import decode_item
+    from headstart.feature_store import FeatureStore
+    from headstart.features import extract_activations, extract_features
     from headstart.strategies.linear import LinearHead
     from headstart.strategies.training_data import ActivationData, RecomputedPrefixData
 

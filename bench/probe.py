@@ -201,7 +201,7 @@ def pixels(ds: Any, indices: np.ndarray) -> dict[int, np.ndarray]:
     """Images at `indices` decoded, downscaled to 32x32 RGB, flattened to floats in [0, 1]."""
     from PIL import Image
 
-    from headstart.features import decode_item
+    from headstart.batches import decode_item
 
     out = {}
     for i in indices:
@@ -223,7 +223,8 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, budgets: list[int],
     """All cells (method × budget × seed) of one dataset."""
     from headstart.backbones import get_backbone
     from headstart.data import load_dataset
-    from headstart.features import FeatureStore, extract_features
+    from headstart.feature_store import FeatureStore
+    from headstart.features import extract_features
     from headstart.strategies.linear import LinearHead
 
     path = args.data_root / spec.relpath

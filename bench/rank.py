@@ -429,7 +429,8 @@ def run_dataset(spec: DatasetSpec, args: argparse.Namespace, shared_onnx: Path) 
 
     from headstart.backbones import get_backbone
     from headstart.data import labels_per_class, load_dataset
-    from headstart.features import FeatureStore, extract_features, extract_features_at_cuts
+    from headstart.feature_store import FeatureStore
+    from headstart.features import extract_features, extract_features_at_cuts
     from headstart.runtime import FrozenRunner, MultiCutRunner
     from headstart.strategies import resolve_strategy
     from headstart.strategies.auto import decide

@@ -78,7 +78,8 @@ def sample(dataset: Any, n: int, seed: int) -> Any:
 def timed_extract(backbone: Any, dataset: Any, engine: Any, args: argparse.Namespace) -> tuple[np.ndarray, float]:
     """Cold extraction into a temporary store under `engine`; (features, seconds)."""
     from headstart.engines import use_engine
-    from headstart.features import FeatureStore, extract_features
+    from headstart.feature_store import FeatureStore
+    from headstart.features import extract_features
 
     with tempfile.TemporaryDirectory(prefix="headstart-scale-") as tmp, use_engine(engine):
         started = time.perf_counter()

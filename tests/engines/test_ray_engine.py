@@ -21,7 +21,8 @@ from headstart.cli.main import app
 from headstart.commands import fit as fit_command
 from headstart.data import load_dataset
 from headstart.engines import use_engine
-from headstart.features import FeatureStore, extract_features
+from headstart.feature_store import FeatureStore
+from headstart.features import extract_features
 from tests.conftest import make_image_folder, make_text_csv
 from tests.engines.conftest import RAY_MISSING
 

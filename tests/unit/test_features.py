@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from headstart import features as features_module
+from headstart import batches, feature_store
 from headstart.backbones import get_backbone
 from headstart.data import load_dataset
 from headstart.errors import BadItemError
-from headstart.features import FeatureStore, extract_features
+from headstart.feature_store import FeatureStore
+from headstart.features import extract_features
 
 
 @pytest.fixture
@@ -27,12 +28,12 @@ def test_second_extraction_reads_the_cache(cnn, image_folder: Path, tmp_path: Pa
     second = extract_features(cnn, ds, store=store, progress=False)
     assert second.n_computed == 0 and second.n_cached == len(ds)
     np.testing.assert_array_equal(first.features, second.features)
-    reference = cnn.embed_torch([features_module.decode_item(ds, i) for i in range(3)])
+    reference = cnn.embed_torch([batches.decode_item(ds, i) for i in range(3)])
     np.testing.assert_allclose(first.features[:3], reference, atol=1e-4)
 
 
 def test_rows_are_written_in_chunks(cnn, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(features_module, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(feature_store, "CHUNK_ROWS", 8)
     store = FeatureStore(tmp_path / "store")
     ds = load_dataset(str(image_folder))
     out = extract_features(cnn, ds, store=store, batch_size=4, progress=False)

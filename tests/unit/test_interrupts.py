@@ -19,7 +19,8 @@ from headstart.cli.main import app
 from headstart.config import FitConfig
 from headstart.data import load_dataset
 from headstart.errors import BadItemError, UsageError
-from headstart.features import FeatureStore, extract_features, feature_space_description, item_digests
+from headstart.feature_store import FeatureStore
+from headstart.features import extract_features, feature_space_description, item_digests
 from headstart.interrupts import Interrupted
 from headstart.strategies import get_strategy
 from headstart.train import checkpoint_path

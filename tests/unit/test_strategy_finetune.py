@@ -10,11 +10,12 @@ import torch
 
 import headstart
 from headstart.backbones import get_backbone
+from headstart.batches import decode_item
 from headstart.bundle import save_bundle
 from headstart.config import FitConfig
 from headstart.data import load_dataset
 from headstart.errors import StrategyError
-from headstart.features import decode_item, extract_activations
+from headstart.features import extract_activations
 from headstart.strategies import FitInputs, get_strategy, resolve_strategy
 from headstart.strategies.finetune import build_top
 from headstart.strategies.training_data import ActivationData, RecomputedPrefixData
@@ -148,7 +149,7 @@ def test_cached_prefix_training_matches_recomputing_it(fixture: str, backbone: s
 
 def test_augmented_views_are_cached_and_reused(image_folder: Path, tmp_path: Path) -> None:
     from headstart.augment import AugmentSpec
-    from headstart.features import FeatureStore
+    from headstart.feature_store import FeatureStore
 
     bb = get_backbone("test-cnn")
     dataset = load_dataset(str(image_folder)).subset(range(6))

@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from headstart.backbones.base import Backbone
     from headstart.data.dataset import Dataset
-    from headstart.features import FeatureSpace
+    from headstart.feature_store import FeatureSpace
 
 Runner = Callable[[dict[str, np.ndarray]], np.ndarray]
 Event = Callable[..., None]

@@ -7,10 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from headstart import feature_store
+from headstart.batches import readable_batches
 from headstart.engines.base import CellOutcome, Event, ExtractJob
-from headstart.errors import BadItemError
+from headstart.feature_store import MemorySpace
 from headstart.interrupts import Interrupted
 from headstart.progress import progress_bar
+from headstart.runtime import FrozenRunner
 
 
 class LocalEngine:
@@ -24,28 +27,21 @@ class LocalEngine:
         Rows computed but not yet appended are appended on the way out too (Ctrl-C, `--on-bad fail`), so a rerun
         reuses them; on Ctrl-C the `Interrupted` error says how many were kept.
         """
-        from headstart.features import CHUNK_ROWS, MemorySpace, _prepared_batches
-        from headstart.runtime import FrozenRunner
-
         backbone, dataset, digests = job.backbone, job.dataset, job.digests
         run = job.runner or FrozenRunner(backbone, stop=job.stop, pooled=True, threads=job.threads)
-        bad: dict[str, str] = {}
+        failed: dict[int, str] = {}
         pending: list[tuple[list[str], np.ndarray]] = []  # (digests, rows) per batch, appended in one step
         stored = 0
         jobs = [(i, 0) for i in job.todo]
         try:
             with progress_bar(f"features {backbone.name}", total=len(job.todo), enabled=progress) as advance:
-                for ok, inputs, failures in _prepared_batches(backbone, dataset, jobs, job.batch_size):
-                    batch_idx = [i for i, _ in ok]
-                    for i, reason in failures:
-                        if job.on_bad == "fail":
-                            raise BadItemError(dataset.ids[i], reason)
-                        bad[digests[i]] = reason
-                    if batch_idx:
-                        pending.append(([digests[i] for i in batch_idx], np.asarray(run(inputs), dtype=np.float32)))
-                    if sum(len(d) for d, _ in pending) >= CHUNK_ROWS:
+                batches = readable_batches(
+                    backbone, dataset, jobs, job.batch_size, on_bad=job.on_bad, failed=failed, advance=advance
+                )
+                for ok, inputs in batches:
+                    pending.append(([digests[i] for i, _ in ok], np.asarray(run(inputs), dtype=np.float32)))
+                    if sum(len(d) for d, _ in pending) >= feature_store.CHUNK_ROWS:
                         stored += _flush(job, pending)
-                    advance(len(batch_idx) + len(failures))
         except KeyboardInterrupt as err:
             stored += _flush(job, pending)
             if isinstance(err, Interrupted) or isinstance(job.space, MemorySpace) or not stored:
@@ -57,7 +53,7 @@ class LocalEngine:
             ) from err
         finally:
             _flush(job, pending)
-        return bad
+        return {digests[i]: reason for i, reason in failed.items()}
 
     def run_cells(
         self, cells: list[Any], runner: Callable[[Any], dict[str, Any]], *, cpus: float = 1, emit: Event | None = None

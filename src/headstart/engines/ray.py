@@ -102,7 +102,7 @@ class RayEngine:
     # -- extraction ----------------------------------------------------------------------------
     def extract(self, job: ExtractJob, *, progress: bool = True) -> dict[str, str]:
         from headstart.engines.local import LocalEngine
-        from headstart.features import CHUNK_ROWS, MemorySpace
+        from headstart.feature_store import CHUNK_ROWS, MemorySpace
         from headstart.runtime import FrozenRunner
 
         if isinstance(job.space, MemorySpace):  # in-memory prediction paths: nothing to share with workers
@@ -218,7 +218,7 @@ class ExtractWorker:
     ) -> None:
         os.environ[CACHE_ENV] = cache  # the driver's cache: shared weights hashes and exports
         from headstart.backbones import get_backbone
-        from headstart.features import FeatureSpace
+        from headstart.feature_store import FeatureSpace
         from headstart.runtime import FrozenRunner, open_session
 
         self.backbone = get_backbone(backbone)
@@ -244,7 +244,7 @@ class ExtractWorker:
 
     def shard(self, shard: dict[str, list]) -> dict[str, Any]:
         """Batches exactly as the local engine cuts them; failures are reported, not raised."""
-        from headstart.features import decode_raw
+        from headstart.batches import decode_raw
 
         indices, items, digests = shard["indices"], shard["items"], shard["digests"]
         rows: list[np.ndarray] = []

@@ -23,11 +23,12 @@ from torch import nn
 
 from headstart.augment import AugmentSpec
 from headstart.backbones.base import Backbone, State
+from headstart.batches import decode_item, iter_batches
 from headstart.config import FitConfig
 from headstart.data.dataset import Dataset, SkippedItem
 from headstart.data.splits import split_dataset
 from headstart.errors import BadItemError, StrategyError
-from headstart.features import decode_item, extract_activations, extract_features, item_digests, iter_batches
+from headstart.features import extract_activations, extract_features, item_digests
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
     DatasetPrediction,
