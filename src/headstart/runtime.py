@@ -61,7 +61,7 @@ def onnxruntime_available() -> bool:
     return True
 
 
-class _Prefix(nn.Module):
+class Prefix(nn.Module):
     """stages[0:stop] (+ pool) with positional tensor inputs and one tensor output, as exporters need."""
 
     def __init__(self, backbone: Backbone, stop: int, pooled: bool) -> None:
@@ -305,7 +305,7 @@ class FrozenRunner:
 
     # -- exporting -------------------------------------------------------------------------------
     def _build_module(self) -> nn.Module:
-        return _Prefix(self.backbone, self.stop, self.pooled)
+        return Prefix(self.backbone, self.stop, self.pooled)
 
     def _export_key(self) -> str:
         return export_key(self.backbone, self.stop, self.pooled)

@@ -32,7 +32,7 @@ from headstart.strategies.base import (
     require_classes,
     require_targets,
 )
-from headstart.strategies.linear import LinearHead, _as_class_logits
+from headstart.strategies.linear import LinearHead, as_class_logits
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, counts_of, encode_targets
 
@@ -164,7 +164,7 @@ class SparseLinearHead(LinearHead):
 
     def decision_function(self, X: Any) -> np.ndarray:
         self._check_fitted()
-        return _as_class_logits(np.asarray(X @ self.coef_.T) + self.intercept_)
+        return as_class_logits(np.asarray(X @ self.coef_.T) + self.intercept_)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "C_search": None if self.C is not None else list(TEXT_C_GRID), "scaling": None}

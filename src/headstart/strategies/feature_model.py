@@ -103,9 +103,9 @@ class FeatureHeadModel(Model):
 
     def export_module(self) -> nn.Module:
         """Backbone (all stages, pooled) then the head as torch ops: inputs → probabilities."""
-        from headstart.runtime import _Prefix
+        from headstart.runtime import Prefix
 
-        prefix = _Prefix(self.backbone, len(self.backbone.stages), pooled=True)
+        prefix = Prefix(self.backbone, len(self.backbone.stages), pooled=True)
         return FeatureHeadModule(prefix, head_module(self.head, self.strategy.get("name", "?"))).eval()
 
 

@@ -144,7 +144,7 @@ class LinearHead:
         if folds is None:
             return 1.0
         margins = cross_val_predict(self._estimator(self.C_), Xs, y, cv=folds, method="decision_function")
-        logits = _as_class_logits(np.asarray(margins))
+        logits = as_class_logits(np.asarray(margins))
         target = np.searchsorted(self.classes_, y)
 
         def nll(log_t: float) -> float:
@@ -156,7 +156,7 @@ class LinearHead:
         """One logit per class, shape (N, n_classes)."""
         self._check_fitted()
         Xs = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
-        return _as_class_logits(Xs @ self.coef_.T + self.intercept_)
+        return as_class_logits(Xs @ self.coef_.T + self.intercept_)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return softmax(self.decision_function(X) / self.temperature_, axis=1)
@@ -198,7 +198,7 @@ class LinearHead:
         return head
 
 
-def _as_class_logits(scores: np.ndarray) -> np.ndarray:
+def as_class_logits(scores: np.ndarray) -> np.ndarray:
     """Binary models give one score per row; expand to two logits (negative class, positive class)."""
     if scores.ndim == 1:
         scores = scores[:, None]
