@@ -7,9 +7,29 @@ No subpackage is named like one of them (a test checks), so importing a subpacka
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headstart.provenance import VERSION as __version__
+
+if TYPE_CHECKING:  # what a type checker sees: the facade's signatures (at run time they load on first use)
+    from headstart.api import (
+        create_app,
+        evaluate,
+        expand,
+        export,
+        fit,
+        inspect,
+        list_backbones,
+        load,
+        predict,
+        promote,
+        rank,
+        reproduce,
+        run_details,
+        runs,
+        serve,
+        study,
+    )
 
 __all__ = ["__version__", "evaluate", "expand", "fit", "inspect", "list_backbones", "load", "predict", "rank", "study"]
 __all__ += ["create_app", "export", "promote", "reproduce", "run_details", "runs", "serve"]

@@ -1,10 +1,16 @@
-"""The facade: every CLI command and HTTP handler calls exactly one function here; each runs one command."""
+"""The facade: every CLI command and HTTP handler calls exactly one function here, and each runs one command.
+
+Each function takes the command's options as typed keywords whose defaults are read from the command's config
+model (`headstart.config`), validates them into that model, and returns the command's typed result.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Never
+
+from pydantic import BaseModel
 
 from headstart import tracking
 from headstart.backbones import list_backbones as _registry_list
@@ -26,6 +32,7 @@ from headstart.commands.export import ExportResult
 from headstart.commands.reproduce import ReproduceResult
 from headstart.commands.results import EvaluateResult, FitResult, Prediction, PredictResult
 from headstart.config import (
+    DataOptions,
     EvaluateConfig,
     ExpandConfig,
     FitConfig,
@@ -39,24 +46,40 @@ from headstart.data import InspectReport
 from headstart.services.expand import ExpandResult
 from headstart.services.promotion import PromotionResult
 from headstart.services.study import StudyResult, parse_budgets, parse_strategies
+from headstart.services.study.run import Event
 from headstart.transferability import RankResult
 
 __all__ = ["EvaluateResult", "FitResult", "Prediction", "PredictResult"]
 
 
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The default of a config field: the one source of every default below."""
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
+def _options(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    """The options of `model` among a function's `locals()`, plus whatever `**unknown: Never` caught.
+
+    A type checker refuses a mistyped keyword (`Never`); at run time it reaches the config model, whose UsageError
+    names the closest option (`labels_per_clas` -> did you mean `labels_per_class`?).
+    """
+    named = {name: value for name, value in values.items() if name in model.model_fields}
+    return {**named, **values.get("unknown", {})}
+
+
 def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
-    """Backbones installed here."""
+    """Backbones installed here (`include_test`: also the tiny test backbones)."""
     return _registry_list(include_test=include_test)
 
 
 def inspect(
     data: str | Path,
     *,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    task: str = "auto",
-    target: str | None = None,
-    separator: str = ";",
+    text_column: str | None = _default(DataOptions, "text_column"),
+    label_column: str | None = _default(DataOptions, "label_column"),
+    task: str = _default(DataOptions, "task"),
+    target: str | None = _default(DataOptions, "target"),
+    separator: str = _default(DataOptions, "separator"),
     decode: bool = True,
 ) -> InspectReport:
     """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings.
@@ -83,7 +106,45 @@ def load(bundle: str | Path) -> Predictor:
     return _load_bundle(bundle)
 
 
-def fit(data: str | Path, **options: Any) -> FitResult:
+def fit(
+    data: str | Path,
+    *,
+    out: str = _default(FitConfig, "out"),
+    strategy: str = _default(FitConfig, "strategy"),
+    backbone: str | None = _default(FitConfig, "backbone"),
+    labels_per_class: int | None = _default(FitConfig, "labels_per_class"),
+    test_size: float = _default(FitConfig, "test_size"),
+    seed: int = _default(FitConfig, "seed"),
+    head: str = _default(FitConfig, "head"),
+    C: float | None = _default(FitConfig, "C"),
+    text_backbone: str | None = _default(FitConfig, "text_backbone"),
+    label_descriptions: str | None = _default(FitConfig, "label_descriptions"),
+    max_epochs: int | None = _default(FitConfig, "max_epochs"),
+    lr: float | None = _default(FitConfig, "lr"),
+    lr_ratio: float = _default(FitConfig, "lr_ratio"),
+    patience: int | None = _default(FitConfig, "patience"),
+    augment: bool = _default(FitConfig, "augment"),
+    views: int = _default(FitConfig, "views"),
+    resume: bool = _default(FitConfig, "resume"),
+    time_budget: float | str | None = _default(FitConfig, "time_budget"),
+    candidates: list[str] | None = _default(FitConfig, "candidates"),
+    memory: int | None = _default(FitConfig, "memory"),
+    memory_mb: float | None = _default(FitConfig, "memory_mb"),
+    loss: str = _default(FitConfig, "loss"),
+    text_column: str | None = _default(FitConfig, "text_column"),
+    label_column: str | None = _default(FitConfig, "label_column"),
+    task: str = _default(FitConfig, "task"),
+    target: str | None = _default(FitConfig, "target"),
+    separator: str = _default(FitConfig, "separator"),
+    on_bad: str = _default(FitConfig, "on_bad"),
+    threads: int | None = _default(FitConfig, "threads"),
+    batch_size: int = _default(FitConfig, "batch_size"),
+    progress: bool = _default(FitConfig, "progress"),
+    engine: str = _default(FitConfig, "engine"),
+    ray_address: str | None = _default(FitConfig, "ray_address"),
+    track: bool = _default(FitConfig, "track"),
+    **unknown: Never,
+) -> FitResult:
     """Adapt a pretrained backbone to the labelled data at `data`, score it on a held-out test split, save a bundle.
 
     Args:
@@ -102,26 +163,66 @@ def fit(data: str | Path, **options: Any) -> FitResult:
         threads: CPU threads (default: all cores). progress: progress bars (default True).
         track: record the run in MLflow (default True; see `headstart.runs()`).
 
-    Every option is a field of `headstart.config.FitConfig` (same names as the CLI flags, with `_`); an unknown
-    name is refused. Returns a `FitResult`: `.bundle`, `.metrics` (test accuracy, macro_f1, ...), `.counts`, `.notes`.
+    Every option is a field of `headstart.config.FitConfig` (same names as the CLI flags, with `_`), which
+    validates it. Returns a `FitResult`: `.bundle`, `.metrics` (test accuracy, macro_f1, ...), `.counts`, `.notes`.
     """
-    return _fit.fit(data_path(data, "fit"), validated(FitConfig, **options))
+    options = _options(FitConfig, locals())
+    data = data_path(data, "fit")
+    config: FitConfig = validated(FitConfig, **options)
+    return _fit.fit(data, config)
 
 
-def evaluate(bundle: str | Path, data: str | Path, **options: Any) -> EvaluateResult:
+def evaluate(
+    bundle: str | Path,
+    data: str | Path,
+    *,
+    split: str | None = _default(EvaluateConfig, "split"),
+    text_column: str | None = _default(EvaluateConfig, "text_column"),
+    label_column: str | None = _default(EvaluateConfig, "label_column"),
+    task: str = _default(EvaluateConfig, "task"),
+    target: str | None = _default(EvaluateConfig, "target"),
+    separator: str | None = None,
+    on_bad: str = _default(EvaluateConfig, "on_bad"),
+    threads: int | None = _default(EvaluateConfig, "threads"),
+    batch_size: int = _default(EvaluateConfig, "batch_size"),
+    progress: bool = _default(EvaluateConfig, "progress"),
+    **unknown: Never,
+) -> EvaluateResult:
     """Metrics of the bundle at `bundle` on labelled `data` (a folder or table, using only the bundle's labels).
 
     Options (fields of `headstart.config.EvaluateConfig`): text_column, label_column, on_bad ("skip" lists
     unreadable items in `.skipped`, "fail" raises), split ("test": DATA's test split, the default when it marks
-    one; "all": every item), threads, batch_size, progress. Returns an `EvaluateResult`: `.accuracy`,
-    `.macro_f1`, the full `.report` (per-class precision/recall/F1, confusion matrix, ECE), `.split`,
-    `.missing_classes` (left out of macro-F1), `.notes` and `.warnings` (DATA is the model's training data).
+    one; "all": every item), separator (default: the bundle's), threads, batch_size, progress. Returns an
+    `EvaluateResult`: `.accuracy`, `.macro_f1`, the full `.report` (per-class precision/recall/F1, confusion
+    matrix, ECE), `.split`, `.missing_classes` (left out of macro-F1), `.notes` and `.warnings` (DATA is the
+    model's training data).
     """
+    options = _options(EvaluateConfig, locals())
     data = data_path(data, "evaluate")
-    return _evaluate.evaluate(bundle, data, validated(EvaluateConfig, **options))
+    return _evaluate.evaluate(bundle, data, _evaluate_config(options))
 
 
-def predict(bundle: str | Path, inputs: Inputs, *, out: str | Path | None = None, **options: Any) -> PredictResult:
+def _evaluate_config(options: dict[str, Any]) -> EvaluateConfig:
+    """`EvaluateConfig` from the facade's keywords; no separator means the bundle's, so it is left unset."""
+    if options.get("separator") is None:
+        options = {name: value for name, value in options.items() if name != "separator"}
+    config: EvaluateConfig = validated(EvaluateConfig, **options)
+    return config
+
+
+def predict(
+    bundle: str | Path,
+    inputs: Inputs,
+    *,
+    out: str | Path | None = None,
+    top_k: int = _default(PredictConfig, "top_k"),
+    text_column: str | None = _default(PredictConfig, "text_column"),
+    on_bad: str = _default(PredictConfig, "on_bad"),
+    threads: int | None = _default(PredictConfig, "threads"),
+    batch_size: int = _default(PredictConfig, "batch_size"),
+    progress: bool = _default(PredictConfig, "progress"),
+    **unknown: Never,
+) -> PredictResult:
     """Labels with probabilities for image files/folders, a table or text file, or raw texts.
 
     `inputs` is one text or path, or a list of them (a str is one input). Options (fields of
@@ -131,14 +232,38 @@ def predict(bundle: str | Path, inputs: Inputs, *, out: str | Path | None = None
     With `out` (a .csv/.tsv/.jsonl/.parquet file name) the predictions are also written there, one row per input:
     a single predicted table keeps all its columns and rows, with the prediction columns appended.
     """
-    return _predict.predict(bundle, inputs, validated(PredictConfig, **options), out)
+    config: PredictConfig = validated(PredictConfig, **_options(PredictConfig, locals()))
+    return _predict.predict(bundle, inputs, config, out)
 
 
-def create_app(bundle: str | Path, **options: Any) -> Any:
-    """The HTTP service for a bundle as a FastAPI app; options are `headstart.server.ServeConfig` fields."""
+def create_app(
+    bundle: str | Path,
+    *,
+    max_batch: int | None = None,
+    max_wait_ms: float | None = None,
+    max_body_mb: float | None = None,
+    max_inputs: int | None = None,
+    max_text_chars: int | None = None,
+    max_image_pixels: int | None = None,
+    top_k: int | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+    cors_origins: Sequence[str] | None = None,
+    **unknown: Never,
+) -> Any:
+    """The HTTP service for a bundle as a FastAPI app (an `Any` here: FastAPI loads only with the service).
+
+    Options are `headstart.server.ServeConfig` fields; None (left out) is the service's default.
+    """
     from headstart.server.app import create_app as _create_app
+    from headstart.server.schemas import ServeConfig
 
-    return _create_app(bundle, **options)
+    return _create_app(bundle, **_given(_options(ServeConfig, locals())))
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The service options a caller set: None stands for `ServeConfig`'s default."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def serve(
@@ -149,17 +274,30 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     on_ready: Callable[[str], object] | None = None,
-    **options: Any,
+    max_batch: int | None = None,
+    max_wait_ms: float | None = None,
+    max_body_mb: float | None = None,
+    max_inputs: int | None = None,
+    max_text_chars: int | None = None,
+    max_image_pixels: int | None = None,
+    top_k: int | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+    cors_origins: Sequence[str] | None = None,
+    **unknown: Never,
 ) -> None:
     """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes).
 
     The port is bound before the model loads (a taken port fails at once; port 0 picks a free one) and held
     until the server serves on it. `on_ready(url)` is called once a request sent then is answered: when the one
-    process has warmed up, or when a worker of several answers `/v1/health`.
+    process has warmed up, or when a worker of several answers `/v1/health`. The other options are
+    `headstart.server.ServeConfig` fields; None (left out) is the service's default.
     """
     from headstart.server.process import serve as _serve
+    from headstart.server.schemas import ServeConfig
 
-    _serve(bundle, host=host, port=port, workers=workers, log_level=log_level, on_ready=on_ready, **options)
+    service = _given(_options(ServeConfig, locals()))
+    _serve(bundle, host=host, port=port, workers=workers, log_level=log_level, on_ready=on_ready, **service)
 
 
 def export(
@@ -168,20 +306,43 @@ def export(
     """Write the whole model as one ONNX file (default `BUNDLE/model.onnx`) plus a JSON sidecar.
 
     `out` may be a folder (`model.onnx` inside). A file that is not an earlier export is not overwritten unless
-    `force`.
-
-    Returns an `ExportResult`; the export is checked against the bundle (max abs diff).
+    `force`. Returns an `ExportResult`; the export is checked against the bundle (max abs diff).
     """
     return _export.export(bundle, out=out, format=format, force=force)
 
 
-def rank(data: str | Path, **options: Any) -> RankResult:
+def rank(
+    data: str | Path,
+    *,
+    backbones: list[str] | None = _default(RankConfig, "backbones"),
+    cuts: str | list[int | str] = _default(RankConfig, "cuts"),
+    metric: str = _default(RankConfig, "metric"),
+    labels_per_class: int | None = _default(RankConfig, "labels_per_class"),
+    max_items: int | None = _default(RankConfig, "max_items"),
+    seed: int = _default(RankConfig, "seed"),
+    text_column: str | None = _default(RankConfig, "text_column"),
+    label_column: str | None = _default(RankConfig, "label_column"),
+    task: str = _default(RankConfig, "task"),
+    target: str | None = _default(RankConfig, "target"),
+    separator: str = _default(RankConfig, "separator"),
+    on_bad: str = _default(RankConfig, "on_bad"),
+    threads: int | None = _default(RankConfig, "threads"),
+    batch_size: int = _default(RankConfig, "batch_size"),
+    progress: bool = _default(RankConfig, "progress"),
+    engine: str = _default(RankConfig, "engine"),
+    ray_address: str | None = _default(RankConfig, "ray_address"),
+    track: bool = _default(RankConfig, "track"),
+    **unknown: Never,
+) -> RankResult:
     """Transferability scores of every (backbone, cut) on the training split of `data`, best first.
 
-    Options are the fields of `RankConfig` (backbones, cuts="last"|"all"|list, metric="logme",
+    Options are the fields of `headstart.config.RankConfig` (backbones, cuts="last"|"all"|list, metric="logme",
     labels_per_class, max_items, seed, task/target/separator, ...). Returns a `RankResult`.
     """
-    return _rank.rank(data_path(data, "rank"), validated(RankConfig, **options))
+    options = _options(RankConfig, locals())
+    data = data_path(data, "rank")
+    config: RankConfig = validated(RankConfig, **options)
+    return _rank.rank(data, config)
 
 
 def runs(
@@ -224,18 +385,29 @@ def promote(
     model_name: str = "headstart",
     allow_missing_classes: bool = False,
     allow_training_data: bool = False,
-    **options: Any,
+    split: str | None = _default(EvaluateConfig, "split"),
+    text_column: str | None = _default(EvaluateConfig, "text_column"),
+    label_column: str | None = _default(EvaluateConfig, "label_column"),
+    task: str = _default(EvaluateConfig, "task"),
+    target: str | None = _default(EvaluateConfig, "target"),
+    separator: str | None = None,
+    on_bad: str = _default(EvaluateConfig, "on_bad"),
+    threads: int | None = _default(EvaluateConfig, "threads"),
+    batch_size: int = _default(EvaluateConfig, "batch_size"),
+    progress: bool = _default(EvaluateConfig, "progress"),
+    **unknown: Never,
 ) -> PromotionResult:
     """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
 
-    Both bundles are evaluated on the same data (options are `EvaluateConfig` fields). The candidate wins
-    when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
+    Both bundles are evaluated on the same data (the options from `split` on are `evaluate`'s). The candidate
+    wins when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
     a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; `on` being the
     candidate's own training data is refused unless `allow_training_data`; then the decision is
     recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
     alias `production` in the MLflow model registry) and a `PromotionResult` returned.
     Otherwise raises `PromotionRefused` carrying the comparison.
     """
+    options = _options(EvaluateConfig, locals())  # how both bundles are evaluated
     return _promote.promote(
         candidate,
         over,
@@ -246,30 +418,99 @@ def promote(
         model_name=model_name,
         allow_missing_classes=allow_missing_classes,
         allow_training_data=allow_training_data,
-        config=validated(EvaluateConfig, **options),
+        config=_evaluate_config(options),
     )
 
 
-def expand(bundle: str | Path, data: str | Path, **options: Any) -> ExpandResult:
+def expand(
+    bundle: str | Path,
+    data: str | Path,
+    *,
+    out: str,
+    update: bool = _default(ExpandConfig, "update"),
+    memory: int | None = _default(ExpandConfig, "memory"),
+    memory_mb: float | None = _default(ExpandConfig, "memory_mb"),
+    allow_forgetting: bool = _default(ExpandConfig, "allow_forgetting"),
+    test_size: float = _default(ExpandConfig, "test_size"),
+    seed: int = _default(ExpandConfig, "seed"),
+    max_epochs: int | None = _default(ExpandConfig, "max_epochs"),
+    lr: float | None = _default(ExpandConfig, "lr"),
+    patience: int | None = _default(ExpandConfig, "patience"),
+    distill_weight: float = _default(ExpandConfig, "distill_weight"),
+    temperature: float = _default(ExpandConfig, "temperature"),
+    head_refit: bool = _default(ExpandConfig, "head_refit"),
+    head_only: bool | None = _default(ExpandConfig, "head_only"),
+    text_column: str | None = _default(ExpandConfig, "text_column"),
+    label_column: str | None = _default(ExpandConfig, "label_column"),
+    task: str = _default(ExpandConfig, "task"),
+    target: str | None = _default(ExpandConfig, "target"),
+    separator: str = _default(ExpandConfig, "separator"),
+    on_bad: str = _default(ExpandConfig, "on_bad"),
+    threads: int | None = _default(ExpandConfig, "threads"),
+    batch_size: int = _default(ExpandConfig, "batch_size"),
+    progress: bool = _default(ExpandConfig, "progress"),
+    track: bool = _default(ExpandConfig, "track"),
+    **unknown: Never,
+) -> ExpandResult:
     """Add the classes of `data` to a bundle without retraining from zero; save the result at `out`.
 
-    Options are the fields of `ExpandConfig` (out, update, memory, allow_forgetting, ...). Returns an
-    `ExpandResult` (added classes, metrics on the held-out part of `data`, parent, timings).
+    Options are the fields of `headstart.config.ExpandConfig` (out, update, memory, allow_forgetting, ...).
+    Returns an `ExpandResult` (added classes, metrics on the held-out part of `data`, parent, timings).
     """
-    return _expand.expand(bundle, data_path(data, "expand"), validated(ExpandConfig, **options))
+    options = _options(ExpandConfig, locals())
+    data = data_path(data, "expand")
+    config: ExpandConfig = validated(ExpandConfig, **options)
+    return _expand.expand(bundle, data, config)
 
 
-def study(data: str | Path, *, on_event: Callable[..., None] | None = None, **options: Any) -> StudyResult:
+def study(
+    data: str | Path,
+    *,
+    on_event: Event | None = None,
+    strategies: str | Sequence[str] = _default(StudyConfig, "strategies"),
+    budgets: str | Sequence[int | str | None] = _default(StudyConfig, "budgets"),
+    seeds: int = _default(StudyConfig, "seeds"),
+    backbone: str | None = _default(StudyConfig, "backbone"),
+    out: str = _default(StudyConfig, "out"),
+    max_time: float | str | None = _default(StudyConfig, "max_time"),
+    country: str | None = _default(StudyConfig, "country"),
+    energy: bool = _default(StudyConfig, "energy"),
+    target_accuracy: float | None = _default(StudyConfig, "target_accuracy"),
+    time_limit_per_fit: float | str | None = _default(StudyConfig, "time_limit_per_fit"),
+    test_size: float = _default(StudyConfig, "test_size"),
+    split_seed: int = _default(StudyConfig, "split_seed"),
+    head: str = _default(StudyConfig, "head"),
+    text_backbone: str | None = _default(StudyConfig, "text_backbone"),
+    label_descriptions: str | None = _default(StudyConfig, "label_descriptions"),
+    max_epochs: int | None = _default(StudyConfig, "max_epochs"),
+    lr: float | None = _default(StudyConfig, "lr"),
+    patience: int | None = _default(StudyConfig, "patience"),
+    augment: bool = _default(StudyConfig, "augment"),
+    views: int = _default(StudyConfig, "views"),
+    time_budget: float | str | None = _default(StudyConfig, "time_budget"),
+    text_column: str | None = _default(StudyConfig, "text_column"),
+    label_column: str | None = _default(StudyConfig, "label_column"),
+    task: str = _default(StudyConfig, "task"),
+    target: str | None = _default(StudyConfig, "target"),
+    separator: str = _default(StudyConfig, "separator"),
+    on_bad: str = _default(StudyConfig, "on_bad"),
+    threads: int | None = _default(StudyConfig, "threads"),
+    batch_size: int = _default(StudyConfig, "batch_size"),
+    progress: bool = _default(StudyConfig, "progress"),
+    engine: str = _default(StudyConfig, "engine"),
+    ray_address: str | None = _default(StudyConfig, "ray_address"),
+    track: bool = _default(StudyConfig, "track"),
+    **unknown: Never,
+) -> StudyResult:
     """Strategies × label budgets × seeds on one fixed test split; writes results and `report.html` to `out`.
 
-    Options are the fields of `StudyConfig` (strategies, budgets, seeds, backbone, out, max_time, country,
-    target_accuracy, time_limit_per_fit, ...); `strategies` and `budgets` may be comma-separated strings
+    Options are the fields of `headstart.config.StudyConfig` (strategies, budgets, seeds, backbone, out, max_time,
+    country, target_accuracy, time_limit_per_fit, ...); `strategies` and `budgets` may be comma-separated strings
     (`"linear,partial:2"`, `"5,20,all"`). Rerunning with the same options skips finished cells. `on_event`
     (optional) is called with progress events. Returns a `StudyResult`.
     """
+    options = _options(StudyConfig, locals())
     data = data_path(data, "study")
-    if "strategies" in options:
-        options["strategies"] = parse_strategies(options["strategies"])
-    if "budgets" in options:
-        options["budgets"] = parse_budgets(options["budgets"])
-    return _study.study(data, validated(StudyConfig, **options), on_event)
+    options["strategies"], options["budgets"] = parse_strategies(strategies), parse_budgets(budgets)
+    config: StudyConfig = validated(StudyConfig, **options)
+    return _study.study(data, config, on_event)

@@ -17,7 +17,7 @@ import headstart
 from headstart import api
 from headstart.bundle import BadInputError
 from headstart.cli.main import app
-from headstart.config import FitConfig, StudyConfig, validated
+from headstart.config import EvaluateConfig, ExpandConfig, FitConfig, PredictConfig, RankConfig, StudyConfig, validated
 from headstart.errors import BadItemError, UsageError
 from tests.conftest import make_image_folder, make_text_csv
 
@@ -191,6 +191,49 @@ def test_export_serve_and_create_app_are_on_the_package_and_helpers_are_not() ->
     names = dir(headstart)
     assert {"export", "serve", "create_app", "fit"} <= set(names)
     assert not {"sys", "types", "Any", "annotations", "_API", "_Package"} & set(names)
+
+
+GATE = {"metric", "margin", "class_tolerance", "model_name", "allow_missing_classes", "allow_training_data"}
+
+
+@pytest.mark.parametrize(
+    ("function", "model", "own"),
+    [
+        (api.fit, FitConfig, set()),
+        (api.evaluate, EvaluateConfig, set()),
+        (api.predict, PredictConfig, {"out"}),
+        (api.rank, RankConfig, set()),
+        (api.expand, ExpandConfig, set()),
+        (api.study, StudyConfig, {"on_event"}),
+        (api.promote, EvaluateConfig, GATE),
+    ],
+)
+def test_the_facade_takes_every_config_field_as_a_keyword_with_the_config_default(function, model, own) -> None:
+    """One declaration per option: a field added to a config without its keyword (or a default that drifts) fails."""
+    import inspect as python_inspect
+
+    keywords = {
+        name: p.default for name, p in python_inspect.signature(function).parameters.items() if p.kind == p.KEYWORD_ONLY
+    }
+    assert set(keywords) - own == set(model.model_fields)
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            assert keywords[name] is python_inspect.Parameter.empty, name
+        elif name == "separator" and model is EvaluateConfig:
+            assert keywords[name] is None  # None: the separator the bundle was fitted with
+        else:
+            assert keywords[name] == field.get_default(call_default_factory=True), name
+
+
+def test_serve_and_create_app_take_every_service_option() -> None:
+    import inspect as python_inspect
+
+    from headstart.server.schemas import ServeConfig
+
+    process = {"host", "port", "workers", "log_level", "on_ready"}
+    for function, own in ((api.serve, process), (api.create_app, set())):
+        keywords = python_inspect.signature(function).parameters
+        assert {n for n, p in keywords.items() if p.kind == p.KEYWORD_ONLY} - own == set(ServeConfig.model_fields)
 
 
 def test_no_module_is_named_like_a_public_function() -> None:

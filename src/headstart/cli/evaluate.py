@@ -60,7 +60,7 @@ def evaluate(
             task=task,
             target=target,
             split=split,
-            **({"separator": separator} if separator != ";" else {}),  # else the bundle's separator
+            separator=separator if separator != ";" else None,  # None: the bundle's separator
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:

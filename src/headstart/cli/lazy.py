@@ -1,9 +1,12 @@
-"""`api` for the commands, imported on first use: `--help` and option errors answer before torch loads."""
+"""`api` for the commands, imported on first use: `--help` and option errors answer before torch loads.
+
+For the type checker `api` is `headstart.api` itself, so every command's call is checked against the facade.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class _LazyApi:
@@ -13,4 +16,7 @@ class _LazyApi:
         return getattr(importlib.import_module("headstart.api"), name)
 
 
-api: Any = _LazyApi()
+if TYPE_CHECKING:
+    from headstart import api
+else:
+    api = _LazyApi()

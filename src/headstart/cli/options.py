@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 
@@ -49,7 +49,23 @@ RayAddress = Annotated[
 ]
 
 
-def engine_options(engine: str, ray_address: str | None) -> dict[str, object]:
+class EngineKeywords(TypedDict):
+    """The engine keywords of fit, rank and study."""
+
+    engine: str
+    ray_address: str | None
+
+
+class RunKeywords(TypedDict):
+    """The keywords every data-processing api call takes."""
+
+    on_bad: str
+    threads: int | None
+    batch_size: int
+    progress: bool
+
+
+def engine_options(engine: str, ray_address: str | None) -> EngineKeywords:
     """The engine keywords of fit, rank and study."""
     return {"engine": engine, "ray_address": ray_address}
 
@@ -59,6 +75,6 @@ def split_csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def run_options(*, on_bad: str, threads: int | None, batch_size: int, as_json: bool) -> dict[str, object]:
+def run_options(*, on_bad: str, threads: int | None, batch_size: int, as_json: bool) -> RunKeywords:
     """The keyword options every data-processing api call takes; progress bars only for people."""
     return {"on_bad": on_bad, "threads": threads, "batch_size": batch_size, "progress": not as_json}

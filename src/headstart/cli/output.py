@@ -84,8 +84,9 @@ def print_notes(notes: Iterable[str]) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
-def fmt(value: float) -> str:
-    return f"{value:.3f}"
+def fmt(value: float | None) -> str:
+    """A probability or score with three decimals ("" when there is none)."""
+    return "" if value is None else f"{value:.3f}"
 
 
 def metrics_line(m: dict[str, float]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -52,7 +52,7 @@ def runs(
             return
         table = Table(title=f"{len(records)} run(s), newest first")
         for column in ("run", "started (UTC)", "kind", "strategy", "backbone", "data", "acc", "F1", "status"):
-            justify = "right" if column in ("acc", "F1") else "left"
+            justify: Literal["right", "left"] = "right" if column in ("acc", "F1") else "left"
             table.add_column(column, justify=justify, no_wrap=column in ("run", "started (UTC)"))
         for r in records:
             name = r.data_path.rstrip("/").rsplit("/", 1)[-1]

@@ -13,6 +13,7 @@ from headstart.commands.results import EvaluateResult
 from headstart.config import EvaluateConfig
 from headstart.data import Dataset, load_dataset
 from headstart.errors import DataError, UsageError
+from headstart.metrics import ClassificationReport
 from headstart.task_metrics import DISPLAY_NAMES, PRIMARY, TaskReport, task_report
 
 
@@ -112,9 +113,8 @@ def missing_classes(report: TaskReport) -> list[str]:
 
 def predicted_note(report: TaskReport, label: str) -> str:
     """A suffix saying how often a class without examples was still predicted (classification), else ""."""
-    matrix = getattr(report, "confusion_matrix", None)
-    if not matrix:
+    if not isinstance(report, ClassificationReport) or not report.confusion_matrix:
         return ""
     column = report.labels.index(label)
-    n = sum(row[column] for row in matrix)
+    n = sum(row[column] for row in report.confusion_matrix)
     return f", but predicted for {n} item(s)" if n else ""

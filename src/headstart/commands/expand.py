@@ -13,11 +13,7 @@ from headstart.tasks import refuse_task
 
 
 def expand(bundle: str | Path, data: str, config: ExpandConfig) -> ExpandResult:
-    """Add the classes of `data` to a bundle without retraining from zero; save the result at `out`.
-
-    Options are the fields of `ExpandConfig` (out, update, memory, allow_forgetting, ...). Returns an
-    `headstart.expand.ExpandResult` (added classes, metrics on the held-out part of `data`, parent, timings).
-    """
+    """Add the classes of `data` (checked by the facade) to the bundle, as `config` says, and record the run."""
     check_output_folder(config.out)
     refuse_task(read_manifest(bundle).get("task") or "classification", "`headstart expand`")
     refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")

@@ -113,9 +113,10 @@ def export_target(out: str | Path, *, force: bool = False) -> Path:
 
 def _is_export_sidecar(path: Path) -> bool:
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("format") == SIDECAR_FORMAT
-    except (OSError, ValueError, AttributeError):
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return False
+    return isinstance(sidecar, dict) and sidecar.get("format") == SIDECAR_FORMAT
 
 
 def export(
@@ -171,7 +172,8 @@ class _Positional(nn.Module):
         self.inner = inner
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.inner(*inputs)
+        out: torch.Tensor = self.inner(*inputs)
+        return out
 
 
 def check_items(predictor: Predictor, directory: Path) -> Dataset:

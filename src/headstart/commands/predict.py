@@ -24,10 +24,10 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
     dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)
     check_bundle_modality(predictor, dataset)
     predictor.configure(threads=config.threads, batch_size=config.batch_size)
-    result = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
+    scored = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
     predictions = []
-    for row, index in enumerate(result.kept):
-        a = answer(predictor.task, result.proba[row], predictor.labels, predictor.thresholds, config.top_k)
+    for row, index in enumerate(scored.kept):
+        a = answer(predictor.task, scored.proba[row], predictor.labels, predictor.thresholds, config.top_k)
         predictions.append(
             Prediction(
                 id=dataset.ids[index],
@@ -40,7 +40,7 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
                 value=a.value,
             )
         )
-    skipped = [*dataset.skipped, *result.skipped]
+    skipped = [*dataset.skipped, *scored.skipped]
     if not predictions:  # every item passed the loader's header check but none could be decoded
         raise all_skipped_error("no input could be read", skipped)
     result = PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)

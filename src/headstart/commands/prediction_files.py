@@ -79,8 +79,9 @@ def predictions_frame(result: PredictResult, inputs: Sequence[str] = ()) -> pd.D
     listed = [{"id": p.id, "input": p.input, **rows[p.id]} for p in result.predictions]
     listed += [{"id": s.id, "input": None, SKIPPED_COLUMN: s.reason} for s in result.skipped]
     positions = [_position(row["id"]) for row in listed]
-    if all(p is not None for p in positions):  # texts given one by one: back in the order they were given
-        listed = [row for _, row in sorted(zip(positions, listed, strict=True), key=lambda pair: pair[0])]
+    known = [p for p in positions if p is not None]
+    if len(known) == len(positions):  # texts given one by one: back in the order they were given
+        listed = [row for _, row in sorted(zip(known, listed, strict=True), key=lambda pair: pair[0])]
     return pd.DataFrame(listed, columns=["id", "input", *columns])
 
 

@@ -11,6 +11,7 @@ from headstart.bundle import read_manifest
 from headstart.commands.evaluate import evaluate
 from headstart.config import EvaluateConfig, data_path
 from headstart.errors import UsageError
+from headstart.metrics import ClassificationReport
 from headstart.services.promotion import ALIAS, PromotionResult, check_metric, decide, refusal, write_decision
 from headstart.task_metrics import small_test_line
 from headstart.tasks import refuse_task
@@ -70,9 +71,11 @@ def promote(
             fix="pass such data to --on, or --allow-training-data to compare on this data anyway",
         )
     current_eval = evaluate(over, scored, config)
+    new_report, current_report = candidate_eval.report, current_eval.report
+    assert isinstance(new_report, ClassificationReport) and isinstance(current_report, ClassificationReport)
     result = decide(
-        candidate_eval.report,
-        current_eval.report,
+        new_report,
+        current_report,
         names=(str(candidate), str(over), str(on)),
         metric=metric,
         margin=margin,
@@ -95,18 +98,18 @@ def promote(
 def record_promotion(result: PromotionResult, candidate: Path, over: Path, model_name: str) -> None:
     """Tag the candidate's run, point the registry alias at it, and write promotion.json."""
     manifest = read_manifest(candidate)
-    run_id = manifest.get("run_id")
+    run_id: str | None = manifest.get("run_id")
     recorded: dict[str, Any] = {"run_id": run_id, "registry": None}
     if not tracking.tracking_enabled():
         result.notes.append("tracking is off: only promotion.json records the decision")
         result.recorded = {**recorded, "file": str(write_decision(result, candidate))}
         return
     store = tracking.tracking_uri()
-    own = manifest.get("tracking_uri")
-    elsewhere = run_id and own and own != store and tracking.store_exists(own)
-    if elsewhere and (not tracking.store_exists(store) or tracking.find_run(run_id) is None):
-        store = own  # fit ran elsewhere: tag its run and move the alias in the store that holds it
-        result.notes.append(f"recorded in the store of the candidate's run, {own}")
+    own: str | None = manifest.get("tracking_uri")
+    if run_id and own and own != store and tracking.store_exists(own):
+        if not tracking.store_exists(store) or tracking.find_run(run_id) is None:
+            store = own  # fit ran elsewhere: tag its run and move the alias in the store that holds it
+            result.notes.append(f"recorded in the store of the candidate's run, {own}")
     with tracking.using_store(store):
         record = tracking.find_run(run_id) if run_id else None
         if run_id and record is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from headstart import tracking
 from headstart.data import load_dataset
@@ -25,7 +25,7 @@ def runs(
     fingerprints: list[str] = []
     if data and Path(data).exists():
         paths.append(str(Path(data).resolve()))
-        for options in recordeddata_options(kind, strategy):  # a run's fingerprint is of the data as it read it
+        for options in recorded_data_options(kind, strategy):  # a run's fingerprint is of the data as it read it
             try:
                 fingerprints.append(load_dataset(str(data), **options, on_bad="skip").fingerprint())
             except HeadstartError:
@@ -42,19 +42,41 @@ def runs(
     return tracking.search_runs(kind=kind, strategy=strategy, data_paths=paths, fingerprints=fingerprints, limit=limit)
 
 
-def recordeddata_options(kind: str | None, strategy: str | None) -> list[dict[str, Any]]:
+class DataReading(TypedDict):
+    """How a run read its data: the `load_dataset` keywords it was given."""
+
+    text_column: str | None
+    label_column: str | None
+    task: str
+    target: str | None
+    separator: str
+
+
+def recorded_data_options(kind: str | None, strategy: str | None) -> list[DataReading]:
     """The distinct ways the store's newest runs read their data (columns, task, target, separator), defaults
     first: `runs --data` reads the data each way, so it finds a run whose data moved whatever its task kind."""
-    found = [{"text_column": None, "label_column": None, "task": "auto", "target": None, "separator": ";"}]
+    found: list[DataReading] = [
+        {"text_column": None, "label_column": None, "task": "auto", "target": None, "separator": ";"}
+    ]
     for run in tracking.search_runs(kind=kind, strategy=strategy, limit=RECENT_RUNS):
         if not set(DATA_OPTIONS) <= set(run.params):
             continue
-        options = {name: run.params[name] for name in DATA_OPTIONS}
-        for name in ("text_column", "label_column", "target"):  # logged as JSON when not a string: null
-            options[name] = None if options[name] == json.dumps(None) else options[name]
+        params = run.params
+        options: DataReading = {
+            "text_column": _logged_text(params["text_column"]),
+            "label_column": _logged_text(params["label_column"]),
+            "task": params["task"],
+            "target": _logged_text(params["target"]),
+            "separator": params["separator"],
+        }
         if options not in found:
             found.append(options)
     return found
+
+
+def _logged_text(value: str) -> str | None:
+    """A logged parameter that may be None: MLflow holds it as JSON (`null`) when it is not a string."""
+    return None if value == json.dumps(None) else value
 
 
 def tracking_store() -> str:

@@ -45,12 +45,16 @@ def serve(
         raise UsageError(f"port={port} is not a TCP port", expected="0 to 65535", fix="pass --port 8000")
     if workers > 1 and options.get("threads") is None:
         options["threads"] = max(1, default_threads() // workers)  # the cores are shared by the processes
-    validated(ServeConfig, **options)  # type: ignore[arg-type]
+    validated(ServeConfig, **options)
     if workers == 1:
         with listening_socket(host, port) as sock:  # a taken port fails now, not after a model load
             predictor = load_bundle(bundle)
             url = service_url(host, sock.getsockname()[1])
-            ready = (lambda: on_ready(url)) if on_ready else None
+
+            def ready() -> None:
+                if on_ready is not None:
+                    on_ready(url)
+
             app = create_app(predictor, on_ready=ready, **options)
             config = uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=log_config())
             uvicorn.Server(config).run(sockets=[sock])
