@@ -25,7 +25,7 @@ from headstart.config import kind_of
 from headstart.data.dataset import Dataset, Modality, file_sha256
 from headstart.data.loading import load_inputs
 from headstart.errors import BackboneError, BadItemError, BundleError, DataError, UsageError
-from headstart.files import share_like_umask
+from headstart.files import check_writable, output_error, share_like_umask, writing
 from headstart.strategies import DatasetPrediction, Model, get_strategy
 from headstart.tasks import DEFAULT_THRESHOLD, decisions
 
@@ -41,7 +41,8 @@ Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
     """Write manifest and head weights atomically to `out` (replacing an existing bundle)."""
     out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         tmp.mkdir()
@@ -55,6 +56,9 @@ def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np
         }
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
         _replace_dir(tmp, out)
+    except OSError as err:  # permissions, a full or read-only disk: nothing half-written stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise output_error(out, err) from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -67,8 +71,14 @@ PROMOTION_FILE = "promotion.json"
 
 def check_output_folder(out: str | Path) -> None:
     """Refuse an `--out` whose replacement would lose something: a folder that is not a bundle, a promoted
-    bundle (the one in production), or a bundle holding files of the user's. Called before training too."""
+    bundle (the one in production), a bundle holding files of the user's, or a place that cannot be written. Called
+    before training too."""
     target = Path(out)
+    _check_replaceable(target)
+    check_writable(target)  # the new bundle is written beside `out`, then renamed into place
+
+
+def _check_replaceable(target: Path) -> None:
     if not target.exists():
         return
     if not target.is_dir():

@@ -34,6 +34,7 @@ import logging
 import os
 import re
 import shlex
+import socket
 import sys
 import tempfile
 import warnings
@@ -43,6 +44,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import psutil
 
 from headstart.provenance import machine, package_versions
 
@@ -67,6 +70,11 @@ TAG_BUNDLE = "headstart.bundle"
 TAG_STRATEGY = "headstart.strategy"
 TAG_BACKBONE = "headstart.backbone"
 TAG_PROMOTED = "promoted"
+TAG_HOST = "headstart.host"  # with the two below: which process runs it, so a later run can tell it was killed
+TAG_PID = "headstart.pid"
+TAG_PROCESS_STARTED = "headstart.process_started"
+TAG_ENDED = "headstart.ended"
+ABANDONED_SCAN = 200  # RUNNING runs of this machine looked at per start; older ones wait for the next start
 _MAX_PARAM = 6000
 _BATCH = 100
 
@@ -303,7 +311,13 @@ def start_run(
         return Run()
     try:
         store = _Store.open()
-        run_tags = {TAG_KIND: kind, TAG_COMMAND: shlex.join(sys.argv), "mlflow.source.name": sys.argv[0] or "python"}
+        marked = mark_abandoned_runs(store)
+        run_tags = {
+            TAG_KIND: kind,
+            TAG_COMMAND: shlex.join(sys.argv),
+            "mlflow.source.name": sys.argv[0] or "python",
+            **_process_tags(),
+        }
         if data:
             run_tags[TAG_FINGERPRINT] = str(data.get("fingerprint", ""))
             run_tags[TAG_DATA_PATH] = str(data.get("path", ""))
@@ -315,6 +329,9 @@ def start_run(
     except Exception as err:
         return Run(problems=[_warn(f"tracking: could not start a {kind} run at {tracking_uri()}: {err}")])
     run = Run(run_id=created.info.run_id, store=store)
+    if marked:
+        shown = ", ".join(marked[:5]) + (" ..." if len(marked) > 5 else "")
+        run.problems.append(f"tracking: marked {len(marked)} run(s) KILLED whose process had died: {shown}")
     environment = {"version": package_versions(), "machine": machine()}
     recorded_data = {k: v for k, v in (data or {}).items() if k != "items"}
     run.log_params(
@@ -324,6 +341,53 @@ def start_run(
     if data and "items" in data:
         run.log_json(ITEMS_ARTIFACT, {"modality": data.get("modality"), "items": data["items"]})
     return run
+
+
+def _process_tags() -> dict[str, str]:
+    """This machine, process id and process start time: a pid alone may be reused by another process."""
+    return {
+        TAG_HOST: socket.gethostname(),
+        TAG_PID: str(os.getpid()),
+        TAG_PROCESS_STARTED: repr(psutil.Process().create_time()),
+    }
+
+
+def _process_alive(pid: int, started: float) -> bool:
+    """Whether the process that started a run still runs (the same pid *and* start time); unsure counts as alive."""
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # e.g. access denied: leave the run alone
+
+
+def mark_abandoned_runs(store: _Store) -> list[str]:
+    """Mark KILLED the runs left RUNNING by a process of this machine that is gone (kill -9, a power cut), so they
+    do not stay RUNNING forever; returns their ids. Runs of other machines, of live processes, or without the
+    process tags (older headstart, other tools) are never touched."""
+    host = socket.gethostname()
+    where = f"attributes.status = 'RUNNING' and tags.`{TAG_HOST}` = {_quote(host)}"
+    marked: list[str] = []
+    try:
+        runs = store.client.search_runs([store.experiment_id], where, max_results=ABANDONED_SCAN)
+        for found in runs:
+            tags = found.data.tags
+            try:
+                pid, started = int(tags[TAG_PID]), float(tags[TAG_PROCESS_STARTED])
+            except (KeyError, ValueError):
+                continue
+            if pid == os.getpid() or _process_alive(pid, started):
+                continue
+            when = datetime.now(UTC).isoformat(timespec="seconds")
+            store.client.set_tag(
+                found.info.run_id, TAG_ENDED, f"marked KILLED at {when}: process {pid} on {host} had died"
+            )
+            store.client.set_terminated(found.info.run_id, "KILLED")
+            marked.append(found.info.run_id)
+    except Exception as err:  # tracking never fails the work: a store that cannot be searched is only warned about
+        _warn(f"tracking: could not check for runs left RUNNING by killed processes: {err}")
+    return marked
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from headstart.backbones.hashing import file_sha256
 from headstart.backbones.staged import ImageStagedBackbone, StagedNet, describe, eval_frozen
 from headstart.errors import BackboneError
 
+BOUNDED_RESIZE = 16  # resized pictures over this many squares of the resize size: only their centre is resized
 MEAN = 127.0 / 255.0
 STD = 128.0 / 255.0
 CROP_PCT = 0.875
@@ -177,10 +178,15 @@ class EfficientNetLite(ImageStagedBackbone):
             new_w, new_h = scaled, max(scaled, int(round(h * scaled / w)))
         else:
             new_w, new_h = max(scaled, int(round(w * scaled / h))), scaled
-        img = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
         left = int(round((new_w - size) / 2.0))
         top = int(round((new_h - size) / 2.0))
-        img = img.crop((left, top, left + size, top + size))
+        if new_w * new_h <= BOUNDED_RESIZE * scaled * scaled:
+            img = img.resize((new_w, new_h), Image.Resampling.BICUBIC)
+            img = img.crop((left, top, left + size, top + size))
+        else:  # a strip: resize only the centre square, or the whole strip would be resized first (gigabytes)
+            sx, sy = w / new_w, h / new_h
+            box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+            img = img.resize((size, size), Image.Resampling.BICUBIC, box=box)
         arr = np.asarray(img, dtype=np.float32) / 255.0
         arr = (arr - MEAN) / STD
         return arr.transpose(2, 0, 1)

@@ -28,6 +28,7 @@ from headstart.bundle import load as load_bundle
 from headstart.data.dataset import Dataset
 from headstart.data.images import DECODE_STEPS, read_image
 from headstart.errors import BundleError, StrategyError, UsageError
+from headstart.files import check_writable, writing
 from headstart.provenance import VERSION as __version__
 from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
 from headstart.tasks import refuse_task
@@ -108,6 +109,7 @@ def export_target(out: str | Path, *, force: bool = False) -> Path:
                 expected="a new file name, or the path of an earlier `headstart export`",
                 fix="pass another --out, or --force to replace it",
             )
+    check_writable(path)
     return path
 
 
@@ -144,7 +146,8 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
             fix="serve the bundle with `headstart serve` instead",
         )
     out = export_target(out, force=force)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     module = predictor.model.export_module().eval()
     with atomic_onnx(out) as tmp:

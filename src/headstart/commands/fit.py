@@ -25,6 +25,7 @@ from headstart.strategies.finetune import refuse_checkpoint_overwrite
 from headstart.strategies.memory import memory_section
 from headstart.task_metrics import task_report
 from headstart.tasks import DEFAULT_THRESHOLD
+from headstart.train.callbacks import discard_checkpoint
 
 
 def fit(data: str, config: FitConfig) -> FitResult:
@@ -119,6 +120,7 @@ def fit(data: str, config: FitConfig) -> FitResult:
         manifest["tracking_uri"] = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
         saving = time.perf_counter()  # total_seconds includes starting the run; save_seconds does not
         path = save_bundle(config.out, manifest, {**model.tensors(), **memory_tensors})
+        discard_checkpoint(config.out)  # only now: killed while testing or saving, --resume skips the training
         timings["save_seconds"] = time.perf_counter() - saving
         timings["total_seconds"] = time.perf_counter() - started
         result = FitResult(

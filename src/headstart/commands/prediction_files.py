@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from headstart.data.tables import TABLE_EXTENSIONS, is_table_file, read_table
 from headstart.errors import UsageError
+from headstart.files import check_writable, writing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,6 +60,7 @@ def check_output_path(out: str | Path, inputs: Sequence[str]) -> Path:
                 expected="a new file for the predictions (the input table is kept as it is)",
                 fix=f"pass e.g. --out {path.with_stem(path.stem + '-predictions').name}",
             )
+    check_writable(out)
     return path
 
 
@@ -96,20 +98,21 @@ def write_predictions(result: PredictResult, inputs: Sequence[str], out: str | P
     path = check_output_path(out, inputs)
     frame = predictions_frame(result, inputs)
     kind = TABLE_EXTENSIONS[path.suffix.lower()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if kind == "parquet":
-            frame.to_parquet(tmp, index=False)
-        elif kind == "jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-        else:
-            frame.to_csv(tmp, sep="\t" if kind == "tsv" else ",", index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            if kind == "parquet":
+                frame.to_parquet(tmp, index=False)
+            elif kind == "jsonl":
+                frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            else:
+                frame.to_csv(tmp, sep="\t" if kind == "tsv" else ",", index=False)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return path
 
 

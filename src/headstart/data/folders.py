@@ -4,7 +4,8 @@ folders, and unlabelled lists of image files or folders for prediction."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from headstart.data.dataset import Dataset, SkippedItem, check_on_bad, normalize_split
@@ -38,6 +39,7 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     labels: list[str] = []
     splits: list[str | None] = []
     skipped: list[SkippedItem] = []
+    walk = Walk(base, seen_dirs={_dir_key(base), *(_dir_key(folder) for folder, _ in groups)})
     n_images = 0
     for group_root, split in groups:
         class_dirs, loose = _children(group_root)
@@ -60,7 +62,7 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
             reason = "not inside a class folder" if is_image_file(f) else _not_image(f)
             skipped.append(SkippedItem(_rel(f, base), reason))
         for class_dir in class_dirs:
-            for f in _walk_files(class_dir):
+            for f in walk.files(class_dir):
                 rel = _rel(f, base)
                 if not is_image_file(f):
                     skipped.append(SkippedItem(rel, _not_image(f)))
@@ -88,8 +90,12 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
         labels=tuple(labels[i] for i in order),
         splits=None if split_dirs is None else tuple(splits[i] for i in order),
         source=str(base),
-        skipped=tuple(sorted(skipped, key=lambda s: s.id)),
-        notes=(*layout_notes, *_ignored_notes(base, [base, *(folder for folder, split in groups if split)])),
+        skipped=tuple(sorted([*skipped, *walk.skipped], key=lambda s: s.id)),
+        notes=(
+            *layout_notes,
+            *_ignored_notes(base, [base, *(folder for folder, split in groups if split)]),
+            *walk.notes,
+        ),
     )
 
 
@@ -99,6 +105,7 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
     items: list[str] = []
     ids: list[str] = []
     skipped: list[SkippedItem] = []
+    notes: list[str] = []
     for given in paths:
         p = Path(given)
         if not p.exists():
@@ -108,7 +115,10 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
                 fix="check the path (relative paths start from the current directory)",
             )
         if p.is_dir():
-            files = [(f, (Path(given) / f.relative_to(p)).as_posix()) for f in _walk_files(p)]
+            walk = Walk(p, prefix=Path(given))
+            files = [(f, walk.id_of(f)) for f in walk.files(p)]
+            skipped.extend(walk.skipped)
+            notes.extend(walk.notes)
         else:
             files = [(p, str(given))]
         for f, item_id in files:
@@ -134,6 +144,7 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
         ids=tuple(ids),
         source=", ".join(str(p) for p in paths),
         skipped=tuple(skipped),
+        notes=tuple(notes),
     )
 
 
@@ -191,9 +202,8 @@ def _refuse_mixed_layout(root: Path, split_names: list[str], classes: list[str])
 
 def _holds_image(folder: Path) -> bool:
     """Whether any visible file under `folder` is an image (stops at the first)."""
-    for current, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not _hidden_folder(d)]
-        if any(is_image_file(Path(current) / name) for name in filenames if not name.startswith(".")):
+    for current, filenames in Walk(folder).folders(folder):
+        if any(is_image_file(current / name) for name in filenames):
             return True
     return False
 
@@ -232,13 +242,76 @@ def _children(folder: Path) -> tuple[list[Path], list[Path]]:
     return dirs, files
 
 
-def _walk_files(folder: Path) -> list[Path]:
-    """Visible files under `folder`, recursively, sorted by relative path (hidden files and folders skipped)."""
-    found: list[Path] = []
-    for current, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not _hidden_folder(d)]
-        found.extend(Path(current) / name for name in filenames if not name.startswith("."))
-    return sorted(found, key=lambda f: f.relative_to(folder).as_posix())
+@dataclass
+class Walk:
+    """Visible files under folders, following links but never into a folder already read: a link back to an
+    ancestor (`a/loop -> ../`) or a second link to the same folder is read once, and each real file counts once.
+
+    `seen_dirs` are folders read already (the dataset root: a class folder linking back to it is not read);
+    what was left out lands in `skipped` (a second path to a file, with ids relative to `base`) and `notes`
+    (folders not re-entered).
+    """
+
+    base: Path
+    prefix: Path | None = None  # ids are shown under this path instead of relative to `base` (predict's inputs)
+    seen_dirs: set[tuple[int, int]] = field(default_factory=set)
+    seen_files: dict[tuple[int, int], str] = field(default_factory=dict)
+    skipped: list[SkippedItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def folders(self, folder: Path) -> Iterator[tuple[Path, list[str]]]:
+        """(folder, its visible file names) for `folder` and every visible folder under it, each real one once."""
+        for current, dirnames, filenames in os.walk(folder, followlinks=True):
+            here = Path(current)
+            key = _dir_key(here)
+            if key in self.seen_dirs:
+                dirnames[:] = []
+                self.notes.append(
+                    f"not read again: {self.id_of(here)}/ is a link to a folder already read ({os.path.realpath(here)})"
+                )
+                continue
+            self.seen_dirs.add(key)
+            dirnames[:] = sorted(d for d in dirnames if not _hidden_folder(d))
+            yield here, sorted(name for name in filenames if not name.startswith("."))
+
+    def files(self, folder: Path) -> list[Path]:
+        """Visible files under `folder`, recursively, sorted by relative path; a second path to a file is skipped."""
+        found: list[Path] = []
+        for current, filenames in self.folders(folder):
+            for name in filenames:
+                path = current / name
+                try:
+                    st = path.stat()
+                except OSError:
+                    found.append(path)  # a broken link: reported by the header check ("file not found")
+                    continue
+                key = (st.st_dev, st.st_ino)
+                first = self.seen_files.get(key)
+                if first is not None:
+                    self.skipped.append(SkippedItem(self.id_of(path), f"the same file as {first} (counted once)"))
+                    continue
+                self.seen_files[key] = self.id_of(path)
+                found.append(path)
+        return sorted(found, key=lambda f: f.relative_to(folder).as_posix())
+
+    def id_of(self, path: Path) -> str:
+        """How `path` is named in ids and messages."""
+        shown = _shown(path, self.base)
+        return shown if self.prefix is None else (self.prefix / shown).as_posix()
+
+
+def _dir_key(folder: Path) -> tuple[int, int]:
+    """The identity of a folder whatever the path (links included) that reaches it."""
+    st = folder.stat()
+    return st.st_dev, st.st_ino
+
+
+def _shown(path: Path, base: Path) -> str:
+    """`path` relative to `base` when under it (as ids are), else as given."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _header_problem(path: Path, item_id: str, on_bad: str) -> SkippedItem | None:

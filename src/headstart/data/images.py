@@ -1,7 +1,9 @@
 """Reading image files safely: one RGB picture per file, or a `BadItemError` that says why not.
 
 Guards run before decoding: a header whose width x height exceeds `max_pixels()` is refused, so a
-decompression bomb never allocates its pixels.
+decompression bomb never allocates its pixels; so is one longer than `max_aspect_ratio()` times its width (or
+the reverse): an 8000x1 PNG of 104 bytes passes any pixel limit, but resizing its shorter side to a backbone's
+input size would make a picture of half a billion pixels.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from headstart.errors import BadItemError, TooManyPixelsError, UsageError
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 MAX_PIXELS = 40_000_000
 MAX_PIXELS_ENV = "HEADSTART_MAX_PIXELS"
+MAX_ASPECT_RATIO = 100  # a 40-megapixel limit then bounds each side to about 63,000 pixels
+MAX_ASPECT_ENV = "HEADSTART_MAX_ASPECT_RATIO"
 PIL_GUARD = "PIL's decompression-bomb guard"
 _PIL_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+) pixels")  # PIL's message: the only place it says
 
@@ -32,18 +36,27 @@ def is_image_file(path: str | Path) -> bool:
 
 def max_pixels() -> int:
     """The pixel limit per image: `HEADSTART_MAX_PIXELS` when set, else 40 megapixels."""
-    raw = os.environ.get(MAX_PIXELS_ENV)
+    return _positive_env(MAX_PIXELS_ENV, MAX_PIXELS, "pixels, e.g. 40000000")
+
+
+def max_aspect_ratio() -> int:
+    """The most a side may exceed the other, as a ratio: `HEADSTART_MAX_ASPECT_RATIO` when set, else 100."""
+    return _positive_env(MAX_ASPECT_ENV, MAX_ASPECT_RATIO, "ratio, e.g. 100")
+
+
+def _positive_env(name: str, default: int, unit: str) -> int:
+    raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
-        return MAX_PIXELS
+        return default
     try:
         value = int(raw)
     except ValueError:
         value = 0
     if value <= 0:
         raise UsageError(
-            f"environment variable {MAX_PIXELS_ENV}={raw!r} is not a pixel count",
-            expected="a positive integer number of pixels, e.g. 40000000",
-            fix=f"set {MAX_PIXELS_ENV} to a positive integer or unset it",
+            f"environment variable {name}={raw!r} is not a positive integer",
+            expected=f"a positive integer {unit}",
+            fix=f"set {name} to a positive integer or unset it",
         )
     return value
 
@@ -160,5 +173,13 @@ def _open(path: str | Path) -> Image.Image:
             pixels=width * height,
             limit=limit,
             guard=MAX_PIXELS_ENV,
+        )
+    ratio = max(width, height) / min(width, height)
+    if ratio > max_aspect_ratio():
+        im.close()
+        raise BadItemError(
+            str(path),
+            f"{width}x{height} is a strip, not a picture: one side is {ratio:,.0f} times the other, over the limit "
+            f"of {max_aspect_ratio()} (raise it with {MAX_ASPECT_ENV} if the image is genuine)",
         )
     return im

@@ -20,6 +20,7 @@ from headstart.data.dataset import (
     check_on_bad,
     normalize_split,
 )
+from headstart.data.delimited import read_delimited
 from headstart.data.image_table import image_path_column, image_path_value
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
 from headstart.tasks import DEFAULT_SEPARATOR, detect_task, task_label
@@ -152,14 +153,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     bad: list[tuple[int, str]] = []
     try:
         if kind in ("csv", "tsv"):
-            frame = pd.read_csv(
-                p,
-                sep=csv_delimiter(p) if kind == "csv" else "\t",
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding="utf-8-sig",
-            )
+            frame, bad = read_delimited(p, csv_delimiter(p) if kind == "csv" else "\t")
         elif kind == "jsonl":
             frame, bad = _read_jsonl(p)
         else:
@@ -178,7 +172,7 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
             expected=f"a well-formed {kind.upper()} file",
             fix=f"open the file and repair it, or re-export it as {kind.upper()}",
         ) from e
-    if kind != "jsonl":
+    if kind == "parquet":
         frame.index = pd.RangeIndex(1, len(frame) + 1)
     return frame, bad
 

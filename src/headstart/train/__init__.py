@@ -7,6 +7,7 @@ from headstart.train.callbacks import (
     ProgressBar,
     TimeBudget,
     checkpoint_path,
+    discard_checkpoint,
     refuse_overwrite,
 )
 from headstart.train.trainer import Batch, TrainData, Trainer, TrainerConfig, TrainState
@@ -23,5 +24,6 @@ __all__ = [
     "Trainer",
     "TrainerConfig",
     "checkpoint_path",
+    "discard_checkpoint",
     "refuse_overwrite",
 ]

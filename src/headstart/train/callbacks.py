@@ -72,6 +72,12 @@ def checkpoint_path(out: str | Path) -> Path:
     return target.with_name(f".{target.name}.checkpoint.pt")
 
 
+def discard_checkpoint(out: str | Path) -> None:
+    """Delete the checkpoint of the fit writing to `out`, once its result is safely saved (never before: a kill while
+    testing or saving would then restart training from epoch 1)."""
+    checkpoint_path(out).unlink(missing_ok=True)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any] | str:
     """The checkpoint at `path`, read with `weights_only=True` (no arbitrary code), or why it cannot be read
     (empty, cut short, not a checkpoint)."""

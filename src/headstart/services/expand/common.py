@@ -10,7 +10,7 @@ import numpy as np
 from headstart.config import ExpandConfig, FitConfig
 from headstart.data import Dataset
 from headstart.data.dataset import SkippedItem
-from headstart.errors import BundleError, HeadstartError, StrategyError
+from headstart.errors import BundleError, DataError, HeadstartError, StrategyError
 from headstart.strategies.base import Model
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import ExemplarMemory
@@ -82,6 +82,14 @@ def reorder_rows(head: LinearHead, labels: list[str]) -> None:
     classes = [str(c) for c in head.classes_]
     if classes == labels:
         return
+    missing = [label for label in labels if label not in classes]
+    if missing:
+        raise DataError(
+            f"no training item of class(es) {', '.join(map(repr, missing))} could be used: each was skipped as "
+            "unreadable, or held out for the test",
+            expected="at least one readable training example of every class",
+            fix="fix or replace the class's files (`headstart inspect NEW_DATA` lists the bad ones), or add examples",
+        )
     if head.coef_.shape[0] == 1:
         raise StrategyError("a binary linear head cannot be reordered", fix="report this as a bug")
     order = [classes.index(label) for label in labels]

@@ -21,6 +21,7 @@ from headstart.data.splits import Splits
 from headstart.energy import EnergyMeter, check_country
 from headstart.engines import Engine, get_engine, use_engine
 from headstart.errors import HeadstartError, UsageError
+from headstart.files import check_output_dir, writing
 from headstart.resources import ResourceMeter
 from headstart.services.study.files import write_study_json, write_tables
 from headstart.services.study.grid import (
@@ -34,6 +35,7 @@ from headstart.services.study.records import RESULTS, append_record, latest_by_k
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, resolve_strategy
 from headstart.task_metrics import PRIMARY, primary_score, task_report
+from headstart.train.callbacks import discard_checkpoint
 
 Event = Callable[..., None]
 TAG_STUDY_STATUS = "headstart.study_status"  # complete | partial (MLflow's run status stays FINISHED)
@@ -108,6 +110,7 @@ def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
     started = time.perf_counter()
     country = check_country(config.country)
     out = Path(config.out)
+    check_output_dir(out)
     engine = get_engine(config.engine, address=config.ray_address, cpus_per_worker=config.threads)
     if engine.name != "local":
         data = Path(data).resolve()  # item paths that workers can open whatever their working directory
@@ -125,7 +128,8 @@ def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.split_seed)
     backbone = _study_backbone(config, dataset)
     frame = _frame(data, dataset, splits, backbone, config)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     _check_same_frame(out, frame)
     cells = plan_cells(config.strategies, config.budgets, config.seeds)
     done = {k for k, r in latest_by_key(read_records(out)).items() if r.get("status") == "ok"}
@@ -513,6 +517,7 @@ def run_cell(
         where = f"{Path(last.filename).name}:{last.lineno}"
         return {**record, "status": "failed", "error": f"{err} ({where})", "error_type": type(err).__name__,
                 **_finished()}  # fmt: skip
+    discard_checkpoint(fit_config.out)  # a gradient cell's, kept while it was tested
     train_report = model.report
     history = [dict(h) for h in (train_report.history if train_report else [])]
     return {
