@@ -26,7 +26,7 @@ class _Rows:
     """The records of an open file with the line each starts on (1-based, the header is line 1 or later)."""
 
     def __init__(self, lines: Iterator[str], delimiter: str) -> None:
-        self._reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        self._reader = csv.reader(_text_lines(lines), delimiter=delimiter, strict=True)
         self.end_line = 0  # the last line of the last record read
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
@@ -41,6 +41,14 @@ class _Rows:
             self.end_line = self._reader.line_num
             if record:  # a blank line is no row
                 yield start, record
+
+
+def _text_lines(lines: Iterator[str]) -> Iterator[str]:
+    """The lines, refusing a NUL byte: the csv module reads one as a character, but no text file holds one."""
+    for n, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            raise _ParseProblem(n, n, "line contains NUL")
+        yield line
 
 
 class _ParseProblem(Exception):
