@@ -40,6 +40,8 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     splits: list[str | None] = []
     skipped: list[SkippedItem] = []
     walk = Walk(base, seen_dirs={_dir_key(base), *(_dir_key(folder) for folder, _ in groups)})
+    for group_root, _ in groups:  # a link from one class folder into another must not relabel its images
+        walk.reserved.update(_dir_key(d) for d in _children(group_root)[0])
     n_images = 0
     for group_root, split in groups:
         class_dirs, loose = _children(group_root)
@@ -248,6 +250,7 @@ class Walk:
     ancestor (`a/loop -> ../`) or a second link to the same folder is read once, and each real file counts once.
 
     `seen_dirs` are folders read already (the dataset root: a class folder linking back to it is not read);
+    `reserved` folders are entered only as the folder asked for (class folders: a link into one is not followed);
     what was left out lands in `skipped` (a second path to a file, with ids relative to `base`) and `notes`
     (folders not re-entered).
     """
@@ -255,6 +258,7 @@ class Walk:
     base: Path
     prefix: Path | None = None  # ids are shown under this path instead of relative to `base` (predict's inputs)
     seen_dirs: set[tuple[int, int]] = field(default_factory=set)
+    reserved: set[tuple[int, int]] = field(default_factory=set)  # folders read only as the root of their own walk
     seen_files: dict[tuple[int, int], str] = field(default_factory=dict)
     skipped: list[SkippedItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -264,10 +268,11 @@ class Walk:
         for current, dirnames, filenames in os.walk(folder, followlinks=True):
             here = Path(current)
             key = _dir_key(here)
-            if key in self.seen_dirs:
+            if key in self.seen_dirs or (key in self.reserved and here != folder):
                 dirnames[:] = []
                 self.notes.append(
-                    f"not read again: {self.id_of(here)}/ is a link to a folder already read ({os.path.realpath(here)})"
+                    f"not read through {self.id_of(here)}/: it links to {os.path.realpath(here)}, which is read "
+                    "once, as itself"
                 )
                 continue
             self.seen_dirs.add(key)

@@ -176,6 +176,12 @@ def _refuse_non_text_path(given: str) -> None:
         )
     if not is_file and p.suffix.lower() in (*TABLE_EXTENSIONS, *TEXT_FILE_EXTENSIONS):
         _check_exists(p, "input")
+    if is_file and p.suffix:  # `data.xlsx`, `model.pkl`: a file of another kind, not the text "data.xlsx"
+        raise DataError(
+            f"input {given!r} is a {p.suffix} file, which this text model cannot read",
+            expected="texts, or a table of texts (" + ", ".join(sorted(TABLE_EXTENSIONS)) + ") or a .txt file",
+            fix="convert the file to CSV with a text column, or pass the texts themselves",
+        )
 
 
 def _is_text_file(given: str) -> bool:
