@@ -56,7 +56,7 @@ def check_writable(out: str | Path, *, inside: bool = False, option: str = "--ou
 
 def output_error(path: str | Path, err: OSError, option: str = "--out") -> UsageError:
     """A write that failed for a reason outside headstart (permissions, a full or read-only disk), as a usage error."""
-    reason = err.strerror or type(err).__name__
+    reason = err.strerror or str(err) or type(err).__name__
     where = f" in {str(err.filename)!r}" if err.filename and str(err.filename) != str(path) else ""
     return UsageError(
         f"cannot write {option} {str(path)!r}: {reason}{where}",

@@ -10,7 +10,7 @@ import pytest
 
 import headstart
 from headstart import bundle as bundle_module
-from headstart.errors import BundleError
+from headstart.errors import BundleError, UsageError
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_failed_save_keeps_the_old_bundle(fitted: Path, monkeypatch: pytest.Monk
         raise OSError("disk full")
 
     monkeypatch.setattr(bundle_module, "file_sha256", explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UsageError, match="disk full"):  # the disk, not a bug: exit 2 with the reason
         bundle_module.save_bundle(fitted, {"labels": ["x"]}, {"coef": np.zeros((1, 2), np.float32)})
     assert (fitted / "manifest.json").read_text() == before
     assert [p.name for p in fitted.parent.iterdir() if p.name.startswith(".")] == []

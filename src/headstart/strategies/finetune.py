@@ -324,8 +324,8 @@ class GradientStrategy(Strategy):
 
     @staticmethod
     def _end_run(checkpoints: Checkpointer, state: Any) -> list[str]:
-        """Notes on a resume and on why training stopped early. The checkpoint stays until the caller has saved what
-        it trained (`discard_checkpoint`): killed while testing or saving, the fit resumes from its last epoch."""
+        """Drop the finished run's checkpoint; notes on a resume and on why training stopped early."""
+        checkpoints.remove()
         notes = list(checkpoints.notes)
         if checkpoints.resumed_from is not None:
             notes.append(f"resumed from the checkpoint of epoch {checkpoints.resumed_from}")

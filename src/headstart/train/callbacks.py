@@ -8,6 +8,7 @@ import os
 import pickle
 import time
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +74,14 @@ def checkpoint_path(out: str | Path) -> Path:
 
 
 def discard_checkpoint(out: str | Path) -> None:
-    """Delete the checkpoint of the fit writing to `out`, once its result is safely saved (never before: a kill while
-    testing or saving would then restart training from epoch 1)."""
-    checkpoint_path(out).unlink(missing_ok=True)
+    """`fit`, once its bundle is safely saved: delete the checkpoint its training finished with (kept until now, so a
+    kill while testing or saving resumes from the last epoch instead of epoch 1). Another run's is never touched."""
+    kept = _KEPT_UNTIL_SAVED.get()
+    if kept is None or kept.path != checkpoint_path(out):
+        return
+    _KEPT_UNTIL_SAVED.set(None)
+    if kept.finished:
+        kept.path.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | str:
@@ -117,13 +123,26 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 _GUARDED: ContextVar[tuple[Path, str] | None] = ContextVar("headstart_guarded_checkpoint", default=None)
 
 
+@dataclass
+class _Kept:
+    """The checkpoint of `fit`'s run, kept past the end of training; `finished` once training ended."""
+
+    path: Path
+    finished: bool = False
+
+
+_KEPT_UNTIL_SAVED: ContextVar[_Kept | None] = ContextVar("headstart_checkpoint_kept_until_saved", default=None)
+
+
 def refuse_overwrite(out: str | Path | None, resume: bool = False) -> None:
     """Before a `fit` does any work (`out` None: it never checkpoints). With `resume`, refuse now a checkpoint that
     cannot be read. Without, ask its Checkpointer to refuse to overwrite a checkpoint of this same run (data and
     options: known once the data is loaded) and to keep one of another run aside; a study's cells and strategies
-    called directly are not guarded (they start over)."""
+    called directly are not guarded (they start over). The run's own checkpoint outlives training until the fit's
+    bundle is saved (`discard_checkpoint`)."""
     path = None if out is None else checkpoint_path(out)
     _GUARDED.set(None if path is None or resume else (path, str(out)))
+    _KEPT_UNTIL_SAVED.set(None if path is None else _Kept(path))
     if path is not None and resume and path.is_file():
         read_checkpoint(path)
 
@@ -251,6 +270,11 @@ class Checkpointer(Callback):
         error.details.update(checkpoint=str(self.path), checkpoint_epoch=self.saved_epoch)
 
     def remove(self) -> None:
+        """Training ended: delete the checkpoint, unless `fit` keeps it until its bundle is saved."""
+        kept = _KEPT_UNTIL_SAVED.get()
+        if kept is not None and kept.path == self.path:
+            kept.finished = True  # `discard_checkpoint` deletes it after the save
+            return
         self.path.unlink(missing_ok=True)
 
 

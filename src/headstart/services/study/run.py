@@ -35,7 +35,6 @@ from headstart.services.study.records import RESULTS, append_record, latest_by_k
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, resolve_strategy
 from headstart.task_metrics import PRIMARY, primary_score, task_report
-from headstart.train.callbacks import discard_checkpoint
 
 Event = Callable[..., None]
 TAG_STUDY_STATUS = "headstart.study_status"  # complete | partial (MLflow's run status stays FINISHED)
@@ -517,7 +516,6 @@ def run_cell(
         where = f"{Path(last.filename).name}:{last.lineno}"
         return {**record, "status": "failed", "error": f"{err} ({where})", "error_type": type(err).__name__,
                 **_finished()}  # fmt: skip
-    discard_checkpoint(fit_config.out)  # a gradient cell's, kept while it was tested
     train_report = model.report
     history = [dict(h) for h in (train_report.history if train_report else [])]
     return {
