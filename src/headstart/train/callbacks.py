@@ -125,9 +125,11 @@ _GUARDED: ContextVar[tuple[Path, str] | None] = ContextVar("headstart_guarded_ch
 
 @dataclass
 class _Kept:
-    """The checkpoint of `fit`'s run, kept past the end of training; `finished` once training ended."""
+    """The checkpoint of `fit`'s run, kept past the end of training by the Checkpointer that claimed it (`owner`, the
+    first to start: a later run in the same context, e.g. after that fit failed, deletes its own as before)."""
 
     path: Path
+    owner: object | None = None
     finished: bool = False
 
 
@@ -207,6 +209,9 @@ class Checkpointer(Callback):
         """Resume the same run's checkpoint, refuse to overwrite it (a guarded `fit` without --resume), and keep
         any other run's checkpoint aside instead of overwriting or deleting it."""
         guarded_out = _claim_guard(self.path)
+        kept = _KEPT_UNTIL_SAVED.get()
+        if kept is not None and kept.path == self.path and kept.owner is None:
+            kept.owner = self
         if not self.path.is_file():
             if self.resume:
                 self.notes.append(f"--resume: no checkpoint found at {self.path}; started from epoch 1")
@@ -272,7 +277,7 @@ class Checkpointer(Callback):
     def remove(self) -> None:
         """Training ended: delete the checkpoint, unless `fit` keeps it until its bundle is saved."""
         kept = _KEPT_UNTIL_SAVED.get()
-        if kept is not None and kept.path == self.path:
+        if kept is not None and kept.owner is self:
             kept.finished = True  # `discard_checkpoint` deletes it after the save
             return
         self.path.unlink(missing_ok=True)
