@@ -25,7 +25,8 @@ from headstart.config import kind_of
 from headstart.data.dataset import Dataset, Modality, file_sha256
 from headstart.data.loading import load_inputs
 from headstart.errors import BackboneError, BadItemError, BundleError, DataError, UsageError
-from headstart.files import check_writable, output_error, share_like_umask, writing
+from headstart.files import share_like_umask
+from headstart.outputs import check_writable, output_error, writing
 from headstart.strategies import DatasetPrediction, Model, get_strategy
 from headstart.tasks import DEFAULT_THRESHOLD, decisions
 

@@ -28,7 +28,7 @@ from headstart.bundle import load as load_bundle
 from headstart.data.dataset import Dataset
 from headstart.data.images import DECODE_STEPS, read_image
 from headstart.errors import BundleError, StrategyError, UsageError
-from headstart.files import check_writable, writing
+from headstart.outputs import check_writable, writing
 from headstart.provenance import VERSION as __version__
 from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
 from headstart.tasks import refuse_task

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from headstart.data.tables import TABLE_EXTENSIONS, is_table_file, read_table
 from headstart.errors import UsageError
-from headstart.files import check_writable, writing
+from headstart.outputs import check_writable, writing
 
 if TYPE_CHECKING:
     import pandas as pd

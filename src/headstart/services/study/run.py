@@ -21,7 +21,7 @@ from headstart.data.splits import Splits
 from headstart.energy import EnergyMeter, check_country
 from headstart.engines import Engine, get_engine, use_engine
 from headstart.errors import HeadstartError, UsageError
-from headstart.files import check_output_dir, writing
+from headstart.outputs import check_output_dir, writing
 from headstart.resources import ResourceMeter
 from headstart.services.study.files import write_study_json, write_tables
 from headstart.services.study.grid import (
