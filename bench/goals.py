@@ -8,6 +8,8 @@ formats the figure and writes it through `common.write_result`. Goals whose tabl
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,8 +116,6 @@ def _relative(path: Path) -> str:
 
 def _previous(goal: str) -> dict[str, Any] | None:
     """The goal's current record in the folder write_result writes to, if any."""
-    import os
-
     folder = os.environ.get(LATEST_ENV, "")
     path = (Path(folder) if folder and folder.lower() != "off" else LATEST_DIR) / f"{goal}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -447,7 +447,10 @@ def record_serve(payload: dict[str, Any], out: Path) -> Path | None:
     if not runs or not text["model"].startswith("minilm-l6"):
         print("goal serve-latency: not recorded (no minilm-l6 text run at 50 concurrent clients)")
         return None
-    joined = lambda key, fmt: " / ".join(fmt.format(r[key]) for r in runs)  # noqa: E731
+
+    def joined(key: str, fmt: str) -> str:
+        return " / ".join(fmt.format(r[key]) for r in runs)
+
     row = [
         _serve_label(text["serve_args"]),
         joined("throughput_rps", "{:.1f}"),
@@ -509,8 +512,6 @@ def _signed(x: float) -> str:
 
 def _first_number(cell: str) -> float:
     """The first number in a table cell ("−7.5 (6.5-8.7)" -> -7.5)."""
-    import re
-
     match = re.search(r"[-+]?\d+(\.\d+)?", cell.replace("−", "-"))
     if match is None:
         raise ValueError(f"no number in table cell {cell!r}")
