@@ -18,9 +18,11 @@ from headstart.cli.options import (
     Task,
     TextColumn,
     Threads,
+    default,
     run_options,
 )
 from headstart.cli.output import command_errors, console, fmt, metrics_line, print_json, print_notes
+from headstart.config import EvaluateConfig
 
 if TYPE_CHECKING:  # imported on use: scikit-learn is slow to load, and `--help` needs none of it
     from headstart.metrics import ClassificationReport
@@ -32,14 +34,14 @@ def evaluate(
     data: Annotated[
         str, typer.Argument(metavar="DATA", help="Labelled image folder or table, with the bundle's labels.")
     ],
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    task: Task = "auto",
-    target: Target = None,
+    text_column: TextColumn = default(EvaluateConfig, "text_column"),
+    label_column: LabelColumn = default(EvaluateConfig, "label_column"),
+    task: Task = default(EvaluateConfig, "task"),
+    target: Target = default(EvaluateConfig, "target"),
     separator: Separator = ";",
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
+    on_bad: OnBad = default(EvaluateConfig, "on_bad"),
+    threads: Threads = default(EvaluateConfig, "threads"),
+    batch_size: BatchSize = default(EvaluateConfig, "batch_size"),
     split: Annotated[
         str | None,
         typer.Option(
@@ -47,7 +49,7 @@ def evaluate(
             help="Which items to score: test (DATA's test split: a `split` column or a test/ folder) or all. "
             "Default: test when DATA has one, else all.",
         ),
-    ] = None,
+    ] = default(EvaluateConfig, "split"),
     as_json: Json = False,
 ) -> None:
     """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix and calibration error."""

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from headstart.cli.lazy import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, Track, run_options
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, Track, default, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
+from headstart.config import ExpandConfig
 
 
 def expand(
@@ -27,45 +28,47 @@ def expand(
         typer.Option(
             "--update", help="NEW_DATA may hold more examples of existing classes (alone, or beside new classes)."
         ),
-    ] = False,
+    ] = default(ExpandConfig, "update"),
     memory: Annotated[
         int | None,
         typer.Option("--memory", min=0, help="Exemplars kept per class in the new bundle (default: the parent's)."),
-    ] = None,
+    ] = default(ExpandConfig, "memory"),
     memory_mb: Annotated[
         float | None,
         typer.Option(
             "--memory-mb", min=0.001, help="Size cap of the new bundle's exemplars in MiB (default: the parent's)."
         ),
-    ] = None,
+    ] = default(ExpandConfig, "memory_mb"),
     allow_forgetting: Annotated[
         bool,
         typer.Option(
             "--allow-forgetting",
             help="Bundles without stored exemplars: train on NEW_DATA only (old classes anchored by distillation).",
         ),
-    ] = False,
+    ] = default(ExpandConfig, "allow_forgetting"),
     test_size: Annotated[
         float, typer.Option("--test-size", help="Fraction of NEW_DATA held out for the reported metrics.")
-    ] = 0.2,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits and training.")] = 0,
+    ] = default(ExpandConfig, "test_size"),
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits and training.")] = default(
+        ExpandConfig, "seed"
+    ),
     max_epochs: Annotated[
         int | None,
         typer.Option("--max-epochs", min=1, help="Fine-tuned bundles: most epochs (default 8; trains the stages)."),
-    ] = None,
+    ] = default(ExpandConfig, "max_epochs"),
     lr: Annotated[
         float | None, typer.Option("--lr", help="Fine-tuned bundles: head learning rate (default 0.3 x the parent's).")
-    ] = None,
+    ] = default(ExpandConfig, "lr"),
     patience: Annotated[
         int | None, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0: off).")
-    ] = None,
+    ] = default(ExpandConfig, "patience"),
     head_refit: Annotated[
         bool,
         typer.Option(
             "--head-refit/--no-head-refit",
             help="Fine-tuned bundles: after training, refit the head as balanced logistic regression (default on).",
         ),
-    ] = True,
+    ] = default(ExpandConfig, "head_refit"),
     head_only: Annotated[
         bool | None,
         typer.Option(
@@ -75,13 +78,13 @@ def expand(
             "and distillation. Default: head only when the bundle stores activations and no --max-epochs, --lr, "
             "--patience or --no-head-refit is given.",
         ),
-    ] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
-    track: Track = True,
+    ] = default(ExpandConfig, "head_only"),
+    text_column: TextColumn = default(ExpandConfig, "text_column"),
+    label_column: LabelColumn = default(ExpandConfig, "label_column"),
+    on_bad: OnBad = default(ExpandConfig, "on_bad"),
+    threads: Threads = default(ExpandConfig, "threads"),
+    batch_size: BatchSize = default(ExpandConfig, "batch_size"),
+    track: Track = default(ExpandConfig, "track"),
     as_json: Json = False,
 ) -> None:
     """Add the classes of NEW_DATA to BUNDLE (with --update, also its examples of existing classes) and save

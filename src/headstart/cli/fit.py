@@ -20,12 +20,13 @@ from headstart.cli.options import (
     TextColumn,
     Threads,
     Track,
+    default,
     engine_options,
     run_options,
     split_csv,
 )
 from headstart.cli.output import command_errors, console, metrics_line, print_json, print_notes
-from headstart.config import parse_duration
+from headstart.config import FitConfig, parse_duration
 
 SKIPPED_SHOWN = 10  # skipped items listed by name; --json lists all
 
@@ -37,7 +38,7 @@ def fit(
     backbone: Annotated[
         str | None,
         typer.Option("--backbone", "-b", help="Pretrained backbone (see `headstart models`); default by modality."),
-    ] = None,
+    ] = default(FitConfig, "backbone"),
     strategy: Annotated[
         str,
         typer.Option(
@@ -45,63 +46,71 @@ def fit(
             "-s",
             help="How to adapt: linear, partial:K, full, contrastive[:K], scratch, baseline, zero-shot, auto.",
         ),
-    ] = "linear",
-    head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = "logreg",
+    ] = default(FitConfig, "strategy"),
+    head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = default(
+        FitConfig, "head"
+    ),
     labels_per_class: Annotated[
         int | None,
         typer.Option("--labels-per-class", "-n", min=1, help="Draw this many training labels per class (few-shot)."),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits, budgets and training.")] = 0,
+    ] = default(FitConfig, "labels_per_class"),
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits, budgets and training.")] = default(
+        FitConfig, "seed"
+    ),
     test_size: Annotated[
         float, typer.Option("--test-size", help="Held-out fraction when the data has no split column.")
-    ] = 0.2,
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the bundle to.")] = "model",
+    ] = default(FitConfig, "test_size"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder to write the bundle to.")] = default(FitConfig, "out"),
     text_backbone: Annotated[
         str | None,
         typer.Option("--text-backbone", help="zero-shot on images: text backbone matching labels to classes."),
-    ] = None,
+    ] = default(FitConfig, "text_backbone"),
     label_descriptions: Annotated[
         str | None,
         typer.Option("--label-descriptions", help="zero-shot: YAML/JSON file {label: description} to match on."),
-    ] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    task: Task = "auto",
-    target: Target = None,
-    separator: Separator = ";",
-    loss: Annotated[str, typer.Option("--loss", help="Regression with partial/full: mse or huber.")] = "mse",
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
-    engine: EngineName = "local",
-    ray_address: RayAddress = None,
+    ] = default(FitConfig, "label_descriptions"),
+    text_column: TextColumn = default(FitConfig, "text_column"),
+    label_column: LabelColumn = default(FitConfig, "label_column"),
+    task: Task = default(FitConfig, "task"),
+    target: Target = default(FitConfig, "target"),
+    separator: Separator = default(FitConfig, "separator"),
+    loss: Annotated[str, typer.Option("--loss", help="Regression with partial/full: mse or huber.")] = default(
+        FitConfig, "loss"
+    ),
+    on_bad: OnBad = default(FitConfig, "on_bad"),
+    threads: Threads = default(FitConfig, "threads"),
+    batch_size: BatchSize = default(FitConfig, "batch_size"),
+    engine: EngineName = default(FitConfig, "engine"),
+    ray_address: RayAddress = default(FitConfig, "ray_address"),
     max_epochs: Annotated[
         int | None, typer.Option("--max-epochs", min=1, help="Gradient strategies: most epochs to train.")
-    ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Gradient strategies: head learning rate.")] = None,
+    ] = default(FitConfig, "max_epochs"),
+    lr: Annotated[float | None, typer.Option("--lr", help="Gradient strategies: head learning rate.")] = default(
+        FitConfig, "lr"
+    ),
     lr_ratio: Annotated[
         float, typer.Option("--lr-ratio", help="Pretrained stages learn this many times slower than the head.")
-    ] = 10.0,
+    ] = default(FitConfig, "lr_ratio"),
     patience: Annotated[
         int | None, typer.Option("--patience", min=0, help="Early stopping: epochs without improvement (0: off).")
-    ] = None,
+    ] = default(FitConfig, "patience"),
     augment: Annotated[
         bool, typer.Option("--augment/--no-augment", help="Image fine-tuning: random crops, flips, colour jitter.")
-    ] = True,
+    ] = default(FitConfig, "augment"),
     views: Annotated[
         int, typer.Option("--views", min=1, help="partial:K on images: augmented views cached per image.")
-    ] = 4,
+    ] = default(FitConfig, "views"),
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted fine-tune from its last checkpoint.")
-    ] = False,
+    ] = default(FitConfig, "resume"),
     time_budget: Annotated[
         str | None, typer.Option("--time-budget", help="Stop training gracefully after this long (90s, 10m, 1h).")
-    ] = None,
+    ] = default(FitConfig, "time_budget"),
     backbones: Annotated[
         str | None,
         typer.Option("--backbones", help="auto: comma-separated candidate backbones (default: installed ones)."),
     ] = None,
-    track: Track = True,
+    track: Track = default(FitConfig, "track"),
     memory: Annotated[
         int | None,
         typer.Option(
@@ -110,7 +119,7 @@ def fit(
             help="Exemplars kept per class for `headstart expand` (0: none; default: linear keeps every training "
             "item's features, partial:K every training item's activations, up to --memory-mb).",
         ),
-    ] = None,
+    ] = default(FitConfig, "memory"),
     memory_mb: Annotated[
         float | None,
         typer.Option(
@@ -119,7 +128,7 @@ def fit(
             help="Size cap of those exemplars in the bundle, in MiB (default 32). More keeps more old items, so a "
             "later `expand` forgets less; the bundle grows by as much.",
         ),
-    ] = None,
+    ] = default(FitConfig, "memory_mb"),
     as_json: Json = False,
 ) -> None:
     """Train a model on DATA and save it as a bundle (manifest + safetensors)."""

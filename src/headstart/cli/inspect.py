@@ -8,19 +8,20 @@ import typer
 from rich.table import Table
 
 from headstart.cli.lazy import api
-from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn
+from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn, default
 from headstart.cli.output import command_errors, console, print_json, print_notes
+from headstart.config import DataOptions
 
 
 def inspect(
     data: Annotated[
         str, typer.Argument(metavar="DATA", help="Image folder (<class>/<file>) or table (CSV/TSV/JSONL/Parquet).")
     ],
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    task: Task = "auto",
-    target: Target = None,
-    separator: Separator = ";",
+    text_column: TextColumn = default(DataOptions, "text_column"),
+    label_column: LabelColumn = default(DataOptions, "label_column"),
+    task: Task = default(DataOptions, "task"),
+    target: Target = default(DataOptions, "target"),
+    separator: Separator = default(DataOptions, "separator"),
     quick: Annotated[
         bool,
         typer.Option("--quick", help="Images: read headers only (faster; misses truncated files that `fit` skips)."),

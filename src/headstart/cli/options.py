@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import typer
+from pydantic import BaseModel
 
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document instead of tables.")]
 Threads = Annotated[
@@ -78,3 +79,8 @@ def split_csv(value: str | None) -> list[str] | None:
 def run_options(*, on_bad: str, threads: int | None, batch_size: int, as_json: bool) -> RunKeywords:
     """The keyword options every data-processing api call takes; progress bars only for people."""
     return {"on_bad": on_bad, "threads": threads, "batch_size": batch_size, "progress": not as_json}
+
+
+def default(model: type[BaseModel], name: str) -> Any:
+    """A flag's default is its config field's (`headstart.config`): each option's default is declared once."""
+    return model.model_fields[name].get_default(call_default_factory=True)

@@ -8,8 +8,9 @@ import typer
 from rich.table import Table
 
 from headstart.cli.lazy import api
-from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads, run_options
+from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads, default, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
+from headstart.config import PredictConfig
 
 
 def predict(
@@ -21,7 +22,9 @@ def predict(
             help="Image files or folders; or a CSV/TSV/JSONL/Parquet/txt of texts; or texts themselves.",
         ),
     ],
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show per item.")] = 3,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many labels to show per item.")] = default(
+        PredictConfig, "top_k"
+    ),
     out: Annotated[
         str | None,
         typer.Option(
@@ -32,10 +35,10 @@ def predict(
             "table comes back whole with predicted_* columns appended.",
         ),
     ] = None,
-    text_column: TextColumn = None,
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
+    text_column: TextColumn = default(PredictConfig, "text_column"),
+    on_bad: OnBad = default(PredictConfig, "on_bad"),
+    threads: Threads = default(PredictConfig, "threads"),
+    batch_size: BatchSize = default(PredictConfig, "batch_size"),
     as_json: Json = False,
 ) -> None:
     """Predict labels for new images or texts."""

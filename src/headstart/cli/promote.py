@@ -8,8 +8,9 @@ import typer
 from rich.table import Table
 
 from headstart.cli.lazy import api
-from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, run_options
+from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, default, run_options
 from headstart.cli.output import command_errors, console, print_json, print_notes
+from headstart.config import EvaluateConfig
 from headstart.errors import PromotionRefused
 
 
@@ -62,12 +63,12 @@ def promote(
             "--split",
             help="test: compare on DATA's test split (the default when DATA marks one); all: on every item.",
         ),
-    ] = None,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
+    ] = default(EvaluateConfig, "split"),
+    text_column: TextColumn = default(EvaluateConfig, "text_column"),
+    label_column: LabelColumn = default(EvaluateConfig, "label_column"),
+    on_bad: OnBad = default(EvaluateConfig, "on_bad"),
+    threads: Threads = default(EvaluateConfig, "threads"),
+    batch_size: BatchSize = default(EvaluateConfig, "batch_size"),
     as_json: Json = False,
 ) -> None:
     """Promote CANDIDATE over CURRENT only if it wins on DATA overall and no class regresses (exit 6 if not)."""

@@ -22,11 +22,13 @@ from headstart.cli.options import (
     TextColumn,
     Threads,
     Track,
+    default,
     engine_options,
     run_options,
     split_csv,
 )
 from headstart.cli.output import command_errors, console, print_json, print_notes
+from headstart.config import RankConfig
 from headstart.score_names import METRICS, TASK_METRICS
 
 KNN_MEANS = {"classification": "accuracy", "regression": "R²", "multilabel": "micro-F1"}
@@ -43,10 +45,10 @@ def rank(
     backbones: Annotated[
         str | None,
         typer.Option("--backbones", "-b", help="Comma-separated backbones (default: installed ones of the modality)."),
-    ] = None,
+    ] = default(RankConfig, "backbones"),
     cuts: Annotated[
         str, typer.Option("--cuts", help="'last', 'all', or comma-separated stage indices (1..n, -1) or names.")
-    ] = "last",
+    ] = default(RankConfig, "cuts"),
     metric: Annotated[
         str,
         typer.Option(
@@ -54,25 +56,27 @@ def rank(
             "-m",
             help=f"Sort by: {', '.join(METRICS)} (regression and multilabel: {', '.join(TASK_METRICS['regression'])}).",
         ),
-    ] = "logme",
+    ] = default(RankConfig, "metric"),
     labels_per_class: Annotated[
         int | None, typer.Option("--labels-per-class", "-n", min=1, help="Score on this many labels per class.")
-    ] = None,
+    ] = default(RankConfig, "labels_per_class"),
     max_items: Annotated[
         int, typer.Option("--max-items", min=2, help="Score a stratified sample of at most this many items.")
-    ] = 2000,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the split, budget and sample.")] = 0,
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    task: Task = "auto",
-    target: Target = None,
-    separator: Separator = ";",
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
-    engine: EngineName = "local",
-    ray_address: RayAddress = None,
-    track: Track = True,
+    ] = default(RankConfig, "max_items"),
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the split, budget and sample.")] = default(
+        RankConfig, "seed"
+    ),
+    text_column: TextColumn = default(RankConfig, "text_column"),
+    label_column: LabelColumn = default(RankConfig, "label_column"),
+    task: Task = default(RankConfig, "task"),
+    target: Target = default(RankConfig, "target"),
+    separator: Separator = default(RankConfig, "separator"),
+    on_bad: OnBad = default(RankConfig, "on_bad"),
+    threads: Threads = default(RankConfig, "threads"),
+    batch_size: BatchSize = default(RankConfig, "batch_size"),
+    engine: EngineName = default(RankConfig, "engine"),
+    ray_address: RayAddress = default(RankConfig, "ray_address"),
+    track: Track = default(RankConfig, "track"),
     as_json: Json = False,
 ) -> None:
     """Rank pretrained backbones and cut stages on DATA before training (LogME, kNN, H-score, TransRate, NCE, LEEP).

@@ -22,12 +22,13 @@ from headstart.cli.options import (
     Task,
     Threads,
     Track,
+    default,
     engine_options,
     run_options,
 )
 from headstart.cli.options import TextColumn as TextColumnOption
 from headstart.cli.output import command_errors, console, err_console, print_json, print_notes
-from headstart.config import parse_duration
+from headstart.config import StudyConfig, parse_duration
 
 # the strategy registry (headstart.strategies.STRATEGIES) imports torch, which `--help` must not load;
 # tests/study/test_small_data.py checks that this list names every registered strategy
@@ -40,7 +41,7 @@ def study(
     ],
     backbone: Annotated[
         str | None, typer.Option("--backbone", "-b", help="Pretrained backbone for the transfer strategies.")
-    ] = None,
+    ] = default(StudyConfig, "backbone"),
     strategies: Annotated[
         str,
         typer.Option("--strategies", "-s", help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)}."),
@@ -48,39 +49,45 @@ def study(
     budgets: Annotated[
         str, typer.Option("--budgets", help="Comma-separated labels per class, or 'all' (e.g. 5,10,20,50,all).")
     ] = "5,20,all",
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per (strategy, budget): 0..N-1.")] = 3,
-    out: Annotated[str, typer.Option("--out", "-o", help="Folder for results, study.json and report.html.")] = "study",
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per (strategy, budget): 0..N-1.")] = default(
+        StudyConfig, "seeds"
+    ),
+    out: Annotated[str, typer.Option("--out", "-o", help="Folder for results, study.json and report.html.")] = default(
+        StudyConfig, "out"
+    ),
     max_time: Annotated[
         str | None, typer.Option("--max-time", help="Stop after the cell running when this much time has passed.")
-    ] = None,
+    ] = default(StudyConfig, "max_time"),
     country: Annotated[
         str | None,
         typer.Option("--country", help="ISO alpha-3 code for CO2 (default: $HEADSTART_COUNTRY, else world average)."),
-    ] = None,
+    ] = default(StudyConfig, "country"),
     target_accuracy: Annotated[
         float | None, typer.Option("--target-accuracy", help="Verdict: fewest labels reaching this accuracy (0-1).")
-    ] = None,
+    ] = default(StudyConfig, "target_accuracy"),
     time_limit_per_fit: Annotated[
         str | None, typer.Option("--time-limit-per-fit", help="Verdict: only strategies fitting within this (60s).")
-    ] = None,
+    ] = default(StudyConfig, "time_limit_per_fit"),
     test_size: Annotated[
         float, typer.Option("--test-size", help="Held-out fraction when there is no test split.")
-    ] = 0.2,
+    ] = default(StudyConfig, "test_size"),
     max_epochs: Annotated[
         int | None, typer.Option("--max-epochs", min=1, help="Gradient strategies: most epochs per fit.")
-    ] = None,
-    energy: Annotated[bool, typer.Option("--energy/--no-energy", help="Meter energy and CO2 with CodeCarbon.")] = True,
-    text_column: TextColumnOption = None,
-    label_column: LabelColumn = None,
-    task: Task = "auto",
-    target: Target = None,
-    separator: Separator = ";",
-    on_bad: OnBad = "skip",
-    threads: Threads = None,
-    batch_size: BatchSize = 32,
-    engine: EngineName = "local",
-    ray_address: RayAddress = None,
-    track: Track = True,
+    ] = default(StudyConfig, "max_epochs"),
+    energy: Annotated[
+        bool, typer.Option("--energy/--no-energy", help="Meter energy and CO2 with CodeCarbon.")
+    ] = default(StudyConfig, "energy"),
+    text_column: TextColumnOption = default(StudyConfig, "text_column"),
+    label_column: LabelColumn = default(StudyConfig, "label_column"),
+    task: Task = default(StudyConfig, "task"),
+    target: Target = default(StudyConfig, "target"),
+    separator: Separator = default(StudyConfig, "separator"),
+    on_bad: OnBad = default(StudyConfig, "on_bad"),
+    threads: Threads = default(StudyConfig, "threads"),
+    batch_size: BatchSize = default(StudyConfig, "batch_size"),
+    engine: EngineName = default(StudyConfig, "engine"),
+    ray_address: RayAddress = default(StudyConfig, "ray_address"),
+    track: Track = default(StudyConfig, "track"),
     as_json: Json = False,
 ) -> None:
     """Compare strategies across label budgets and seeds on one fixed test split; write an HTML report."""
