@@ -20,10 +20,10 @@ from headstart.errors import HeadstartError
 from headstart.features import extract_activations, extract_features
 from headstart.services.expand.head import pooled_features, refit_head
 from headstart.strategies import memory as memory_module
-from headstart.strategies.finetune import activation_key, build_top
+from headstart.strategies.finetune import build_top
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import ExemplarMemory, activation_memory, merge_memories, select_within_bytes
-from headstart.strategies.training_data import ActivationData
+from headstart.strategies.training_data import ActivationData, activation_key
 from tests.conftest import make_image_folder, make_text_csv
 from tests.expand.helpers import NEW_COLOURS, make_colour_folder
 

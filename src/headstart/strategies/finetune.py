@@ -44,7 +44,7 @@ from headstart.strategies.base import (
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import activation_memory, strip_memory
 from headstart.strategies.task_heads import task_head
-from headstart.strategies.training_data import ActivationData, RawData
+from headstart.strategies.training_data import ActivationData, RawData, activation_key
 from headstart.tasks import TASKS, encode_targets, tune_thresholds
 from headstart.train import (
     Callback,
@@ -125,10 +125,6 @@ def frozen_batchnorm(top: TopNet) -> list[nn.Module]:
     Small fine-tuning batches give noisy batch statistics that wreck pretrained running averages.
     """
     return [m for m in top.stages.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
-def activation_key(backbone: Backbone, cut: int) -> str:
-    return str(getattr(backbone, "activation_key", "x")) if cut > 0 else ""
 
 
 class FinetuneModel(Model):

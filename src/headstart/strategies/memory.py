@@ -399,8 +399,7 @@ def _pooled_batches(
     """`network` (activations at `cut` -> pooled features) over `values`, a batch at a time, without gradients."""
     import torch
 
-    from headstart.strategies.finetune import activation_key
-    from headstart.strategies.training_data import activation_state
+    from headstart.strategies.training_data import activation_key, activation_state
 
     key, out = activation_key(backbone, cut), []
     with torch.inference_mode():

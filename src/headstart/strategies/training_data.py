@@ -45,6 +45,11 @@ def grouped_order(
     return np.concatenate([runs[i] for i in rng.permutation(len(runs))]), rng
 
 
+def activation_key(backbone: Backbone, cut: int) -> str:
+    """The name of the activation a network cut at `cut` receives ("" for the raw inputs, cut 0)."""
+    return str(getattr(backbone, "activation_key", "x")) if cut > 0 else ""
+
+
 def activation_state(rows: Sequence[np.ndarray], modality: str, key: str) -> dict[str, torch.Tensor]:
     """Stack fixed-shape activations, or pad ragged token activations with an attention mask."""
     if modality != "text":

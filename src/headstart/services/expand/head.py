@@ -10,7 +10,7 @@ import torch
 from headstart.config import ExpandConfig, FitConfig
 from headstart.errors import DataError, UsageError
 from headstart.services.expand.common import ExpandInputs, Expansion, forgetting_checks, parent_fit_config, reorder_rows
-from headstart.strategies.finetune import FinetuneModel, TopNet, activation_key, build_top
+from headstart.strategies.finetune import FinetuneModel, TopNet, build_top
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import (
     ExemplarMemory,
@@ -19,7 +19,7 @@ from headstart.strategies.memory import (
     memory_bytes,
     merge_memories,
 )
-from headstart.strategies.training_data import ActivationData
+from headstart.strategies.training_data import ActivationData, activation_key
 
 
 @torch.no_grad()

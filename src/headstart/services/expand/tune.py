@@ -21,12 +21,11 @@ from headstart.strategies.finetune import (
     FinetuneModel,
     GradientStrategy,
     TopNet,
-    activation_key,
     build_top,
     frozen_batchnorm,
 )
 from headstart.strategies.memory import activation_memory, memory_bytes, merge_memories
-from headstart.strategies.training_data import ActivationData, activation_state
+from headstart.strategies.training_data import ActivationData, activation_key, activation_state
 from headstart.train import EarlyStopping, ProgressBar, Trainer, TrainerConfig
 
 DEFAULT_EPOCHS = 8
