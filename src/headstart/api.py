@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Never
+from typing import TYPE_CHECKING, Any, Never
 
 from pydantic import BaseModel
 
@@ -48,6 +48,9 @@ from headstart.services.promotion import PromotionResult
 from headstart.services.study import StudyResult, parse_budgets, parse_strategies
 from headstart.services.study.run import Event
 from headstart.transferability import RankResult
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["EvaluateResult", "FitResult", "Prediction", "PredictResult"]
 
@@ -250,8 +253,8 @@ def create_app(
     precision: str | None = None,
     cors_origins: Sequence[str] | None = None,
     **unknown: Never,
-) -> Any:
-    """The HTTP service for a bundle as a FastAPI app (an `Any` here: FastAPI loads only with the service).
+) -> FastAPI:
+    """The HTTP service for a bundle as a FastAPI app (FastAPI loads only when this is called).
 
     Options are `headstart.server.ServeConfig` fields; None (left out) is the service's default.
     """
