@@ -52,7 +52,10 @@ from headstart.transferability import RankResult
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-__all__ = ["EvaluateResult", "FitResult", "Prediction", "PredictResult"]
+__all__ = ["create_app", "evaluate", "expand", "export", "fit", "inspect", "list_backbones", "load", "predict"]
+__all__ += ["promote", "rank", "reproduce", "run_details", "runs", "serve", "study", "tracking_store"]
+__all__ += ["EvaluateResult", "ExportResult", "FitResult", "Prediction", "PredictResult", "ReproduceResult"]
+__all__ += ["ExpandResult", "PromotionResult", "RankResult", "StudyResult"]
 
 
 def _default(model: type[BaseModel], name: str) -> Any:
