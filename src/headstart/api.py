@@ -473,7 +473,7 @@ def study(
     data: str | Path,
     *,
     on_event: Event | None = None,
-    strategies: str | Sequence[str] = _default(StudyConfig, "strategies"),
+    strategies: str | Sequence[str] | None = _default(StudyConfig, "strategies"),
     budgets: str | Sequence[int | str | None] = _default(StudyConfig, "budgets"),
     seeds: int = _default(StudyConfig, "seeds"),
     backbone: str | None = _default(StudyConfig, "backbone"),
@@ -517,6 +517,7 @@ def study(
     """
     options = _options(StudyConfig, locals())
     data = data_path(data, "study")
-    options["strategies"], options["budgets"] = parse_strategies(strategies), parse_budgets(budgets)
+    options["strategies"] = None if strategies is None else parse_strategies(strategies)  # None: by modality
+    options["budgets"] = parse_budgets(budgets)
     config: StudyConfig = validated(StudyConfig, **options)
     return _study.study(data, config, on_event)

@@ -16,6 +16,13 @@ OnBad = Literal["skip", "fail"]
 DEFAULT_BACKBONES = {"image": "efficientnet-lite0", "text": "minilm-l6"}
 
 
+# Every FitConfig field says whether it enters the resume fingerprint (`fingerprint_fields`): a checkpoint resumes
+# only a run whose fingerprinted options and data are the same. A field without the decision is refused.
+LEARNS: dict[str, Any] = {"fingerprint": True}  # can change what a gradient fit learns
+RUNS: dict[str, Any] = {"fingerprint": False}  # how, where or whether a fit runs or is recorded, or another
+# strategy's option: a resume ignores it (the bit-identical guarantee holds across it)
+
+
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -23,73 +30,106 @@ class _Options(BaseModel):
 class DataOptions(_Options):
     """How to read a dataset."""
 
-    text_column: str | None = None
-    label_column: str | None = None
-    on_bad: OnBad = "skip"
+    text_column: str | None = Field(default=None, json_schema_extra=LEARNS)
+    label_column: str | None = Field(default=None, json_schema_extra=LEARNS)
+    on_bad: OnBad = Field(default="skip", json_schema_extra=RUNS)
     # task kind: detected (auto), or forced; see headstart.tasks
-    task: Literal["auto", "classification", "multilabel", "regression"] = "auto"
-    target: str | None = None  # a numeric column to regress on
-    separator: str = Field(default=";", min_length=1)  # between the tags of a multi-label cell
+    task: Literal["auto", "classification", "multilabel", "regression"] = Field(
+        default="auto", json_schema_extra=LEARNS
+    )
+    target: str | None = Field(default=None, json_schema_extra=LEARNS)  # a numeric column to regress on
+    # between the tags of a multi-label cell
+    separator: str = Field(default=";", min_length=1, json_schema_extra=LEARNS)
 
 
 class RunOptions(_Options):
     """How to run the frozen network."""
 
-    threads: int | None = Field(default=None, ge=1, le=256)
-    batch_size: int = Field(default=32, ge=1, le=4096)
-    progress: bool = True
+    threads: int | None = Field(default=None, ge=1, le=256, json_schema_extra=RUNS)
+    batch_size: int = Field(default=32, ge=1, le=4096, json_schema_extra=LEARNS)
+    progress: bool = Field(default=True, json_schema_extra=RUNS)
 
 
 class TrackOptions(_Options):
     """Whether the command is recorded as an MLflow run (see headstart.tracking; $HEADSTART_NO_TRACK=1 also
     turns it off)."""
 
-    track: bool = True
+    track: bool = Field(default=True, json_schema_extra=RUNS)
 
 
 class EngineOptions(_Options):
     """Where the work runs: this process (`local`) or a Ray cluster (`ray`; None address = a local Ray)."""
 
-    engine: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
+    engine: Literal["local", "ray"] = Field(default="local", json_schema_extra=RUNS)
+    ray_address: str | None = Field(default=None, json_schema_extra=RUNS)
 
 
-class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
-    """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
+class StrategyOptions(_Options):
+    """What `fit` and every cell of a `study` pass to the strategy: one declaration, one set of defaults."""
 
-    backbone: str | None = None
-    strategy: str = "linear"
-    head: Literal["logreg", "svm"] = "logreg"
-    C: float | None = Field(default=None, gt=0)
-    labels_per_class: int | None = Field(default=None, ge=1)
-    seed: int = Field(default=0, ge=0)
-    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
-    out: str = "model"
+    backbone: str | None = Field(default=None, json_schema_extra=LEARNS)
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0, json_schema_extra=LEARNS)
+    head: Literal["logreg", "svm"] = Field(default="logreg", json_schema_extra=RUNS)  # linear, baseline
     # zero-shot: the text backbone that matches label names to an image backbone's source classes
-    text_backbone: str | None = None
+    text_backbone: str | None = Field(default=None, json_schema_extra=RUNS)
     # zero-shot: YAML/JSON file {label: description} used instead of the bare label names
-    label_descriptions: str | None = None
-    # gradient strategies (partial:K, full, scratch); None = the strategy's default
-    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
-    lr: float | None = Field(default=None, gt=0, lt=1)
-    lr_ratio: float = Field(default=10.0, ge=1.0)
-    patience: int | None = Field(default=None, ge=0)
-    augment: bool = True
-    views: int = Field(default=4, ge=1, le=64)
-    resume: bool = False
-    time_budget: float | None = Field(default=None, gt=0)
-    # auto: candidate backbones to rank (default: --backbone, else every installed one of the data's modality)
-    candidates: list[str] | None = None
-    # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables)
-    memory: int | None = Field(default=None, ge=0, le=100_000)  # None: the strategy's default size
-    memory_mb: float | None = Field(default=None, gt=0, le=1_000_000)  # the memory's size cap in MiB (None: 32)
-    # regression with gradient strategies: mean squared error or Huber loss (on the standardised target)
-    loss: Literal["mse", "huber"] = "mse"
+    label_descriptions: str | None = Field(default=None, json_schema_extra=RUNS)
+    # gradient strategies (partial:K, full, scratch, contrastive); None = the strategy's default
+    max_epochs: int | None = Field(default=None, ge=1, le=10_000, json_schema_extra=LEARNS)
+    lr: float | None = Field(default=None, gt=0, lt=1, json_schema_extra=LEARNS)
+    patience: int | None = Field(default=None, ge=0, json_schema_extra=LEARNS)
+    augment: bool = Field(default=True, json_schema_extra=LEARNS)
+    views: int = Field(default=4, ge=1, le=64, json_schema_extra=LEARNS)
+    # stop training gracefully after this long (per fit); a resumed run may be given another budget
+    time_budget: float | None = Field(default=None, gt=0, json_schema_extra=RUNS)
 
     @field_validator("time_budget", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return duration_value(value)
+
+
+class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions, StrategyOptions):
+    """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
+
+    strategy: str = Field(default="linear", json_schema_extra=LEARNS)
+    C: float | None = Field(default=None, gt=0, json_schema_extra=RUNS)  # linear, baseline
+    labels_per_class: int | None = Field(default=None, ge=1, json_schema_extra=LEARNS)
+    seed: int = Field(default=0, ge=0, json_schema_extra=LEARNS)
+    out: str = Field(default="model", json_schema_extra=RUNS)
+    lr_ratio: float = Field(default=10.0, ge=1.0, json_schema_extra=LEARNS)
+    resume: bool = Field(default=False, json_schema_extra=RUNS)
+    # auto: candidate backbones to rank (default: --backbone, else every installed one of the data's modality)
+    candidates: list[str] | None = Field(default=None, json_schema_extra=RUNS)
+    # exemplars kept per class in the bundle for `headstart expand` (herding; 0 disables); chosen after training
+    memory: int | None = Field(default=None, ge=0, le=100_000, json_schema_extra=RUNS)  # None: the strategy's default
+    # the memory's size cap in MiB (None: 32)
+    memory_mb: float | None = Field(default=None, gt=0, le=1_000_000, json_schema_extra=RUNS)
+    # regression with gradient strategies: mean squared error or Huber loss (on the standardised target)
+    loss: Literal["mse", "huber"] = Field(default="mse", json_schema_extra=LEARNS)
+
+
+def fingerprint_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of `model` that enter the resume fingerprint (declared `LEARNS`).
+
+    Raises TypeError naming any field declared neither `LEARNS` nor `RUNS`, so a new option cannot silently
+    break `--resume` (resuming a run trained with another value) or make it refuse (a cosmetic option)."""
+    undecided = [
+        name
+        for name, info in model.model_fields.items()
+        if not isinstance(info.json_schema_extra, dict)
+        or not isinstance(info.json_schema_extra.get("fingerprint"), bool)
+    ]
+    if undecided:
+        raise TypeError(
+            f"{model.__name__} field(s) {', '.join(undecided)} do not say whether they enter the resume fingerprint: "
+            "declare Field(..., json_schema_extra=LEARNS) or RUNS (see headstart.config)"
+        )
+    return frozenset(
+        name
+        for name, info in model.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra["fingerprint"]
+    )
 
 
 class ExpandConfig(DataOptions, RunOptions, TrackOptions):
@@ -137,11 +177,13 @@ class RankConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     seed: int = Field(default=0, ge=0)
 
 
-class StudyConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
-    """Options of `study`: the grid (strategies × label budgets × seeds), its limits and the verdict's targets."""
+class StudyConfig(DataOptions, RunOptions, EngineOptions, TrackOptions, StrategyOptions):
+    """Options of `study`: the grid (strategies × label budgets × seeds), its limits and the verdict's targets.
 
-    backbone: str | None = None
-    strategies: list[str] = Field(default_factory=lambda: ["linear", "baseline"], min_length=1)
+    The `StrategyOptions` fields reach every cell's fit as they are (`time_budget` is per fit)."""
+
+    # None: linear and baseline, and contrastive on texts (`strategies.default_study_strategies`)
+    strategies: list[str] | None = Field(default=None, min_length=1)
     budgets: list[int | None] = Field(default_factory=lambda: [5, 20, None], min_length=1)  # None = all labels
     seeds: int = Field(default=3, ge=1, le=1000)
     out: str = "study"
@@ -150,21 +192,11 @@ class StudyConfig(DataOptions, RunOptions, EngineOptions, TrackOptions):
     energy: bool = True
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     time_limit_per_fit: float | None = Field(default=None, gt=0)
-    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
     split_seed: int = Field(default=0, ge=0)  # the one fixed test split of every cell
-    head: Literal["logreg", "svm"] = "logreg"
-    text_backbone: str | None = None
-    label_descriptions: str | None = None
-    max_epochs: int | None = Field(default=None, ge=1, le=10_000)
-    lr: float | None = Field(default=None, gt=0, lt=1)
-    patience: int | None = Field(default=None, ge=0)
-    augment: bool = True
-    views: int = Field(default=4, ge=1, le=64)
-    time_budget: float | None = Field(default=None, gt=0)  # per gradient fit
 
-    @field_validator("max_time", "time_limit_per_fit", "time_budget", mode="before")
+    @field_validator("max_time", "time_limit_per_fit", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
+    def _durations(cls, value: Any) -> Any:
         return duration_value(value)
 
 

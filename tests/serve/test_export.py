@@ -155,7 +155,7 @@ def test_default_export_module_is_unsupported() -> None:
         def predict_dataset(self, dataset: Any, **kwargs: Any) -> Any:
             raise NotImplementedError
 
-        def manifest(self) -> dict[str, Any]:
+        def sections(self) -> dict[str, Any]:
             return {"strategy": {"name": "someday"}, "head": {}}
 
         def tensors(self) -> dict[str, np.ndarray]:

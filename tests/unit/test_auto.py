@@ -74,6 +74,24 @@ def test_zero_shot_as_good_as_the_frozen_features_means_zero_shot() -> None:
     assert decide(no_knn, 8, zero_shot_accuracy=0.99).rule == "R1"
 
 
+def test_few_class_texts_with_enough_labels_mean_contrastive() -> None:
+    two = auto.DataShape("text", n_classes=2, n_items=128, words_per_item=10.0)
+    d = decide(TABLE, 64, zero_shot_accuracy=0.80, shape=two)  # zero-shot beats kNN, but 64/class tune the body
+    assert (d.strategy, d.rule, d.cut) == ("contrastive", "RC", 1) and "2 classes" in d.reason
+    assert decide(TABLE, 16, zero_shot_accuracy=0.80, shape=two).rule == "RZ"  # fewer labels: label names first
+    assert decide(TABLE, 16, zero_shot_accuracy=0.70, shape=two).rule == "RC"
+    assert decide(TABLE, 8, zero_shot_accuracy=0.70, shape=two).rule == "R1"  # below CONTRASTIVE_MIN_LABELS
+    many = auto.DataShape("text", n_classes=77, n_items=77 * 64, words_per_item=12.0)
+    assert decide(TABLE, 64, shape=many).rule == "R1"  # many classes: the probe leads at a fraction of the time
+    images = auto.DataShape("image", n_classes=2, n_items=128)
+    assert decide(TABLE, 64, shape=images).rule == "R1"
+    assert decide(TABLE, 64, time_budget=10, shape=two).rule == "R1"  # its estimate does not fit the budget
+    long = auto.DataShape("text", n_classes=4, n_items=4 * 1000, words_per_item=40.0)  # ~5,000 CPU s estimated
+    assert (
+        auto.contrastive_seconds(long) > auto.CONTRASTIVE_MAX_SECONDS and decide(TABLE, 1000, shape=long).rule != "RC"
+    )
+
+
 def test_other_metrics_and_missing_scores() -> None:
     table = [row("a", 5, -0.1, knn=0.6), row("b", 5, -0.5, knn=0.8)]
     assert decide(table, 5).backbone == "a"
@@ -143,3 +161,20 @@ def test_fit_auto_can_choose_partial_and_respects_budget(tmp_path: Path, monkeyp
     assert manifest["strategy"]["name"] == "partial"
     assert {r["cut"] for r in manifest["strategy"]["auto"]["scores"]} == {1, 2, 3}  # cuts ranked for R4
     assert headstart.load(out).predict_proba([str(next((image_folder / "blue").iterdir()))]).shape == (1, 3)
+
+
+def test_auto_returns_the_chosen_model_itself_with_its_section(text_csv: Path, tmp_path: Path) -> None:
+    from headstart.config import FitConfig
+    from headstart.data import load_dataset
+    from headstart.strategies import FitInputs, get_strategy
+    from headstart.strategies.auto import AutoSection
+    from headstart.strategies.feature_model import FeatureHeadModel
+    from headstart.strategies.finetune import FinetuneModel
+
+    config = FitConfig(strategy="auto", candidates=["test-text"], out=str(tmp_path / "m"), progress=False)
+    model = get_strategy("auto").fit(FitInputs(train=load_dataset(str(text_csv)), backbone=None, config=config))
+    section = model.chosen_by
+    assert isinstance(section, AutoSection)
+    assert type(model) in (FeatureHeadModel, FinetuneModel)  # the chosen strategy's own model, no proxy
+    assert model.sections()["strategy"]["name"] == section.decision.strategy.partition(":")[0]
+    assert model.manifest()["strategy"]["auto"] == section.to_dict()

@@ -13,7 +13,7 @@ import torch
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
-from headstart import api, fit_options
+from headstart import api
 from headstart.backbones import get_backbone
 from headstart.cli.main import app
 from headstart.config import FitConfig
@@ -23,6 +23,7 @@ from headstart.feature_store import FeatureStore
 from headstart.features import extract_features, feature_space_description, item_digests
 from headstart.interrupts import Interrupted
 from headstart.strategies import get_strategy
+from headstart.strategies import options as fit_options
 from headstart.train import checkpoint_path
 from headstart.train.trainer import Trainer
 from tests.conftest import make_image_folder
@@ -267,9 +268,9 @@ def test_auto_is_judged_by_the_strategy_it_chose() -> None:
     finally:
         CLI_CALLER.reset(caller)
     assert notes == [
-        "--resume applies only to the gradient strategies (partial:K, full, scratch, contrastive); "
+        "--resume applies only to the gradient strategies (partial:K, full, contrastive[:K], scratch); "
         "ignored by linear (chosen by auto)",
-        "--views 2 applies only to partial:K and contrastive on images; ignored by linear (chosen by auto)",
+        "--views 2 applies only to partial:K and contrastive[:K] on images; ignored by linear (chosen by auto)",
     ]  # --time-budget and --backbones steered auto's choice itself
 
 

@@ -43,9 +43,14 @@ def study(
         str | None, typer.Option("--backbone", "-b", help="Pretrained backbone for the transfer strategies.")
     ] = default(StudyConfig, "backbone"),
     strategies: Annotated[
-        str,
-        typer.Option("--strategies", "-s", help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)}."),
-    ] = "linear,baseline",
+        str | None,
+        typer.Option(
+            "--strategies",
+            "-s",
+            help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)} "
+            "(default: linear,baseline, and contrastive for texts).",
+        ),
+    ] = None,
     budgets: Annotated[
         str, typer.Option("--budgets", help="Comma-separated labels per class, or 'all' (e.g. 5,10,20,50,all).")
     ] = "5,20,all",

@@ -17,12 +17,12 @@ from headstart.config import DEFAULT_BACKBONES, FitConfig
 from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
 from headstart.data.inspect import data_warnings
 from headstart.engines import use_engine
-from headstart.fit_options import applicable_params, ignored_option_notes
 from headstart.provenance import package_versions
 from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
 from headstart.strategies.base import merge_validation
-from headstart.strategies.finetune import refuse_checkpoint_overwrite
 from headstart.strategies.memory import memory_section
+from headstart.strategies.options import applicable_params, ignored_option_notes
+from headstart.strategies.resume import refuse_checkpoint_overwrite
 from headstart.task_metrics import task_report
 from headstart.tasks import DEFAULT_THRESHOLD
 from headstart.train.callbacks import discard_checkpoint
@@ -103,7 +103,7 @@ def fit(data: str, config: FitConfig) -> FitResult:
         "notes": notes,
         "skipped": [s.to_dict() for s in skipped],
     }
-    memory, memory_tensors, memory_reason = memory_section(getattr(model, "inner", model), config)
+    memory, memory_tensors, memory_reason = memory_section(model, config)
     if dataset.task != "classification":
         memory, memory_tensors, memory_reason = None, {}, f"`headstart expand` does not support {dataset.task} models"
     manifest["head"] = {**manifest["head"], "memory": memory}

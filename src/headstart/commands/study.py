@@ -18,7 +18,7 @@ def study(data: str, config: StudyConfig, on_event: Event | None = None) -> Stud
             result.notes.append("every cell was already done, so nothing was computed and no new run was tracked")
         return result
     frame = plan.frame  # the backbone actually used (the default when --backbone was omitted) and the data
-    params = {**config.model_dump(exclude={"progress"}), "backbone": frame["backbone"]}
+    params = {**plan.config.model_dump(exclude={"progress"}), "backbone": frame["backbone"]}
     data_info = {"path": frame["data"], "fingerprint": frame["data_fingerprint"], "modality": frame["modality"]}
     tags = {tracking.TAG_BACKBONE: frame["backbone"] or ""}
     with tracking.tracked_run("study", params, data_info, enabled=config.track, tags=tags) as run:

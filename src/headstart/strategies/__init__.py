@@ -1,74 +1,26 @@
 """Adaptation strategies: how a pretrained backbone becomes a model for the user's labels.
 
-A strategy name may carry a parameter after a colon (`partial:2`); `resolve_strategy` splits it.
+Each strategy declares the options it reads, whether it checkpoints and how `expand` grows its bundles
+(`strategies.base.Strategy`); `strategies.registry` holds them by name.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from headstart.config import CLI_CALLER
-from headstart.errors import StrategyError, did_you_mean
-from headstart.strategies.auto import AutoStrategy
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
-from headstart.strategies.baseline import BaselineStrategy
-from headstart.strategies.contrastive import ContrastiveStrategy
-from headstart.strategies.finetune import FullStrategy, PartialStrategy, ScratchStrategy
 from headstart.strategies.linear import HEAD_KINDS, LinearHead, LinearStrategy
-from headstart.strategies.zero_shot import ZeroShotStrategy
-
-_STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        LinearStrategy(),
-        PartialStrategy(),
-        FullStrategy(),
-        ContrastiveStrategy(),
-        ScratchStrategy(),
-        BaselineStrategy(),
-        ZeroShotStrategy(),
-        AutoStrategy(),
-    )
-}
-STRATEGIES: tuple[str, ...] = tuple(_STRATEGIES)
-SPEC_FORMS = {"partial": "partial:K", "contrastive": "contrastive[:K]"}  # how strategies with an argument are written
-
-
-def get_strategy(name: str) -> Strategy:
-    """The registered strategy called `name` (without parameters)."""
-    if name not in _STRATEGIES:
-        hint = did_you_mean(name, _STRATEGIES)
-        raise StrategyError(
-            f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
-            expected=f"one of {', '.join(SPEC_FORMS.get(n, n) for n in _STRATEGIES)} (K: how many last stages train)",
-            fix="use one of those names (`fit --strategy`, `study --strategies`; see `headstart fit --help`)"
-            if CLI_CALLER.get()
-            else "pass strategy= (fit) or strategies= (study) one of those names; see help(headstart.fit)",
-        )
-    return _STRATEGIES[name]
-
-
-def check_strategy_task(strategy: Strategy, task: str) -> None:
-    """A StrategyError when `strategy` cannot fit `task` data (e.g. `auto` on regression)."""
-    if task in strategy.tasks:
-        return
-    able = [s.name for s in _STRATEGIES.values() if task in s.tasks]
-    raise StrategyError(
-        f"strategy {strategy.name!r} cannot fit {task} data",
-        expected=f"for {task}: one of {', '.join(able)}",
-        fix=f"pass --strategy {able[0] if able else 'linear'}, or --task classification to treat each value as a class",
-    )
-
-
-def resolve_strategy(spec: str) -> tuple[Strategy, dict[str, Any]]:
-    """`"partial:2"` → (the partial strategy, {"arg": "2"}); `"linear"` → (linear, {})."""
-    name, sep, arg = spec.partition(":")
-    strategy = get_strategy(name.strip())
-    return strategy, ({"arg": arg.strip()} if sep else {})
-
+from headstart.strategies.registry import (
+    SPEC_FORMS,
+    STRATEGIES,
+    all_strategies,
+    check_strategy_task,
+    default_study_strategies,
+    get_strategy,
+    resolve_strategy,
+)
 
 __all__ = [
     "HEAD_KINDS",
+    "SPEC_FORMS",
     "STRATEGIES",
     "DatasetPrediction",
     "FitInputs",
@@ -77,7 +29,9 @@ __all__ = [
     "Model",
     "Strategy",
     "TrainReport",
+    "all_strategies",
     "check_strategy_task",
+    "default_study_strategies",
     "get_strategy",
     "resolve_strategy",
 ]

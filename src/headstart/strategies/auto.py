@@ -1,13 +1,21 @@
 """The `auto` strategy: rank candidate backbones and cuts on the training data, pick a strategy, delegate.
 
-`decide` is the whole decision rule, a pure function of a score table, the labels per class and the time
-budget. The rules, applied in order (first match wins):
+`decide` is the whole decision rule, a pure function of a score table, the labels per class, the time
+budget and the data's shape (modality, classes, items, words per text). The rules, applied in order (first match
+wins):
 
 - R0 no labels → `zero-shot` with the first candidate (scores need labels).
+- RC texts with at most CONTRASTIVE_MAX_CLASSES classes and at least CONTRASTIVE_OVER_ZERO_SHOT labels per
+  class, when contrastive's estimated CPU time fits (the time budget, else CONTRASTIVE_MAX_SECONDS) →
+  `contrastive`: with that many labels the tuned body beats label names and the probe (BENCHMARKS.md, "`auto`
+  on texts").
 - RZ zero-shot, which learns nothing, is more accurate on the labelled training items than the cross-validated
   kNN vote of the frozen features at the best backbone's last cut (a cheap stand-in for, and usually below, the
   linear probe) → `zero-shot`: training would not beat label names. A tie goes to training: the kNN vote
   underrates the probe (BENCHMARKS.md, "`auto` against the best fixed strategy").
+- RC texts with at most CONTRASTIVE_MAX_CLASSES classes and at least CONTRASTIVE_MIN_LABELS labels per class,
+  when the estimate fits → `contrastive`: on few-class texts it leads or ties the probe; with many classes it
+  trails the probe at many times its cost, so the probe stays (BENCHMARKS.md, "`auto` on texts").
 - R1 fewer than FEW_LABELS labels per class → `linear` on the backbone with the best score at its last cut:
   below that, fine-tuning did not beat the probe by more than the seed spread on the benchmarks, at many times
   its cost (bench/archive/2026-11-25-auto-rules.md).
@@ -27,7 +35,7 @@ rebuilds it) and carries the reasoning in `strategy.auto`.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,11 +45,19 @@ from headstart.backbones import get_backbone, list_backbones
 from headstart.backbones.base import Backbone
 from headstart.config import DEFAULT_BACKBONES
 from headstart.data.dataset import Dataset
-from headstart.errors import StrategyError
-from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
+from headstart.errors import HeadstartError, StrategyError
+from headstart.strategies.base import FitInputs, Model, Section, Strategy, TrainReport
 from headstart.transferability import ScoreRow, rank, sort_rows, subsample
 
 FEW_LABELS = 100
+CONTRASTIVE_MAX_CLASSES = 10
+CONTRASTIVE_MIN_LABELS = 16
+CONTRASTIVE_OVER_ZERO_SHOT = 64
+CONTRASTIVE_MAX_SECONDS = 1800.0  # without a time budget: what `auto` may spend tuning the body
+# CPU seconds per training item for contrastive's 10 epochs at REFERENCE_WORDS words per text (1 thread; sst2
+# 64/class: 38-43 CPU s for 128 items of ~10 words); cost grows about linearly with the words per text
+CONTRASTIVE_SECONDS_PER_ITEM = 0.33
+REFERENCE_WORDS = 10.0
 TIGHT_BUDGET_SECONDS = 300.0
 GOOD_KNN = 0.9
 MANY_LABELS = 100
@@ -63,6 +79,40 @@ class Decision:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DataShape:
+    """What the rules read about the training data besides the scores."""
+
+    modality: str
+    n_classes: int
+    n_items: int
+    words_per_item: float | None = None  # mean words per text (None for images)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def contrastive_seconds(shape: DataShape) -> float:
+    """Estimated CPU seconds of `contrastive` (its default 10 epochs, 1 thread) on data of this shape."""
+    words = max(REFERENCE_WORDS, shape.words_per_item or REFERENCE_WORDS)
+    return shape.n_items * CONTRASTIVE_SECONDS_PER_ITEM * words / REFERENCE_WORDS
+
+
+def _contrastive_fits(shape: DataShape | None, n_per_class: int, time_budget: float | None) -> str | None:
+    """Why `contrastive` suits these texts (RC), or None when it does not."""
+    if shape is None or shape.modality != "text" or n_per_class < CONTRASTIVE_MIN_LABELS:
+        return None
+    if not 2 <= shape.n_classes <= CONTRASTIVE_MAX_CLASSES:
+        return None
+    seconds, allowed = contrastive_seconds(shape), time_budget or CONTRASTIVE_MAX_SECONDS
+    if seconds > allowed:
+        return None
+    return (
+        f"texts, {shape.n_classes} classes (<= {CONTRASTIVE_MAX_CLASSES}), {n_per_class} labels per class: "
+        f"`contrastive` tunes the body on them (estimated {seconds:.0f} CPU s <= {allowed:.0f} s)"
+    )
+
+
 def _score(row: ScoreRow, metric: str) -> float:
     value = row.scores.get(metric)
     return float("nan") if value is None else float(value)
@@ -76,11 +126,13 @@ def decide(
     metric: str = "logme",
     candidates: Sequence[str] = (),
     zero_shot_accuracy: float | None = None,
+    shape: DataShape | None = None,
 ) -> Decision:
     """The decision rule of the module docstring, on a score table (rows for any backbones and cuts).
 
     `n_per_class` is the smallest number of training labels of a class; `zero_shot_accuracy` is zero-shot's
-    accuracy on the labelled training items (None: not measured, RZ is skipped). When R4 needs the intermediate cuts
+    accuracy on the labelled training items (None: not measured, RZ is skipped); `shape` (None: unknown, RC is
+    skipped) the data's modality, classes, items and words per text. When R4 needs the intermediate cuts
     of the chosen backbone and the table has only its last cut, R4 is skipped; `auto` ranks those cuts
     first (see `needs_cuts`).
     """
@@ -98,12 +150,17 @@ def decide(
     n = best.n_stages
     what = f"{best.backbone} has the best {metric} at its last cut ({_score(best, metric):.3f})"
     knn = _score(best, "knn")
+    contrastive = _contrastive_fits(shape, n_per_class, time_budget)
+    if contrastive and n_per_class >= CONTRASTIVE_OVER_ZERO_SHOT:
+        return Decision("contrastive", best.backbone, 1, "RC", f"{contrastive}; {what}")
     if zero_shot_accuracy is not None and not np.isnan(knn) and zero_shot_accuracy > knn:
         reason = (
             f"zero-shot is right on {zero_shot_accuracy:.3f} of the labelled items, more than the frozen features' "
             f"cross-validated kNN accuracy ({knn:.3f}): training would not beat the label names; {what}"
         )
         return Decision("zero-shot", best.backbone, None, "RZ", reason)
+    if contrastive:
+        return Decision("contrastive", best.backbone, 1, "RC", f"{contrastive}; {what}")
     if n_per_class < FEW_LABELS:
         reason = f"{n_per_class} labels per class < {FEW_LABELS}: a linear probe; {what}"
         return Decision("linear", best.backbone, n, "R1", reason)
@@ -130,6 +187,14 @@ def decide(
     return Decision("partial:1", best.backbone, n - 1, "R6", reason)
 
 
+def data_shape(train: Dataset) -> DataShape:
+    """The modality, classes, items and (texts) mean words per item of `train`, for the rules."""
+    words = (
+        float(np.mean([len(str(t).split()) for t in train.items])) if train.modality == "text" and len(train) else None
+    )
+    return DataShape(train.modality, len(train.class_counts()), len(train), words)
+
+
 def needs_cuts(rows: Sequence[ScoreRow], backbone: str) -> bool:
     """Whether the table lacks the intermediate cuts of `backbone` (R4 needs them)."""
     return not any(r.backbone == backbone and not r.is_last for r in rows)
@@ -145,41 +210,49 @@ def candidate_backbones(modality: str, backbone: str | None, candidates: Sequenc
     return installed or [DEFAULT_BACKBONES[modality]]
 
 
-class AutoModel(Model):
-    """The chosen strategy's model, with the auto reasoning added to its manifest."""
+@dataclass
+class AutoSection(Section):
+    """What `auto` chose and why, with the scores it read: the manifest's `strategy.auto`."""
 
-    def __init__(self, inner: Model, record: dict[str, Any]) -> None:
-        self.inner = inner
-        self.record = record
-        self.labels = inner.labels
-        self.backbone = inner.backbone
-        self.report = inner.report
+    decision: Decision
+    data: dict[str, Any]  # the DataShape the rules read: modality, classes, items, words per text
+    contrastive_seconds_estimate: float | None  # RC's estimate of contrastive's CPU time on these texts
+    metric: str
+    candidates: list[str]
+    labels_per_class_min: int
+    time_budget: float | None
+    items_ranked: int
+    rank_seconds: float
+    zero_shot_train_accuracy: float | None
+    zero_shot_seconds: float
+    scores: list[dict[str, Any]]
+    rules: dict[str, float]
+    notes: list[str]
+    key = "auto"
 
-    def __getattr__(self, name: str) -> Any:  # threads, batch_size, head... of the inner model
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "decision": self.decision.to_dict()}
 
-    def predict_dataset(
-        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
-    ) -> DatasetPrediction:
-        return self.inner.predict_dataset(dataset, on_bad=on_bad, progress=progress, cache=cache)
+    def lines(self) -> list[str]:
+        """What auto chose and what it measured, for the fit's notes."""
+        decision = self.decision
+        lines = [f"auto chose {decision.strategy} on {decision.backbone} (rule {decision.rule}): {decision.reason}"]
+        if self.scores:
+            table = ", ".join(
+                f"{r['backbone']}@{r['stage']} {self.metric}={_number(r['scores'].get(self.metric))}"
+                for r in self.scores[:6]
+            )
+            lines.append(f"auto ranked {len(self.scores)} (backbone, cut) pair(s) in {self.rank_seconds:.1f}s: {table}")
+        if self.zero_shot_train_accuracy is not None:
+            lines.append(
+                f"auto measured zero-shot on the ranked items: accuracy {self.zero_shot_train_accuracy:.3f} "
+                f"({self.zero_shot_seconds:.1f}s, included above)"
+            )
+        return lines
 
-    def embed_dataset(
-        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
-    ) -> Any:
-        return self.inner.embed_dataset(dataset, on_bad=on_bad, progress=progress, cache=cache)
 
-    def manifest(self) -> dict[str, Any]:
-        manifest = dict(self.inner.manifest())
-        manifest["strategy"] = {**manifest["strategy"], "auto": self.record}
-        return manifest
-
-    def tensors(self) -> dict[str, np.ndarray]:
-        return self.inner.tensors()
-
-    def export_module(self) -> Any:
-        return self.inner.export_module()
+def _number(value: Any) -> str:
+    return "nan" if value is None else f"{float(value):.3f}"
 
 
 @dataclass
@@ -192,17 +265,34 @@ class _Ranking:
 
 
 class AutoStrategy(Strategy):
-    """Rank candidates on the training data, apply `decide`, then fit with the chosen strategy."""
+    """Rank candidates on the training data, apply `decide`, then fit with the chosen strategy.
+
+    It returns the chosen strategy's model itself, with an `AutoSection` saying why (`Model.chosen_by`)."""
 
     name = "auto"
+    choices_names = ("zero-shot", "linear", "partial", "full", "contrastive")  # what `decide` may pick
+    chooser_options = frozenset({"candidates", "time_budget"})
+    checkpoints = True  # the strategy it picks may train by gradient
     needs_backbone = False  # it picks the backbone itself (--backbone or --backbones narrow the choice)
     description = "rank backbones and cuts (LogME, kNN, ...), then pick zero-shot, linear, partial:K or full"
     metric = "logme"
     metrics = ("logme", "knn")  # only the scores the rules read (H-score, NCE and LEEP would add time, not choices)
 
-    def fit(self, inputs: FitInputs) -> Model:
-        from headstart.strategies import resolve_strategy
+    def __init__(self, choices: Mapping[str, Strategy]) -> None:
+        self.choices = dict(choices)
 
+    def uses(self, modality: str | None = None, task: str | None = None) -> frozenset[str]:
+        """Its own options and every option it might hand to the strategy it picks."""
+        handed = frozenset().union(*(c.uses(modality, task) for c in self.choices.values()))
+        return self.chooser_options | handed | {"resume"}
+
+    def resolve(self, spec: str) -> tuple[Strategy, dict[str, Any]]:
+        """A decision's strategy spec (`partial:2`) as one of the strategies it may choose, and its parameters."""
+        name, sep, arg = spec.partition(":")
+        return self.choices[name], ({"arg": arg} if sep else {})
+
+    def choose(self, inputs: FitInputs) -> AutoSection:
+        """Rank the candidates on `inputs.train` and apply `decide`: what `fit` then trains, and why."""
         started = time.perf_counter()
         config, train = inputs.config, inputs.train
         assert train.labels is not None
@@ -210,41 +300,46 @@ class AutoStrategy(Strategy):
         counts = train.class_counts()
         n_per_class = min(counts.values()) if counts else 0
         sample = subsample(train, RANK_MAX_ITEMS, seed=config.seed)
+        shape = data_shape(train)
         ranking = _Ranking()
         if n_per_class > 0:
             self._rank(ranking, sample, names, "last", config)
-        decision = decide(ranking.rows, n_per_class, config.time_budget, metric=self.metric, candidates=names)
-        if n_per_class > 0:
+        first = {"metric": self.metric, "candidates": names, "shape": shape}
+        decision = decide(ranking.rows, n_per_class, config.time_budget, **first)
+        if n_per_class > 0 and decision.rule != "RC":  # RC before RZ: zero-shot cannot change the choice
             ranking.zero_shot = self._zero_shot_accuracy(sample, str(decision.backbone), config, ranking)
-        decide_with = {"metric": self.metric, "candidates": names, "zero_shot_accuracy": ranking.zero_shot}
+        decide_with = {**first, "zero_shot_accuracy": ranking.zero_shot}
         decision = decide(ranking.rows, n_per_class, config.time_budget, **decide_with)
-        if decision.rule not in ("R0", "RZ", "R1", "R2", "R3") and needs_cuts(ranking.rows, str(decision.backbone)):
+        if decision.rule not in ("R0", "RZ", "RC", "R1", "R2", "R3") and needs_cuts(
+            ranking.rows, str(decision.backbone)
+        ):
             self._rank(ranking, sample, [str(decision.backbone)], "all", config)
             decision = decide(ranking.rows, n_per_class, config.time_budget, **decide_with)
         ranking.seconds = time.perf_counter() - started
+        return self._section(decision, ranking, names, n_per_class, len(sample), config.time_budget, shape)
 
-        remaining = None if config.time_budget is None else max(1.0, config.time_budget - ranking.seconds)
+    def fit(self, inputs: FitInputs) -> Model:
+        section = self.choose(inputs)
+        decision, config = section.decision, inputs.config
+        remaining = None if config.time_budget is None else max(1.0, config.time_budget - section.rank_seconds)
         chosen = config.model_copy(
             update={"strategy": decision.strategy, "backbone": decision.backbone, "time_budget": remaining}
         )
-        strategy, params = resolve_strategy(decision.strategy)
+        strategy, params = self.resolve(decision.strategy)
         backbone = get_backbone(decision.backbone) if strategy.needs_backbone and decision.backbone else None
-        inner = strategy.fit(
-            FitInputs(train=train, backbone=backbone, config=chosen, params=params, validation=inputs.validation)
+        model = strategy.fit(
+            FitInputs(train=inputs.train, backbone=backbone, config=chosen, params=params, validation=inputs.validation)
         )
-        record = self._record(decision, ranking, names, n_per_class, len(sample), config.time_budget)
-        report = inner.report or TrainReport(n_train=len(train))
-        report.notes = [*self._notes(decision, ranking), *report.notes]
-        inner.report = report
-        return AutoModel(inner, record)
+        report = model.report or TrainReport(n_train=len(inputs.train))
+        report.notes = [*section.lines(), *report.notes]
+        model.report = report
+        model.chosen_by = section
+        return model
 
     def _zero_shot_accuracy(self, sample: Dataset, name: str, config: Any, ranking: _Ranking) -> float | None:
         """Zero-shot's accuracy on the labelled sample (unbiased: it learns nothing from them), or None."""
-        from headstart.errors import HeadstartError
-        from headstart.strategies import resolve_strategy
-
         started = time.perf_counter()
-        strategy, params = resolve_strategy("zero-shot")
+        strategy, params = self.resolve("zero-shot")
         chosen = config.model_copy(update={"strategy": "zero-shot", "backbone": name, "time_budget": None})
         try:
             model = strategy.fit(
@@ -277,7 +372,7 @@ class AutoStrategy(Strategy):
         ranking.rows += [r for r in result.rows if (r.backbone, r.cut) not in known]
         ranking.notes = list(dict.fromkeys([*ranking.notes, *result.notes]))
 
-    def _record(
+    def _section(
         self,
         decision: Decision,
         ranking: _Ranking,
@@ -285,48 +380,37 @@ class AutoStrategy(Strategy):
         n_per_class: int,
         n_ranked: int,
         time_budget: float | None,
-    ) -> dict[str, Any]:
-        return {
-            "decision": decision.to_dict(),
-            "metric": self.metric,
-            "candidates": list(names),
-            "labels_per_class_min": n_per_class,
-            "time_budget": time_budget,
-            "items_ranked": n_ranked,
-            "rank_seconds": ranking.seconds,
-            "zero_shot_train_accuracy": ranking.zero_shot,
-            "zero_shot_seconds": ranking.zero_shot_seconds,
-            "scores": [r.to_dict() for r in sort_rows(ranking.rows, self.metric)],
-            "rules": {
+        shape: DataShape,
+    ) -> AutoSection:
+        return AutoSection(
+            decision=decision,
+            data=shape.to_dict(),
+            contrastive_seconds_estimate=contrastive_seconds(shape) if shape.modality == "text" else None,
+            metric=self.metric,
+            candidates=list(names),
+            labels_per_class_min=n_per_class,
+            time_budget=time_budget,
+            items_ranked=n_ranked,
+            rank_seconds=ranking.seconds,
+            zero_shot_train_accuracy=ranking.zero_shot,
+            zero_shot_seconds=ranking.zero_shot_seconds,
+            scores=[r.to_dict() for r in sort_rows(ranking.rows, self.metric)],
+            rules={
                 "few_labels": FEW_LABELS,
                 "tight_budget_seconds": TIGHT_BUDGET_SECONDS,
                 "good_knn": GOOD_KNN,
                 "many_labels": MANY_LABELS,
                 "full_budget_seconds": FULL_BUDGET_SECONDS,
+                "contrastive_max_classes": CONTRASTIVE_MAX_CLASSES,
+                "contrastive_min_labels": CONTRASTIVE_MIN_LABELS,
+                "contrastive_over_zero_shot": CONTRASTIVE_OVER_ZERO_SHOT,
+                "contrastive_max_seconds": CONTRASTIVE_MAX_SECONDS,
+                "contrastive_seconds_per_item": CONTRASTIVE_SECONDS_PER_ITEM,
             },
-            "notes": ranking.notes,
-        }
-
-    def _notes(self, decision: Decision, ranking: _Ranking) -> list[str]:
-        lines = [
-            f"auto chose {decision.strategy} on {decision.backbone} (rule {decision.rule}): {decision.reason}",
-        ]
-        if ranking.rows:
-            table = ", ".join(
-                f"{r.backbone}@{r.stage} {self.metric}={_score(r, self.metric):.3f}"
-                for r in sort_rows(ranking.rows, self.metric)[:6]
-            )
-            lines.append(f"auto ranked {len(ranking.rows)} (backbone, cut) pair(s) in {ranking.seconds:.1f}s: {table}")
-        if ranking.zero_shot is not None:
-            lines.append(
-                f"auto measured zero-shot on the ranked items: accuracy {ranking.zero_shot:.3f} "
-                f"({ranking.zero_shot_seconds:.1f}s, included above)"
-            )
-        return lines
+            notes=ranking.notes,
+        )
 
     def load(self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
         """Bundles record the chosen strategy's name; this runs only for a manifest edited by hand."""
-        from headstart.strategies import get_strategy
-
         chosen = manifest["strategy"].get("auto", {}).get("decision", {}).get("strategy", "linear")
-        return get_strategy(chosen.partition(":")[0]).load(manifest, tensors, backbone)
+        return self.resolve(chosen)[0].load(manifest, tensors, backbone)

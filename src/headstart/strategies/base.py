@@ -8,8 +8,9 @@ protocol, so adding a strategy adds a module, not branches elsewhere.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -21,6 +22,20 @@ if TYPE_CHECKING:
 
     from headstart.config import FitConfig
     from headstart.features import Extraction
+
+# How `headstart expand` grows a strategy's bundles (expand/ maps each to its handler): refit the linear head on
+# features, add label-similarity rows, or the fine-tuned head/last stages with rehearsal. None: refit instead.
+Expansion = Literal["feature-head", "label-similarity", "finetuned"]
+
+
+class Section(ABC):
+    """A typed part of a model's manifest that the strategy which produced the model adds (e.g. `auto`'s choice)."""
+
+    key: str  # its key in the manifest's `strategy` section
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The section as JSON-ready data."""
 
 
 @dataclass
@@ -72,6 +87,7 @@ class Model(ABC):
     task: str = "classification"  # what the output columns mean: softmax, independent sigmoids, or values
     thresholds: np.ndarray | None = None  # multi-label: per-tag decision thresholds tuned on held-out data
     memory: Any = None  # exemplars kept for `headstart expand` (an ExemplarMemory, see strategies/memory.py)
+    chosen_by: Section | None = None  # set by a strategy that chose this model's strategy (`auto`), for the manifest
 
     @abstractmethod
     def predict_dataset(
@@ -86,8 +102,16 @@ class Model(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no embedding")
 
     @abstractmethod
-    def manifest(self) -> dict[str, Any]:
+    def sections(self) -> dict[str, Any]:
         """`{"strategy": {...}, "head": {...}}`: enough, with `tensors()`, for the strategy's `load`."""
+
+    def manifest(self) -> dict[str, Any]:
+        """The model's `sections()`, with the section of the strategy that chose it (`auto`) in `strategy`."""
+        sections = self.sections()
+        if self.chosen_by is None:
+            return sections
+        strategy = {**sections["strategy"], self.chosen_by.key: self.chosen_by.to_dict()}
+        return {**sections, "strategy": strategy}
 
     @abstractmethod
     def tensors(self) -> dict[str, np.ndarray]:
@@ -101,7 +125,7 @@ class Model(ABC):
         """
         from headstart.errors import StrategyError
 
-        name = self.manifest().get("strategy", {}).get("name", type(self).__name__)
+        name = self.sections().get("strategy", {}).get("name", type(self).__name__)
         raise StrategyError(
             f"export is not supported for strategy {name!r} yet",
             expected="a bundle of a strategy that implements export (e.g. linear)",
@@ -110,16 +134,41 @@ class Model(ABC):
 
 
 class Strategy(ABC):
-    """One way to adapt a backbone; registered by name in `headstart.strategies`."""
+    """One way to adapt a backbone; registered by name in `headstart.strategies`.
+
+    A strategy declares what the rest of headstart needs to know about it: the `fit` options it reads (the run's
+    tracked params and the "ignored" notes derive from them, see `strategies.options`), whether it writes a
+    resumable checkpoint, and how `expand` grows its bundles."""
 
     name: str
     needs_backbone: bool = True
     description: str = ""
     tasks: tuple[str, ...] = ("classification",)  # task kinds this strategy can fit
+    # FitConfig options this strategy reads beyond those every fit reads (data, backbone, seed, budget, ...)
+    options: frozenset[str] = frozenset()
+    image_options: frozenset[str] = frozenset()  # options it reads only on images (augmentation)
+    # options it reads only for a task kind (regression: loss)
+    task_options: ClassVar[Mapping[str, frozenset[str]]] = {}
+    # writes a checkpoint under --out while training: `--resume` applies, overwriting one is refused
+    checkpoints: bool = False
+    expansion: Expansion | None = None  # how `headstart expand` grows its bundles; None: it cannot
+    # a strategy that picks another (`auto`): the options it reads to pick
+    chooser_options: frozenset[str] = frozenset()
+    study_modalities: frozenset[str] = frozenset()  # a `study` without --strategies runs it on these modalities
     # False when the strategy tunes itself on train (cross-validation): `merge_validation` then adds the data's
     # validation split to train rather than leave it unused, and says why with `validation_note`.
     uses_validation: bool = True
     validation_note: str = ""
+
+    def uses(self, modality: str | None = None, task: str | None = None) -> frozenset[str]:
+        """The options it reads on `modality` / `task` data (None: on some data); `resume` when it checkpoints."""
+        used = set(self.options) | ({"resume"} if self.checkpoints else set())
+        if modality in (None, "image"):
+            used |= self.image_options
+        for kind, extra in self.task_options.items():
+            if task in (None, kind):
+                used |= extra
+        return frozenset(used)
 
     @abstractmethod
     def fit(self, inputs: FitInputs) -> Model:

@@ -194,7 +194,7 @@ class BaselineModel(Model):
         proba = self.head.predict_proba(X) if len(kept) else np.zeros((0, len(self.labels)))
         return DatasetPrediction(proba=proba, kept=kept, labels=self.labels, skipped=skipped, n_computed=len(kept))
 
-    def manifest(self) -> dict[str, Any]:
+    def sections(self) -> dict[str, Any]:
         return {
             "strategy": {"name": BaselineStrategy.name, "features": self.features.config()},
             "head": {
@@ -216,6 +216,8 @@ class BaselineStrategy(CrossValidatedStrategy):
     needs_backbone = False
     tasks = TASKS
     description = "classic model without a pretrained network: TF-IDF or 32x32 pixels + logistic regression"
+    options = frozenset({"head", "C"})
+    study_modalities = frozenset({"image", "text"})  # the yardstick: does transfer beat a classic model?
 
     def _fit(self, inputs: FitInputs) -> BaselineModel:
         config, train = inputs.config, inputs.train

@@ -80,6 +80,12 @@ class ContrastiveStrategy(GradientStrategy):
     default_epochs = 10
     default_lr = 3e-4  # the last stage's rate (lower stages decay by LAYER_DECAY); there is no head in this phase
     tasks = ("classification",)
+    # a fixed schedule (no early stopping, so no patience) and rates that decay by depth (no lr_ratio)
+    options = frozenset({"max_epochs", "lr", "time_budget"})
+    image_options = frozenset({"augment", "views"})
+    task_options = {}
+    # on few-shot texts it can lead the probe by several points (BENCHMARKS.md, `auto` on texts)
+    study_modalities = frozenset({"text"})
     uses_validation = False  # a fixed schedule and a cross-validated head: `merge_validation` adds it to train
     validation_note = "contrastive runs a fixed schedule and cross-validates its head's C"
 

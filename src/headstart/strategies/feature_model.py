@@ -86,7 +86,7 @@ class FeatureHeadModel(Model):
             n_computed=x.n_computed,
         )
 
-    def manifest(self) -> dict[str, Any]:
+    def sections(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "head": {"type": self.head_type, **self.head.config()}}
 
     def tensors(self) -> dict[str, np.ndarray]:

@@ -12,8 +12,6 @@ what rates, and how the head starts:
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +41,7 @@ from headstart.strategies.base import (
 )
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import activation_memory, strip_memory
+from headstart.strategies.resume import run_fingerprint, run_options
 from headstart.strategies.task_heads import task_head
 from headstart.strategies.training_data import ActivationData, RawData, activation_key
 from headstart.tasks import TASKS, encode_targets, tune_thresholds
@@ -55,9 +54,7 @@ from headstart.train import (
     Trainer,
     TrainerConfig,
     checkpoint_path,
-    refuse_overwrite,
 )
-from headstart.train.callbacks import DATA_KEY
 from headstart.train.objectives import Objective, RegressionObjective, objective_for
 
 DROPOUT = 0.1
@@ -181,7 +178,7 @@ class FinetuneModel(Model):
         proba = np.concatenate(probas) if probas else np.zeros((0, self.top.head.out_features))
         return DatasetPrediction(proba=proba, kept=np.array(kept, dtype=np.int64), labels=self.labels, skipped=skipped)
 
-    def manifest(self) -> dict[str, Any]:
+    def sections(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "head": {"type": "finetuned", "dropout": DROPOUT, "cut": self.cut}}
 
     def export_module(self) -> nn.Module:
@@ -217,6 +214,11 @@ class GradientStrategy(Strategy):
     """Shared fit/load for partial, full and scratch; subclasses choose the cut, groups and defaults."""
 
     tasks = TASKS
+    options = frozenset({"max_epochs", "lr", "lr_ratio", "patience", "time_budget"})
+    image_options = frozenset({"augment"})
+    task_options = {"regression": frozenset({"loss"})}
+    checkpoints = True
+    expansion = "finetuned"
 
     pretrained = True
     default_epochs = 15
@@ -315,7 +317,7 @@ class GradientStrategy(Strategy):
             torch.set_num_threads(config.threads)
         options = run_options(config, train)
         return Checkpointer(
-            checkpoint_path(config.out), resume=config.resume, fingerprint=_fingerprint(options), options=options
+            checkpoint_path(config.out), resume=config.resume, fingerprint=run_fingerprint(options), options=options
         )
 
     @staticmethod
@@ -466,6 +468,7 @@ class PartialStrategy(GradientStrategy):
 
     name = "partial"
     description = "freeze early stages (cached in ONNX Runtime), train the last K stages + head"
+    image_options = frozenset({"augment", "views"})  # views: augmented copies of the cached prefix's activations
 
     def cut(self, backbone: Backbone, params: dict[str, Any]) -> int:
         """The first trained stage for `NAME:K`: the last K of the backbone's stages train (1 <= K < stages)."""
@@ -543,32 +546,3 @@ def _no_validation_note(why: str, config: FitConfig) -> str:
         f"no validation split ({why}): trained on all of them, with no early stopping or best-epoch selection "
         "(the last epoch's weights are kept)"
     )
-
-
-# Options that cannot change what a gradient fit learns: how it runs, where, what is recorded, and the options
-# of other strategies. A resume ignores them (the bit-identical guarantee holds across them).
-NOT_IN_FINGERPRINT = frozenset(
-    {
-        "resume", "progress", "threads", "time_budget", "track", "on_bad", "engine", "ray_address", "out",
-        "memory", "memory_mb", "head", "C", "text_backbone", "label_descriptions", "candidates",
-    }
-)  # fmt: skip
-
-
-def run_options(config: FitConfig, train: Dataset) -> dict[str, Any]:
-    """What identifies a run for resuming: the options that can change the result, and the training data."""
-    options = config.model_dump(exclude=set(NOT_IN_FINGERPRINT))
-    return {**options, DATA_KEY: train.fingerprint()}
-
-
-def _fingerprint(options: dict[str, Any]) -> str:
-    blob = json.dumps(options, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def refuse_checkpoint_overwrite(config: FitConfig, strategy: Strategy) -> None:
-    """Before any work: a fit that may train by gradient must not lose the checkpoint an interrupted fit to the same
-    --out left. With --resume, an unreadable checkpoint is refused now; without, the same run's (data and options)
-    is refused once training starts, and another run's is kept aside (`Checkpointer.on_fit_start`)."""
-    checkpoints = isinstance(strategy, GradientStrategy) or strategy.name == "auto"
-    refuse_overwrite(config.out if checkpoints else None, resume=config.resume)

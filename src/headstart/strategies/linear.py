@@ -214,6 +214,9 @@ class LinearStrategy(CrossValidatedStrategy):
     validation_note = "linear picks C by cross-validation"
     description = "frozen backbone features + logistic regression / linear SVM (ridge, one-vs-rest for other tasks)"
     tasks = TASKS
+    options = frozenset({"head", "C"})
+    expansion = "feature-head"
+    study_modalities = frozenset({"image", "text"})
 
     def _fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone = inputs.config, inputs.backbone

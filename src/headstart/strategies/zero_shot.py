@@ -272,6 +272,8 @@ class ZeroShotStrategy(Strategy):
     name = "zero-shot"
     description = "no training: label names matched to the pretraining classes (images) or to the texts"
     tasks = ("classification", "multilabel")
+    options = frozenset({"text_backbone", "label_descriptions"})
+    expansion = "label-similarity"
 
     def fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone, train = inputs.config, inputs.backbone, inputs.train

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ from headstart.services.expand.head import expand_head_only, head_only
 from headstart.services.expand.linear import expand_linear
 from headstart.services.expand.tune import expand_finetune
 from headstart.services.expand.zero_shot import expand_zero_shot
+from headstart.strategies import all_strategies, get_strategy
+from headstart.strategies.base import Expansion as StrategyExpansion
 from headstart.strategies.base import Model, class_counts
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.finetune import FinetuneModel
@@ -252,25 +255,44 @@ def _expand(
     per_class: int | None,
     config: ExpandConfig,
 ) -> Expansion:
+    """Grow the parent with the handler its strategy declares (`Strategy.expansion`)."""
     name = manifest["strategy"]["name"]
-    model = predictor.model
-    model = getattr(model, "inner", model)
-    inputs = ExpandInputs(manifest, memory, train, labels, per_class, config)
-    if name == "linear":
-        assert isinstance(model, FeatureHeadModel)
-        return expand_linear(model, inputs)
-    if name == "zero-shot":
-        assert isinstance(model, FeatureHeadModel)
-        return expand_zero_shot(model, inputs)
-    if isinstance(model, FinetuneModel):
-        if memory is None and not config.allow_forgetting:
-            raise no_memory_error(manifest, degraded=True)
-        return expand_head_only(model, inputs) if head_only(config, memory) else expand_finetune(model, inputs)
-    raise StrategyError(
-        f"expand does not support bundles of strategy {name!r}",
-        expected="a linear, zero-shot (texts) or fine-tuned (partial:K, full, scratch) bundle",
-        fix="refit on old + new data with `headstart fit`",
-    )
+    expansion = get_strategy(name).expansion
+    if expansion is None:
+        able = ", ".join(s.name for s in all_strategies() if s.expansion)
+        raise StrategyError(
+            f"expand does not support bundles of strategy {name!r}",
+            expected=f"a bundle of a strategy that can grow: {able}",
+            fix="refit on old + new data with `headstart fit`",
+        )
+    return EXPANDERS[expansion](predictor.model, ExpandInputs(manifest, memory, train, labels, per_class, config))
+
+
+def _expand_feature_head(model: Model, inputs: ExpandInputs) -> Expansion:
+    assert isinstance(model, FeatureHeadModel)
+    return expand_linear(model, inputs)
+
+
+def _expand_label_similarity(model: Model, inputs: ExpandInputs) -> Expansion:
+    assert isinstance(model, FeatureHeadModel)
+    return expand_zero_shot(model, inputs)
+
+
+def _expand_finetuned(model: Model, inputs: ExpandInputs) -> Expansion:
+    """Head only (the parent's stored activations) or the last stages too; never without rehearsal unless allowed."""
+    assert isinstance(model, FinetuneModel)
+    if inputs.memory is None and not inputs.config.allow_forgetting:
+        raise no_memory_error(inputs.manifest, degraded=True)
+    if head_only(inputs.config, inputs.memory):
+        return expand_head_only(model, inputs)
+    return expand_finetune(model, inputs)
+
+
+EXPANDERS: dict[StrategyExpansion, Callable[[Model, ExpandInputs], Expansion]] = {
+    "feature-head": _expand_feature_head,
+    "label-similarity": _expand_label_similarity,
+    "finetuned": _expand_finetuned,
+}
 
 
 # ---------------------------------------------------------------- metrics

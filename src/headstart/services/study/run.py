@@ -15,7 +15,7 @@ from typing import Any
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
 from headstart.cache import CACHE_ENV, cache_root
-from headstart.config import DEFAULT_BACKBONES, FitConfig, StudyConfig, validated
+from headstart.config import DEFAULT_BACKBONES, FitConfig, StrategyOptions, StudyConfig, validated
 from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
 from headstart.data.splits import Splits
 from headstart.energy import EnergyMeter, check_country
@@ -33,7 +33,7 @@ from headstart.services.study.grid import (
 )
 from headstart.services.study.records import RESULTS, append_record, latest_by_key, read_records
 from headstart.services.study.verdict import summarize, verdict
-from headstart.strategies import FitInputs, check_strategy_task, resolve_strategy
+from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, resolve_strategy
 from headstart.task_metrics import PRIMARY, primary_score, task_report
 
 Event = Callable[..., None]
@@ -102,6 +102,7 @@ class StudyPlan:
     country: str
     out: Path
     started: float  # perf_counter when planning began: --max-time counts from here
+    config: StudyConfig  # with the default strategies of the data's modality filled in
 
 
 def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
@@ -122,7 +123,9 @@ def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
         target=config.target,
         separator=config.separator,
     )
-    for spec in config.strategies:
+    if config.strategies is None:
+        config = config.model_copy(update={"strategies": default_study_strategies(dataset.modality, dataset.task)})
+    for spec in config.strategies or ():
         check_strategy_task(resolve_strategy(spec)[0], dataset.task)
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.split_seed)
     backbone = _study_backbone(config, dataset)
@@ -130,10 +133,10 @@ def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
     _check_same_frame(out, frame)
-    cells = plan_cells(config.strategies, config.budgets, config.seeds)
+    cells = plan_cells(config.strategies or [], config.budgets, config.seeds)
     done = {k for k, r in latest_by_key(read_records(out)).items() if r.get("status") == "ok"}
     todo = [c for c in cells if c.key not in done]
-    return StudyPlan(dataset, splits, backbone, frame, cells, todo, engine, country, out, started)
+    return StudyPlan(dataset, splits, backbone, frame, cells, todo, engine, country, out, started, config)
 
 
 def run_study(
@@ -145,6 +148,7 @@ def run_study(
     """
     emit = on_event or (lambda *a, **k: None)
     plan = plan or plan_study(data, config)
+    config = plan.config
     started, country, out, engine = plan.started, plan.country, plan.out, plan.engine
     dataset, splits, backbone, frame = plan.dataset, plan.splits, plan.backbone, plan.frame
     cells, todo = plan.cells, plan.todo
@@ -349,7 +353,7 @@ def _warm_features(
     Otherwise the first concurrent cells would each compute the same features on their own worker. The
     study's own progress display says so (a second bar would fight with it).
     """
-    if backbone is None or not any(strategy_name(s) == "linear" for s in config.strategies):
+    if backbone is None or not any(strategy_name(s) == "linear" for s in config.strategies or ()):
         return
     from headstart.features import extract_features
 
@@ -360,7 +364,7 @@ def _warm_features(
 
 def _study_backbone(config: StudyConfig, dataset: Dataset) -> Backbone | None:
     """The backbone every transfer cell uses (None when no strategy needs one); checks `partial:K` early."""
-    resolved = [resolve_strategy(s) for s in config.strategies]
+    resolved = [resolve_strategy(s) for s in config.strategies or ()]
     if not any(strategy.needs_backbone for strategy, _ in resolved):
         return None
     backbone = get_backbone(config.backbone or DEFAULT_BACKBONES[dataset.modality])
@@ -436,21 +440,11 @@ def _check_same_frame(out: Path, frame: dict[str, Any]) -> None:
 
 def _fit_config(cell: Cell, config: StudyConfig, out: Path) -> FitConfig:
     options: dict[str, Any] = {
-        "backbone": config.backbone,
+        **{name: getattr(config, name) for name in StrategyOptions.model_fields},  # the fields fit and study share
         "strategy": cell.strategy,
-        "head": config.head,
         "labels_per_class": cell.budget or None,
         "seed": cell.seed,
-        "test_size": config.test_size,
         "out": str(out / "cells" / cell.slug),  # only checkpoints of gradient fits land beside this path
-        "text_backbone": config.text_backbone,
-        "label_descriptions": config.label_descriptions,
-        "max_epochs": config.max_epochs,
-        "lr": config.lr,
-        "patience": config.patience,
-        "augment": config.augment,
-        "views": config.views,
-        "time_budget": config.time_budget,
         "text_column": config.text_column,
         "label_column": config.label_column,
         "on_bad": config.on_bad,

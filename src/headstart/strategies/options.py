@@ -1,0 +1,79 @@
+"""Which `fit` options a strategy uses, derived from the strategies' declarations (`Strategy.uses`): the run's
+tracked params, and a note for each option set by the user that the strategy which trained ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from headstart.config import CLI_CALLER, FitConfig
+from headstart.strategies.base import Strategy
+from headstart.strategies.registry import SPEC_FORMS, all_strategies, get_strategy
+
+CLI_FLAGS_OF_FIT = set(FitConfig.model_fields) - {"C", "progress"}  # Python-only options have no --flag
+
+
+def strategy_options() -> frozenset[str]:
+    """Every option some strategy declares: the others (data, backbone, seed, budget, ...) every fit reads."""
+    return frozenset().union(*(s.uses() for s in all_strategies()))
+
+
+def unused_options(strategy: Strategy, task: str, modality: str | None = None) -> set[str]:
+    """Fit options `strategy` cannot use on `task` (and `modality`, None: either) data; a strategy that chooses
+    another (`auto`) uses every option it might hand on."""
+    return set(strategy_options() - strategy.uses(modality, task))
+
+
+def applicable_params(config: FitConfig, strategy: Strategy, task: str, modality: str | None = None) -> dict[str, Any]:
+    """The fit options that can matter for this strategy and task, for the run's params (the full config is
+    logged as an artifact for `reproduce`): no epochs for a linear probe, no loss for classification."""
+    drop = unused_options(strategy, task, modality) | {"progress"}
+    return {k: v for k, v in config.model_dump().items() if k not in drop}
+
+
+def users_of(option: str) -> str:
+    """Who reads `option`, in words, from the declarations: "partial:K, full, contrastive[:K] and scratch on images"."""
+    readers = [s for s in all_strategies() if option in s.uses()]
+    users = [s for s in readers if not s.chooser_options] or readers  # `auto` only when no other reads it
+    names = [SPEC_FORMS.get(s.name, s.name) for s in users]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if len(users) > 1 and users == [s for s in all_strategies() if s.checkpoints and not s.chooser_options]:
+        listed = f"the gradient strategies ({', '.join(names)})"
+    if users and all(option in s.image_options for s in users):
+        return f"{listed} on images"
+    kinds = {kind for s in users for kind, extra in s.task_options.items() if option in extra}
+    if users and len(kinds) == 1 and all(option not in s.options for s in users):
+        return f"{kinds.pop()} with {listed.replace(' and ', ' or ')}"
+    return listed
+
+
+def ignored_option_notes(
+    config: FitConfig, asked: Strategy, trained: dict[str, Any], modality: str, task: str
+) -> list[str]:
+    """A note for each option set away from its default that the strategy which trained did not use.
+
+    `trained` is the model's manifest `strategy` section: for `auto`, the strategy it chose decides (auto itself
+    read its `chooser_options`, --backbones and --time-budget, to choose)."""
+    name = str(trained.get("name") or asked.name)
+    strategy = get_strategy(name) if name != asked.name else asked
+    unused = unused_options(strategy, task, modality) - asked.chooser_options
+    by = f"{trained.get('spec') or name} (chosen by {asked.name})" if asked.chooser_options else str(config.strategy)
+    notes = []
+    for option in sorted(unused):
+        value, default = getattr(config, option), FitConfig.model_fields[option].default
+        if value != default:
+            notes.append(f"{as_flag(option, value)} applies only to {users_of(option)}; ignored by {by}")
+    return notes
+
+
+def as_flag(option: str, value: Any) -> str:
+    """The option as the user wrote it: "--head svm", "--no-augment" from the CLI; "head='svm'" from Python."""
+    if not CLI_CALLER.get() or option not in CLI_FLAGS_OF_FIT:
+        return f"{option}={value!r}"
+    flag = "--backbones" if option == "candidates" else "--" + option.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{option.replace('_', '-')}"
+    if isinstance(value, list):
+        return f"{flag} {','.join(map(str, value))}"
+    if option == "time_budget":
+        return f"{flag} {value:g}s"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
