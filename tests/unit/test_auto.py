@@ -178,3 +178,22 @@ def test_auto_returns_the_chosen_model_itself_with_its_section(text_csv: Path, t
     assert type(model) in (FeatureHeadModel, FinetuneModel)  # the chosen strategy's own model, no proxy
     assert model.sections()["strategy"]["name"] == section.decision.strategy.partition(":")[0]
     assert model.manifest()["strategy"]["auto"] == section.to_dict()
+
+
+@pytest.mark.parametrize("measured", [True, False])
+def test_zero_shot_is_measured_unless_rc_precedes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, measured: bool
+) -> None:
+    from headstart.config import FitConfig
+    from headstart.data import load_dataset
+    from headstart.strategies import FitInputs, get_strategy
+    from tests.conftest import make_text_csv
+
+    train = load_dataset(str(make_text_csv(tmp_path / "t.csv")))
+    n = min(train.class_counts().values())
+    monkeypatch.setattr(auto, "CONTRASTIVE_MIN_LABELS", 2)
+    monkeypatch.setattr(auto, "CONTRASTIVE_OVER_ZERO_SHOT", n + 1 if measured else n)  # RC precedes RZ from there
+    config = FitConfig(strategy="auto", candidates=["test-text"], progress=False)
+    section = get_strategy("auto").choose(FitInputs(train=train, backbone=None, config=config))  # type: ignore[attr-defined]
+    assert (section.zero_shot_train_accuracy is not None) is measured
+    assert section.decision.rule in (("RZ", "RC") if measured else ("RC",))

@@ -47,8 +47,8 @@ def study(
         typer.Option(
             "--strategies",
             "-s",
-            help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)} "
-            "(default: linear,baseline, and contrastive for texts).",
+            help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)}. "
+            "Default: linear,baseline, and contrastive for texts.",
         ),
     ] = None,
     budgets: Annotated[

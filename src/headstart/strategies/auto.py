@@ -306,7 +306,8 @@ class AutoStrategy(Strategy):
             self._rank(ranking, sample, names, "last", config)
         first = {"metric": self.metric, "candidates": names, "shape": shape}
         decision = decide(ranking.rows, n_per_class, config.time_budget, **first)
-        if n_per_class > 0 and decision.rule != "RC":  # RC before RZ: zero-shot cannot change the choice
+        # from CONTRASTIVE_OVER_ZERO_SHOT labels per class RC precedes RZ: zero-shot cannot change the choice
+        if n_per_class > 0 and not (decision.rule == "RC" and n_per_class >= CONTRASTIVE_OVER_ZERO_SHOT):
             ranking.zero_shot = self._zero_shot_accuracy(sample, str(decision.backbone), config, ranking)
         decide_with = {**first, "zero_shot_accuracy": ranking.zero_shot}
         decision = decide(ranking.rows, n_per_class, config.time_budget, **decide_with)
