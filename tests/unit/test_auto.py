@@ -80,7 +80,7 @@ def test_few_class_texts_with_enough_labels_mean_contrastive() -> None:
     assert (d.strategy, d.rule, d.cut) == ("contrastive", "RC", 1) and "2 classes" in d.reason
     assert decide(TABLE, 16, zero_shot_accuracy=0.80, shape=two).rule == "RZ"  # fewer labels: label names first
     assert decide(TABLE, 16, zero_shot_accuracy=0.70, shape=two).rule == "RC"
-    assert decide(TABLE, 8, zero_shot_accuracy=0.70, shape=two).rule == "R1"  # below CONTRASTIVE_MIN_LABELS
+    assert decide(TABLE, 4, zero_shot_accuracy=0.70, shape=two).rule == "R1"  # below CONTRASTIVE_MIN_LABELS
     many = auto.DataShape("text", n_classes=77, n_items=77 * 64, words_per_item=12.0)
     assert decide(TABLE, 64, shape=many).rule == "R1"  # many classes: the probe leads at a fraction of the time
     images = auto.DataShape("image", n_classes=2, n_items=128)

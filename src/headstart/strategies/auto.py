@@ -51,7 +51,7 @@ from headstart.transferability import ScoreRow, rank, sort_rows, subsample
 
 FEW_LABELS = 100
 CONTRASTIVE_MAX_CLASSES = 10
-CONTRASTIVE_MIN_LABELS = 16
+CONTRASTIVE_MIN_LABELS = 8
 CONTRASTIVE_OVER_ZERO_SHOT = 64
 CONTRASTIVE_MAX_SECONDS = 1800.0  # without a time budget: what `auto` may spend tuning the body
 # CPU seconds per training item for contrastive's 10 epochs at REFERENCE_WORDS words per text (1 thread; sst2
