@@ -307,6 +307,10 @@ def summarise(path: Path, reuse: list[Path], args: argparse.Namespace) -> None:
         )
 
 
+def _seconds(value: float) -> str:
+    return "not recorded" if np.isnan(value) else f"{value:.1f}"
+
+
 def _relative(path: Path) -> str:
     root = Path(__file__).resolve().parents[1]
     path = path.resolve()
@@ -335,7 +339,7 @@ def record_goal(
                 f"{auto['accuracy_mean']:.3f}",
                 f"{best} {by[best]['accuracy_mean']:.3f}",
                 f"{gap:+.1f}",
-                f"{auto['train_cpu_seconds_mean']:.1f} / {by[best]['train_cpu_seconds_mean']:.1f}",
+                f"{_seconds(auto['train_cpu_seconds_mean'])} / {_seconds(by[best]['train_cpu_seconds_mean'])}",
                 others,
             ]
         )
@@ -356,7 +360,7 @@ def record_goal(
     if unmeasured:
         figure += f"; not measured: {', '.join(unmeasured)}"
     measured = [x for x in loads if x is not None]
-    write_result(
+    written = write_result(
         GOAL,
         title=TITLE,
         target=TARGET,
@@ -384,7 +388,7 @@ def record_goal(
             "Reused cells (same load_task, draws and test sets): " + ", ".join(p.name for p in reuse) + "; "
             "banking77's contrastive 16/class cell predates contrastive's layer-wise decay (v3).",
             "1 thread per process (OMP_NUM_THREADS=1), CPU seconds from time.process_time; the machine was "
-            "shared with other engineers' test suites (load in the load column).",
+            "shared with other engineers' test suites (load below).",
         ],
         sources=[_relative(p) for p in [*reuse, path] if p.exists()],
         issue=24,
@@ -393,6 +397,10 @@ def record_goal(
         argv=None,
         commit=args.commit,
     )
+    if written is not None and args.command:  # every command that produced the cells, then this summary
+        doc = json.loads(written.read_text())
+        doc["command"] = [*args.command, *doc["command"]]
+        write_json(written, doc)
 
 
 if __name__ == "__main__":
