@@ -36,8 +36,13 @@ EXPORT_FORMAT = 1  # bump when the export procedure changes, to invalidate cache
 OPSET = 18
 PARITY_ATOL = 1e-3
 # int8 (dynamic quantization of MatMul/Gemm weights, per channel) is an approximation: its check is looser.
-# Its fidelity on MiniLM: BENCHMARKS.md, "int8 serving".
+# Its fidelity on MiniLM: BENCHMARKS.md, "int8 serving" (the same on AVX2-only and AVX-512 VNNI CPUs).
 INT8_PARITY_ATOL = 0.1
+# Weights are int8 in 7 bits (reduce_range), per output channel. Without VNNI, ONNX Runtime's u8s8 kernels sum
+# pairs of u8*s8 products in int16 (vpmaddubsw), which saturates for 8-bit weights (255*127*2 > 32767): on an
+# AVX2-only CPU test-text's features then drifted 0.23 from torch. With 7-bit weights a pair is at most
+# 255*64*2 = 32640, so no CPU saturates and every CPU computes the same numbers, at the speed of the u8s8 kernels.
+INT8_SCHEME = {"weight_type": "QInt8", "per_channel": True, "reduce_range": True}
 # Pooled text batches run as length-sorted groups of this many rows, each cut to its own longest text:
 # one batch padded to its longest text wastes about half its compute on padding for SST-2-like lengths.
 BUCKET_ROWS = 8
@@ -220,6 +225,11 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
+def _scheme_tag() -> str:
+    """A short tag of `INT8_SCHEME` for the cached file's name, so a changed scheme never reuses an old file."""
+    return hashlib.sha256(json.dumps(INT8_SCHEME, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
@@ -229,8 +239,9 @@ class FrozenRunner:
 
     `pooled=True` gives (N, D) features pooled at the cut; `pooled=False` gives the activation at the cut
     (`backbone.activation_key`; for text the padding mask is the input's `attention_mask`).
-    `precision="int8"` runs a dynamically quantized copy of the export (opt-in: faster on CPUs with int8
-    dot products, within `INT8_PARITY_ATOL` of torch; a row's result then depends slightly on its batch).
+    `precision="int8"` runs a dynamically quantized copy of the export (opt-in: faster, within `INT8_PARITY_ATOL`
+    of torch; a row's result then depends slightly on its batch). Its agreement is checked on this CPU each time
+    the runner opens: when it is poor, the runner runs fp32 and says why in `degraded`.
     """
 
     def __init__(
@@ -258,7 +269,8 @@ class FrozenRunner:
         self.exported = False  # True when this runner had to export (False: reused the cached file)
         self.export_seconds = 0.0
         self.onnx_path: Path | None = None
-        self.degraded: str | None = None  # why the runner fell back to torch, when it did
+        self.degraded: str | None = None  # why the runner fell back (to torch, or from int8 to fp32), when it did
+        self.running_precision: Precision = "fp32"  # int8 only once the quantized graph agreed on this CPU
         if engine == "auto" and not onnxruntime_available():
             self.degraded = "onnxruntime is not installed; running the frozen stages eagerly in torch"
             warnings.warn(self.degraded, stacklevel=2)
@@ -271,7 +283,7 @@ class FrozenRunner:
         if self.engine == "onnxruntime":
             self.onnx_path = self._ensure_export()
             if precision == "int8":
-                self.onnx_path = self._ensure_int8(self.onnx_path)
+                self.onnx_path = self._int8_or_fp32(self.onnx_path)
             self._session = open_session(self.onnx_path, self.threads)
 
     # -- running ---------------------------------------------------------------------------------
@@ -334,9 +346,24 @@ class FrozenRunner:
             out_axes.update({a: "sequence" for a in seq})
         export_onnx(self._module, self.backbone, path, "features" if self.pooled else "activation", out_axes)
 
+    def _int8_or_fp32(self, fp32: Path) -> Path:
+        """The int8 copy when it agrees with torch on this CPU (kernels differ between CPUs), else `fp32` with
+        the reason in `degraded` and a warning."""
+        int8 = self._ensure_int8(fp32)
+        diff, limit = self._parity(int8, INT8_PARITY_ATOL)
+        if diff <= limit:
+            self.running_precision = "int8"
+            return int8
+        self.degraded = (
+            f"int8 disagrees with fp32 on this CPU (max |diff| {diff:.3g} > {limit:.3g} on the example inputs): "
+            "running fp32"
+        )
+        warnings.warn(f"{self.backbone.name}: {self.degraded}", stacklevel=3)
+        return fp32
+
     def _ensure_int8(self, fp32: Path) -> Path:
-        """The dynamically quantized copy of the fp32 export (cached beside it), parity-checked against torch."""
-        path = fp32.with_name(f"{fp32.stem}-int8.onnx")
+        """The dynamically quantized copy of the fp32 export (cached beside it, named by its scheme)."""
+        path = fp32.with_name(f"{fp32.stem}-{_scheme_tag()}-int8.onnx")
         if path.is_file():
             return path
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -345,24 +372,32 @@ class FrozenRunner:
             with _quiet_root_logger(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 quantize_dynamic(
-                    fp32, tmp, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul", "Gemm"]
+                    fp32,
+                    tmp,
+                    weight_type=QuantType[INT8_SCHEME["weight_type"]],
+                    per_channel=bool(INT8_SCHEME["per_channel"]),
+                    reduce_range=bool(INT8_SCHEME["reduce_range"]),
+                    op_types_to_quantize=["MatMul", "Gemm"],
                 )
-            self._check_parity(tmp, INT8_PARITY_ATOL)
         return path
 
-    def _check_parity(self, path: Path, atol: float = PARITY_ATOL) -> None:
-        """Refuse an export whose outputs differ from torch on the example inputs."""
+    def _parity(self, path: Path, atol: float) -> tuple[float, float]:
+        """(max |diff| between the graph at `path` and torch on the example inputs, the largest allowed)."""
         example = self.backbone.example_inputs(batch=3)
         session = open_session(path, self.threads)
         got = session.run(None, {n: example[n] for n in self.backbone.input_names})[0]
         want = self.run_torch(example)
         diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
-        scale = max(1.0, float(np.max(np.abs(want))))
-        if not diff <= atol * scale:
+        return diff, atol * max(1.0, float(np.max(np.abs(want))))
+
+    def _check_parity(self, path: Path, atol: float = PARITY_ATOL) -> None:
+        """Refuse an export whose outputs differ from torch on the example inputs."""
+        diff, limit = self._parity(path, atol)
+        if not diff <= limit:
             raise BackboneError(
                 f"the ONNX export of {self.backbone.name} (stages[0:{self.stop}]) disagrees with torch: "
                 f"max |diff| = {diff:.3g}",
-                expected=f"max |diff| <= {atol * scale:.3g}",
+                expected=f"max |diff| <= {limit:.3g}",
                 fix="run with engine='torch' (or precision='fp32') and report the backbone",
             )
 

@@ -92,6 +92,12 @@ class FeatureHeadModel(Model):
     def tensors(self) -> dict[str, np.ndarray]:
         return self.head.state()
 
+    @property
+    def frozen_runner(self) -> FrozenRunner | None:
+        """The opened frozen network (None before the first prediction): its `running_precision` and `degraded`
+        say whether a requested int8 runs, or fell back to fp32 on this CPU."""
+        return self._frozen
+
     def _run_frozen(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Run the frozen backbone; its ONNX session is opened on first use only (0.2 s for MiniLM)."""
         from headstart.runtime import FrozenRunner, default_threads
