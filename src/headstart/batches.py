@@ -23,7 +23,26 @@ def decode_item(dataset: Dataset, i: int) -> Any:
 
 def decode_raw(modality: str, item: str) -> Any:
     """Decode one raw item (an image path or a text) as `decode_item` does; raises BadItemError."""
-    return read_image(item) if modality == "image" else item
+    if modality == "image":
+        return read_image(item)
+    problem = text_problem(item)
+    if problem is not None:
+        raise BadItemError(item, problem)
+    return item
+
+
+def text_problem(text: str) -> str | None:
+    """Why a text cannot be encoded for a network, or None: a lone surrogate (undecodable bytes read with
+    `surrogateescape`, as in command-line arguments, or a broken `\\ud800` escape in JSON) is no character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = ord(text[err.start])
+        return (
+            f"the text is not valid Unicode: character {err.start + 1} is a lone surrogate (U+{bad:04X}), "
+            "left by bytes that are not UTF-8 or by a broken \\u escape"
+        )
+    return None
 
 
 Job = tuple[int, int]  # (dataset index, view number)

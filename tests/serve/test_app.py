@@ -174,8 +174,48 @@ def test_openapi_docs(image_client: TestClient) -> None:
         assert image_client.get(asset).status_code == 200, asset
     schema = image_client.get("/openapi.json").json()
     assert {"/v1/predict", "/v1/model", "/v1/health"} <= set(schema["paths"])
-    body = schema["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
-    assert {"application/json", "multipart/form-data"} <= set(body)
+
+
+def test_openapi_describes_what_an_image_model_accepts(image_client: TestClient) -> None:
+    operation = image_client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+    body = operation["requestBody"]["content"]
+    assert "application/json" not in body  # texts are refused (422) by an image model
+    files = body["multipart/form-data"]["schema"]["properties"]["files"]
+    assert files["maxItems"] == 4 and files["items"]["format"] == "binary"
+    assert {"image/png", "image/jpeg", "application/octet-stream"} <= set(body)
+    assert {p["name"] for p in operation["parameters"]} == {"top_k", "on_bad", "X-Filename"}
+
+
+def test_openapi_describes_what_a_text_model_accepts(text_client: TestClient) -> None:
+    import re
+
+    operation = text_client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]
+    body = operation["requestBody"]["content"]
+    assert set(body) == {"application/json"}  # no uploads advertised to a text model
+    inputs = body["application/json"]["schema"]["properties"]["inputs"]["anyOf"]
+    one, many = inputs
+    assert one["type"] == "string" and one["maxLength"] == 200  # a bare string is one text, as the service takes it
+    assert many["type"] == "array" and many["maxItems"] == 4 and many["items"]["maxLength"] == 200
+    blank = re.compile(one["pattern"])
+    assert blank.search("a goal") and not blank.search(" \t\x1c\u3000 ")  # blank as str.strip() sees it
+    sent = text_client.post("/v1/predict", json={"inputs": "a goal"})
+    assert sent.status_code == 200
+    refused = text_client.post("/v1/predict", files={"files": ("x.png", png_bytes(), "image/png")})
+    assert refused.status_code == 422  # what the document leaves out is refused
+
+
+def test_a_file_part_without_a_file_name_is_an_upload(image_client: TestClient) -> None:
+    """RFC 7578 makes filename= optional: such a part is still the image, not a text field."""
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"\r\nContent-Type: image/png\r\n\r\n'.encode()
+        + png_bytes((30, 40, 220))
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    response = image_client.post("/v1/predict", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["label"] == "blue"
 
 
 def test_unknown_route_and_method(image_client: TestClient) -> None:

@@ -82,26 +82,42 @@ def test_runs_off_the_event_loop_thread() -> None:
     assert threads and threads[0].startswith("headstart-infer")
 
 
-def test_errors_reach_every_request_of_the_batch_and_the_batcher_survives() -> None:
-    calls = 0
+def test_a_failing_request_fails_alone_and_the_batcher_survives() -> None:
+    """A shared pass that raises is retried request by request: only the request that fails alone gets the error."""
+    batches: list[list[int]] = []
 
     def run(items: list[int]) -> list[int]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise DataError("boom")
+        batches.append(list(items))
+        if -1 in items:
+            raise DataError("poisoned")
         return items
 
     async def main() -> list[object]:
         batcher: MicroBatcher[int, int] = MicroBatcher(run, max_batch=8, max_wait_ms=30)
-        first = await asyncio.gather(batcher.submit([1]), batcher.submit([2]), return_exceptions=True)
-        after = await batcher.submit([3])
+        first = await asyncio.gather(
+            batcher.submit([1]), batcher.submit([2, -1]), batcher.submit([3, 4]), return_exceptions=True
+        )
+        after = await batcher.submit([5])
         await batcher.stop()
         return [*first, after]
 
     out = asyncio.run(main())
-    assert all(isinstance(e, DataError) for e in out[:2])
-    assert out[2] == [3]
+    assert out[0] == [1] and isinstance(out[1], DataError) and out[2] == [3, 4] and out[3] == [5]
+    assert batches[0] == [1, 2, -1, 3, 4]  # they did share a pass first
+    assert batches[1:4] == [[1], [2, -1], [3, 4]]
+
+
+def test_a_wrong_number_of_results_is_an_error_not_a_misaligned_answer() -> None:
+    async def main() -> object:
+        batcher: MicroBatcher[int, int] = MicroBatcher(lambda items: items[:-1], max_batch=8, max_wait_ms=1)
+        try:
+            return await batcher.submit([1, 2])
+        except RuntimeError as err:
+            return err
+        finally:
+            await batcher.stop()
+
+    assert isinstance(asyncio.run(main()), RuntimeError)
 
 
 @pytest.mark.parametrize("max_batch", [1, 3])

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import headstart
-from headstart import api
+from headstart import api, runtime
 from headstart.cli.main import app as cli_app
 from headstart.errors import BundleError, UsageError
 from headstart.runtime import INT8_PARITY_ATOL
@@ -72,6 +72,24 @@ def test_int8_service_is_close_to_fp32_and_says_so(text_bundle: Path) -> None:
     )
     assert np.max(np.abs(got - want)) <= INT8_PARITY_ATOL
     assert (got.argmax(axis=1) == want.argmax(axis=1)).mean() >= 0.9
+
+
+def test_int8_that_disagrees_on_this_cpu_serves_fp32_and_says_so(
+    text_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "INT8_PARITY_ATOL", 0.0)  # any int8 rounding now counts as poor agreement
+    want = headstart.load(text_bundle).predict_proba(TEXTS[:2])
+    with pytest.warns(UserWarning, match="int8 disagrees"):
+        with TestClient(create_app(text_bundle, precision="int8")) as client:
+            body = client.post("/v1/predict", json={"inputs": TEXTS[:2], "top_k": 2}).json()
+            card = client.get("/v1/model").json()
+    assert body["model"] == "test-text + linear"  # no "(int8)": fp32 answers
+    assert card["limits"]["precision"] == "fp32" and "int8 disagrees" in card["limits"]["precision_note"]
+    got = [
+        [{t["label"]: t["probability"] for t in p["top"]}[lab] for lab in ("food", "sport")]
+        for p in body["predictions"]
+    ]
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_precision_is_validated_and_refused_without_a_backbone(text_bundle: Path, tmp_path: Path) -> None:

@@ -121,10 +121,11 @@ class Dataset:
         return replace(self, notes=merged)
 
     def item_digest(self, i: int) -> str:
-        """Content hash of item `i`: file bytes for images, UTF-8 text for texts."""
+        """Content hash of item `i`: file bytes for images, UTF-8 text for texts (a lone surrogate, which the
+        model refuses per item, is hashed as-is rather than failing the whole dataset)."""
         if self.modality == "image":
             return image_sha256(self.items[i])
-        return hashlib.sha256(self.items[i].encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.items[i].encode("utf-8", "surrogatepass")).hexdigest()
 
     def fingerprint(self, digests: Sequence[str] | None = None) -> str:
         """Content fingerprint: changes when any item, label or split changes; ignores item order.

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from PIL import Image
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from headstart.bundle import MANIFEST, Predictor
 from headstart.bundle import load as load_bundle
@@ -36,6 +36,7 @@ from headstart.data.dataset import Dataset
 from headstart.errors import HeadstartError
 from headstart.provenance import VERSION as __version__
 from headstart.server.batching import BatchStats, MicroBatcher
+from headstart.server.forms import read_form
 from headstart.server.inputs import check_count, check_texts, display_name, save_uploads, scrub, upload_filename
 from headstart.server.limits import (
     BodySizeLimit,
@@ -43,6 +44,8 @@ from headstart.server.limits import (
     TooLargeError,
     UnsupportedMediaTypeError,
 )
+from headstart.server.openapi import ERRORS as OPENAPI_ERRORS
+from headstart.server.openapi import predict_operation
 from headstart.server.schemas import (
     ErrorBody,
     Health,
@@ -54,6 +57,7 @@ from headstart.server.schemas import (
     ServeConfig,
     SkippedInput,
 )
+from headstart.server.tempdirs import clean_stale_upload_folders, upload_folder
 from headstart.tasks import answer
 
 STATIC = Path(__file__).parent / "static"
@@ -81,10 +85,14 @@ class PredictionService:
         self.started = time.time()
         backbone = predictor.manifest.get("backbone") or {}
         strategy = predictor.manifest.get("strategy", {}).get("name", "?")
-        self.name = f"{backbone.get('name', 'no backbone')} + {strategy}"
-        if config.precision != "fp32":
-            self.name += f" ({config.precision})"
+        self.base_name = f"{backbone.get('name', 'no backbone')} + {strategy}"
+        self.precision: str = config.precision  # what runs: fp32 when int8 disagreed on this CPU (after warm-up)
+        self.precision_note: str | None = None
         self.manifest_sha256 = manifest_digest(predictor.path)
+
+    @property
+    def name(self) -> str:
+        return self.base_name if self.precision == "fp32" else f"{self.base_name} ({self.precision})"
 
     def _predict_items(self, items: list[str]) -> list[Outcome]:
         """One forward pass for a batch (runs on the batcher's worker thread)."""
@@ -104,11 +112,15 @@ class PredictionService:
         if self.modality == "text":
             await self.batcher.submit(["warm up"])
         else:
-            with tempfile.TemporaryDirectory(prefix="headstart-serve-") as tmp:
-                path = Path(tmp) / "warm-up.png"
+            with upload_folder() as tmp:
+                path = tmp / "warm-up.png"
                 Image.new("RGB", (8, 8), (128, 128, 128)).save(path)
                 await self.batcher.submit([str(path)])
         self.batcher.stats = BatchStats()
+        runner = getattr(self.predictor.model, "frozen_runner", None)
+        if self.config.precision == "int8" and runner is not None and runner.running_precision != "int8":
+            self.precision, self.precision_note = runner.running_precision, runner.degraded
+            log.warning("--precision int8 is not used: %s", self.precision_note)
 
     def answer(
         self,
@@ -182,8 +194,7 @@ class PredictionService:
                 fix="send the texts as JSON; to classify images, serve an image model",
             )
         check_count(len(uploads), "files", self.config)
-        with tempfile.TemporaryDirectory(prefix="headstart-upload-") as tmp:
-            directory = Path(tmp)
+        with upload_folder() as directory:
             saved = await anyio.to_thread.run_sync(save_uploads, uploads, directory, self.config, skip_bad)
             started = time.perf_counter()
             readable = [p for p in saved if isinstance(p, str)]
@@ -207,7 +218,11 @@ class PredictionService:
         )
 
     def card(self) -> ModelCard:
-        return public_card(self.predictor.manifest, self.config, self.manifest_sha256)
+        card = public_card(self.predictor.manifest, self.config, self.manifest_sha256)
+        card.limits["precision"] = self.precision
+        if self.precision_note is not None:
+            card.limits["precision_note"] = self.precision_note
+        return card
 
 
 def manifest_digest(bundle: Path) -> str | None:
@@ -256,7 +271,7 @@ def public_card(manifest: dict[str, Any], config: ServeConfig, manifest_sha256: 
 
 def _skip_bad(raw: str | None) -> bool:
     """`?on_bad=skip` answers the usable inputs and lists the others; `fail` (default) refuses the request."""
-    if raw in (None, "", "fail"):
+    if raw in (None, "fail"):
         return False
     if raw == "skip":
         return True
@@ -266,15 +281,19 @@ def _skip_bad(raw: str | None) -> bool:
 
 
 def _top_k(raw: Any, default: int) -> int:
-    if raw is None or raw == "":
+    """`top_k` from the query string or a form field: ASCII digits only, at least 1 (5000 digits are refused too)."""
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = 0
+    value = 0
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        try:
+            value = int(raw)
+        except ValueError:  # over Python's limit of digits for int(str)
+            value = 0
     if value < 1:
+        shown = raw if not isinstance(raw, str) or len(raw) <= 20 else f"{raw[:20]}... ({len(raw):,} characters)"
         raise InvalidInputError(
-            f"top_k={raw!r} is not a positive integer", expected="an integer >= 1", fix="pass e.g. top_k=3"
+            f"top_k={shown!r} is not a positive integer", expected="an integer >= 1", fix="pass e.g. top_k=3"
         )
     return value
 
@@ -283,7 +302,13 @@ async def _read_json(request: Request) -> PredictRequest:
     body = await request.body()
     try:
         document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except RecursionError:
+        raise InvalidInputError(
+            "the request body is JSON nested too deeply to read",
+            expected='{"inputs": ["a text", ...], "top_k": 3}',
+            fix="send a JSON object with an 'inputs' list of strings",
+        ) from None
+    except ValueError as err:  # not JSON, not UTF-8, or a number too long to convert (JSONDecodeError is one too)
         raise InvalidInputError(
             f"the request body is not valid JSON ({err})",
             expected='{"inputs": ["a text", ...], "top_k": 3}',
@@ -307,52 +332,27 @@ def _validation_error(errors: Any) -> InvalidInputError:
 
 async def _read_uploads(request: Request, config: ServeConfig) -> tuple[list[tuple[str | None, bytes]], Any]:
     try:
-        form = await request.form(max_files=config.max_inputs, max_fields=32)
-    except StarletteHTTPException as err:
-        if "Too many files" in str(err.detail):
+        form = await read_form(request, max_files=config.max_inputs, max_fields=32)
+    except MultiPartException as err:
+        if "Too many files" in err.message:
             raise TooLargeError(
                 f"the request has more than {config.max_inputs} files, the limit per request",
                 expected=f"at most {config.max_inputs} files",
                 fix="split the files over several requests (they are batched together anyway)",
             ) from None
         raise InvalidInputError(
-            f"the multipart body cannot be read ({err.detail})",
+            f"the multipart body cannot be read ({err.message})",
             expected="multipart/form-data with image files in the field 'files'",
             fix="send the files as a browser form or `curl -F files=@photo.jpg` does",
         ) from None
     uploads = []
-    for _, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            uploads.append((value.filename, await value.read()))
+    try:
+        for _, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                uploads.append((value.filename, await value.read()))
+    finally:
+        await form.close()
     return uploads, form.get("top_k")
-
-
-PREDICT_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": PredictRequest.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "top_k": {"type": "integer", "minimum": 1},
-                    },
-                    "required": ["files"],
-                }
-            },
-        },
-    }
-}
-ERRORS_OPENAPI: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text}
-    for status, text in (
-        (413, "over a limit: body size, number of inputs, text length or image pixels"),
-        (415, "the body is neither JSON nor multipart/form-data"),
-        (422, "unusable input: malformed JSON, empty text, undecodable image, wrong modality"),
-    )
-}
 
 
 def _add_docs(app: FastAPI, name: str) -> None:
@@ -386,6 +386,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(clean_stale_upload_folders)  # left by servers killed mid-request
         await service.warm_up()
         # Startup objects (torch, transformers, the model) are long-lived: keep them out of the cyclic GC,
         # whose full passes over them otherwise stall every in-flight request for hundreds of milliseconds.
@@ -441,25 +442,27 @@ def create_app(
     @app.post(
         "/v1/predict",
         response_model=PredictResponse,
-        summary="Top-k labels with probabilities for texts (JSON) or images (multipart 'files')",
-        openapi_extra=PREDICT_OPENAPI,
-        responses=ERRORS_OPENAPI,
+        summary="Top-k labels with probabilities for texts (JSON)"
+        if service.modality == "text"
+        else "Top-k labels with probabilities for images (multipart 'files', or one image as the body)",
+        openapi_extra=predict_operation(service.modality, config),
+        responses={status: {"model": ErrorBody, "description": text} for status, text in OPENAPI_ERRORS.items()},
         response_model_exclude_none=True,  # each task kind answers with its own fields
     )
     async def predict(request: Request) -> PredictResponse:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        query_k = request.query_params.get("top_k")
+        query_k = _top_k(request.query_params.get("top_k"), config.top_k)  # checked even when the body sets one
         skip_bad = _skip_bad(request.query_params.get("on_bad"))
         if media == "application/json" or media.endswith("+json"):
             body = await _read_json(request)
-            top_k = body.top_k if body.top_k is not None else _top_k(query_k, config.top_k)
+            top_k = body.top_k if body.top_k is not None else query_k
             return await service.predict_texts(body.inputs, top_k, skip_bad)
         if media == "multipart/form-data":
             uploads, form_k = await _read_uploads(request, config)
-            return await service.predict_uploads(uploads, _top_k(form_k or query_k, config.top_k), skip_bad)
+            return await service.predict_uploads(uploads, _top_k(form_k, query_k), skip_bad)
         if media.startswith("image/") or media == "application/octet-stream":  # one raw image as the body
             upload = (request.headers.get("x-filename"), await request.body())
-            return await service.predict_uploads([upload], _top_k(query_k, config.top_k), skip_bad)
+            return await service.predict_uploads([upload], query_k, skip_bad)
         raise UnsupportedMediaTypeError(
             f"content type {media or '(none)'!r} is not accepted",
             expected='application/json {"inputs": [...]} for text models; multipart/form-data files, or one image as '

@@ -133,10 +133,15 @@ class MicroBatcher(Generic[Item, Result]):
         self.stats.largest = max(self.stats.largest, len(items))
         try:
             results = await loop.run_in_executor(self._executor, self._run, items)
-        except Exception as err:  # every waiting request gets the error (HeadstartError → its status)
-            for r in live:
-                if not r.future.done():
-                    r.future.set_exception(err)
+            if len(results) != len(items):
+                raise RuntimeError(f"the batch function returned {len(results)} results for {len(items)} items")
+        except Exception as err:
+            if len(live) > 1:  # one request's items may have failed the shared pass: run each alone
+                for r in live:
+                    await self._dispatch([r], loop)
+                return
+            if not live[0].future.done():  # the request that fails on its own gets the error (→ its status)
+                live[0].future.set_exception(err)
             return
         start = 0
         for r in live:

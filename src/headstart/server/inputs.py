@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import UnidentifiedImageError
 
+from headstart.batches import text_problem
 from headstart.data.images import MAX_PIXELS_ENV, image_size
 from headstart.errors import BadItemError, TooManyPixelsError
 from headstart.server.limits import InvalidInputError, TooLargeError
@@ -36,14 +37,23 @@ def check_count(n: int, what: str, config: ServeConfig) -> None:
 
 
 def check_texts(texts: Sequence[str], config: ServeConfig, skip_bad: bool = False) -> dict[int, str]:
-    """Why each unusable text cannot be used (empty, or longer than `max_text_chars`), by index.
+    """Why each unusable text cannot be used (empty, not valid Unicode, or longer than `max_text_chars`), by index.
 
-    Without `skip_bad` the first one is refused instead (422 empty, 413 too long), naming it.
+    Without `skip_bad` the first one is refused instead (422 empty or invalid, 413 too long), naming it.
     """
     check_count(len(texts), "texts", config)
     problems: dict[int, str] = {}
     for i, text in enumerate(texts):
-        if not text.strip():
+        invalid = text_problem(text)
+        if invalid is not None:
+            if not skip_bad:
+                raise InvalidInputError(
+                    f"inputs[{i}] cannot be used: {invalid}",
+                    expected="texts of valid Unicode characters",
+                    fix=f"fix or remove inputs[{i}] (e.g. a \\ud800 escape without its pair), or add ?on_bad=skip",
+                )
+            problems[i] = invalid
+        elif not text.strip():
             if not skip_bad:
                 raise InvalidInputError(
                     f"inputs[{i}] is an empty text",

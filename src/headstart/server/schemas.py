@@ -33,9 +33,9 @@ class ServeConfig(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    """JSON body of `POST /v1/predict` for text models."""
+    """JSON body of `POST /v1/predict` for text models (strict: `"top_k": "3"` or `true` is refused, as documented)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     inputs: list[str] = Field(
         min_length=1,
@@ -49,6 +49,12 @@ class PredictRequest(BaseModel):
     def _one_text(cls, value: Any) -> Any:
         """`{"inputs": "a text"}`, as Hugging Face clients send it, is one input."""
         return [value] if isinstance(value, str) else value
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _integral_number(cls, value: Any) -> Any:
+        """`3.0` is the integer 3 in JSON (and JSON Schema); `3.5`, `"3"` and `true` stay refused."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class LabelProbability(BaseModel):

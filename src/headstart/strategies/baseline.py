@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from PIL import Image
 
 from headstart.backbones.base import Backbone
+from headstart.batches import text_problem
 from headstart.data.dataset import Dataset, Modality, SkippedItem
 from headstart.data.images import read_image
 from headstart.errors import BadItemError
@@ -69,8 +70,18 @@ class TfidfFeatures:
     def extract(
         self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False
     ) -> tuple[sp.csr_matrix, np.ndarray, list[SkippedItem]]:
-        """Features of every text (texts cannot be unreadable: empty ones were refused when loading)."""
-        return self.transform(list(dataset.items)), np.arange(len(dataset), dtype=np.int64), []
+        """Features of every usable text (empty ones were refused when loading; one that is not valid Unicode
+        is skipped or refused here, as the network models do)."""
+        kept, skipped = [], []
+        for i, text in enumerate(dataset.items):
+            problem = text_problem(text)
+            if problem is None:
+                kept.append(i)
+            elif on_bad == "fail":
+                raise BadItemError(dataset.ids[i], problem)
+            else:
+                skipped.append(SkippedItem(dataset.ids[i], problem))
+        return self.transform([dataset.items[i] for i in kept]), np.asarray(kept, dtype=np.int64), skipped
 
     def config(self) -> dict[str, Any]:
         return {
