@@ -27,6 +27,7 @@ from headstart.strategies.base import (
 )
 from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
+from headstart.strategies.regularisation import small_problem_threads
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, counts_of, encode_targets
 
@@ -98,7 +99,7 @@ class LinearHead:
             self.mean_ = scaler.mean_.astype(np.float32)
             self.scale_ = scaler.scale_.astype(np.float32)
         folds = self._folds(y)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), small_problem_threads(Xs):
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.C_ = self.C if self.C is not None else self._choose_C(Xs, y, folds)
             model = self._estimator(self.C_).fit(Xs, y)

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from headstart.strategies.regularisation import small_problem_threads
 from headstart.tasks import DEFAULT_THRESHOLD, tune_thresholds
 
 C_GRID = (0.01, 0.1, 1.0)
@@ -99,7 +100,7 @@ class MultiLabelHead(_LinearState):
         grid = (self.C,) if self.C is not None else self.c_grid
         self.thresholds_ = np.full(Y.shape[1], DEFAULT_THRESHOLD)
         self.threshold_source_ = "default 0.5: too few items to tune out of fold"
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), small_problem_threads(Xs):
             warnings.simplefilter("ignore", ConvergenceWarning)
             if len(Y) >= MIN_ITEMS_FOR_CV:
                 folds = list(KFold(n_splits=MAX_FOLDS, shuffle=True, random_state=self.seed).split(Xs))
