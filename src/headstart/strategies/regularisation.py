@@ -28,4 +28,3 @@ def small_problem_threads(X: Any) -> Iterator[None]:
 
     with threadpool_limits(limits=1):
         yield
-
