@@ -39,6 +39,8 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["HEADSTART_CACHE"] = str(root)
     # tracked runs go to a store of this test session, never to ./headstart-runs in the repo
     os.environ["HEADSTART_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('runs')}/mlflow.db"
+    # runs are recorded when they end, in the test process: no background worker outlives a test
+    os.environ["HEADSTART_TRACK_SYNC"] = "1"
     return root
 
 

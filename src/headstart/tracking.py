@@ -2,8 +2,10 @@
 
 Store: `$HEADSTART_TRACKING_URI` (any MLflow tracking URI, or a plain folder), else `./headstart-runs/`
 (`sqlite:///headstart-runs/mlflow.db`, artifacts in `headstart-runs/artifacts/`). Tracking is off when
-`$HEADSTART_NO_TRACK=1` or the caller passes `enabled=False` (`--no-track`). MLflow is imported only when
-a run starts, so importing headstart stays fast.
+`$HEADSTART_NO_TRACK=1` or the caller passes `enabled=False` (`--no-track`). On an embedded store a run is
+kept as a journal and replayed into MLflow by a background process when it ends (`headstart.run_journal`):
+the command never waits for MLflow, and every reader of the store replays what is still pending first.
+MLflow is imported only to replay or read runs, or for a run on another store.
 
 A tracking failure never loses the work being tracked: every call below catches MLflow errors, warns
 (`TrackingWarning`) and records the problem in `Run.problems`; a run that could not start is a no-op
@@ -47,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from headstart import run_journal
 from headstart.provenance import machine, package_versions
 
 if TYPE_CHECKING:
@@ -167,7 +170,23 @@ class _Store:
 def store_exists(uri: str | None = None) -> bool:
     """False when the embedded store has never been written (so reading it would only create it)."""
     db = _sqlite_file(uri or tracking_uri())
-    return db is None or db.is_file()
+    return db is None or db.is_file() or bool(run_journal.pending(db))
+
+
+def flush_pending() -> list[str]:
+    """Record the runs of the current store still waiting as journals (see `headstart.run_journal`).
+
+    Called before anything reads the store, so a run is visible as soon as the command that made it ended.
+    """
+    db = _sqlite_file(tracking_uri())
+    if db is None:
+        return []
+
+    def open_store() -> tuple[Any, str]:
+        store = _Store.open()
+        return store.client, store.experiment_id
+
+    return [_warn(problem) for problem in run_journal.flush(db, open_store)]
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -215,10 +234,11 @@ class Run:
     run_id: str | None = None
     store: _Store | None = None
     problems: list[str] = field(default_factory=list)
+    journal: run_journal.Journal | None = None  # an embedded store's run, recorded when it ends
 
     @property
     def active(self) -> bool:
-        return self.run_id is not None and self.store is not None
+        return self.run_id is not None and (self.store is not None or self.journal is not None)
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
@@ -231,6 +251,9 @@ class Run:
         """Log parameters (nested mappings flattened to dotted keys; values as text)."""
         if not self.active or not params:
             return
+        if self.journal is not None:
+            self.journal.params({metric_name(k): _param_value(v) for k, v in flatten(params).items()})
+            return
         from mlflow.entities import Param
 
         flat = [Param(metric_name(k), _param_value(v)) for k, v in flatten(params).items()]
@@ -242,16 +265,18 @@ class Run:
         """Log numeric metrics (nested mappings flattened; non-numbers and None skipped) at `step`."""
         if not self.active:
             return
-        import time
-
-        from mlflow.entities import Metric
-
-        stamp = int(time.time() * 1000)
-        rows = [
-            Metric(metric_name(k), float(v), stamp, step or 0)
+        stamp = run_journal.now_ms()
+        values = [
+            (metric_name(k), float(v), stamp, step or 0)
             for k, v in flatten(metrics).items()
             if isinstance(v, int | float) and not isinstance(v, bool)
         ]
+        if self.journal is not None:
+            self.journal.metrics(values)
+            return
+        from mlflow.entities import Metric
+
+        rows = [Metric(*value) for value in values]
         with self._guard("log metrics"):
             for start in range(0, len(rows), 1000):
                 self.store.client.log_batch(self.run_id, metrics=rows[start : start + 1000])  # type: ignore[union-attr]
@@ -259,6 +284,9 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (values as text); tags, unlike params, may be changed later."""
         if not self.active or not tags:
+            return
+        if self.journal is not None:
+            self.journal.tags({k: _param_value(v) for k, v in tags.items()})
             return
         from mlflow.entities import RunTag
 
@@ -268,13 +296,19 @@ class Run:
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Copy one file into the run's artifacts (under `artifact_path`)."""
-        if self.active:
+        if self.journal is not None:
+            with self._guard(f"keep artifact {path}"):
+                self.journal.artifact(Path(path), artifact_path)
+        elif self.active:
             with self._guard(f"log artifact {path}"):
                 self.store.client.log_artifact(self.run_id, str(path), artifact_path)  # type: ignore[union-attr]
 
     def log_artifact_dir(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Copy a folder's contents (e.g. a bundle or a report) into the run's artifacts under `artifact_path`."""
-        if self.active:
+        if self.journal is not None:
+            with self._guard(f"keep artifacts from {path}"):
+                self.journal.artifact_dir(Path(path), artifact_path)
+        elif self.active:
             with self._guard(f"log artifacts from {path}"):
                 self.store.client.log_artifacts(self.run_id, str(path), artifact_path)  # type: ignore[union-attr]
 
@@ -288,8 +322,13 @@ class Run:
             self.log_artifact(file, artifact_path)
 
     def end(self, status: str = "FINISHED") -> None:
-        """Mark the run FINISHED, FAILED or KILLED."""
-        if self.active:
+        """Mark the run FINISHED, FAILED or KILLED (a journal is written, then recorded by a background process)."""
+        if self.journal is not None:
+            with self._guard("write the run's journal"):
+                self.journal.write(status)
+                run_journal.start_worker(self.journal.db)
+            self.journal = None  # ended: later calls are no-ops
+        elif self.active:
             with self._guard("end the run"):
                 self.store.client.set_terminated(self.run_id, status)  # type: ignore[union-attr]
 
@@ -309,26 +348,30 @@ def start_run(
     """
     if not tracking_enabled(enabled):
         return Run()
+    run_tags = {
+        TAG_KIND: kind,
+        TAG_COMMAND: shlex.join(sys.argv),
+        "mlflow.source.name": sys.argv[0] or "python",
+        **_process_tags(),
+    }
+    if data:
+        run_tags[TAG_FINGERPRINT] = str(data.get("fingerprint", ""))
+        run_tags[TAG_DATA_PATH] = str(data.get("path", ""))
+    all_tags = {k: _param_value(v) for k, v in {**run_tags, **(tags or {})}.items()}
+    marked: list[str] = []
     try:
-        store = _Store.open()
-        marked = mark_abandoned_runs(store)
-        run_tags = {
-            TAG_KIND: kind,
-            TAG_COMMAND: shlex.join(sys.argv),
-            "mlflow.source.name": sys.argv[0] or "python",
-            **_process_tags(),
-        }
-        if data:
-            run_tags[TAG_FINGERPRINT] = str(data.get("fingerprint", ""))
-            run_tags[TAG_DATA_PATH] = str(data.get("path", ""))
-        created = store.client.create_run(
-            store.experiment_id,
-            run_name=name,
-            tags={k: _param_value(v) for k, v in {**run_tags, **(tags or {})}.items()},
-        )
+        db = _sqlite_file(tracking_uri())
+        if db is not None and not run_journal.synchronous():  # recorded after the command, in the background
+            journal = run_journal.Journal(db.resolve(), all_tags, name)
+            journal.write("RUNNING")  # a process killed before its end leaves a journal that says so
+            run = Run(run_id=journal.run_id, journal=journal)
+        else:
+            store = _Store.open()
+            marked = mark_abandoned_runs(store)
+            created = store.client.create_run(store.experiment_id, run_name=name, tags=all_tags)
+            run = Run(run_id=created.info.run_id, store=store)
     except Exception as err:
         return Run(problems=[_warn(f"tracking: could not start a {kind} run at {tracking_uri()}: {err}")])
-    run = Run(run_id=created.info.run_id, store=store)
     if marked:
         shown = ", ".join(marked[:5]) + (" ..." if len(marked) > 5 else "")
         run.problems.append(f"tracking: marked {len(marked)} run(s) KILLED whose process had died: {shown}")
@@ -551,6 +594,7 @@ def search_runs(
     """Runs of the store, newest first; a run matches any of `data_paths` / `fingerprints` (prefixes allowed)."""
     if not store_exists():
         return []
+    flush_pending()
     store = _Store.open()
     base = []
     if kind:
@@ -576,6 +620,7 @@ def find_run(run_id: str) -> RunRecord | None:
 
     if not store_exists():
         return None
+    flush_pending()
     store = _Store.open()
     try:
         run = store.client.get_run(run_id)
@@ -611,6 +656,7 @@ def _list_artifacts(store: _Store, run_id: str, path: str | None = None) -> list
 
 def load_json_artifact(run_id: str, name: str) -> Any:
     """A JSON artifact of a run, or None when the run has no such artifact."""
+    flush_pending()
     store = _Store.open()
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -625,7 +671,8 @@ def set_run_tags(run_id: str, tags: Mapping[str, Any]) -> list[str]:
     if not tracking_enabled():
         return []
     try:
-        run = Run(run_id=run_id, store=_Store.open())
+        problems = flush_pending()
+        run = Run(run_id=run_id, store=_Store.open(), problems=problems)
     except Exception as err:
         return [_warn(f"tracking: could not open the store at {tracking_uri()}: {err}")]
     run.set_tags(tags)
@@ -637,6 +684,7 @@ def register_alias(name: str, source: str, run_id: str | None, alias: str) -> tu
     if not tracking_enabled():
         return None, []
     try:
+        flush_pending()
         store = _Store.open()
         client = store.client
         if not client.search_registered_models(f"name = {_quote(name)}"):
