@@ -18,12 +18,12 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from functools import cached_property
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
 from headstart.backbones.base import Backbone
 from headstart.cache import cache_dir
@@ -49,6 +49,19 @@ BUCKET_ROWS = 8
 log = logging.getLogger(__name__)
 export_count = 0  # exports performed by this process (tests check reuse with it)
 
+if TYPE_CHECKING:  # torch loads only to export, check parity or run eagerly: a cached export runs without it
+    import torch
+    from torch import nn
+
+
+def __getattr__(name: str) -> Any:
+    """The torch modules exported (`Prefix`, `_PooledCuts`) live in `runtime_modules`, loaded on first use."""
+    if name in ("Prefix", "_PooledCuts"):
+        from headstart import runtime_modules
+
+        return getattr(runtime_modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def default_threads() -> int:
     """The cores this process may use."""
@@ -66,27 +79,8 @@ def onnxruntime_available() -> bool:
     return True
 
 
-class Prefix(nn.Module):
-    """stages[0:stop] (+ pool) with positional tensor inputs and one tensor output, as exporters need."""
-
-    def __init__(self, backbone: Backbone, stop: int, pooled: bool) -> None:
-        super().__init__()
-        self.net = backbone.module()  # registered so parameters are part of the graph
-        self._backbone = backbone
-        self._names = list(backbone.input_names)
-        self.stop, self.pooled = stop, pooled
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        state = self._backbone.forward(dict(zip(self._names, inputs, strict=True)), 0, self.stop)
-        if self.pooled:
-            return self._backbone.pool(state)
-        return state[self._backbone.activation_key]
-
-
 def export_key(backbone: Backbone, stop: int, pooled: bool) -> str:
-    """Everything the exported graph depends on, hashed."""
-    import onnx
-
+    """Everything the exported graph depends on, hashed (versions read from package metadata: no import)."""
     parts: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "name": backbone.name,
@@ -97,8 +91,8 @@ def export_key(backbone: Backbone, stop: int, pooled: bool) -> str:
         "preprocess": backbone.preprocess_config(),
         "exporter": backbone.onnx_exporter,
         "opset": OPSET,
-        "torch": torch.__version__,
-        "onnx": onnx.__version__,
+        "torch": metadata.version("torch"),
+        "onnx": metadata.version("onnx"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -125,6 +119,8 @@ def export_onnx(module: nn.Module, backbone: Backbone, path: Path, output: str, 
     Quiet: torch.onnx notices, warnings and the dynamo exporter's progress on stdout are swallowed.
     `output_axes` names the output's dynamic axes for the legacy exporter (dynamo infers them).
     """
+    import torch
+
     names = list(backbone.input_names)
     example = backbone.example_inputs(batch=2)
     args = tuple(torch.from_numpy(example[n]) for n in names)
@@ -163,6 +159,7 @@ def _export_dynamo(
     output: str,
 ) -> None:
     """The dynamo exporter with one `Dim` per axis label (needed for transformers)."""
+    import torch
     from torch.export import Dim
 
     dims: dict[str, Any] = {}
@@ -276,7 +273,6 @@ class FrozenRunner:
             warnings.warn(self.degraded, stacklevel=2)
             engine = "torch"
         self.engine: Literal["onnxruntime", "torch"] = "torch" if engine == "torch" else "onnxruntime"
-        self._module = self._build_module().eval()
         self._session: Any = None
         if self.engine == "torch" and precision == "int8":
             raise BackboneError("precision='int8' needs ONNX Runtime", expected="engine='auto' or 'onnxruntime'")
@@ -311,12 +307,21 @@ class FrozenRunner:
 
     def run_torch(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The same computation eagerly in torch (reference for parity checks)."""
+        import torch
+
         args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.backbone.input_names]
         with torch.inference_mode():
             return self._module(*args).float().numpy()
 
     # -- exporting -------------------------------------------------------------------------------
+    @cached_property
+    def _module(self) -> nn.Module:
+        """The torch module of the prefix, built on first use (export, parity check, eager runs)."""
+        return self._build_module().eval()
+
     def _build_module(self) -> nn.Module:
+        from headstart.runtime_modules import Prefix
+
         return Prefix(self.backbone, self.stop, self.pooled)
 
     def _export_key(self) -> str:
@@ -428,29 +433,6 @@ def length_buckets(mask: np.ndarray, rows: int = BUCKET_ROWS) -> list[tuple[np.n
     return groups
 
 
-class _PooledCuts(nn.Module):
-    """stages[0:max(stops)] run once, pooled at every stop, concatenated into one (N, sum of widths) output."""
-
-    def __init__(self, backbone: Backbone, stops: list[int]) -> None:
-        super().__init__()
-        self.net = backbone.module()
-        self._backbone = backbone
-        self._names = list(backbone.input_names)
-        self.stops = stops
-
-    def pooled(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
-        state = dict(zip(self._names, inputs, strict=True))
-        out, start = [], 0
-        for stop in self.stops:
-            state = self._backbone.forward(state, start, stop)
-            out.append(self._backbone.pool(state))
-            start = stop
-        return out
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(self.pooled(*inputs), dim=1)
-
-
 class MultiCutRunner(FrozenRunner):
     """Pooled features at several cuts from ONE forward pass (one ONNX graph, parity-checked like the others).
 
@@ -469,12 +451,16 @@ class MultiCutRunner(FrozenRunner):
                 expected=f"one or more stage indices in 1..{n} (stages: {', '.join(backbone.stages)})",
             )
         super().__init__(backbone, stop=self.stops[-1], pooled=True, threads=threads, engine=engine)
+        import torch
+
         example = backbone.example_inputs(batch=1)
         with torch.inference_mode():
             widths = self._module.pooled(*(torch.from_numpy(example[k]) for k in backbone.input_names))
         self.widths = [int(w.shape[1]) for w in widths]
 
     def _build_module(self) -> nn.Module:
+        from headstart.runtime_modules import _PooledCuts
+
         return _PooledCuts(self.backbone, self.stops)
 
     def _export_key(self) -> str:

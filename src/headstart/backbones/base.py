@@ -12,15 +12,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from headstart.data.dataset import Modality
 
-State = dict[str, torch.Tensor]
+if TYPE_CHECKING:  # torch loads when a network is built or run, not to describe a backbone or read its cache
+    import torch
+    from torch import nn
+
+State = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class Backbone(ABC):
 
     def embed_torch(self, items: Sequence[Any]) -> np.ndarray:
         """Pooled features computed eagerly in PyTorch (the reference the ONNX path is checked against)."""
+        import torch
+
         inputs = self.preprocess(items)
         state = {k: torch.from_numpy(v) for k, v in inputs.items()}
         with torch.inference_mode():

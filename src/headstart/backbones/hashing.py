@@ -7,11 +7,12 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from headstart.cache import cache_dir
+
+if TYPE_CHECKING:
+    from torch import nn
 
 _CHUNK = 1 << 20
 
@@ -57,6 +58,8 @@ def files_sha256(paths: Iterable[str | os.PathLike[str]]) -> str:
 
 def state_dict_sha256(module: nn.Module) -> str:
     """Hash of parameter and buffer names, shapes, dtypes and bytes (for weights that live only in memory)."""
+    import torch
+
     h = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         t = tensor.detach().cpu().contiguous()

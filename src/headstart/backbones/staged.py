@@ -1,37 +1,35 @@
 """`StagedBackbone`: the shared implementation of `forward` over an `nn.ModuleList` of state→state stages.
 
 `ImageStagedBackbone` and `TextStagedBackbone` add what every staged CNN or text encoder shares (inputs,
-dynamic axes, example inputs; for images also the global average pool).
+dynamic axes, example inputs; for images also the global average pool). This module does not load torch:
+`StagedNet` (in `stage_net`) does, when a network is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from headstart.backbones.base import Backbone, BackboneInfo, State
 from headstart.backbones.hashing import state_dict_sha256
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-class StagedNet(nn.Module):
-    """The whole network as ordered stages; each stage maps a state dict to a new state dict."""
+    from headstart.backbones.stage_net import StagedNet
 
-    def __init__(self, names: list[str], stages: list[nn.Module]) -> None:
-        super().__init__()
-        if len(names) != len(stages):
-            raise ValueError("one name per stage is required")
-        self.names = list(names)
-        self.stages = nn.ModuleList(stages)
 
-    def forward(self, state: State) -> State:
-        for stage in self.stages:
-            state = stage(state)
-        return state
+def __getattr__(name: str) -> Any:
+    """`StagedNet` is importable from here as before; torch loads only when it is asked for."""
+    if name == "StagedNet":
+        from headstart.backbones.stage_net import StagedNet
+
+        return StagedNet
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StagedBackbone(Backbone):
@@ -49,7 +47,7 @@ class StagedBackbone(Backbone):
 
     def stage_range(self, start: int, stop: int | None) -> tuple[int, int]:
         """Validated (start, stop) indices into `stages`; `stop=None` means the end."""
-        n = len(self._net.stages)
+        n = len(self.stages)
         stop = n if stop is None else stop
         if not (0 <= start <= stop <= n):
             raise ValueError(

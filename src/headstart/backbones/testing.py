@@ -15,31 +15,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from headstart.backbones.base import BackboneInfo, SourceHead, State
+from headstart.backbones.base import SourceHead, State
+from headstart.backbones.catalog import TEST_CNN_INFO, TEST_TEXT_INFO
 from headstart.backbones.sentence_transformer import masked_mean
 from headstart.backbones.staged import ImageStagedBackbone, StagedNet, TextStagedBackbone, describe, eval_frozen
 
 SEED = 0
-TEST_CNN_INFO = BackboneInfo(
-    name="test-cnn",
-    modality="image",
-    params=3_792,
-    feature_dim=16,
-    input_size=32,
-    license="MIT",
-    description="tiny 3-stage CNN for tests (random weights)",
-    source="headstart.backbones.testing (torch seed 0)",
-)
-TEST_TEXT_INFO = BackboneInfo(
-    name="test-text",
-    modality="text",
-    params=20_992,
-    feature_dim=16,
-    input_size=32,
-    license="MIT",
-    description="tiny hashed-word encoder with 2 attention layers for tests (random weights)",
-    source="headstart.backbones.testing (torch seed 0)",
-)
 SOURCE_CLASSES = [f"source-class-{i}" for i in range(10)]
 
 
