@@ -13,6 +13,14 @@ after the last.
     .venv/bin/python bench/serve.py
     .venv/bin/python bench/serve.py --only text --repeats 3 --serve-args "--precision int8"
     .venv/bin/python bench/serve.py --text-backbone test-text --image-backbone test-cnn --requests 2000
+    .venv/bin/python bench/serve.py --wrk --only text --repeats 3 --max-batch 64   # issue 20's figure
+
+`--wrk` (text bundle) measures what issue 20 asks instead: `wrk -t1 -c50 -d{--wrk-seconds}s --latency` over
+loopback with a Lua script cycling 1,000 distinct SST-2 texts (no duplicate within a batch, so none is computed
+once for several requests), and, in the same run while the server idles, the engine's own batched throughput:
+the same bundle loaded in this process predicting the same 1,000 texts in batches of --max-batch. The goal is
+served req/s >= 85 % of that ceiling, with p99 at 50 clients beside it. wrk comes from Debian (`apt-get
+install wrk`).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS_DIR, load_average, machine_info, write_json  # noqa: E402
-from bench.goals import record_serve  # noqa: E402
+from bench.goals import record_serve, record_serve_distinct  # noqa: E402
 from tests.conftest import make_image_folder, make_text_csv  # noqa: E402
 from tests.serve.server import running_server  # noqa: E402
 
@@ -206,6 +214,115 @@ async def load(
     }
 
 
+WRK_TEXTS = 1000
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {
+%s
+}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/v1/predict", nil, bodies[(i %% #bodies) + 1])
+end
+"""
+
+
+def wrk_script(texts: list[str], folder: Path) -> Path:
+    """A wrk Lua script cycling one JSON body per distinct text (one Lua state: `wrk -t1`)."""
+    bodies = [json.dumps({"inputs": [t]}) for t in texts]
+    if any("]==]" in b for b in bodies):
+        raise ValueError("a text contains the Lua long-string terminator ]==]")
+    path = folder / "distinct.lua"
+    path.write_text(LUA % ",\n".join(f"[==[{b}]==]" for b in bodies))
+    return path
+
+
+def _ms(value: str) -> float:
+    """wrk's '335.12ms', '1.20s' or '950.00us' in milliseconds."""
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if value.endswith(unit):
+            return float(value[: -len(unit)]) * scale
+    raise ValueError(f"unknown wrk duration {value!r}")
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    """Requests/s, latency percentiles and errors from `wrk --latency` output."""
+    result: dict[str, Any] = {"errors": 0}
+    lines = [line.strip() for line in output.splitlines()]
+    for i, line in enumerate(lines):
+        if line.startswith("Requests/sec:"):
+            result["throughput_rps"] = float(line.split()[1])
+        elif line.startswith("Latency Distribution"):
+            for row in lines[i + 1 : i + 5]:
+                pct, value = row.split()
+                result[f"p{pct.rstrip('%')}_ms"] = round(_ms(value), 2)
+        elif "requests in" in line:
+            result["requests"] = int(line.split()[0])
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            result["errors"] += int(line.split(":")[1])
+        elif line.startswith("Socket errors:"):
+            result["errors"] += sum(int(part.split()[-1]) for part in line.split(":", 1)[1].split(","))
+    return result
+
+
+def engine_ceiling(bundle: Path, texts: list[str], batch: int, passes: int = 2) -> dict[str, Any]:
+    """The bundle's own batched throughput in this process: distinct texts, batches of `batch`, no HTTP."""
+    import headstart
+
+    model = headstart.load(bundle)
+    model.predict_proba(texts[:batch])  # session opened, warm
+    started = time.perf_counter()
+    for _ in range(passes):
+        for s in range(0, len(texts), batch):
+            model.predict_proba(texts[s : s + batch])
+    seconds = time.perf_counter() - started
+    return {"items_per_s": round(passes * len(texts) / seconds, 1), "batch": batch, "seconds": round(seconds, 3)}
+
+
+def bench_wrk(bundle: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 20's serving figure: wrk with distinct texts at 50 clients against the engine's batched ceiling."""
+    import shutil
+
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is not installed (Debian: apt-get install -y wrk)")
+    texts = list(dict.fromkeys(request_texts("auto")))[:WRK_TEXTS]
+    serve_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+    serve_args += shlex.split(args.serve_args)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="headstart-bench-wrk-") as tmp:
+        script = wrk_script(texts, Path(tmp))
+        with running_server(bundle, *serve_args, timeout=300) as url:
+            health = httpx.get(f"{url}/v1/health").json()
+            wrk = ["wrk", "-t1", "-c50", f"-d{args.wrk_seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
+            subprocess.run([*wrk[:3], "-d3s", *wrk[4:], url], capture_output=True, check=True)  # warm-up
+            for repeat in range(args.repeats):
+                ceiling = engine_ceiling(bundle, texts, args.max_batch)  # the server idles meanwhile
+                load_before = load_average()
+                before = httpx.get(f"{url}/v1/health").json()
+                done = subprocess.run([*wrk, url], capture_output=True, text=True, check=True)
+                after = httpx.get(f"{url}/v1/health").json()
+                run = parse_wrk(done.stdout)
+                run.update(
+                    repeat=repeat,
+                    load_average_before=load_before,
+                    load_average_after=load_average(),
+                    engine_items_per_s=ceiling["items_per_s"],
+                    ratio=round(run["throughput_rps"] / ceiling["items_per_s"], 3),
+                    mean_batch=round(
+                        (after["items"] - before["items"]) / max(1, after["batches"] - before["batches"]), 1
+                    ),
+                )
+                print(
+                    f"  wrk c=50 {run['throughput_rps']:.1f} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+                    f"errors {run['errors']}, batch {run['mean_batch']}; engine {ceiling['items_per_s']} items/s "
+                    f"-> {run['ratio']:.0%}; load {load_before}",
+                    flush=True,
+                )
+                runs.append(run)
+    return {"model": health["model"], "serve_args": serve_args, "distinct_texts": len(texts), "runs": runs}
+
+
 def bench_bundle(bundle: Path, modality: str, requests: int, levels: list[int], args: argparse.Namespace) -> dict:
     serve_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
     serve_args += shlex.split(args.serve_args)
@@ -275,6 +392,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["text", "image"], help="bench one bundle only")
     parser.add_argument("--text-bundle", type=Path, help="serve this text bundle instead of training one")
     parser.add_argument("--image-bundle", type=Path, help="serve this image bundle instead of training one")
+    parser.add_argument("--wrk", action="store_true", help="issue 20: wrk, 1,000 distinct texts, vs the engine")
+    parser.add_argument("--wrk-seconds", type=int, default=20, help="duration of each wrk run (default 20)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "serve.json")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -292,7 +411,10 @@ def main() -> None:
                 text_bundle = root / "text"
                 headstart.fit(str(text_csv), backbone=args.text_backbone, out=str(text_bundle), progress=False)
             print(f"text bundle ({text_bundle}):", flush=True)
-            results["text"] = bench_bundle(text_bundle, "text", args.requests, levels, args)
+            if args.wrk:
+                results["wrk"] = bench_wrk(text_bundle, args)
+            else:
+                results["text"] = bench_bundle(text_bundle, "text", args.requests, levels, args)
         if args.only in (None, "image"):
             image_bundle = args.image_bundle
             if image_bundle is None:
@@ -303,7 +425,10 @@ def main() -> None:
             results["image"] = bench_bundle(image_bundle, "image", args.image_requests, levels, args)
     write_json(args.out, results)
     print(f"wrote {args.out}")
-    record_serve(results, args.out)
+    if args.wrk:
+        record_serve_distinct(results, args.out)
+    else:
+        record_serve(results, args.out)
 
 
 if __name__ == "__main__":
