@@ -22,7 +22,7 @@ import json, sys
 import headstart
 result = headstart.fit(sys.argv[1], backbone="efficientnet-lite0", out=sys.argv[2], progress=False, track=False)
 labels = headstart.load(sys.argv[2]).predict([sys.argv[3]])
-heavy = sorted(m for m in ("torch", "sklearn", "mlflow", "transformers") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "sklearn", "scipy.stats", "mlflow", "transformers") if m in sys.modules)
 print(json.dumps({"heavy": heavy, "cached": result.counts["features_cached"], "labels": labels,
                   "accuracy": result.metrics["accuracy"]}))
 """
