@@ -363,7 +363,6 @@ def start_run(
         db = _sqlite_file(tracking_uri())
         if db is not None and not run_journal.synchronous():  # recorded after the command, in the background
             journal = run_journal.Journal(db.resolve(), all_tags, name)
-            journal.write("RUNNING")  # a process killed before its end leaves a journal that says so
             run = Run(run_id=journal.run_id, journal=journal)
         else:
             store = _Store.open()
@@ -383,6 +382,9 @@ def start_run(
     run.log_json(COMMAND_ARTIFACT, {"argv": sys.argv, "cwd": os.getcwd(), "python": sys.executable})
     if data and "items" in data:
         run.log_json(ITEMS_ARTIFACT, {"modality": data.get("modality"), "items": data["items"]})
+    if run.journal is not None:  # a process killed before the run ends leaves a journal that says so
+        with run._guard("write the run's journal"):
+            run.journal.write("RUNNING")
     return run
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from headstart import tracking
 from headstart.bundle import check_output_folder, read_manifest
 from headstart.commands.tracked import record_outcome
 from headstart.config import ExpandConfig
-from headstart.services.expand import ExpandResult, expand_bundle
 from headstart.tasks import refuse_task
+
+if TYPE_CHECKING:  # expansion loads the fine-tuning code (and torch): only when a bundle is expanded
+    from headstart.services.expand import ExpandResult
 
 
 def expand(bundle: str | Path, data: str, config: ExpandConfig) -> ExpandResult:
@@ -19,6 +22,8 @@ def expand(bundle: str | Path, data: str, config: ExpandConfig) -> ExpandResult:
     refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
     params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
     with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
+        from headstart.services.expand import expand_bundle
+
         result = expand_bundle(bundle, data, config)
         record_outcome(run, "expand.json", result.to_dict(), {"metrics": result.to_dict().get("metrics", {})})
         if run.active:

@@ -8,6 +8,7 @@ no trainer were loaded in this process, it cannot have a guard to reset either, 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,3 +30,10 @@ def refuse_checkpoint_overwrite(config: FitConfig, strategy: Strategy) -> None:
     from headstart.strategies.finetune import refuse_checkpoint_overwrite as refuse
 
     refuse(config, strategy)
+
+
+def discard_checkpoint(out: str | Path) -> None:
+    """`train.callbacks.discard_checkpoint` once the bundle is saved; a fit that never loaded the trainer kept none."""
+    callbacks = sys.modules.get("headstart.train.callbacks")
+    if callbacks is not None:
+        callbacks.discard_checkpoint(out)
