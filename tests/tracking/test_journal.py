@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -107,3 +108,29 @@ def _pythonpath() -> dict[str, str]:
     import os
 
     return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
+
+def test_a_run_whose_process_was_killed_is_recorded_killed(background: Path) -> None:
+    code = (
+        "import os, signal\n"
+        "from headstart import tracking\n"
+        "run = tracking.start_run('fit', {'seed': 1})\n"
+        "print(run.run_id, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != run_journal.ENV_SYNC}
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    run_id = dead.stdout.strip()
+    assert dead.returncode == -9 and run_id
+    record = tracking.find_run(run_id)
+    assert record is not None and record.status == "KILLED" and record.params["seed"] == "1"
+    assert "its process had died" in record.tags[tracking.TAG_ENDED]
+
+
+def test_a_live_run_s_journal_waits_for_its_end(background: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(run_journal, "start_worker", lambda db: None)
+    run = tracking.start_run("fit", {"seed": 2})
+    assert tracking.search_runs() == []  # this process still runs: its journal is not recorded yet
+    assert run_journal.pending(background)
+    run.end()
+    assert [r.run_id for r in tracking.search_runs()] == [run.run_id]
