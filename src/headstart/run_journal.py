@@ -4,7 +4,7 @@ Importing MLflow and opening its SQLite store costs seconds, more than a linear 
 run on an embedded store (`sqlite:///.../mlflow.db`) is first kept as a journal: its id (chosen here), tags,
 params, metrics and artifacts (hard links, or copies, under `pending/<run_id>/files/`) in
 `pending/<run_id>/journal.json` beside the database (first written when the run starts, marked RUNNING). When
-the run ends, a background process (`python -m headstart.run_journal STORE_DIR`) replays every ended journal
+the run ends, a background process (`python -m headstart.run_worker STORE_DB`) replays every ended journal
 into MLflow under the same run id and deletes it. Anything that reads the store first replays what is pending
 (`flush`), so `headstart runs`, `reproduce` and `promote` see every finished run. A RUNNING journal whose
 process is gone (SIGKILL, a power cut) is recorded as KILLED; one whose process still runs waits.
@@ -36,6 +36,11 @@ FAILED_DIR = "failed"
 LOCK = ".lock"
 LOG = "worker.log"
 _BATCH = 100
+# tags `headstart.tracking` sets on every run: which process runs it, and how a run killed with it ended
+TAG_HOST = "headstart.host"
+TAG_PID = "headstart.pid"
+TAG_PROCESS_STARTED = "headstart.process_started"
+TAG_ENDED = "headstart.ended"
 
 
 def pending_root(db: Path) -> Path:
@@ -120,7 +125,7 @@ def start_worker(db: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOG, "ab") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "headstart.run_journal", str(db)],
+            [sys.executable, "-m", "headstart.run_worker", str(db)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -171,8 +176,6 @@ def _orphaned(tags: Mapping[str, str]) -> bool:
 
     import psutil
 
-    from headstart.tracking import TAG_HOST, TAG_PID, TAG_PROCESS_STARTED
-
     try:
         if tags[TAG_HOST] != socket.gethostname():
             return False  # another machine's process: this one cannot tell
@@ -192,8 +195,6 @@ def _replay_one(journal: Path, open_store: Callable[[], tuple[Any, str]]) -> str
             if not _orphaned(document["tags"]):
                 return None  # its process still runs: recorded when it ends
             from datetime import UTC, datetime
-
-            from headstart.tracking import TAG_ENDED
 
             when = datetime.now(UTC).isoformat(timespec="seconds")
             document.update(status="KILLED", end_time=now_ms())
@@ -255,18 +256,3 @@ def _run_id_chosen(run_id: str) -> Iterator[None]:
         yield
     finally:
         sqlalchemy_store.uuid = original
-
-
-def main(argv: list[str]) -> int:
-    """The worker: replay the journals of the store whose SQLite file is argv[0]."""
-    from headstart import tracking
-
-    db = Path(argv[0])
-    with tracking.using_store(f"sqlite:///{db}"):
-        for problem in tracking.flush_pending():
-            print(problem, file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

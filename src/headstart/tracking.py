@@ -73,10 +73,13 @@ TAG_BUNDLE = "headstart.bundle"
 TAG_STRATEGY = "headstart.strategy"
 TAG_BACKBONE = "headstart.backbone"
 TAG_PROMOTED = "promoted"
-TAG_HOST = "headstart.host"  # with the two below: which process runs it, so a later run can tell it was killed
-TAG_PID = "headstart.pid"
-TAG_PROCESS_STARTED = "headstart.process_started"
-TAG_ENDED = "headstart.ended"
+# which process runs a run (so a later run can tell it was killed), and how a killed run ended: see run_journal
+TAG_HOST, TAG_PID, TAG_PROCESS_STARTED, TAG_ENDED = (
+    run_journal.TAG_HOST,
+    run_journal.TAG_PID,
+    run_journal.TAG_PROCESS_STARTED,
+    run_journal.TAG_ENDED,
+)
 ABANDONED_SCAN = 200  # RUNNING runs of this machine looked at per start; older ones wait for the next start
 _MAX_PARAM = 6000
 _BATCH = 100
