@@ -103,13 +103,14 @@ def inspect(
     )
 
 
-def load(bundle: str | Path) -> Predictor:
+def load(bundle: str | Path, *, allow_download: bool = False) -> Predictor:
     """Load the bundle folder written by `fit` (format, files and backbone weights are checked) for prediction.
 
     The `Predictor` answers `predict(inputs)` (labels), `predict_proba(inputs)` (one row per input, columns in
-    `.labels` order) and `embed(inputs)`; inputs are one text or file path, or a list of them.
+    `.labels` order) and `embed(inputs)`; inputs are one text or file path, or a list of them. A backbone named by
+    a Hugging Face hub id is never downloaded unless `allow_download` (or `HEADSTART_ALLOW_DOWNLOAD=1`).
     """
-    return _load_bundle(bundle)
+    return _load_bundle(bundle, allow_download=allow_download)
 
 
 def fit(

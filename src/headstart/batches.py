@@ -12,7 +12,7 @@ import numpy as np
 
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
-from headstart.data.images import read_image
+from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
 
 
@@ -23,8 +23,9 @@ def decode_item(dataset: Dataset, i: int) -> Any:
 
 def decode_raw(modality: str, item: str) -> Any:
     """Decode one raw item (an image path or a text) as `decode_item` does; raises BadItemError."""
-    if modality == "image":
-        return read_image(item)
+    kind = get_modality(modality)
+    if not kind.accepts_texts:
+        return kind.decode(item)
     problem = text_problem(item)
     if problem is not None:
         raise BadItemError(item, problem)

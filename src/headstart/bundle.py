@@ -22,25 +22,34 @@ from safetensors.numpy import load_file, save_file
 from headstart.backbones import get_backbone
 from headstart.backbones.base import Backbone
 from headstart.config import kind_of
-from headstart.data.dataset import Dataset, Modality, file_sha256
+from headstart.data.dataset import Dataset, file_sha256
 from headstart.data.loading import load_inputs
-from headstart.errors import BackboneError, BadItemError, BundleError, DataError, UsageError
+from headstart.data.modalities import Modality, get_modality
+from headstart.errors import BackboneError, BadItemError, BundleError, DataError, StrategyError, UsageError
 from headstart.files import share_like_umask
+from headstart.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    HEAD_WEIGHTS,
+    MANIFEST,
+    BackboneSpec,
+    Manifest,
+    json_default,
+    read_manifest,
+)
 from headstart.outputs import check_writable, output_error, writing
 from headstart.strategies import DatasetPrediction, Model, get_strategy
-from headstart.tasks import DEFAULT_THRESHOLD, decisions
+from headstart.tasks import Task, get_task
 
-FORMAT = "headstart-bundle"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-HEAD_WEIGHTS = "head.safetensors"
+ALLOW_DOWNLOAD = "HEADSTART_ALLOW_DOWNLOAD"  # =1: a bundle's hf: hub backbone may be downloaded when loaded
 
 Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 """What `predict` takes: one text or path, or a sequence of them (a list, a tuple, a pandas Series of texts)."""
 
 
-def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
+def save_bundle(out: str | Path, manifest: Manifest | dict[str, Any], tensors: dict[str, np.ndarray]) -> Path:
     """Write manifest and head weights atomically to `out` (replacing an existing bundle)."""
+    document = manifest.to_dict() if isinstance(manifest, Manifest) else manifest
     out = Path(out).resolve()
     with writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -52,10 +61,10 @@ def save_bundle(out: str | Path, manifest: dict[str, Any], tensors: dict[str, np
         full = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            **manifest,
+            **{k: v for k, v in document.items() if k not in ("format", "format_version", "files")},
             "files": {HEAD_WEIGHTS: file_sha256(tmp / HEAD_WEIGHTS)},
         }
-        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, default=_json_default) + "\n")
+        (tmp / MANIFEST).write_text(json.dumps(full, indent=2, default=json_default) + "\n")
         _replace_dir(tmp, out)
     except OSError as err:  # permissions, a full or read-only disk: nothing half-written stays
         shutil.rmtree(tmp, ignore_errors=True)
@@ -118,108 +127,95 @@ def _replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The validated manifest of the bundle at `path`."""
-    path = Path(path)
-    manifest_path = path / MANIFEST
-    if not path.exists():
-        raise BundleError(
-            f"no bundle at {str(path)!r}",
-            expected="a folder written by `headstart fit --out`",
-            fix="check the path, or train one with `headstart fit DATA --out PATH`",
-        )
-    if not manifest_path.is_file():
-        raise BundleError(
-            f"{str(path)!r} is not a headstart bundle: {MANIFEST} is missing",
-            expected=f"a folder with {MANIFEST} and {HEAD_WEIGHTS}",
-            fix="point to the folder given as --out to `headstart fit`",
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise BundleError(
-            f"{manifest_path} is not valid JSON ({err})",
-            fix="the bundle is corrupt: train it again with `headstart fit`",
-        ) from err
-    if manifest.get("format") != FORMAT:
-        raise BundleError(f"{manifest_path} is not a headstart manifest", fix="use a bundle from `headstart fit`")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise BundleError(
-            f"bundle format version {version!r} is newer than this headstart understands ({FORMAT_VERSION})",
-            fix="upgrade headstart: pip install -U headstart",
-        )
-    for name, digest in manifest.get("files", {}).items():
-        file = path / name
-        if not file.is_file():
-            raise BundleError(f"bundle file {name} is missing from {path}", fix="copy the whole bundle folder")
-        if file_sha256(file) != digest:
-            raise BundleError(
-                f"bundle file {name} in {path} does not match its recorded hash",
-                expected="files unchanged since `headstart fit` wrote them",
-                fix="the bundle was modified or corrupted: train it again",
-            )
-    return manifest
-
-
-def _bundle_backbone(manifest: dict[str, Any]) -> Backbone | None:
-    spec = manifest.get("backbone")
+def _bundle_backbone(spec: BackboneSpec | None, allow_download: bool) -> Backbone | None:
     if spec is None:
         return None
+    if not allow_download and os.environ.get(ALLOW_DOWNLOAD) != "1":
+        refuse_hub_download(spec.name)
     try:
-        backbone = get_backbone(spec["name"], **spec.get("options", {}))
+        backbone = get_backbone(spec.name, **spec.options)
     except BackboneError as err:
         raise BundleError(
-            f"the bundle needs backbone {spec['name']!r}, which is not available here ({err.what})",
+            f"the bundle needs backbone {spec.name!r}, which is not available here ({err.what})",
             fix="install the backbone's package (see `headstart models`) and retry",
         ) from err
-    if backbone.weights_sha256 != spec["weights_sha256"]:
+    except (TypeError, ValueError) as err:  # options edited into the manifest that the backbone does not take
         raise BundleError(
-            f"backbone {spec['name']!r} installed here has different weights than the bundle was trained on",
-            expected=f"weights sha256 {spec['weights_sha256'][:12]}…",
+            f"the bundle's options for backbone {spec.name!r} are not valid ({err})",
+            fix="the bundle's manifest was edited: restore it, or train the model again",
+        ) from None
+    if backbone.weights_sha256 != spec.weights_sha256:
+        raise BundleError(
+            f"backbone {spec.name!r} installed here has different weights than the bundle was trained on",
+            expected=f"weights sha256 {spec.weights_sha256[:12]}…",
             fix="install the same version of the backbone's package as at training time",
         )
     return backbone
 
 
+def refuse_hub_download(name: str) -> None:
+    """BundleError when backbone `name` is an `hf:` hub id not in the local cache: loading would download it."""
+    from headstart.backbones.registry import HF_PREFIX
+
+    if not name.startswith(HF_PREFIX):
+        return
+    source = name[len(HF_PREFIX) :]
+    if Path(source).expanduser().is_dir() or _hub_cached(source):
+        return
+    raise BundleError(
+        f"the bundle's backbone {name!r} is a Hugging Face hub id that is not downloaded here",
+        expected="a bundle whose backbone is installed or in the local Hugging Face cache",
+        fix=f"download it on purpose: set {ALLOW_DOWNLOAD}=1 (or pass allow_download=True to headstart.load)",
+    )
+
+
+def _hub_cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # not a valid repo id
+        return False
+    return isinstance(found, str)
+
+
 class Predictor:
     """A loaded bundle: `predict`, `predict_proba` and `embed` on file paths, strings or a Dataset."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], model: Model) -> None:
+    def __init__(self, path: Path, manifest: Manifest, model: Model) -> None:
         self.path = path
         self.manifest = manifest
         self.model = model
 
     @property
     def labels(self) -> list[str]:
-        return list(self.manifest["labels"])
+        return list(self.manifest.labels)
 
     @property
     def task(self) -> str:
-        """The task kind; bundles written before task kinds existed are single-label classification."""
-        return str(self.manifest.get("task") or "classification")
+        """The task kind's name (bundles written before task kinds existed are single-label classification)."""
+        return self.manifest.task
+
+    @property
+    def kind(self) -> Task:
+        """The task kind's object."""
+        return get_task(self.manifest.task)
+
+    @property
+    def input_kind(self) -> Modality:
+        """The modality's object."""
+        return get_modality(self.manifest.modality)
 
     @property
     def thresholds(self) -> np.ndarray | None:
         """Multi-label: each tag's decision threshold, in label order (None for other kinds)."""
-        if self.task != "multilabel":
-            return None
-        recorded = (self.manifest.get("targets") or {}).get("thresholds") or {}
-        return np.array([float(recorded.get(label, DEFAULT_THRESHOLD)) for label in self.labels])
+        return self.manifest.thresholds  # type: ignore[no-any-return]
 
     @property
-    def modality(self) -> Modality:
-        return self.manifest["modality"]  # type: ignore[no-any-return]
+    def modality(self) -> str:
+        return self.manifest.modality
 
     @property
     def backbone(self) -> Backbone | None:
@@ -238,9 +234,8 @@ class Predictor:
             self.model.batch_size = batch_size  # type: ignore[attr-defined]
         if precision is not None and precision != "fp32":
             if not hasattr(self.model, "precision"):
-                strategy = self.manifest.get("strategy", {}).get("name", "?")
                 raise BundleError(
-                    f"precision={precision!r} is not available for a {strategy!r} bundle",
+                    f"precision={precision!r} is not available for a {self.manifest.strategy.name!r} bundle",
                     expected="precision fp32, or a bundle with a frozen backbone and a head (linear, zero-shot)",
                     fix="serve without --precision",
                 )
@@ -262,7 +257,7 @@ class Predictor:
 
     def _outputs(self, inputs: Inputs | Dataset, *, embed: bool = False) -> np.ndarray:
         """Class probabilities (or features) of every input, one row each, in input order."""
-        with _images_as_files(inputs, self.modality) as inputs:
+        with _images_as_files(inputs, self.input_kind) as inputs:
             given = [] if isinstance(inputs, Dataset) else input_list(inputs)
             dataset = self._as_dataset(inputs if isinstance(inputs, Dataset) else given)
             try:
@@ -294,16 +289,15 @@ class Predictor:
         in input order: an input that cannot be used (an empty text, an unreadable image) raises `BadInputError`
         naming it, rather than being dropped. To skip and list bad inputs instead, use `headstart.predict`.
         """
-        return decisions(self.task, self._outputs(inputs), self.labels, self.thresholds)
+        return self.kind.decisions(self._outputs(inputs), self.labels, self.thresholds)
 
     def __repr__(self) -> str:
         labels = self.labels
         shown = ", ".join(labels[:5]) + (f", … ({len(labels)} in all)" if len(labels) > 5 else "")
-        strategy = self.manifest.get("strategy", {}).get("name", "?")
         backbone = self.backbone.name if self.backbone else "none"
         return (
             f"<Predictor {str(self.path)!r}: {self.task}, {self.modality}, labels [{shown}], "
-            f"backbone {backbone}, strategy {strategy}>"
+            f"backbone {backbone}, strategy {self.manifest.strategy.name}>"
         )
 
 
@@ -356,13 +350,13 @@ def input_list(inputs: object) -> list[str]:
 
 
 @contextmanager
-def _images_as_files(inputs: Any, modality: str) -> Iterator[Any]:
+def _images_as_files(inputs: Any, modality: Modality) -> Iterator[Any]:
     """`inputs` with any PIL image (for an image model) replaced by a PNG file in a folder removed afterwards.
 
     The image gets the loader's treatment first (EXIF orientation, RGB), so it predicts as its file would.
     """
     items = [inputs] if _is_pil_image(inputs) else inputs
-    if modality != "image" or not isinstance(items, list | tuple) or not any(map(_is_pil_image, items)):
+    if not modality.items_are_files or not isinstance(items, list | tuple) or not any(map(_is_pil_image, items)):
         yield inputs
         return
     from PIL import ImageOps
@@ -401,11 +395,19 @@ def _not_an_input(value: object, position: int | None) -> UsageError:
     )
 
 
-def load(path: str | Path) -> Predictor:
-    """Load the bundle at `path`, checking its format, files and backbone weights."""
+def load(path: str | Path, *, allow_download: bool = False) -> Predictor:
+    """Load the bundle at `path`: its whole manifest is checked first (shape, files, head weights, labels), then
+    the backbone (never downloaded unless `allow_download`) and the head."""
     path = Path(path)
     manifest = read_manifest(path)
-    strategy = get_strategy(manifest["strategy"]["name"])
-    backbone = _bundle_backbone(manifest)
+    try:
+        strategy = get_strategy(manifest.strategy.name)
+    except StrategyError as err:
+        raise BundleError(
+            f"the bundle was made by strategy {manifest.strategy.name!r}, which this headstart does not know",
+            expected=err.expected,
+            fix="upgrade headstart (pip install -U headstart), or train the model again",
+        ) from None
+    backbone = _bundle_backbone(manifest.backbone, allow_download)
     tensors = load_file(str(path / HEAD_WEIGHTS))
     return Predictor(path, manifest, strategy.load(manifest, tensors, backbone))

@@ -13,8 +13,6 @@ from headstart.errors import UsageError
 
 OnBad = Literal["skip", "fail"]
 
-DEFAULT_BACKBONES = {"image": "efficientnet-lite0", "text": "minilm-l6"}
-
 
 # Every FitConfig field says whether it enters the resume fingerprint (`fingerprint_fields`): a checkpoint resumes
 # only a run whose fingerprinted options and data are the same. A field without the decision is refused.
@@ -34,12 +32,21 @@ class DataOptions(_Options):
     label_column: str | None = Field(default=None, json_schema_extra=LEARNS)
     on_bad: OnBad = Field(default="skip", json_schema_extra=RUNS)
     # task kind: detected (auto), or forced; see headstart.tasks
-    task: Literal["auto", "classification", "multilabel", "regression"] = Field(
+    task: str = Field(  # auto or a registered kind (checked when data is read)
         default="auto", json_schema_extra=LEARNS
     )
     target: str | None = Field(default=None, json_schema_extra=LEARNS)  # a numeric column to regress on
     # between the tags of a multi-label cell
     separator: str = Field(default=";", min_length=1, json_schema_extra=LEARNS)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        from headstart.tasks import is_task, task_choices
+
+        if value != "auto" and not is_task(value):
+            raise ValueError(f"not a known task kind; expected one of {', '.join(task_choices())}")
+        return value
 
 
 class RunOptions(_Options):

@@ -15,6 +15,7 @@ from headstart.augment import AugmentSpec, augment_image, view_rng
 from headstart.backbones.base import Backbone
 from headstart.batches import Job, readable_batches
 from headstart.data.dataset import Dataset, SkippedItem
+from headstart.data.modalities import get_modality
 from headstart.engines import ExtractJob, current_engine
 from headstart.feature_store import FeatureSpace, FeatureStore, MemorySpace
 from headstart.progress import progress_bar
@@ -205,7 +206,7 @@ def split_ragged(
     activation: np.ndarray, inputs: dict[str, np.ndarray], modality: str
 ) -> tuple[np.ndarray, list[int] | None]:
     """Rows to store for a batch: texts keep only their real tokens (ragged), images one row each."""
-    if modality != "text":
+    if not get_modality(modality).ragged:
         return activation, None
     lengths = inputs["attention_mask"].sum(axis=1).astype(int).tolist()
     return np.concatenate([activation[i, :n] for i, n in enumerate(lengths)]), lengths
@@ -226,7 +227,7 @@ def extract_activations(
     progress: bool = True,
 ) -> Activations:
     """Frozen-prefix outputs (stages[0:stop], ONNX Runtime) for `views` augmented views of each item."""
-    augment = augment if dataset.modality == "image" else None
+    augment = augment if get_modality(dataset.modality).augmentable else None
     views = views if augment is not None else 1
     description = {
         **feature_space_description(backbone, stop),
@@ -266,7 +267,7 @@ def extract_activations(
     bad = {i: SkippedItem(dataset.ids[i], reason) for i, reason in failed.items()}
     kept = [i for i in range(len(dataset)) if all(key(i, v) in space for v in range(views))]
     values = [space.get_ragged([key(i, v) for v in range(views)]) for i in kept]
-    if dataset.modality != "text":
+    if not get_modality(dataset.modality).ragged:
         values = [[v[0] for v in item] for item in values]
     return Activations(
         values=values,

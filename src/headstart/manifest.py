@@ -396,12 +396,12 @@ def build_manifest(
         **sections,
     }
     try:
-        return Manifest.model_validate(json.loads(json.dumps(document, default=_json_default)))
+        return Manifest.model_validate(json.loads(json.dumps(document, default=json_default)))
     except ValidationError as err:  # a bug: headstart itself built it
         raise AssertionError(f"built an invalid manifest: {err}") from err
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     import numpy as np
 
     if isinstance(value, np.generic):

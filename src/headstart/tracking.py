@@ -54,6 +54,7 @@ from headstart.provenance import machine, package_versions
 
 if TYPE_CHECKING:
     from headstart.data import Dataset
+    from headstart.manifest import Manifest
 
 ENV_URI = "HEADSTART_TRACKING_URI"
 ENV_NO_TRACK = "HEADSTART_NO_TRACK"
@@ -461,24 +462,24 @@ def tracked_run(
     run.end("FINISHED")
 
 
-def record_fit(run: Run, config: Any, result: Any, manifest: Mapping[str, Any]) -> None:
+def record_fit(run: Run, config: Any, result: Any, manifest: Manifest) -> None:
     """Log what a finished `fit` produced: metrics, per-epoch curves, energy, the bundle and its config."""
     if not run.active:
         return
     try:
-        test = manifest["metrics"]["test"]
+        test = manifest.test_metrics
         metrics: dict[str, Any] = {f"test_{k}": v for k, v in result.metrics.items()}
         per_label = test.get("per_class") or test.get("per_label") or {}  # classes, or tags (multi-label)
         metrics.update({f"test_f1.{label}": m["f1"] for label, m in per_label.items()})
         metrics.update({f"time.{k}": v for k, v in result.timings.items()})
         metrics.update({f"count.{k}": v for k, v in result.counts.items()})
-        energy = manifest.get("energy") or {}
+        energy = manifest.energy or {}
         metrics.update({f"energy.{k}": v for k, v in flatten(energy).items()})
         run.log_metrics(metrics)
-        for row in manifest.get("history") or []:
+        for row in manifest.history:
             epoch = int(row.get("epoch", 0))
             run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
-        backbone = (manifest.get("backbone") or {}).get("name") or ""
+        backbone = manifest.backbone.name if manifest.backbone else ""
         run.set_tags(
             {
                 TAG_BUNDLE: str(result.bundle),
@@ -487,7 +488,7 @@ def record_fit(run: Run, config: Any, result: Any, manifest: Mapping[str, Any]) 
                 **{f"headstart.energy.{k}": v for k, v in flatten(energy).items() if isinstance(v, str | bool)},
             }
         )
-        head = manifest.get("head") or {}  # what was chosen (C by cross-validation, ...), beside what was asked
+        head = manifest.head.to_dict()  # what was chosen (C by cross-validation, ...), beside what was asked
         run.log_params({f"chosen.{k}": v for k, v in head.items() if isinstance(v, str | int | float | bool)})
         run.log_json(CONFIG_ARTIFACT, config.model_dump())
         run.log_artifact_dir(result.bundle, BUNDLE_ARTIFACT)

@@ -31,7 +31,8 @@ from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
 from headstart.errors import UsageError
-from headstart.score_names import METRICS, SOURCE_HEAD_METRICS, TASK_METRICS
+from headstart.score_names import METRICS, SOURCE_HEAD_METRICS
+from headstart.tasks import Outputs, get_task
 
 LOGME_MAX_ITER = 100
 LOGME_TOL = 1e-5
@@ -131,9 +132,10 @@ def logme(features: np.ndarray, labels: np.ndarray | Sequence[Any], task: str = 
     features explain the target linearly with less effective complexity. Values are comparable across
     backbones and cuts of one dataset (a regression target's scale shifts every value by the same amount).
     """
-    if task == "regression":
+    outputs = get_task(task).outputs
+    if outputs is Outputs.VALUE:
         targets = _float_target(labels)[:, None]
-    elif task == "multilabel":
+    elif outputs is Outputs.TAGS:
         targets = _tag_matrix(labels)
     else:
         codes, k = _encode(labels)
@@ -496,7 +498,7 @@ def check_metric(metric: str, task: str = "classification") -> str:
             expected=f"one of {', '.join(METRICS)}",
             fix="pass --metric logme (the default), knn, hscore, transrate, nce or leep",
         )
-    usable = TASK_METRICS.get(task, METRICS)
+    usable = get_task(task).transfer_scores
     if metric not in usable:
         raise UsageError(
             f"the {metric} score is defined only for single-label classification, not for {task} data",
@@ -561,9 +563,9 @@ def score_features(
             value = float("nan")
         elif metric == "logme":
             value = logme(features, y, task)
-        elif metric == "knn" and task == "regression":
+        elif metric == "knn" and get_task(task).outputs is Outputs.VALUE:
             value = knn_r2(features, y, seed=seed)
-        elif metric == "knn" and task == "multilabel":
+        elif metric == "knn" and get_task(task).outputs is Outputs.TAGS:
             value = knn_micro_f1(features, y, seed=seed)
         elif metric == "knn":
             value = knn_accuracy(features, y, seed=seed)
@@ -614,12 +616,12 @@ def rank(
 ) -> RankResult:
     """Scores of every (backbone, cut) on a labelled dataset, from pooled features cached in the FeatureStore.
 
-    `metrics` defaults to every score defined for the dataset's task kind (`TASK_METRICS`).
+    `metrics` defaults to every score defined for the dataset's task kind (its `transfer_scores`).
     """
     from headstart.features import extract_features_at_cuts
 
     task = dataset.task
-    metrics = TASK_METRICS.get(task, METRICS) if metrics is None else metrics
+    metrics = get_task(task).transfer_scores if metrics is None else metrics
     check_metric(metric, task)
     for m in metrics:
         check_metric(m, task)
@@ -676,8 +678,9 @@ def _targets(labels: Sequence[str], task: str, classes: Sequence[str]) -> np.nda
     """What the scores read: class labels, float targets (regression) or a 0/1 tag matrix (multi-label)."""
     from headstart.tasks import multi_hot, target_values
 
-    if task == "regression":
+    outputs = get_task(task).outputs
+    if outputs is Outputs.VALUE:
         return target_values(labels)
-    if task == "multilabel":
+    if outputs is Outputs.TAGS:
         return multi_hot(labels, classes).astype(np.float64)
     return np.asarray(labels)

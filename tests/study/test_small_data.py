@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from headstart import api, tracking
 from headstart.cli.main import app
+from headstart.data.modalities import get_modality
 from headstart.report import _curve_pair as curve_pair
 from headstart.report import figures, render_report
 from tests.conftest import make_image_folder, make_text_csv
@@ -153,7 +154,7 @@ def _study_runs(fingerprint: str) -> list[tracking.RunRecord]:
 def test_tracked_study_records_the_default_backbone_and_data_and_skips_empty_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(study_run.DEFAULT_BACKBONES, "text", "test-text")  # --backbone omitted
+    monkeypatch.setattr(get_modality("text"), "default_backbone", "test-text")  # --backbone omitted
     data = make_text_csv(tmp_path / "texts.csv", repeats=3)
     out = tmp_path / "tracked"
     first = api.study(data, out=str(out), **TEXT_GRID)

@@ -96,7 +96,7 @@ def test_regression_on_a_text_table_with_target(tmp_path: Path) -> None:
     api.fit(table, backbone="test-text", target="price", out=str(tmp_path / "m"), **FAST)
     predictor = headstart.load(tmp_path / "m")
     assert predictor.task == "regression" and predictor.labels == ["price"]
-    assert predictor.manifest["targets"]["column"] == "price"
+    assert predictor.manifest.targets is not None and predictor.manifest.targets.column == "price"
     cheap, luxury = predictor.predict(["cheap item 3", "luxury item 4"])
     assert cheap < luxury
     assert api.evaluate(tmp_path / "m", table, progress=False).report.n == 24  # the recorded column is found
@@ -152,7 +152,7 @@ def test_zero_shot_multilabel_text_tunes_thresholds_on_training_items(tmp_path: 
     result = api.fit(table, backbone="test-text", strategy="zero-shot", out=str(tmp_path / "m"), **FAST)
     assert any("thresholds tuned on" in note for note in result.notes)
     predictor = headstart.load(tmp_path / "m")
-    assert predictor.task == "multilabel" and predictor.manifest["head"]["multilabel"] is True
+    assert predictor.task == "multilabel" and predictor.manifest.head.get("multilabel") is True
     proba = predictor.predict_proba(["the team won the match", "spicy curry with rice"])
     assert proba.shape == (2, 4) and not np.allclose(proba.sum(axis=1), 1.0)  # independent tags
     assert predictor.thresholds is not None and len(set(predictor.thresholds.tolist())) > 1

@@ -8,7 +8,6 @@ import torch
 from sklearn.metrics import f1_score
 
 from headstart.strategies.task_heads import MultiLabelHead, RidgeHead, SparseRidgeHead, load_task_head
-from headstart.task_metrics import multilabel_report, regression_report
 from headstart.tasks import (
     answer,
     classes_of,
@@ -21,6 +20,7 @@ from headstart.tasks import (
     task_label,
     tune_thresholds,
 )
+from headstart.tasks.metrics import multilabel_report, regression_report
 from headstart.train.objectives import objective_for
 
 

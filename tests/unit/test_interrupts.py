@@ -91,7 +91,7 @@ def test_without_validation_an_explicit_patience_stops_on_the_training_loss(imag
 def test_a_time_budget_without_validation_does_not_claim_the_full_schedule(images: Path, tmp_path: Path) -> None:
     result = fit(images, tmp_path / "m", max_epochs=50, time_budget=0.001)
     assert "time budget of 0s reached" in result.notes
-    assert api.load(result.bundle).manifest["strategy"]["epochs_run"] == 1
+    assert api.load(result.bundle).manifest.strategy.get("epochs_run") == 1
     assert not any("full schedule" in n for n in result.notes)
 
 
@@ -178,7 +178,7 @@ def test_resume_with_a_changed_option_names_it(images: Path, tmp_path: Path, mon
     assert "the checkpoint of epoch 2 is from a different run configuration" in note
     assert "lr default -> 0.002, max_epochs 5 -> 3" in note and "started over from epoch 1" in note
     assert not any(n.startswith("resumed from") for n in result.notes)
-    assert api.load(result.bundle).manifest["strategy"]["epochs_run"] == 3
+    assert api.load(result.bundle).manifest.strategy.get("epochs_run") == 3
     aside = checkpoint.with_name(checkpoint.name + ".previous")  # the other run's work is kept, and said where
     assert f"kept that checkpoint as {aside}" in note and aside.read_bytes() == before
     assert not checkpoint.exists()  # this run's own checkpoint is dropped once it finishes

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart.backbones.base import Backbone, BackboneInfo
+from headstart.data.modalities import get_modality
 from headstart.errors import BackboneError, ModalityMismatchError, did_you_mean
 
 HF_PREFIX = "hf:"
@@ -100,7 +101,7 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
         )
     if (
         kwargs.get("image_size") is not None
-        and entry.info.modality == "image"
+        and get_modality(entry.info.modality).resizable
         and kwargs["image_size"] == entry.info.input_size
     ):
         kwargs = {k: v for k, v in kwargs.items() if k != "image_size"}  # native size: same instance

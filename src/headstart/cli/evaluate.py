@@ -26,7 +26,7 @@ from headstart.config import EvaluateConfig
 
 if TYPE_CHECKING:  # imported on use: scikit-learn is slow to load, and `--help` needs none of it
     from headstart.metrics import ClassificationReport
-    from headstart.task_metrics import MultiLabelReport, RegressionReport
+    from headstart.tasks.metrics import MultiLabelReport, RegressionReport
 
 
 def evaluate(
@@ -83,7 +83,7 @@ def evaluate(
             console.print(table)
             _print_confusion(r)
             console.print(f"accuracy {fmt(r.accuracy)}  macro-F1 {fmt(r.macro_f1)}  ECE {fmt(r.ece)}")
-            from headstart.task_metrics import small_test_line
+            from headstart.tasks.metrics import small_test_line
 
             if line := small_test_line(r.summary(), "items"):
                 console.print(f"  {line}")
@@ -119,7 +119,7 @@ def _print_confusion(r: ClassificationReport) -> None:
 
 def _print_task_report(r: MultiLabelReport | RegressionReport, title: str) -> None:
     """Per-tag table for multi-label; the error figures for regression."""
-    from headstart.task_metrics import MultiLabelReport
+    from headstart.tasks.metrics import MultiLabelReport
 
     if isinstance(r, MultiLabelReport):
         table = Table(title=title)

@@ -176,7 +176,7 @@ def fit(
             f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
         )
         console.print("test " + metrics_line(m))
-        from headstart.task_metrics import small_test_line
+        from headstart.tasks.metrics import small_test_line
 
         if line := small_test_line(m):
             console.print(f"  {line}")

@@ -11,6 +11,7 @@ from headstart.cli.lazy import api
 from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn, default
 from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.config import DataOptions
+from headstart.tasks import DEFAULT_TASK, get_task
 
 
 def inspect(
@@ -52,7 +53,7 @@ def inspect(
             for key, value in summary.items():
                 table.add_row(key, f"{value:g}")
         else:
-            table.add_column("tag" if doc.get("task") == "multilabel" else "class")
+            table.add_column(get_task(doc.get("task") or DEFAULT_TASK).label_word)
             table.add_column("items", justify="right")
             for label, count in doc.get("class_counts", {}).items():
                 table.add_row(str(label), str(count))

@@ -10,6 +10,7 @@ from rich.table import Table
 from headstart.cli.lazy import api
 from headstart.cli.options import Json
 from headstart.cli.output import command_errors, console, print_json
+from headstart.data.modalities import get_modality
 
 
 def models(
@@ -26,7 +27,7 @@ def models(
         for column in ("name", "modality", "params", "feature dim", "input size", "license"):
             table.add_column(column)
         for i in infos:
-            size = f"{i.input_size} px" if i.modality == "image" else f"{i.input_size} tokens"
+            size = f"{i.input_size} {get_modality(i.modality).size_unit}"
             table.add_row(i.name, i.modality, f"{i.params / 1e6:.1f}M", str(i.feature_dim), size, i.license)
         console.print(table)
         console.print("Any local sentence-transformers/transformers folder also works as [bold]hf:PATH[/].")

@@ -11,6 +11,7 @@ from headstart.cli.lazy import api
 from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads, default, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
 from headstart.config import PredictConfig
+from headstart.tasks import Outputs, get_task
 
 
 def predict(
@@ -59,14 +60,15 @@ def predict(
             console.print(f"wrote {len(result.predictions)} prediction(s) to {result.out}{skipped}", soft_wrap=True)
             return
         table = Table()
-        columns = {"regression": ("item", "value"), "multilabel": ("item", "labels", f"top {top_k}")}
-        for column in columns.get(result.task, ("item", "label", "probability", f"top {top_k}")):
+        outputs = get_task(result.task).outputs
+        columns = {Outputs.VALUE: ("item", "value"), Outputs.TAGS: ("item", "labels", f"top {top_k}")}
+        for column in columns.get(outputs, ("item", "label", "probability", f"top {top_k}")):
             table.add_column(column)
         for p in result.predictions:
             others = ", ".join(f"{lab} {fmt(prob)}" for lab, prob in p.top)
-            if result.task == "regression":
+            if outputs is Outputs.VALUE:
                 table.add_row(_short(p.input or p.id), f"{p.value:.4g}")
-            elif result.task == "multilabel":
+            elif outputs is Outputs.TAGS:
                 table.add_row(_short(p.input or p.id), ", ".join(p.labels or []) or "(none)", others)
             else:
                 table.add_row(_short(p.input or p.id), p.label, fmt(p.probability), others)

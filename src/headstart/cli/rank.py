@@ -30,8 +30,7 @@ from headstart.cli.options import (
 from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.config import RankConfig
 from headstart.score_names import METRICS, TASK_METRICS
-
-KNN_MEANS = {"classification": "accuracy", "regression": "R²", "multilabel": "micro-F1"}
+from headstart.tasks import Outputs, get_task
 
 
 def _fmt(value: float | None) -> str:
@@ -104,12 +103,12 @@ def rank(
         if as_json:
             print_json(result.to_dict())
             return
-        metrics = TASK_METRICS.get(result.task, METRICS)
-        what = {"regression": "a numeric target", "multilabel": f"{result.n_classes} tags"}
-        about = what.get(result.task, f"{result.n_classes} classes")
+        metrics = get_task(result.task).transfer_scores
+        kind = get_task(result.task)
+        about = f"{result.n_classes} {kind.label_word}s" if kind.has_classes else f"a numeric {kind.label_word}"
         table = Table(title=f"transferability on {result.n_items} items, {about} (by {metric})")
         names = [
-            f"knn ({KNN_MEANS[result.task]})" if m == "knn" and result.task != "classification" else m for m in metrics
+            f"knn ({kind.knn_means})" if m == "knn" and kind.outputs is not Outputs.CLASSES else m for m in metrics
         ]
         for column in ("#", "backbone", "cut", "dim", *names, "features s", "scores s"):
             table.add_column(column, justify="left" if column in ("backbone", "cut") else "right")

@@ -185,7 +185,7 @@ def _print_summary(result: Any) -> None:
     table = Table(
         title=f"study: {result.cells_done}/{result.cells_total} cells ({result.status})", title_justify="left"
     )
-    from headstart.task_metrics import DISPLAY_NAMES
+    from headstart.tasks.metrics import DISPLAY_NAMES
 
     metric = result.score_metric  # the rows' `accuracy` is micro-F1 for multi-label data, R² for regression
     score = (lambda x: f"{x:.3f}") if metric == "r2" else (lambda x: f"{100 * x:.1f}%")

@@ -14,7 +14,7 @@ from headstart.config import EvaluateConfig
 from headstart.data import Dataset, load_dataset
 from headstart.errors import DataError, UsageError
 from headstart.metrics import ClassificationReport
-from headstart.task_metrics import DISPLAY_NAMES, PRIMARY, TaskReport, task_report
+from headstart.tasks.metrics import DISPLAY_NAMES, TaskReport, task_report
 
 
 def evaluate(bundle: str | Path, data: str, config: EvaluateConfig) -> EvaluateResult:
@@ -47,6 +47,8 @@ def evaluate(bundle: str | Path, data: str, config: EvaluateConfig) -> EvaluateR
         missing_classes=missing,
         notes=notes,
         warnings=warnings,
+        task=predictor.task,
+        modality=predictor.modality,
     )
 
 
@@ -78,21 +80,21 @@ def evaluated_part(
 
 def fitted_data_warnings(predictor: Predictor, dataset: Dataset, split: str | None, name: str) -> list[str]:
     """A warning when DATA is the very data the bundle was fitted on, unless only fit's own test split is scored."""
-    recorded = predictor.manifest.get("data") or {}
-    if not recorded.get("fingerprint") or recorded["fingerprint"] != dataset.fingerprint():
+    recorded = predictor.manifest.data
+    if not recorded.fingerprint or recorded.fingerprint != dataset.fingerprint():
         return []
     marks = set(dataset.splits or ())
     if split != "all" and {"train", "test"} <= marks:
         return []  # fit held out exactly DATA's test split, and only that is scored: a held-out score
-    counts = recorded.get("counts") or {}
+    counts = recorded.counts
     held_out = f"{counts['test']} of its {counts['items']} items" if {"test", "items"} <= set(counts) else "a part"
-    metric = PRIMARY.get(predictor.task, "accuracy")
-    score = ((predictor.manifest.get("metrics") or {}).get("test") or {}).get(metric)
+    metric = predictor.kind.primary_metric
+    score = predictor.manifest.test_metrics.get(metric)
     shown = DISPLAY_NAMES.get(metric, metric)
     there = f", {shown} {score:.3f} there" if isinstance(score, int | float) else ""
     return [
         f"{name} is the data this model was fitted on (its test split is {held_out}{there}; "
-        f"{_trained_part(counts, recorded.get('labels_per_class'))}): this is not a held-out score; evaluate on "
+        f"{_trained_part(counts, recorded.labels_per_class)}): this is not a held-out score; evaluate on "
         "data the model has not seen"
     ]
 

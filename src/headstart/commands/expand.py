@@ -9,7 +9,7 @@ from headstart import tracking
 from headstart.bundle import check_output_folder, read_manifest
 from headstart.commands.tracked import record_outcome
 from headstart.config import ExpandConfig
-from headstart.tasks import refuse_task
+from headstart.tasks import AUTO, DEFAULT_TASK, refuse_task
 
 if TYPE_CHECKING:  # expansion loads the fine-tuning code (and torch): only when a bundle is expanded
     from headstart.services.expand import ExpandResult
@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # expansion loads the fine-tuning code (and torch): only when
 def expand(bundle: str | Path, data: str, config: ExpandConfig) -> ExpandResult:
     """Add the classes of `data` (checked by the facade) to the bundle, as `config` says, and record the run."""
     check_output_folder(config.out)
-    refuse_task(read_manifest(bundle).get("task") or "classification", "`headstart expand`")
-    refuse_task(config.task if config.task != "auto" else "classification", "`headstart expand`")
+    refuse_task(read_manifest(bundle).task, "`headstart expand`")
+    refuse_task(config.task if config.task != AUTO else DEFAULT_TASK, "`headstart expand`")
     params = {"parent": str(Path(bundle).resolve()), **config.model_dump(exclude={"progress"})}
     with tracking.tracked_run("expand", params, {"path": str(Path(data).resolve())}, enabled=config.track) as run:
         from headstart.services.expand import expand_bundle

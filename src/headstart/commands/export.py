@@ -26,7 +26,8 @@ from headstart.backbones.base import Backbone
 from headstart.bundle import Predictor
 from headstart.bundle import load as load_bundle
 from headstart.data.dataset import Dataset
-from headstart.data.images import DECODE_STEPS, read_image
+from headstart.data.images import DECODE_STEPS
+from headstart.data.modalities import get_modality
 from headstart.errors import BundleError, StrategyError, UsageError
 from headstart.outputs import check_writable, writing
 from headstart.provenance import VERSION as __version__
@@ -142,7 +143,7 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
     backbone = predictor.backbone
     if backbone is None:
         raise StrategyError(
-            f"export is not supported for strategy {predictor.manifest['strategy']['name']!r} (it has no backbone)",
+            f"export is not supported for strategy {predictor.manifest.strategy.name!r} (it has no backbone)",
             fix="serve the bundle with `headstart serve` instead",
         )
     out = export_target(out, force=force)
@@ -181,7 +182,7 @@ class _Positional(nn.Module):
 
 def check_items(predictor: Predictor, directory: Path) -> Dataset:
     """A few generated items of the model's modality (images are written to `directory`)."""
-    if predictor.modality == "text":
+    if predictor.input_kind.accepts_texts:
         texts = (*CHECK_TEXTS, *predictor.labels[:3])
         return Dataset(modality="text", items=texts, ids=tuple(f"text {i}" for i in range(len(texts))))
     rng = np.random.default_rng(0)
@@ -203,7 +204,7 @@ def check_parity(predictor: Predictor, onnx_path: Path) -> tuple[float, int]:
     with tempfile.TemporaryDirectory(prefix="headstart-export-") as tmp:
         dataset = check_items(predictor, Path(tmp))
         want = predictor.predict_proba(dataset)
-        decoded = [read_image(p) for p in dataset.items] if dataset.modality == "image" else list(dataset.items)
+        decoded = [get_modality(dataset.modality).decode(p) for p in dataset.items]
         inputs = backbone.preprocess(decoded)
     session = open_session(onnx_path)
     got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
@@ -234,7 +235,7 @@ def _write_preprocessor(backbone: Backbone, folder: Path) -> Path | None:
 def _preprocessing(backbone: Backbone, tokenizer: Path | None) -> dict[str, Any]:
     """How to turn a raw input into the ONNX inputs, complete enough to re-implement outside headstart."""
     config = dict(backbone.preprocess_config())
-    if backbone.modality == "image":
+    if get_modality(backbone.modality).items_are_files:
         config["decode"] = DECODE_STEPS
         if "crop_pct" in config and "size" in config:  # the shorter side is resized to size / crop_pct first
             config["resize_shorter_side_to"] = int(round(config["size"] / config["crop_pct"]))
@@ -262,7 +263,7 @@ def _sidecar(
         "format": SIDECAR_FORMAT,
         "format_version": 1,
         "onnx_file": out.name,
-        "task": manifest.get("task", "classification"),
+        "task": manifest.task,
         "modality": predictor.modality,
         "labels": predictor.labels,
         "inputs": inputs,
@@ -274,10 +275,10 @@ def _sidecar(
             "feature_dim": backbone.feature_dim,
             "input_size": backbone.input_size,
         },
-        "strategy": manifest.get("strategy"),
-        "head": {k: v for k, v in (manifest.get("head") or {}).items() if not isinstance(v, dict | list)},
-        "metrics": (manifest.get("metrics") or {}).get("test", {}),
-        "bundle": {"created": manifest.get("created"), "fingerprint": (manifest.get("data") or {}).get("fingerprint")},
+        "strategy": manifest.strategy.to_dict(),
+        "head": {k: v for k, v in manifest.head.to_dict().items() if not isinstance(v, dict | list)},
+        "metrics": manifest.test_metrics,
+        "bundle": {"created": manifest.created, "fingerprint": manifest.data.fingerprint},
         "exporter": backbone.onnx_exporter,
         "opset": OPSET,
         "parity": {"max_abs_diff": diff, "n_items": n, "atol": PARITY_ATOL, "reference": "Predictor.predict_proba"},

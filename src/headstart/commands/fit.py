@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,21 @@ from headstart.backbones.base import Backbone
 from headstart.bundle import check_output_folder, save_bundle
 from headstart.commands.reading import data_options
 from headstart.commands.results import FitResult
-from headstart.config import DEFAULT_BACKBONES, FitConfig
+from headstart.config import FitConfig
 from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
 from headstart.data.inspect import data_warnings
+from headstart.data.modalities import get_modality
 from headstart.engines import use_engine
+from headstart.errors import UsageError
+from headstart.manifest import build_manifest
 from headstart.provenance import package_versions
 from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
 from headstart.strategies.base import merge_validation
 from headstart.strategies.memory import memory_section
 from headstart.strategies.options import applicable_params, ignored_option_notes
 from headstart.strategies.resume import refuse_checkpoint_overwrite
-from headstart.task_metrics import task_report
-from headstart.tasks import DEFAULT_THRESHOLD
+from headstart.tasks import DEFAULT_THRESHOLD, Outputs, get_task
+from headstart.tasks.metrics import task_report
 from headstart.train.callbacks import discard_checkpoint
 
 
@@ -78,46 +80,42 @@ def fit(data: str, config: FitConfig) -> FitResult:
         "train_seconds": trained - loaded,
         "test_seconds": evaluated - trained,
     }
-    manifest = {
-        "task": dataset.task,
-        "targets": target_manifest(dataset.task, config, model),
-        "modality": dataset.modality,
-        "labels": model.labels,
-        "backbone": backbone_manifest(backbone),
-        **model.manifest(),
-        "data": {
+    memory, memory_tensors, memory_reason = memory_section(getattr(model, "inner", model), config)
+    if "memory" not in get_task(dataset.task).supports:
+        memory, memory_tensors, memory_reason = None, {}, f"`headstart expand` does not support {dataset.task} models"
+    counts["memory_items"], counts["memory_bytes"] = (memory["n"], memory["bytes"]) if memory else (0, 0)
+    if memory_reason and "--allow-forgetting" in memory_reason:  # say it now, not when the user first expands
+        notes.append(f"no exemplar memory kept: {memory_reason}")
+    model_sections = model.manifest()
+    head = {**model_sections["head"], "memory": memory, **({"memory_reason": memory_reason} if memory_reason else {})}
+    notes.extend(ignored_option_notes(config, strategy, model_sections["strategy"], dataset.modality, dataset.task))
+    manifest = build_manifest(
+        task=dataset.task,
+        modality=dataset.modality,
+        labels=model.labels,
+        model_sections={**model_sections, "head": head},
+        backbone=backbone_manifest(backbone),
+        data={
             "source": str(Path(data).resolve()),
             "fingerprint": dataset.fingerprint(digests),
             "labels_per_class": config.labels_per_class,
             "counts": counts,
             "class_counts_train": train_report.class_counts,
         },
-        "metrics": {"test": report.to_dict()},
-        "history": train_report.history,
-        "config": config.model_dump(exclude={"progress"}),
-        "seed": config.seed,
-        "versions": package_versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parent": None,
-        "energy": None,
-        "notes": notes,
-        "skipped": [s.to_dict() for s in skipped],
-    }
-    memory, memory_tensors, memory_reason = memory_section(model, config)
-    if dataset.task != "classification":
-        memory, memory_tensors, memory_reason = None, {}, f"`headstart expand` does not support {dataset.task} models"
-    manifest["head"] = {**manifest["head"], "memory": memory}
-    counts["memory_items"], counts["memory_bytes"] = (memory["n"], memory["bytes"]) if memory else (0, 0)
-    if memory_reason:
-        manifest["head"]["memory_reason"] = memory_reason
-        if "--allow-forgetting" in memory_reason:  # say it now, not when the user first tries to expand
-            notes.append(f"no exemplar memory kept: {memory_reason}")
-    notes.extend(ignored_option_notes(config, strategy, manifest["strategy"], dataset.modality, dataset.task))
+        targets=target_manifest(dataset.task, config, model),
+        versions=package_versions(),
+        metrics={"test": report.to_dict()},
+        history=train_report.history,
+        config=config.model_dump(exclude={"progress"}),
+        seed=config.seed,
+        notes=notes,
+        skipped=[s.to_dict() for s in skipped],
+    )
     record = tracking.data_record(data, dataset, digests)
     params = applicable_params(config, strategy, dataset.task)
     with tracking.tracked_run("fit", params, record, enabled=config.track) as run:
-        manifest["run_id"] = run.run_id
-        manifest["tracking_uri"] = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
+        manifest.run_id = run.run_id
+        manifest.tracking_uri = tracking.tracking_uri() if run.run_id else None  # where `runs show` finds it
         saving = time.perf_counter()  # total_seconds includes starting the run; save_seconds does not
         path = save_bundle(config.out, manifest, {**model.tensors(), **memory_tensors})
         discard_checkpoint(config.out)  # only now: killed while testing or saving, --resume skips the training
@@ -133,7 +131,9 @@ def fit(data: str, config: FitConfig) -> FitResult:
             backbone=backbone.name if backbone else "",
             strategy=config.strategy,
             run_id=run.run_id,
-            trained=str(manifest["strategy"].get("spec") or manifest["strategy"].get("name") or config.strategy),
+            trained=manifest.trained,
+            task=manifest.task,
+            modality=manifest.modality,
         )
         tracking.record_fit(run, config, result, manifest)
     result.notes.extend(run.problems)
@@ -144,7 +144,14 @@ def resolve_backbone(name: str | None, dataset: Dataset, strategy: Strategy) -> 
     """The backbone to fit on (the default one for the modality unless named); None for strategies without one."""
     if not strategy.needs_backbone:
         return None  # the strategy notes an unused --backbone itself
-    backbone = get_backbone(name or DEFAULT_BACKBONES[dataset.modality])
+    default = get_modality(dataset.modality).default_backbone
+    if name is None and default is None:
+        raise UsageError(
+            f"{dataset.modality} data has no default backbone",
+            expected="--backbone NAME",
+            fix="pass a backbone of that modality",
+        )
+    backbone = get_backbone(name or default or "")
     check_modality(backbone, dataset.modality)
     return backbone
 
@@ -164,9 +171,10 @@ def backbone_manifest(backbone: Backbone | None) -> dict[str, Any] | None:
 
 def target_manifest(task: str, config: FitConfig, model: Any) -> dict[str, Any] | None:
     """The manifest's `targets` section: tag separator and thresholds, or the regressed column."""
-    if task == "multilabel":
+    outputs = get_task(task).outputs
+    if outputs is Outputs.TAGS:
         limits = model.thresholds if model.thresholds is not None else [DEFAULT_THRESHOLD] * len(model.labels)
         return {"separator": config.separator, "thresholds": dict(zip(model.labels, map(float, limits), strict=True))}
-    if task == "regression":
+    if outputs is Outputs.VALUE:
         return {"column": config.target}
     return None

@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any
 from headstart.data.tables import TABLE_EXTENSIONS, is_table_file, read_table
 from headstart.errors import UsageError
 from headstart.outputs import check_writable, writing
+from headstart.tasks import Outputs, get_task
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from headstart.commands.results import PredictResult
 
-PREDICTION_COLUMNS = {
-    "classification": ("predicted_label", "predicted_probability", "predicted_top"),
-    "multilabel": ("predicted_labels", "predicted_top"),
-    "regression": ("predicted_value",),
+PREDICTION_COLUMNS = {  # by what the task kind's model outputs
+    Outputs.CLASSES: ("predicted_label", "predicted_probability", "predicted_top"),
+    Outputs.TAGS: ("predicted_labels", "predicted_top"),
+    Outputs.VALUE: ("predicted_value",),
 }
 SKIPPED_COLUMN = "skipped_reason"
 ROW_PREFIX = "row "  # the loader's id of a table row: "row N", N counting data rows from 1
@@ -70,7 +71,7 @@ def predictions_frame(result: PredictResult, inputs: Sequence[str] = ()) -> pd.D
 
     rows = {p.id: _prediction_cells(p, result.task) for p in result.predictions}
     rows.update({s.id: {SKIPPED_COLUMN: s.reason} for s in result.skipped})
-    columns = [*PREDICTION_COLUMNS.get(result.task, ()), SKIPPED_COLUMN]
+    columns = [*PREDICTION_COLUMNS[get_task(result.task).outputs], SKIPPED_COLUMN]
     table = _single_table(inputs)
     if table is not None:
         frame, _ = read_table(table)
@@ -128,8 +129,9 @@ def _single_table(inputs: Sequence[str]) -> Path | None:
 
 def _prediction_cells(prediction: Any, task: str) -> dict[str, Any]:
     top = json.dumps([[label, round(float(p), 6)] for label, p in prediction.top])
-    if task == "regression":
+    outputs = get_task(task).outputs
+    if outputs is Outputs.VALUE:
         return {"predicted_value": prediction.value}
-    if task == "multilabel":
+    if outputs is Outputs.TAGS:
         return {"predicted_labels": json.dumps(prediction.labels or []), "predicted_top": top}
     return {"predicted_label": prediction.label, "predicted_probability": prediction.probability, "predicted_top": top}

@@ -13,8 +13,8 @@ from headstart.config import EvaluateConfig, data_path
 from headstart.errors import UsageError
 from headstart.metrics import ClassificationReport
 from headstart.services.promotion import ALIAS, PromotionResult, check_metric, decide, refusal, write_decision
-from headstart.task_metrics import small_test_line
 from headstart.tasks import refuse_task
+from headstart.tasks.metrics import small_test_line
 
 
 def promote(
@@ -42,10 +42,10 @@ def promote(
     """
     check_metric(metric)
     new, current = read_manifest(candidate), read_manifest(over)  # evaluate loads the models; the manifests suffice
-    refuse_task(new.get("task") or "classification", "`headstart promote`")
-    if new["modality"] != current["modality"]:
+    refuse_task(new.task, "`headstart promote`")
+    if new.modality != current.modality:
         raise UsageError(
-            f"the candidate reads {new['modality']} and the current model {current['modality']}: one dataset cannot "
+            f"the candidate reads {new.modality} and the current model {current.modality}: one dataset cannot "
             "test both",
             expected="two bundles of the same modality (and labels)",
             fix="pass the production bundle that the candidate should replace to --over",
@@ -98,14 +98,14 @@ def promote(
 def record_promotion(result: PromotionResult, candidate: Path, over: Path, model_name: str) -> None:
     """Tag the candidate's run, point the registry alias at it, and write promotion.json."""
     manifest = read_manifest(candidate)
-    run_id: str | None = manifest.get("run_id")
+    run_id: str | None = manifest.run_id
     recorded: dict[str, Any] = {"run_id": run_id, "registry": None}
     if not tracking.tracking_enabled():
         result.notes.append("tracking is off: only promotion.json records the decision")
         result.recorded = {**recorded, "file": str(write_decision(result, candidate))}
         return
     store = tracking.tracking_uri()
-    own: str | None = manifest.get("tracking_uri")
+    own: str | None = manifest.tracking_uri
     if run_id and own and own != store and tracking.store_exists(own):
         if not tracking.store_exists(store) or tracking.find_run(run_id) is None:
             store = own  # fit ran elsewhere: tag its run and move the alias in the store that holds it

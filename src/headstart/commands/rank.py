@@ -9,6 +9,7 @@ from headstart.config import RankConfig
 from headstart.data import labels_per_class, load_dataset, split_dataset
 from headstart.engines import use_engine
 from headstart.strategies.auto import candidate_backbones
+from headstart.tasks import get_task
 from headstart.transferability import RankResult, subsample
 from headstart.transferability import rank as rank_backbones
 
@@ -40,7 +41,8 @@ def rank(data: str, config: RankConfig) -> RankResult:
     if len(sample) < len(train):
         result.notes.append(f"scored a stratified sample of {len(sample)} of {len(train)} training items")
     result.notes[:0] = [note for note in train.notes if note not in result.notes]  # e.g. a class below -n
-    if dataset.task == "classification" and min(sample.class_counts().values(), default=0) < MIN_ITEMS_TO_RANK:
+    few = min(sample.class_counts().values(), default=0) < MIN_ITEMS_TO_RANK
+    if get_task(dataset.task).stratifies_by_class and few:
         result.notes.append(
             f"some class has fewer than {MIN_ITEMS_TO_RANK} items in the scored sample: the scores are noisy and "
             "small differences between rows mean little; rank on more labelled items if you have them"

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from headstart.bundle import Predictor
 from headstart.data import Dataset
 from headstart.errors import ModalityMismatchError, UsageError
+from headstart.manifest import TargetsSection
 
 
 class ReadsData(Protocol):
@@ -46,7 +47,7 @@ def data_options(config: ReadsData, predictor: Predictor | None = None) -> dict[
         "separator": config.separator,
     }
     if predictor is not None:
-        recorded = predictor.manifest.get("targets") or {}
+        recorded = predictor.manifest.targets or TargetsSection()
         if config.task not in ("auto", predictor.task):
             raise UsageError(
                 f"--task {config.task} does not match the bundle, a {predictor.task} model",
@@ -55,18 +56,18 @@ def data_options(config: ReadsData, predictor: Predictor | None = None) -> dict[
             )
         options["task"] = predictor.task
         if "separator" not in config.model_fields_set:  # the bundle's, unless given
-            options["separator"] = recorded.get("separator", config.separator)
-        read = [predictor.manifest.get(key) or {} for key in ("expand_config", "config")]
+            options["separator"] = recorded.separator or config.separator
+        read = [section or {} for section in (predictor.manifest.expand_config, predictor.manifest.config)]
         for name in ("text_column", "label_column"):  # the columns the bundle's data was read with, unless given
             if options[name] is None and (name == "text_column" or config.target is None):
                 options[name] = next((r[name] for r in read if r.get(name) is not None), None)
-        if predictor.task == "regression" and config.target is None and options["label_column"] is None:
-            options["target"] = recorded.get("column")
+        if config.target is None and options["label_column"] is None:  # the regressed column, if any
+            options["target"] = recorded.column
     return options
 
 
 def check_bundle_modality(predictor: Predictor, dataset: Dataset) -> None:
     """A bundle reads one modality: refuse data of the other before any work."""
     if predictor.modality != dataset.modality:
-        name = predictor.backbone.name if predictor.backbone else predictor.manifest["strategy"]["name"]
+        name = predictor.backbone.name if predictor.backbone else predictor.manifest.strategy.name
         raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)

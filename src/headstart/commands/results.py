@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from headstart.data import SkippedItem
-from headstart.task_metrics import TaskReport
-from headstart.tasks import Answer
+from headstart.tasks import DEFAULT_TASK, Answer
+from headstart.tasks.metrics import TaskReport
 
 
 @dataclass
@@ -29,11 +29,15 @@ class FitResult:
     strategy: str = ""
     run_id: str | None = None
     trained: str = ""  # the strategy the bundle holds (differs from `strategy` for auto)
+    task: str = DEFAULT_TASK  # the task kind, as detected or forced
+    modality: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bundle": str(self.bundle),
             "run_id": self.run_id,
+            "task": self.task,
+            "modality": self.modality,
             "backbone": self.backbone,
             "strategy": self.strategy,
             "trained": self.trained or self.strategy,
@@ -56,7 +60,7 @@ class FitResult:
 
 
 def _interval(summary: dict[str, Any]) -> list[float] | None:
-    from headstart.task_metrics import interval_of  # scipy loads only when a result is written out
+    from headstart.tasks.metrics import interval_of  # scipy loads only when a result is written out
 
     return interval_of(summary)
 
@@ -87,12 +91,16 @@ class EvaluateResult:
     missing_classes: list[str] = field(default_factory=list)  # model classes without examples in that part
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. DATA is the data the model was fitted on
+    task: str = DEFAULT_TASK  # the bundle's task kind
+    modality: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "bundle": self.bundle,
             "split": self.split,
             **self.report.to_dict(),
+            "task": self.task,
+            "modality": self.modality,
             "accuracy_interval": _interval(self.report.summary()),
             "missing_classes": self.missing_classes,
             "skipped": [s.to_dict() for s in self.skipped],

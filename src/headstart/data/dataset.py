@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from headstart.data.modalities import get_modality
 from headstart.errors import UsageError
 from headstart.tasks import classes_of, counts_of, strata
 
@@ -121,11 +122,8 @@ class Dataset:
         return replace(self, notes=merged)
 
     def item_digest(self, i: int) -> str:
-        """Content hash of item `i`: file bytes for images, UTF-8 text for texts (a lone surrogate, which the
-        model refuses per item, is hashed as-is rather than failing the whole dataset)."""
-        if self.modality == "image":
-            return image_sha256(self.items[i])
-        return hashlib.sha256(self.items[i].encode("utf-8", "surrogatepass")).hexdigest()
+        """Content hash of item `i`, as its modality computes it (file bytes for images, UTF-8 for texts)."""
+        return get_modality(self.modality).digest(self.items[i])
 
     def fingerprint(self, digests: Sequence[str] | None = None) -> str:
         """Content fingerprint: changes when any item, label or split changes; ignores item order.

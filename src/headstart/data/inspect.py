@@ -10,7 +10,9 @@ import numpy as np
 
 from headstart.data.dataset import SPLIT_NAMES, Dataset
 from headstart.data.images import image_size, read_image
+from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
+from headstart.tasks import get_task
 
 IMBALANCE_RATIO = 3.0
 FEW_ITEMS = 5
@@ -49,17 +51,17 @@ def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
     digests = [ds.item_digest(i) for i in range(len(ds))]
     duplicates, conflicts = _duplicates(ds, digests)
     counts = ds.class_counts()
-    warnings = _imbalance_warnings(counts) if ds.task != "regression" else []
+    has_classes = get_task(ds.task).has_classes
+    warnings = _imbalance_warnings(counts) if has_classes else []
     warnings.extend(_copy_warnings(duplicates, conflicts))
-    warnings.extend(label_warnings(counts) if ds.task != "regression" else [])
+    warnings.extend(label_warnings(counts) if has_classes else [])
     if ds.skipped:
         warnings.append(f"{len(ds.skipped)} item(s) skipped as unreadable or empty (listed under skipped)")
-    sizes, broken = None, []
-    if ds.modality == "image":
-        sizes, broken = image_sizes(ds, decode)
-        if broken:
-            what = "image(s) could not be decoded" if decode else "image header(s) could not be read"
-            warnings.append(f"{len(broken)} {what}: `fit` will skip them (listed under skipped)")
+    sizes, broken = get_modality(ds.modality).inspect(ds, decode)
+    if broken:
+        noun = get_modality(ds.modality).noun
+        what = f"{noun}(s) could not be decoded" if decode else f"{noun} header(s) could not be read"
+        warnings.append(f"{len(broken)} {what}: `fit` will skip them (listed under skipped)")
     return InspectReport(
         source=ds.source,
         modality=ds.modality,
@@ -75,14 +77,14 @@ def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
         image_sizes=sizes,
         notes=list(ds.notes),
         task=ds.task,
-        target_summary=_target_summary(ds) if ds.task == "regression" else None,
+        target_summary=None if has_classes else _target_summary(ds),
     )
 
 
 def data_warnings(ds: Dataset, digests: list[str]) -> list[str]:
     """What `fit` repeats of inspect's warnings: identical items, conflicting labels, suspicious label names."""
     duplicates, conflicts = _duplicates(ds, digests)
-    labels = label_warnings(ds.class_counts()) if ds.task != "regression" else []
+    labels = label_warnings(ds.class_counts()) if get_task(ds.task).has_classes else []
     return [*_copy_warnings(duplicates, conflicts), *labels]
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from headstart.data.dataset import Dataset, Modality, SkippedItem, check_on_bad
 from headstart.data.folders import ACCEPTED, load_image_folder, load_image_inputs
 from headstart.data.images import is_image_file
+from headstart.data.modalities import claiming, get_modality
 from headstart.data.tables import TABLE_EXTENSIONS, TEXT_FILE_EXTENSIONS, is_table_file, load_table
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
-from headstart.tasks import DEFAULT_SEPARATOR, check_task, parse_number
+from headstart.tasks import AUTO, DEFAULT_SEPARATOR, REGRESSION, Outputs, check_task, get_task, parse_number
 
 SUPPORTED = "a folder of images (<root>/<class>/<file>) or a table (" + ", ".join(sorted(TABLE_EXTENSIONS)) + ")"
 
@@ -39,7 +40,19 @@ def load_dataset(
     check_task(task)
     p = Path(path)
     _check_exists(p, "dataset")
-    if p.is_dir():
+    claimed = claiming(p)
+    if claimed is not None:  # a registered modality that reads this path itself
+        ds = claimed.load(
+            p,
+            text_column=text_column,
+            label_column=label_column,
+            on_bad=on_bad,
+            require_labels=require_labels,
+            task=task,
+            target=target,
+            separator=separator,
+        )
+    elif p.is_dir():
         ds = folder_task(load_image_folder(p, on_bad=on_bad), task, target)
     elif is_table_file(p):
         ds = load_table(
@@ -91,19 +104,17 @@ def load_inputs(
             expected="one or more image files, folders, a table of texts, or texts",
             fix="pass at least one input",
         )
-    if modality not in (None, "image", "text"):
-        raise UsageError(
-            f"modality={modality!r} is not known",
-            expected="'image' or 'text'",
-            fix="pass modality='image' or modality='text', or leave it out",
-        )
-    if modality == "text":
+    kind = None if modality is None else get_modality(modality)
+    own = None if kind is None else kind.load_inputs(inputs, text_column=text_column, on_bad=on_bad)
+    if own is not None:
+        ds = own
+    elif kind is not None and kind.accepts_texts:
         ds = _text_inputs(inputs, text_column, on_bad)
     else:
         for given in inputs:
             _check_exists(Path(given), "input", raw_text_hint=modality is None)
         tables = [i for i in inputs if Path(i).is_file() and is_table_file(i)]
-        if tables and modality == "image":
+        if tables and kind is not None:
             raise DataError(
                 f"{tables[0]!r} is a table of texts but images were expected",
                 expected="image files or folders of images",
@@ -234,13 +245,14 @@ def _check_not_empty(ds: Dataset) -> None:
 
 def folder_task(ds: Dataset, task: str, target: str | None) -> Dataset:
     """An image folder is single-label; `--task regression` reads its class folder names as numbers."""
-    if task == "multilabel":
+    kind = None if task == AUTO else get_task(task)
+    if kind is not None and kind.outputs is Outputs.TAGS:
         raise DataError(
             f"{ds.source!r} is a folder of class folders, which gives each image one label",
             expected="a table of images with a labels column for multi-label data (path,labels)",
             fix="write a CSV with columns path,labels (tags separated by ';') and pass it instead",
         )
-    if task == "classification" or (task == "auto" and target is None):
+    if (kind.outputs is Outputs.CLASSES) if kind is not None else target is None:
         return ds
     assert ds.labels is not None
     values = [parse_number(label) for label in ds.labels]
@@ -251,11 +263,12 @@ def folder_task(ds: Dataset, task: str, target: str | None) -> Dataset:
             expected="folders named by the target value (e.g. 0/, 1.5/) for regression on an image folder",
             fix="rename the folders to numbers, or fit without --task regression",
         )
-    return replace(ds, labels=tuple(repr(v) for v in values), task="regression")
+    return replace(ds, labels=tuple(repr(v) for v in values), task=(kind or REGRESSION).name)
 
 
 def _check_classes(ds: Dataset) -> None:
-    if ds.task == "regression":
+    kind = get_task(ds.task)
+    if not kind.has_classes:
         if ds.labels is not None and len(set(ds.labels)) < 2:
             raise DataError(
                 f"the target of {ds.source!r} has a single value, {ds.labels[0]}",
@@ -264,7 +277,7 @@ def _check_classes(ds: Dataset) -> None:
             )
         return
     classes = ds.classes
-    if ds.task == "multilabel" and len(classes) < 2:
+    if kind.outputs is Outputs.TAGS and len(classes) < 2:
         raise DataError(
             f"{ds.source!r} has {len(classes)} distinct tag(s) {classes}",
             expected="at least two tags across the rows of a multi-label dataset",
@@ -278,12 +291,8 @@ def _check_classes(ds: Dataset) -> None:
             expected="a label for every item",
             fix="pass --label-column NAME with the column that holds the labels",
         )
-    if ds.modality == "image":
-        fix = f"add a second class folder next to {classes[0]!r}: <root>/<class>/<file>"
-    else:
-        fix = "add rows of at least one other class, or check that --label-column is the right column"
     raise DataError(
         f"{ds.source!r} has only one class, {classes[0]!r}",
         expected="at least two classes to learn to tell apart",
-        fix=fix,
+        fix=get_modality(ds.modality).one_class_fix.format(first=classes[0]),
     )

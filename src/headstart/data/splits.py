@@ -13,6 +13,7 @@ import numpy as np
 
 from headstart.data.dataset import Dataset
 from headstart.errors import DataError, UsageError
+from headstart.tasks import get_task
 
 
 @dataclass
@@ -122,7 +123,7 @@ def labels_per_class(ds: Dataset, n: int | None, *, seed: int = 0, classes: Sequ
             fix="pass --labels-per-class 5 (for example), or leave it out to use every label",
         )
     by_class = _indices_by_class(ds, list(range(len(ds))))
-    present = set(by_class) if ds.task == "classification" else set(ds.classes)
+    present = set(by_class) if get_task(ds.task).stratifies_by_class else set(ds.classes)
     missing = [c for c in (classes or ()) if c not in present]
     if missing:
         raise DataError(

@@ -21,9 +21,10 @@ from headstart.data.dataset import (
     normalize_split,
 )
 from headstart.data.delimited import read_delimited
-from headstart.data.image_table import image_path_column, image_path_value
+from headstart.data.image_table import image_path_column
+from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError, DataError, UsageError, did_you_mean
-from headstart.tasks import DEFAULT_SEPARATOR, detect_task, task_label
+from headstart.tasks import DEFAULT_SEPARATOR, Outputs, detect_task, get_task, task_label
 
 if TYPE_CHECKING:  # pandas loads with the first table read: image commands never pay its ~0.5 s import
     import pandas as pd
@@ -404,10 +405,10 @@ def _build(
     target_problems: list[str] = []
     for n, text_raw, label_raw, split_raw in zip(frame.index.tolist(), texts, raw_labels, raw_splits, strict=True):
         row_id = f"row {n}"
-        text, reason = text_value(text_raw) if modality == "text" else image_path_value(path, text_raw)
+        text, reason = get_modality(modality).table_item(path, text_raw)
         label: str | None = None
         if reason is None and label_col is not None:
-            if task == "classification":
+            if get_task(task).outputs is Outputs.CLASSES:
                 try:
                     label = label_to_str(label_raw)
                 except TypeError as e:
@@ -443,7 +444,9 @@ def _build(
         raise DataError(
             f"column {label_col!r} of {str(path)!r} cannot be a {task} target: {len(target_problems)} row(s) are "
             f"unusable ({'; '.join(target_problems[:3])})",
-            expected="numbers in every row" if task == "regression" else f"tags separated by {separator!r}",
+            expected="numbers in every row"
+            if get_task(task).outputs is Outputs.VALUE
+            else f"tags separated by {separator!r}",
             fix="pass --label-column NAME for class labels, --target NAME for a numeric column, or --task to force "
             "the task kind",
         )

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from headstart.cache import CACHE_ENV, cache_root
+from headstart.data.modalities import get_modality
 from headstart.engines.base import CellOutcome, Event, ExtractJob
 from headstart.errors import BackboneError, BadItemError, EngineError
 from headstart.progress import progress_bar
@@ -116,7 +117,11 @@ class RayEngine:
         )
         shards = [job.todo[s : s + per_shard] for s in range(0, len(job.todo), per_shard)]
         workers = min(workers, len(shards))
-        items = [os.path.abspath(i) for i in dataset.items] if dataset.modality == "image" else dataset.items
+        items = (
+            [os.path.abspath(i) for i in dataset.items]
+            if get_modality(dataset.modality).items_are_files
+            else dataset.items
+        )
         rows = [
             {
                 "payload": json.dumps(

@@ -33,7 +33,9 @@ from headstart.bundle import MANIFEST, Predictor
 from headstart.bundle import load as load_bundle
 from headstart.config import validated
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import get_modality
 from headstart.errors import HeadstartError
+from headstart.manifest import Manifest
 from headstart.provenance import VERSION as __version__
 from headstart.server.batching import BatchStats, MicroBatcher
 from headstart.server.forms import read_form
@@ -83,9 +85,8 @@ class PredictionService:
             self._predict_items, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms
         )
         self.started = time.time()
-        backbone = predictor.manifest.get("backbone") or {}
-        strategy = predictor.manifest.get("strategy", {}).get("name", "?")
-        self.base_name = f"{backbone.get('name', 'no backbone')} + {strategy}"
+        backbone = predictor.manifest.backbone
+        self.base_name = f"{backbone.name if backbone else 'no backbone'} + {predictor.manifest.strategy.name}"
         self.precision: str = config.precision  # what runs: fp32 when int8 disagreed on this CPU (after warm-up)
         self.precision_note: str | None = None
         self.manifest_sha256 = manifest_digest(predictor.path)
@@ -109,7 +110,7 @@ class PredictionService:
     async def warm_up(self) -> None:
         """Open the frozen network's session before the first request (and fail early if it cannot); the warm-up
         is not counted in /v1/health."""
-        if self.modality == "text":
+        if get_modality(self.modality).accepts_texts:
             await self.batcher.submit(["warm up"])
         else:
             with upload_folder() as tmp:
@@ -171,7 +172,7 @@ class PredictionService:
         )
 
     async def predict_texts(self, texts: list[str], top_k: int, skip_bad: bool = False) -> PredictResponse:
-        if self.modality != "text":
+        if not get_modality(self.modality).accepts_texts:
             raise InvalidInputError(
                 "this model classifies images, but the request sent texts",
                 expected="multipart/form-data with image files in the field 'files'",
@@ -187,7 +188,7 @@ class PredictionService:
     async def predict_uploads(
         self, uploads: list[tuple[str | None, bytes]], top_k: int, skip_bad: bool = False
     ) -> PredictResponse:
-        if self.modality != "image":
+        if not get_modality(self.modality).accepts_uploads:
             raise InvalidInputError(
                 "this model classifies texts, but the request uploaded files",
                 expected='application/json like {"inputs": ["a text", ...]}',
@@ -233,28 +234,28 @@ def manifest_digest(bundle: Path) -> str | None:
         return None
 
 
-def public_card(manifest: dict[str, Any], config: ServeConfig, manifest_sha256: str | None = None) -> ModelCard:
+def public_card(manifest: Manifest, config: ServeConfig, manifest_sha256: str | None = None) -> ModelCard:
     """The manifest without anything local: no data source path, options, notes, skipped-item ids or tracking URI.
 
     `manifest_sha256` and the recorded `run_id` identify the served bundle (e.g. to check it after a promote).
     """
-    backbone = manifest.get("backbone")
-    data = manifest.get("data") or {}
-    head = {k: v for k, v in (manifest.get("head") or {}).items() if isinstance(v, str | int | float | bool | None)}
+    backbone, data = manifest.backbone, manifest.data
+    head = {k: v for k, v in manifest.head.to_dict().items() if isinstance(v, str | int | float | bool | None)}
     return ModelCard(
-        task=manifest.get("task", "classification"),
-        modality=manifest["modality"],
-        labels=list(manifest["labels"]),
-        strategy=dict(manifest.get("strategy") or {}),
+        task=manifest.task,
+        modality=manifest.modality,
+        input=get_modality(manifest.modality).page_input,
+        labels=list(manifest.labels),
+        strategy=manifest.strategy.to_dict(),
         head=head,
         backbone=None
         if backbone is None
-        else {k: backbone.get(k) for k in ("name", "feature_dim", "weights_sha256", "preprocess")},
-        metrics=dict(manifest.get("metrics") or {}),
-        data={k: data.get(k) for k in ("fingerprint", "labels_per_class", "counts", "class_counts_train")},
-        created=manifest.get("created"),
-        seed=manifest.get("seed"),
-        versions={str(k): str(v) for k, v in (manifest.get("versions") or {}).items()},
+        else {k: getattr(backbone, k) for k in ("name", "feature_dim", "weights_sha256", "preprocess")},
+        metrics=dict(manifest.metrics),
+        data={k: getattr(data, k) for k in ("fingerprint", "labels_per_class", "counts", "class_counts_train")},
+        created=manifest.created,
+        seed=manifest.seed,
+        versions={str(k): str(v) for k, v in manifest.versions.items()},
         limits={
             "max_inputs": config.max_inputs,
             "max_body_mb": config.max_body_mb,
@@ -265,7 +266,7 @@ def public_card(manifest: dict[str, Any], config: ServeConfig, manifest_sha256: 
             "precision": config.precision,
         },
         manifest_sha256=manifest_sha256,
-        run_id=manifest.get("run_id") or None,
+        run_id=manifest.run_id or None,
     )
 
 

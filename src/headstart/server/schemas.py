@@ -104,6 +104,9 @@ class ModelCard(BaseModel):
 
     task: str
     modality: str
+    input: str = Field(
+        default="text", description="what the try-it page asks for: text (a text box) or file (an upload)"
+    )
     labels: list[str]
     strategy: dict[str, Any]
     head: dict[str, Any]

@@ -37,17 +37,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from headstart.backbones import get_backbone, list_backbones
 from headstart.backbones.base import Backbone
-from headstart.config import DEFAULT_BACKBONES
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import get_modality
 from headstart.errors import HeadstartError, StrategyError
 from headstart.strategies.base import FitInputs, Model, Section, Strategy, TrainReport
 from headstart.transferability import ScoreRow, rank, sort_rows, subsample
+
+if TYPE_CHECKING:
+    from headstart.manifest import Manifest
 
 FEW_LABELS = 100
 CONTRASTIVE_MAX_CLASSES = 10
@@ -100,7 +103,7 @@ def contrastive_seconds(shape: DataShape) -> float:
 
 def _contrastive_fits(shape: DataShape | None, n_per_class: int, time_budget: float | None) -> str | None:
     """Why `contrastive` suits these texts (RC), or None when it does not."""
-    if shape is None or shape.modality != "text" or n_per_class < CONTRASTIVE_MIN_LABELS:
+    if shape is None or not get_modality(shape.modality).accepts_texts or n_per_class < CONTRASTIVE_MIN_LABELS:
         return None
     if not 2 <= shape.n_classes <= CONTRASTIVE_MAX_CLASSES:
         return None
@@ -190,7 +193,9 @@ def decide(
 def data_shape(train: Dataset) -> DataShape:
     """The modality, classes, items and (texts) mean words per item of `train`, for the rules."""
     words = (
-        float(np.mean([len(str(t).split()) for t in train.items])) if train.modality == "text" and len(train) else None
+        float(np.mean([len(str(t).split()) for t in train.items]))
+        if get_modality(train.modality).accepts_texts and len(train)
+        else None
     )
     return DataShape(train.modality, len(train.class_counts()), len(train), words)
 
@@ -207,7 +212,8 @@ def candidate_backbones(modality: str, backbone: str | None, candidates: Sequenc
     if backbone:
         return [backbone]
     installed = [i.name for i in list_backbones() if i.modality == modality]
-    return installed or [DEFAULT_BACKBONES[modality]]
+    default = get_modality(modality).default_backbone
+    return installed or ([default] if default else [])
 
 
 @dataclass
@@ -386,7 +392,9 @@ class AutoStrategy(Strategy):
         return AutoSection(
             decision=decision,
             data=shape.to_dict(),
-            contrastive_seconds_estimate=contrastive_seconds(shape) if shape.modality == "text" else None,
+            contrastive_seconds_estimate=contrastive_seconds(shape)
+            if get_modality(shape.modality).accepts_texts
+            else None,
             metric=self.metric,
             candidates=list(names),
             labels_per_class_min=n_per_class,
@@ -411,7 +419,7 @@ class AutoStrategy(Strategy):
             notes=ranking.notes,
         )
 
-    def load(self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
+    def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
         """Bundles record the chosen strategy's name; this runs only for a manifest edited by hand."""
-        chosen = manifest["strategy"].get("auto", {}).get("decision", {}).get("strategy", "linear")
+        chosen = (manifest.strategy.get("auto") or {}).get("decision", {}).get("strategy", "linear")
         return self.resolve(chosen)[0].load(manifest, tensors, backbone)

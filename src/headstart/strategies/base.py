@@ -16,12 +16,14 @@ import numpy as np
 
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, SkippedItem
+from headstart.tasks import get_task
 
 if TYPE_CHECKING:
     import torch
 
     from headstart.config import FitConfig
     from headstart.features import Extraction
+    from headstart.manifest import Manifest
 
 # How `headstart expand` grows a strategy's bundles (expand/ maps each to its handler): refit the linear head on
 # features, add label-similarity rows, or the fine-tuned head/last stages with rehearsal. None: refit instead.
@@ -175,7 +177,7 @@ class Strategy(ABC):
         """Learn from `inputs.train` and return the fitted Model (with its `report` set)."""
 
     @abstractmethod
-    def load(self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
+    def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
         """Rebuild the Model saved in a bundle."""
 
 
@@ -234,25 +236,12 @@ def require_classes(labels: np.ndarray | list[str], what: str = "the training da
 
 def output_labels(train: Dataset, target: str | None) -> list[str]:
     """A model's output names: the classes or tags of `train`, or the target's name for regression."""
-    return [target or "value"] if train.task == "regression" else train.classes
+    return get_task(train.task).output_names(train.classes, target)
 
 
 def require_targets(y: np.ndarray, task: str, what: str = "the training data") -> None:
     """Multi-label needs two tags that vary; regression two different values (after skipped items)."""
-    from headstart.errors import DataError
-
-    if task == "regression" and len(np.unique(y)) < 2:
-        raise DataError(
-            f"{what} has {len(np.unique(y))} distinct target value(s)",
-            expected="at least two different target values",
-            fix="add items with other values, or check the skipped items listed by `headstart inspect`",
-        )
-    if task == "multilabel" and int((y.sum(axis=0) > 0).sum()) < 2:
-        raise DataError(
-            f"{what} has fewer than two tags in use",
-            expected="items carrying at least two different tags",
-            fix="add items with other tags, or check the skipped items listed by `headstart inspect`",
-        )
+    get_task(task).require_targets(y, what)
 
 
 def class_counts(labels: np.ndarray | list[str]) -> dict[str, int]:

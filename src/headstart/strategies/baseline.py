@@ -20,6 +20,7 @@ from headstart.backbones.base import Backbone
 from headstart.batches import text_problem
 from headstart.data.dataset import Dataset, Modality, SkippedItem
 from headstart.data.images import read_image
+from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
@@ -35,10 +36,12 @@ from headstart.strategies.base import (
 )
 from headstart.strategies.linear import LinearHead, as_class_logits
 from headstart.strategies.task_heads import load_task_head, task_head
-from headstart.tasks import TASKS, counts_of, encode_targets
+from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
 
 if TYPE_CHECKING:  # scikit-learn loads on use (a fit, or a baseline bundle), not with the package
     from sklearn.model_selection import StratifiedKFold
+
+    from headstart.manifest import Manifest
 
 PIXEL_SIZE = 32
 # Word and char n-gram spaces are capped separately; together at most 100k features.
@@ -210,7 +213,7 @@ class BaselineModel(Model):
             "strategy": {"name": BaselineStrategy.name, "features": self.features.config()},
             "head": {
                 "type": ("sparse-linear" if not getattr(self.head, "standardise", True) else "linear")
-                + ("" if self.task == "classification" else f"-{self.task}"),
+                + ("" if get_task(self.task).outputs is Outputs.CLASSES else f"-{self.task}"),
                 **self.head.config(),
             },
         }
@@ -237,17 +240,17 @@ class BaselineStrategy(CrossValidatedStrategy):
         if inputs.backbone is not None or config.backbone is not None:
             notes.append(f"baseline uses no pretrained network: backbone {config.backbone!r} is unused")
         features: TfidfFeatures | PixelFeatures
-        if train.modality == "text":
+        if get_modality(train.modality).baseline_features == TfidfFeatures.kind:
             features = TfidfFeatures().fit(list(train.items))
         else:
             features = PixelFeatures()
         X, kept, skipped = features.extract(train, on_bad=config.on_bad, progress=config.progress)
-        if train.task != "classification":
+        if get_task(train.task).outputs is not Outputs.CLASSES:
             return self._fit_task(inputs, features, X, kept, skipped, notes)
         y = np.array([train.labels[i] for i in kept])
         require_classes(y)
         head: LinearHead
-        if train.modality == "text":
+        if isinstance(features, TfidfFeatures):
             head = SparseLinearHead(kind=config.head, C=config.C, seed=config.seed).fit(X, y)
         else:
             head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(X, y)
@@ -286,21 +289,17 @@ class BaselineStrategy(CrossValidatedStrategy):
         )
         return model
 
-    def load(
-        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
-    ) -> BaselineModel:
-        labels = list(manifest["labels"])
-        modality = manifest["modality"]
-        task = manifest.get("task", "classification")
-        if task != "classification":
-            sparse = manifest["strategy"]["features"]["kind"] == TfidfFeatures.kind
+    def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> BaselineModel:
+        labels, modality, task, config = manifest.labels, manifest.modality, manifest.task, manifest.head.to_dict()
+        sparse = (manifest.strategy.get("features") or {}).get("kind") == TfidfFeatures.kind
+        if manifest.kind.outputs is not Outputs.CLASSES:
             features = TfidfFeatures.from_state(tensors) if sparse else PixelFeatures()
             head_state = {k: v for k, v in tensors.items() if not k.startswith(("tfidf.", "memory."))}
-            model = BaselineModel(features, load_task_head(task, manifest["head"], head_state), labels, modality)
+            model = BaselineModel(features, load_task_head(task, config, head_state), labels, modality)
             model.task = task
             return model
-        if manifest["strategy"]["features"]["kind"] == TfidfFeatures.kind:
-            text_head = SparseLinearHead.from_state(manifest["head"], tensors, labels)
+        if sparse:
+            text_head = SparseLinearHead.from_state(config, tensors, labels)
             return BaselineModel(TfidfFeatures.from_state(tensors), text_head, labels, modality)
-        head = LinearHead.from_state(manifest["head"], tensors, labels)
+        head = LinearHead.from_state(config, tensors, labels)
         return BaselineModel(PixelFeatures(), head, labels, modality)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from headstart.backbones.base import Backbone, State
 from headstart.batches import decode_item, iter_batches
 from headstart.config import FitConfig
 from headstart.data.dataset import Dataset, SkippedItem
+from headstart.data.modalities import get_modality
 from headstart.data.splits import split_dataset
 from headstart.errors import BadItemError, StrategyError
 from headstart.features import extract_activations, extract_features, item_digests
@@ -44,7 +45,7 @@ from headstart.strategies.memory import activation_memory, strip_memory
 from headstart.strategies.resume import run_fingerprint, run_options
 from headstart.strategies.task_heads import task_head
 from headstart.strategies.training_data import ActivationData, RawData, activation_key
-from headstart.tasks import TASKS, encode_targets, tune_thresholds
+from headstart.tasks import TASKS, Outputs, encode_targets, get_task, tune_thresholds
 from headstart.train import (
     Callback,
     Checkpointer,
@@ -56,6 +57,9 @@ from headstart.train import (
     checkpoint_path,
 )
 from headstart.train.objectives import Objective, RegressionObjective, objective_for
+
+if TYPE_CHECKING:
+    from headstart.manifest import Manifest
 
 DROPOUT = 0.1
 LAYER_DECAY = 0.8
@@ -237,13 +241,14 @@ class GradientStrategy(Strategy):
         cut = self.cut(backbone, inputs.params)
         train, validation, notes = self._validation_split(inputs)
         task = inputs.train.task
+        kind = get_task(task)
         labels = output_labels(inputs.train, config.target)
 
         def encode(values: list[str]) -> np.ndarray:
             return encode_targets(values, task, labels)
 
         train_data, n_train, skipped, cache_counts = self._training_data(backbone, train, cut, config, encode)
-        if task == "classification":
+        if kind.outputs is Outputs.CLASSES:
             require_classes([labels[t] for t in train_data.targets])
         else:
             require_targets(train_data.targets, task)
@@ -252,7 +257,7 @@ class GradientStrategy(Strategy):
         )
         objective = self._objective(task, config, train_data.targets)
 
-        top = build_top(backbone, cut, 1 if task == "regression" else len(labels), pretrained=self.pretrained)
+        top = build_top(backbone, cut, len(labels), pretrained=self.pretrained)
         if self.pretrained:
             top.init_head_from(self._probe(backbone, train, config, labels, objective))
         lr = config.lr or self.default_lr
@@ -278,14 +283,14 @@ class GradientStrategy(Strategy):
         manifest = self._manifest(backbone, cut, config, trainer, state)
         model = FinetuneModel(backbone, top, cut, labels, manifest, objective)
         model.task = task
-        if task == "multilabel":
+        if kind.outputs is Outputs.TAGS:
             held_out = val_data if val_data is not None and len(val_data) else train_data
             model.thresholds = tune_thresholds(held_out.targets, trainer.predict(held_out))
             notes.append(
                 f"per-tag thresholds tuned on the {len(held_out)} "
                 + ("held-out validation items" if held_out is val_data else "training items (no validation split)")
             )
-        if task == "classification":  # every training item is a candidate, the held-out validation part included
+        if "memory" in kind.supports:  # every training item is a candidate, the held-out validation part included
             model.memory = activation_memory(backbone, inputs.train, cut, config, labels, top=top)
         else:
             model.memory = None
@@ -297,7 +302,7 @@ class GradientStrategy(Strategy):
             history=state.history,
             notes=notes,
             class_counts=train.class_counts()
-            if task != "classification"
+            if kind.outputs is not Outputs.CLASSES
             else class_counts([labels[t] for t in train_data.targets]),
         )
         return model
@@ -333,7 +338,7 @@ class GradientStrategy(Strategy):
 
     def _objective(self, task: str, config: FitConfig, targets: np.ndarray) -> Objective:
         """The task's loss; regression trains on the target standardised by its training mean and spread."""
-        if task != "regression":
+        if get_task(task).outputs is not Outputs.VALUE:
             return objective_for(task, label_smoothing=TrainerConfig().label_smoothing)
         return objective_for(task, loss=config.loss, mean=float(targets.mean()), scale=float(targets.std()) or 1.0)
 
@@ -341,7 +346,7 @@ class GradientStrategy(Strategy):
         if inputs.validation is not None and len(inputs.validation):
             return inputs.train, inputs.validation, []
         counts = inputs.train.class_counts()
-        if inputs.train.task == "classification" and min(counts.values()) < 2:
+        if get_task(inputs.train.task).stratifies_by_class and min(counts.values()) < 2:
             return inputs.train, None, [_no_validation_note("a class has a single example", inputs.config)]
         if len(inputs.train) * VALIDATION_FRACTION < MIN_VALIDATION_ITEMS:
             why = f"{len(inputs.train)} training items are too few to hold out {MIN_VALIDATION_ITEMS}"
@@ -363,7 +368,7 @@ class GradientStrategy(Strategy):
             progress=config.progress,
         )
         assert train.labels is not None
-        if train.task != "classification":
+        if get_task(train.task).outputs is not Outputs.CLASSES:
             y = encode_targets([train.labels[i] for i in x.kept], train.task, labels)
             if isinstance(objective, RegressionObjective):
                 y = (y - objective.mean) / objective.scale
@@ -429,7 +434,9 @@ class GradientStrategy(Strategy):
             "best_epoch": state.best_epoch if state.best_epoch >= 0 else None,  # None: no best-epoch selection
             "stop_reason": state.stop_reason,
             "objective": objective_manifest(trainer.objective),
-            "augment": AugmentSpec().to_dict() if config.augment and backbone.modality == "image" else None,
+            "augment": AugmentSpec().to_dict()
+            if config.augment and get_modality(backbone.modality).augmentable
+            else None,
             "views": config.views if cut > 0 else None,
             "trainer": {
                 "max_epochs": config.max_epochs or self.default_epochs,
@@ -443,22 +450,21 @@ class GradientStrategy(Strategy):
             },
         }
 
-    def load(
-        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
-    ) -> FinetuneModel:
+    def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> FinetuneModel:
         assert backbone is not None
-        cut = int(manifest["strategy"]["cut"])
-        task = manifest.get("task", "classification")
-        recorded = manifest["strategy"].get("objective") or {}
+        cut = int(manifest.strategy.get("cut"))
+        task = manifest.task
+        recorded = manifest.strategy.get("objective") or {}
         objective = objective_for(
             task,
             loss=recorded.get("name", "mse"),
             mean=float(recorded.get("mean", 0.0)),
             scale=float(recorded.get("scale", 1.0)),
         )
-        top = build_top(backbone, cut, 1 if task == "regression" else len(manifest["labels"]), pretrained=True)
+        outputs = len(manifest.kind.output_names(manifest.labels, None))
+        top = build_top(backbone, cut, outputs, pretrained=True)
         top.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in strip_memory(tensors).items()})
-        model = FinetuneModel(backbone, top, cut, list(manifest["labels"]), manifest["strategy"], objective)
+        model = FinetuneModel(backbone, top, cut, manifest.labels, manifest.strategy.to_dict(), objective)
         model.task = task
         return model
 

@@ -29,9 +29,10 @@ from headstart.strategies.feature_model import FeatureHeadModel
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.regularisation import small_problem_threads
 from headstart.strategies.task_heads import load_task_head, task_head
-from headstart.tasks import TASKS, counts_of, encode_targets
+from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
 
 if TYPE_CHECKING:
+    from headstart.manifest import Manifest
     from headstart.strategies.logistic import StratifiedFolds
 
 HeadKind = Literal["logreg", "svm"]
@@ -241,7 +242,7 @@ class LinearStrategy(CrossValidatedStrategy):
             progress=config.progress,
         )
         assert inputs.train.labels is not None
-        if inputs.train.task != "classification":
+        if get_task(inputs.train.task).outputs is not Outputs.CLASSES:
             return self._fit_task(inputs, backbone, x)
         y = np.array([inputs.train.labels[i] for i in x.kept])
         require_classes(y)
@@ -288,16 +289,14 @@ class LinearStrategy(CrossValidatedStrategy):
         labels = [str(c) for c in head.classes_]
         return FeatureHeadModel(backbone, head, labels, strategy, "linear", threads, batch_size)
 
-    def load(
-        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
-    ) -> FeatureHeadModel:
+    def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> FeatureHeadModel:
         assert backbone is not None
-        task = manifest.get("task", "classification")
-        if task != "classification":
+        task, config = manifest.task, manifest.head.to_dict()
+        if manifest.kind.outputs is not Outputs.CLASSES:
             tensors = {k: v for k, v in tensors.items() if not k.startswith("memory.")}
-            head = load_task_head(task, manifest["head"], tensors)
-            model = FeatureHeadModel(backbone, head, list(manifest["labels"]), manifest["strategy"], "linear-" + task)
+            head = load_task_head(task, config, tensors)
+            model = FeatureHeadModel(backbone, head, manifest.labels, manifest.strategy.to_dict(), "linear-" + task)
             model.task = task
             return model
-        head = LinearHead.from_state(manifest["head"], tensors, manifest["labels"])
+        head = LinearHead.from_state(config, tensors, manifest.labels)
         return self._model(backbone, head)

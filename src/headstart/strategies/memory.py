@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import get_modality
 
 if TYPE_CHECKING:
     from headstart.backbones.base import Backbone
@@ -177,7 +178,7 @@ class ExemplarMemory:
         out = {f"{PREFIX}labels": self.targets.astype(np.int64)}
         if self.kind == "features":
             out.update(_compact_features(self.feature_matrix()))
-        elif self.modality == "text":
+        elif get_modality(self.modality).ragged:
             out[f"{PREFIX}activations"] = np.concatenate(self.values).astype(np.float16)
             out[f"{PREFIX}lengths"] = np.array([len(v) for v in self.values], dtype=np.int64)
         else:
@@ -203,7 +204,7 @@ class ExemplarMemory:
             features = _expanded_features(tensors)
             values = list(features)
             pooled = features
-        elif modality == "text":
+        elif get_modality(modality).ragged:
             rows = np.asarray(tensors[f"{PREFIX}activations"], dtype=np.float32)
             bounds = np.cumsum([0, *tensors[f"{PREFIX}lengths"].tolist()])
             values = [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
@@ -318,7 +319,9 @@ def activation_memory(
     first = activations(train.subset([0]))[0]
     room = cap // max(1, 2 * (first[0].size + backbone.feature_dim) + ROW_BYTES) if first else 0
     tuned = None
-    if train.modality == "text" or not first or len(train) <= room:  # texts: ragged, sized by their activations
+    if (
+        get_modality(train.modality).ragged or not first or len(train) <= room
+    ):  # texts: ragged, sized by their activations
         values, kept = activations(train)
         pooled = frozen_pooled(backbone, values, cut, config.batch_size)
         if top is not None and per_class is None and values:

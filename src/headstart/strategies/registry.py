@@ -60,11 +60,19 @@ def get_strategy(name: str) -> Strategy:
     return _STRATEGIES[name]
 
 
+def fits(strategy: Strategy, task: str) -> bool:
+    """Whether `strategy` can fit `task`: it names the kind, or a kind whose outputs are the same (a registered
+    kind of exclusive classes trains like classification)."""
+    from headstart.tasks import get_task
+
+    return task in strategy.tasks or get_task(task).outputs in {get_task(t).outputs for t in strategy.tasks}
+
+
 def check_strategy_task(strategy: Strategy, task: str) -> None:
     """A StrategyError when `strategy` cannot fit `task` data (e.g. `auto` on regression)."""
-    if task in strategy.tasks:
+    if fits(strategy, task):
         return
-    able = [s.name for s in _STRATEGIES.values() if task in s.tasks]
+    able = [s.name for s in _STRATEGIES.values() if fits(s, task)]
     raise StrategyError(
         f"strategy {strategy.name!r} cannot fit {task} data",
         expected=f"for {task}: one of {', '.join(able)}",

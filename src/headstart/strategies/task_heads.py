@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from headstart.strategies.regularisation import small_problem_threads
-from headstart.tasks import DEFAULT_THRESHOLD, tune_thresholds
+from headstart.tasks import DEFAULT_THRESHOLD, Outputs, get_task, tune_thresholds
 
 C_GRID = (0.01, 0.1, 1.0)
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 5, 15))
@@ -205,7 +205,7 @@ def _bce(Y: np.ndarray, P: np.ndarray) -> float:
 
 def task_head(task: str, *, standardise: bool = True, C: float | None = None, seed: int = 0) -> Any:
     """The linear head for a multilabel or regression task; `standardise=False` for features on one scale."""
-    if task == "multilabel":
+    if get_task(task).outputs is Outputs.TAGS:
         return (MultiLabelHead if standardise else SparseMultiLabelHead)(C=C, seed=seed)
     return RidgeHead() if standardise else SparseRidgeHead()
 

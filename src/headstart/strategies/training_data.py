@@ -16,6 +16,7 @@ from PIL import Image
 
 from headstart.augment import AugmentSpec, augment_image, view_rng
 from headstart.backbones.base import Backbone
+from headstart.data.modalities import get_modality
 from headstart.train.trainer import Batch
 
 
@@ -52,7 +53,7 @@ def activation_key(backbone: Backbone, cut: int) -> str:
 
 def activation_state(rows: Sequence[np.ndarray], modality: str, key: str) -> dict[str, torch.Tensor]:
     """Stack fixed-shape activations, or pad ragged token activations with an attention mask."""
-    if modality != "text":
+    if not get_modality(modality).ragged:
         return {key: torch.from_numpy(np.stack(rows))}
     longest = max(r.shape[0] for r in rows)
     hidden = np.zeros((len(rows), longest, rows[0].shape[1]), dtype=np.float32)
@@ -107,7 +108,7 @@ class RawData:
         self.items = items
         self.digests = digests
         self.targets = targets
-        self.augment = augment if backbone.modality == "image" else None
+        self.augment = augment if get_modality(backbone.modality).augmentable else None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -151,9 +152,9 @@ class RecomputedPrefixData:
             inputs = self.backbone.preprocess([self.items[int(k)] for k in chosen])
             with torch.no_grad():
                 state = self.backbone.forward({k: torch.from_numpy(v) for k, v in inputs.items()}, 0, self.cut)
-            if self.backbone.modality == "text":  # trim padding per item, then re-pad, as the cache does
+            if get_modality(self.backbone.modality).ragged:  # trim padding per item, then re-pad, as the cache does
                 lengths = inputs["attention_mask"].sum(axis=1)
                 rows = [state[self.key][i, : int(n)].numpy() for i, n in enumerate(lengths)]
-                yield activation_state(rows, "text", self.key), torch.from_numpy(self.targets[chosen])
+                yield activation_state(rows, self.backbone.modality, self.key), torch.from_numpy(self.targets[chosen])
             else:
                 yield {self.key: state[self.key]}, torch.from_numpy(self.targets[chosen])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,11 +30,15 @@ from torch import nn
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import get_modality
 from headstart.errors import StrategyError, UsageError
 from headstart.features import extract_features
 from headstart.strategies.base import FitInputs, Strategy, TrainReport, require_classes
 from headstart.strategies.feature_model import FeatureHeadModel
-from headstart.tasks import multi_hot, tune_thresholds
+from headstart.tasks import Outputs, get_task, multi_hot, tune_thresholds
+
+if TYPE_CHECKING:
+    from headstart.manifest import Manifest
 
 DEFAULT_TEXT_BACKBONE = "minilm-l6"
 MATCH_THRESHOLD = 0.65  # minilm-l6 cosine between a label and a class name; below it names are unrelated
@@ -288,16 +292,16 @@ class ZeroShotStrategy(Strategy):
         )
         run = {"threads": config.threads, "batch_size": config.batch_size, "progress": config.progress}
         head: SourceMappedHead | LabelSimilarityHead
-        if backbone.modality == "text":
+        if get_modality(backbone.modality).accepts_texts:  # it embeds the label names itself
             if config.text_backbone is not None and config.text_backbone != backbone.name:
                 notes.append(f"zero-shot on texts uses the backbone {backbone.name!r}; --text-backbone is unused")
             vectors = embed_texts(backbone, [label_texts[lab] for lab in labels], **run)
-            head = LabelSimilarityHead(vectors, label_texts, multilabel=train.task == "multilabel")
+            head = LabelSimilarityHead(vectors, label_texts, multilabel=get_task(train.task).outputs is Outputs.TAGS)
             strategy = self._strategy_manifest(backbone, "label-similarity", config.label_descriptions, None)
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
         else:
             head, text_backbone = self._source_head(backbone, labels, label_texts, config.text_backbone, run)
-            head.multilabel = train.task == "multilabel"
+            head.multilabel = get_task(train.task).outputs is Outputs.TAGS
             if head.unmatched:
                 notes.append(
                     f"zero-shot: no source class of {backbone.name!r} matches label(s) {', '.join(head.unmatched)} "
@@ -306,7 +310,7 @@ class ZeroShotStrategy(Strategy):
                 )
             strategy = self._strategy_manifest(backbone, "source-mapping", config.label_descriptions, text_backbone)
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
-        if train.task == "multilabel":
+        if get_task(train.task).outputs is Outputs.TAGS:
             self._tune_thresholds(model, train, config, notes)
         model.report = TrainReport(n_train=0, notes=notes)
         return model
@@ -368,17 +372,15 @@ class ZeroShotStrategy(Strategy):
             else {"name": text_backbone.name, "weights_sha256": text_backbone.weights_sha256},
         }
 
-    def load(
-        self, manifest: dict[str, Any], tensors: dict[str, np.ndarray], backbone: Backbone | None
-    ) -> FeatureHeadModel:
+    def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> FeatureHeadModel:
         assert backbone is not None
-        labels = list(manifest["labels"])
-        config = manifest["head"]
+        labels = list(manifest.labels)
+        config = manifest.head.to_dict()
         head: SourceMappedHead | LabelSimilarityHead
         if config["kind"] == "source-mapping":
             head = SourceMappedHead.from_state(config, tensors, labels)
         else:
             head = LabelSimilarityHead.from_state(config, tensors)
-        model = FeatureHeadModel(backbone, head, labels, manifest["strategy"], "zero-shot")
-        model.task = manifest.get("task", "classification")
+        model = FeatureHeadModel(backbone, head, labels, manifest.strategy.to_dict(), "zero-shot")
+        model.task = manifest.task
         return model

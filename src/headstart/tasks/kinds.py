@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headstart.score_names import METRICS
 from headstart.tasks.base import Outputs, Task, default_thresholds, register_task
 from headstart.tasks.labels import (
     DEFAULT_THRESHOLD,
@@ -24,7 +25,7 @@ from headstart.tasks.labels import (
 if TYPE_CHECKING:
     from headstart.tasks.metrics import TaskReport
 
-TRANSFER_SCORES = ("logme", "knn", "hscore", "transrate", "nce", "leep")
+TRANSFER_SCORES = METRICS  # every score; H-score, TransRate, NCE and LEEP need exclusive classes
 
 
 class Classification(Task):
@@ -33,7 +34,7 @@ class Classification(Task):
     name = "classification"
     outputs = Outputs.CLASSES
     description = "one label per item"
-    transfer_scores = TRANSFER_SCORES  # H-score, TransRate, NCE and LEEP need classes
+    transfer_scores = TRANSFER_SCORES
     supports = frozenset({"expand", "promote", "export", "memory"})
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from headstart.tasks import Outputs, get_task
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -73,8 +75,9 @@ def objective_for(
     task: str, *, label_smoothing: float = 0.0, loss: str = "mse", mean: float = 0.0, scale: float = 1.0
 ) -> Objective:
     """The objective of a task kind (`loss` picks MSE or Huber for regression)."""
-    if task == "multilabel":
+    outputs = get_task(task).outputs
+    if outputs is Outputs.TAGS:
         return MultiLabelObjective()
-    if task == "regression":
+    if outputs is Outputs.VALUE:
         return RegressionObjective(name=loss, mean=mean, scale=scale or 1.0)
     return Objective(label_smoothing=label_smoothing)

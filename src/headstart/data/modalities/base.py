@@ -25,10 +25,12 @@ class Modality:
     default_backbone: ClassVar[str | None] = None  # `fit` without --backbone
     baseline_features: ClassVar[str] = ""  # the no-transfer baseline's features (strategies/baseline.py)
     size_unit: ClassVar[str] = ""  # what a backbone's input size counts ("px", "tokens")
+    resizable: ClassVar[bool] = False  # a backbone's input size can be chosen (`name@SIZE`)
     items_are_files: ClassVar[bool] = False  # items are paths of files (hashed by content, absolute on workers)
     augmentable: ClassVar[bool] = False  # training can add augmented views of an item
     ragged: ClassVar[bool] = False  # activations are token sequences of varying length, with an attention mask
-    accepts_texts: ClassVar[bool] = False  # the HTTP service takes JSON strings, `predict` raw strings
+    # items are texts: the HTTP service takes JSON strings, `predict` raw strings, its backbones embed label names
+    accepts_texts: ClassVar[bool] = False
     accepts_uploads: ClassVar[bool] = False  # the HTTP service takes multipart file uploads
     page_input: ClassVar[str] = "text"  # what the try-it page asks for: "text" (a text box) or "file"
     one_class_fix: ClassVar[str] = "add items of at least one other class"
@@ -39,7 +41,7 @@ class Modality:
 
     def digest(self, item: str) -> str:
         """Content hash of one item (what fingerprints and feature caches key on)."""
-        return hashlib.sha256(item.encode("utf-8")).hexdigest()
+        return hashlib.sha256(item.encode("utf-8", "surrogatepass")).hexdigest()  # a lone surrogate fails per item
 
     def table_item(self, table: Path, raw: object) -> tuple[str | None, str | None]:
         """(item, None) for a usable cell of a table's item column, else (None, the reason)."""
@@ -53,8 +55,12 @@ class Modality:
         return False
 
     def load(self, path: Path, **options: Any) -> Dataset:
-        """The dataset at a path this modality `claims` (labelled with single-label classes)."""
+        """The dataset at a path this modality `claims`; `options` are `load_dataset`'s (task, columns, on_bad...)."""
         raise NotImplementedError
+
+    def load_inputs(self, inputs: Sequence[str], *, text_column: str | None, on_bad: str) -> Dataset | None:
+        """Unlabelled items to predict from `inputs`, or None to read them by the built-in rules (files, tables)."""
+        return None
 
     def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
         """Modality-specific statistics for `inspect` (image sizes...) and the items that fail its checks."""

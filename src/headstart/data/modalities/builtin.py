@@ -17,6 +17,7 @@ class ImageModality(Modality):
     default_backbone = "efficientnet-lite0"
     baseline_features = "pixels"
     size_unit = "px"
+    resizable = True
     items_are_files = True
     augmentable = True
     accepts_uploads = True

@@ -44,13 +44,14 @@ function percent(p) {
 }
 
 function showAnswer(prediction) {
-  // regression answers a number, multi-label the tags above their thresholds; classification only the bars
+  // the answer's shape says what it is: a number (value), the tags above their thresholds (labels), or a
+  // label, which the bars show alone
   const answer = $("answer");
   let text = null;
-  if (task === "regression" && typeof prediction.value === "number") {
+  if (typeof prediction.value === "number") {
     text = "predicted value: " + prediction.value.toPrecision(4);
     answer.dataset.value = String(prediction.value);
-  } else if (task === "multilabel" && prediction.labels) {
+  } else if (Array.isArray(prediction.labels)) {
     text = "tags: " + (prediction.labels.join(", ") || "none above its threshold");
   }
   answer.textContent = text || "";
@@ -190,8 +191,8 @@ async function start() {
     modality = card.modality;
     task = card.task in WORDING ? card.task : "classification";
     showCard(card);
-    if (modality === "text") setUpText();
-    else setUpImage();
+    if (card.input === "file") setUpImage(); // what the model's modality takes (card.input from /v1/model)
+    else setUpText();
     document.body.dataset.task = task;
     document.body.dataset.ready = modality;
   } catch (err) {

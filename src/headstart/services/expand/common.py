@@ -11,6 +11,7 @@ from headstart.config import ExpandConfig, FitConfig
 from headstart.data import Dataset
 from headstart.data.dataset import SkippedItem
 from headstart.errors import BundleError, DataError, HeadstartError, StrategyError
+from headstart.manifest import Manifest
 from headstart.strategies.base import Model
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import ExemplarMemory
@@ -27,7 +28,7 @@ class ExpandInputs:
     """What every kind of expansion reads: the parent's manifest and exemplar memory, the training part of
     NEW_DATA, the grown label list and this run's options."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     memory: ExemplarMemory | None
     train: Dataset
     labels: list[str]  # the parent's labels, then the added ones
@@ -51,8 +52,8 @@ class Expansion:
     rehearsal: int | None = None  # old items the expansion trained on (None: the stored exemplars)
 
 
-def no_memory_error(manifest: dict[str, Any], degraded: bool) -> HeadstartError:
-    reason = manifest["head"].get("memory_reason") or "the bundle predates exemplar memory (it was fitted without it)"
+def no_memory_error(manifest: Manifest, degraded: bool) -> HeadstartError:
+    reason = manifest.head.memory_reason or "the bundle predates exemplar memory (it was fitted without it)"
     lost = "retraining on the new data alone would forget the old classes"
     if degraded:
         return BundleError(
@@ -111,11 +112,11 @@ def forgetting_checks(before: np.ndarray, after: np.ndarray, targets: np.ndarray
     }
 
 
-def parent_fit_config(manifest: dict[str, Any], config: ExpandConfig, per_class: int | None) -> FitConfig:
+def parent_fit_config(manifest: Manifest, config: ExpandConfig, per_class: int | None) -> FitConfig:
     """The parent's fit options with this run's runtime options (for the strategy's data helpers); the memory's
     size cap is `config.memory_mb`, else the parent memory's."""
-    saved = {k: v for k, v in (manifest.get("config") or {}).items() if k in FitConfig.model_fields}
-    parent_cap = ((manifest.get("head") or {}).get("memory") or {}).get("max_bytes")
+    saved = {k: v for k, v in (manifest.config or {}).items() if k in FitConfig.model_fields}
+    parent_cap = (manifest.head.memory or {}).get("max_bytes")
     saved.update(
         memory_mb=config.memory_mb or (parent_cap / 2**20 if parent_cap else saved.get("memory_mb")),
         threads=config.threads,

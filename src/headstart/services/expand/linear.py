@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from headstart.features import extract_features
+from headstart.manifest import Manifest
 from headstart.services.expand.common import (
     ExpandInputs,
     Expansion,
@@ -29,13 +28,13 @@ def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
     assert parent.backbone is not None and train.labels is not None
     x = extract_features(parent.backbone, train, **run_options(config))
     y_new = np.array([train.labels[i] for i in x.kept])
-    old_labels = list(manifest["labels"])
+    old_labels = list(manifest.labels)
     y_old = np.array([old_labels[t] for t in memory.targets])
     memory_features = memory.feature_matrix()
     X = np.concatenate([memory_features, x.features])
     y = np.concatenate([y_old, y_new])
     C = parent_C(manifest)
-    head = LinearHead(kind=manifest["head"]["kind"], C=C, seed=config.seed).fit(X, y)
+    head = LinearHead(kind=manifest.head.get("kind", "logreg"), C=C, seed=config.seed).fit(X, y)
     reorder_rows(head, labels)
     model = LinearStrategy()._model(parent.backbone, head, config.threads, config.batch_size)
 
@@ -63,18 +62,18 @@ def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
     )
 
 
-def parent_C(manifest: dict[str, Any]) -> float | None:
+def parent_C(manifest: Manifest) -> float | None:
     """The parent's regularisation C, when it was fixed by the user or chosen by cross-validation, else None.
 
     Reused because the old classes' data, usually most of the refit's, is what it was tuned on, while a new
     search fits 3 folds × 3 values on all of it (most of a head fit's time). A parent with a class
     too small for cross-validation took C=1 by default rather than by search, so then the search runs again.
     """
-    fixed = (manifest.get("config") or {}).get("C")
+    fixed = (manifest.config or {}).get("C")
     if fixed:
         return float(fixed)
-    counts = (manifest["head"].get("memory") or {}).get("class_counts") or {}
-    chosen = manifest["head"].get("C")
+    counts = (manifest.head.memory or {}).get("class_counts") or {}
+    chosen = manifest.head.get("C")
     if not chosen or not counts or min(counts.values()) < MIN_PER_CLASS_FOR_CV:
         return None
     return float(chosen)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from safetensors.numpy import load_file
 
-from headstart.bundle import HEAD_WEIGHTS, MANIFEST, Predictor, read_manifest, save_bundle
+from headstart.bundle import HEAD_WEIGHTS, MANIFEST, Predictor, save_bundle
 from headstart.bundle import load as load_bundle
 from headstart.config import ExpandConfig, FitConfig
 from headstart.data import Dataset, load_dataset, split_dataset
 from headstart.data.dataset import SkippedItem, file_sha256
 from headstart.errors import DataError, ModalityMismatchError, StrategyError, UsageError
+from headstart.manifest import Manifest, build_manifest
 from headstart.metrics import classification_report
 from headstart.provenance import package_versions
 from headstart.services.expand.common import ExpandInputs, Expansion, no_memory_error
@@ -75,15 +75,15 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
             fix=f"pass e.g. --out {parent_path.name}-v2 (and point your service at it once `headstart evaluate` "
             "is happy)",
         )
-    manifest = read_manifest(parent_path)
     predictor = load_bundle(parent_path)
+    manifest = predictor.manifest
     dataset = _load_new_data(data, predictor, config)
-    old_labels = list(manifest["labels"])
+    old_labels = list(manifest.labels)
     added, updated = plan_changes(old_labels, dataset.classes, update=config.update)
     labels = [*old_labels, *added]
     train, test, notes = _split(dataset, config)
     tensors = load_file(str(parent_path / HEAD_WEIGHTS))
-    memory = ExemplarMemory.from_bundle(manifest["head"].get("memory"), tensors, dataset.modality)
+    memory = ExemplarMemory.from_bundle(manifest.head.memory, tensors, dataset.modality)
     per_class = config.memory if config.memory is not None else (memory.per_class if memory else 0)
     loaded = time.perf_counter()
 
@@ -105,7 +105,7 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
     parent = {
         "path": str(parent_path),
         "manifest_sha256": file_sha256(parent_path / MANIFEST),
-        "created": manifest.get("created"),
+        "created": manifest.created,
         "labels": old_labels,
     }
     changes = {
@@ -119,34 +119,31 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
     head = {**model_manifest["head"], **expansion.head_extra, "memory": section}
     counts["memory_items"], counts["memory_bytes"] = (section["n"], section["bytes"]) if section else (0, 0)
     if section is None:
-        head["memory_reason"] = manifest["head"].get("memory_reason") or reason
-    new_manifest = {
-        "task": manifest.get("task", "classification"),
-        "modality": manifest["modality"],
-        "labels": labels,
-        "backbone": manifest.get("backbone"),
-        "strategy": model_manifest["strategy"],
-        "head": head,
-        "data": {
+        head["memory_reason"] = manifest.head.memory_reason or reason
+    new_manifest = build_manifest(
+        task=manifest.task,
+        modality=manifest.modality,
+        labels=labels,
+        model_sections={**model_manifest, "head": head},
+        backbone=manifest.backbone.to_dict() if manifest.backbone else None,
+        data={
             "source": str(Path(data).resolve()),
             "fingerprint": dataset.fingerprint(),
             "counts": counts,
             "class_counts_train": class_counts([train.labels[i] for i in range(len(train))]) if train.labels else {},
         },
-        "metrics": metrics,
-        "history": expansion.history,
-        "config": manifest.get("config"),
-        "expand_config": config.model_dump(exclude={"progress"}),
-        "seed": config.seed,
-        "versions": manifest.get("versions"),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parent": parent,
-        "changes": changes,
-        "energy": None,
-        "notes": notes,
-        "skipped": [s.to_dict() for s in skipped],
-    }
-    new_manifest["versions"] = package_versions()
+        targets=manifest.targets.to_dict() if manifest.targets else None,
+        versions=package_versions(),
+        metrics=metrics,
+        history=expansion.history,
+        config=manifest.config,
+        expand_config=config.model_dump(exclude={"progress"}),
+        seed=config.seed,
+        parent=parent,
+        changes=changes,
+        notes=notes,
+        skipped=[s.to_dict() for s in skipped],
+    )
     path = save_bundle(config.out, new_manifest, {**expansion.model.tensors(), **memory_tensors})
     done = time.perf_counter()
     timings = {
@@ -184,7 +181,7 @@ def _load_new_data(data: str | Path, predictor: Predictor, config: ExpandConfig)
         require_labels=False,
     )
     if dataset.modality != predictor.modality:
-        name = predictor.backbone.name if predictor.backbone else predictor.manifest["strategy"]["name"]
+        name = predictor.backbone.name if predictor.backbone else predictor.manifest.strategy.name
         raise ModalityMismatchError(name, predictor.modality, dataset.modality, model=True)
     if dataset.labels is None or not dataset.classes:
         raise DataError(
@@ -248,7 +245,7 @@ def _as_memory_holder(expansion: Expansion) -> Any:
 
 def _expand(
     predictor: Predictor,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     memory: ExemplarMemory | None,
     train: Dataset,
     labels: list[str],
@@ -256,7 +253,7 @@ def _expand(
     config: ExpandConfig,
 ) -> Expansion:
     """Grow the parent with the handler its strategy declares (`Strategy.expansion`)."""
-    name = manifest["strategy"]["name"]
+    name = manifest.strategy.name
     expansion = get_strategy(name).expansion
     if expansion is None:
         able = ", ".join(s.name for s in all_strategies() if s.expansion)

@@ -197,10 +197,10 @@ def expand_finetune(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     per_class = inputs.per_class
     backbone, cut = parent.backbone, parent.cut
     assert backbone is not None and train.labels is not None
-    strategy = get_strategy(manifest["strategy"]["name"])
+    strategy = get_strategy(manifest.strategy.name)
     assert isinstance(strategy, GradientStrategy)
     fit_config = parent_fit_config(manifest, config, per_class)
-    n_old = len(manifest["labels"])
+    n_old = len(manifest.labels)
     target_of = {label: i for i, label in enumerate(labels)}
 
     def encode(values: list[str]) -> np.ndarray:
@@ -253,7 +253,7 @@ def expand_finetune(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     class_weight = balanced_weights(train_data.targets, len(labels))
     _grow(parent.top, student, n_old, train_data, config.batch_size, config.seed, class_weight)
 
-    trainer_options = manifest["strategy"].get("trainer") or {}
+    trainer_options = manifest.strategy.get("trainer") or {}
     lr = config.lr or LR_FACTOR * float(trainer_options.get("lr") or strategy.default_lr)
     ratio = float(trainer_options.get("lr_ratio") or 10.0)
     trainer_config = TrainerConfig(
@@ -297,7 +297,7 @@ def expand_finetune(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
             f"tuned network's features of {len(rehearsal)} stored and {len(fresh)} new item(s)"
         )
     strategy_manifest = {
-        **manifest["strategy"],
+        **manifest.strategy.to_dict(),
         "expand": {
             "lr": lr,
             "lr_ratio": ratio,

@@ -28,10 +28,10 @@ def expand_zero_shot(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansio
     x = extract_features(parent.backbone, train, **run_options(config))
     unit = l2_rows(x.features)
     y = np.array([train.labels[i] for i in x.kept])
-    old_labels = list(manifest["labels"])
+    old_labels = list(manifest.labels)
     vectors = [np.asarray(v, dtype=np.float64) for v in head.label_vectors]
     label_texts = dict(head.label_texts)
-    prototypes: dict[str, Any] = dict(manifest["head"].get("prototypes") or {})
+    prototypes: dict[str, Any] = dict(manifest.head.get("prototypes") or {})
     for label in labels:
         rows = unit[y == label]
         if not len(rows):
@@ -48,7 +48,7 @@ def expand_zero_shot(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansio
             prototypes[label] = {"n": len(rows), "with_label_text": False}
     new_head = LabelSimilarityHead(l2_rows(np.stack(vectors)), label_texts, head.temperature)
     model = FeatureHeadModel(
-        parent.backbone, new_head, labels, manifest["strategy"], "zero-shot", config.threads, config.batch_size
+        parent.backbone, new_head, labels, manifest.strategy.to_dict(), "zero-shot", config.threads, config.batch_size
     )
     notes = [
         "zero-shot: new classes are prototypes (mean normalised embedding of their examples); old label "

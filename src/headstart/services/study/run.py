@@ -15,8 +15,9 @@ from typing import Any
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
 from headstart.cache import CACHE_ENV, cache_root
-from headstart.config import DEFAULT_BACKBONES, FitConfig, StrategyOptions, StudyConfig, validated
+from headstart.config import FitConfig, StrategyOptions, StudyConfig, validated
 from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
+from headstart.data.modalities import get_modality
 from headstart.data.splits import Splits
 from headstart.energy import EnergyMeter, check_country
 from headstart.engines import Engine, get_engine, use_engine
@@ -34,7 +35,7 @@ from headstart.services.study.grid import (
 from headstart.services.study.records import RESULTS, append_record, latest_by_key, read_records
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, resolve_strategy
-from headstart.task_metrics import PRIMARY, primary_score, task_report
+from headstart.tasks.metrics import primary_metric, primary_score, task_report
 
 Event = Callable[..., None]
 TAG_STUDY_STATUS = "headstart.study_status"  # complete | partial (MLflow's run status stays FINISHED)
@@ -202,7 +203,7 @@ def run_study(
         target_accuracy=config.target_accuracy,
         time_limit_per_fit=config.time_limit_per_fit,
         n_test=len(splits.test),
-        metric=PRIMARY[dataset.task],
+        metric=primary_metric(dataset.task),
     )
     doc = write_study_json(
         out,
@@ -238,7 +239,7 @@ def run_study(
         verdict=decision,
         notes=notes,
         stopped_early=stopped_early,
-        score_metric=PRIMARY[dataset.task],
+        score_metric=primary_metric(dataset.task),
     )
 
 
@@ -367,7 +368,7 @@ def _study_backbone(config: StudyConfig, dataset: Dataset) -> Backbone | None:
     resolved = [resolve_strategy(s) for s in config.strategies or ()]
     if not any(strategy.needs_backbone for strategy, _ in resolved):
         return None
-    backbone = get_backbone(config.backbone or DEFAULT_BACKBONES[dataset.modality])
+    backbone = get_backbone(config.backbone or get_modality(dataset.modality).default_backbone or "")
     check_modality(backbone, dataset.modality)
     for strategy, params in resolved:
         if strategy.name == "partial":
@@ -388,7 +389,7 @@ def _frame(
         "data_fingerprint": dataset.fingerprint(),
         "modality": dataset.modality,
         "task": dataset.task,
-        "score_metric": PRIMARY[dataset.task],  # what the `accuracy` column holds for this task kind
+        "score_metric": primary_metric(dataset.task),  # what the `accuracy` column holds for this task kind
         "classes": list(dataset.classes),
         "n_items": len(dataset),
         "test_fingerprint": splits.test.fingerprint(),

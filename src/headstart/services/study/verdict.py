@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from headstart.services.study.grid import NO_LABELS, is_reference, strategy_name
-from headstart.task_metrics import DISPLAY_NAMES
+from headstart.tasks.metrics import DISPLAY_NAMES
 
 MATCH_TOLERANCE = 0.01  # a reference "matches" transfer when within one accuracy point of the best transfer
 
