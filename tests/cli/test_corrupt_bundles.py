@@ -166,3 +166,20 @@ def test_a_hub_backbone_named_by_a_manifest_is_not_downloaded_at_load(
     assert "HEADSTART_ALLOW_DOWNLOAD=1" in (refused.value.fix or "")
     result = runner.invoke(app, ["predict", str(folder), "the team won", "--json"])
     assert result.exit_code == 5 and json.loads(result.stdout)["error"] == "BundleError"
+
+
+def test_fit_and_evaluate_json_report_the_task_kind_and_modality(tmp_path: Path) -> None:
+    """A script learns what was detected from `--json`, without opening manifest.json."""
+    data = make_text_csv(tmp_path / "texts.csv")
+    fitted = runner.invoke(
+        app, ["fit", str(data), "--backbone", "test-text", "--out", str(tmp_path / "m"), "--no-track", "--json"]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    doc = json.loads(fitted.stdout)
+    assert (doc["task"], doc["modality"]) == ("classification", "text")
+    evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "m"), str(data), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    doc = json.loads(evaluated.stdout)
+    assert (doc["task"], doc["modality"]) == ("classification", "text")
+    written = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert written["format_version"] == 2 and written["task"] == "classification"
