@@ -11,7 +11,6 @@ from headstart.cli.lazy import api
 from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn, default
 from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.config import DataOptions
-from headstart.tasks import DEFAULT_TASK, get_task
 
 
 def inspect(
@@ -30,6 +29,8 @@ def inspect(
     as_json: Json = False,
 ) -> None:
     """Per-class (or per-tag) counts or the target's spread, unreadable or empty items, duplicates, warnings."""
+    from headstart.tasks import DEFAULT_TASK, get_task  # on use: --help stays light
+
     with command_errors(as_json):
         report = api.inspect(
             data,

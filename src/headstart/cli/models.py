@@ -10,7 +10,6 @@ from rich.table import Table
 from headstart.cli.lazy import api
 from headstart.cli.options import Json
 from headstart.cli.output import command_errors, console, print_json
-from headstart.data.modalities import get_modality
 
 
 def models(
@@ -18,6 +17,8 @@ def models(
     test: Annotated[bool, typer.Option("--test", help="Also list the tiny test backbones.")] = False,
 ) -> None:
     """List installed backbones: name, modality, parameters, feature size, input size, licence."""
+    from headstart.data.modalities import get_modality  # on use: --help stays light
+
     with command_errors(as_json):
         infos = api.list_backbones(include_test=test)
         if as_json:

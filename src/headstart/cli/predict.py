@@ -11,7 +11,6 @@ from headstart.cli.lazy import api
 from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads, default, run_options
 from headstart.cli.output import command_errors, console, fmt, print_json
 from headstart.config import PredictConfig
-from headstart.tasks import Outputs, get_task
 
 
 def predict(
@@ -43,6 +42,8 @@ def predict(
     as_json: Json = False,
 ) -> None:
     """Predict labels for new images or texts."""
+    from headstart.tasks import Outputs, get_task  # on use: --help stays light
+
     with command_errors(as_json):
         result = api.predict(
             bundle,

@@ -30,7 +30,6 @@ from headstart.cli.options import (
 from headstart.cli.output import command_errors, console, print_json, print_notes
 from headstart.config import RankConfig
 from headstart.score_names import METRICS, TASK_METRICS
-from headstart.tasks import Outputs, get_task
 
 
 def _fmt(value: float | None) -> str:
@@ -82,6 +81,8 @@ def rank(
 
     Regression and multi-label data get LogME and kNN only (kNN = cross-validated R² or micro-F1).
     """
+    from headstart.tasks import Outputs, get_task  # on use: --help stays light
+
     with command_errors(as_json):
         result = api.rank(
             data,
