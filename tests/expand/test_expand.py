@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import headstart
 from headstart.cli.main import app
 from headstart.errors import BundleError, DataError, HeadstartError, ModalityMismatchError, UsageError
+from headstart.manifest import Manifest
 from headstart.services.expand.linear import parent_C
 from headstart.services.expand.tune import balanced_weights
 from headstart.strategies import memory as memory_module
@@ -197,13 +198,17 @@ def test_expand_linear_refits_on_every_old_item_with_the_parents_C(
     assert error.max() < 0.01  # the old items' features carried over (float16 rounding aside)
 
 
+def _parent(**sections: object) -> Manifest:
+    return Manifest(modality="image", labels=["a", "b"], strategy={"name": "linear"}, **sections)  # type: ignore[arg-type]
+
+
 def test_parent_C_is_reused_only_when_it_was_searched_or_fixed() -> None:
     searched = {"head": {"C": 0.1, "memory": {"class_counts": {"a": 40, "b": 3}}}, "config": {"C": None}}
-    assert parent_C(searched) == 0.1
-    assert parent_C({**searched, "config": {"C": 2.0}}) == 2.0
+    assert parent_C(_parent(**searched)) == 0.1
+    assert parent_C(_parent(**{**searched, "config": {"C": 2.0}})) == 2.0
     defaulted = {"head": {"C": 1.0, "memory": {"class_counts": {"a": 40, "b": 2}}}, "config": {"C": None}}
-    assert parent_C(defaulted) is None  # a 2-item class: the parent took C=1 without cross-validation
-    assert parent_C({"head": {"C": 1.0, "memory": None}, "config": {}}) is None
+    assert parent_C(_parent(**defaulted)) is None  # a 2-item class: the parent took C=1 without cross-validation
+    assert parent_C(_parent(head={"C": 1.0, "memory": None}, config={})) is None
 
 
 def test_update_adds_examples_of_existing_classes(images: dict[str, Path], tmp_path: Path) -> None:
