@@ -71,7 +71,7 @@ def test_without_validation_the_whole_schedule_runs_and_the_last_epoch_is_kept(i
     """A learning rate too small to learn leaves a noisy training loss: early stopping on it used to end the run
     after a few epochs and restore the best training-loss epoch, though the note promised the full schedule."""
     result = fit(images, tmp_path / "m", max_epochs=20, lr=1e-9)
-    manifest = api.load(result.bundle).manifest
+    manifest = api.load(result.bundle).manifest.to_dict()
     assert len(manifest["history"]) == 20
     assert manifest["strategy"]["epochs_run"] == 20
     assert manifest["strategy"]["best_epoch"] is None and manifest["strategy"]["stop_reason"] is None
@@ -82,7 +82,7 @@ def test_without_validation_the_whole_schedule_runs_and_the_last_epoch_is_kept(i
 
 def test_without_validation_an_explicit_patience_stops_on_the_training_loss(images: Path, tmp_path: Path) -> None:
     result = fit(images, tmp_path / "m", max_epochs=20, lr=1e-9, patience=2)
-    manifest = api.load(result.bundle).manifest
+    manifest = api.load(result.bundle).manifest.to_dict()
     assert len(manifest["history"]) < 20
     assert manifest["strategy"]["stop_reason"] == "early stopping: no improvement in training loss for 2 epochs"
     assert any("early stopping on the training loss, as --patience 2 asks" in n for n in result.notes)

@@ -181,9 +181,19 @@ def test_the_training_data_warning_names_metrics_as_the_tables_do() -> None:
 
     from headstart.commands.evaluate import fitted_data_warnings
     from headstart.data.dataset import Dataset
+    from headstart.manifest import Manifest
+    from headstart.tasks import get_task
 
     data = Dataset(modality="text", items=("a", "b", "c"), ids=("row 1", "row 2", "row 3"), labels=("x", "y", "x"))
     for task, metric, shown in [("regression", "r2", "R²"), ("multilabel", "micro_f1", "micro-F1")]:
-        manifest = {"data": {"fingerprint": data.fingerprint()}, "metrics": {"test": {metric: 0.5}}}
-        [warning] = fitted_data_warnings(SimpleNamespace(manifest=manifest, task=task), data, None, "d.csv")
+        manifest = Manifest(
+            task=task,
+            modality="text",
+            labels=["x", "y"],
+            strategy={"name": "linear"},  # type: ignore[arg-type]
+            data={"fingerprint": data.fingerprint()},  # type: ignore[arg-type]
+            metrics={"test": {metric: 0.5}},
+        )
+        predictor = SimpleNamespace(manifest=manifest, task=task, kind=get_task(task))
+        [warning] = fitted_data_warnings(predictor, data, None, "d.csv")  # type: ignore[arg-type]
         assert f", {shown} 0.500 there" in warning

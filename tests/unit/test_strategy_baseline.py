@@ -14,6 +14,7 @@ import headstart
 from headstart.cli.main import app
 from headstart.data.dataset import Dataset
 from headstart.errors import BadItemError
+from headstart.manifest import parse_manifest
 from headstart.strategies import get_strategy
 from headstart.strategies.baseline import PIXEL_SIZE, PixelFeatures, TfidfFeatures
 
@@ -46,7 +47,7 @@ def test_text_baseline_fits_beats_chance_and_reloads_identically(text_csv: Path,
     model = headstart.load(result.bundle)
     assert model.backbone is None
     texts = ["the players scored a goal", "garlic soup with bread", "an unseen sentence"]
-    fitted = get_strategy("baseline").load(manifest, _tensors(result.bundle), None)
+    fitted = get_strategy("baseline").load(parse_manifest(manifest), _tensors(result.bundle), None)
     np.testing.assert_array_equal(model.predict_proba(texts), fitted.predict_dataset(_texts(texts)).proba)
     assert model.predict(texts[:2]) == ["sport", "food"]
     evaluation = headstart.evaluate(result.bundle, text_csv, progress=False)

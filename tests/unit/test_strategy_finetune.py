@@ -52,7 +52,7 @@ def test_transfer_learns_the_easy_images(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "images", per_class=45, size=32)  # enough to hold out a validation split
     result = headstart.fit(data, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False)
     assert result.metrics["accuracy"] >= 0.8
-    manifest = headstart.load(result.bundle).manifest
+    manifest = headstart.load(result.bundle).manifest.to_dict()
     assert len(manifest["strategy"]["trainable_stages"]) == 1
     names = [g["name"] for g in manifest["strategy"]["param_groups"]]
     assert names == ["pretrained stages", "head"]
@@ -66,7 +66,7 @@ def test_tiny_data_trains_on_everything_without_validation(image_folder: Path, t
     result = headstart.fit(
         image_folder, backbone="test-cnn", strategy="partial:1", out=str(tmp_path / "m"), progress=False
     )
-    manifest = headstart.load(result.bundle).manifest
+    manifest = headstart.load(result.bundle).manifest.to_dict()
     assert "val_accuracy" not in manifest["history"][0]
     assert any("too few to hold out" in note for note in result.notes)
 
