@@ -39,15 +39,6 @@ class DataOptions(_Options):
     # between the tags of a multi-label cell
     separator: str = Field(default=";", min_length=1, json_schema_extra=LEARNS)
 
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, value: str) -> str:
-        from headstart.tasks import is_task, task_choices
-
-        if value != "auto" and not is_task(value):
-            raise ValueError(f"not a known task kind; expected one of {', '.join(task_choices())}")
-        return value
-
 
 class RunOptions(_Options):
     """How to run the frozen network."""

@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import SPLIT_NAMES, Dataset
-from headstart.data.images import image_size, read_image
 from headstart.data.modalities import get_modality
-from headstart.errors import BadItemError
 from headstart.tasks import get_task
 
 IMBALANCE_RATIO = 3.0
@@ -218,26 +216,3 @@ def _split_counts(ds: Dataset) -> dict[str, int] | None:
     if counts.get("unassigned"):
         result["unassigned"] = counts["unassigned"]
     return result
-
-
-def image_sizes(ds: Dataset, decode: bool) -> tuple[dict[str, dict[str, float]] | None, list[dict[str, str]]]:
-    """min/median/max of widths and heights (decoding each image, or from headers only), and the items that
-    failed, as skipped entries."""
-    widths: list[int] = []
-    heights: list[int] = []
-    broken: list[dict[str, str]] = []
-    for item_id, path in zip(ds.ids, ds.items, strict=True):
-        try:
-            w, h = read_image(path).size if decode else image_size(path)
-        except BadItemError as err:
-            broken.append({"id": item_id, "reason": err.reason})
-            continue
-        widths.append(w)
-        heights.append(h)
-    if not widths:
-        return None, broken
-
-    def summary(values: list[int]) -> dict[str, float]:
-        return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
-
-    return {"width": summary(widths), "height": summary(heights)}, broken

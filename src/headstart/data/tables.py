@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headstart.data.cells import is_missing as _is_missing
 from headstart.data.dataset import (
     SPLIT_ALIASES,
     Dataset,
@@ -333,31 +334,6 @@ def _looks_numeric(s: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_missing(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, (list, tuple, dict, np.ndarray)):
-        return False
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def text_value(value: object) -> tuple[str | None, str | None]:
-    """(text, None) for a usable text, else (None, reason)."""
-    if _is_missing(value):
-        return None, "empty text (missing value)"
-    if isinstance(value, (list, tuple, dict, np.ndarray)):
-        return None, f"the text is a {type(value).__name__}, expected a string"
-    text = value if isinstance(value, str) else str(value)
-    if not text.strip():
-        return None, "empty text (only whitespace)" if text else "empty text"
-    return text, None
 
 
 def label_to_str(value: object) -> str | None:
