@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from headstart.data.hashing import file_sha256 as file_sha256  # re-exported: where callers know it
+from headstart.data.hashing import image_sha256 as image_sha256
 from headstart.data.modalities import get_modality
 from headstart.errors import UsageError
 from headstart.tasks import classes_of, counts_of, strata
