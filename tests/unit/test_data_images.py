@@ -168,7 +168,7 @@ def test_image_digest_reads_each_file_once_and_notices_edits(tmp_path: Path, mon
     import hashlib
     import os
 
-    from headstart.data import dataset as dataset_module
+    from headstart.data import hashing as dataset_module
 
     path = _save(Image.new("RGB", (8, 6), (1, 2, 3)), tmp_path / "a.png")
     want = hashlib.sha256(path.read_bytes()).hexdigest()
