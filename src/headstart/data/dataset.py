@@ -14,7 +14,7 @@ from headstart.data.modalities import get_modality
 from headstart.errors import UsageError
 from headstart.tasks import classes_of, counts_of, strata
 
-Modality = Literal["image", "text"]
+Modality = str  # the name of a registered modality (headstart.data.modalities)
 OnBad = Literal["skip", "fail"]
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES: dict[str, str] = {
