@@ -444,7 +444,7 @@ def create_app(
         "/v1/predict",
         response_model=PredictResponse,
         summary="Top-k labels with probabilities for texts (JSON)"
-        if service.modality == "text"
+        if get_modality(service.modality).accepts_texts
         else "Top-k labels with probabilities for images (multipart 'files', or one image as the body)",
         openapi_extra=predict_operation(service.modality, config),
         responses={status: {"model": ErrorBody, "description": text} for status, text in OPENAPI_ERRORS.items()},

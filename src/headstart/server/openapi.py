@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from headstart.data.modalities import get_modality
 from headstart.server.schemas import ServeConfig
 
 # What Python's str.strip() removes (the server refuses a text of only these as empty), spelled so every regex
@@ -48,7 +49,7 @@ def _parameters(modality: str) -> list[dict[str, Any]]:
             },
         },
     ]
-    if modality == "image":
+    if get_modality(modality).accepts_uploads:
         parameters.append(
             {
                 "name": "X-Filename",
@@ -106,5 +107,5 @@ def _image_body(config: ServeConfig) -> dict[str, Any]:
 
 def predict_operation(modality: str, config: ServeConfig) -> dict[str, Any]:
     """`openapi_extra` of the predict route: its parameters and request body for `modality`."""
-    content = _text_body(config) if modality == "text" else _image_body(config)
+    content = _text_body(config) if get_modality(modality).accepts_texts else _image_body(config)
     return {"parameters": _parameters(modality), "requestBody": {"required": True, "content": content}}
