@@ -31,7 +31,7 @@ from headstart.cli.output import command_errors, console, err_console, print_jso
 from headstart.config import StudyConfig, parse_duration
 
 # the strategy registry (headstart.strategies.STRATEGIES) imports torch, which `--help` must not load;
-# tests/study/test_small_data.py checks that this list names every registered strategy
+# tests/services/study/test_small_data.py checks that this list names every registered strategy
 STRATEGY_CHOICES = ("zero-shot", "linear", "partial:K", "full", "contrastive[:K]", "scratch", "baseline", "auto")
 
 

@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from headstart import runtime
 from headstart.backbones import get_backbone
 from headstart.runtime import INT8_PARITY_ATOL, FrozenRunner
-from tests.unit.test_runtime_buckets import TEXTS
+from tests.features.test_runtime_buckets import TEXTS
 
 QEMU = shutil.which("qemu-x86_64")
 # ONNX Runtime picks its int8 kernels by CPUID; qemu-user's Haswell model reports AVX2 and FMA without any AVX-512

@@ -26,7 +26,7 @@ from headstart.strategies.memory import (
     select_exemplars,
 )
 from tests.conftest import IMAGE_CLASSES, TEXT_CLASSES, make_image_folder, make_text_csv
-from tests.expand.helpers import NEW_COLOURS, NEW_TOPIC, make_colour_folder, make_topic_csv
+from tests.services.expand.helpers import NEW_COLOURS, NEW_TOPIC, make_colour_folder, make_topic_csv
 
 QUIET = {"progress": False}
 FIT = {"progress": False, "track": False}

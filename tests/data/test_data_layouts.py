@@ -20,7 +20,7 @@ from headstart.data.tables import csv_delimiter, load_table
 from headstart.errors import DataError
 from headstart.strategies import resolve_strategy
 from headstart.strategies.base import FitInputs, merge_validation
-from tests.unit.test_data_inspect import _text
+from tests.data.test_data_inspect import _text
 
 
 def _img(path: Path, value: int = 0, fmt: str | None = None) -> None:

@@ -25,7 +25,7 @@ from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import ExemplarMemory, activation_memory, merge_memories, select_within_bytes
 from headstart.strategies.training_data import ActivationData, activation_key
 from tests.conftest import make_image_folder, make_text_csv
-from tests.expand.helpers import NEW_COLOURS, make_colour_folder
+from tests.services.expand.helpers import NEW_COLOURS, make_colour_folder
 
 FIT = {"progress": False, "track": False}
 QUIET = {"progress": False}
