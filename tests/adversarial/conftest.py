@@ -44,7 +44,7 @@ def invoke(args: list[str]) -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue(), exception)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # restored after this folder: tracking tests run later
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     saved = {k: os.environ.get(k) for k in ("HEADSTART_NO_TRACK", "COLUMNS")}
     os.environ["HEADSTART_NO_TRACK"] = "1"  # each tracked run costs a store write; tracking has its own tests
