@@ -253,7 +253,7 @@ def folder_task(ds: Dataset, task: str, target: str | None) -> Dataset:
             fix="write a CSV with columns path,labels (tags separated by ';') and pass it instead",
         )
     if (kind.outputs is Outputs.CLASSES) if kind is not None else target is None:
-        return ds
+        return ds if kind is None or kind.name == ds.task else replace(ds, task=kind.name)
     assert ds.labels is not None
     values = [parse_number(label) for label in ds.labels]
     bad = sorted({label for label, v in zip(ds.labels, values, strict=True) if v is None})
