@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 OK, USAGE, DATA, BACKBONE, BUNDLE = 0, 2, 3, 4, 5
-MANIFEST_ITEMS = "issue 19 item 4/5, manifest engineer"
 
 
 @dataclass(frozen=True)
@@ -239,9 +238,9 @@ CORRUPT_BUNDLES = {
     "empty_bundle_folder": None,
     "images": None,  # a data folder passed as a bundle
     "invalid_json_bundle": None,
-    "list_manifest_bundle": MANIFEST_ITEMS,
-    "files_as_list_bundle": MANIFEST_ITEMS,
-    "labels_as_string_bundle": MANIFEST_ITEMS,
+    "list_manifest_bundle": None,
+    "files_as_list_bundle": None,
+    "labels_as_string_bundle": None,
     "no_strategy_bundle": None,
     "outside_path_bundle": None,
     "pickle_weights_bundle": None,
