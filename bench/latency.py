@@ -183,7 +183,7 @@ def eager_seconds(data: Path, threads: int) -> float:
 
     from headstart.backbones import get_backbone
     from headstart.data import load_dataset
-    from headstart.features import decode_item
+    from headstart.batches import decode_item
 
     torch.set_num_threads(threads)
     backbone = get_backbone("efficientnet-lite0")
