@@ -182,8 +182,8 @@ def eager_seconds(data: Path, threads: int) -> float:
     import torch
 
     from headstart.backbones import get_backbone
-    from headstart.data import load_dataset
     from headstart.batches import decode_item
+    from headstart.data import load_dataset
 
     torch.set_num_threads(threads)
     backbone = get_backbone("efficientnet-lite0")

@@ -153,6 +153,9 @@ def table_markdown(table: dict[str, list[Any]]) -> list[str]:
     return lines
 
 
+MAX_ROWS = 4  # a section shows the first rows; the result file holds them all
+
+
 def section(result: Result) -> list[str]:
     """One goal's section: goal, status and figure, its table, the command, notes, where it was measured."""
     issue = f" (issue #{result.issue})" if result.issue else ""
@@ -163,17 +166,20 @@ def section(result: Result) -> list[str]:
         "",
     ]
     if result.table:
-        lines += table_markdown(result.table) + [""]
+        rows = result.table["rows"]
+        shown = {"columns": result.table["columns"], "rows": rows[:MAX_ROWS]}
+        lines += table_markdown(shown) + [""]
     lines += [f"    {command}" for command in result.command]  # an unindented list line ends the code block
     sources = ""
     if result.sources:
         sources = "; sources: " + ", ".join(f"`{s}`" if s.startswith("bench/") else s for s in result.sources)
-    lines += [f"- {note}" for note in result.notes]
     commit = f"`{result.commit}`" if re.fullmatch(r"[0-9a-f]{7,40}", result.commit) else result.commit
-    lines += [
-        f"- Measured {result.date} at {commit} on {machine_text(result.machine)}; load {result.load}{sources}.",
-        "",
-    ]
+    measured = f"Measured {result.date} at {commit} on {machine_text(result.machine)}; load {result.load}{sources}."
+    # one item: a reference, not a notebook (history lives in bench/archive/)
+    rows = len(result.table["rows"]) if result.table else 0
+    more = [f"The table shows {MAX_ROWS} of {rows} rows: `bench/results/latest/{result.goal}.json`."]
+    more = more if rows > MAX_ROWS else []
+    lines += ["- " + " ".join([*more, *result.notes, measured]), ""]
     return lines
 
 

@@ -135,4 +135,4 @@ def test_each_section_renders_as_markdown_blocks(tmp_path: Path) -> None:
     assert html.count("<h2>") == 3  # open goals + two sections
     assert html.count("<pre><code>") == 2  # each goal's commands stay a code block, notes do not join them
     assert html.count("<table>") == 2  # the open-goals table and speed's
-    assert "<li>n</li>" in html and html.count("<br />") == 2
+    assert "<li>n Measured " in html and html.count("<br />") == 2
