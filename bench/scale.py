@@ -62,11 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def sample(dataset: Any, n: int, seed: int) -> Any:
     """A seeded sample of `n` items with distinct content (the store dedups identical items)."""
+    from headstart.data.modalities import get_modality
+
+    modality = get_modality(dataset.modality)
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
     chosen: list[int] = []
     for i in rng.permutation(len(dataset)):
-        digest = dataset.item_digest(int(i))
+        digest = modality.digest(dataset.items[int(i)])
         if digest not in seen:
             seen.add(digest)
             chosen.append(int(i))

@@ -28,9 +28,11 @@ from headstart.commands import rank as _rank
 from headstart.commands import reproduce as _reproduce
 from headstart.commands import runs as _runs
 from headstart.commands import study as _study
+from headstart.commands.evaluate import EvaluateResult
 from headstart.commands.export import ExportResult
+from headstart.commands.fit import FitResult
+from headstart.commands.predict import Prediction, PredictResult
 from headstart.commands.reproduce import ReproduceResult
-from headstart.commands.results import EvaluateResult, FitResult, Prediction, PredictResult
 from headstart.config import (
     DataOptions,
     EvaluateConfig,

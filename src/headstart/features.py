@@ -16,6 +16,7 @@ from headstart.backbones.base import Backbone
 from headstart.batches import Job, readable_batches
 from headstart.data.dataset import Dataset, SkippedItem
 from headstart.data.modalities import get_modality
+from headstart.data.modalities import item_digests as item_digests  # re-exported: where callers know it
 from headstart.engines import ExtractJob, current_engine
 from headstart.feature_store import FeatureSpace, FeatureStore, MemorySpace
 from headstart.progress import progress_bar
@@ -52,10 +53,6 @@ class Extraction:
     @property
     def items_per_second(self) -> float:
         return self.n_computed / self.seconds if self.seconds > 0 and self.n_computed else 0.0
-
-
-def item_digests(dataset: Dataset) -> list[str]:
-    return [dataset.item_digest(i) for i in range(len(dataset))]
 
 
 def extract_features(

@@ -220,7 +220,9 @@ def data_record(path: str | Path, dataset: Dataset, digests: Sequence[str] | Non
 
     `items` maps each item id to `[sha256, label, split]`, so a later `reproduce` can name what changed.
     """
-    digests = list(digests) if digests is not None else [dataset.item_digest(i) for i in range(len(dataset))]
+    from headstart.data.modalities import item_digests  # tracking loads without the data package
+
+    digests = list(digests) if digests is not None else item_digests(dataset)
     labels = dataset.labels or (None,) * len(dataset)
     splits = dataset.splits or (None,) * len(dataset)
     return {

@@ -15,6 +15,7 @@ from headstart.data.dataset import Dataset, concat
 from headstart.data.folders import load_image_folder
 from headstart.data.inspect import data_warnings, inspect_dataset, label_warnings
 from headstart.data.loading import load_dataset
+from headstart.data.modalities import item_digests
 from headstart.data.splits import split_dataset
 from headstart.data.tables import csv_delimiter, load_table
 from headstart.errors import DataError
@@ -195,7 +196,7 @@ def test_inspect_reports_label_and_copy_warnings_without_renaming() -> None:
     assert "differ only in case" in text and "look like a missing value" in text
     assert "1 group(s) of identical items (2 items" in text
     assert "carry different labels (e.g. row 4, row 5: ham / spam)" in text
-    digests = [ds.item_digest(i) for i in range(len(ds))]
+    digests = item_digests(ds)
     assert data_warnings(ds, digests) == [w for w in report.warnings if "imbalanced" not in w and "fewer" not in w]
 
 

@@ -181,6 +181,7 @@ def test_the_training_data_warning_names_metrics_as_the_tables_do() -> None:
 
     from headstart.commands.evaluate import fitted_data_warnings
     from headstart.data.dataset import Dataset
+    from headstart.data.modalities import item_digests
     from headstart.manifest import Manifest
     from headstart.tasks import get_task
 
@@ -191,7 +192,7 @@ def test_the_training_data_warning_names_metrics_as_the_tables_do() -> None:
             modality="text",
             labels=["x", "y"],
             strategy={"name": "linear"},  # type: ignore[arg-type]
-            data={"fingerprint": data.fingerprint()},  # type: ignore[arg-type]
+            data={"fingerprint": data.fingerprint(item_digests(data))},  # type: ignore[arg-type]
             metrics={"test": {metric: 0.5}},
         )
         predictor = SimpleNamespace(manifest=manifest, task=task, kind=get_task(task))

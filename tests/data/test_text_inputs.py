@@ -15,6 +15,7 @@ import headstart
 from headstart.batches import text_problem
 from headstart.bundle import BadInputError
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import item_digests
 from tests.conftest import make_text_csv
 
 LONE_HIGH = "\ud800 abc"  # what {"inputs": ["\ud800 abc"]} decodes to
@@ -44,8 +45,8 @@ def test_text_problem_names_the_character() -> None:
 
 def test_digest_of_a_bad_text_does_not_fail_the_dataset() -> None:
     ds = Dataset(modality="text", items=(GOOD, LONE_HIGH), ids=("a", "b"))
-    digests = [ds.item_digest(i) for i in range(2)]
-    assert len(set(digests)) == 2 and ds.fingerprint()
+    digests = item_digests(ds)
+    assert len(set(digests)) == 2 and ds.fingerprint(digests)
 
 
 @pytest.mark.parametrize("bad", [LONE_HIGH, UNDECODABLE])

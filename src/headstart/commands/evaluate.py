@@ -4,17 +4,64 @@ training data, and the model's classes that DATA has no example of."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from headstart.bundle import Predictor
 from headstart.bundle import load as load_bundle
 from headstart.commands.reading import check_bundle_modality, data_options
-from headstart.commands.results import EvaluateResult
+from headstart.commands.summaries import figures, interval, left_out
 from headstart.config import EvaluateConfig
-from headstart.data import Dataset, load_dataset
+from headstart.data import Dataset, SkippedItem, load_dataset
+from headstart.data.modalities import item_digests
 from headstart.errors import DataError, UsageError
 from headstart.metrics import ClassificationReport
-from headstart.tasks.metrics import DISPLAY_NAMES, TaskReport, task_report
+from headstart.tasks import DEFAULT_TASK, task_report
+from headstart.tasks.metrics import DISPLAY_NAMES, TaskReport
+
+
+@dataclass
+class EvaluateResult:
+    """What `evaluate` returns: metrics plus the items that could not be used."""
+
+    report: TaskReport
+    skipped: list[SkippedItem] = field(default_factory=list)
+    bundle: str = ""
+    split: str = "all"  # the part of DATA scored: "test" (its test split) or "all" (every item)
+    missing_classes: list[str] = field(default_factory=list)  # model classes without examples in that part
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. DATA is the data the model was fitted on
+    task: str = DEFAULT_TASK  # the bundle's task kind
+    modality: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle,
+            "split": self.split,
+            **self.report.to_dict(),
+            "task": self.task,
+            "modality": self.modality,
+            "accuracy_interval": interval(self.report.summary()),
+            "missing_classes": self.missing_classes,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "notes": self.notes,
+            "warnings": self.warnings,
+        }
+
+    @property
+    def accuracy(self) -> float | None:
+        """Accuracy of a classification model (None for multi-label and regression: see `.report`)."""
+        return getattr(self.report, "accuracy", None)
+
+    @property
+    def macro_f1(self) -> float | None:
+        """Macro-averaged F1 over the classes or tags (None for regression: see `.report`)."""
+        return getattr(self.report, "macro_f1", None)
+
+    def __repr__(self) -> str:
+        more = left_out(skipped=self.skipped, notes=self.notes, warnings=self.warnings)
+        return f"EvaluateResult(bundle={self.bundle!r}, split={self.split!r}, {figures(self.report.summary())}{more})"
 
 
 def evaluate(bundle: str | Path, data: str, config: EvaluateConfig) -> EvaluateResult:
@@ -81,7 +128,7 @@ def evaluated_part(
 def fitted_data_warnings(predictor: Predictor, dataset: Dataset, split: str | None, name: str) -> list[str]:
     """A warning when DATA is the very data the bundle was fitted on, unless only fit's own test split is scored."""
     recorded = predictor.manifest.data
-    if not recorded.fingerprint or recorded.fingerprint != dataset.fingerprint():
+    if not recorded.fingerprint or recorded.fingerprint != dataset.fingerprint(item_digests(dataset)):
         return []
     marks = set(dataset.splits or ())
     if split != "all" and {"train", "test"} <= marks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,11 @@ from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
 from headstart.bundle import check_output_folder, save_bundle
 from headstart.commands.reading import data_options
-from headstart.commands.results import FitResult
+from headstart.commands.summaries import figures, interval, left_out
 from headstart.config import FitConfig
-from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
+from headstart.data import Dataset, SkippedItem, labels_per_class, load_dataset, split_dataset
 from headstart.data.inspect import data_warnings
-from headstart.data.modalities import get_modality
+from headstart.data.modalities import get_modality, item_digests
 from headstart.engines import use_engine
 from headstart.errors import UsageError
 from headstart.manifest import build_manifest
@@ -25,9 +26,52 @@ from headstart.strategies.base import merge_validation
 from headstart.strategies.memory import memory_section
 from headstart.strategies.options import applicable_params, ignored_option_notes
 from headstart.strategies.resume import refuse_checkpoint_overwrite
-from headstart.tasks import DEFAULT_THRESHOLD, Outputs, get_task
-from headstart.tasks.metrics import task_report
+from headstart.tasks import DEFAULT_TASK, DEFAULT_THRESHOLD, Outputs, get_task, task_report
 from headstart.train.callbacks import discard_checkpoint
+
+
+@dataclass
+class FitResult:
+    """What `fit` returns and `headstart fit --json` prints."""
+
+    bundle: Path
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    skipped: list[SkippedItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    backbone: str = ""
+    strategy: str = ""
+    run_id: str | None = None
+    trained: str = ""  # the strategy the bundle holds (differs from `strategy` for auto)
+    task: str = DEFAULT_TASK  # the task kind, as detected or forced
+    modality: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "run_id": self.run_id,
+            "task": self.task,
+            "modality": self.modality,
+            "backbone": self.backbone,
+            "strategy": self.strategy,
+            "trained": self.trained or self.strategy,
+            "metrics": self.metrics,
+            "accuracy_interval": interval(self.metrics),  # 95 % (Wilson) for classification, else null
+            "timings": self.timings,
+            "counts": self.counts,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "notes": self.notes,
+        }
+
+    def __repr__(self) -> str:
+        strategy = self.strategy if self.trained in ("", self.strategy) else f"{self.strategy} -> {self.trained}"
+        counts = " ".join(f"{k}={self.counts[k]}" for k in ("train", "test", "classes", "skipped") if k in self.counts)
+        run = f", run_id={self.run_id!r}" if self.run_id else ""
+        return (
+            f"FitResult(bundle={str(self.bundle)!r}, strategy={strategy!r}, backbone={self.backbone!r}, "
+            f"test: {figures(self.metrics)}, {counts}{run}{left_out(notes=self.notes)})"
+        )
 
 
 def fit(data: str, config: FitConfig) -> FitResult:
@@ -39,7 +83,7 @@ def fit(data: str, config: FitConfig) -> FitResult:
     dataset = load_dataset(str(data), **data_options(config))
     check_strategy_task(strategy, dataset.task)
     backbone = resolve_backbone(config.backbone, dataset, strategy)
-    digests = [dataset.item_digest(i) for i in range(len(dataset))]  # once: copies, fingerprint and tracking
+    digests = item_digests(dataset)  # once: copies, fingerprint and tracking
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed, digests=digests)
     train = splits.train
     if config.labels_per_class is not None:

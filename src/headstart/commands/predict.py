@@ -2,17 +2,79 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from headstart.bundle import Inputs, input_list
 from headstart.bundle import load as load_bundle
-from headstart.commands.prediction_files import check_output_path, write_predictions
+from headstart.commands.prediction_files import check_output_path, predictions_frame, write_predictions
 from headstart.commands.reading import check_bundle_modality
-from headstart.commands.results import Prediction, PredictResult
+from headstart.commands.summaries import left_out
 from headstart.config import PredictConfig
-from headstart.data import load_inputs
+from headstart.data import SkippedItem, load_inputs
 from headstart.data.loading import all_skipped_error
-from headstart.tasks import answer
+from headstart.tasks import Answer, answer
+
+
+@dataclass
+class Prediction:
+    """One input's prediction: its id, the top label and the top-k labels with probabilities.
+
+    Multi-label predictions carry `labels` (every tag above its threshold) instead of one label, and
+    regression predictions a `value`.
+    """
+
+    id: str
+    label: str | None
+    probability: float | None
+    top: list[tuple[str, float]]
+    input: str = ""  # the text itself, or the image file's path
+    task: str = "classification"
+    labels: list[str] | None = None
+    value: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        answer = Answer(self.task, self.label, self.probability, self.top, self.labels, self.value)
+        return {"id": self.id, "input": self.input, **answer.to_dict()}
+
+
+@dataclass
+class PredictResult:
+    predictions: list[Prediction]
+    skipped: list[SkippedItem] = field(default_factory=list)
+    task: str = "classification"
+    out: str | None = None  # the file the predictions were written to (`out=`), if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "predictions": [p.to_dict() for p in self.predictions],
+            "skipped": [s.to_dict() for s in self.skipped],
+            **({"out": self.out} if self.out else {}),
+        }
+
+    def to_frame(self, inputs: Sequence[str] = ()) -> Any:
+        """The predictions as a pandas DataFrame (with `inputs`, the one predicted table's columns first)."""
+        return predictions_frame(self, inputs)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{p.id!r}: {_decision(p)}" for p in self.predictions[:3])
+        more = ", …" if len(self.predictions) > 3 else ""
+        written = f", written to {self.out!r}" if self.out else ""
+        count = f"{len(self.predictions)} prediction{'' if len(self.predictions) == 1 else 's'}"
+        head = f"{self.task}, {count} {{{shown}{more}}}"
+        return f"PredictResult({head}{left_out(skipped=self.skipped)}{written})"
+
+
+def _decision(p: Prediction) -> str:
+    """One prediction in a few characters: `spam (0.981)`, `[a, b]` (tags) or `3.142` (a value)."""
+    if p.value is not None:
+        return f"{p.value:.3f}"
+    if p.labels is not None:
+        return "[" + ", ".join(p.labels) + "]"
+    return f"{p.label} ({p.probability:.3f})" if p.probability is not None else str(p.label)
 
 
 def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str | Path | None = None) -> PredictResult:

@@ -14,8 +14,9 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from headstart.data import SkippedItem
 from headstart.data.tables import TABLE_EXTENSIONS, is_table_file, read_table
 from headstart.errors import UsageError
 from headstart.outputs import check_writable, writing
@@ -24,8 +25,6 @@ from headstart.tasks import Outputs, get_task
 if TYPE_CHECKING:
     import pandas as pd
 
-    from headstart.commands.results import PredictResult
-
 PREDICTION_COLUMNS = {  # by what the task kind's model outputs
     Outputs.CLASSES: ("predicted_label", "predicted_probability", "predicted_top"),
     Outputs.TAGS: ("predicted_labels", "predicted_top"),
@@ -33,6 +32,19 @@ PREDICTION_COLUMNS = {  # by what the task kind's model outputs
 }
 SKIPPED_COLUMN = "skipped_reason"
 ROW_PREFIX = "row "  # the loader's id of a table row: "row N", N counting data rows from 1
+
+
+class Predicted(Protocol):
+    """What a predictions table is made of: a `PredictResult` (commands/predict.py)."""
+
+    @property
+    def predictions(self) -> Sequence[Any]: ...  # `Prediction`s: id, input, top, label/labels/value
+
+    @property
+    def skipped(self) -> Sequence[SkippedItem]: ...
+
+    @property
+    def task(self) -> str: ...
 
 
 def check_output_path(out: str | Path, inputs: Sequence[str]) -> Path:
@@ -65,7 +77,7 @@ def check_output_path(out: str | Path, inputs: Sequence[str]) -> Path:
     return path
 
 
-def predictions_frame(result: PredictResult, inputs: Sequence[str] = ()) -> pd.DataFrame:
+def predictions_frame(result: Predicted, inputs: Sequence[str] = ()) -> pd.DataFrame:
     """The predictions as a DataFrame: the input table's columns first when exactly one table was predicted."""
     import pandas as pd
 
@@ -94,7 +106,7 @@ def _position(item_id: str) -> int | None:
     return int(number) if kind in ("input", "row") and number.isdigit() else None
 
 
-def write_predictions(result: PredictResult, inputs: Sequence[str], out: str | Path) -> Path:
+def write_predictions(result: Predicted, inputs: Sequence[str], out: str | Path) -> Path:
     """Write `predictions_frame` to `out` (format by suffix), atomically; returns the path written."""
     path = check_output_path(out, inputs)
     frame = predictions_frame(result, inputs)

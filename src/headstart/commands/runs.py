@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from headstart import tracking
 from headstart.data import load_dataset
+from headstart.data.modalities import item_digests
 from headstart.errors import HeadstartError, UsageError
 
 DATA_OPTIONS = ("text_column", "label_column", "task", "target", "separator")
@@ -27,7 +28,8 @@ def runs(
         paths.append(str(Path(data).resolve()))
         for options in recorded_data_options(kind, strategy):  # a run's fingerprint is of the data as it read it
             try:
-                fingerprints.append(load_dataset(str(data), **options, on_bad="skip").fingerprint())
+                dataset = load_dataset(str(data), **options, on_bad="skip")
+                fingerprints.append(dataset.fingerprint(item_digests(dataset)))
             except HeadstartError:
                 continue  # e.g. a target column this data lacks: runs are still matched by path
         fingerprints = list(dict.fromkeys(fingerprints))

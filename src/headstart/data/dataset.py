@@ -10,7 +10,6 @@ from typing import Literal
 
 from headstart.data.hashing import file_sha256 as file_sha256  # re-exported: where callers know it
 from headstart.data.hashing import image_sha256 as image_sha256
-from headstart.data.modalities import get_modality
 from headstart.errors import UsageError
 from headstart.tasks import classes_of, counts_of, strata
 
@@ -120,21 +119,17 @@ class Dataset:
         merged = tuple(dict.fromkeys((*self.notes, *notes)))
         return replace(self, notes=merged)
 
-    def item_digest(self, i: int) -> str:
-        """Content hash of item `i`, as its modality computes it (file bytes for images, UTF-8 for texts)."""
-        return get_modality(self.modality).digest(self.items[i])
-
-    def fingerprint(self, digests: Sequence[str] | None = None) -> str:
+    def fingerprint(self, digests: Sequence[str]) -> str:
         """Content fingerprint: changes when any item, label or split changes; ignores item order.
 
-        `digests` may pass precomputed `item_digest` values to avoid hashing files twice.
+        `digests` are the items' content hashes, as their modality computes them (`data.modalities.item_digests`).
         """
-        if digests is not None and len(digests) != len(self):
+        if len(digests) != len(self):
             raise ValueError("digests and items differ in length")
         rows = sorted(
             json.dumps(
                 [
-                    self.item_digest(i) if digests is None else digests[i],
+                    digests[i],
                     None if self.labels is None else self.labels[i],
                     None if self.splits is None else self.splits[i],
                 ]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from headstart.data.dataset import SPLIT_NAMES, Dataset
-from headstart.data.modalities import get_modality
+from headstart.data.modalities import get_modality, item_digests
 from headstart.tasks import get_task
 
 IMBALANCE_RATIO = 3.0
@@ -46,7 +46,7 @@ class InspectReport:
 def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
     """Hash every item once and report on the dataset. With `decode`, every image is decoded as `fit` would, so a
     truncated or corrupt body (which a header check passes) is listed under skipped; else sizes come from headers."""
-    digests = [ds.item_digest(i) for i in range(len(ds))]
+    digests = item_digests(ds)
     duplicates, conflicts = _duplicates(ds, digests)
     counts = ds.class_counts()
     has_classes = get_task(ds.task).has_classes

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import item_digests
 from headstart.errors import DataError, UsageError
 from headstart.tasks import get_task
 
@@ -170,7 +171,7 @@ def copy_groups(ds: Dataset, digests: Sequence[str] | None = None) -> list[int]:
     if digests is not None and len(digests) != len(ds):
         raise ValueError("digests and items differ in length")
     first: dict[str, int] = {}
-    return [first.setdefault(ds.item_digest(i) if digests is None else digests[i], i) for i in range(len(ds))]
+    return [first.setdefault(digest, i) for i, digest in enumerate(item_digests(ds) if digests is None else digests)]
 
 
 def _stratified(

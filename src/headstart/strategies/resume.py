@@ -8,6 +8,7 @@ from typing import Any
 
 from headstart.config import FitConfig, fingerprint_fields
 from headstart.data.dataset import Dataset
+from headstart.data.modalities import item_digests
 from headstart.strategies.base import Strategy
 from headstart.train.callbacks import DATA_KEY, refuse_overwrite
 
@@ -15,7 +16,7 @@ from headstart.train.callbacks import DATA_KEY, refuse_overwrite
 def run_options(config: FitConfig, train: Dataset) -> dict[str, Any]:
     """The options that can change what the run learns (declared `LEARNS` on FitConfig), and the training data."""
     options = config.model_dump(include=set(fingerprint_fields(type(config))))
-    return {**options, DATA_KEY: train.fingerprint()}
+    return {**options, DATA_KEY: train.fingerprint(item_digests(train))}
 
 
 def run_fingerprint(options: dict[str, Any]) -> str:

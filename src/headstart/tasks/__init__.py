@@ -7,7 +7,7 @@ metrics); the functions below take a task name for callers that hold one and ask
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from headstart.tasks.labels import (
     target_values,
     tune_thresholds,
 )
+
+if TYPE_CHECKING:
+    from headstart.tasks.metrics import TaskReport
 
 TASKS: tuple[str, ...] = (CLASSIFICATION.name, MULTILABEL.name, REGRESSION.name)  # the built-in kinds
 AUTO = "auto"  # --task auto: detect the kind from the data
@@ -118,6 +121,18 @@ def decisions(task: str, outputs: np.ndarray, labels: Sequence[str], thresholds:
     return get_task(task).decisions(outputs, labels, thresholds)
 
 
+def task_report(
+    task: str, y_true: Sequence[str], outputs: np.ndarray, labels: list[str], thresholds: np.ndarray | None = None
+) -> TaskReport:
+    """The report of `task`'s kind for model `outputs` against the dataset labels `y_true`."""
+    return get_task(task).report(y_true, outputs, labels, thresholds)
+
+
+def primary_metric(task: str) -> str:
+    """The name of the one number a study ranks `task` by (accuracy, micro_f1, r2...)."""
+    return get_task(task).primary_metric
+
+
 __all__ = [
     "AUTO",
     "CLASSIFICATION",
@@ -145,6 +160,7 @@ __all__ = [
     "is_task",
     "multi_hot",
     "parse_number",
+    "primary_metric",
     "refuse_task",
     "register_task",
     "split_tags",
@@ -154,5 +170,6 @@ __all__ = [
     "task_choices",
     "task_label",
     "task_names",
+    "task_report",
     "tune_thresholds",
 ]

@@ -182,22 +182,6 @@ def regression_report(y_true: Sequence[str], values: np.ndarray) -> RegressionRe
     )
 
 
-def task_report(
-    task: str, y_true: Sequence[str], outputs: np.ndarray, labels: list[str], thresholds: np.ndarray | None = None
-) -> TaskReport:
-    """The report of `task`'s kind for model `outputs` against the dataset labels `y_true`."""
-    from headstart.tasks.base import get_task
-
-    return get_task(task).report(y_true, outputs, labels, thresholds)
-
-
-def primary_metric(task: str) -> str:
-    """The name of the one number a study ranks `task` by (accuracy, micro_f1, r2...)."""
-    from headstart.tasks.base import get_task
-
-    return get_task(task).primary_metric
-
-
 def primary_score(report: TaskReport) -> float:
     """The one number a study ranks by: accuracy, micro-F1 or R²."""
     if isinstance(report, ClassificationReport):

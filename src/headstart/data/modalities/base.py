@@ -102,6 +102,12 @@ def get_modality(name: str | Modality) -> Modality:
     return modality
 
 
+def item_digests(ds: Dataset) -> list[str]:
+    """The content hash of every item of `ds`, as its modality computes it (what fingerprints and caches key on)."""
+    modality = get_modality(ds.modality)
+    return [modality.digest(item) for item in ds.items]
+
+
 def is_modality(name: object) -> bool:
     return isinstance(name, str) and name in _MODALITIES
 

@@ -15,6 +15,7 @@ from headstart.bundle import load as load_bundle
 from headstart.config import ExpandConfig, FitConfig
 from headstart.data import Dataset, load_dataset, split_dataset
 from headstart.data.dataset import SkippedItem, file_sha256
+from headstart.data.modalities import item_digests
 from headstart.errors import DataError, ModalityMismatchError, StrategyError, UsageError
 from headstart.manifest import Manifest, build_manifest
 from headstart.metrics import classification_report
@@ -128,7 +129,7 @@ def expand_bundle(bundle: str | Path, data: str | Path, config: ExpandConfig) ->
         backbone=manifest.backbone.to_dict() if manifest.backbone else None,
         data={
             "source": str(Path(data).resolve()),
-            "fingerprint": dataset.fingerprint(),
+            "fingerprint": dataset.fingerprint(item_digests(dataset)),
             "counts": counts,
             "class_counts_train": class_counts([train.labels[i] for i in range(len(train))]) if train.labels else {},
         },

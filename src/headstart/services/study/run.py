@@ -17,7 +17,7 @@ from headstart.backbones.base import Backbone
 from headstart.cache import CACHE_ENV, cache_root
 from headstart.config import FitConfig, StrategyOptions, StudyConfig, validated
 from headstart.data import Dataset, labels_per_class, load_dataset, split_dataset
-from headstart.data.modalities import get_modality
+from headstart.data.modalities import get_modality, item_digests
 from headstart.data.splits import Splits
 from headstart.energy import EnergyMeter, check_country
 from headstart.engines import Engine, get_engine, use_engine
@@ -35,7 +35,8 @@ from headstart.services.study.grid import (
 from headstart.services.study.records import RESULTS, append_record, latest_by_key, read_records
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, resolve_strategy
-from headstart.tasks.metrics import primary_metric, primary_score, task_report
+from headstart.tasks import primary_metric, task_report
+from headstart.tasks.metrics import primary_score
 
 Event = Callable[..., None]
 TAG_STUDY_STATUS = "headstart.study_status"  # complete | partial (MLflow's run status stays FINISHED)
@@ -386,13 +387,13 @@ def _frame(
     """What makes cells comparable: same data, test split, backbone and training options."""
     return {
         "data": str(Path(data).resolve()),
-        "data_fingerprint": dataset.fingerprint(),
+        "data_fingerprint": dataset.fingerprint(item_digests(dataset)),
         "modality": dataset.modality,
         "task": dataset.task,
         "score_metric": primary_metric(dataset.task),  # what the `accuracy` column holds for this task kind
         "classes": list(dataset.classes),
         "n_items": len(dataset),
-        "test_fingerprint": splits.test.fingerprint(),
+        "test_fingerprint": splits.test.fingerprint(item_digests(splits.test)),
         "split_counts": splits.counts(),
         "test_size": config.test_size,
         "split_seed": config.split_seed,
