@@ -13,9 +13,19 @@ import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 from headstart.data.dataset import file_sha256
 from headstart.data.modalities import get_modality, is_modality, modality_names
@@ -53,20 +63,66 @@ class BackboneSpec(_Section):
     preprocess: dict[str, Any] = Field(default_factory=dict)
 
 
-class StrategySection(_Section):
-    """How the model was adapted; each strategy adds its own entries (cut, trainer, objective, auto...)."""
+class OwnSection(_Section):
+    """A section each strategy types for itself (`Strategy.manifest_section`, `Strategy.head_section`).
+
+    Fields beyond the common ones (`written`) are written only when set, so manifest.json keeps the keys it was
+    written with; entries a newer headstart adds stay extras, kept as they are.
+    """
+
+    written: ClassVar[frozenset[str]] = frozenset()  # written even when unset: the fields every bundle has
+
+    @model_serializer(mode="wrap")
+    def _set_fields_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        unset = set(type(self).model_fields) - self.model_fields_set - self.written
+        return {key: value for key, value in handler(self).items() if key not in unset}
+
+    @classmethod
+    def of(cls, section: _Section) -> Self:
+        """`section` as this strategy's own type (as `read_manifest` already gives it once the strategy is known)."""
+        return section if isinstance(section, cls) else cls.model_validate(section.to_dict())
+
+
+class StrategySection(OwnSection):
+    """How the model was adapted: the common fields; each strategy's own subclass types the rest (cut, trainer...)."""
+
+    written = frozenset({"name", "spec"})
 
     name: str
     spec: str | None = None
+    auto: dict[str, Any] | None = None  # why `auto` chose this strategy (strategies/auto.py's AutoSection)
 
 
-class HeadSection(_Section):
-    """The head's configuration; each head adds its own entries (kind, C, temperature, prototypes...)."""
+class HeadSection(OwnSection):
+    """The head's configuration: the common fields; each strategy's own subclass types the rest (C, prototypes...)."""
+
+    written = frozenset({"type", "kind", "memory", "memory_reason"})
 
     type: str | None = None
     kind: str | None = None
     memory: dict[str, Any] | None = None  # exemplar memory for `expand`, or None
     memory_reason: str | None = None  # why there is none
+
+
+_SECTIONS: dict[str, tuple[type[StrategySection], type[HeadSection]]] = {}
+
+
+def register_sections(strategy: str, section: type[StrategySection], head: type[HeadSection]) -> None:
+    """Type the `strategy` and `head` sections of bundles made by `strategy` (done by each `Strategy` subclass)."""
+    _SECTIONS[strategy] = (section, head)
+
+
+Own = TypeVar("Own", bound=OwnSection)
+
+
+def _as_own(model: type[Own], value: OwnSection) -> Own:
+    """`value` validated as `model`; a ValueError (which pydantic reports at the section's place) when it is not."""
+    try:
+        return model.of(value)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{field}: {first['msg']}") from None
 
 
 class TargetsSection(_Section):
@@ -99,8 +155,8 @@ class Manifest(BaseModel):
     labels: list[str]
     targets: TargetsSection | None = None
     backbone: BackboneSpec | None = None
-    strategy: StrategySection
-    head: HeadSection = Field(default_factory=HeadSection)
+    strategy: SerializeAsAny[StrategySection]  # as the strategy's own section type (registered sections)
+    head: SerializeAsAny[HeadSection] = Field(default_factory=HeadSection)
     data: DataSection = Field(default_factory=DataSection)
     metrics: dict[str, Any] = Field(default_factory=dict)
     history: list[Any] = Field(default_factory=list)
@@ -124,6 +180,19 @@ class Manifest(BaseModel):
         if not is_task(value):
             raise ValueError(f"unknown task kind {value!r} (known: {', '.join(task_names())})")
         return value
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_own_section(cls, value: StrategySection) -> StrategySection:
+        section, _ = _SECTIONS.get(value.name, (StrategySection, HeadSection))
+        return _as_own(section, value)
+
+    @field_validator("head")
+    @classmethod
+    def _head_own_section(cls, value: HeadSection, info: ValidationInfo) -> HeadSection:
+        strategy = info.data.get("strategy")
+        _, head = _SECTIONS.get(strategy.name if strategy else "", (StrategySection, HeadSection))
+        return _as_own(head, value)
 
     @field_validator("modality")
     @classmethod
@@ -237,7 +306,7 @@ def parse_manifest(raw: object, where: str = MANIFEST) -> Manifest:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise BundleError(
-            f"{where} is invalid: {field}: {first['msg']}"
+            f"{where} is invalid: {field}: {first['msg'].removeprefix('Value error, ')}"
             + (f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""),
             expected="a manifest as `headstart fit` writes it (labels a list of texts, files a mapping, a strategy)",
             fix="the bundle is corrupt or was edited: train it again with `headstart fit`",

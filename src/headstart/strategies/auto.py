@@ -421,5 +421,5 @@ class AutoStrategy(Strategy):
 
     def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> Model:
         """Bundles record the chosen strategy's name; this runs only for a manifest edited by hand."""
-        chosen = (manifest.strategy.get("auto") or {}).get("decision", {}).get("strategy", "linear")
+        chosen = (manifest.strategy.auto or {}).get("decision", {}).get("strategy", "linear")
         return self.resolve(chosen)[0].load(manifest, tensors, backbone)

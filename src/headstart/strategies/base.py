@@ -16,6 +16,7 @@ import numpy as np
 
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, SkippedItem
+from headstart.manifest import HeadSection, StrategySection, register_sections
 from headstart.tasks import get_task
 
 if TYPE_CHECKING:
@@ -161,6 +162,15 @@ class Strategy(ABC):
     # validation split to train rather than leave it unused, and says why with `validation_note`.
     uses_validation: bool = True
     validation_note: str = ""
+    # the typed `strategy` and `head` sections of its bundles' manifests (`read_manifest` validates them)
+    manifest_section: ClassVar[type[StrategySection]] = StrategySection
+    head_section: ClassVar[type[HeadSection]] = HeadSection
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A strategy class that names itself declares its manifest sections to `read_manifest`."""
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.__dict__.get("name"), str):
+            register_sections(cls.name, cls.manifest_section, cls.head_section)
 
     def uses(self, modality: str | None = None, task: str | None = None) -> frozenset[str]:
         """The options it reads on `modality` / `task` data (None: on some data); `resume` when it checkpoints."""

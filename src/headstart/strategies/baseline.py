@@ -22,6 +22,7 @@ from headstart.data.dataset import Dataset, Modality, SkippedItem
 from headstart.data.images import read_image
 from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
+from headstart.manifest import StrategySection
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
     CrossValidatedStrategy,
@@ -34,6 +35,7 @@ from headstart.strategies.base import (
     require_classes,
     require_targets,
 )
+from headstart.strategies.feature_model import LinearHeadSection
 from headstart.strategies.linear import LinearHead, as_class_logits
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
@@ -222,6 +224,12 @@ class BaselineModel(Model):
         return {**self.head.state(), **self.features.state()}
 
 
+class BaselineSection(StrategySection):
+    """`strategy` of a baseline bundle: the features it computes instead of a backbone's (TF-IDF or pixels)."""
+
+    features: dict[str, Any] = {}
+
+
 class BaselineStrategy(CrossValidatedStrategy):
     """No transfer: TF-IDF + logistic regression for texts, 32x32 pixels + logistic regression for images."""
 
@@ -232,6 +240,8 @@ class BaselineStrategy(CrossValidatedStrategy):
     description = "classic model without a pretrained network: TF-IDF or 32x32 pixels + logistic regression"
     options = frozenset({"head", "C"})
     study_modalities = frozenset({"image", "text"})  # the yardstick: does transfer beat a classic model?
+    manifest_section = BaselineSection
+    head_section = LinearHeadSection
 
     def _fit(self, inputs: FitInputs) -> BaselineModel:
         config, train = inputs.config, inputs.train
@@ -291,7 +301,7 @@ class BaselineStrategy(CrossValidatedStrategy):
 
     def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> BaselineModel:
         labels, modality, task, config = manifest.labels, manifest.modality, manifest.task, manifest.head.to_dict()
-        sparse = (manifest.strategy.get("features") or {}).get("kind") == TfidfFeatures.kind
+        sparse = BaselineSection.of(manifest.strategy).features.get("kind") == TfidfFeatures.kind
         if manifest.kind.outputs is not Outputs.CLASSES:
             features = TfidfFeatures.from_state(tensors) if sparse else PixelFeatures()
             head_state = {k: v for k, v in tensors.items() if not k.startswith(("tfidf.", "memory."))}

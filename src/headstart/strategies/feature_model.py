@@ -12,12 +12,36 @@ import numpy as np
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset
 from headstart.features import Extraction, extract_features
+from headstart.manifest import HeadSection, StrategySection
 from headstart.strategies.base import DatasetPrediction, Model
 
 if TYPE_CHECKING:  # torch loads only to export (feature_export): predicting runs the cached ONNX graph
     from torch import nn
 
     from headstart.runtime import FrozenRunner
+
+
+class FeatureSection(StrategySection):
+    """`strategy` of a bundle whose backbone stays whole and frozen (linear, zero-shot)."""
+
+    frozen_stages: list[str] = []
+    trainable_stages: list[str] = []
+
+
+class LinearHeadSection(HeadSection):
+    """`head` of a linear head on features (linear, baseline): what `load_task_head` rebuilds it from."""
+
+    C: float | None = None  # logistic / SVM regularisation (chosen by cross-validation when C_search is a grid)
+    C_search: list[float] | None = None
+    C_source: str | None = None  # expand: "parent" (kept) or "cross-validation"
+    class_weight: str | None = None
+    temperature: float | None = None  # SVM margins to probabilities
+    probabilities: str | None = None
+    scaling: str | None = None  # "standard": features standardised with the saved mean and scale
+    thresholds: str | None = None  # multi-label: where the per-tag thresholds came from
+    alpha: float | None = None  # ridge (regression)
+    alpha_search: list[float] | None = None
+    selection: str | None = None
 
 
 class Head(Protocol):

@@ -28,6 +28,7 @@ from headstart.data.modalities import get_modality
 from headstart.data.splits import split_dataset
 from headstart.errors import BadItemError, StrategyError
 from headstart.features import extract_activations, extract_features, item_digests
+from headstart.manifest import HeadSection, StrategySection
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
     DatasetPrediction,
@@ -214,6 +215,32 @@ def objective_manifest(objective: Objective) -> dict[str, Any]:
     return {"name": objective.name}
 
 
+class GradientSection(StrategySection):
+    """`strategy` of a fine-tuned bundle: where the backbone is cut and how the top trained (`load` reads `cut` and
+    `objective`)."""
+
+    cut: int
+    frozen_stages: list[str] = []
+    trainable_stages: list[str] = []
+    pretrained: bool = True
+    param_groups: list[dict[str, Any]] = []
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    stop_reason: str | None = None
+    objective: dict[str, Any] = {}  # the loss: name (and a regression target's mean and scale), or body/head
+    augment: dict[str, Any] | None = None
+    views: int | None = None
+    trainer: dict[str, Any] = {}
+    expand: dict[str, Any] | None = None  # how `expand` tuned it
+
+
+class FinetunedHeadSection(HeadSection):
+    """`head` of a fine-tuned bundle."""
+
+    dropout: float | None = None
+    cut: int | None = None
+
+
 class GradientStrategy(Strategy):
     """Shared fit/load for partial, full and scratch; subclasses choose the cut, groups and defaults."""
 
@@ -223,6 +250,8 @@ class GradientStrategy(Strategy):
     task_options = {"regression": frozenset({"loss"})}
     checkpoints = True
     expansion = "finetuned"
+    manifest_section = GradientSection
+    head_section = FinetunedHeadSection
 
     pretrained = True
     default_epochs = 15
@@ -452,9 +481,8 @@ class GradientStrategy(Strategy):
 
     def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> FinetuneModel:
         assert backbone is not None
-        cut = int(manifest.strategy.get("cut"))
-        task = manifest.task
-        recorded = manifest.strategy.get("objective") or {}
+        section = GradientSection.of(manifest.strategy)
+        cut, task, recorded = section.cut, manifest.task, section.objective
         objective = objective_for(
             task,
             loss=recorded.get("name", "mse"),

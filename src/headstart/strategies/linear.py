@@ -25,7 +25,7 @@ from headstart.strategies.base import (
     require_classes,
     require_targets,
 )
-from headstart.strategies.feature_model import FeatureHeadModel
+from headstart.strategies.feature_model import FeatureHeadModel, FeatureSection, LinearHeadSection
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.regularisation import small_problem_threads
 from headstart.strategies.task_heads import load_task_head, task_head
@@ -229,6 +229,8 @@ class LinearStrategy(CrossValidatedStrategy):
     options = frozenset({"head", "C"})
     expansion = "feature-head"
     study_modalities = frozenset({"image", "text"})
+    manifest_section = FeatureSection
+    head_section = LinearHeadSection
 
     def _fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone = inputs.config, inputs.backbone

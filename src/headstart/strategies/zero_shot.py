@@ -33,8 +33,9 @@ from headstart.data.dataset import Dataset
 from headstart.data.modalities import get_modality
 from headstart.errors import StrategyError, UsageError
 from headstart.features import extract_features
+from headstart.manifest import HeadSection
 from headstart.strategies.base import FitInputs, Strategy, TrainReport, require_classes
-from headstart.strategies.feature_model import FeatureHeadModel
+from headstart.strategies.feature_model import FeatureHeadModel, FeatureSection
 from headstart.tasks import Outputs, get_task, multi_hot, tune_thresholds
 
 if TYPE_CHECKING:
@@ -270,6 +271,32 @@ class _LabelSimilarityModule(nn.Module):
 # ---------------------------------------------------------------- strategy
 
 
+class ZeroShotSection(FeatureSection):
+    """`strategy` of a zero-shot bundle: how labels were matched and which text backbone embedded them."""
+
+    mode: str | None = None  # "label-similarity" (texts) or "source-mapping" (the image backbone's own classes)
+    label_descriptions: str | None = None
+    text_backbone: dict[str, Any] | None = None  # name and weights hash
+
+
+class ZeroShotHeadSection(HeadSection):
+    """`head` of a zero-shot bundle: the label texts and how they are matched (`kind` says which head)."""
+
+    label_texts: dict[str, str] | None = None
+    multilabel: bool | None = None
+    similarity: str | None = None  # label-similarity: cosine over a temperature, centred for multi-label
+    temperature: float | None = None
+    centre: float | None = None
+    prototypes: dict[str, Any] | None = None  # added by `expand`: per label, examples averaged in
+    source_classes: int | None = None  # source-mapping: the backbone's classes and each label's matches
+    mapping: dict[str, Any] | None = None
+    unmatched: list[str] | None = None
+    unmatched_policy: str | None = None
+    threshold: float | None = None
+    top_m: int | None = None
+    text_backbone: str | None = None
+
+
 class ZeroShotStrategy(Strategy):
     """No training: label names matched to the source head (images) or to text embeddings (texts)."""
 
@@ -278,6 +305,8 @@ class ZeroShotStrategy(Strategy):
     tasks = ("classification", "multilabel")
     options = frozenset({"text_backbone", "label_descriptions"})
     expansion = "label-similarity"
+    manifest_section = ZeroShotSection
+    head_section = ZeroShotHeadSection
 
     def fit(self, inputs: FitInputs) -> FeatureHeadModel:
         config, backbone, train = inputs.config, inputs.backbone, inputs.train

@@ -14,8 +14,8 @@ from headstart.services.expand.common import (
     reorder_rows,
     run_options,
 )
-from headstart.strategies.feature_model import FeatureHeadModel
-from headstart.strategies.linear import MIN_PER_CLASS_FOR_CV, LinearHead, LinearStrategy
+from headstart.strategies.feature_model import FeatureHeadModel, LinearHeadSection
+from headstart.strategies.linear import MIN_PER_CLASS_FOR_CV, HeadKind, LinearHead, LinearStrategy
 from headstart.strategies.memory import feature_memory, memory_bytes, merge_memories
 
 
@@ -34,7 +34,8 @@ def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
     X = np.concatenate([memory_features, x.features])
     y = np.concatenate([y_old, y_new])
     C = parent_C(manifest)
-    head = LinearHead(kind=manifest.head.get("kind", "logreg"), C=C, seed=config.seed).fit(X, y)
+    kind: HeadKind = "svm" if manifest.head.kind == "svm" else "logreg"  # a classification head is one of the two
+    head = LinearHead(kind=kind, C=C, seed=config.seed).fit(X, y)
     reorder_rows(head, labels)
     model = LinearStrategy()._model(parent.backbone, head, config.threads, config.batch_size)
 
@@ -73,7 +74,7 @@ def parent_C(manifest: Manifest) -> float | None:
     if fixed:
         return float(fixed)
     counts = (manifest.head.memory or {}).get("class_counts") or {}
-    chosen = manifest.head.get("C")
+    chosen = LinearHeadSection.of(manifest.head).C
     if not chosen or not counts or min(counts.values()) < MIN_PER_CLASS_FOR_CV:
         return None
     return float(chosen)

@@ -19,6 +19,7 @@ from headstart.services.expand.head import pooled_features, refit_head
 from headstart.strategies import get_strategy
 from headstart.strategies.finetune import (
     FinetuneModel,
+    GradientSection,
     GradientStrategy,
     TopNet,
     build_top,
@@ -253,7 +254,7 @@ def expand_finetune(parent: FinetuneModel, inputs: ExpandInputs) -> Expansion:
     class_weight = balanced_weights(train_data.targets, len(labels))
     _grow(parent.top, student, n_old, train_data, config.batch_size, config.seed, class_weight)
 
-    trainer_options = manifest.strategy.get("trainer") or {}
+    trainer_options = GradientSection.of(manifest.strategy).trainer
     lr = config.lr or LR_FACTOR * float(trainer_options.get("lr") or strategy.default_lr)
     ratio = float(trainer_options.get("lr_ratio") or 10.0)
     trainer_config = TrainerConfig(

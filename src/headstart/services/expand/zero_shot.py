@@ -10,7 +10,7 @@ from headstart.errors import StrategyError
 from headstart.features import extract_features
 from headstart.services.expand.common import ExpandInputs, Expansion, l2_rows, run_options
 from headstart.strategies.feature_model import FeatureHeadModel
-from headstart.strategies.zero_shot import LabelSimilarityHead
+from headstart.strategies.zero_shot import LabelSimilarityHead, ZeroShotHeadSection
 
 
 def expand_zero_shot(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
@@ -31,7 +31,7 @@ def expand_zero_shot(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansio
     old_labels = list(manifest.labels)
     vectors = [np.asarray(v, dtype=np.float64) for v in head.label_vectors]
     label_texts = dict(head.label_texts)
-    prototypes: dict[str, Any] = dict(manifest.head.get("prototypes") or {})
+    prototypes: dict[str, Any] = dict(ZeroShotHeadSection.of(manifest.head).prototypes or {})
     for label in labels:
         rows = unit[y == label]
         if not len(rows):
