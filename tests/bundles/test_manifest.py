@@ -90,7 +90,7 @@ def test_manifests_that_are_not_objects_or_not_ours_are_bundle_errors(document: 
         ({"labels": "abc"}, "labels"),
         ({"labels": [1, 2, 3]}, "labels"),
         ({"strategy": None}, "strategy"),
-        ({"modality": "audio"}, "unknown modality 'audio'"),
+        ({"modality": "video"}, "unknown modality 'video'"),
         ({"task": "ranking"}, "unknown task kind 'ranking'"),
         ({"files": {"/etc/hostname": "0" * 64}}, "not a file name inside the bundle"),
         ({"files": {"../../../../etc/passwd": "0" * 64}}, "not a file name inside the bundle"),

@@ -89,7 +89,7 @@ CASES: dict[str, Callable[[Path], None]] = {
     "head is a folder": _head_folder,
     "files names /etc/hostname": _outside("/etc/hostname"),
     "files names ../../../../etc/passwd": _outside("../../../../etc/passwd"),
-    "unknown modality": lambda f: _edit(f, lambda raw: raw.__setitem__("modality", "audio")),
+    "unknown modality": lambda f: _edit(f, lambda raw: raw.__setitem__("modality", "video")),
     "unknown task": lambda f: _edit(f, lambda raw: raw.__setitem__("task", "ranking")),
     "unknown strategy": lambda f: _edit(f, lambda raw: raw["strategy"].__setitem__("name", "quantum")),
 }

@@ -28,17 +28,17 @@ def test_image_and_text_own_their_inputs_and_defaults(tmp_path: Path) -> None:
 
 def test_an_unknown_modality_names_the_known_ones() -> None:
     with pytest.raises(UsageError, match="'image', 'text'|image, text"):
-        get_modality("audio")
+        get_modality("video")
 
 
 def test_a_registered_modality_is_found_by_name() -> None:
-    class Audio(Modality):
-        name = "audio"
-        noun = "sound"
+    class Video(Modality):
+        name = "video"
+        noun = "clip"
 
-    register_modality(Audio())
+    register_modality(Video())
     try:
-        assert "audio" in modality_names() and get_modality("audio").noun == "sound"
-        assert get_modality("audio").page()["input"] == "text"
+        assert "video" in modality_names() and get_modality("video").noun == "clip"
+        assert get_modality("video").page()["input"] == "text"
     finally:
-        unregister_modality("audio")
+        unregister_modality("video")

@@ -34,3 +34,23 @@ TEST_TEXT_INFO = BackboneInfo(
     description="tiny hashed-word encoder with 2 attention layers for tests (random weights)",
     source="headstart.backbones.testing (torch seed 0)",
 )
+VOICE_ENCODER_INFO = BackboneInfo(
+    name="voice-encoder",
+    modality="audio",
+    params=1_423_616,
+    feature_dim=256,
+    input_size=160,
+    license="Apache-2.0",
+    description="GE2E speaker encoder (3 x LSTM 256, 256-d d-vectors on 1.6 s mel windows, averaged, L2-normalised)",
+    source="pip wheel resemblyzer (its pretrained.pt only: pip install --no-deps resemblyzer)",
+)
+TEST_AUDIO_INFO = BackboneInfo(
+    name="test-audio",
+    modality="audio",
+    params=2_248,
+    feature_dim=8,
+    input_size=160,
+    license="MIT",
+    description="tiny 2 x LSTM(8) encoder on the voice-encoder's mel windows, for tests (random weights)",
+    source="headstart.backbones.testing_audio (torch seed 0)",
+)

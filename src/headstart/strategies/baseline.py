@@ -24,6 +24,7 @@ from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
 from headstart.manifest import StrategySection
 from headstart.progress import progress_bar
+from headstart.strategies.audio_baseline import MfccFeatures
 from headstart.strategies.base import (
     CrossValidatedStrategy,
     DatasetPrediction,
@@ -193,7 +194,7 @@ class BaselineModel(Model):
     """Hand-made features (TF-IDF or pixels) → linear head; no backbone."""
 
     def __init__(
-        self, features: TfidfFeatures | PixelFeatures, head: Any, labels: list[str], modality: Modality
+        self, features: TfidfFeatures | PixelFeatures | MfccFeatures, head: Any, labels: list[str], modality: Modality
     ) -> None:
         self.features = features
         self.head = head
@@ -239,7 +240,7 @@ class BaselineStrategy(CrossValidatedStrategy):
     tasks = TASKS
     description = "classic model without a pretrained network: TF-IDF or 32x32 pixels + logistic regression"
     options = frozenset({"head", "C"})
-    study_modalities = frozenset({"image", "text"})  # the yardstick: does transfer beat a classic model?
+    study_modalities = frozenset({"image", "text", "audio"})  # the yardstick: does transfer beat a classic model?
     manifest_section = BaselineSection
     head_section = LinearHeadSection
 
@@ -249,9 +250,11 @@ class BaselineStrategy(CrossValidatedStrategy):
         notes = []
         if inputs.backbone is not None or config.backbone is not None:
             notes.append(f"baseline uses no pretrained network: backbone {config.backbone!r} is unused")
-        features: TfidfFeatures | PixelFeatures
+        features: TfidfFeatures | PixelFeatures | MfccFeatures
         if get_modality(train.modality).baseline_features == TfidfFeatures.kind:
             features = TfidfFeatures().fit(list(train.items))
+        elif get_modality(train.modality).baseline_features == MfccFeatures.kind:
+            features = MfccFeatures()
         else:
             features = PixelFeatures()
         X, kept, skipped = features.extract(train, on_bad=config.on_bad, progress=config.progress)
@@ -273,7 +276,7 @@ class BaselineStrategy(CrossValidatedStrategy):
     def _fit_task(
         self,
         inputs: FitInputs,
-        features: TfidfFeatures | PixelFeatures,
+        features: TfidfFeatures | PixelFeatures | MfccFeatures,
         X: Any,
         kept: np.ndarray,
         skipped: list[SkippedItem],
@@ -301,9 +304,11 @@ class BaselineStrategy(CrossValidatedStrategy):
 
     def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> BaselineModel:
         labels, modality, task, config = manifest.labels, manifest.modality, manifest.task, manifest.head.to_dict()
-        sparse = BaselineSection.of(manifest.strategy).features.get("kind") == TfidfFeatures.kind
+        kind = BaselineSection.of(manifest.strategy).features.get("kind")
+        sparse = kind == TfidfFeatures.kind
+        dense: PixelFeatures | MfccFeatures = MfccFeatures() if kind == MfccFeatures.kind else PixelFeatures()
         if manifest.kind.outputs is not Outputs.CLASSES:
-            features = TfidfFeatures.from_state(tensors) if sparse else PixelFeatures()
+            features = TfidfFeatures.from_state(tensors) if sparse else dense
             head_state = {k: v for k, v in tensors.items() if not k.startswith(("tfidf.", "memory."))}
             model = BaselineModel(features, load_task_head(task, config, head_state), labels, modality)
             model.task = task
@@ -312,4 +317,4 @@ class BaselineStrategy(CrossValidatedStrategy):
             text_head = SparseLinearHead.from_state(config, tensors, labels)
             return BaselineModel(TfidfFeatures.from_state(tensors), text_head, labels, modality)
         head = LinearHead.from_state(config, tensors, labels)
-        return BaselineModel(PixelFeatures(), head, labels, modality)
+        return BaselineModel(dense, head, labels, modality)

@@ -228,7 +228,7 @@ class LinearStrategy(CrossValidatedStrategy):
     tasks = TASKS
     options = frozenset({"head", "C"})
     expansion = "feature-head"
-    study_modalities = frozenset({"image", "text"})
+    study_modalities = frozenset({"image", "text", "audio"})
     manifest_section = FeatureSection
     head_section = LinearHeadSection
 
@@ -248,8 +248,13 @@ class LinearStrategy(CrossValidatedStrategy):
             return self._fit_task(inputs, backbone, x)
         y = np.array([inputs.train.labels[i] for i in x.kept])
         require_classes(y)
-        head = LinearHead(kind=config.head, C=config.C, seed=config.seed).fit(x.features, y)
-        model = self._model(backbone, head, config.threads, config.batch_size)
+        from headstart.strategies.centroid import CentroidHead, centroid_note, wants_centroids
+
+        centroids = wants_centroids(backbone, y)
+        head = (CentroidHead() if centroids else LinearHead(kind=config.head, C=config.C, seed=config.seed)).fit(
+            x.features, y
+        )
+        model = self._model(backbone, head, config.threads, config.batch_size)  # type: ignore[arg-type]
         per_class = memory_size(config.memory, FEATURE_MEMORY)
         model.memory = feature_memory(x.features, y, model.labels, per_class, memory_bytes(config.memory_mb))
         model.report = TrainReport(
@@ -258,6 +263,7 @@ class LinearStrategy(CrossValidatedStrategy):
             features_cached=x.n_cached,
             features_computed=x.n_computed,
             class_counts=class_counts(y),
+            notes=[centroid_note(backbone, y)] if centroids else [],
         )
         return model
 

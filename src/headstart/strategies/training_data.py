@@ -52,11 +52,11 @@ def activation_key(backbone: Backbone, cut: int) -> str:
 
 
 def activation_state(rows: Sequence[np.ndarray], modality: str, key: str) -> dict[str, torch.Tensor]:
-    """Stack fixed-shape activations, or pad ragged token activations with an attention mask."""
+    """Stack fixed-shape activations, or pad ragged activations (text tokens, audio windows) with an attention mask."""
     if not get_modality(modality).ragged:
         return {key: torch.from_numpy(np.stack(rows))}
     longest = max(r.shape[0] for r in rows)
-    hidden = np.zeros((len(rows), longest, rows[0].shape[1]), dtype=np.float32)
+    hidden = np.zeros((len(rows), longest, *rows[0].shape[1:]), dtype=np.float32)
     mask = np.zeros((len(rows), longest), dtype=np.int64)
     for i, r in enumerate(rows):
         hidden[i, : r.shape[0]] = r

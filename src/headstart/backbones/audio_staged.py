@@ -1,0 +1,66 @@
+"""`AudioStagedBackbone`: staged recurrent encoders over 1.6 s mel windows (the `audio` modality).
+
+Inputs are `mel` (N, windows, 160, 40) and `attention_mask` (N, windows) from the numpy front-end in
+`headstart.data.audio` (the same function for fit, predict, serve and export). Each window runs through the
+stages independently (windows are folded into the batch); the state's `hidden` keeps the window axis, so a cut
+caches per-window activations (ragged in the number of windows, like text tokens) and `pool` averages the
+real windows. This module does not load torch; the stage modules (`audio_stages`) do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from headstart.backbones.base import State
+from headstart.backbones.staged import StagedBackbone
+from headstart.data.audio import SAMPLE_RATE, batch_windows, frontend_config
+
+if TYPE_CHECKING:
+    import torch
+
+
+class AudioStagedBackbone(StagedBackbone):
+    """A staged encoder of recordings: mel windows in, one L2-normalised vector per recording out."""
+
+    modality = "audio"
+    activation_key = "hidden"
+    onnx_exporter = "torchscript"
+    input_size = 160  # mel frames per window (1.6 s)
+    # metric embeddings: `linear` fits cosine class centroids when a class has at most this many recordings
+    centroid_max_per_class = 3
+
+    @property
+    def input_names(self) -> list[str]:
+        return ["mel", "attention_mask"]
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        return {n: {0: "batch", 1: "sequence"} for n in self.input_names}
+
+    def preprocess(self, items: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        return batch_windows(list(items))
+
+    def preprocess_config(self) -> dict[str, Any]:
+        return frontend_config()
+
+    def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
+        """Tones and noise of 1 s and 3 s (one and three windows), so exports see padded windows."""
+        rng = np.random.default_rng(0)
+        t = np.arange(SAMPLE_RATE * 3) / SAMPLE_RATE
+        waves = []
+        for i in range(batch):
+            seconds = 1 if i % 2 == 0 else 3
+            tone = 0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t[: SAMPLE_RATE * seconds])
+            waves.append((tone + 0.05 * rng.standard_normal(len(tone))).astype(np.float32))
+        return self.preprocess(waves)
+
+    def pool(self, state: State) -> torch.Tensor:
+        """Mean over the real windows of each recording (frames first averaged at an LSTM cut), L2-normalised."""
+        hidden = state["hidden"]
+        if hidden.dim() == 4:  # (N, windows, frames, dim) inside the recurrent stages
+            hidden = hidden.mean(dim=2)
+        mask = state["attention_mask"].to(hidden.dtype).unsqueeze(-1)
+        mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return mean / mean.norm(dim=1, keepdim=True).clamp(min=1e-12)

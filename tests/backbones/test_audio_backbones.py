@@ -1,0 +1,99 @@
+"""Audio backbones: `test-audio` through every seam (stages, cuts, pooling, ONNX), and `voice-encoder` against
+resemblyzer's own `embed_utterance` (skipped when resemblyzer, librosa or ../shared/data are missing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from headstart.backbones import get_backbone, list_backbones
+from headstart.backbones.voice_encoder import weights_installed
+from headstart.data.audio import SAMPLE_RATE, normalize_volume, read_audio
+from headstart.runtime import FrozenRunner
+from tests.audio_data import tone
+from tests.conftest import SHARED_DATA
+
+
+def waves() -> list[np.ndarray]:
+    return [tone(f, s, rate=SAMPLE_RATE, seed=i) for i, (f, s) in enumerate([(220, 0.7), (900, 4.0), (400, 2.6)])]
+
+
+def test_test_audio_has_stages_as_data() -> None:
+    b = get_backbone("test-audio")
+    assert b.modality == "audio" and b.stages == ["lstm1", "lstm2", "projection"]
+    inputs = b.preprocess(waves())
+    assert inputs["mel"].shape == (3, 4, 160, 40) and inputs["attention_mask"].sum(1).tolist() == [1, 4, 2]
+    state = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    with torch.no_grad():
+        mid = b.forward(state, 0, 1)
+        assert mid["hidden"].shape == (3, 4, 160, 8)
+        assert not mid["hidden"][0, 1:].any()  # padding windows are zeros
+        whole = b.pool(b.forward(mid, 1))
+    assert np.allclose(whole.norm(dim=1).numpy(), 1, atol=1e-5)
+    assert np.allclose(whole.numpy(), b.embed_torch(waves()), atol=1e-6)
+
+
+def test_features_do_not_depend_on_the_batch() -> None:
+    """A recording alone and beside a longer one (more padding windows) gives the same vector."""
+    b = get_backbone("test-audio")
+    alone = b.embed_torch(waves()[:1])
+    together = b.embed_torch(waves())
+    assert np.allclose(alone[0], together[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("stop", [1, 2, 3])
+def test_frozen_prefix_runs_in_onnxruntime(stop: int) -> None:
+    b = get_backbone("test-audio")
+    inputs = b.preprocess(waves())
+    for pooled in (True, False):
+        onnx = FrozenRunner(b, stop=stop, pooled=pooled, threads=1)
+        ref = FrozenRunner(b, stop=stop, pooled=pooled, engine="torch")
+        assert onnx.engine == "onnxruntime"
+        got, want = onnx(inputs), ref(inputs)
+        assert got.shape == want.shape and np.max(np.abs(got - want)) < 1e-4
+
+
+def test_models_lists_the_voice_encoder_when_installed() -> None:
+    names = [i.name for i in list_backbones()]
+    assert ("voice-encoder" in names) == weights_installed()
+
+
+needs_resemblyzer = pytest.mark.skipif(
+    importlib.util.find_spec("resemblyzer") is None
+    or importlib.util.find_spec("librosa") is None
+    or not (SHARED_DATA / "fsdd").is_dir(),
+    reason="needs resemblyzer and librosa (test-only) and ../shared/data/fsdd",
+)
+
+
+@needs_resemblyzer
+def test_voice_encoder_matches_resemblyzer_embed_utterance() -> None:
+    sys.modules.setdefault("webrtcvad", types.ModuleType("webrtcvad"))  # resemblyzer imports it; VAD is unused here
+    from resemblyzer import VoiceEncoder as Reference
+
+    files = sorted((SHARED_DATA / "fsdd").glob("*/*_0.wav"))[:4]
+    wavs = [read_audio(f) for f in files] + [np.tile(read_audio(files[0]), 8)]  # and one of several windows
+    reference = Reference("cpu", verbose=False)
+    want = np.stack([reference.embed_utterance(normalize_volume(w)) for w in wavs])
+    b = get_backbone("voice-encoder")
+    assert np.max(np.abs(b.embed_torch(wavs) - want)) < 1e-5
+    onnx = FrozenRunner(b, pooled=True, threads=2)(b.preprocess(wavs))
+    diff = float(np.max(np.abs(onnx - want)))
+    print(f"voice-encoder ONNX vs resemblyzer: max |diff| {diff:.2e}")
+    assert diff < 1e-4
+
+
+@pytest.mark.skipif(not weights_installed(), reason="resemblyzer wheel not installed")
+def test_voice_encoder_weights_hash_is_the_file() -> None:
+    from headstart.backbones.hashing import file_sha256
+    from headstart.backbones.voice_encoder import weights_path
+
+    b = get_backbone("voice-encoder")
+    assert b.weights_sha256 == file_sha256(Path(str(weights_path())))
+    assert b.stages == ["lstm1", "lstm2", "lstm3", "projection"] and b.info().params == 1_423_616

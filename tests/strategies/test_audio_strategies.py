@@ -1,0 +1,108 @@
+"""Strategies on recordings with the tiny `test-audio` backbone: linear (centroids at 1-3 clips per class,
+logistic regression above), the MFCC baseline, partial:K / full / scratch through the Trainer, contrastive,
+and zero-shot's refusal; every bundle reloads and predicts the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import headstart
+from headstart.errors import HeadstartError
+from headstart.strategies.centroid import CentroidHead
+from tests.audio_data import make_audio_folder, write_bad_files
+
+
+@pytest.fixture
+def voices(tmp_path: Path) -> Path:
+    return make_audio_folder(tmp_path / "voices", per_class=8)
+
+
+def fit(data: Path, out: Path, **options: object) -> headstart.FitResult:  # type: ignore[name-defined]
+    return headstart.fit(data, backbone="test-audio", out=str(out), progress=False, seed=0, **options)
+
+
+def manifest(bundle: Path) -> dict:
+    return json.loads((bundle / "manifest.json").read_text())
+
+
+def test_linear_fits_logistic_regression_with_enough_clips(voices: Path, tmp_path: Path) -> None:
+    result = fit(voices, tmp_path / "m", strategy="linear")
+    assert manifest(result.bundle)["head"]["kind"] == "logreg"
+    assert not any("centroid" in n for n in result.notes)
+    model = headstart.load(result.bundle)
+    files = sorted(str(p) for p in voices.rglob("*.*"))
+    right = sum(p == Path(f).parent.name for p, f in zip(model.predict(files), files, strict=True))
+    assert right >= 12  # of 16; random 8-d LSTM features, but tones and sweeps differ
+
+
+def test_linear_fits_cosine_centroids_at_few_clips(tmp_path: Path) -> None:
+    few = make_audio_folder(tmp_path / "few" / "train", per_class=3).parent
+    make_audio_folder(few / "test", per_class=2, seed=1)
+    result = fit(few, tmp_path / "m", strategy="linear")
+    doc = manifest(result.bundle)
+    assert doc["head"]["kind"] == "centroid"
+    assert any("nearest class centroids (cosine)" in n for n in result.notes)
+    assert any("nearest class centroids" in n for n in doc["notes"])
+    model = headstart.load(result.bundle)
+    files = sorted(str(p) for p in (few / "train").rglob("*.*"))
+    proba = model.predict_proba(files)
+    assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert np.allclose(headstart.load(result.bundle).predict_proba(files), proba)
+
+
+def test_centroid_head_is_cosine_to_class_means() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.eye(4, dtype=np.float32)[:3] * 5
+    X = np.concatenate([c + rng.normal(0, 1, (2, 4)) for c in centres]).astype(np.float32)
+    y = np.repeat(["a", "b", "c"], 2)
+    head = CentroidHead().fit(X, y)
+    unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+    means = np.stack([unit[y == c].mean(0) for c in "abc"])
+    cosine = unit @ (means / np.linalg.norm(means, axis=1, keepdims=True)).T
+    assert np.allclose(head.decision_function(unit), cosine, atol=1e-6)
+    assert head.predict(X).tolist() == y.tolist()
+    assert np.allclose(head.predict_proba(unit).sum(1), 1) and head.config()["kind"] == "centroid"
+
+
+def test_baseline_is_mfcc_statistics(voices: Path, tmp_path: Path) -> None:
+    write_bad_files(voices / "low")
+    result = headstart.fit(voices, strategy="baseline", out=str(tmp_path / "m"), progress=False, seed=0)
+    doc = manifest(result.bundle)
+    assert doc["strategy"]["features"]["kind"] == "mfcc-stats" and doc["strategy"]["features"]["dim"] == 80
+    reasons = " ".join(s.reason for s in result.skipped)
+    for fragment in ("silent", "NaN", "truncated", "too long", "empty file"):
+        assert fragment in reasons
+    model = headstart.load(result.bundle)
+    assert model.predict([str(voices / "high" / "00.flac"), str(voices / "low" / "00.wav")]) == ["high", "low"]
+
+
+@pytest.mark.parametrize("strategy", ["partial:1", "partial:2", "full", "scratch"])
+def test_gradient_strategies_train_and_reload(voices: Path, tmp_path: Path, strategy: str) -> None:
+    result = fit(voices, tmp_path / "m", strategy=strategy, max_epochs=2)
+    doc = manifest(result.bundle)
+    assert doc["strategy"]["name"] == strategy.split(":")[0]
+    files = sorted(str(p) for p in voices.rglob("*.*"))
+    model = headstart.load(result.bundle)
+    first = model.predict_proba(files)
+    assert first.shape == (16, 2)
+    assert np.allclose(headstart.load(result.bundle).predict_proba(files), first, atol=1e-5)
+
+
+def test_second_fit_reads_the_feature_cache(voices: Path, tmp_path: Path) -> None:
+    fit(voices, tmp_path / "a", strategy="linear")
+    again = fit(voices, tmp_path / "b", strategy="linear")
+    assert again.counts.get("features_computed", 0) == 0 and again.counts.get("features_cached", 0) > 0
+
+
+def test_contrastive_tunes_the_encoder(voices: Path, tmp_path: Path) -> None:
+    result = fit(voices, tmp_path / "m", strategy="contrastive", max_epochs=1)
+    assert manifest(result.bundle)["strategy"]["name"] == "contrastive"
+
+
+def test_zero_shot_refuses_recordings(voices: Path, tmp_path: Path) -> None:
+    with pytest.raises(HeadstartError, match="no pretraining head"):
+        fit(voices, tmp_path / "m", strategy="zero-shot")
