@@ -6,6 +6,7 @@ model (`headstart.config`), validates them into that model, and returns the comm
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Never
@@ -17,22 +18,6 @@ from headstart.backbones import list_backbones as _registry_list
 from headstart.backbones.base import BackboneInfo
 from headstart.bundle import Inputs, Predictor
 from headstart.bundle import load as _load_bundle
-from headstart.commands import evaluate as _evaluate
-from headstart.commands import expand as _expand
-from headstart.commands import export as _export
-from headstart.commands import fit as _fit
-from headstart.commands import inspect as _inspect
-from headstart.commands import predict as _predict
-from headstart.commands import promote as _promote
-from headstart.commands import rank as _rank
-from headstart.commands import reproduce as _reproduce
-from headstart.commands import runs as _runs
-from headstart.commands import study as _study
-from headstart.commands.evaluate import EvaluateResult
-from headstart.commands.export import ExportResult
-from headstart.commands.fit import FitResult
-from headstart.commands.predict import Prediction, PredictResult
-from headstart.commands.reproduce import ReproduceResult
 from headstart.config import (
     DataOptions,
     EvaluateConfig,
@@ -45,14 +30,73 @@ from headstart.config import (
     validated,
 )
 from headstart.data import InspectReport
-from headstart.services.expand import ExpandResult
-from headstart.services.promotion import PromotionResult
-from headstart.services.study import StudyResult, parse_budgets, parse_strategies
-from headstart.services.study.run import Event
-from headstart.transferability import RankResult
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from headstart.commands import evaluate as _evaluate
+    from headstart.commands import expand as _expand
+    from headstart.commands import export as _export
+    from headstart.commands import fit as _fit
+    from headstart.commands import inspect as _inspect
+    from headstart.commands import predict as _predict
+    from headstart.commands import promote as _promote
+    from headstart.commands import rank as _rank
+    from headstart.commands import reproduce as _reproduce
+    from headstart.commands import runs as _runs
+    from headstart.commands import study as _study
+    from headstart.commands.evaluate import EvaluateResult
+    from headstart.commands.export import ExportResult
+    from headstart.commands.fit import FitResult
+    from headstart.commands.predict import Prediction, PredictResult
+    from headstart.commands.reproduce import ReproduceResult
+    from headstart.services.expand import ExpandResult
+    from headstart.services.promotion import PromotionResult
+    from headstart.services.study import StudyResult
+    from headstart.services.study.run import Event
+    from headstart.transferability import RankResult
+else:  # each command's module loads when the command runs: a prediction does not load training code (or torch)
+
+    class _OnUse:
+        """A command's module, imported at its first attribute access (then `api._fit.fit` is the real one)."""
+
+        def __init__(self, module: str) -> None:
+            self._module = module
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(importlib.import_module(self._module), name)
+
+    _evaluate, _expand, _export, _fit, _inspect, _predict, _promote, _rank, _reproduce, _runs, _study = (
+        _OnUse(f"headstart.commands.{name}")
+        for name in ("evaluate", "expand", "export", "fit", "inspect", "predict", "promote", "rank", "reproduce",
+                     "runs", "study")
+    )  # fmt: skip
+
+# The result types the functions return, importable from here (`from headstart.api import FitResult`); each loads
+# with its command's module, on first use.
+_RESULT_TYPES = {
+    "EvaluateResult": "headstart.commands.evaluate",
+    "FitResult": "headstart.commands.fit",
+    "Prediction": "headstart.commands.predict",
+    "PredictResult": "headstart.commands.predict",
+    "ExportResult": "headstart.commands.export",
+    "ReproduceResult": "headstart.commands.reproduce",
+    "ExpandResult": "headstart.services.expand",
+    "PromotionResult": "headstart.services.promotion",
+    "StudyResult": "headstart.services.study",
+    "RankResult": "headstart.transferability",
+    "Event": "headstart.services.study.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A result type (`FitResult`...), from its command's module the first time it is asked for (PEP 562)."""
+    if name not in _RESULT_TYPES:
+        raise AttributeError(f"module 'headstart.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_RESULT_TYPES[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["create_app", "evaluate", "expand", "export", "fit", "inspect", "list_backbones", "load", "predict"]
 __all__ += ["promote", "rank", "reproduce", "run_details", "runs", "serve", "study", "tracking_store"]
@@ -518,6 +562,8 @@ def study(
     (`"linear,partial:2"`, `"5,20,all"`). Rerunning with the same options skips finished cells. `on_event`
     (optional) is called with progress events. Returns a `StudyResult`.
     """
+    from headstart.services.study import parse_budgets, parse_strategies
+
     options = _options(StudyConfig, locals())
     data = data_path(data, "study")
     options["strategies"] = None if strategies is None else parse_strategies(strategies)  # None: by modality

@@ -1,4 +1,4 @@
-"""The torch modules `runtime` exports to ONNX: a backbone's prefix, and its prefix pooled at several cuts."""
+"""The torch modules exported to ONNX: a backbone's prefix, its prefix pooled at several cuts, any model's wrapper."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ import torch
 from torch import nn
 
 from headstart.backbones.base import Backbone
+
+
+class Positional(nn.Module):
+    """`forward(*inputs)` around any module, so dynamic shapes are given the same way for every model (`export`)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.inner(*inputs)
+        return out
 
 
 class Prefix(nn.Module):

@@ -28,3 +28,33 @@ def test_the_fix_speaks_python_to_python_callers_and_flags_to_the_cli() -> None:
     finally:
         CLI_CALLER.reset(caller)
     assert "`fit --strategy`" in (cli.value.fix or "")
+
+
+def test_a_strategy_module_is_imported_when_the_strategy_is_first_asked_for() -> None:
+    """A linear fit or prediction asks for `linear` only: the gradient strategies (and torch with them) stay out."""
+    import subprocess
+    import sys
+
+    child = (
+        "import sys\n"
+        "from headstart.strategies import STRATEGIES, get_strategy\n"
+        "from headstart.strategies.options import applicable_params\n"
+        "from headstart.config import FitConfig\n"
+        "linear = get_strategy('linear')\n"
+        "applicable_params(FitConfig(), linear, 'classification', 'image')\n"
+        "loaded = [m for m in ('torch', 'headstart.strategies.finetune', 'headstart.strategies.auto') if m in sys.modules]\n"
+        "get_strategy('auto')\n"
+        "print(','.join(STRATEGIES), '|', ','.join(loaded), '|', 'headstart.strategies.finetune' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    names, loaded, later = (part.strip() for part in done.stdout.split("|"))
+    assert names == "linear,partial,full,contrastive,scratch,baseline,zero-shot,auto"
+    assert loaded == ""
+    assert later == "True"  # auto is handed the strategies it may choose, built then
+
+
+def test_every_registered_name_builds_the_strategy_of_that_name() -> None:
+    from headstart.strategies import STRATEGIES, all_strategies, get_strategy
+
+    assert [s.name for s in all_strategies()] == list(STRATEGIES)
+    assert get_strategy("auto").choices["partial"] is get_strategy("partial")

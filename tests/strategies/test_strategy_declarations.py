@@ -58,6 +58,12 @@ def test_declared_options_are_fit_options() -> None:
         assert strategy.uses() <= fields, strategy.name
 
 
+def test_the_written_out_strategy_options_are_the_union_of_the_declarations() -> None:
+    from headstart.strategies.options import DECLARED_OPTIONS
+
+    assert frozenset().union(*(s.uses() for s in all_strategies())) == DECLARED_OPTIONS
+
+
 def test_unused_options_follow_the_declarations() -> None:
     assert {"max_epochs", "resume", "augment"} <= unused_options(get_strategy("linear"), "classification")
     contrastive = unused_options(get_strategy("contrastive"), "classification", "text")

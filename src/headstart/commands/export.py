@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
 from headstart.backbones.base import Backbone
 from headstart.bundle import Predictor
@@ -150,9 +148,11 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
     with writing(out):
         out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    from headstart.runtime_modules import Positional  # torch, loaded when a model is exported
+
     module = predictor.model.export_module().eval()
     with atomic_onnx(out) as tmp:
-        export_onnx(_Positional(module).eval(), backbone, tmp, OUTPUT_NAME, {0: "batch"})
+        export_onnx(Positional(module).eval(), backbone, tmp, OUTPUT_NAME, {0: "batch"})
         diff, n = check_parity(predictor, tmp)
     tokenizer = _write_preprocessor(backbone, preprocessor_path(out))
     sidecar = sidecar_path(out)
@@ -166,18 +166,6 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
         exporter=backbone.onnx_exporter,
         seconds=time.perf_counter() - started,
     )
-
-
-class _Positional(nn.Module):
-    """`forward(*inputs)` around any module, so dynamic shapes are given the same way for every model."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.inner(*inputs)
-        return out
 
 
 def check_items(predictor: Predictor, directory: Path) -> Dataset:

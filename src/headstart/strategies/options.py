@@ -7,14 +7,21 @@ from typing import Any
 
 from headstart.config import CLI_CALLER, FitConfig
 from headstart.strategies.base import Strategy
-from headstart.strategies.registry import SPEC_FORMS, all_strategies, get_strategy
+from headstart.strategies.registry import SPEC_FORMS, all_strategies, built_strategies, get_strategy
 
 CLI_FLAGS_OF_FIT = set(FitConfig.model_fields) - {"C", "progress"}  # Python-only options have no --flag
+# The union of the registered strategies' `uses()`, written out so that a linear fit need not import every
+# strategy (the gradient ones load torch) to know which of its options are strategy options;
+# tests/strategies/test_strategy_declarations.py checks it against the declarations.
+DECLARED_OPTIONS = frozenset(
+    {"C", "augment", "candidates", "head", "label_descriptions", "loss", "lr", "lr_ratio", "max_epochs", "patience",
+     "resume", "text_backbone", "time_budget", "views"}
+)  # fmt: skip
 
 
 def strategy_options() -> frozenset[str]:
     """Every option some strategy declares: the others (data, backbone, seed, budget, ...) every fit reads."""
-    return frozenset().union(*(s.uses() for s in all_strategies()))
+    return DECLARED_OPTIONS.union(*(s.uses() for s in built_strategies()))
 
 
 def unused_options(strategy: Strategy, task: str, modality: str | None = None) -> set[str]:

@@ -2,62 +2,76 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from headstart.config import CLI_CALLER
 from headstart.errors import StrategyError, did_you_mean
-from headstart.strategies.auto import AutoStrategy
 from headstart.strategies.base import Strategy
-from headstart.strategies.baseline import BaselineStrategy
-from headstart.strategies.contrastive import ContrastiveStrategy
-from headstart.strategies.finetune import FullStrategy, PartialStrategy, ScratchStrategy
-from headstart.strategies.linear import LinearStrategy
-from headstart.strategies.zero_shot import ZeroShotStrategy
 
-
-def _registry() -> dict[str, Strategy]:
-    """Every strategy by name; `auto` is handed the ones it may choose (it never imports this module)."""
-    fixed: list[Strategy] = [
-        LinearStrategy(),
-        PartialStrategy(),
-        FullStrategy(),
-        ContrastiveStrategy(),
-        ScratchStrategy(),
-        BaselineStrategy(),
-        ZeroShotStrategy(),
-    ]
-    by_name = {s.name: s for s in fixed}
-    auto = AutoStrategy({name: by_name[name] for name in AutoStrategy.choices_names})
-    return {**by_name, auto.name: auto}
-
-
-_STRATEGIES = _registry()
-STRATEGIES: tuple[str, ...] = tuple(_STRATEGIES)
+# Each strategy's class by name, imported the first time the strategy is asked for: a linear fit or a prediction
+# loads its own module only, not torch with the gradient strategies. `auto` is handed the strategies it may
+# choose (it never imports this module).
+_REGISTERED: dict[str, str] = {
+    "linear": "headstart.strategies.linear:LinearStrategy",
+    "partial": "headstart.strategies.finetune:PartialStrategy",
+    "full": "headstart.strategies.finetune:FullStrategy",
+    "contrastive": "headstart.strategies.contrastive:ContrastiveStrategy",
+    "scratch": "headstart.strategies.finetune:ScratchStrategy",
+    "baseline": "headstart.strategies.baseline:BaselineStrategy",
+    "zero-shot": "headstart.strategies.zero_shot:ZeroShotStrategy",
+    "auto": "headstart.strategies.auto:AutoStrategy",
+}
+_STRATEGIES: dict[str, Strategy] = {}  # the ones built so far, by name
+STRATEGIES: tuple[str, ...] = tuple(_REGISTERED)
 SPEC_FORMS = {"partial": "partial:K", "contrastive": "contrastive[:K]"}  # how strategies with an argument are written
 
 
+def _names() -> list[str]:
+    """Every strategy name: the registered ones, then any built outside the table (a test's own)."""
+    return [*_REGISTERED, *(name for name in _STRATEGIES if name not in _REGISTERED)]
+
+
+def _build(name: str) -> Strategy:
+    """The strategy called `name`, its module imported now; one that chooses (`auto`) gets its choices built."""
+    module, _, attribute = _REGISTERED[name].partition(":")
+    factory = getattr(importlib.import_module(module), attribute)
+    choices = getattr(factory, "choices_names", None)
+    strategy: Strategy = factory({c: get_strategy(c) for c in choices}) if choices is not None else factory()
+    if strategy.name != name:
+        raise RuntimeError(f"the registry names {_REGISTERED[name]} {name!r}, but it calls itself {strategy.name!r}")
+    return strategy
+
+
 def all_strategies() -> list[Strategy]:
-    """The registered strategies, in registration order."""
+    """The registered strategies, in registration order (every strategy module is imported)."""
+    return [get_strategy(name) for name in _names()]
+
+
+def built_strategies() -> list[Strategy]:
+    """The strategies asked for so far in this process (no module imported)."""
     return list(_STRATEGIES.values())
 
 
 def default_study_strategies(modality: str, task: str) -> list[str]:
     """What `study` compares without --strategies: each strategy that declares the modality and fits the task."""
-    return [s.name for s in _STRATEGIES.values() if modality in s.study_modalities and task in s.tasks]
+    return [s.name for s in all_strategies() if modality in s.study_modalities and task in s.tasks]
 
 
 def get_strategy(name: str) -> Strategy:
     """The registered strategy called `name` (without parameters)."""
-    if name not in _STRATEGIES:
-        hint = did_you_mean(name, _STRATEGIES)
+    if name in _STRATEGIES:
+        return _STRATEGIES[name]
+    if name not in _REGISTERED:
+        hint = did_you_mean(name, _names())
         raise StrategyError(
             f"unknown strategy {name!r}" + (f" — did you mean {hint!r}?" if hint else ""),
-            expected=f"one of {', '.join(SPEC_FORMS.get(n, n) for n in _STRATEGIES)} (K: how many last stages train)",
+            expected=f"one of {', '.join(SPEC_FORMS.get(n, n) for n in _names())} (K: how many last stages train)",
             fix="use one of those names (`fit --strategy`, `study --strategies`; see `headstart fit --help`)"
             if CLI_CALLER.get()
             else "pass strategy= (fit) or strategies= (study) one of those names; see help(headstart.fit)",
         )
-    return _STRATEGIES[name]
+    return _STRATEGIES.setdefault(name, _build(name))
 
 
 def fits(strategy: Strategy, task: str) -> bool:
@@ -72,7 +86,7 @@ def check_strategy_task(strategy: Strategy, task: str) -> None:
     """A StrategyError when `strategy` cannot fit `task` data (e.g. `auto` on regression)."""
     if fits(strategy, task):
         return
-    able = [s.name for s in _STRATEGIES.values() if fits(s, task)]
+    able = [s.name for s in all_strategies() if fits(s, task)]
     raise StrategyError(
         f"strategy {strategy.name!r} cannot fit {task} data",
         expected=f"for {task}: one of {', '.join(able)}",
