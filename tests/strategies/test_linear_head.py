@@ -73,3 +73,28 @@ def test_one_class_is_refused() -> None:
 def test_predict_before_fit_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         LinearHead().predict(np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_the_head_is_scikit_learn_s_cross_validated_balanced_logistic_regression(classes: int) -> None:
+    """The warm-started C search picks what a plain grid search on the same folds picks, and the head then
+    predicts what `LogisticRegression(class_weight="balanced")` on standardised features predicts."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(7)
+    X, y = blobs(classes=classes, n_per_class=25, seed=7)
+    X = X + rng.normal(0, 2.5, size=X.shape).astype(np.float32)  # overlapping: C matters
+    head = LinearHead(seed=3).fit(X, y)
+    Xs = StandardScaler().fit_transform(X)
+    search = GridSearchCV(
+        LogisticRegression(class_weight="balanced", max_iter=2000),
+        {"C": [0.01, 0.1, 1.0]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=3),
+        scoring="neg_log_loss",
+    ).fit(Xs, y)
+    assert head.C_ == search.best_params_["C"]
+    reference = LogisticRegression(C=head.C_, class_weight="balanced", max_iter=2000).fit(Xs, y)
+    np.testing.assert_allclose(head.predict_proba(X), reference.predict_proba(Xs), atol=1e-3)
+    assert list(head.predict(X)) == list(reference.predict(Xs))

@@ -31,9 +31,10 @@ from headstart.strategies.regularisation import small_problem_threads
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # scikit-learn is imported where a head is fitted: loading a bundle to predict needs none
+    from sklearn.model_selection import StratifiedKFold
+
     from headstart.manifest import Manifest
-    from headstart.strategies.logistic import StratifiedFolds
 
 HeadKind = Literal["logreg", "svm"]
 HEAD_KINDS: tuple[str, ...] = ("logreg", "svm")
@@ -65,16 +66,7 @@ class LinearHead:
         self.seed = seed
         self.max_iter = max_iter
 
-    @property
-    def _own_logistic(self) -> bool:
-        """Dense balanced logistic regression runs as `logistic.LogisticModel` (scikit-learn's, not imported)."""
-        return self.kind == "logreg" and self.class_weight == "balanced" and self.standardise
-
     def _estimator(self, C: float) -> Any:
-        if self._own_logistic:
-            from headstart.strategies.logistic import LogisticModel
-
-            return LogisticModel(C=C, max_iter=self.max_iter)
         from sklearn.linear_model import LogisticRegression
         from sklearn.svm import LinearSVC
 
@@ -91,7 +83,8 @@ class LinearHead:
         )
 
     def fit(self, X: Any, y: np.ndarray | list[str]) -> Self:
-        from headstart.strategies.logistic import standardise
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.preprocessing import StandardScaler
 
         y = np.asarray(y)
         self.classes_ = np.array(sorted(set(y.tolist())))
@@ -102,16 +95,14 @@ class LinearHead:
                 fix="add examples of another class",
             )
         Xs = X
-        if self.standardise:
-            Xs, mean, scale = standardise(X)
-            self.mean_ = mean.astype(np.float32)
-            self.scale_ = scale.astype(np.float32)
+        if self.standardise:  # float32 features stay float32: half the memory traffic in every solver step
+            scaler = StandardScaler().fit(X)
+            Xs = scaler.transform(X)
+            self.mean_ = scaler.mean_.astype(np.float32)
+            self.scale_ = scaler.scale_.astype(np.float32)
         folds = self._folds(y)
         with warnings.catch_warnings(), small_problem_threads(Xs):
-            if not self._own_logistic:
-                from sklearn.exceptions import ConvergenceWarning
-
-                warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", ConvergenceWarning)
             self.C_ = self.C if self.C is not None else self._choose_C(Xs, y, folds)
             model = self._estimator(self.C_).fit(Xs, y)
             self.coef_ = np.asarray(model.coef_, dtype=np.float32)
@@ -119,15 +110,15 @@ class LinearHead:
             self.temperature_ = self._calibrate(Xs, y, folds) if self.kind == "svm" else 1.0
         return self
 
-    def _folds(self, y: np.ndarray) -> StratifiedFolds | None:
-        from headstart.strategies.logistic import StratifiedFolds
+    def _folds(self, y: np.ndarray) -> StratifiedKFold | None:
+        from sklearn.model_selection import StratifiedKFold
 
         smallest = min(np.unique(y, return_counts=True)[1])
         if smallest < MIN_PER_CLASS_FOR_CV:
             return None
-        return StratifiedFolds(n_splits=min(MAX_FOLDS, smallest), seed=self.seed)
+        return StratifiedKFold(n_splits=min(MAX_FOLDS, smallest), shuffle=True, random_state=self.seed)
 
-    def _choose_C(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedFolds | None) -> float:
+    def _choose_C(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
         """Cross-validated C; logistic regression walks the grid with warm starts (several times faster)."""
         if folds is None:
             return 1.0
@@ -142,13 +133,13 @@ class LinearHead:
         return float(C_GRID[int(np.argmax(scores))])
 
     def _score(self, model: Any, X: np.ndarray, y: np.ndarray) -> float:
-        from headstart.strategies.logistic import log_loss
+        from sklearn.metrics import log_loss
 
         if self.kind == "logreg":
-            return -log_loss(y, np.asarray(model.predict_proba(X)), model.classes_)
+            return -float(log_loss(y, model.predict_proba(X), labels=model.classes_))
         return float((model.predict(X) == y).mean())
 
-    def _calibrate(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedFolds | None) -> float:
+    def _calibrate(self, Xs: np.ndarray, y: np.ndarray, folds: StratifiedKFold | None) -> float:
         """Temperature for turning SVM margins into probabilities, fitted on out-of-fold margins."""
         from scipy.optimize import minimize_scalar
         from sklearn.model_selection import cross_val_predict

@@ -1,4 +1,10 @@
-"""The one training loop for every gradient strategy, and its callbacks."""
+"""The one training loop for every gradient strategy, and its callbacks.
+
+The loop (`trainer`, torch) loads when first asked for: the callbacks' helpers (checkpoint paths, refusing to
+overwrite one) serve fits that train no network too.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from headstart.train.callbacks import (
     Callback,
@@ -10,7 +16,11 @@ from headstart.train.callbacks import (
     discard_checkpoint,
     refuse_overwrite,
 )
-from headstart.train.trainer import Batch, TrainData, Trainer, TrainerConfig, TrainState
+
+if TYPE_CHECKING:
+    from headstart.train.trainer import Batch, TrainData, Trainer, TrainerConfig, TrainState
+
+_TRAINER = frozenset({"Batch", "TrainData", "Trainer", "TrainerConfig", "TrainState"})
 
 __all__ = [
     "Batch",
@@ -27,3 +37,14 @@ __all__ = [
     "discard_checkpoint",
     "refuse_overwrite",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The training loop's names, from `headstart.train.trainer` on first use (PEP 562)."""
+    if name not in _TRAINER:
+        raise AttributeError(f"module 'headstart.train' has no attribute {name!r}")
+    from headstart.train import trainer
+
+    value = getattr(trainer, name)
+    globals()[name] = value
+    return value

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from rich.markup import escape
 
 from headstart.errors import UsageError
@@ -87,6 +86,8 @@ def discard_checkpoint(out: str | Path) -> None:
 def load_checkpoint(path: Path) -> dict[str, Any] | str:
     """The checkpoint at `path`, read with `weights_only=True` (no arbitrary code), or why it cannot be read
     (empty, cut short, not a checkpoint)."""
+    import torch  # here, not at the top: a fit that trains no network (linear) imports these callbacks' module
+
     try:
         checkpoint = torch.load(path, weights_only=True, map_location="cpu")
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
@@ -257,6 +258,8 @@ class Checkpointer(Callback):
         self.notes.append(note)
 
     def on_epoch_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        import torch
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         torch.save({**trainer.checkpoint(), "fingerprint": self.fingerprint, "options": self.options}, tmp)
