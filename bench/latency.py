@@ -19,7 +19,10 @@ with 2 threads, on real images from ../shared/data:
     .venv/bin/python bench/latency.py                     # every measurement, 3 repeats
     .venv/bin/python bench/latency.py --only warm,predict --repeats 5
 
-Writes bench/results/latency.json (each repeat, medians, the load average beside each figure, machine).
+Writes bench/results/latency.json (each repeat, medians, wall and CPU seconds, the load average beside each figure,
+machine with its CPU flags) and the goal's record, bench/results/latest/fixed-costs.json (command, commit, machine,
+load), which bench/report.py renders into BENCHMARKS.md. A warm refit also reports what importing the linear head's
+scikit-learn costs in a fresh interpreter (its share of the refit).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEFAULT_DATA_ROOT, RESULTS_DIR, load_average, machine_info, require_data, write_json  # noqa: E402
 from goals import record_latency  # noqa: E402
 
-HEAVY = ("torch", "sklearn", "mlflow", "onnxruntime", "transformers")
+HEAVY = ("torch", "sklearn", "scipy.stats", "pandas", "mlflow", "onnxruntime", "transformers")
 GOALS = {
     "warm_refit_seconds": 2.5,
     "tracking_seconds": 0.3,
@@ -74,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="shared datasets folder")
     p.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latency.json", help="JSON output path")
+    p.add_argument("--no-record", action="store_true", help="leave bench/results/latest/fixed-costs.json as it is")
     return p.parse_args(argv)
 
 
@@ -112,9 +117,13 @@ class Runner:
         self.env.pop("HEADSTART_TRACK_SYNC", None)
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-        """One command: wall seconds, its --json document, the heavy modules it imported, the load average."""
+        """One command: wall and CPU seconds, its --json document, the heavy modules it imported, the load average.
+
+        CPU seconds (user + system, the command's process and its children) hold up under load; wall time does not.
+        """
         modules = self.work / "modules.json"
         load = load_average()
+        cpu = _children_cpu()
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", WRAPPER, *args, "--json"],
@@ -124,10 +133,12 @@ class Runner:
             check=False,
         )
         seconds = time.perf_counter() - started
+        cpu = _children_cpu() - cpu
         if done.returncode != 0:
             raise RuntimeError(f"headstart {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return {
             "seconds": round(seconds, 3),
+            "cpu_seconds": round(cpu, 3),
             "load_before": load,
             "imported": json.loads(modules.read_text()),
             "document": json.loads(done.stdout),
@@ -142,6 +153,30 @@ class Runner:
                 break
             time.sleep(0.1)
         return round(time.perf_counter() - started, 3)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def import_seconds(modules: str, baseline: str, repeats: int) -> dict[str, float]:
+    """What importing `modules` adds to a fresh interpreter that already imported `baseline`: median wall and CPU
+    seconds of `python -c "import baseline; import modules"` minus those of `python -c "import baseline"`."""
+
+    def timed(code: str) -> tuple[float, float]:
+        cpu, started = _children_cpu(), time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - started, _children_cpu() - cpu
+
+    walls, cpus = [], []
+    for _ in range(repeats):
+        with_wall, with_cpu = timed(f"import {baseline}; import {modules}")
+        without_wall, without_cpu = timed(f"import {baseline}")
+        walls.append(with_wall - without_wall)
+        cpus.append(with_cpu - without_cpu)
+    return {"seconds": median(walls), "cpu_seconds": median(cpus)}
 
 
 def median(values: list[float]) -> float:
@@ -161,12 +196,21 @@ def warm_refit(runner: Runner, data: Path, repeats: int) -> dict[str, Any]:
     on = [t["seconds"] for t in tracked]
     off = [t["seconds"] for t in untracked]
     doc = tracked[-1]["document"]
+    sklearn = import_seconds(
+        "sklearn.linear_model, sklearn.model_selection, sklearn.preprocessing, sklearn.metrics",
+        "numpy, scipy.special, scipy.sparse",
+        repeats,
+    )  # the linear head's scikit-learn, on top of what a warm refit imports anyway
     return {
         "first_fit_seconds": first["seconds"],
         "tracked_seconds": on,
         "untracked_seconds": off,
+        "tracked_cpu_seconds": [t["cpu_seconds"] for t in tracked],
         "warm_refit_seconds": median(on),
+        "warm_refit_cpu_seconds": median([t["cpu_seconds"] for t in tracked]),
         "tracking_seconds": round(median(on) - median(off), 3),
+        "sklearn_import_seconds": sklearn["seconds"],
+        "sklearn_import_cpu_seconds": sklearn["cpu_seconds"],
         "loads": [t["load_before"] for t in tracked + untracked],
         "imported": tracked[-1]["imported"],
         "features_cached": doc["counts"]["features_cached"],
@@ -266,6 +310,7 @@ def predict_one(runner: Runner, bundle: Path, image: Path, repeats: int) -> dict
     return {
         "predict_one_seconds_each": [r["seconds"] for r in runs],
         "predict_one_seconds": median([r["seconds"] for r in runs]),
+        "predict_one_cpu_seconds": median([r["cpu_seconds"] for r in runs]),
         "imported": runs[-1]["imported"],
         "loads": [r["load_before"] for r in runs],
     }
@@ -322,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     results["load_average_at_end"] = load_average()
     write_json(args.out, results)
     print(f"wrote {args.out}")
-    record_latency(results, args.out)
+    if not args.no_record:
+        record_latency(results, args.out)
     return 0
 
 

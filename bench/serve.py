@@ -13,15 +13,18 @@ after the last.
     .venv/bin/python bench/serve.py
     .venv/bin/python bench/serve.py --only text --repeats 3 --serve-args "--precision int8"
     .venv/bin/python bench/serve.py --text-backbone test-text --image-backbone test-cnn --requests 2000
-    .venv/bin/python bench/serve.py --wrk --only text --repeats 3 --max-batch 64   # issue 20's figure
+    .venv/bin/python bench/serve.py --wrk --only text --repeats 3 --max-batch 64   # issue 20's figure, fp32 and int8
 
 `--wrk` (text bundle) measures what issue 20 asks instead: `wrk -t1 -c50 -d{--wrk-seconds}s --latency` over
 loopback with a Lua script cycling 1,000 distinct SST-2 texts (no duplicate within a batch, so none is computed
 once for several requests), and, in the same run while the server idles, the engine's own batched throughput:
 the same bundle loaded in this process (as `serve` configures it: --max-batch, --precision, all cores) predicting
 the same 1,000 texts in batches of --max-batch, just before and just after each wrk run (their mean). The goal is
-served req/s >= 85 % of that ceiling, with p99 at 50 clients beside it. wrk comes from Debian (`apt-get
-install wrk`).
+served req/s >= 85 % of that ceiling, with p99 at 50 clients beside it, for each of --precisions (fp32 and int8 by
+default, one server after the other). Each run also reports the server's CPU milliseconds per request against the
+engine's CPU milliseconds per item: the difference is what HTTP costs. The goal's record names the CPU's vector
+instruction sets (int8 runs much faster with VNNI) and rewrites README.md's serving figures from the same runs.
+wrk comes from Debian (`apt-get install wrk`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS_DIR, load_average, machine_info, write_json  # noqa: E402
-from bench.goals import record_serve, record_serve_distinct  # noqa: E402
+from bench.goals import record_serve, record_serve_distinct, write_readme_serving  # noqa: E402
 from tests.conftest import make_image_folder, make_text_csv  # noqa: E402
 from tests.serve.server import running_server  # noqa: E402
 
@@ -277,24 +280,41 @@ def engine_ceiling(
     model = headstart.load(bundle)
     model.configure(batch_size=batch, precision=precision)
     model.predict_proba(texts[:batch])  # session opened, warm
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(passes):
         for s in range(0, len(texts), batch):
             model.predict_proba(texts[s : s + batch])
-    seconds = time.perf_counter() - started
-    return {"items_per_s": round(passes * len(texts) / seconds, 1), "batch": batch, "seconds": round(seconds, 3)}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    items = passes * len(texts)
+    return {
+        "items_per_s": round(items / seconds, 1),
+        "cpu_ms_per_item": round(1000 * cpu / items, 2),
+        "batch": batch,
+        "seconds": round(seconds, 3),
+    }
 
 
 def bench_wrk(bundle: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Issue 20's serving figure: wrk with distinct texts at 50 clients against the engine's batched ceiling."""
+    """Issue 20's serving figure: wrk with distinct texts at 50 clients against the engine's batched ceiling, for
+    each precision in --precisions (one server each, started in turn)."""
     import shutil
 
     if shutil.which("wrk") is None:
         sys.exit("bench: wrk is not installed (Debian: apt-get install -y wrk)")
     texts = list(dict.fromkeys(request_texts("auto")))[:WRK_TEXTS]
-    serve_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
-    serve_args += shlex.split(args.serve_args)
-    precision = serve_args[serve_args.index("--precision") + 1] if "--precision" in serve_args else "fp32"
+    variants = []
+    for precision in args.precisions.split(","):
+        serve_args = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms)]
+        serve_args += ["--precision", precision, *shlex.split(args.serve_args)]
+        print(f"  --precision {precision}:", flush=True)
+        variants.append(wrk_variant(bundle, texts, serve_args, precision, args))
+    return {"model": variants[0]["model"], "distinct_texts": len(texts), "variants": variants}
+
+
+def wrk_variant(
+    bundle: Path, texts: list[str], serve_args: list[str], precision: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """--repeats wrk runs against one server, each between two measurements of the engine's own ceiling."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="headstart-bench-wrk-") as tmp:
         script = wrk_script(texts, Path(tmp))
@@ -302,34 +322,39 @@ def bench_wrk(bundle: Path, args: argparse.Namespace) -> dict[str, Any]:
             health = httpx.get(f"{url}/v1/health").json()
             wrk = ["wrk", "-t1", "-c50", f"-d{args.wrk_seconds}s", "--latency", "--timeout", "10s", "-s", str(script)]
             subprocess.run([*wrk[:3], "-d3s", *wrk[4:], url], capture_output=True, check=True)  # warm-up
+            pid = server_pid(int(url.rsplit(":", 1)[1]))
             for repeat in range(args.repeats):  # the engine runs just before and after wrk, the server idling
                 first = engine_ceiling(bundle, texts, args.max_batch, precision)
                 load_before = load_average()
                 before = httpx.get(f"{url}/v1/health").json()
+                server_cpu = cpu_seconds(pid)
                 done = subprocess.run([*wrk, url], capture_output=True, text=True, check=True)
+                server_cpu = cpu_seconds(pid) - server_cpu
                 after = httpx.get(f"{url}/v1/health").json()
                 second = engine_ceiling(bundle, texts, args.max_batch, precision)
                 ceiling = {"items_per_s": round((first["items_per_s"] + second["items_per_s"]) / 2, 1)}
                 run = parse_wrk(done.stdout)
+                answered = after["items"] - before["items"]
                 run.update(
                     repeat=repeat,
                     load_average_before=load_before,
                     load_average_after=load_average(),
                     engine_items_per_s=ceiling["items_per_s"],
                     engine_items_per_s_before_after=[first["items_per_s"], second["items_per_s"]],
+                    engine_cpu_ms_per_item=round((first["cpu_ms_per_item"] + second["cpu_ms_per_item"]) / 2, 2),
+                    server_cpu_ms_per_request=round(1000 * server_cpu / max(1, answered), 2),
                     ratio=round(run["throughput_rps"] / ceiling["items_per_s"], 3),
-                    mean_batch=round(
-                        (after["items"] - before["items"]) / max(1, after["batches"] - before["batches"]), 1
-                    ),
+                    mean_batch=round(answered / max(1, after["batches"] - before["batches"]), 1),
                 )
                 print(
                     f"  wrk c=50 {run['throughput_rps']:.1f} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
                     f"errors {run['errors']}, batch {run['mean_batch']}; engine {ceiling['items_per_s']} items/s "
-                    f"-> {run['ratio']:.0%}; load {load_before}",
+                    f"-> {run['ratio']:.0%}; CPU ms per request: server {run['server_cpu_ms_per_request']}, engine "
+                    f"alone {run['engine_cpu_ms_per_item']}; load {load_before}",
                     flush=True,
                 )
                 runs.append(run)
-    return {"model": health["model"], "serve_args": serve_args, "distinct_texts": len(texts), "runs": runs}
+    return {"model": health["model"], "precision": precision, "serve_args": serve_args, "runs": runs}
 
 
 def bench_bundle(bundle: Path, modality: str, requests: int, levels: list[int], args: argparse.Namespace) -> dict:
@@ -403,6 +428,9 @@ def main() -> None:
     parser.add_argument("--image-bundle", type=Path, help="serve this image bundle instead of training one")
     parser.add_argument("--wrk", action="store_true", help="issue 20: wrk, 1,000 distinct texts, vs the engine")
     parser.add_argument("--wrk-seconds", type=int, default=20, help="duration of each wrk run (default 20)")
+    parser.add_argument(
+        "--precisions", default="fp32,int8", help="--wrk: the precisions served in turn (default fp32,int8)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "serve.json")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -424,7 +452,7 @@ def main() -> None:
                 results["wrk"] = bench_wrk(text_bundle, args)
             else:
                 results["text"] = bench_bundle(text_bundle, "text", args.requests, levels, args)
-        if args.only in (None, "image"):
+        if args.only in (None, "image") and not args.wrk:
             image_bundle = args.image_bundle
             if image_bundle is None:
                 folder = make_image_folder(root / "images", per_class=12)
@@ -436,6 +464,8 @@ def main() -> None:
     print(f"wrote {args.out}")
     if args.wrk:
         record_serve_distinct(results, args.out)
+        if write_readme_serving():
+            print("README.md: serving figures rewritten from bench/results/latest/serve-distinct.json")
     else:
         record_serve(results, args.out)
 

@@ -150,3 +150,32 @@ def test_strategies_summary_records_its_setfit_cells_and_keeps_the_others(folder
     assert written["status"] == committed["status"] == "partly met"
     assert written["figure"] == "met in 5 of 6 cells; not met: sst2, 64"
     assert "744efcc" in written["commit"] and "Rows kept from the previous record" in written["notes"][0]
+
+
+def test_serve_distinct_keeps_a_row_per_precision_and_run_and_names_the_isa(folder: Path) -> None:
+    goals.record_serve_distinct(_raw("serve-distinct.json"), RESULTS / "serve-distinct.json")
+    assert _written(folder, "serve-distinct")["status"] == "met"  # fp32: 97 % and 91 %
+    goals.record_serve_distinct(_raw("serve-distinct-int8.json"), RESULTS / "serve-distinct-int8.json")
+    written = _written(folder, "serve-distinct")
+    assert [row[:2] for row in written["table"]["rows"]] == [["fp32", "0"], ["fp32", "1"], ["int8", "0"], ["int8", "1"]]
+    assert written["status"] == "not met"  # int8: 73 % and 81 %
+    assert written["figure"].startswith("fp32 97%, int8 81% of the engine's batched throughput")
+    assert "AVX-512 VNNI" in written["figure"]
+    assert written["sources"] == ["bench/results/serve-distinct-int8.json", "bench/results/serve-distinct.json"]
+
+
+def test_the_isa_is_named_as_it_decides_int8_speed() -> None:
+    assert goals.isa_words(["avx2", "avx512f", "avx512_vnni"]) == "AVX-512 VNNI"
+    assert goals.isa_words(["avx2", "fma", "avx_vnni"]) == "AVX-VNNI"
+    assert goals.isa_words(["sse4_2", "avx", "avx2", "fma"]) == "AVX2 only"
+
+
+def test_readme_serving_figures_are_the_committed_record_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (BENCH.parent / "README.md").read_text()
+    block = readme.split(goals.README_START, 1)[1].split(goals.README_END, 1)[0]
+    copy = tmp_path / "README.md"
+    copy.write_text(readme.replace(block, "\nstale figures\n"))
+    monkeypatch.delenv(common.LATEST_ENV, raising=False)
+    assert goals.write_readme_serving(copy, LATEST)
+    assert copy.read_text() == readme  # what bench/serve.py --wrk writes from bench/results/latest
+    assert "requests/s" in block and goals.isa_words(_committed("serve-distinct")["machine"]["cpu_flags"]) in block
