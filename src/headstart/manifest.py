@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Self, TypeVar
@@ -107,9 +107,25 @@ class HeadSection(OwnSection):
 _SECTIONS: dict[str, tuple[type[StrategySection], type[HeadSection]]] = {}
 
 
+_SECTION_LOADERS: list[Callable[[str], object]] = []
+
+
 def register_sections(strategy: str, section: type[StrategySection], head: type[HeadSection]) -> None:
     """Type the `strategy` and `head` sections of bundles made by `strategy` (done by each `Strategy` subclass)."""
     _SECTIONS[strategy] = (section, head)
+
+
+def register_section_loader(load: Callable[[str], object]) -> None:
+    """`load(name)` imports the module of the strategy called `name`, whose classes then register their sections:
+    the strategies registry hands it over, as strategies load on first use."""
+    _SECTION_LOADERS.append(load)
+
+
+def _sections(strategy: str) -> tuple[type[StrategySection], type[HeadSection]]:
+    if strategy not in _SECTIONS:
+        for load in _SECTION_LOADERS:
+            load(strategy)
+    return _SECTIONS.get(strategy, (StrategySection, HeadSection))
 
 
 Own = TypeVar("Own", bound=OwnSection)
@@ -184,14 +200,14 @@ class Manifest(BaseModel):
     @field_validator("strategy")
     @classmethod
     def _strategy_own_section(cls, value: StrategySection) -> StrategySection:
-        section, _ = _SECTIONS.get(value.name, (StrategySection, HeadSection))
+        section, _ = _sections(value.name)
         return _as_own(section, value)
 
     @field_validator("head")
     @classmethod
     def _head_own_section(cls, value: HeadSection, info: ValidationInfo) -> HeadSection:
         strategy = info.data.get("strategy")
-        _, head = _SECTIONS.get(strategy.name if strategy else "", (StrategySection, HeadSection))
+        _, head = _sections(strategy.name) if strategy else (StrategySection, HeadSection)
         return _as_own(head, value)
 
     @field_validator("modality")

@@ -58,3 +58,21 @@ def test_every_registered_name_builds_the_strategy_of_that_name() -> None:
 
     assert [s.name for s in all_strategies()] == list(STRATEGIES)
     assert get_strategy("auto").choices["partial"] is get_strategy("partial")
+
+
+def test_a_bundle_s_sections_are_typed_by_its_strategy_even_before_the_strategy_is_asked_for() -> None:
+    """Strategies load on first use, but reading a manifest loads the module that types its sections."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[1] / "fixtures" / "bundles" / "image-classification-partial1"
+    child = (
+        "import sys\n"
+        "import headstart.bundle\n"
+        "from headstart.manifest import read_manifest\n"
+        f"m = read_manifest({str(bundle)!r})\n"
+        "print(type(m.strategy).__name__, type(m.head).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["GradientSection", "FinetunedHeadSection"]

@@ -7,6 +7,7 @@ from typing import Any
 
 from headstart.config import CLI_CALLER
 from headstart.errors import StrategyError, did_you_mean
+from headstart.manifest import register_section_loader
 from headstart.strategies.base import Strategy
 
 # Each strategy's class by name, imported the first time the strategy is asked for: a linear fit or a prediction
@@ -25,6 +26,15 @@ _REGISTERED: dict[str, str] = {
 _STRATEGIES: dict[str, Strategy] = {}  # the ones built so far, by name
 STRATEGIES: tuple[str, ...] = tuple(_REGISTERED)
 SPEC_FORMS = {"partial": "partial:K", "contrastive": "contrastive[:K]"}  # how strategies with an argument are written
+
+
+def _import_module_of(name: str) -> None:
+    """Import the module of the strategy called `name` (its classes register their manifest sections)."""
+    if name in _REGISTERED:
+        importlib.import_module(_REGISTERED[name].partition(":")[0])
+
+
+register_section_loader(_import_module_of)  # a bundle's sections are typed by its strategy's module, loaded now
 
 
 def _names() -> list[str]:
