@@ -1,19 +1,21 @@
 """headstart: adapt a pretrained network to a small labelled dataset, and prove what transfer gained.
 
-The public functions (`headstart.fit`, `headstart.expand`, ...) live in `headstart.api` and are imported on first
-use (PEP 562), so `import headstart` — and the CLI's `--help` — does not load torch, scikit-learn or ONNX Runtime.
+The public functions (`headstart.fit`, `headstart.expand`, ...) live in `headstart.api`, and `headstart.serve` /
+`headstart.create_app` in the HTTP face (`headstart.server`), whose handlers call the api. Each is imported on
+first use (PEP 562), so `import headstart` — and the CLI's `--help` — does not load torch, scikit-learn or ONNX
+Runtime.
 No subpackage is named like one of them (a test checks), so importing a subpackage never hides a function.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from headstart.provenance import VERSION as __version__
 
 if TYPE_CHECKING:  # what a type checker sees: the facade's signatures (at run time they load on first use)
     from headstart.api import (
-        create_app,
         evaluate,
         expand,
         export,
@@ -27,21 +29,21 @@ if TYPE_CHECKING:  # what a type checker sees: the facade's signatures (at run t
         reproduce,
         run_details,
         runs,
-        serve,
         study,
     )
+    from headstart.server.app import create_app
+    from headstart.server.process import serve
 
 __all__ = ["__version__", "evaluate", "expand", "fit", "inspect", "list_backbones", "load", "predict", "rank", "study"]
 __all__ += ["create_app", "export", "promote", "reproduce", "run_details", "runs", "serve"]
+_FACES = {"serve": "headstart.server.process", "create_app": "headstart.server.app"}  # the HTTP face's entry points
 
 
 def __getattr__(name: str) -> Any:
-    """`headstart.fit` and the other public functions, from `headstart.api` the first time one is asked for."""
+    """`headstart.fit` and the other public functions, from their module the first time one is asked for."""
     if name not in __all__ or name == "__version__":
         raise AttributeError(f"module 'headstart' has no attribute {name!r}")
-    from headstart import api
-
-    value = getattr(api, name)
+    value = getattr(importlib.import_module(_FACES.get(name, "headstart.api")), name)
     globals()[name] = value
     return value
 

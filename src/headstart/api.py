@@ -1,5 +1,8 @@
 """The facade: every CLI command and HTTP handler calls exactly one function here, and each runs one command.
 
+`headstart serve` is the one command that calls the HTTP face instead (`headstart.server`, whose handlers call
+`predict_batch` here): the face sits above the api, so the api never imports it.
+
 Each function takes the command's options as typed keywords whose defaults are read from the command's config
 model (`headstart.config`), validates them into that model, and returns the command's typed result.
 """
@@ -7,7 +10,7 @@ model (`headstart.config`), validates them into that model, and returns the comm
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Never
 
@@ -30,10 +33,9 @@ from headstart.config import (
     validated,
 )
 from headstart.data import InspectReport
+from headstart.tasks import Answer
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from headstart.commands import evaluate as _evaluate
     from headstart.commands import expand as _expand
     from headstart.commands import export as _export
@@ -98,8 +100,8 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["create_app", "evaluate", "expand", "export", "fit", "inspect", "list_backbones", "load", "predict"]
-__all__ += ["promote", "rank", "reproduce", "run_details", "runs", "serve", "study", "tracking_store"]
+__all__ = ["evaluate", "expand", "export", "fit", "inspect", "list_backbones", "load", "predict", "predict_batch"]
+__all__ += ["promote", "rank", "reproduce", "run_details", "runs", "study", "tracking_store"]
 __all__ += ["EvaluateResult", "ExportResult", "FitResult", "Prediction", "PredictResult", "ReproduceResult"]
 __all__ += ["ExpandResult", "PromotionResult", "RankResult", "StudyResult"]
 
@@ -289,68 +291,13 @@ def predict(
     return _predict.predict(bundle, inputs, config, out)
 
 
-def create_app(
-    bundle: str | Path,
-    *,
-    max_batch: int | None = None,
-    max_wait_ms: float | None = None,
-    max_body_mb: float | None = None,
-    max_inputs: int | None = None,
-    max_text_chars: int | None = None,
-    max_image_pixels: int | None = None,
-    top_k: int | None = None,
-    threads: int | None = None,
-    precision: str | None = None,
-    cors_origins: Sequence[str] | None = None,
-    **unknown: Never,
-) -> FastAPI:
-    """The HTTP service for a bundle as a FastAPI app (FastAPI loads only when this is called).
+def predict_batch(predictor: Predictor, items: Sequence[str], *, top_k: int | Sequence[int] = 3) -> list[Answer | str]:
+    """Answers of an already loaded `predictor` (`load`) for `items` of its modality, in one forward pass: each
+    item's `Answer` with its `top_k` labels (one k for all, or one per item), or the reason it could not be used.
 
-    Options are `headstart.server.ServeConfig` fields; None (left out) is the service's default.
+    The HTTP service's micro-batches run this: requests queued together are answered by one call.
     """
-    from headstart.server.app import create_app as _create_app
-    from headstart.server.schemas import ServeConfig
-
-    return _create_app(bundle, **_given(_options(ServeConfig, locals())))
-
-
-def _given(options: dict[str, Any]) -> dict[str, Any]:
-    """The service options a caller set: None stands for `ServeConfig`'s default."""
-    return {name: value for name, value in options.items() if value is not None}
-
-
-def serve(
-    bundle: str | Path,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    workers: int = 1,
-    log_level: str = "info",
-    on_ready: Callable[[str], object] | None = None,
-    max_batch: int | None = None,
-    max_wait_ms: float | None = None,
-    max_body_mb: float | None = None,
-    max_inputs: int | None = None,
-    max_text_chars: int | None = None,
-    max_image_pixels: int | None = None,
-    top_k: int | None = None,
-    threads: int | None = None,
-    precision: str | None = None,
-    cors_origins: Sequence[str] | None = None,
-    **unknown: Never,
-) -> None:
-    """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes).
-
-    The port is bound before the model loads (a taken port fails at once; port 0 picks a free one) and held
-    until the server serves on it. `on_ready(url)` is called once a request sent then is answered: when the one
-    process has warmed up, or when a worker of several answers `/v1/health`. The other options are
-    `headstart.server.ServeConfig` fields; None (left out) is the service's default.
-    """
-    from headstart.server.process import serve as _serve
-    from headstart.server.schemas import ServeConfig
-
-    service = _given(_options(ServeConfig, locals()))
-    _serve(bundle, host=host, port=port, workers=workers, log_level=log_level, on_ready=on_ready, **service)
+    return _predict.predict_batch(predictor, items, top_k)
 
 
 def export(

@@ -187,7 +187,11 @@ def test_the_main_functions_document_their_options() -> None:
 
 
 def test_export_serve_and_create_app_are_on_the_package_and_helpers_are_not() -> None:
-    assert headstart.export is api.export and headstart.serve is api.serve and headstart.create_app is api.create_app
+    from headstart.server import app, process
+
+    assert (
+        headstart.export is api.export and headstart.serve is process.serve and headstart.create_app is app.create_app
+    )
     names = dir(headstart)
     assert {"export", "serve", "create_app", "fit"} <= set(names)
     assert not {"sys", "types", "Any", "annotations", "_API", "_Package"} & set(names)
@@ -228,12 +232,15 @@ def test_the_facade_takes_every_config_field_as_a_keyword_with_the_config_defaul
 def test_serve_and_create_app_take_every_service_option() -> None:
     import inspect as python_inspect
 
+    from headstart.server import ServeOptions
     from headstart.server.schemas import ServeConfig
 
+    assert set(ServeOptions.__annotations__) == set(ServeConfig.model_fields)
     process = {"host", "port", "workers", "log_level", "on_ready"}
-    for function, own in ((api.serve, process), (api.create_app, set())):
-        keywords = python_inspect.signature(function).parameters
-        assert {n for n, p in keywords.items() if p.kind == p.KEYWORD_ONLY} - own == set(ServeConfig.model_fields)
+    for function, own in ((headstart.serve, process), (headstart.create_app, {"on_ready"})):
+        parameters = python_inspect.signature(function).parameters
+        assert {n for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY} == own
+        assert "ServeOptions" in str(parameters["options"].annotation)  # every service option, typed
 
 
 def test_no_module_is_named_like_a_public_function() -> None:

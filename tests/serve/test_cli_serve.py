@@ -1,4 +1,4 @@
-"""`headstart serve` and `headstart export` as CLI commands: registered, options reach the api, errors exit."""
+"""`headstart serve` and `headstart export` as CLI commands: registered, options reach the HTTP face, errors exit."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from headstart import api
 from headstart.cli.main import app
+from headstart.server import process
 
 runner = CliRunner()
 
@@ -22,9 +22,9 @@ def test_help_lists_serve_and_export() -> None:
         assert option in serve_help.stdout
 
 
-def test_serve_options_reach_the_api(monkeypatch: pytest.MonkeyPatch, image_bundle: Path) -> None:
+def test_serve_options_reach_the_http_face(monkeypatch: pytest.MonkeyPatch, image_bundle: Path) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(api, "serve", lambda bundle, **kw: calls.append({"bundle": bundle, **kw}))
+    monkeypatch.setattr(process, "serve", lambda bundle, **kw: calls.append({"bundle": bundle, **kw}))
     args = ["serve", str(image_bundle), "--port", "9123", "--workers", "2", "--max-batch", "8", "--max-wait-ms", "2"]
     args += ["--cors-origin", "https://a.example", "--cors-origin", "https://b.example"]
     result = runner.invoke(app, args)

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 import headstart
-from headstart import api, runtime
+from headstart import runtime
 from headstart.cli.main import app as cli_app
 from headstart.errors import BundleError, UsageError
 from headstart.runtime import INT8_PARITY_ATOL
-from headstart.server import create_app
+from headstart.server import create_app, process
 from tests.conftest import make_text_csv
 
 TEXTS = [
@@ -102,9 +102,9 @@ def test_precision_is_validated_and_refused_without_a_backbone(text_bundle: Path
     create_app(tmp_path / "baseline", precision="fp32")  # the default is fine for every bundle
 
 
-def test_cli_precision_reaches_the_api(monkeypatch: pytest.MonkeyPatch, text_bundle: Path) -> None:
+def test_cli_precision_reaches_the_http_face(monkeypatch: pytest.MonkeyPatch, text_bundle: Path) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(api, "serve", lambda bundle, **kw: calls.append(kw))
+    monkeypatch.setattr(process, "serve", lambda bundle, **kw: calls.append(kw))
     result = CliRunner().invoke(cli_app, ["serve", str(text_bundle), "--precision", "int8"])
     assert result.exit_code == 0, result.output
     assert calls[0]["precision"] == "int8"

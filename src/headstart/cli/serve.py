@@ -1,4 +1,7 @@
-"""`headstart serve BUNDLE`: the HTTP service (FastAPI + uvicorn) with micro-batching and a try-it page."""
+"""`headstart serve BUNDLE`: the HTTP service (FastAPI + uvicorn) with micro-batching and a try-it page.
+
+The one command that calls the HTTP face (`headstart.server`) rather than the api: its handlers call the api.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from headstart.cli.lazy import api
 from headstart.cli.options import Threads
 from headstart.cli.output import command_errors, err_console, print_json
 
@@ -65,8 +67,10 @@ def serve(
             )
 
     with command_errors(as_json):
+        from headstart.server.process import serve as serve_http  # the HTTP face, whose handlers call the api
+
         err_console.print(f"loading {bundle} …", soft_wrap=True)
-        api.serve(
+        serve_http(
             bundle,
             on_ready=announce,
             host=host,

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headstart.bundle import Inputs, input_list
+from headstart.bundle import Inputs, Predictor, input_list
 from headstart.bundle import load as load_bundle
 from headstart.commands.prediction_files import check_output_path, predictions_frame, write_predictions
 from headstart.commands.reading import check_bundle_modality
 from headstart.commands.summaries import left_out
 from headstart.config import PredictConfig
-from headstart.data import SkippedItem, load_inputs
+from headstart.data import Dataset, SkippedItem, load_inputs
 from headstart.data.loading import all_skipped_error
 from headstart.tasks import Answer, answer
 
@@ -109,3 +109,18 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
     if out is not None:
         result.out = str(write_predictions(result, inputs, out))
     return result
+
+
+def predict_batch(predictor: Predictor, items: Sequence[str], top_k: int | Sequence[int]) -> list[Answer | str]:
+    """One forward pass of a loaded predictor over `items` (texts, or image files): each item's Answer with its
+    `top_k` labels (one k for all, or one per item), or why it could not be used."""
+    ks = [top_k] * len(items) if isinstance(top_k, int) else list(top_k)
+    dataset = Dataset(modality=predictor.modality, items=tuple(items), ids=tuple(str(i) for i in range(len(items))))
+    scored = predictor.predict_dataset(dataset, on_bad="skip")
+    outcomes: list[Answer | str] = ["not predicted"] * len(items)
+    for row, index in enumerate(scored.kept):
+        i = int(index)
+        outcomes[i] = answer(predictor.task, scored.proba[row], predictor.labels, predictor.thresholds, ks[i])
+    for skipped in scored.skipped:
+        outcomes[int(skipped.id)] = skipped.reason
+    return outcomes

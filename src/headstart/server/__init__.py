@@ -1,6 +1,6 @@
 """The HTTP service: a FastAPI app over a loaded bundle, with micro-batching, limits and a try-it page."""
 
 from headstart.server.app import create_app
-from headstart.server.schemas import ServeConfig
+from headstart.server.schemas import ServeConfig, ServeOptions
 
-__all__ = ["ServeConfig", "create_app"]
+__all__ = ["ServeConfig", "ServeOptions", "create_app"]

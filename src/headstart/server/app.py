@@ -1,7 +1,7 @@
 """The FastAPI app over one loaded bundle: `/v1/predict`, `/v1/model`, `/v1/health` and the try-it page at `/`.
 
-Handlers only parse and check requests; predictions go through a `MicroBatcher` whose worker thread
-calls the bundle's `predict_dataset`. Every `HeadstartError` becomes its HTTP status with `to_dict()`.
+Handlers only parse and check requests; predictions go through a `MicroBatcher` whose worker thread calls
+`headstart.api.predict_batch` on the loaded bundle. Every `HeadstartError` becomes its HTTP status with `to_dict()`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -29,10 +28,10 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
+from headstart import api
 from headstart.bundle import MANIFEST, Predictor
 from headstart.bundle import load as load_bundle
 from headstart.config import validated
-from headstart.data.dataset import Dataset
 from headstart.data.modalities import get_modality
 from headstart.errors import HeadstartError
 from headstart.manifest import Manifest
@@ -57,31 +56,35 @@ from headstart.server.schemas import (
     PredictRequest,
     PredictResponse,
     ServeConfig,
+    ServeOptions,
     SkippedInput,
 )
 from headstart.server.tempdirs import clean_stale_upload_folders, upload_folder
-from headstart.tasks import answer
+from headstart.tasks import Answer
 
 STATIC = Path(__file__).parent / "static"
 SWAGGER_MOUNT = "/swagger-ui"
 ENV_SPEC = "HEADSTART_SERVE_SPEC"  # JSON {"bundle": ..., "options": {...}} for worker processes
 log = logging.getLogger("headstart.serve")
 
-# An item's outcome from a batch: its probabilities, or why it could not be used.
-Outcome = np.ndarray | str
+# An item's outcome from a batch: its answer, or why it could not be used.
+Outcome = Answer | str
 
 
 class PredictionService:
-    """A predictor behind a micro-batcher, plus what the endpoints report about it."""
+    """A predictor behind a micro-batcher, plus what the endpoints report about it.
+
+    The batcher queues (item, top_k) pairs from every request and answers a batch with one `api.predict_batch`.
+    """
 
     def __init__(self, predictor: Predictor, config: ServeConfig) -> None:
         self.predictor = predictor
         self.config = config
         self.labels = predictor.labels
         self.modality = predictor.modality
-        self.task, self.thresholds = predictor.task, predictor.thresholds
+        self.task = predictor.task
         predictor.configure(threads=config.threads, batch_size=config.max_batch, precision=config.precision)
-        self.batcher: MicroBatcher[str, Outcome] = MicroBatcher(
+        self.batcher: MicroBatcher[tuple[str, int], Outcome] = MicroBatcher(
             self._predict_items, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms
         )
         self.started = time.time()
@@ -95,45 +98,39 @@ class PredictionService:
     def name(self) -> str:
         return self.base_name if self.precision == "fp32" else f"{self.base_name} ({self.precision})"
 
-    def _predict_items(self, items: list[str]) -> list[Outcome]:
+    def _predict_items(self, batch: Sequence[tuple[str, int]]) -> list[Outcome]:
         """One forward pass for a batch (runs on the batcher's worker thread)."""
-        ids = tuple(str(i) for i in range(len(items)))
-        dataset = Dataset(modality=self.modality, items=tuple(items), ids=ids)
-        result = self.predictor.predict_dataset(dataset, on_bad="skip")
-        outcomes: list[Outcome] = ["not predicted"] * len(items)
-        for row, index in enumerate(result.kept):
-            outcomes[int(index)] = result.proba[row]
-        for skipped in result.skipped:
-            outcomes[int(skipped.id)] = skipped.reason
-        return outcomes
+        return api.predict_batch(self.predictor, [item for item, _ in batch], top_k=[k for _, k in batch])
 
     async def warm_up(self) -> None:
         """Open the frozen network's session before the first request (and fail early if it cannot); the warm-up
         is not counted in /v1/health."""
         if get_modality(self.modality).accepts_texts:
-            await self.batcher.submit(["warm up"])
+            await self.batcher.submit([("warm up", 1)])
         else:
             with upload_folder() as tmp:
                 path = tmp / "warm-up.png"
                 Image.new("RGB", (8, 8), (128, 128, 128)).save(path)
-                await self.batcher.submit([str(path)])
+                await self.batcher.submit([(str(path), 1)])
         self.batcher.stats = BatchStats()
         runner = getattr(self.predictor.model, "frozen_runner", None)
         if self.config.precision == "int8" and runner is not None and runner.running_precision != "int8":
             self.precision, self.precision_note = runner.running_precision, runner.degraded
             log.warning("--precision int8 is not used: %s", self.precision_note)
 
-    def answer(
+    def top(self, top_k: int) -> int:
+        """How many labels an answer lists: what the request asks, at most the model's labels."""
+        return min(top_k, len(self.labels))
+
+    def respond(
         self,
         outcomes: list[Outcome],
         kind: str,
-        top_k: int,
         started: float,
         tmp: Path | None = None,
         names: list[str | None] | None = None,
         skip_bad: bool = False,
     ) -> PredictResponse:
-        k = min(top_k, len(self.labels))
         predictions = []
         skipped: list[SkippedInput] = []
         for i, outcome in enumerate(outcomes):
@@ -149,18 +146,17 @@ class PredictionService:
                     expected="a readable image" if kind == "files" else "a non-empty text",
                     fix=f"fix or remove {kind}[{i}] and send the request again, or add ?on_bad=skip",
                 )
-            a = answer(self.task, outcome, self.labels, self.thresholds, k)
-            top = [LabelProbability(label=label, probability=p) for label, p in a.top]
+            top = [LabelProbability(label=label, probability=p) for label, p in outcome.top]
             predictions.append(
                 InputPrediction(
                     index=i,
                     id=f"{kind}[{i}]",
                     filename=upload_filename(names[i]) if names is not None else None,
-                    label=a.label,
-                    probability=a.probability,
+                    label=outcome.label,
+                    probability=outcome.probability,
                     top=top,
-                    labels=a.labels,
-                    value=a.value,
+                    labels=outcome.labels,
+                    value=outcome.value,
                 )
             )
         return PredictResponse(
@@ -181,9 +177,10 @@ class PredictionService:
         problems = check_texts(texts, self.config, skip_bad)
         started = time.perf_counter()
         usable = [text for i, text in enumerate(texts) if i not in problems]
-        answers = iter(await self.batcher.submit(usable) if usable else [])
+        k = self.top(top_k)
+        answers = iter(await self.batcher.submit([(text, k) for text in usable]) if usable else [])
         outcomes: list[Outcome] = [problems[i] if i in problems else next(answers) for i in range(len(texts))]
-        return self.answer(outcomes, "inputs", top_k, started, None, skip_bad=skip_bad)
+        return self.respond(outcomes, "inputs", started, None, skip_bad=skip_bad)
 
     async def predict_uploads(
         self, uploads: list[tuple[str | None, bytes]], top_k: int, skip_bad: bool = False
@@ -198,11 +195,12 @@ class PredictionService:
         with upload_folder() as directory:
             saved = await anyio.to_thread.run_sync(save_uploads, uploads, directory, self.config, skip_bad)
             started = time.perf_counter()
-            readable = [p for p in saved if isinstance(p, str)]
+            k = self.top(top_k)
+            readable = [(p, k) for p in saved if isinstance(p, str)]
             predicted = iter(await self.batcher.submit(readable) if readable else [])
             outcomes: list[Outcome] = [next(predicted) if isinstance(p, str) else p.reason for p in saved]
             names = [name for name, _ in uploads]
-            return self.answer(outcomes, "files", top_k, started, directory, names, skip_bad=skip_bad)
+            return self.respond(outcomes, "files", started, directory, names, skip_bad=skip_bad)
 
     def health(self) -> Health:
         stats = self.batcher.stats
@@ -375,13 +373,14 @@ def _add_docs(app: FastAPI, name: str) -> None:
 
 
 def create_app(
-    bundle: str | Path | Predictor, *, on_ready: Callable[[], None] | None = None, **options: Any
+    bundle: str | Path | Predictor, *, on_ready: Callable[[], None] | None = None, **options: Unpack[ServeOptions]
 ) -> FastAPI:
-    """The service for `bundle` (a path, or an already loaded Predictor); options are `ServeConfig` fields.
+    """The HTTP service for `bundle` (a path, or an already loaded Predictor) as a FastAPI app: `headstart.create_app`.
 
+    Options are `headstart.server.ServeConfig` fields (max_batch, max_wait_ms, top_k, threads, precision...).
     `on_ready` is called once the model is warmed up, just before the server accepts requests.
     """
-    config: ServeConfig = validated(ServeConfig, **options)  # type: ignore[arg-type]
+    config: ServeConfig = validated(ServeConfig, **options)
     predictor = bundle if isinstance(bundle, Predictor) else load_bundle(bundle)
     service = PredictionService(predictor, config)
 

@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
@@ -20,7 +20,7 @@ from headstart.errors import UsageError
 from headstart.runtime import default_threads
 from headstart.server.app import ENV_SPEC, create_app
 from headstart.server.ports import announce_when_answering, listening_socket
-from headstart.server.schemas import ServeConfig
+from headstart.server.schemas import ServeConfig, ServeOptions
 
 
 def serve(
@@ -31,13 +31,15 @@ def serve(
     workers: int = 1,
     log_level: str = "info",
     on_ready: Callable[[str], object] | None = None,
-    **options: Any,
+    **options: Unpack[ServeOptions],
 ) -> None:
-    """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes).
+    """Serve a bundle over HTTP until interrupted (uvicorn; `workers` > 1 starts that many processes):
+    `headstart.serve`.
 
     The port is bound before the model loads (a taken port fails at once; port 0 picks a free one) and held
     until the server serves on it. `on_ready(url)` is called once a request sent then is answered: when the one
-    process has warmed up, or when a worker of several answers `/v1/health`.
+    process has warmed up, or when a worker of several answers `/v1/health`. The other options are
+    `headstart.server.ServeConfig` fields (max_batch, max_wait_ms, top_k, threads, precision...).
     """
     if workers < 1:
         raise UsageError(f"workers={workers} is not a process count", expected="an integer >= 1", fix="pass --workers")

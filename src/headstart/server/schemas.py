@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,6 +31,21 @@ class ServeConfig(BaseModel):
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+
+class ServeOptions(TypedDict, total=False):
+    """`ServeConfig`'s fields as keywords of `headstart.serve` / `create_app` (a test keeps the two equal)."""
+
+    max_batch: int
+    max_wait_ms: float
+    max_body_mb: float
+    max_inputs: int
+    max_text_chars: int
+    max_image_pixels: int
+    top_k: int
+    threads: int | None
+    precision: str
+    cors_origins: Sequence[str]
 
 
 class PredictRequest(BaseModel):
