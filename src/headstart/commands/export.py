@@ -170,6 +170,9 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
 
 def check_items(predictor: Predictor, directory: Path) -> Dataset:
     """A few generated items of the model's modality (images are written to `directory`)."""
+    own = predictor.input_kind.check_items(directory)
+    if own is not None:
+        return Dataset(modality=predictor.input_kind.name, items=own, ids=own)
     if predictor.input_kind.accepts_texts:
         texts = (*CHECK_TEXTS, *predictor.labels[:3])
         return Dataset(modality="text", items=texts, ids=tuple(f"text {i}" for i in range(len(texts))))
@@ -223,7 +226,10 @@ def _write_preprocessor(backbone: Backbone, folder: Path) -> Path | None:
 def _preprocessing(backbone: Backbone, tokenizer: Path | None) -> dict[str, Any]:
     """How to turn a raw input into the ONNX inputs, complete enough to re-implement outside headstart."""
     config = dict(backbone.preprocess_config())
-    if get_modality(backbone.modality).items_are_files:
+    own = get_modality(backbone.modality).decode_steps()
+    if own is not None:
+        config["decode"] = own
+    elif get_modality(backbone.modality).items_are_files:
         config["decode"] = DECODE_STEPS
         if "crop_pct" in config and "size" in config:  # the shorter side is resized to size / crop_pct first
             config["resize_shorter_side_to"] = int(round(config["size"] / config["crop_pct"]))

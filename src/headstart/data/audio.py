@@ -197,6 +197,40 @@ def _short(err: BaseException) -> str:
     return text[:160]
 
 
+def decode_steps() -> list[str]:
+    """What `read_audio` does, in order, for an export's card (to re-implement it outside headstart)."""
+    return [
+        "read the file with libsndfile (soundfile.read, float32, frames x channels)",
+        f"refuse: 0 bytes, unreadable, a RIFF size beyond the file (truncated), more than {MAX_CHANNELS} channels, "
+        f"longer than {MAX_SECONDS_ENV} (default {MAX_SECONDS:g} s), NaN or infinite samples, shorter than "
+        f"{MIN_SECONDS:g} s",
+        "average the channels to mono",
+        f"resample to {SAMPLE_RATE} Hz with soxr (quality HQ)",
+        "refuse silence: no sample above -60 dBFS; clip to [-1, 1]",
+        f"raise to {NORM_DBFS:g} dBFS RMS when quieter: "
+        "wav * 10 ** ((target - 20 * log10(rms(wav * 32767) / 32767)) / 20)",
+        "pad with zeros to the end of the last window; power mel spectrogram (see spectrogram, mel)",
+        "cut windows of window_frames frames every window_hop_frames frames (resemblyzer's compute_partial_slices "
+        "with rate 1.3 and min_coverage 0.75: at least one window)",
+        "batch: mel (N, W, 160, 40) zero-padded to the longest recording's W, attention_mask (N, W) int64 1 = real",
+    ]
+
+
+def write_check_recordings(directory: Path) -> tuple[str, ...]:
+    """A few generated recordings (tones, a chirp, noise) of one to four windows, for export parity checks."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (rate, seconds) in enumerate([(8_000, 0.4), (16_000, 1.0), (44_100, 2.5), (16_000, 4.0)]):
+        t = np.arange(int(rate * seconds)) / rate
+        wave = 0.3 * np.sin(2 * np.pi * (200 + 150 * i) * t * (1 + 0.2 * t)) + 0.05 * rng.standard_normal(len(t))
+        path = directory / f"check-{i}.wav"
+        sf.write(str(path), wave.astype(np.float32), rate, subtype="PCM_16")
+        paths.append(str(path))
+    return tuple(paths)
+
+
 # ---------------------------------------------------------------- statistics for `inspect`
 
 

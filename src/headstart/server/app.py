@@ -168,11 +168,12 @@ class PredictionService:
         )
 
     async def predict_texts(self, texts: list[str], top_k: int, skip_bad: bool = False) -> PredictResponse:
-        if not get_modality(self.modality).accepts_texts:
+        kind = get_modality(self.modality)
+        if not kind.accepts_texts:
             raise InvalidInputError(
-                "this model classifies images, but the request sent texts",
-                expected="multipart/form-data with image files in the field 'files'",
-                fix="upload images, e.g. curl -F files=@photo.jpg .../v1/predict",
+                f"this model classifies {kind.noun}s, but the request sent texts",
+                expected=f"multipart/form-data with {kind.noun} files in the field 'files'",
+                fix=f"upload {kind.noun}s, e.g. curl -F files=@FILE .../v1/predict",
             )
         problems = check_texts(texts, self.config, skip_bad)
         started = time.perf_counter()
@@ -193,7 +194,9 @@ class PredictionService:
             )
         check_count(len(uploads), "files", self.config)
         with upload_folder() as directory:
-            saved = await anyio.to_thread.run_sync(save_uploads, uploads, directory, self.config, skip_bad)
+            saved = await anyio.to_thread.run_sync(
+                save_uploads, uploads, directory, self.config, skip_bad, get_modality(self.modality)
+            )
             started = time.perf_counter()
             k = self.top(top_k)
             readable = [(p, k) for p in saved if isinstance(p, str)]
@@ -444,7 +447,8 @@ def create_app(
         response_model=PredictResponse,
         summary="Top-k labels with probabilities for texts (JSON)"
         if get_modality(service.modality).accepts_texts
-        else "Top-k labels with probabilities for images (multipart 'files', or one image as the body)",
+        else f"Top-k labels with probabilities for {get_modality(service.modality).noun}s (multipart 'files', or one "
+        "file as the body)",
         openapi_extra=predict_operation(service.modality, config),
         responses={status: {"model": ErrorBody, "description": text} for status, text in OPENAPI_ERRORS.items()},
         response_model_exclude_none=True,  # each task kind answers with its own fields
@@ -460,7 +464,7 @@ def create_app(
         if media == "multipart/form-data":
             uploads, form_k = await _read_uploads(request, config)
             return await service.predict_uploads(uploads, _top_k(form_k, query_k), skip_bad)
-        if media.startswith("image/") or media == "application/octet-stream":  # one raw image as the body
+        if media.startswith(("image/", "audio/")) or media == "application/octet-stream":  # one raw file as the body
             upload = (request.headers.get("x-filename"), await request.body())
             return await service.predict_uploads([upload], query_k, skip_bad)
         raise UnsupportedMediaTypeError(

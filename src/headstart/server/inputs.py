@@ -1,7 +1,7 @@
 """Turning request content into model items, under the service's limits.
 
-Texts are checked for count, emptiness and length. Uploaded images are written to a per-request
-temporary directory under generated names (never the upload's file name) and their headers checked
+Texts are checked for count, emptiness and length (recordings: `audio_uploads`). Uploaded images are written to
+a per-request temporary directory under generated names (never the upload's file name) and their headers checked
 with headstart's image guards before any pixel is decoded. An image over a pixel guard (the service's,
 headstart's or PIL's decompression-bomb guard) is a 413 naming `--max-image-pixels`, not a bad image.
 """
@@ -16,7 +16,10 @@ from PIL import UnidentifiedImageError
 
 from headstart.batches import text_problem
 from headstart.data.images import MAX_PIXELS_ENV, image_size
+from headstart.data.modalities import Modality
+from headstart.data.modalities.audio import AudioModality
 from headstart.errors import BadItemError, TooManyPixelsError
+from headstart.server.audio_uploads import check_audio_upload
 from headstart.server.limits import InvalidInputError, TooLargeError
 from headstart.server.schemas import ServeConfig
 
@@ -97,7 +100,11 @@ class Unusable:
 
 
 def save_uploads(
-    uploads: Sequence[tuple[str | None, bytes]], directory: Path, config: ServeConfig, skip_bad: bool = False
+    uploads: Sequence[tuple[str | None, bytes]],
+    directory: Path,
+    config: ServeConfig,
+    skip_bad: bool = False,
+    modality: Modality | None = None,
 ) -> list[str | Unusable]:
     """Write each upload to `directory` under a generated name and check its image header and size.
 
@@ -117,6 +124,10 @@ def save_uploads(
             )
         path = directory / f"upload-{i:04d}"
         path.write_bytes(data)
+        if isinstance(modality, AudioModality):  # recordings: their own header guards
+            problem = check_audio_upload(path, label, directory, skip_bad)
+            paths.append(Unusable(problem) if problem is not None else str(path))
+            continue
         try:
             width, height = image_size(path)
         except TooManyPixelsError as err:

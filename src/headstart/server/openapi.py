@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from headstart.data.modalities import get_modality
+from headstart.data.modalities.audio import AudioModality
+from headstart.server.audio_uploads import AUDIO_TYPES
 from headstart.server.schemas import ServeConfig
 
 # What Python's str.strip() removes (the server refuses a text of only these as empty), spelled so every regex
@@ -85,8 +87,8 @@ def _text_body(config: ServeConfig) -> dict[str, Any]:
     }
 
 
-def _image_body(config: ServeConfig) -> dict[str, Any]:
-    image = {"type": "string", "format": "binary", "minLength": 1, "contentMediaType": "image/*"}
+def _image_body(config: ServeConfig, types: tuple[str, ...] = IMAGE_TYPES, media: str = "image/*") -> dict[str, Any]:
+    image = {"type": "string", "format": "binary", "minLength": 1, "contentMediaType": media}
     body: dict[str, Any] = {
         "multipart/form-data": {
             "schema": {
@@ -97,15 +99,21 @@ def _image_body(config: ServeConfig) -> dict[str, Any]:
                     "top_k": _top_k("labels per input (default: the server's --top-k)"),
                 },
             },
-            "encoding": {"files": {"contentType": ", ".join(IMAGE_TYPES)}},
+            "encoding": {"files": {"contentType": ", ".join(types)}},
         }
     }
-    for media in (*IMAGE_TYPES, "application/octet-stream"):  # one image as the whole body
-        body[media] = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+    for one in (*types, "application/octet-stream"):  # one file as the whole body
+        body[one] = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
     return body
 
 
 def predict_operation(modality: str, config: ServeConfig) -> dict[str, Any]:
     """`openapi_extra` of the predict route: its parameters and request body for `modality`."""
-    content = _text_body(config) if get_modality(modality).accepts_texts else _image_body(config)
+    kind = get_modality(modality)
+    if kind.accepts_texts:
+        content = _text_body(config)
+    elif isinstance(kind, AudioModality):
+        content = _image_body(config, AUDIO_TYPES, "audio/*")
+    else:
+        content = _image_body(config)
     return {"parameters": _parameters(modality), "requestBody": {"required": True, "content": content}}

@@ -16,9 +16,11 @@ from headstart.data.audio import (
     audio_stats,
     audio_table_item,
     checked_waveform,
+    decode_steps,
     read_audio,
     read_header,
     read_samples,
+    write_check_recordings,
 )
 from headstart.data.hashing import image_sha256
 from headstart.data.modalities.base import Modality
@@ -51,6 +53,13 @@ class AudioModality(Modality):
 
     def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
         return recording_stats(ds, decode)
+
+    def check_items(self, directory: Path) -> tuple[str, ...]:
+        """Tones, a chirp and noise of 0.4 to 4 s (one to four windows) at 8, 16 and 44.1 kHz, as WAV files."""
+        return write_check_recordings(directory)
+
+    def decode_steps(self) -> list[str]:
+        return decode_steps()
 
     def page(self) -> dict[str, Any]:
         return {**super().page(), "record": True, "accept": "audio/*"}

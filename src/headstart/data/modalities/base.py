@@ -66,6 +66,14 @@ class Modality:
         """Modality-specific statistics for `inspect` (image sizes...) and the items that fail its checks."""
         return None, []
 
+    def check_items(self, directory: Path) -> tuple[str, ...] | None:
+        """A few generated items (files written into `directory`) for `export`'s parity check; None: images/texts."""
+        return None
+
+    def decode_steps(self) -> list[str] | None:
+        """How a file becomes the decoded item, for an export's card; None: the built-in image steps."""
+        return None
+
     def page(self) -> dict[str, Any]:
         """What the try-it page and /v1/model say about the inputs this modality takes."""
         return {"input": self.page_input, "noun": self.noun, "texts": self.accepts_texts, "files": self.accepts_uploads}

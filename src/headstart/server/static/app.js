@@ -1,4 +1,4 @@
-// The try-it page: reads the model card, then sends a text (JSON) or an image (multipart) to /v1/predict.
+// The try-it page: reads the model card, then sends a text (JSON), an image or a recording (multipart) to /v1/predict.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -183,6 +183,101 @@ function setUpImage() {
   });
 }
 
+function wavBlob(buffer) {
+  // a decoded recording as mono 16-bit PCM WAV (the server resamples it to what the model reads)
+  const n = buffer.length;
+  const rate = buffer.sampleRate;
+  const out = new DataView(new ArrayBuffer(44 + 2 * n));
+  const ascii = (offset, text) => {
+    for (let i = 0; i < text.length; i++) out.setUint8(offset + i, text.charCodeAt(i));
+  };
+  ascii(0, "RIFF");
+  out.setUint32(4, 36 + 2 * n, true);
+  ascii(8, "WAVE");
+  ascii(12, "fmt ");
+  out.setUint32(16, 16, true); // PCM format chunk
+  out.setUint16(20, 1, true);
+  out.setUint16(22, 1, true); // mono
+  out.setUint32(24, rate, true);
+  out.setUint32(28, rate * 2, true);
+  out.setUint16(32, 2, true);
+  out.setUint16(34, 16, true);
+  ascii(36, "data");
+  out.setUint32(40, 2 * n, true);
+  const channels = [];
+  for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(buffer.getChannelData(c));
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (const channel of channels) sum += channel[i];
+    const v = Math.max(-1, Math.min(1, sum / channels.length));
+    out.setInt16(44 + 2 * i, v < 0 ? v * 0x8000 : v * 0x7fff, true);
+  }
+  return new Blob([out], { type: "audio/wav" });
+}
+
+function setUpAudio() {
+  // a recording is uploaded as a file, or recorded from the microphone (MediaRecorder), decoded by the browser
+  // and sent as WAV: browsers record WebM/Opus, which the server's decoder does not read
+  const form = $("audio-form");
+  const input = $("audio-input");
+  const player = $("audio-preview");
+  const record = $("record");
+  form.hidden = false;
+  const send = async (blob, name) => {
+    if (player.src) URL.revokeObjectURL(player.src);
+    player.src = URL.createObjectURL(blob);
+    player.hidden = false;
+    const data = new FormData();
+    data.append("files", blob, name);
+    await predict({ body: data });
+  };
+  input.addEventListener("change", () => {
+    if (input.files[0]) send(input.files[0], input.files[0].name);
+  });
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    record.disabled = true;
+    record.title = "this browser cannot record here (recording needs https or localhost)";
+    return;
+  }
+  let recorder = null;
+  record.addEventListener("click", async () => {
+    if (recorder && recorder.state === "recording") {
+      recorder.stop();
+      return;
+    }
+    clearError();
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (err) {
+      showError({ message: "the microphone is not available: " + err.message, fix: "allow the microphone, or upload a recording" });
+      return;
+    }
+    const chunks = [];
+    recorder = new MediaRecorder(stream);
+    recorder.addEventListener("dataavailable", (event) => {
+      if (event.data.size) chunks.push(event.data);
+    });
+    recorder.addEventListener("stop", async () => {
+      for (const track of stream.getTracks()) track.stop();
+      record.textContent = "Record";
+      document.body.dataset.recording = "off";
+      try {
+        const recorded = new Blob(chunks, { type: recorder.mimeType });
+        const context = new AudioContext();
+        const decoded = await context.decodeAudioData(await recorded.arrayBuffer());
+        context.close();
+        await send(wavBlob(decoded), "recording.wav");
+      } catch (err) {
+        showError({ message: "cannot read the recording: " + err.message, fix: "record again, or upload a file" });
+      }
+    });
+    recorder.start();
+    record.textContent = "Stop";
+    document.body.dataset.recording = "on";
+  });
+}
+
 async function start() {
   try {
     const response = await fetch("/v1/model");
@@ -192,6 +287,7 @@ async function start() {
     task = card.task in WORDING ? card.task : "classification";
     showCard(card);
     if (card.input === "file") setUpImage(); // what the model's modality takes (card.input from /v1/model)
+    else if (card.input === "audio") setUpAudio();
     else setUpText();
     document.body.dataset.task = task;
     document.body.dataset.ready = modality;

@@ -1,0 +1,95 @@
+"""Serving an audio bundle: uploads (multipart or one raw file), the header guards as 4xx (413 for a recording over
+the duration limit), per-item skips under ?on_bad=skip, the card and the OpenAPI body; and the export's card."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import headstart
+from headstart.server import create_app
+from tests.audio_data import make_audio_folder, write_bad_files
+from tests.serve.test_app import assert_error
+
+
+@pytest.fixture(scope="module")
+def audio_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serve-audio")
+    data = make_audio_folder(root / "voices", per_class=6)
+    headstart.fit(str(data), backbone="test-audio", out=str(root / "model"), progress=False)
+    write_bad_files(root / "bad")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def audio_client(audio_bundle: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(audio_bundle)) as client:
+        yield client
+
+
+def clip(bundle: Path, name: str = "voices/high/00.flac") -> bytes:
+    return (bundle.parent / name).read_bytes()
+
+
+def test_card_asks_for_recordings(audio_client: TestClient) -> None:
+    card = audio_client.get("/v1/model").json()
+    assert card["modality"] == "audio" and card["input"] == "audio"
+    body = audio_client.get("/openapi.json").json()["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
+    assert "audio/wav" in body and "image/png" not in body
+
+
+def test_uploads_are_answered(audio_client: TestClient, audio_bundle: Path) -> None:
+    files = [("files", ("a.flac", clip(audio_bundle))), ("files", ("b.wav", clip(audio_bundle, "voices/low/01.wav")))]
+    answer = audio_client.post("/v1/predict", files=files).json()
+    assert [p["id"] for p in answer["predictions"]] == ["files[0]", "files[1]"]
+    assert {p["label"] for p in answer["predictions"]} <= {"high", "low"}
+    raw = audio_client.post("/v1/predict", content=clip(audio_bundle), headers={"Content-Type": "audio/flac"})
+    assert raw.status_code == 200 and raw.json()["predictions"][0]["label"] == answer["predictions"][0]["label"]
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "words"),
+    [
+        ("empty.wav", 422, ["empty"]),
+        ("notaudio.wav", 422, ["not a usable recording", "not a readable audio file"]),
+        ("truncated.wav", 422, ["truncated"]),
+        ("channels9.wav", 422, ["9 channels"]),
+        ("hour.wav", 413, ["too long: 3600.0 s"]),
+    ],
+)
+def test_bad_headers_are_refused(audio_client: TestClient, audio_bundle: Path, name: str, status: int, words) -> None:
+    response = audio_client.post("/v1/predict", files=[("files", (name, clip(audio_bundle, f"bad/{name}")))])
+    body = assert_error(response, status, *words)
+    assert "/tmp" not in json.dumps(body)  # no server path in the answer
+
+
+def test_decode_problems_are_per_item(audio_client: TestClient, audio_bundle: Path) -> None:
+    names = ["silent.wav", "nan.wav", "notaudio.wav", "tiny.wav"]
+    files = [("files", ("good.flac", clip(audio_bundle)))] + [
+        ("files", (n, clip(audio_bundle, f"bad/{n}"))) for n in names
+    ]
+    answer = audio_client.post("/v1/predict?on_bad=skip", files=files).json()
+    assert [p["id"] for p in answer["predictions"]] == ["files[0]"]
+    reasons = " ".join(s["reason"] for s in answer["skipped"])
+    for fragment in ("silent", "NaN", "not a readable audio file", "too short"):
+        assert fragment in reasons
+    refused = audio_client.post("/v1/predict", files=[("files", ("s.wav", clip(audio_bundle, "bad/silent.wav")))])
+    assert refused.status_code == 422 and "silent" in refused.json()["message"]
+
+
+def test_texts_are_refused_with_the_noun(audio_client: TestClient) -> None:
+    assert_error(audio_client.post("/v1/predict", json={"inputs": ["hello"]}), 422, "classifies recordings")
+
+
+def test_export_card_describes_the_front_end(audio_bundle: Path, tmp_path: Path) -> None:
+    result = headstart.export(audio_bundle, out=str(tmp_path / "m.onnx"))
+    card = json.loads(result.sidecar.read_text())
+    pre = card["preprocessing"]
+    assert card["modality"] == "audio" and [i["name"] for i in card["inputs"]] == ["mel", "attention_mask"]
+    assert pre["sample_rate"] == 16000 and pre["spectrogram"]["n_fft"] == 400 and pre["mel"]["n_mels"] == 40
+    assert pre["window_frames"] == 160 and pre["window_hop_frames"] == 77
+    assert any("soxr" in step for step in pre["decode"]) and result.max_abs_diff < 1e-4
