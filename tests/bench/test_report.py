@@ -55,11 +55,12 @@ def test_renders_one_section_per_goal_in_order_with_open_goals_first(tmp_path: P
     text = report.render(report.load_results(folder))
 
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Open goals", "## Title of accuracy", "## Title of speed", "## Title of memory"]
-    open_table = text.split("## Open goals")[1].split("## Title of accuracy")[0]
-    assert "[Title of accuracy](#title-of-accuracy) | not met | figure of accuracy" in open_table
-    assert "Title of speed" not in open_table.split("Met:")[0]
-    assert "Met: [Title of speed](#title-of-speed)." in open_table
+    assert headings == ["## Goals by status", "## Title of accuracy", "## Title of speed", "## Title of memory"]
+    index = text.split("## Goals by status")[1].split("## Title of accuracy")[0]
+    assert "- Not met: [Title of accuracy](#title-of-accuracy)\n" in index
+    assert "- Met: [Title of speed](#title-of-speed)\n" in index
+    assert "- Reference (no goal): [Title of memory](#title-of-memory)\n" in index
+    assert "Partly met" not in index
     assert "**Goal** (issue #3): target of accuracy" in text
     assert "**Not met**: figure of accuracy" in text
     assert "- a caveat" in text
@@ -71,9 +72,15 @@ def test_renders_one_section_per_goal_in_order_with_open_goals_first(tmp_path: P
     assert "at abc1234 + uncommitted changes on" in text
 
 
-def test_no_open_goals_says_so(tmp_path: Path) -> None:
-    text = report.render(report.load_results(_write(tmp_path, _result("speed", "met"))))
-    assert "None: every goal below is met." in text
+def test_a_section_shows_its_first_rows_and_commands_and_names_the_file_with_the_rest(tmp_path: Path) -> None:
+    table = {"columns": ["n"], "rows": [[f"row {n}"] for n in range(1, 6)]}
+    commands = [f"bench/run.py --part {n}" for n in range(1, 4)]
+    text = report.render(report.load_results(_write(tmp_path, _result("speed", "met", table=table, command=commands))))
+    assert "| row 3 |" in text and "| row 4 |" not in text
+    assert "    bench/run.py --part 2" in text and "--part 3" not in text
+    assert "- The table shows 3 of 5 rows and 2 of 3 commands: `bench/results/latest/speed.json`." in text
+    short = report.render(report.load_results(_write(tmp_path / "one", _result("speed", "met", command=commands))))
+    assert "- It shows 2 of 3 commands: `bench/results/latest/speed.json`." in short
 
 
 @pytest.mark.parametrize(
@@ -132,7 +139,8 @@ def test_each_section_renders_as_markdown_blocks(tmp_path: Path) -> None:
         _result("size", "not met"),
     )
     html = markdown_it.MarkdownIt("commonmark").enable("table").render(report.render(report.load_results(folder)))
-    assert html.count("<h2>") == 3  # open goals + two sections
+    assert html.count("<h2>") == 3  # goals by status + two sections
     assert html.count("<pre><code>") == 2  # each goal's commands stay a code block, notes do not join them
-    assert html.count("<table>") == 2  # the open-goals table and speed's
+    assert html.count("<table>") == 1  # speed's
+    assert '<li>Not met: <a href="#title-of-size">Title of size</a></li>' in html
     assert "<li>n Measured " in html and html.count("<br />") == 2
