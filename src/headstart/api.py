@@ -27,6 +27,7 @@ from headstart.config import (
     ExpandConfig,
     FitConfig,
     PredictConfig,
+    PromoteGate,
     RankConfig,
     StudyConfig,
     data_path,
@@ -379,12 +380,12 @@ def promote(
     over: str | Path,
     on: str | Path,
     *,
-    metric: str = "macro_f1",
-    margin: float = 0.01,
-    class_tolerance: float = 0.05,
-    model_name: str = "headstart",
-    allow_missing_classes: bool = False,
-    allow_training_data: bool = False,
+    metric: str = _default(PromoteGate, "metric"),
+    margin: float = _default(PromoteGate, "margin"),
+    class_tolerance: float = _default(PromoteGate, "class_tolerance"),
+    model_name: str = _default(PromoteGate, "model_name"),
+    allow_missing_classes: bool = _default(PromoteGate, "allow_missing_classes"),
+    allow_training_data: bool = _default(PromoteGate, "allow_training_data"),
     split: str | None = _default(EvaluateConfig, "split"),
     text_column: str | None = _default(EvaluateConfig, "text_column"),
     label_column: str | None = _default(EvaluateConfig, "label_column"),
@@ -399,7 +400,8 @@ def promote(
 ) -> PromotionResult:
     """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
 
-    Both bundles are evaluated on the same data (the options from `split` on are `evaluate`'s). The candidate
+    The gate's options are `headstart.config.PromoteGate`'s; both bundles are evaluated on the same data (the
+    options from `split` on are `evaluate`'s). The candidate
     wins when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
     a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; `on` being the
     candidate's own training data is refused unless `allow_training_data`; then the decision is
@@ -407,19 +409,10 @@ def promote(
     alias `production` in the MLflow model registry) and a `PromotionResult` returned.
     Otherwise raises `PromotionRefused` carrying the comparison.
     """
-    options = _options(EvaluateConfig, locals())  # how both bundles are evaluated
-    return _promote.promote(
-        candidate,
-        over,
-        on,
-        metric=metric,
-        margin=margin,
-        class_tolerance=class_tolerance,
-        model_name=model_name,
-        allow_missing_classes=allow_missing_classes,
-        allow_training_data=allow_training_data,
-        config=_evaluate_config(options),
-    )
+    given = locals()
+    gate: PromoteGate = validated(PromoteGate, **{name: given[name] for name in PromoteGate.model_fields})
+    config = _evaluate_config(_options(EvaluateConfig, given))  # how both bundles are evaluated; names unknown keywords
+    return _promote.promote(candidate, over, on, gate=gate, config=config)
 
 
 def expand(

@@ -156,6 +156,17 @@ class EvaluateConfig(DataOptions, RunOptions):
     split: Literal["test", "all"] | None = None  # None: the test split when DATA marks one, else every item
 
 
+class PromoteGate(_Options):
+    """The gate of `promote`: what the candidate must beat, by how much, and where the decision is recorded."""
+
+    metric: str = "macro_f1"  # checked by the promotion service: macro_f1, accuracy or ece
+    margin: float = 0.01  # the candidate's metric must be better by at least this
+    class_tolerance: float = 0.05  # no class's F1 may drop by more than this
+    model_name: str = "headstart"  # the MLflow registered model whose `production` alias moves
+    allow_missing_classes: bool = False  # promote although `on` lacks examples of some class
+    allow_training_data: bool = False  # compare on the candidate's own training data
+
+
 class PredictConfig(RunOptions):
     """Options of `predict`."""
 

@@ -10,7 +10,7 @@ from rich.table import Table
 from headstart.cli.lazy import api
 from headstart.cli.options import BatchSize, Json, LabelColumn, OnBad, TextColumn, Threads, default, run_options
 from headstart.cli.output import command_errors, console, print_json, print_notes
-from headstart.config import EvaluateConfig
+from headstart.config import EvaluateConfig, PromoteGate
 from headstart.errors import PromotionRefused
 
 
@@ -39,24 +39,28 @@ def promote(
     ],
     over: Annotated[str, typer.Option("--over", help="The bundle in production now.")],
     on: Annotated[str, typer.Option("--on", help="Labelled data to compare both on (a holdout, recent data).")],
-    metric: Annotated[str, typer.Option("--metric", help="Metric to beat: macro_f1, accuracy or ece.")] = "macro_f1",
-    margin: Annotated[float, typer.Option("--margin", help="The candidate must be better by at least this.")] = 0.01,
+    metric: Annotated[str, typer.Option("--metric", help="Metric to beat: macro_f1, accuracy or ece.")] = default(
+        PromoteGate, "metric"
+    ),
+    margin: Annotated[float, typer.Option("--margin", help="The candidate must be better by at least this.")] = default(
+        PromoteGate, "margin"
+    ),
     class_tolerance: Annotated[
         float, typer.Option("--class-tolerance", help="Refuse when any class's F1 drops by more than this.")
-    ] = 0.05,
+    ] = default(PromoteGate, "class_tolerance"),
     model_name: Annotated[
         str, typer.Option("--model-name", help="MLflow registered model whose `production` alias is moved.")
-    ] = "headstart",
+    ] = default(PromoteGate, "model_name"),
     allow_missing_classes: Annotated[
         bool,
         typer.Option(
             "--allow-missing-classes", help="Promote even if DATA has no example of some class (its F1 goes unchecked)."
         ),
-    ] = False,
+    ] = default(PromoteGate, "allow_missing_classes"),
     allow_training_data: Annotated[
         bool,
         typer.Option("--allow-training-data", help="Compare even when DATA is the data the candidate was fitted on."),
-    ] = False,
+    ] = default(PromoteGate, "allow_training_data"),
     split: Annotated[
         str | None,
         typer.Option(

@@ -9,7 +9,7 @@ from typing import Any
 from headstart import tracking
 from headstart.bundle import read_manifest
 from headstart.commands.evaluate import evaluate
-from headstart.config import EvaluateConfig, data_path
+from headstart.config import EvaluateConfig, PromoteGate, data_path
 from headstart.errors import UsageError
 from headstart.metrics import ClassificationReport
 from headstart.services.promotion import ALIAS, PromotionResult, check_metric, decide, refusal, write_decision
@@ -21,25 +21,12 @@ def promote(
     candidate: str | Path,
     over: str | Path,
     on: str | Path,
-    *,
-    metric: str = "macro_f1",
-    margin: float = 0.01,
-    class_tolerance: float = 0.05,
-    model_name: str = "headstart",
-    allow_missing_classes: bool = False,
-    allow_training_data: bool = False,
+    gate: PromoteGate,
     config: EvaluateConfig,
 ) -> PromotionResult:
-    """Promote `candidate` over the `over` bundle when it wins on the labelled data `on`.
-
-    Both bundles are evaluated on the same data, as `config` says. The candidate wins
-    when `metric` improves by at least `margin` and no class's F1 drops by more than `class_tolerance`;
-    a class without examples in `on` keeps the gate closed unless `allow_missing_classes`; `on` being the
-    candidate's own training data is refused unless `allow_training_data`; then the decision is
-    recorded (`promotion.json` in the candidate bundle, a `promoted` tag on its run,
-    alias `production` in the MLflow model registry) and a `PromotionResult` returned.
-    Otherwise raises `PromotionRefused` carrying the comparison.
-    """
+    """Promote `candidate` over `over` when it passes the `gate` on the labelled data `on` (both bundles evaluated
+    as `config` says); record the decision, or raise `PromotionRefused` (see `headstart.promote`)."""
+    metric, margin, class_tolerance = gate.metric, gate.margin, gate.class_tolerance
     check_metric(metric)
     new, current = read_manifest(candidate), read_manifest(over)  # evaluate loads the models; the manifests suffice
     refuse_task(new.task, "`headstart promote`")
@@ -64,7 +51,7 @@ def promote(
         )
     scored = data_path(on, "evaluate")
     candidate_eval = evaluate(candidate, scored, config)
-    if candidate_eval.warnings and not allow_training_data:
+    if candidate_eval.warnings and not gate.allow_training_data:
         raise UsageError(
             f"--on {str(on)!r} is the data the candidate was fitted on: its score there is not a held-out score",
             expected="labelled data neither model was fitted on (a holdout, or recent data)",
@@ -80,7 +67,7 @@ def promote(
         metric=metric,
         margin=margin,
         class_tolerance=class_tolerance,
-        allow_missing_classes=allow_missing_classes,
+        allow_missing_classes=gate.allow_missing_classes,
     )
     if candidate_eval.skipped:
         result.notes.append(f"{len(candidate_eval.skipped)} item(s) of {str(on)!r} could not be used")
@@ -91,7 +78,7 @@ def promote(
     result.notes.extend(f"the current model: {w}" for w in current_eval.warnings)
     if not result.promoted:
         raise refusal(result)
-    record_promotion(result, Path(candidate), Path(over), model_name)
+    record_promotion(result, Path(candidate), Path(over), gate.model_name)
     return result
 
 
