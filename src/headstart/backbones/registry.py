@@ -18,6 +18,7 @@ from typing import Any
 from headstart.backbones.base import Backbone, BackboneInfo
 from headstart.data.modalities import get_modality
 from headstart.errors import BackboneError, ModalityMismatchError, did_you_mean
+from headstart.plugins import load_plugins
 
 HF_PREFIX = "hf:"
 
@@ -76,9 +77,7 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
         key = _cache_key(name, kwargs)
         with _LOCK:
             if key not in _INSTANCES:
-                from headstart.backbones.sentence_transformer import TransformerText
-
-                _INSTANCES[key] = TransformerText(source, name=name, **kwargs)
+                _INSTANCES[key] = _build_hf(source, name, kwargs)
             return _INSTANCES[key]
     base, size = _split_size(name)
     if size is not None:
@@ -86,6 +85,8 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
             raise BackboneError(f"{name!r} conflicts with image_size={kwargs['image_size']}")
         kwargs = {**kwargs, "image_size": size}
     entry = _REGISTRY.get(base)
+    if entry is None and load_plugins("headstart.backbones"):
+        entry = _REGISTRY.get(base)
     if entry is None:
         guess = did_you_mean(base, registered_names(include_test=True))  # test backbones still resolve
         raise BackboneError(
@@ -115,8 +116,26 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
         return _INSTANCES[key]
 
 
+def _build_hf(source: str, name: str, kwargs: dict[str, Any]) -> Backbone:
+    """An `hf:` backbone of the kind its config.json names: an image model or dual encoder, else a text model."""
+    from headstart.backbones.hf_source import resolve, split_options
+
+    base, options = split_options(source)
+    if resolve(base).kind == "text":
+        from headstart.backbones.sentence_transformer import TransformerText
+
+        if options:
+            raise BackboneError(f"hf:{source}: a text model takes no #options", expected=f"hf:{base}")
+
+        return TransformerText(source, name=name, **kwargs)
+    from headstart.backbones.hf_image import TransformerImage
+
+    return TransformerImage(source, name=name, **kwargs)
+
+
 def list_backbones(include_test: bool = False) -> list[BackboneInfo]:
-    """Static info of the installed backbones (no weights are loaded)."""
+    """Static info of the installed backbones, plugins' included (no weights are loaded)."""
+    load_plugins("headstart.backbones")
     return [e.info for n, e in sorted(_REGISTRY.items()) if (include_test or not e.test) and e.available()]
 
 
@@ -125,6 +144,8 @@ def backbone_info(name: str) -> BackboneInfo:
     if name.startswith(HF_PREFIX):
         return get_backbone(name).info()
     base, size = _split_size(name)
+    if base not in _REGISTRY:
+        load_plugins("headstart.backbones")
     if base not in _REGISTRY:
         get_backbone(name)  # raises the did-you-mean error
     info = _REGISTRY[base].info

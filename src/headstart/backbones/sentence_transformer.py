@@ -22,6 +22,7 @@ from torch import nn
 from headstart.backbones.base import BackboneInfo, State
 from headstart.backbones.catalog import MINILM_INFO
 from headstart.backbones.hashing import files_sha256, state_dict_sha256
+from headstart.backbones.hf_source import downloads_allowed
 from headstart.backbones.staged import StagedNet, TextStagedBackbone, describe, eval_frozen
 from headstart.errors import BackboneError
 
@@ -126,11 +127,12 @@ class TransformerText(TextStagedBackbone):
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # quiet by default; restored below
+        cache_only = {"local_files_only": self.local or not downloads_allowed()}  # never a hang offline
         try:
             self.pooling = read_pooling_config(folder) if self.local else _hub_pooling_config(str(source))
-            tokenizer = AutoTokenizer.from_pretrained(self.source)
+            tokenizer = AutoTokenizer.from_pretrained(self.source, **cache_only)
             # eager attention with our additive mask: the simplest graph for the ONNX exporter
-            model = AutoModel.from_pretrained(self.source, attn_implementation="eager")
+            model = AutoModel.from_pretrained(self.source, attn_implementation="eager", **cache_only)
         except (OSError, ValueError) as exc:
             raise BackboneError(
                 f"cannot load a transformers model from {source!r}: {exc}",
@@ -248,10 +250,11 @@ def _hub_pooling_config(repo_id: str) -> PoolingConfig:
         return PoolingConfig()
     import tempfile
 
+    cache_only = not downloads_allowed()
     tmp = Path(tempfile.mkdtemp(prefix="headstart-st-"))
     for fname in ("modules.json", "sentence_bert_config.json"):
         try:
-            (tmp / fname).write_text(Path(hf_hub_download(repo_id, fname)).read_text())
+            (tmp / fname).write_text(Path(hf_hub_download(repo_id, fname, local_files_only=cache_only)).read_text())
         except EntryNotFoundError:
             continue
     if (tmp / "modules.json").is_file():
@@ -259,7 +262,7 @@ def _hub_pooling_config(repo_id: str) -> PoolingConfig:
             if str(m.get("type", "")).endswith("Pooling"):
                 (tmp / m.get("path", "")).mkdir(parents=True, exist_ok=True)
                 rel = f"{m['path']}/config.json" if m.get("path") else "config.json"
-                (tmp / rel).write_text(Path(hf_hub_download(repo_id, rel)).read_text())
+                (tmp / rel).write_text(Path(hf_hub_download(repo_id, rel, local_files_only=cache_only)).read_text())
     return read_pooling_config(tmp)
 
 

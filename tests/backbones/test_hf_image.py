@@ -1,0 +1,196 @@
+"""`hf:<folder>` image backbones on tiny random models of each family (saved with save_pretrained; no downloads)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import headstart
+from headstart import api
+from headstart.backbones import check_modality, get_backbone
+from headstart.backbones.hf_image import TransformerImage
+from headstart.errors import BackboneError
+from headstart.runtime import FrozenRunner, MultiCutRunner
+from headstart.server import create_app
+from tests.backbones.tiny_hf import LABELS, save_tiny
+from tests.conftest import make_image_folder
+
+FAMILIES = ["vit", "deit", "dinov2", "convnext", "swin", "resnet", "clip"]
+STAGES = {
+    "vit": ["embeddings", "layer0", "layer1", "layer2", "norm"],
+    "deit": ["embeddings", "layer0", "layer1", "norm"],
+    "dinov2": ["embeddings", "layer0", "layer1", "layer2", "norm"],
+    "convnext": ["embeddings", "stage0", "stage1", "stage2", "stage3", "norm"],
+    "swin": ["embeddings", "stage0", "stage1", "stage2", "norm"],
+    "resnet": ["embeddings", "stage0", "stage1", "stage2", "stage3"],
+    "clip": ["embeddings", "layer0", "layer1", "head"],
+}
+POOL = {
+    "vit": "cls",
+    "deit": "cls",
+    "dinov2": "cls",
+    "convnext": "mean",
+    "swin": "mean",
+    "resnet": "mean",
+    "clip": "cls",
+}
+WITH_HEAD = {"vit", "deit", "convnext", "swin", "resnet"}  # saved as *ForImageClassification
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hf-image")
+    return {family: save_tiny(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def pictures() -> list[Image.Image]:
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in [(50, 70), (64, 48), (32, 32)]]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_stages_pooling_and_preprocessing_follow_the_model(
+    family: str, folders: dict[str, Path], pictures: list[Image.Image]
+) -> None:
+    from transformers import AutoImageProcessor
+
+    b = get_backbone(f"hf:{folders[family]}")
+    assert isinstance(b, TransformerImage) and b is get_backbone(f"hf:{folders[family]}")
+    assert b.modality == "image" and b.stages == STAGES[family] and b.pooling == POOL[family]
+    check_modality(b, "image")
+    with pytest.raises(headstart.errors.ModalityMismatchError):
+        check_modality(b, "text")
+    # the processor's own output, replayed without it
+    want = np.asarray(
+        AutoImageProcessor.from_pretrained(folders[family])(pictures, return_tensors="np")["pixel_values"]
+    )
+    got = b.preprocess(pictures)["image"]
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
+    assert b.preprocess_config()["pool"] == POOL[family] and b.preprocess_config()["resize_to"]
+    assert b.embed_torch(pictures).shape == (3, b.feature_dim)
+    assert len(b.weights_sha256) == 64 and (b.text_encoder is not None) == (family == "clip")
+
+
+@pytest.mark.parametrize("family", sorted(WITH_HEAD))
+def test_the_classifier_head_is_kept_with_its_label_names(
+    family: str, folders: dict[str, Path], pictures: list[Image.Image]
+) -> None:
+    """W @ pooled + b is the checkpoint's own logits, so NCE/LEEP and ImageNet-style zero-shot read the real head."""
+    from transformers import AutoModelForImageClassification
+
+    b = get_backbone(f"hf:{folders[family]}")
+    head = b.source_head
+    assert head is not None and head.class_names == list(LABELS.values())
+    x = b.preprocess(pictures)["image"]
+    with torch.inference_mode():
+        want = AutoModelForImageClassification.from_pretrained(folders[family])(pixel_values=torch.from_numpy(x)).logits
+    got = b.embed_torch(pictures) @ head.weight.T + head.bias
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+
+
+def test_a_model_without_a_classifier_has_no_source_head(folders: dict[str, Path]) -> None:
+    assert get_backbone(f"hf:{folders['dinov2']}").source_head is None
+
+
+@pytest.mark.parametrize("family", ["vit", "dinov2", "convnext", "swin", "clip"])
+def test_onnx_runtime_matches_torch_at_the_end_and_at_a_cut(
+    family: str, folders: dict[str, Path], pictures: list[Image.Image]
+) -> None:
+    b = get_backbone(f"hf:{folders[family]}")
+    x = b.preprocess(pictures)
+    end = FrozenRunner(b, engine="onnxruntime")
+    diff = float(np.abs(end(x) - end.run_torch(x)).max())
+    print(f"{family}: ORT vs torch max |diff| pooled {diff:.2e}")
+    assert diff < 1e-4
+    cut = FrozenRunner(b, stop=2, pooled=False, engine="onnxruntime")
+    assert cut(x).shape == cut.run_torch(x).shape and float(np.abs(cut(x) - cut.run_torch(x)).max()) < 1e-4
+    multi = MultiCutRunner(b, stops=[1, len(b.stages)])
+    assert np.abs(multi.split(multi(x))[-1] - end(x)).max() < 1e-4
+
+
+def test_pooling_is_overridable_in_the_name(folders: dict[str, Path], pictures: list[Image.Image]) -> None:
+    cls = get_backbone(f"hf:{folders['vit']}")
+    mean = get_backbone(f"hf:{folders['vit']}#pool=mean")
+    assert mean.pooling == "mean" and mean.name.endswith("#pool=mean")
+    assert mean.preprocess_config() != cls.preprocess_config()  # a different feature space in the cache
+    assert not np.allclose(mean.embed_torch(pictures), cls.embed_torch(pictures))
+    both = get_backbone(f"hf:{folders['vit']}#pool=cls+mean")
+    assert both.feature_dim == 2 * cls.feature_dim and both.source_head is None  # the head reads CLS only
+    with pytest.raises(BackboneError, match="unknown pooling"):
+        get_backbone(f"hf:{folders['vit']}#pool=max")
+    with pytest.raises(BackboneError, match="unknown option"):
+        get_backbone(f"hf:{folders['vit']}#size=64")
+
+
+@pytest.fixture(scope="module")
+def flowers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_image_folder(tmp_path_factory.mktemp("hf-data") / "images", per_class=8, size=36)
+
+
+@pytest.mark.parametrize("family", ["vit", "convnext", "swin"])
+def test_fit_partial_rank_export_and_serve(
+    family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
+) -> None:
+    name = f"hf:{folders[family]}"
+    linear = headstart.fit(str(flowers), backbone=name, strategy="linear", out=str(tmp_path / "lin"), progress=False)
+    manifest = json.loads((Path(linear.bundle) / "manifest.json").read_text())
+    assert manifest["backbone"]["name"] == name and manifest["backbone"]["preprocess"]["pool"] == POOL[family]
+
+    partial = headstart.fit(
+        str(flowers), backbone=name, strategy="partial:1", max_epochs=2, out=str(tmp_path / "p1"), progress=False
+    )
+    strategy = json.loads((Path(partial.bundle) / "manifest.json").read_text())["strategy"]
+    assert strategy["trainable_stages"] == STAGES[family][-1:]
+    assert strategy["frozen_stages"] == STAGES[family][:-1]
+
+    ranked = api.rank(str(flowers), backbones=[name], cuts="all", progress=False)
+    assert {row.stage for row in ranked.rows} == set(STAGES[family])
+
+    exported = api.export(partial.bundle, out=tmp_path / "model.onnx")
+    assert exported.max_abs_diff <= 1e-3
+    predictor = headstart.load(partial.bundle)
+    picture = sorted((flowers / "red").iterdir())[0]
+    with TestClient(create_app(linear.bundle)) as client:
+        answer = client.post("/v1/predict", files=[("files", (picture.name, picture.read_bytes(), "image/png"))])
+    assert answer.status_code == 200, answer.text
+    assert predictor.predict([str(picture)])[0] in {"red", "green", "blue"}
+
+
+def test_an_uncached_hub_id_fails_at_once_when_downloads_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline discipline: no network call, a clear error (exit 4) naming the switch that allows downloading."""
+    import huggingface_hub
+
+    def no_network(*args: object, **kwargs: object) -> str:
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
+    monkeypatch.delenv("HEADSTART_ALLOW_DOWNLOAD", raising=False)
+    with pytest.raises(BackboneError, match="not in the local cache") as err:
+        get_backbone("hf:someone/not-a-cached-model")
+    assert "HEADSTART_ALLOW_DOWNLOAD=1" in (err.value.fix or "") and err.value.exit_code == 4
+
+
+def test_hub_ids_are_read_from_the_cache_only_unless_downloads_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from headstart.backbones.hf_source import HfSource
+
+    hub, folder = HfSource("org/model", False, {}), HfSource("/models/vit", True, {})
+    monkeypatch.delenv("HEADSTART_ALLOW_DOWNLOAD", raising=False)
+    assert hub.load_kwargs() == folder.load_kwargs() == {"local_files_only": True}
+    monkeypatch.setenv("HEADSTART_ALLOW_DOWNLOAD", "1")
+    assert hub.load_kwargs() == {"local_files_only": False} and folder.load_kwargs() == {"local_files_only": True}
+
+
+def test_the_kind_of_model_comes_from_its_config(folders: dict[str, Path]) -> None:
+    from headstart.backbones.hf_source import resolve
+
+    assert {f: resolve(str(folders[f])).kind for f in ("vit", "dinov2", "swin", "clip")} == {
+        "vit": "image", "dinov2": "image", "swin": "image", "clip": "image-text",
+    }  # fmt: skip
+    assert resolve.__module__ == "headstart.backbones.hf_source"

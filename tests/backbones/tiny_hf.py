@@ -1,0 +1,149 @@
+"""Tiny random transformers vision models of each family, saved with save_pretrained (nothing downloads).
+
+Real geometry is not needed to exercise the code paths: 32-pixel inputs, 2-4 blocks, 16-32 channels.
+`save_tiny(family, folder)` writes config, weights and the image processor (and a word-level tokenizer for
+CLIP) so `hf:<folder>` loads them exactly as a downloaded model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+LABELS = {0: "tabby cat", 1: "golden retriever", 2: "red fox"}
+COLOURS = ("red", "green", "blue", "yellow")
+
+
+def _classifier_kwargs() -> dict:
+    return {"id2label": dict(LABELS), "label2id": {v: k for k, v in LABELS.items()}}
+
+
+def _save(model: torch.nn.Module, processor: object, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)  # type: ignore[attr-defined]
+    return folder
+
+
+def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
+    """A random tiny model of `family` in `folder` (deterministic per seed)."""
+    import transformers as T
+
+    torch.manual_seed(seed)
+    if family == "vit":
+        cfg = T.ViTConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=64,
+            **_classifier_kwargs(),
+        )
+        proc = T.ViTImageProcessorPil(size={"height": 32, "width": 32})
+        return _save(T.ViTForImageClassification(cfg), proc, folder)
+    if family == "deit":
+        cfg = T.DeiTConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            **_classifier_kwargs(),
+        )
+        proc = T.DeiTImageProcessorPil(size={"height": 40, "width": 40}, crop_size={"height": 32, "width": 32})
+        return _save(T.DeiTForImageClassification(cfg), proc, folder)
+    if family == "dinov2":
+        cfg = T.Dinov2Config(
+            image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, mlp_ratio=2
+        )
+        proc = T.BitImageProcessorPil(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32})
+        return _save(T.Dinov2Model(cfg), proc, folder)
+    if family == "convnext":
+        cfg = T.ConvNextConfig(
+            num_channels=3, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 2, 1], image_size=32, **_classifier_kwargs()
+        )
+        proc = T.ConvNextImageProcessorPil(size={"shortest_edge": 32}, crop_pct=0.875)
+        return _save(T.ConvNextForImageClassification(cfg), proc, folder)
+    if family == "swin":
+        cfg = T.SwinConfig(
+            image_size=32,
+            patch_size=4,
+            embed_dim=16,
+            depths=[1, 2, 1],
+            num_heads=[1, 2, 2],
+            window_size=2,
+            **_classifier_kwargs(),
+        )
+        proc = T.ViTImageProcessorPil(
+            size={"height": 32, "width": 32},
+            image_mean=[0.485, 0.456, 0.406],
+            image_std=[0.229, 0.224, 0.225],
+            resample=3,
+        )
+        return _save(T.SwinForImageClassification(cfg), proc, folder)
+    if family == "resnet":
+        cfg = T.ResNetConfig(
+            embedding_size=8,
+            hidden_sizes=[8, 16, 16, 32],
+            depths=[1, 1, 1, 1],
+            layer_type="basic",
+            **_classifier_kwargs(),
+        )
+        proc = T.ConvNextImageProcessorPil(size={"shortest_edge": 32}, crop_pct=0.875)
+        return _save(T.ResNetForImageClassification(cfg), proc, folder)
+    if family == "clip":
+        return save_tiny_clip(folder, seed)
+    raise ValueError(family)
+
+
+def tiny_tokenizer(words: tuple[str, ...]) -> object:
+    """A word-level fast tokenizer: [PAD]=0, [UNK]=1, the words, then [EOS] (the highest id, as CLIP's)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(words)}}
+    vocab["[EOS]"] = len(vocab)
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A [EOS]", special_tokens=[("[EOS]", vocab["[EOS]"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", eos_token="[EOS]")
+
+
+def save_tiny_clip(folder: Path, seed: int = 0) -> Path:
+    """A tiny random CLIP (vision 32 px, text over a colour vocabulary) with its tokenizer and processor."""
+    import transformers as T
+
+    torch.manual_seed(seed)
+    words = (*COLOURS, "a", "photo", "picture", "image", "of", "an", ".")
+    tokenizer = tiny_tokenizer(words)
+    eos = len(words) + 2
+    cfg = T.CLIPConfig(
+        text_config={
+            "vocab_size": eos + 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+            "eos_token_id": eos,
+            "pad_token_id": 0,
+            "bos_token_id": 1,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+        projection_dim=16,
+    )
+    model = T.CLIPModel(cfg)
+    proc = T.CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    _save(model, proc, folder)
+    tokenizer.save_pretrained(folder)  # type: ignore[attr-defined]
+    return folder
