@@ -1,10 +1,12 @@
 """The `zero-shot` strategy: predict the user's labels without training on any example.
 
-Images: the backbone's own pretraining head (e.g. ImageNet-1k). Each user label is mapped to at most
-`TOP_M` source classes — exact name matches first, else whole-word substring matches and text-embedding
-neighbours (cosine >= `MATCH_THRESHOLD` with the text backbone, `minilm-l6` by default) ranked by
-similarity. A label's probability is the softmax mass of its source classes (a class claimed by k labels
-gives each 1/k), renormalised over the labels. Labels without a match get no mass and are reported.
+Images with an image-text backbone (`hf:` CLIP or SigLIP): each label's prompts ("a photo of a {label}.", or
+its description as written) embedded by the model's text tower and matched to the image embeddings, softmax
+at the model's own temperature. Other image backbones: their own pretraining head (e.g. ImageNet-1k). Each user
+label is mapped to at most `TOP_M` source classes — exact name matches first, else whole-word substring
+matches and text-embedding neighbours (cosine >= `MATCH_THRESHOLD` with the text backbone, `minilm-l6` by
+default) ranked by similarity. A label's probability is the softmax mass of its source classes (a class claimed
+by k labels gives each 1/k), renormalised over the labels. Labels without a match get no mass and are reported.
 
 Texts: cosine similarity between each text's embedding and each label's embedding (its name, or a
 description from a YAML/JSON file), softmax with temperature `TEMPERATURE`.
@@ -29,6 +31,7 @@ from torch import nn
 
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
+from headstart.backbones.hf_clip import TextEncoder, label_prompts
 from headstart.data.dataset import Dataset
 from headstart.data.modalities import get_modality
 from headstart.errors import StrategyError, UsageError
@@ -85,6 +88,20 @@ def embed_texts(
     dataset = Dataset(modality="text", items=tuple(texts), ids=tuple(f"label {i}" for i in range(len(texts))))
     x = extract_features(backbone, dataset, threads=threads, batch_size=batch_size, on_bad="fail", progress=progress)
     return _l2(x.features)
+
+
+def text_encoder_of(backbone: Backbone) -> TextEncoder | None:
+    """The text tower of an image-text backbone (CLIP, SigLIP), else None."""
+    encoder = getattr(backbone, "text_encoder", None)
+    return encoder if isinstance(encoder, TextEncoder) else None
+
+
+def image_text_label_vectors(encoder: TextEncoder, prompts: list[list[str]]) -> np.ndarray:
+    """One unit vector per label: the mean of its prompts' embeddings (prompt ensembling), renormalised."""
+    flat = [p for group in prompts for p in group]
+    rows = encoder.embed(flat)
+    bounds = np.cumsum([0, *(len(g) for g in prompts)])
+    return _l2(np.stack([rows[bounds[i] : bounds[i + 1]].mean(axis=0) for i in range(len(prompts))]))
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -301,7 +318,10 @@ class ZeroShotStrategy(Strategy):
     """No training: label names matched to the source head (images) or to text embeddings (texts)."""
 
     name = "zero-shot"
-    description = "no training: label names matched to the pretraining classes (images) or to the texts"
+    description = (
+        "no training: label names matched to the pretraining classes or an image-text model's image embeddings "
+        "(images), or to the texts"
+    )
     tasks = ("classification", "multilabel")
     options = frozenset({"text_backbone", "label_descriptions"})
     expansion = "label-similarity"
@@ -327,6 +347,16 @@ class ZeroShotStrategy(Strategy):
             vectors = embed_texts(backbone, [label_texts[lab] for lab in labels], **run)
             head = LabelSimilarityHead(vectors, label_texts, multilabel=get_task(train.task).outputs is Outputs.TAGS)
             strategy = self._strategy_manifest(backbone, "label-similarity", config.label_descriptions, None)
+            model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
+        elif (encoder := text_encoder_of(backbone)) is not None:  # an image-text model embeds the labels itself
+            if config.text_backbone is not None:
+                notes.append(f"zero-shot uses the text tower of {backbone.name!r}; --text-backbone is unused")
+            prompts = {lab: label_prompts(label_texts[lab], is_description=lab in descriptions) for lab in labels}
+            vectors = image_text_label_vectors(encoder, [prompts[lab] for lab in labels])
+            multilabel = get_task(train.task).outputs is Outputs.TAGS
+            head = LabelSimilarityHead(vectors, label_texts, encoder.temperature, multilabel=multilabel)
+            strategy = self._strategy_manifest(backbone, "image-text", config.label_descriptions, None)
+            strategy.update(prompts=prompts, text_encoder=encoder.describe())
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
         else:
             head, text_backbone = self._source_head(backbone, labels, label_texts, config.text_backbone, run)
