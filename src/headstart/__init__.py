@@ -31,19 +31,32 @@ if TYPE_CHECKING:  # what a type checker sees: the facade's signatures (at run t
         runs,
         study,
     )
+    from headstart.backbones.base import BackboneInfo
+    from headstart.backbones.registry import register_backbone
+    from headstart.data.modalities import register_modality
     from headstart.server.app import create_app
     from headstart.server.process import serve
+    from headstart.tasks import register_task
 
 __all__ = ["__version__", "evaluate", "expand", "fit", "inspect", "list_backbones", "load", "predict", "rank", "study"]
 __all__ += ["create_app", "export", "promote", "reproduce", "run_details", "runs", "serve"]
 _FACES = {"serve": "headstart.server.process", "create_app": "headstart.server.app"}  # the HTTP face's entry points
+# What a plugin package needs (see headstart.plugins): registries, not the facade, so no torch loads with them.
+_REGISTRIES = {
+    "register_backbone": "headstart.backbones.registry",
+    "BackboneInfo": "headstart.backbones.base",
+    "register_modality": "headstart.data.modalities",
+    "register_task": "headstart.tasks",
+}
+__all__ += ["BackboneInfo", "register_backbone", "register_modality", "register_task"]  # the keys of _REGISTRIES
 
 
 def __getattr__(name: str) -> Any:
     """`headstart.fit` and the other public functions, from their module the first time one is asked for."""
     if name not in __all__ or name == "__version__":
         raise AttributeError(f"module 'headstart' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_FACES.get(name, "headstart.api")), name)
+    module = _FACES.get(name) or _REGISTRIES.get(name) or "headstart.api"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from headstart.errors import UsageError
+from headstart.plugins import load_plugins
 from headstart.tasks.labels import DEFAULT_THRESHOLD, Answer
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ def get_task(name: str | Task) -> Task:
     if isinstance(name, Task):
         return name
     task = _TASKS.get(name)
+    if task is None and load_plugins("headstart.tasks"):
+        task = _TASKS.get(name)
     if task is None:
         raise UsageError(
             f"task={name!r} is not a known task kind",
@@ -161,7 +164,8 @@ def is_task(name: object) -> bool:
 
 
 def all_tasks() -> list[Task]:
-    """The registered task kinds, in registration order."""
+    """The registered task kinds, in registration order (plugins' after the built-ins)."""
+    load_plugins("headstart.tasks")
     return list(_TASKS.values())
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from headstart.errors import UsageError
+from headstart.plugins import load_plugins
 
 if TYPE_CHECKING:
     from headstart.data.dataset import Dataset
@@ -101,6 +102,8 @@ def get_modality(name: str | Modality) -> Modality:
     if isinstance(name, Modality):
         return name
     modality = _MODALITIES.get(name) if isinstance(name, str) else None
+    if modality is None and isinstance(name, str) and load_plugins("headstart.modalities"):
+        modality = _MODALITIES.get(name)
     if modality is None:
         raise UsageError(
             f"modality {name!r} is not known",
@@ -121,6 +124,7 @@ def is_modality(name: object) -> bool:
 
 
 def all_modalities() -> list[Modality]:
+    load_plugins("headstart.modalities")
     return list(_MODALITIES.values())
 
 
