@@ -21,7 +21,7 @@ from headstart.server import create_app
 from tests.backbones.tiny_hf import LABELS, save_tiny
 from tests.conftest import make_image_folder
 
-FAMILIES = ["vit", "deit", "dinov2", "convnext", "swin", "resnet", "clip"]
+FAMILIES = ["vit", "deit", "dinov2", "convnext", "convnextv2", "swin", "resnet", "clip", "siglip"]
 STAGES = {
     "vit": ["embeddings", "layer0", "layer1", "layer2", "norm"],
     "deit": ["embeddings", "layer0", "layer1", "norm"],
@@ -30,6 +30,8 @@ STAGES = {
     "swin": ["embeddings", "stage0", "stage1", "stage2", "norm"],
     "resnet": ["embeddings", "stage0", "stage1", "stage2", "stage3"],
     "clip": ["embeddings", "layer0", "layer1", "head"],
+    "convnextv2": ["embeddings", "stage0", "stage1", "stage2", "stage3", "norm"],
+    "siglip": ["embeddings", "layer0", "layer1", "head"],
 }
 POOL = {
     "vit": "cls",
@@ -39,6 +41,8 @@ POOL = {
     "swin": "mean",
     "resnet": "mean",
     "clip": "cls",
+    "convnextv2": "mean",
+    "siglip": "cls",
 }
 WITH_HEAD = {"vit", "deit", "convnext", "swin", "resnet"}  # saved as *ForImageClassification
 
@@ -75,7 +79,7 @@ def test_stages_pooling_and_preprocessing_follow_the_model(
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-5
     assert b.preprocess_config()["pool"] == POOL[family] and b.preprocess_config()["resize_to"]
     assert b.embed_torch(pictures).shape == (3, b.feature_dim)
-    assert len(b.weights_sha256) == 64 and (b.text_encoder is not None) == (family == "clip")
+    assert len(b.weights_sha256) == 64 and (b.text_encoder is not None) == (family in ("clip", "siglip"))
 
 
 @pytest.mark.parametrize("family", sorted(WITH_HEAD))
@@ -194,3 +198,20 @@ def test_the_kind_of_model_comes_from_its_config(folders: dict[str, Path]) -> No
         "vit": "image", "dinov2": "image", "swin": "image", "clip": "image-text",
     }  # fmt: skip
     assert resolve.__module__ == "headstart.backbones.hf_source"
+
+
+def test_models_all_lists_the_hf_forms_and_the_cached_hub_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from headstart.backbones import hf_source
+    from headstart.cli.main import app
+
+    monkeypatch.setattr(hf_source, "cached_hub_models", lambda: [("acme/vit-small", "image")])
+    listed = CliRunner().invoke(app, ["models", "--all", "--json"])
+    assert listed.exit_code == 0, listed.output
+    body = json.loads(listed.stdout)
+    assert {f["kind"] for f in body["hf_forms"]} == {"text", "image", "image-text"}
+    assert body["hf_cached"] == [{"name": "hf:acme/vit-small", "kind": "image"}]
+    assert "hf_forms" not in json.loads(CliRunner().invoke(app, ["models", "--json"]).stdout)
+    table = CliRunner().invoke(app, ["models", "--all"])
+    assert "hf:acme/vit-small" in table.stdout and "HEADSTART_ALLOW_DOWNLOAD=1" in table.stdout

@@ -94,8 +94,22 @@ def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
         )
         proc = T.ConvNextImageProcessorPil(size={"shortest_edge": 32}, crop_pct=0.875)
         return _save(T.ResNetForImageClassification(cfg), proc, folder)
+    if family == "convnextv2":
+        cfg = T.ConvNextV2Config(num_channels=3, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], image_size=32)
+        return _save(T.ConvNextV2Model(cfg), T.ConvNextImageProcessorPil(size={"shortest_edge": 32}), folder)
     if family == "clip":
         return save_tiny_clip(folder, seed)
+    if family == "siglip":
+        words = (*COLOURS, "a", "photo", "picture", "image", "of", "an", ".")
+        cfg = T.SiglipConfig(
+            text_config={"vocab_size": len(words) + 3, "hidden_size": 32, "intermediate_size": 64,
+                         "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 16},
+            vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
+                           "num_hidden_layers": 2, "num_attention_heads": 2},
+        )  # fmt: skip
+        _save(T.SiglipModel(cfg), T.SiglipImageProcessorPil(size={"height": 32, "width": 32}), folder)
+        tiny_tokenizer(words).save_pretrained(folder)  # type: ignore[attr-defined]
+        return folder
     raise ValueError(family)
 
 

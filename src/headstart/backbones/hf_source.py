@@ -160,3 +160,51 @@ def split_options(source: str) -> tuple[str, dict[str, str]]:
     if unknown:
         raise BackboneError(f"unknown option(s) {', '.join(unknown)} in hf:{source}", expected="pool=cls|mean|cls+mean")
     return base, options
+
+
+@dataclass(frozen=True)
+class HfForm:
+    """One kind of model `hf:` reads (what `headstart models --all` lists)."""
+
+    kind: HfKind
+    modality: str
+    families: str
+    pooling: str
+    extra: str
+
+
+SUPPORTED_FORMS = (
+    HfForm("text", "text", "BERT-family encoders (.embeddings + .encoder.layer), sentence-transformers folders",
+           "the folder's pooling (mean or CLS), else mean", "tokenizer from the folder"),
+    HfForm("image", "image", "ViT, DeiT, DINOv2, ConvNeXt/V2, Swin, ResNet (AutoModel or "
+           "AutoModelForImageClassification)", "CLS (ViT/DeiT/DINOv2), mean (ConvNeXt/Swin/ResNet); #pool=",
+           "image processor replayed in PIL/numpy; a classifier's head kept as source head (id2label)"),
+    HfForm("image-text", "image", "CLIP, SigLIP (the image tower, projected into the joint space)",
+           "the model's own (projected CLS, attention pool)", "text tower used by zero-shot for label prompts"),
+)  # fmt: skip
+
+
+def cached_hub_models() -> list[tuple[str, HfKind]]:
+    """Hub models in the local Hugging Face cache that `hf:` can read offline: (repo id, kind)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+    except ImportError:
+        return []
+    try:
+        cache = scan_cache_dir()
+    except (CacheNotFound, OSError):
+        return []
+    found: list[tuple[str, HfKind]] = []
+    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for revision in repo.revisions:
+            config = revision.snapshot_path / "config.json"
+            if config.is_file():
+                try:
+                    found.append((repo.repo_id, hf_kind(json.loads(config.read_text()))))
+                except (OSError, json.JSONDecodeError):
+                    continue
+                break
+    return found
