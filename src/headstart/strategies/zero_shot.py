@@ -291,9 +291,13 @@ class _LabelSimilarityModule(nn.Module):
 class ZeroShotSection(FeatureSection):
     """`strategy` of a zero-shot bundle: how labels were matched and which text backbone embedded them."""
 
-    mode: str | None = None  # "label-similarity" (texts) or "source-mapping" (the image backbone's own classes)
+    # "label-similarity" (texts), "image-text" (an image-text model's text tower) or "source-mapping" (the image
+    # backbone's own classes)
+    mode: str | None = None
     label_descriptions: str | None = None
     text_backbone: dict[str, Any] | None = None  # name and weights hash
+    prompts: dict[str, list[str]] | None = None  # image-text: each label's prompts, averaged into its vector
+    text_encoder: dict[str, Any] | None = None  # image-text: the text tower's tokenizer and temperature
 
 
 class ZeroShotHeadSection(HeadSection):
