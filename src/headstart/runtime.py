@@ -277,7 +277,9 @@ class FrozenRunner:
         if self.engine == "torch" and precision == "int8":
             raise BackboneError("precision='int8' needs ONNX Runtime", expected="engine='auto' or 'onnxruntime'")
         if self.engine == "onnxruntime":
-            self.onnx_path = self._ensure_export()
+            self.onnx_path = self._export_or_eager(engine)
+        if self.engine == "onnxruntime":
+            assert self.onnx_path is not None
             if precision == "int8":
                 self.onnx_path = self._int8_or_fp32(self.onnx_path)
             self._session = open_session(self.onnx_path, self.threads)
@@ -326,6 +328,28 @@ class FrozenRunner:
 
     def _export_key(self) -> str:
         return export_key(self.backbone, self.stop, self.pooled)
+
+    def _export_or_eager(self, engine: Engine) -> Path | None:
+        """The checked export; for a backbone that allows it (`export_fallback`) and engine 'auto', None and
+        eager torch with the reason in `degraded` when the architecture does not export or its export disagrees."""
+        if engine != "auto" or not self.backbone.export_fallback:
+            return self._ensure_export()
+        try:
+            return self._ensure_export()
+        except Exception as exc:  # the exporters raise many types; the reason is kept and shown, not swallowed
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            self.degraded = (
+                f"the ONNX export of {self.backbone.name} (stages[0:{self.stop}]) failed ({type(exc).__name__}: "
+                f"{reason}): running the frozen stages eagerly in torch (slower, same results)"
+            )
+            warnings.warn(self.degraded, stacklevel=3)
+            if self.precision == "int8":
+                raise BackboneError(
+                    f"precision='int8' needs an ONNX export of {self.backbone.name}, and it failed",
+                    expected="precision='fp32'",
+                ) from exc
+            self.engine = "torch"
+            return None
 
     def _ensure_export(self) -> Path:
         key = self._export_key()

@@ -215,3 +215,24 @@ def test_models_all_lists_the_hf_forms_and_the_cached_hub_models(monkeypatch: py
     assert "hf_forms" not in json.loads(CliRunner().invoke(app, ["models", "--json"]).stdout)
     table = CliRunner().invoke(app, ["models", "--all"])
     assert "hf:acme/vit-small" in table.stdout and "HEADSTART_ALLOW_DOWNLOAD=1" in table.stdout
+
+
+def test_an_architecture_that_will_not_export_runs_eagerly_with_a_note(
+    folders: dict[str, Path], pictures: list[Image.Image], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    b = get_backbone(f"hf:{folders['resnet']}")
+    monkeypatch.setattr("headstart.runtime.cache_dir", lambda *names: tmp_path)  # nothing exported earlier
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unsupported operator aten::fancy_op")
+
+    monkeypatch.setattr("headstart.runtime.export_onnx", refuse)
+    with pytest.warns(UserWarning, match=r"failed \(RuntimeError: unsupported operator aten::fancy_op\).*eagerly"):
+        runner = FrozenRunner(b, stop=2)
+    assert runner.engine == "torch" and "fancy_op" in (runner.degraded or "")
+    x = b.preprocess(pictures)
+    np.testing.assert_allclose(runner(x), runner.run_torch(x))
+    with pytest.raises(RuntimeError, match="fancy_op"):  # asked for ONNX Runtime explicitly: an error
+        FrozenRunner(b, stop=2, engine="onnxruntime")
+    with pytest.raises(RuntimeError, match="fancy_op"):  # the built-ins never degrade silently
+        FrozenRunner(get_backbone("test-cnn"), stop=1, pooled=False)

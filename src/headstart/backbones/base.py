@@ -74,6 +74,9 @@ class Backbone(ABC):
     # How the frozen prefix is compiled to ONNX: "torchscript" (legacy exporter, fine for CNNs) or
     # "dynamo" (needed for transformers, where the legacy exporter gives wrong outputs).
     onnx_exporter: str = "torchscript"
+    # True: when the export fails or disagrees with torch, the frozen part runs eagerly with a note (for
+    # architectures headstart did not write, e.g. `hf:` models); False: the failure is an error.
+    export_fallback: bool = False
 
     @property
     @abstractmethod

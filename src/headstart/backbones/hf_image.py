@@ -41,6 +41,7 @@ class TransformerImage(StagedBackbone):
     modality = "image"
     activation_key = "hidden"
     onnx_exporter = "dynamo"  # the legacy exporter is not trusted on transformers (wrong MiniLM outputs)
+    export_fallback = True  # an architecture that will not export runs eagerly, with a note
 
     def __init__(self, source: str, name: str | None = None, pool: str | None = None, license: str = "unknown") -> None:
         base_source, options = split_options(source)
