@@ -246,6 +246,15 @@ class Run:
     def active(self) -> bool:
         return self.run_id is not None and (self.store is not None or self.journal is not None)
 
+    def _client(self) -> Any:
+        """The MLflow client of an active run without a journal (every caller checked `active` first)."""
+        assert self.store is not None
+        return self.store.client
+
+    def _id(self) -> str:
+        assert self.run_id is not None
+        return self.run_id
+
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
         try:
@@ -265,7 +274,7 @@ class Run:
         flat = [Param(metric_name(k), _param_value(v)) for k, v in flatten(params).items()]
         with self._guard("log params"):
             for start in range(0, len(flat), _BATCH):
-                self.store.client.log_batch(self.run_id, params=flat[start : start + _BATCH])  # type: ignore[union-attr]
+                self._client().log_batch(self._id(), params=flat[start : start + _BATCH])
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log numeric metrics (nested mappings flattened; non-numbers and None skipped) at `step`."""
@@ -285,7 +294,7 @@ class Run:
         rows = [Metric(*value) for value in values]
         with self._guard("log metrics"):
             for start in range(0, len(rows), 1000):
-                self.store.client.log_batch(self.run_id, metrics=rows[start : start + 1000])  # type: ignore[union-attr]
+                self._client().log_batch(self._id(), metrics=rows[start : start + 1000])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags (values as text); tags, unlike params, may be changed later."""
@@ -298,7 +307,7 @@ class Run:
 
         rows = [RunTag(k, _param_value(v)) for k, v in tags.items()]
         with self._guard("set tags"):
-            self.store.client.log_batch(self.run_id, tags=rows)  # type: ignore[union-attr]
+            self._client().log_batch(self._id(), tags=rows)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Copy one file into the run's artifacts (under `artifact_path`)."""
@@ -307,7 +316,7 @@ class Run:
                 self.journal.artifact(Path(path), artifact_path)
         elif self.active:
             with self._guard(f"log artifact {path}"):
-                self.store.client.log_artifact(self.run_id, str(path), artifact_path)  # type: ignore[union-attr]
+                self._client().log_artifact(self._id(), str(path), artifact_path)
 
     def log_artifact_dir(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Copy a folder's contents (e.g. a bundle or a report) into the run's artifacts under `artifact_path`."""
@@ -316,7 +325,7 @@ class Run:
                 self.journal.artifact_dir(Path(path), artifact_path)
         elif self.active:
             with self._guard(f"log artifacts from {path}"):
-                self.store.client.log_artifacts(self.run_id, str(path), artifact_path)  # type: ignore[union-attr]
+                self._client().log_artifacts(self._id(), str(path), artifact_path)
 
     def log_json(self, name: str, document: Any, artifact_path: str | None = None) -> None:
         """Write `document` as the JSON artifact `name`."""
@@ -336,7 +345,7 @@ class Run:
             self.journal = None  # ended: later calls are no-ops
         elif self.active:
             with self._guard("end the run"):
-                self.store.client.set_terminated(self.run_id, status)  # type: ignore[union-attr]
+                self._client().set_terminated(self._id(), status)
 
 
 def start_run(
@@ -612,7 +621,7 @@ def search_runs(
     alternatives = [f"tags.`{TAG_DATA_PATH}` = {_quote(p)}" for p in data_paths]
     alternatives += [f"tags.`{TAG_FINGERPRINT}` LIKE {_quote(f + '%')}" for f in fingerprints]
     found: dict[str, Any] = {}
-    for extra in alternatives or [None]:
+    for extra in alternatives or [""]:  # "": no alternative, the base conditions alone
         where = " and ".join([*base, *([extra] if extra else [])])
         for run in store.client.search_runs(
             [store.experiment_id], where, max_results=limit, order_by=["attributes.start_time DESC"]

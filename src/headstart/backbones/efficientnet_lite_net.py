@@ -6,6 +6,7 @@ import contextlib
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,7 +48,8 @@ def group_blocks(blocks: Sequence[nn.Module]) -> list[list[nn.Module]]:
     groups: list[list[nn.Module]] = []
     previous = None
     for block in blocks:
-        out = block._block_args.output_filters
+        args: Any = block._block_args  # efficientnet_lite_pytorch's MBConvBlock: untyped
+        out = args.output_filters
         if out != previous:
             groups.append([])
             previous = out
@@ -73,4 +75,7 @@ def build_network(variant: str, size: int, weights: Path) -> tuple[StagedNet, nn
     stages: list[nn.Module] = [_Stem(net._conv_stem, net._bn0, net._swish)]
     stages += [_Blocks(g) for g in groups]
     stages.append(_Head(net._conv_head, net._bn1, net._swish))
-    return eval_frozen(StagedNet(names, stages)), net._fc
+    head = net._fc
+    if not isinstance(head, nn.Linear):
+        raise BackboneError(f"{variant}'s classifier is not a linear layer")  # the source head maps it
+    return eval_frozen(StagedNet(names, stages)), head

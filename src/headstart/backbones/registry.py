@@ -165,8 +165,9 @@ def check_modality(backbone: Backbone | BackboneInfo | str, data_modality: str) 
         raise ModalityMismatchError(name, modality, data_modality)
 
 
-def _installed(module: str) -> Callable[[], bool]:
-    return lambda: importlib.util.find_spec(module) is not None
+def _installed(*modules: str) -> Callable[[], bool]:
+    """Whether every one of `modules` is importable, checked when asked (not at registration)."""
+    return lambda: all(importlib.util.find_spec(module) is not None for module in modules)
 
 
 def _lazy(module: str, name: str) -> Callable[..., Backbone]:
@@ -193,10 +194,7 @@ def _register_builtins() -> None:
             variant,
             lite_factory(variant),
             eff.static_info(variant),
-            available=lambda w=wheel: (
-                importlib.util.find_spec("efficientnet_lite_pytorch") is not None
-                and importlib.util.find_spec(w) is not None
-            ),
+            available=_installed("efficientnet_lite_pytorch", wheel),
         )
     text = "headstart.backbones.sentence_transformer"
     register_backbone(

@@ -114,7 +114,7 @@ class TransformerText(TextStagedBackbone):
 
         folder = Path(source).expanduser()
         self.local = folder.is_dir()
-        if not self.local and (source.startswith(("/", ".", "~")) or "\\" in source or folder.exists()):
+        if not self.local and (str(source).startswith(("/", ".", "~")) or "\\" in str(source) or folder.exists()):
             raise BackboneError(  # plainly a path: the hub's repo-id rules would be a confusing answer
                 f"hf:{source}: {'no folder at' if not folder.exists() else 'not a folder:'} {str(folder)!r}",
                 expected="hf:<folder with config.json, tokenizer and weights> or hf:<hub id, e.g. org/model>",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from headstart.backbones.base import State
@@ -10,7 +12,7 @@ from headstart.backbones.base import State
 class StagedNet(nn.Module):
     """The whole network as ordered stages; each stage maps a state dict to a new state dict."""
 
-    def __init__(self, names: list[str], stages: list[nn.Module]) -> None:
+    def __init__(self, names: list[str], stages: Sequence[nn.Module]) -> None:
         super().__init__()
         if len(names) != len(stages):
             raise ValueError("one name per stage is required")

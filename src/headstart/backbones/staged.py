@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from headstart.backbones.stage_net import StagedNet
+
+Net = TypeVar("Net", bound="nn.Module")  # eval_frozen returns what it is given
 
 
 def __getattr__(name: str) -> Any:
@@ -136,7 +138,7 @@ class TextStagedBackbone(StagedBackbone):
         )
 
 
-def eval_frozen(net: nn.Module) -> nn.Module:
+def eval_frozen(net: Net) -> Net:
     """Put a pretrained network in eval mode with gradients off (strategies re-enable what they train)."""
     net.eval()
     for p in net.parameters():

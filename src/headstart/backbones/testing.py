@@ -50,8 +50,10 @@ class TestCNN(ImageStagedBackbone):
             torch.manual_seed(SEED)
             stages = [_Conv(3, 8, "image"), _Conv(8, 16, "feature_map"), _Conv(16, 16, "feature_map")]
             for s in stages:  # non-trivial BN statistics so eval-mode BN matters in parity tests
-                s.bn.running_mean.uniform_(-0.1, 0.1)
-                s.bn.running_var.uniform_(0.5, 1.5)
+                mean, var = s.bn.running_mean, s.bn.running_var
+                assert mean is not None and var is not None  # BatchNorm2d tracks running statistics by default
+                mean.uniform_(-0.1, 0.1)
+                var.uniform_(0.5, 1.5)
             self._head = nn.Linear(16, len(SOURCE_CLASSES))
         self._net = eval_frozen(StagedNet(["conv1", "conv2", "conv3"], stages))
         eval_frozen(self._head)

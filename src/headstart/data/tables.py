@@ -368,8 +368,8 @@ def _build(
 ) -> Dataset:
     """Rows → items (texts, or image paths resolved from the table's folder), labels and splits."""
     if on_bad == "fail" and bad_rows:
-        n, reason = bad_rows[0]
-        raise BadItemError(f"{path}: row {n}", reason)
+        first, why = bad_rows[0]
+        raise BadItemError(f"{path}: row {first}", why)
     skipped: list[SkippedItem] = [SkippedItem(f"row {n}", reason) for n, reason in bad_rows]
     items: list[str] = []
     ids: list[str] = []

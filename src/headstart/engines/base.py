@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +44,6 @@ class Engine(Protocol):
 
     def run_cells(
         self, cells: list[Any], runner: Callable[[Any], dict[str, Any]], *, cpus: float = 1, emit: Event | None = None
-    ) -> Iterator[CellOutcome]:
+    ) -> Generator[CellOutcome, None, None]:
         """Yield (cell, record) as cells finish; closing the iterator stops (and cancels) the rest."""
         ...

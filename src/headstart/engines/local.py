@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ class LocalEngine:
 
     def run_cells(
         self, cells: list[Any], runner: Callable[[Any], dict[str, Any]], *, cpus: float = 1, emit: Event | None = None
-    ) -> Iterator[CellOutcome]:
+    ) -> Generator[CellOutcome, None, None]:
         for cell in cells:
             if emit:
                 emit("cell_start", cell=cell)

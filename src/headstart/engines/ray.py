@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,7 @@ class RayEngine:
     # -- study cells ---------------------------------------------------------------------------
     def run_cells(
         self, cells: list[Any], runner: Callable[[Any], dict[str, Any]], *, cpus: float = 1, emit: Event | None = None
-    ) -> Iterator[CellOutcome]:
+    ) -> Generator[CellOutcome, None, None]:
         ray = self.ray
         task = ray.remote(headstart_cell).options(num_cpus=cpus, max_retries=RETRIES, retry_exceptions=False)
         shared = ray.put(runner)

@@ -88,7 +88,8 @@ def accuracy_vs_budget(
         seeds = [(x, c["accuracy"]) for r, x in zip(rows, xs, strict=True) for c in records
                  if c["strategy"] == spec and c["budget"] == r["budget"] and c["status"] == "ok"]  # fmt: skip
         if seeds:
-            ax.scatter(*zip(*seeds, strict=True), s=9, color=style["color"], alpha=0.45, linewidths=0)
+            seed_x, seed_y = zip(*seeds, strict=True)
+            ax.scatter(seed_x, seed_y, s=9, color=style["color"], alpha=0.45, linewidths=0)
     if ticks:
         ax.set_xscale("log")
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
@@ -162,7 +163,8 @@ def energy_per_strategy(
     _style_axes(ax)
     if intensity:
         right = ax.secondary_yaxis(
-            "right", functions=(lambda wh: wh * intensity / 1000, lambda g: g * 1000 / intensity)
+            "right",
+            functions=(lambda wh: np.asarray(wh) * intensity / 1000, lambda g: np.asarray(g) * 1000 / intensity),
         )
         right.set_ylabel(f"g CO2e per fit ({country}, {intensity:.0f} g/kWh)")
     legend = ", ".join(f"{b if b != '0' else 'zero-shot'}" for b in budgets)

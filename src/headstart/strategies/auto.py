@@ -310,7 +310,7 @@ class AutoStrategy(Strategy):
         ranking = _Ranking()
         if n_per_class > 0:
             self._rank(ranking, sample, names, "last", config)
-        first = {"metric": self.metric, "candidates": names, "shape": shape}
+        first: dict[str, Any] = {"metric": self.metric, "candidates": names, "shape": shape}
         decision = decide(ranking.rows, n_per_class, config.time_budget, **first)
         # from CONTRASTIVE_OVER_ZERO_SHOT labels per class RC precedes RZ: zero-shot cannot change the choice
         if n_per_class > 0 and not (decision.rule == "RC" and n_per_class >= CONTRASTIVE_OVER_ZERO_SHOT):

@@ -26,6 +26,11 @@ class FeatureHeadModule(nn.Module):
 class LinearProbaModule(nn.Module):
     """A fitted linear head in torch: standardise → linear → / temperature → softmax."""
 
+    mean: torch.Tensor  # buffers: the head's arrays
+    scale: torch.Tensor
+    coef: torch.Tensor
+    intercept: torch.Tensor
+
     def __init__(
         self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray, temperature: float
     ) -> None:

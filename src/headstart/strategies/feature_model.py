@@ -57,6 +57,7 @@ class Head(Protocol):
 class FeatureHeadModel(Model):
     """Pooled backbone features → head."""
 
+    backbone: Backbone  # always one: the features are its
     _frozen: FrozenRunner | None = None  # the compiled backbone, opened once and reused across calls
     precision: str = "fp32"  # "int8": the quantized backbone (opt-in, set through Predictor.configure)
 

@@ -71,6 +71,9 @@ MIN_VALIDATION_ITEMS = 20  # below this, a held-out split only adds noise: train
 class TopNet(nn.Module):
     """Trainable copies of stages[cut:], the backbone's pooling, feature standardisation and a linear head."""
 
+    mean: torch.Tensor  # buffers: the features' standardisation, saved with the weights
+    scale: torch.Tensor
+
     def __init__(
         self, stages: list[nn.Module], pool: Callable[[State], torch.Tensor], dim: int, n_classes: int
     ) -> None:
@@ -106,15 +109,22 @@ class TopNet(nn.Module):
 
 def build_top(backbone: Backbone, cut: int, n_classes: int, pretrained: bool = True) -> TopNet:
     """A TopNet over trainable copies of stages[cut:] (re-initialised when not `pretrained`)."""
-    source = backbone.module().stages  # type: ignore[union-attr]
+    source = getattr(backbone.module(), "stages", None)
+    if not isinstance(source, nn.ModuleList):
+        raise StrategyError(
+            f"backbone {backbone.name!r} does not expose its stages",
+            expected="a backbone whose module() is a StagedNet (backbones/stage_net.py)",
+            fix="fine-tune a built-in backbone, or use --strategy linear with this one",
+        )
     stages = [copy.deepcopy(source[i]) for i in range(cut, len(source))]
     for stage in stages:
         for p in stage.parameters():
             p.requires_grad_(True)
         if not pretrained:
             for sub in stage.modules():
-                if hasattr(sub, "reset_parameters") and sub is not stage:
-                    sub.reset_parameters()
+                reset = getattr(sub, "reset_parameters", None)
+                if callable(reset) and sub is not stage:
+                    reset()
                 if isinstance(sub, nn.modules.batchnorm._BatchNorm):
                     sub.reset_running_stats()
                     sub.momentum = 0.1  # ported TF weights use 0.01: too slow for statistics learnt from zero
@@ -131,6 +141,8 @@ def frozen_batchnorm(top: TopNet) -> list[nn.Module]:
 
 class FinetuneModel(Model):
     """Frozen prefix stages[:cut] in ONNX Runtime, then the trained TopNet in torch."""
+
+    backbone: Backbone  # always one: fine-tuning trains part of it
 
     def __init__(
         self,

@@ -308,7 +308,12 @@ def activation_memory(
     cap = limit  # what the activations may take (less what `tuned` takes)
     if (per_class is not None and per_class <= 0) or cut <= 0 or not len(train):
         return None
-    run = {"threads": config.threads, "batch_size": config.batch_size, "on_bad": "skip", "progress": False}
+    run: dict[str, Any] = {
+        "threads": config.threads,
+        "batch_size": config.batch_size,
+        "on_bad": "skip",
+        "progress": False,
+    }
     assert train.labels is not None
     target_of = {label: i for i, label in enumerate(labels)}
 

@@ -137,7 +137,7 @@ class MultiLabelHead(_LinearState):
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray]) -> Self:
         head = cls(C=config.get("C"))
-        head.C_ = config.get("C")
+        head.C_ = float(config["C"])
         return head._restore(state)
 
 
@@ -188,7 +188,7 @@ class RidgeHead(_LinearState):
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray]) -> Self:
         head = cls(alpha=config.get("alpha"))
-        head.alpha_ = config.get("alpha")
+        head.alpha_ = float(config["alpha"])
         return head._restore(state)
 
 

@@ -39,7 +39,7 @@ def grouped_order(
     order, rng = epoch_order(len(targets), epoch, seed)
     if rng is None or group <= 1:
         return order, rng
-    runs = []
+    runs: list[np.ndarray] = []
     for label in np.unique(targets):
         members = order[targets[order] == label]
         runs.extend(members[i : i + group] for i in range(0, len(members), group))

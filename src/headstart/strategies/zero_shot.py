@@ -213,7 +213,9 @@ class SourceMappedHead:
 
     @classmethod
     def from_state(cls, config: dict[str, Any], state: dict[str, np.ndarray], labels: list[str]) -> SourceMappedHead:
-        matching = {k: config[k] for k in ("threshold", "top_m", "text_backbone", "label_texts") if k in config}
+        matching: dict[str, Any] = {
+            k: config[k] for k in ("threshold", "top_m", "text_backbone", "label_texts") if k in config
+        }
         multilabel = bool(config.get("multilabel", False))
         return cls(state["source_weight"], state["source_bias"], labels, config["mapping"], matching, multilabel)
 
@@ -263,6 +265,10 @@ class LabelSimilarityHead:
 
 
 class _SourceMappedModule(nn.Module):
+    weight: torch.Tensor  # buffers: the source head and the label mapping
+    bias: torch.Tensor
+    matrix: torch.Tensor
+
     def __init__(self, weight: np.ndarray, bias: np.ndarray, matrix: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("weight", torch.as_tensor(np.asarray(weight, dtype=np.float32)))
@@ -275,6 +281,8 @@ class _SourceMappedModule(nn.Module):
 
 
 class _LabelSimilarityModule(nn.Module):
+    labels: torch.Tensor  # buffer: one unit vector per label
+
     def __init__(self, label_vectors: np.ndarray, temperature: float) -> None:
         super().__init__()
         self.register_buffer("labels", torch.as_tensor(np.asarray(label_vectors, dtype=np.float32)))
@@ -343,7 +351,7 @@ class ZeroShotStrategy(Strategy):
             f"zero-shot: nothing trained; the {len(train)} training item(s) gave only their label names"
             + (" (--labels-per-class has no effect)" if config.labels_per_class is not None else "")
         )
-        run = {"threads": config.threads, "batch_size": config.batch_size, "progress": config.progress}
+        run: dict[str, Any] = {"threads": config.threads, "batch_size": config.batch_size, "progress": config.progress}
         head: SourceMappedHead | LabelSimilarityHead
         if get_modality(backbone.modality).accepts_texts:  # it embeds the label names itself
             if config.text_backbone is not None and config.text_backbone != backbone.name:

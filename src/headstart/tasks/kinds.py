@@ -90,7 +90,7 @@ class MultiLabel(Task):
 
     def decisions(self, outputs: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None) -> list[Any]:
         limits = thresholds if thresholds is not None else np.full(len(labels), DEFAULT_THRESHOLD)
-        return [[labels[j] for j in np.flatnonzero(row >= limits)] for row in outputs]
+        return [[labels[int(j)] for j in np.flatnonzero(row >= limits)] for row in outputs]
 
     def answer(self, row: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None, top_k: int) -> Answer:
         order = np.argsort(-row)[: min(top_k, len(labels))]

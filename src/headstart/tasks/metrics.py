@@ -62,7 +62,7 @@ class MultiLabelReport:
     subset_accuracy: float
     n: int
     labels: list[str]
-    per_label: dict[str, dict[str, float]]
+    per_label: dict[str, dict[str, float | None]]  # average_precision is None for a tag without positives
 
     task = "multilabel"
 

@@ -27,8 +27,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (spec, budget), rs in sorted(groups.items(), key=lambda kv: (order.index(kv[0][0]), _budget_order(kv[0][1]))):
         acc = np.array([r["accuracy"] for r in rs])
-        energies = [r.get("energy_kwh") for r in rs if r.get("energy_kwh") is not None]
-        co2 = [r.get("co2_g") for r in rs if r.get("co2_g") is not None]
+        energies = [float(r["energy_kwh"]) for r in rs if r.get("energy_kwh") is not None]
+        co2 = [float(r["co2_g"]) for r in rs if r.get("co2_g") is not None]
         labels = {r.get("energy_label", "unavailable") for r in rs}
         energy_label = (
             "unavailable" if not energies else "measured" if labels == {"measured"} else "estimated"
