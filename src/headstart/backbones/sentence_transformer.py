@@ -127,12 +127,12 @@ class TransformerText(TextStagedBackbone):
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # quiet by default; restored below
-        cache_only = {"local_files_only": self.local or not downloads_allowed()}  # never a hang offline
+        cache_only = self.local or not downloads_allowed()  # never a hang offline
         try:
             self.pooling = read_pooling_config(folder) if self.local else _hub_pooling_config(str(source))
-            tokenizer = AutoTokenizer.from_pretrained(self.source, **cache_only)
+            tokenizer = AutoTokenizer.from_pretrained(self.source, local_files_only=cache_only)
             # eager attention with our additive mask: the simplest graph for the ONNX exporter
-            model = AutoModel.from_pretrained(self.source, attn_implementation="eager", **cache_only)
+            model = AutoModel.from_pretrained(self.source, attn_implementation="eager", local_files_only=cache_only)
         except (OSError, ValueError) as exc:
             raise BackboneError(
                 f"cannot load a transformers model from {source!r}: {exc}",
