@@ -150,3 +150,14 @@ def test_mfcc_statistics() -> None:
     low, high = (A.mfcc_stats(tone(f, 1.0, rate=A.SAMPLE_RATE)) for f in (200, 3000))
     assert low.shape == (80,) and np.isfinite(low).all()
     assert np.abs(low - high).max() > 1.0
+
+
+def test_inspect_command_shows_durations(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from headstart.cli.main import app
+
+    root = make_audio_folder(tmp_path / "voices", per_class=2)
+    result = CliRunner().invoke(app, ["inspect", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "durations:" in result.output and "sample rates: 8000" in result.output

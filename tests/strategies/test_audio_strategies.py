@@ -106,3 +106,18 @@ def test_contrastive_tunes_the_encoder(voices: Path, tmp_path: Path) -> None:
 def test_zero_shot_refuses_recordings(voices: Path, tmp_path: Path) -> None:
     with pytest.raises(HeadstartError, match="no pretraining head"):
         fit(voices, tmp_path / "m", strategy="zero-shot")
+
+
+def test_bad_recordings_are_skipped_with_reasons_in_fit_and_predict(voices: Path, tmp_path: Path) -> None:
+    expected = write_bad_files(voices / "low")
+    result = fit(voices, tmp_path / "m", strategy="linear")
+    reasons = {s.id: s.reason for s in result.skipped}
+    for name, fragment in expected.items():
+        assert fragment in reasons[f"low/{name}"], (name, reasons.get(f"low/{name}"))
+    predicted = headstart.predict(result.bundle, [str(voices / "low")], progress=False)
+    skipped = {Path(s.id).name: s.reason for s in predicted.skipped}
+    assert {Path(p.id).name for p in predicted.predictions} == {f"{n:02d}.wav" for n in range(8)}
+    for name, fragment in expected.items():
+        assert fragment in skipped[name]
+    with pytest.raises(HeadstartError, match="silent"):
+        headstart.predict(result.bundle, [str(voices / "low" / "silent.wav")], on_bad="fail", progress=False)
