@@ -153,11 +153,20 @@ def table_markdown(table: dict[str, list[Any]]) -> list[str]:
     return lines
 
 
+MAX_LINES = 250  # the length BENCHMARKS.md keeps to (issue #18): sections show fewer table rows as goals are added
 MAX_ROWS = 3  # a section shows the first rows of its table and its first commands; the result file holds them all
 MAX_COMMANDS = 2
 
 
-def section(result: Result) -> list[str]:
+@dataclass(frozen=True)
+class Shown:
+    """How much of its result file each section shows."""
+
+    rows: int = MAX_ROWS
+    commands: int = MAX_COMMANDS
+
+
+def section(result: Result, shown: Shown = Shown()) -> list[str]:
     """One goal's section: goal, status and figure, its table, the command, notes, where it was measured."""
     issue = f" (issue #{result.issue})" if result.issue else ""
     lines = [
@@ -168,33 +177,41 @@ def section(result: Result) -> list[str]:
     ]
     if result.table:
         rows = result.table["rows"]
-        shown = {"columns": result.table["columns"], "rows": rows[:MAX_ROWS]}
-        lines += table_markdown(shown) + [""]
-    lines += [f"    {command}" for command in result.command[:MAX_COMMANDS]]  # an unindented list line ends it
+        lines += table_markdown({"columns": result.table["columns"], "rows": rows[: shown.rows]}) + [""]
+    lines += [f"    {command}" for command in result.command[: shown.commands]]  # an unindented list line ends it
     sources = ""
     if result.sources:
         sources = "; sources: " + ", ".join(f"`{s}`" if s.startswith("bench/") else s for s in result.sources)
     commit = f"`{result.commit}`" if re.fullmatch(r"[0-9a-f]{7,40}", result.commit) else result.commit
     measured = f"Measured {result.date} at {commit} on {machine_text(result.machine)}; load {result.load}{sources}."
     # one item: a reference, not a notebook (history lives in bench/archive/)
-    lines += ["- " + " ".join([*_left_out(result), *result.notes, measured]), ""]
+    lines += ["- " + " ".join([*_left_out(result, shown), *result.notes, measured]), ""]
     return lines
 
 
-def _left_out(result: Result) -> list[str]:
+def _left_out(result: Result, shown: Shown) -> list[str]:
     """`The table shows 3 of 9 rows and 2 of 5 commands: <file>.` when a section shows part of its result file."""
     rows = len(result.table["rows"]) if result.table else 0
-    parts = [f"{MAX_ROWS} of {rows} rows"] if rows > MAX_ROWS else []
-    if len(result.command) > MAX_COMMANDS:
-        parts.append(f"{MAX_COMMANDS} of {len(result.command)} commands")
+    parts = [f"{shown.rows} of {rows} rows"] if rows > shown.rows else []
+    if len(result.command) > shown.commands:
+        parts.append(f"{shown.commands} of {len(result.command)} commands")
     if not parts:
         return []
-    shows = "The table shows" if rows > MAX_ROWS else "It shows"
+    shows = "The table shows" if rows > shown.rows else "It shows"
     return [f"{shows} {' and '.join(parts)}: `bench/results/latest/{result.goal}.json`."]
 
 
-def render(results: list[Result]) -> str:
-    """The whole of BENCHMARKS.md."""
+def render(results: list[Result], max_lines: int = MAX_LINES) -> str:
+    """The whole of BENCHMARKS.md: each section shows the first 3 rows of its table, or fewer (down to 1) when
+    that is what keeps the file within `max_lines`."""
+    for rows in range(MAX_ROWS, 0, -1):
+        text = _render(results, Shown(rows=rows))
+        if text.count("\n") <= max_lines:
+            break
+    return text
+
+
+def _render(results: list[Result], shown: Shown) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -210,7 +227,7 @@ def render(results: list[Result]) -> str:
             lines.append(f"- {STATUS_NAMES[status]}: " + ", ".join(named))
     lines.append("")
     for result in results:
-        lines += section(result)
+        lines += section(result, shown)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -83,6 +83,17 @@ def test_a_section_shows_its_first_rows_and_commands_and_names_the_file_with_the
     assert "- It shows 2 of 3 commands: `bench/results/latest/speed.json`." in short
 
 
+def test_sections_show_fewer_rows_when_that_keeps_the_file_within_its_line_budget(tmp_path: Path) -> None:
+    table = {"columns": ["n"], "rows": [[f"row {n}"] for n in range(1, 6)]}
+    folder = _write(tmp_path, *(_result(goal, "met", table=table) for goal in ("a", "b", "c")))
+    full = report.render(report.load_results(folder))
+    assert "| row 3 |" in full
+    budget = full.count("\n") - 3  # one row less in each of the three sections fits exactly
+    tight = report.render(report.load_results(folder), max_lines=budget)
+    assert tight.count("\n") <= budget and "| row 2 |" in tight and "| row 3 |" not in tight
+    assert "The table shows 2 of 5 rows" in tight
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
