@@ -135,3 +135,57 @@ def test_max_batch_is_respected(max_batch: int) -> None:
 
     asyncio.run(main())
     assert max(sizes) <= max_batch and sum(sizes) == 10
+
+
+def test_requests_that_arrive_during_a_pass_start_the_moment_it_ends() -> None:
+    """No waiting for companions then: the next batch gathered while the worker was busy (answering and parsing
+    requests overlap the forward passes instead of alternating with them)."""
+    seen: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        time.sleep(0.15)
+        return items
+
+    async def main() -> float:
+        batcher: MicroBatcher[int, int] = MicroBatcher(run, max_batch=4, max_wait_ms=2000)
+        first = asyncio.ensure_future(batcher.submit([1, 2, 3, 4]))  # a full batch: runs at once
+        await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        await asyncio.gather(batcher.submit([5]), batcher.submit([6]))  # arrive while it runs
+        elapsed = time.perf_counter() - start
+        await first
+        await batcher.stop()
+        return elapsed
+
+    elapsed = asyncio.run(main())
+    assert seen == [[1, 2, 3, 4], [5, 6]]
+    assert elapsed < 1.0  # not max_wait_ms (2 s) after the worker was free
+
+
+def test_an_idle_worker_starts_when_the_last_batch_s_clients_are_back_or_after_max_wait() -> None:
+    """Under steady load the clients just answered come back together: waiting longer for companions only idles
+    the worker. Fewer than that wait at most max_wait_ms after the oldest arrived."""
+    seen: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        seen.append(list(items))
+        return items
+
+    async def main() -> tuple[float, float]:
+        batcher: MicroBatcher[int, int] = MicroBatcher(run, max_batch=8, max_wait_ms=1000)
+        await asyncio.gather(batcher.submit([1]), batcher.submit([2]))  # a batch of two requests
+        start = time.perf_counter()
+        third = asyncio.ensure_future(batcher.submit([3]))
+        await asyncio.sleep(0.1)
+        await asyncio.gather(third, batcher.submit([4]))  # two again: the batch starts now
+        pair = time.perf_counter() - start
+        start = time.perf_counter()
+        await batcher.submit([5])  # alone: waits for a companion until max_wait_ms
+        alone = time.perf_counter() - start
+        await batcher.stop()
+        return pair, alone
+
+    pair, alone = asyncio.run(main())
+    assert seen == [[1, 2], [3, 4], [5]]
+    assert pair < 0.8 and 0.9 < alone < 3.0

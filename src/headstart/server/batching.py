@@ -1,20 +1,22 @@
 """Micro-batching: concurrent requests are queued and answered by shared forward passes.
 
-A collector task takes the first waiting request, then keeps adding requests until the batch holds
-`max_batch` inputs or `max_wait_ms` has passed, and runs the batch on a single worker thread so the
-event loop stays free. Requests that arrive while a batch runs are picked up by the next one, so
-batches grow (and throughput with them) as concurrency grows.
+The collector gathers waiting requests into a batch of at most `max_batch` inputs and runs it on a single worker
+thread, so the event loop stays free. While a batch runs, the next one gathers whatever arrives and starts the
+moment the worker is free. When the worker is idle, a batch starts as soon as as many requests wait as the last
+batch answered, when that was several (under steady load its clients are back: waiting longer only idles the
+worker), and at the latest `max_wait_ms` after its oldest request arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -52,31 +54,32 @@ class MicroBatcher(Generic[Item, Result]):
         self.stats = BatchStats()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[_Request[Item, Result]] | None = None
-        self._carry: deque[_Request[Item, Result]] = deque()
+        self._pending: deque[_Request[Item, Result]] = deque()
+        self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._last_requests = 0  # requests in the last batch: when as many (two or more) wait again, the next starts
 
     @property
     def queued(self) -> int:
-        return (self._queue.qsize() if self._queue is not None else 0) + len(self._carry)
+        return len(self._pending)
 
-    def _ensure_started(self) -> asyncio.Queue[_Request[Item, Result]]:
+    def _ensure_started(self) -> asyncio.Event:
         """Start the collector on the running loop (again if the loop changed, as between test clients)."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._task is None or self._task.done():
+        if self._loop is not loop or self._task is None or self._task.done() or self._arrived is None:
             self._loop = loop
-            self._queue = asyncio.Queue()
-            self._carry.clear()
+            self._pending.clear()
+            self._arrived = asyncio.Event()
             self._task = loop.create_task(self._collect(), name="headstart-batcher")
-        assert self._queue is not None
-        return self._queue
+        return self._arrived
 
     async def submit(self, items: Sequence[Item]) -> list[Result]:
         """Queue `items` (kept together in one batch) and wait for their results."""
-        queue = self._ensure_started()
+        arrived = self._ensure_started()
         future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
         self.stats.requests += 1
-        await queue.put(_Request(list(items), future))
+        self._pending.append(_Request(list(items), future))
+        arrived.set()
         return await future
 
     async def stop(self) -> None:
@@ -90,37 +93,59 @@ class MicroBatcher(Generic[Item, Result]):
             self._task = None
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    def _full(self) -> bool:
+        """Whether the waiting requests fill a batch: max_batch inputs, or the next one would not fit whole."""
+        size = 0
+        for request in self._pending:
+            if size + len(request.items) > self.max_batch:
+                return True
+            size += len(request.items)
+        return size >= self.max_batch
+
+    def _take(self) -> list[_Request[Item, Result]]:
+        """The next batch: waiting requests in arrival order, kept whole, at most max_batch inputs (one request
+        larger than that runs alone)."""
+        batch = [self._pending.popleft()]
+        size = len(batch[0].items)
+        while self._pending and size + len(self._pending[0].items) <= self.max_batch:
+            size += len(self._pending[0].items)
+            batch.append(self._pending.popleft())
+        return batch
+
     async def _collect(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
         loop = asyncio.get_running_loop()
+        arrived = self._arrived
+        assert arrived is not None
+        running: asyncio.Task[None] | None = None
         try:
             while True:
-                batch = [self._carry.popleft() if self._carry else await queue.get()]
-                size = len(batch[0].items)
-                deadline = loop.time() + self.max_wait
-                while size < self.max_batch:
-                    try:
-                        if self._carry:
-                            request = self._carry.popleft()
-                        elif not queue.empty():
-                            request = queue.get_nowait()
-                        else:
-                            remaining = deadline - loop.time()
-                            if remaining <= 0:
-                                break
-                            request = await asyncio.wait_for(queue.get(), remaining)
-                    except TimeoutError:
+                if not self._pending:
+                    arrived.clear()
+                    await arrived.wait()
+                    continue
+                deadline = self._pending[0].queued_at + self.max_wait  # the oldest request waits no longer
+                gathered_while_busy = False
+                while not self._full():
+                    busy = running is not None and not running.done()
+                    remaining = deadline - time.perf_counter()
+                    back = 1 < self._last_requests <= len(self._pending)  # the last batch's clients are back
+                    if not busy and (gathered_while_busy or back or remaining <= 0):
                         break
-                    if size + len(request.items) > self.max_batch:
-                        self._carry.appendleft(request)  # keep requests whole: it starts the next batch
-                        break
-                    batch.append(request)
-                    size += len(request.items)
-                await self._dispatch(batch, loop)
+                    gathered_while_busy = gathered_while_busy or busy
+                    arrived.clear()
+                    arrival = loop.create_task(arrived.wait())
+                    waits: set[asyncio.Future[Any]] = {arrival, running} if busy and running else {arrival}
+                    await asyncio.wait(waits, timeout=None if busy else remaining, return_when=FIRST_COMPLETED)
+                    arrival.cancel()
+                if running is not None:  # one batch on the worker at a time; this one starts the moment it is free
+                    await asyncio.wait({running})
+                batch = self._take()
+                self._last_requests = len(batch)
+                running = loop.create_task(self._dispatch(batch, loop), name="headstart-batch")
         except asyncio.CancelledError:
-            for request in self._carry:
+            for request in self._pending:
                 request.future.cancel()
+            self._pending.clear()
             raise
 
     async def _dispatch(self, batch: list[_Request[Item, Result]], loop: asyncio.AbstractEventLoop) -> None:
