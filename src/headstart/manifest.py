@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Self, TypeVar
@@ -193,9 +193,7 @@ class Manifest(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
-        if not is_task(value):
-            raise ValueError(f"unknown task kind {value!r} (known: {', '.join(task_names())})")
-        return value
+        return _registered("task kind", value, is_task, task_names)
 
     @field_validator("strategy")
     @classmethod
@@ -213,9 +211,7 @@ class Manifest(BaseModel):
     @field_validator("modality")
     @classmethod
     def _known_modality(cls, value: str) -> str:
-        if not is_modality(value):
-            raise ValueError(f"unknown modality {value!r} (known: {', '.join(modality_names())})")
-        return value
+        return _registered("modality", value, is_modality, modality_names)
 
     @field_validator("files")
     @classmethod
@@ -256,6 +252,13 @@ class Manifest(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The JSON document written to manifest.json (extras a newer headstart wrote are kept)."""
         return self.model_dump(mode="json")
+
+
+def _registered(what: str, value: str, known: Callable[[object], bool], names: Callable[[], Sequence[str]]) -> str:
+    """`value` when a task kind or modality of that name is registered, else the ValueError naming the known ones."""
+    if not known(value):
+        raise ValueError(f"unknown {what} {value!r} (known: {', '.join(names())})")
+    return value
 
 
 def _plain_name(name: str) -> bool:

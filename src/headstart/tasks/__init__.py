@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headstart.errors import UsageError
 from headstart.tasks.base import Outputs, Task, all_tasks, get_task, is_task, register_task, task_names
 from headstart.tasks.kinds import CLASSIFICATION, DEFAULT_TASK, MULTILABEL, REGRESSION
 from headstart.tasks.labels import (
@@ -57,17 +56,7 @@ ALTERNATIVES = {  # what to do instead, per command that handles classification 
 
 def refuse_task(task: str | Task, what: str) -> None:
     """UsageError when `what` (a command, e.g. "`headstart expand`") cannot handle `task`, with what to do instead."""
-    kind = get_task(task)
-    command = what.strip("`").removeprefix("headstart ")
-    if command in kind.supports:
-        return
-    able = [t.name for t in all_tasks() if command in t.supports]
-    raise UsageError(
-        f"{what} does not support {kind.name} models or data",
-        expected=f"a {' or '.join(able) or 'different'} task",
-        fix=ALTERNATIVES.get(what)
-        or f"use `headstart fit` / `evaluate` / `predict` for {kind.name}, or run {what} on single-label data",
-    )
+    get_task(task).refuse(what.strip("`").removeprefix("headstart "), fix=ALTERNATIVES.get(what))
 
 
 def task_label(value: object, task: str, separator: str) -> tuple[str | None, str | None]:

@@ -121,7 +121,9 @@ class Task:
         raise UsageError(
             f"`headstart {what}` does not support {self.name} models or data",
             expected=f"a {' or '.join(alternatives) or 'different'} task",
-            fix=fix or f"use `headstart fit` / `evaluate` / `predict` for {self.name}",
+            fix=fix
+            or f"use `headstart fit` / `evaluate` / `predict` for {self.name}, or run `headstart {what}` on "
+            "single-label data",
         )
 
     def __repr__(self) -> str:
