@@ -39,6 +39,10 @@ class DataOptions(_Options):
     # between the tags of a multi-label cell
     separator: str = Field(default=";", min_length=1, json_schema_extra=LEARNS)
 
+    def reading(self) -> dict[str, Any]:
+        """These options as `load_dataset` keywords (of any config that reads data)."""
+        return {name: getattr(self, name) for name in DataOptions.model_fields}
+
 
 class RunOptions(_Options):
     """How to run the frozen network."""

@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from headstart.bundle import Predictor
+from headstart.config import DataOptions
 from headstart.data import Dataset
 from headstart.errors import ModalityMismatchError, UsageError
 from headstart.manifest import TargetsSection
 
 
-class ReadsData(Protocol):
-    """The data-reading fields every command config has (`FitConfig`, `EvaluateConfig`, `RankConfig`, ...)."""
-
-    @property
-    def text_column(self) -> str | None: ...
-
-    @property
-    def label_column(self) -> str | None: ...
-
-    @property
-    def on_bad(self) -> str: ...
-
-    @property
-    def task(self) -> str: ...
-
-    @property
-    def target(self) -> str | None: ...
-
-    @property
-    def separator(self) -> str: ...
-
-    @property
-    def model_fields_set(self) -> set[str]: ...
-
-
-def data_options(config: ReadsData, predictor: Predictor | None = None) -> dict[str, Any]:
+def data_options(config: DataOptions, predictor: Predictor | None = None) -> dict[str, Any]:
     """`load_dataset` keywords from a config; with a bundle, its task kind, separator, target, text and label
     columns (as its data was last read: by `expand`, else by `fit`), each unless given."""
-    options = {
-        "text_column": config.text_column,
-        "label_column": config.label_column,
-        "on_bad": config.on_bad,
-        "task": config.task,
-        "target": config.target,
-        "separator": config.separator,
-    }
+    options = config.reading()
     if predictor is not None:
         recorded = predictor.manifest.targets or TargetsSection()
         if config.task not in ("auto", predictor.task):

@@ -116,15 +116,7 @@ def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
     engine = get_engine(config.engine, address=config.ray_address, cpus_per_worker=config.threads)
     if engine.name != "local":
         data = Path(data).resolve()  # item paths that workers can open whatever their working directory
-    dataset = load_dataset(
-        str(data),
-        text_column=config.text_column,
-        label_column=config.label_column,
-        on_bad=config.on_bad,
-        task=config.task,
-        target=config.target,
-        separator=config.separator,
-    )
+    dataset = load_dataset(str(data), **config.reading())
     if config.strategies is None:
         config = config.model_copy(update={"strategies": default_study_strategies(dataset.modality, dataset.task)})
     for spec in config.strategies or ():
