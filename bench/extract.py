@@ -36,6 +36,9 @@ from goals import record_extract  # noqa: E402
 
 IMAGE_BACKBONES = ("efficientnet-lite0", "efficientnet-lite0@128")
 TEXT_BACKBONE = "minilm-l6"
+# hf: image backbones with random weights and real shapes, built here with save_pretrained (nothing downloads)
+HF_IMAGES = ("tiny-vit-s16", "tiny-convnext-t")
+HF_GOAL_SPEEDUP = 3.0  # issue 23: ORT at least 3x eager for ViT-S/16 at 224 px on 2 threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--image-backbones", default=",".join(IMAGE_BACKBONES),
                    help=f"comma-separated image backbones (default {','.join(IMAGE_BACKBONES)})")
     p.add_argument("--no-text", action="store_true", help="skip the minilm-l6 text benchmark")
+    p.add_argument("--hf-images", default=",".join(HF_IMAGES),
+                   help=f"hf: image models with random weights and real shapes (default {','.join(HF_IMAGES)}; "
+                        "'' skips them)")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT,
                    help=f"shared datasets folder (default {DEFAULT_DATA_ROOT})")
     p.add_argument("--seed", type=int, default=0, help="seed for choosing the N items (default 0)")
@@ -168,13 +174,72 @@ def bench_backbone(name: str, dataset: Any, args: argparse.Namespace) -> dict[st
     }
 
 
+def save_hf_image(kind: str, folder: Path) -> Path:
+    """A ViT-S/16 or ConvNeXt-T geometry with seeded random weights, saved as a transformers folder (224 px)."""
+    import torch
+    import transformers as T
+
+    torch.manual_seed(0)
+    if kind == "tiny-vit-s16":  # ViT-S/16: 12 layers, 384 wide, 6 heads
+        model = T.ViTModel(T.ViTConfig(image_size=224, patch_size=16, hidden_size=384, num_hidden_layers=12,
+                                       num_attention_heads=6, intermediate_size=1536), add_pooling_layer=False)
+        processor = T.ViTImageProcessorPil(size={"height": 224, "width": 224})
+    elif kind == "tiny-convnext-t":  # ConvNeXt-T: depths 3-3-9-3, widths 96-768
+        model = T.ConvNextModel(T.ConvNextConfig(depths=[3, 3, 9, 3], hidden_sizes=[96, 192, 384, 768],
+                                                 image_size=224))
+        processor = T.ConvNextImageProcessorPil(size={"shortest_edge": 224}, crop_pct=0.875)
+    else:
+        raise SystemExit(f"unknown --hf-images entry {kind!r}: expected one of {', '.join(HF_IMAGES)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def record_hf_images(rows: list[dict[str, Any]], args: argparse.Namespace, load_at_start: Any,
+                     out: Path, argv: list[str] | None = None) -> Path | None:
+    """bench/results/latest/extract-hf-image.json: ORT vs eager for the hf: image rows (goal: ViT-S/16 >= 3x)."""
+    from common import write_result
+
+    table_rows = [[r["label"], f"{r['n_items']} flowers images", f"{r['ort_items_per_s_median']:.1f}",
+                   f"{r['eager_items_per_s_median']:.1f}", f"{r['speedup_median']:.1f}x",
+                   f"{r['onnx_export_seconds']:.0f}", f"{r['max_abs_feature_diff_ort_vs_eager']:.1e}"] for r in rows]
+    vit = next((r for r in rows if r["label"] == "tiny-vit-s16"), None)
+    if vit is None:
+        return None
+    figure = (f"ViT-S/16 at 224 px: {vit['speedup_median']:.1f}x ({vit['ort_items_per_s_median']:.1f} vs "
+              f"{vit['eager_items_per_s_median']:.1f} images/s, {vit['n_items']} flowers images, {args.threads} "
+              f"threads, median of {args.repeats} repeats)")
+    return write_result(
+        "extract-hf-image",
+        title="Feature extraction: hf: image models (ViT-S/16, ConvNeXt-T) in ONNX Runtime vs eager PyTorch",
+        target=f"hf: ViT-S/16 at 224 px through ONNX Runtime at least {HF_GOAL_SPEEDUP:g}x the eager transformers "
+               "forward on 2 threads (decode included)",
+        status="met" if vit["speedup_median"] >= HF_GOAL_SPEEDUP else "not met",
+        figure=figure,
+        table={"columns": ["model", "items", "ORT items/s", "eager items/s", "speed-up", "export s", "max |diff|"],
+               "rows": table_rows},
+        notes=[
+            "random weights with the real shapes (saved with save_pretrained, nothing downloaded): speed depends on "
+            "the shapes only; accuracy needs real weights",
+            "eager = the transformers modules (SDPA attention) run stage by stage under torch.inference_mode; ORT = "
+            "the dynamo export of the same stages, parity-checked before use",
+        ],
+        sources=[str(out.resolve().relative_to(Path(__file__).resolve().parent.parent))],
+        issue=23,
+        order=11,
+        load=load_at_start,
+        argv=argv,
+    )
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     """Human-readable summary."""
     print()
     print(f"{'backbone':24s} {'N':>5s} {'export s':>9s} {'ORT items/s':>12s} {'eager items/s':>14s} "
           f"{'speedup':>8s} {'max|diff|':>10s}")
     for r in rows:
-        print(f"{r['backbone']:24s} {r['n_items']:5d} {r['onnx_export_seconds']:9.1f} "
+        print(f"{r.get('label', r['backbone']):24s} {r['n_items']:5d} {r['onnx_export_seconds']:9.1f} "
               f"{r['ort_items_per_s_median']:12.1f} {r['eager_items_per_s_median']:14.1f} "
               f"{r['speedup_median']:7.2f}x {r['max_abs_feature_diff_ort_vs_eager']:10.2g}")
 
@@ -185,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     flowers = args.data_root / "flowers"
     sst2 = args.data_root / "sst2" / "sst2.csv"
     image_names = [b for b in args.image_backbones.split(",") if b]
-    if image_names:
+    if image_names or args.hf_images:
         require_data(flowers, "the flowers image folder")
     if not args.no_text:
         require_data(sst2, "sst2/sst2.csv")
@@ -207,6 +272,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flowers: {len(images)} distinct images (seed {args.seed})")
         for name in image_names:
             rows.append(bench_backbone(name, images, args))
+    hf_rows: list[dict[str, Any]] = []
+    hf_names = [b for b in args.hf_images.split(",") if b]
+    if hf_names:
+        images = sample_unique(load_dataset(flowers), args.n, args.seed)
+        for kind in hf_names:
+            folder = save_hf_image(kind, Path(cache) / "hf" / kind)
+            row = bench_backbone(f"hf:{folder}", images, args)
+            row["label"] = kind
+            hf_rows.append(row)
+            rows.append(row)
     if not args.no_text:
         n_text = args.n_text or args.n
         texts = sample_unique(load_dataset(sst2), n_text, args.seed)
@@ -233,7 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(args.out, payload)
     print(f"\nwrote {args.out}")
-    record_extract(payload, args.out)
+    if image_names or not args.no_text:  # the hf: rows have their own record, below
+        record_extract({**payload, "results": [r for r in rows if "label" not in r]}, args.out)
+    if hf_rows:
+        record_hf_images(hf_rows, args, info["load_average_at_start"], args.out)
     import shutil
 
     shutil.rmtree(cache, ignore_errors=True)
