@@ -120,3 +120,35 @@ def test_an_image_model_without_a_text_tower_maps_labels_onto_its_source_head(tm
     manifest = json.loads((Path(result.bundle) / "manifest.json").read_text())
     assert manifest["strategy"]["mode"] == "source-mapping"
     assert [m["class"] for m in manifest["head"]["mapping"]["red"]] == ["red fox"]
+
+
+def test_linear_at_one_label_per_class_adds_the_label_prompts_as_examples(
+    clip_folder: Path, colours: Path, tmp_path: Path
+) -> None:
+    """The text prior: each class's prompt embedding is one more training example when labels are very few."""
+    result = headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="linear", labels_per_class=1,
+        out=str(tmp_path / "lin"), progress=False,
+    )  # fmt: skip
+    strategy = json.loads((Path(result.bundle) / "manifest.json").read_text())["strategy"]
+    assert sorted(strategy["text_prior"]["prompts"]) == sorted(COLOURS)
+    assert any("text prior" in note for note in result.notes)
+    assert result.metrics["accuracy"] == 1.0
+
+
+def test_the_text_prior_rows_are_the_zero_shot_classifier(clip_folder: Path) -> None:
+    from headstart.strategies.text_prior import MAX_PER_CLASS, text_prior
+    from headstart.strategies.zero_shot import image_text_label_vectors
+
+    backbone = get_backbone(f"hf:{clip_folder}")
+    features = np.ones((2, backbone.feature_dim), np.float32) * 3.0
+    prior = text_prior(backbone, features, np.array(["red", "blue"]))
+    assert prior is not None and list(prior.labels) == ["blue", "red"]
+    unit = image_text_label_vectors(
+        backbone.text_encoder, [[t.format(c) for t in PROMPT_TEMPLATES] for c in ("blue", "red")]
+    )
+    np.testing.assert_allclose(prior.rows / np.linalg.norm(prior.rows, axis=1, keepdims=True), unit, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(prior.rows, axis=1), np.linalg.norm(features[0]), rtol=1e-5)
+    enough = np.array(["red", "blue"] * (MAX_PER_CLASS + 1))
+    assert text_prior(backbone, np.ones((len(enough), backbone.feature_dim)), enough) is None
+    assert text_prior(get_backbone("test-cnn"), features, np.array(["red", "blue"])) is None

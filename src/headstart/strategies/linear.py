@@ -29,6 +29,7 @@ from headstart.strategies.feature_model import FeatureHeadModel, FeatureSection,
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.regularisation import small_problem_threads
 from headstart.strategies.task_heads import load_task_head, task_head
+from headstart.strategies.text_prior import text_prior
 from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
 
 if TYPE_CHECKING:  # scikit-learn is imported where a head is fitted: loading a bundle to predict needs none
@@ -242,10 +243,14 @@ class LinearStrategy(CrossValidatedStrategy):
         from headstart.strategies.centroid import CentroidHead, centroid_note, wants_centroids
 
         centroids = wants_centroids(backbone, y)
+        prior = None if centroids else text_prior(backbone, x.features, y)  # image-text backbones, few labels
+        features, targets = (x.features, y) if prior is None else prior.extend(x.features, y)
         head = (CentroidHead() if centroids else LinearHead(kind=config.head, C=config.C, seed=config.seed)).fit(
-            x.features, y
+            features, targets
         )
         model = self._model(backbone, head, config.threads, config.batch_size)  # type: ignore[arg-type]
+        if prior is not None:
+            model.strategy["text_prior"] = prior.manifest()
         per_class = memory_size(config.memory, FEATURE_MEMORY)
         model.memory = feature_memory(x.features, y, model.labels, per_class, memory_bytes(config.memory_mb))
         model.report = TrainReport(
@@ -254,7 +259,7 @@ class LinearStrategy(CrossValidatedStrategy):
             features_cached=x.n_cached,
             features_computed=x.n_computed,
             class_counts=class_counts(y),
-            notes=[centroid_note(backbone, y)] if centroids else [],
+            notes=[centroid_note(backbone, y)] if centroids else [prior.note()] if prior is not None else [],
         )
         return model
 
