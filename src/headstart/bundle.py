@@ -159,7 +159,7 @@ def refuse_hub_download(name: str) -> None:
 
     if not name.startswith(HF_PREFIX):
         return
-    source = name[len(HF_PREFIX) :]
+    source = name[len(HF_PREFIX) :].partition("#")[0]  # hf:PATH#pool=mean names the folder PATH
     if Path(source).expanduser().is_dir() or _hub_cached(source):
         return
     raise BundleError(

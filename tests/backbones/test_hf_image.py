@@ -161,6 +161,11 @@ def test_fit_partial_rank_export_and_serve(
     assert exported.max_abs_diff <= 1e-3
     predictor = headstart.load(partial.bundle)
     picture = sorted((flowers / "red").iterdir())[0]
+    if family == "vit":  # a pooling override is part of the name: the bundle rebuilds it, offline
+        mean = headstart.fit(
+            str(flowers), backbone=f"{name}#pool=mean", out=str(tmp_path / "mean"), progress=False
+        ).bundle
+        assert headstart.load(mean).backbone.pooling == "mean"
     with TestClient(create_app(linear.bundle)) as client:
         answer = client.post("/v1/predict", files=[("files", (picture.name, picture.read_bytes(), "image/png"))])
     assert answer.status_code == 200, answer.text
@@ -236,3 +241,22 @@ def test_an_architecture_that_will_not_export_runs_eagerly_with_a_note(
         FrozenRunner(b, stop=2, engine="onnxruntime")
     with pytest.raises(RuntimeError, match="fancy_op"):  # the built-ins never degrade silently
         FrozenRunner(get_backbone("test-cnn"), stop=1, pooled=False)
+
+
+def test_rank_reads_the_checkpoint_head_for_leep_and_expand_grows_a_bundle(
+    folders: dict[str, Path], flowers: Path, tmp_path: Path
+) -> None:
+    """NCE/LEEP come from the kept classifier at the last cut; expand adds a class on an hf: bundle."""
+    import shutil
+
+    name = f"hf:{folders['vit']}"
+    ranked = api.rank(str(flowers), backbones=[name], cuts="last", metric="leep", progress=False)
+    assert np.isfinite(ranked.rows[0].scores["leep"]) and np.isfinite(ranked.rows[0].scores["nce"])
+    two = tmp_path / "two"
+    for colour in ("red", "green"):
+        shutil.copytree(flowers / colour, two / colour)
+    bundle = headstart.fit(str(two), backbone=name, strategy="linear", out=str(tmp_path / "m2"), progress=False).bundle
+    shutil.copytree(flowers / "blue", tmp_path / "new" / "blue")
+    grown = api.expand(bundle, str(tmp_path / "new"), out=str(tmp_path / "m3"))
+    predictor = headstart.load(grown.bundle)
+    assert predictor.labels == ["green", "red", "blue"] and predictor.backbone.name == name
