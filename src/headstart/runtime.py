@@ -184,6 +184,8 @@ def _export_dynamo(
         optimize=True,
         verbose=False,
     )
+    if program is None:  # the dynamo exporter returns its program; None would be a torch change
+        raise BackboneError(f"torch.onnx.export returned no program for {backbone.name}", fix="report this bug")
     program.save(str(path), external_data=False)
 
 
@@ -478,8 +480,12 @@ class MultiCutRunner(FrozenRunner):
         import torch
 
         example = backbone.example_inputs(batch=1)
+        from headstart.runtime_modules import _PooledCuts
+
+        module = self._module
+        assert isinstance(module, _PooledCuts)  # built by _build_module below
         with torch.inference_mode():
-            widths = self._module.pooled(*(torch.from_numpy(example[k]) for k in backbone.input_names))
+            widths = module.pooled(*(torch.from_numpy(example[k]) for k in backbone.input_names))
         self.widths = [int(w.shape[1]) for w in widths]
 
     def _build_module(self) -> nn.Module:
