@@ -5,7 +5,8 @@ other 2,700 the training pool. Two tasks on the same clips: **speaker ID** (6 cl
 name) at k = 1, 3, 10 clips per speaker, and **digits** (10 classes; the folder) at k = 5, 20, 100 per digit.
 Each runs as a `headstart study` (strategies x budgets x seeds, the pool drawn per seed, the test split fixed), so
 the verdict is the product's own: `linear` on d-vectors (cosine centroids at 1-3 clips per class, logistic
-regression above), `baseline` (MFCC statistics + logistic regression), and for speakers `partial:1`.
+regression above), `baseline` (MFCC statistics + logistic regression), and for speakers `partial:1`. Then, outside
+the product, a logistic regression on the features pooled at each inner cut (which layer holds what).
 
 Speed: end-to-end extraction (decode + resample + mel + encoder) of 1-second clips through `extract_features`
 (ONNX Runtime, no feature cache) against resemblyzer's own loop in the same process: librosa.load, resample,
@@ -82,6 +83,40 @@ def run_study(table: Path, task: str, seeds: int, work: Path, max_epochs: int | 
     return {"result": result.to_dict(), "seconds": time.perf_counter() - started}
 
 
+def cut_probes(table: Path, task: str, seeds: int, threads: int) -> dict[int, dict[str, float]]:
+    """k -> {stage name: mean test accuracy} of `LinearHead` (logistic regression, C by cross-validation) on the
+    features pooled at every cut of the voice-encoder (one forward pass for all cuts), k items per class drawn
+    from the training pool per seed."""
+    from headstart.backbones import get_backbone
+    from headstart.data import load_dataset
+    from headstart.features import extract_features_at_cuts
+    from headstart.strategies.linear import LinearHead
+
+    backbone = get_backbone("voice-encoder")
+    ds = load_dataset(table)
+    cuts = list(range(1, len(backbone.stages) + 1))
+    features = extract_features_at_cuts(backbone, ds, cuts, threads=threads, progress=False)
+    y = np.array(ds.labels)
+    test = np.array([s == "test" for s in ds.splits or ()])
+    out: dict[int, dict[str, float]] = {}
+    for k in TASKS[task]:
+        out[k] = {}
+        for cut in cuts:
+            x = features[cut]
+            rows = np.full(len(ds), -1)
+            rows[x.kept] = np.arange(len(x.kept))
+            scores = []
+            for seed in range(seeds):
+                rng = np.random.default_rng(seed)
+                train = np.concatenate(
+                    [rng.choice(np.where(~test & (y == c))[0], k, replace=False) for c in np.unique(y)]
+                )
+                head = LinearHead(kind="logreg", seed=seed).fit(x.features[rows[train]], y[train])
+                scores.append(float((head.predict(x.features[rows[test]]) == y[test]).mean()))
+            out[k][backbone.stages[cut - 1]] = float(np.mean(scores))
+    return out
+
+
 def one_second_clips(root: Path, n: int, folder: Path) -> list[Path]:
     """`n` 1-second 8 kHz clips cut from FSDD recordings joined end to end (speech throughout)."""
     import soundfile as sf
@@ -151,6 +186,7 @@ def main() -> None:
     p.add_argument("--speed-clips", type=int, default=200)
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     p.add_argument("--max-epochs", type=int, default=None, help="epoch cap of partial:1 (default: its own)")
+    p.add_argument("--no-cuts", dest="cuts", action="store_false", help="skip the linear probes at inner cuts")
     p.add_argument("--work", type=Path, default=None, help="keep studies and caches here (default: a temp folder)")
     args = p.parse_args()
     fsdd = args.data_root / "fsdd"
@@ -166,12 +202,20 @@ def main() -> None:
         studies[task] = run_study(table, task, args.seeds, work, args.max_epochs)
         loads.append(load_average())
         print(task, studies[task]["result"]["verdict"].get("headline"), flush=True)
+    probes = {t: cut_probes(work / f"fsdd-{t}.csv", t, args.seeds, args.threads) for t in studies} if args.cuts else {}
+    loads.append(load_average())
     timing = speed(one_second_clips(fsdd, args.speed_clips, work / "clips"), args.threads) if args.speed_clips else None
     loads.append(load_average())
-    record(studies, timing, args, loads)
+    record(studies, timing, args, loads, probes)
 
 
-def record(studies: dict[str, Any], timing: dict[str, float] | None, args: argparse.Namespace, loads: list) -> None:
+def record(
+    studies: dict[str, Any],
+    timing: dict[str, float] | None,
+    args: argparse.Namespace,
+    loads: list,
+    probes: dict[str, dict[int, dict[str, float]]] | None = None,
+) -> None:
     rows, notes = [], []
     met = True
     for task, study in studies.items():
@@ -187,11 +231,14 @@ def record(studies: dict[str, Any], timing: dict[str, float] | None, args: argpa
                 if strategy != "baseline" and values[strategy] > best:
                     best = values[strategy]
             ref = max(v for (t, m, kk), v in REFERENCE.items() if t == task and kk == k)
+            inner = {name: a for name, a in ((probes or {}).get(task, {}).get(k, {})).items() if name != "projection"}
+            best_inner = max(inner, key=inner.__getitem__) if inner else None
             rows.append(
                 [
                     task,
                     k,
                     *(f"{values[s]:.3f}" if s in values else "-" for s in ("linear", "partial:1", "baseline")),
+                    f"{inner[best_inner]:.3f} ({best_inner})" if best_inner else "-",
                     f"{ref:.3f}",
                 ]
             )
@@ -217,6 +264,12 @@ def record(studies: dict[str, Any], timing: dict[str, float] | None, args: argpa
             "speed: decode + resample + mel + encoder for both; resemblyzer without its VAD trimming (webrtcvad does "
             "not import here)"
         )
+    if probes:
+        notes.append(
+            "probe at an inner cut: this script's logistic regression (headstart's LinearHead) on the features pooled "
+            "at each LSTM layer, its own draws per seed; the best layer is named. No strategy fits a head at an inner "
+            "cut yet: the digits' words live in lstm2, the speaker in the d-vector"
+        )
     notes.append(
         f"{args.seeds} seed(s); FSDD official test split (index 0-4, 300 clips); reference = the best of issue #21's "
         "resemblyzer + scikit-learn figures at that k"
@@ -228,7 +281,10 @@ def record(studies: dict[str, Any], timing: dict[str, float] | None, args: argpa
         "transfer helps; extraction >= 5x resemblyzer's embed_utterance loop",
         status="met" if met else "partly met",
         figure="; ".join(figure_parts),
-        table={"columns": ["task", "k", "linear", "partial:1", "baseline (MFCC)", "reference"], "rows": rows},
+        table={
+            "columns": ["task", "k", "linear", "partial:1", "baseline (MFCC)", "probe at an inner cut", "reference"],
+            "rows": rows,
+        },
         notes=notes,
         issue=21,
         load=f"{min(x[0] for x in loads if x):.1f}-{max(x[0] for x in loads if x):.1f} during the run",
