@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# CPU torch first, pinned, so nothing below pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	# the voice-encoder's weights file only: resemblyzer's own dependencies (webrtcvad...) are not needed
+	$(BIN)/pip install --quiet --no-deps resemblyzer
 	touch $(STAMP)
 
 setup: $(STAMP)
