@@ -147,13 +147,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def git_describe() -> str | None:
-    """The commit, marked when the working tree has uncommitted changes (a figure then is not of that commit)."""
+    """The commit, marked when the working tree has uncommitted changes outside bench/results (a figure then is not
+    of that commit)."""
     commit = git_commit()
     if commit is None:
         return None
     try:
+        code = [".", ":!bench/results"]  # the results a run writes are no change to the code measured
         out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "--", *code],
             capture_output=True,
             text=True,
             timeout=10,

@@ -801,6 +801,7 @@ def record_serve_distinct(payload: dict[str, Any], out: Path) -> Path | None:
     columns = ["precision", "run", "served req/s", "engine items/s", "ratio", "p50 ms", "p99 ms", "errors",
                "mean batch", "CPU ms: server per request / engine per item", "load"]  # fmt: skip
     table, note = merge_rows("serve-distinct", {"columns": columns, "rows": rows}, key_columns=2)
+    table["rows"].sort(key=lambda row: (row[0], int(row[1])))  # by precision, then run
     kept_from = [REPO_ROOT / s for s in (_previous("serve-distinct") or {}).get("sources", [])] if note else []
     for precision in dict.fromkeys(row[0] for row in table["rows"]):  # this run's and any kept from the last
         mine = [row for row in table["rows"] if row[0] == precision]

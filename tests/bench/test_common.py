@@ -48,3 +48,23 @@ def test_cpu_flags_are_the_isa_flags_of_proc_cpuinfo(tmp_path: Path, monkeypatch
 def test_write_result_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(common.LATEST_ENV, "off")
     assert common.write_result("speed", title="t", target="t", status="met", figure="f") is None
+
+
+def test_a_run_s_own_results_do_not_mark_the_commit_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "bench" / "results" / "latency.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "init", "--allow-empty")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "files")
+    monkeypatch.setattr(common, "REPO_ROOT", tmp_path)
+    (tmp_path / "bench" / "results" / "latency.json").write_text('{"written": "by the run"}')
+    assert common.git_describe() == common.git_commit()
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert common.git_describe() == f"{common.git_commit()} + uncommitted changes"
