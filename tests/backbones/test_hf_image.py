@@ -21,7 +21,7 @@ from headstart.server import create_app
 from tests.backbones.tiny_hf import LABELS, save_tiny
 from tests.conftest import make_image_folder
 
-FAMILIES = ["vit", "deit", "dinov2", "convnext", "convnextv2", "swin", "resnet", "clip", "siglip"]
+FAMILIES = ["vit", "deit", "dinov2", "convnext", "convnextv2", "swin", "resnet", "mobilevit", "clip", "siglip"]
 STAGES = {
     "vit": ["embeddings", "layer0", "layer1", "layer2", "norm"],
     "deit": ["embeddings", "layer0", "layer1", "norm"],
@@ -32,6 +32,7 @@ STAGES = {
     "clip": ["embeddings", "layer0", "layer1", "head"],
     "convnextv2": ["embeddings", "stage0", "stage1", "stage2", "stage3", "norm"],
     "siglip": ["embeddings", "layer0", "layer1", "head"],
+    "mobilevit": ["embeddings", "stage0", "stage1", "stage2", "stage3", "stage4", "head"],
 }
 POOL = {
     "vit": "cls",
@@ -43,8 +44,9 @@ POOL = {
     "clip": "cls",
     "convnextv2": "mean",
     "siglip": "cls",
+    "mobilevit": "mean",
 }
-WITH_HEAD = {"vit", "deit", "convnext", "swin", "resnet"}  # saved as *ForImageClassification
+WITH_HEAD = {"vit", "deit", "convnext", "swin", "resnet", "mobilevit"}  # saved as *ForImageClassification
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +262,15 @@ def test_rank_reads_the_checkpoint_head_for_leep_and_expand_grows_a_bundle(
     grown = api.expand(bundle, str(tmp_path / "new"), out=str(tmp_path / "m3"))
     predictor = headstart.load(grown.bundle)
     assert predictor.labels == ["green", "red", "blue"] and predictor.backbone.name == name
+
+
+def test_an_unsupported_vision_architecture_is_a_clear_backbone_error(tmp_path: Path) -> None:
+    import transformers as T
+
+    folder = tmp_path / "levit"
+    T.LevitModel(T.LevitConfig(image_size=32, hidden_sizes=[16, 24, 32], num_attention_heads=[1, 2, 2],
+                               depths=[1, 1, 1], key_dim=[8, 8, 8])).save_pretrained(folder)  # fmt: skip
+    T.ViTImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(folder)
+    with pytest.raises(BackboneError, match="'levit' cannot be split into stages") as err:
+        get_backbone(f"hf:{folder}")
+    assert err.value.exit_code == 4 and "register your own backbone" in (err.value.fix or "")

@@ -97,6 +97,13 @@ def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
     if family == "convnextv2":
         cfg = T.ConvNextV2Config(num_channels=3, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1], image_size=32)
         return _save(T.ConvNextV2Model(cfg), T.ConvNextImageProcessorPil(size={"shortest_edge": 32}), folder)
+    if family == "mobilevit":  # its processor flips RGB to BGR and does not normalise
+        cfg = T.MobileViTConfig(
+            image_size=32, patch_size=2, hidden_sizes=[16, 16, 24], neck_hidden_sizes=[8, 8, 16, 16, 16, 24, 32],
+            num_attention_heads=2, mlp_ratio=2.0, **_classifier_kwargs(),
+        )  # fmt: skip
+        proc = T.MobileViTImageProcessorPil(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32})
+        return _save(T.MobileViTForImageClassification(cfg), proc, folder)
     if family == "clip":
         return save_tiny_clip(folder, seed)
     if family == "siglip":

@@ -193,6 +193,12 @@ def layout_for(model: Any, model_type: str, *, projection: nn.Module | None = No
         stages = [_Embed(model.embedder), *(_Apply(s) for s in stages_list)]
         dim = int(config.hidden_sizes[-1])
         return Layout("resnet", names, stages, dim, 0, "mean", lambda x: _pooled(model(pixel_values=x)))
+    if model_type == "mobilevit":
+        blocks = _layers(model.encoder, "layer")
+        names = ["embeddings", *(f"stage{i}" for i in range(len(blocks))), "head"]
+        stages = [_Embed(model.conv_stem), *(_Apply(b) for b in blocks), _Apply(model.conv_1x1_exp)]
+        dim = int(config.neck_hidden_sizes[-1])
+        return Layout("mobilevit", names, stages, dim, 0, "mean", lambda x: _pooled(model(pixel_values=x)))
     if model_type == "swin":
         blocks = _layers(model.encoder, "layers")
         h, w = model.embeddings.patch_grid
@@ -208,7 +214,7 @@ def layout_for(model: Any, model_type: str, *, projection: nn.Module | None = No
         )
     raise BackboneError(
         f"model type {model_type!r} cannot be split into stages yet",
-        expected="vit, deit, dinov2, convnext, convnextv2, swin, resnet, or the vision tower of clip / siglip",
+        expected="vit, deit, dinov2, convnext(v2), swin, resnet, mobilevit, or the vision tower of clip / siglip",
         fix="use one of those families, or register your own backbone (docs/architecture.md: adding a backbone)",
     )
 

@@ -9,7 +9,7 @@ recipe in the manifest and the feature-cache key. It reproduces the processors' 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ class ImageRecipe:
     mean: tuple[float, float, float] | None
     std: tuple[float, float, float] | None
     crop_pct: float | None = None
+    bgr: bool = False  # MobileViT's processors flip the channels to BGR
 
     @classmethod
     def from_processor(cls, settings: dict[str, Any], kind: str = "") -> ImageRecipe:
@@ -43,8 +44,23 @@ class ImageRecipe:
         resample = int(settings["resample"]) if settings.get("resample") is not None else 2  # PIL bilinear
         rescale = float(settings.get("rescale_factor", 1 / 255)) if settings.get("do_rescale", True) else None
         mean = std = None
-        if settings.get("do_normalize", True):
+        if settings.get("do_normalize"):  # absent (None) in e.g. MobileViT processors: no normalisation
             mean, std = _triple(settings.get("image_mean", 0.5)), _triple(settings.get("image_std", 0.5))
+        recipe = cls._resizing(settings, kind, size, crop_hw, resample, rescale, mean, std)
+        return replace(recipe, bgr=bool(settings.get("do_flip_channel_order", False)))
+
+    @classmethod
+    def _resizing(
+        cls,
+        settings: dict[str, Any],
+        kind: str,
+        size: dict[str, int] | None,
+        crop_hw: tuple[int, int] | None,
+        resample: int,
+        rescale: float | None,
+        mean: tuple[float, float, float] | None,
+        std: tuple[float, float, float] | None,
+    ) -> ImageRecipe:
         if size is None:
             if crop_hw is None:
                 raise BackboneError(f"the image processor {kind!r} neither resizes nor crops: no fixed input size")
@@ -82,7 +98,7 @@ class ImageRecipe:
             "rescale": self.rescale,
             "mean": None if self.mean is None else list(self.mean),
             "std": None if self.std is None else list(self.std),
-            "channels": "RGB",
+            "channels": "BGR" if self.bgr else "RGB",
             "layout": "NCHW",
             "source": "transformers image processor, replayed with PIL/numpy",
         }
@@ -110,6 +126,8 @@ class ImageRecipe:
             out = out * np.float32(self.rescale)
         if self.mean is not None and self.std is not None:
             out = (out - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        if self.bgr:
+            out = out[:, :, ::-1]
         return out.transpose(2, 0, 1)
 
     def __call__(self, images: Sequence[Image.Image]) -> np.ndarray:

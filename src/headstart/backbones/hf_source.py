@@ -30,6 +30,7 @@ VISION_TYPES = frozenset(
         "convnextv2",
         "swin",
         "resnet",
+        "mobilevit",
         "clip_vision_model",
         "siglip_vision_model",
     }
@@ -176,7 +177,7 @@ class HfForm:
 SUPPORTED_FORMS = (
     HfForm("text", "text", "BERT-family encoders (.embeddings + .encoder.layer), sentence-transformers folders",
            "the folder's pooling (mean or CLS), else mean", "tokenizer from the folder"),
-    HfForm("image", "image", "ViT, DeiT, DINOv2, ConvNeXt/V2, Swin, ResNet (AutoModel or "
+    HfForm("image", "image", "ViT, DeiT, DINOv2, ConvNeXt/V2, Swin, ResNet, MobileViT (AutoModel or "
            "AutoModelForImageClassification)", "CLS (ViT/DeiT/DINOv2), mean (ConvNeXt/Swin/ResNet); #pool=",
            "image processor replayed in PIL/numpy; a classifier's head kept as source head (id2label)"),
     HfForm("image-text", "image", "CLIP, SigLIP (the image tower, projected into the joint space)",
