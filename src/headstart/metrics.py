@@ -57,40 +57,35 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, classes: n
 def classification_report(
     y_true: list[str] | np.ndarray, proba: np.ndarray, classes: list[str]
 ) -> ClassificationReport:
-    """Metrics of predicted probabilities `proba` (columns ordered as `classes`) against `y_true`.
+    """Metrics of predicted probabilities `proba` (columns ordered as `classes`) against `y_true`."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-    Computed with numpy from the confusion matrix (the formulas of scikit-learn's metrics with zero_division=0),
-    so scoring a model does not load scikit-learn.
-    """
     y_true = np.asarray(y_true)
     class_array = np.asarray(classes)
     y_pred = class_array[proba.argmax(axis=1)] if len(y_true) else np.array([], dtype=str)
     labels = sorted(set(classes) | set(y_true.tolist()))
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(matrix, ([index[v] for v in y_true.tolist()], [index[v] for v in y_pred.tolist()]), 1)
-    tp = np.diag(matrix).astype(np.float64)
-    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    f1_denominator = 2 * tp + (predicted - tp) + (support - tp)
-    f1 = np.divide(2 * tp, f1_denominator, out=np.zeros_like(tp), where=f1_denominator > 0)
+    if not len(y_true):
+        return ClassificationReport(
+            accuracy=0.0,
+            macro_f1=0.0,
+            ece=expected_calibration_error(y_true, proba, class_array),
+            n=0,
+            labels=labels,
+            per_class={label: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for label in labels},
+            confusion_matrix=[],
+        )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     per_class = {
-        label: {
-            "precision": float(precision[i]),
-            "recall": float(recall[i]),
-            "f1": float(f1[i]),
-            "support": int(support[i]),
-        }
-        for i, label in enumerate(labels)
+        label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
     }
-    present = [i for i in range(len(labels)) if support[i] > 0]
+    present = [label for label in labels if per_class[label]["support"] > 0]
     return ClassificationReport(
-        accuracy=float(tp.sum() / len(y_true)) if len(y_true) else 0.0,
-        macro_f1=float(np.mean(f1[present])) if len(y_true) and present else 0.0,
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        macro_f1=float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         ece=expected_calibration_error(y_true, proba, class_array),
         n=int(len(y_true)),
         labels=labels,
         per_class=per_class,
-        confusion_matrix=matrix.tolist() if len(y_true) else [],
+        confusion_matrix=confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     )
