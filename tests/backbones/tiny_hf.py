@@ -27,10 +27,15 @@ def _save(model: torch.nn.Module, processor: object, folder: Path) -> Path:
 
 
 def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
-    """A random tiny model of `family` in `folder` (deterministic per seed)."""
+    """A random tiny model of `family` in `folder` (deterministic per seed; the global RNG is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _save_tiny(family, folder, seed)
+
+
+def _save_tiny(family: str, folder: Path, seed: int) -> Path:
     import transformers as T
 
-    torch.manual_seed(seed)
     if family == "vit":
         cfg = T.ViTConfig(
             image_size=32,
@@ -105,7 +110,7 @@ def save_tiny(family: str, folder: Path, seed: int = 0) -> Path:
         proc = T.MobileViTImageProcessorPil(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32})
         return _save(T.MobileViTForImageClassification(cfg), proc, folder)
     if family == "clip":
-        return save_tiny_clip(folder, seed)
+        return _save_tiny_clip(folder)
     if family == "siglip":
         words = (*COLOURS, "a", "photo", "picture", "image", "of", "an", ".")
         cfg = T.SiglipConfig(
@@ -135,9 +140,14 @@ def tiny_tokenizer(words: tuple[str, ...]) -> object:
 
 def save_tiny_clip(folder: Path, seed: int = 0) -> Path:
     """A tiny random CLIP (vision 32 px, text over a colour vocabulary) with its tokenizer and processor."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _save_tiny_clip(folder)
+
+
+def _save_tiny_clip(folder: Path) -> Path:
     import transformers as T
 
-    torch.manual_seed(seed)
     words = (*COLOURS, "a", "photo", "picture", "image", "of", "an", ".")
     tokenizer = tiny_tokenizer(words)
     eos = len(words) + 2

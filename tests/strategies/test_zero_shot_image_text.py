@@ -32,8 +32,7 @@ def align(folder: Path, steps: int = 300) -> None:
     """Train only the two projections of the CLIP in `folder` so colour pictures match their colour's prompts."""
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
-    torch.manual_seed(0)
-    model = CLIPModel.from_pretrained(folder)
+    model = CLIPModel.from_pretrained(folder)  # eval mode: nothing random in the steps below
     tokenizer, processor = AutoTokenizer.from_pretrained(folder), AutoImageProcessor.from_pretrained(folder)
     rng = np.random.default_rng(0)
     pictures = [solid(c, rng) for c in COLOURS for _ in range(4)]
