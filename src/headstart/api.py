@@ -136,10 +136,13 @@ def inspect(
     target: str | None = _default(DataOptions, "target"),
     separator: str = _default(DataOptions, "separator"),
     decode: bool = True,
+    threads: int = 2,
+    progress: bool = False,
 ) -> InspectReport:
     """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings.
 
     `decode` (default) decodes every image as `fit` would, so truncated files are found; False reads headers only.
+    Documents: each field's weak-label coverage in their OCR lines (OCR on `threads` cores where none are given).
     """
     return _inspect.inspect(
         data_path(data, "inspect"),
@@ -149,6 +152,8 @@ def inspect(
         target=target,
         separator=separator,
         decode=decode,
+        threads=threads,
+        progress=progress,
     )
 
 

@@ -26,6 +26,7 @@ def inspect(
         bool,
         typer.Option("--quick", help="Images: read headers only (faster; misses truncated files that `fit` skips)."),
     ] = False,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Documents: CPU threads for OCR.")] = 2,
     as_json: Json = False,
 ) -> None:
     """Per-class (or per-tag) counts or the target's spread, unreadable or empty items, duplicates, warnings."""
@@ -40,6 +41,8 @@ def inspect(
             target=target,
             separator=separator,
             decode=not quick,
+            threads=threads,
+            progress=not as_json,
         )
         doc = report.to_dict()
         if as_json:
@@ -70,11 +73,16 @@ def inspect(
                 f"[bold]durations:[/] {d['min']:.2f}–{d['max']:.2f} s (median {d['median']:.2f} s); "
                 f"[bold]sample rates:[/] {r['min']:g}–{r['max']:g} Hz" + (f"; {shown}" if shown else "")
             )
-        elif sizes:
+        elif sizes and "width" in sizes:
             w, h = sizes["width"], sizes["height"]
             console.print(
                 f"[bold]image sizes:[/] width {w['min']}–{w['max']} (median {w['median']:g}), "
                 f"height {h['min']}–{h['max']} (median {h['median']:g})"
+            )
+        for name, found in (doc.get("field_coverage") or {}).items():  # documents: weak-label coverage
+            console.print(
+                f"[bold]{name}:[/] findable in the OCR text of {int(found['findable'])}/{int(found['documents'])} "
+                f"documents ({found['share']:.0%})"
             )
         skipped = doc.get("skipped", [])
         if skipped:

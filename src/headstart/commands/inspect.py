@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from headstart.data import InspectReport, inspect_dataset, load_dataset
+from headstart.data.modalities import get_modality
+from headstart.data.modalities.documents import DocumentModality
 
 
 def inspect(
@@ -14,10 +18,14 @@ def inspect(
     target: str | None = None,
     separator: str = ";",
     decode: bool = True,
+    threads: int = 2,
+    progress: bool = False,
 ) -> InspectReport:
     """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings.
 
     `decode` (default) decodes every image as `fit` would, so truncated files are found; False reads headers only.
+    Documents also get each field's weak-label coverage: their OCR lines are the given ones, else read by OCR
+    (cached; `threads` for ONNX Runtime).
     """
     dataset = load_dataset(
         str(data),
@@ -28,4 +36,10 @@ def inspect(
         target=target,
         separator=separator,
     )
-    return inspect_dataset(dataset, decode=decode)
+    report = inspect_dataset(dataset, decode=decode)
+    if isinstance(get_modality(dataset.modality), DocumentModality) and dataset.labels is not None:
+        from headstart.ocr import field_coverage  # on use: OCR loads ONNX Runtime
+
+        found, read = field_coverage(dataset.items, dataset.ids, dataset.labels, threads=threads, progress=progress)
+        report = replace(report, field_coverage=found, ocr_sources=read.sources)
+    return report

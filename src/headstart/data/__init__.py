@@ -22,11 +22,13 @@ from headstart.data.images import (
 )
 from headstart.data.inspect import InspectReport, inspect_dataset
 from headstart.data.loading import load_dataset, load_inputs
+from headstart.data.modalities.documents import DOCUMENTS
 from headstart.data.splits import Splits, labels_per_class, split_dataset
 from headstart.data.tables import TABLE_EXTENSIONS, load_table, load_text_lines
 
 __all__ = [
     "AUDIO",
+    "DOCUMENTS",
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "SPLIT_NAMES",

@@ -38,6 +38,9 @@ class InspectReport:
     notes: list[str] = field(default_factory=list)
     task: str = "classification"
     target_summary: dict[str, float] | None = None  # regression: the numeric target's distribution
+    # documents: per field, documents with a value, how many have it findable in their OCR lines, and the share
+    field_coverage: dict[str, dict[str, float]] | None = None
+    ocr_sources: dict[str, int] | None = None  # documents whose lines were given, cached or read by OCR now
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +78,7 @@ def inspect_dataset(ds: Dataset, *, decode: bool = True) -> InspectReport:
         image_sizes=sizes,
         notes=list(ds.notes),
         task=ds.task,
-        target_summary=None if has_classes else _target_summary(ds),
+        target_summary=_label_summary(ds, has_classes),
     )
 
 
@@ -146,6 +149,15 @@ def _copy_warnings(duplicates: list[list[str]], conflicts: list[dict[str, Any]])
             "fix the labels or remove the copies"
         )
     return warnings
+
+
+def _label_summary(ds: Dataset, has_classes: bool) -> dict[str, float] | None:
+    """The task's own summary of its labels when it has one (`label_summary`: fields per document), else the
+    numeric target's for a value task."""
+    summary = getattr(get_task(ds.task), "label_summary", None)
+    if summary is not None:
+        return summary(ds.labels or ())  # type: ignore[no-any-return]
+    return None if has_classes else _target_summary(ds)
 
 
 def _target_summary(ds: Dataset) -> dict[str, float]:

@@ -1,0 +1,122 @@
+"""The documents modality: page images and PDFs with key fields per document (`data/documents.py` reads them).
+
+A documents folder is claimed when it holds document files and their fields (`key/<stem>.json` or
+`fields.csv`); each document is one item (its path), its fields the label (a JSON object, task `fields`).
+A document whose file cannot be read, or that has no fields while others do, is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from PIL import Image
+
+from headstart.data.dataset import Dataset, SkippedItem, check_on_bad
+from headstart.data.documents import (
+    DOCUMENT_EXTENSIONS,
+    FIELD_TABLES,
+    canonical_fields,
+    check_document,
+    document_folder,
+    fields_of,
+    given_lines_path,
+    list_documents,
+    looks_like_documents,
+    read_field_table,
+    read_pages,
+)
+from headstart.data.hashing import image_sha256
+from headstart.data.modalities.base import Modality, register_modality
+from headstart.errors import BadItemError, DataError
+from headstart.tasks.fields import FIELDS
+
+ACCEPTED = ", ".join(sorted(DOCUMENT_EXTENSIONS))
+
+
+class DocumentModality(Modality):
+    name = "document"
+    noun = "document"
+    size_unit = "px"
+    items_are_files = True
+    accepts_uploads = True
+    page_input = "file"
+    one_class_fix = "give the fields of each document (key/<stem>.json or fields.csv)"
+
+    def decode(self, item: str) -> list[Image.Image]:
+        return read_pages(item)
+
+    def digest(self, item: str) -> str:
+        return image_sha256(item)  # the file's bytes
+
+    def claims(self, path: Path) -> bool:
+        return looks_like_documents(path)
+
+    def load(self, path: Path, **options: Any) -> Dataset:
+        return load_documents(path, on_bad=str(options.get("on_bad", "skip")))
+
+    def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+        """Pages per document (min/median/max), how many come with OCR lines, and the unreadable ones."""
+        pages: list[int] = []
+        broken: list[dict[str, str]] = []
+        given = 0
+        for item_id, item in zip(ds.ids, ds.items, strict=True):
+            try:
+                pages.append(len(read_pages(item)) if decode else check_document(item))
+            except BadItemError as err:
+                broken.append({"id": item_id, "reason": err.reason})
+                continue
+            given += given_lines_path(item) is not None
+        if not pages:
+            return None, broken
+        stats = {
+            "pages": {"min": float(min(pages)), "median": float(median(pages)), "max": float(max(pages))},
+            "ocr_lines_given": {"documents": float(given), "share": round(given / len(pages), 4)},
+        }
+        return stats, broken
+
+
+def load_documents(root: Path, *, on_bad: str = "skip") -> Dataset:
+    """The documents under `root` with their fields; unreadable files and documents without fields are skipped."""
+    policy = check_on_bad(on_bad)
+    table_path = next((root / n for n in FIELD_TABLES if (root / n).is_file()), None)
+    table = read_field_table(table_path) if table_path is not None else None
+    items: list[str] = []
+    ids: list[str] = []
+    labels: list[str] = []
+    skipped: list[SkippedItem] = []
+    for document in list_documents(root):
+        item_id = str(document.relative_to(root))
+        try:
+            check_document(document)
+            fields = fields_of(root, document, table)
+            if fields is None:
+                where = f"key/{document.stem}.json" + (f" or a row of {table_path.name}" if table_path else "")
+                raise BadItemError(str(document), f"no fields given (expected {where})")
+        except BadItemError as err:
+            if policy == "fail":
+                raise
+            skipped.append(SkippedItem(item_id, err.reason))
+            continue
+        items.append(str(document.resolve()))
+        ids.append(item_id)
+        labels.append(canonical_fields(fields))
+    if not items:
+        raise DataError(
+            f"no usable documents in {root}",
+            expected=f"document files ({ACCEPTED}) in {document_folder(root)} with their fields",
+            fix="put the files under img/ and a key/<stem>.json (or a row of fields.csv) per file",
+        )
+    return Dataset(
+        modality=DocumentModality.name,
+        items=tuple(items),
+        ids=tuple(ids),
+        labels=tuple(labels),
+        source=str(root),
+        skipped=tuple(skipped),
+        task=FIELDS.name,
+    )
+
+
+DOCUMENTS = register_modality(DocumentModality())

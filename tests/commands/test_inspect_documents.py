@@ -1,0 +1,33 @@
+"""`inspect` on a documents folder: per-field weak-label coverage in the given (or OCR) lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import headstart
+from headstart.cli.main import app
+from tests.document_data import write_receipts
+
+
+def test_inspect_reports_how_many_documents_have_each_field_findable(tmp_path: Path) -> None:
+    root = write_receipts(tmp_path)
+    key = root / "key" / "r2.json"
+    key.write_text(json.dumps({**json.loads(key.read_text()), "company": "NOT ON THE PAGE"}))
+    report = headstart.inspect(root, progress=False)
+    assert report.ocr_sources == {"given": 2}
+    assert report.field_coverage is not None
+    assert report.field_coverage["company"] == {"documents": 2.0, "findable": 1.0, "share": 0.5}
+    assert report.field_coverage["total"] == {"documents": 2.0, "findable": 2.0, "share": 1.0}
+
+
+def test_the_cli_prints_coverage_and_json_holds_it(tmp_path: Path) -> None:
+    root = write_receipts(tmp_path)
+    result = CliRunner().invoke(app, ["inspect", str(root), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "date:" in result.output and "2/2 documents (100%)" in result.output
+    result = CliRunner().invoke(app, ["inspect", str(root), "--json"])
+    doc = json.loads(result.output)
+    assert doc["modality"] == "document" and doc["field_coverage"]["address"]["share"] == 1.0
