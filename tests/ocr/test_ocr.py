@@ -75,3 +75,6 @@ def test_rapidocr_reads_a_generated_page_with_its_spaces(tmp_path: Path) -> None
     assert any(t.replace(" ", "").upper() == "TOTALRM12.50" for t in texts), texts
     assert "THANK YOU" in texts, texts
     assert all(0 < line.confidence <= 1 and line.bottom > line.top for line in lines)
+    blank = tmp_path / "blank.png"
+    page([]).save(blank)
+    assert read_document(blank, OcrSettings(), threads=1, store=OcrStore(tmp_path / "ocr")) == ([], "ocr")
