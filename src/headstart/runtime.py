@@ -294,6 +294,9 @@ class FrozenRunner:
                 f"inputs lack {missing} for {self.backbone.name}",
                 expected=f"the keys of backbone.preprocess(): {self.backbone.input_names}",
             )
+        per_pass = self.backbone.windows_per_pass
+        if self.splits_windows and per_pass and inputs["attention_mask"].shape[1] > per_pass:
+            return self._pooled_by_windows(inputs, per_pass)
         if self.engine == "torch":
             return self.run_torch(inputs)
         feed = {n: np.ascontiguousarray(inputs[n]) for n in self.backbone.input_names}
@@ -308,6 +311,35 @@ class FrozenRunner:
             out[rows] = part
         assert out is not None
         return out
+
+    @property
+    def splits_windows(self) -> bool:
+        """True when a long item's windows are run `windows_per_pass` at a time (pooled runners of one cut)."""
+        return self.pooled and self.backbone.windows_per_pass is not None
+
+    def _pooled_by_windows(self, inputs: dict[str, np.ndarray], per_pass: int) -> np.ndarray:
+        """Pooled features of items with many windows, `per_pass` real windows per forward (memory flat in an
+        item's length): the windows are independent, so the activations at the cut are pooled per item after."""
+        mask = inputs["attention_mask"]
+        owners, columns = np.nonzero(mask)
+        parts = []
+        for start in range(0, len(owners), per_pass):
+            rows, cols = owners[start : start + per_pass], columns[start : start + per_pass]
+            chunk = {n: np.ascontiguousarray(inputs[n][rows, cols][None]) for n in self.backbone.input_names}
+            parts.append(self._window_runner(chunk)[0])
+        return self.backbone.pool_windows(np.concatenate(parts), owners, len(mask))
+
+    @cached_property
+    def _window_runner(self) -> FrozenRunner:
+        """The same stages without the pool (its own export, made on the first item with many windows)."""
+        return FrozenRunner(
+            self.backbone,
+            stop=self.stop,
+            pooled=False,
+            threads=self.threads,
+            engine=self.engine,
+            precision=self.running_precision,
+        )
 
     def run_torch(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The same computation eagerly in torch (reference for parity checks)."""
@@ -487,6 +519,10 @@ class MultiCutRunner(FrozenRunner):
         with torch.inference_mode():
             widths = module.pooled(*(torch.from_numpy(example[k]) for k in backbone.input_names))
         self.widths = [int(w.shape[1]) for w in widths]
+
+    @property
+    def splits_windows(self) -> bool:
+        return False  # one graph pools at every cut: a long item runs whole
 
     def _build_module(self) -> nn.Module:
         from headstart.runtime_modules import _PooledCuts

@@ -97,3 +97,28 @@ def test_voice_encoder_weights_hash_is_the_file() -> None:
     b = get_backbone("voice-encoder")
     assert b.weights_sha256 == file_sha256(Path(str(weights_path())))
     assert b.stages == ["lstm1", "lstm2", "lstm3", "projection"] and b.info().params == 1_423_616
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+@pytest.mark.parametrize("stop", [1, 3])
+def test_long_recordings_run_a_few_windows_per_pass_with_the_same_numbers(
+    engine: str, stop: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 40 s recording (51 windows) beside short ones, 4 windows per forward, equals one pass of all windows."""
+    b = get_backbone("test-audio")
+    long = tone(300, 40.0, rate=SAMPLE_RATE, seed=7) * np.linspace(0.2, 1.0, 40 * SAMPLE_RATE, dtype=np.float32)
+    inputs = b.preprocess([waves()[0], long, waves()[1]])
+    assert inputs["mel"].shape[1] == 51
+    monkeypatch.setattr(type(b), "windows_per_pass", None)
+    whole = FrozenRunner(b, stop=stop, pooled=True, threads=1, engine=engine)  # type: ignore[arg-type]
+    want = whole(inputs)
+    assert "_window_runner" not in vars(whole)  # one pass: no runner of windows was built
+    monkeypatch.setattr(type(b), "windows_per_pass", 4)
+    chunked = FrozenRunner(b, stop=stop, pooled=True, threads=1, engine=engine)  # type: ignore[arg-type]
+    calls: list[tuple[int, ...]] = []
+    run_windows = chunked._window_runner
+    monkeypatch.setattr(chunked, "_window_runner", lambda feed: calls.append(feed["mel"].shape) or run_windows(feed))
+    got = chunked(inputs)
+    assert max(shape[1] for shape in calls) == 4 and sum(shape[1] for shape in calls) == 1 + 51 + 4
+    # at an LSTM cut the one pass averages 8,160 frames in float32 (pool_windows sums in float64): 2e-6 there
+    assert got.shape == want.shape and np.max(np.abs(got - want)) < (1e-6 if stop == 3 else 2e-6)

@@ -161,3 +161,12 @@ def test_inspect_command_shows_durations(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["inspect", str(root)])
     assert result.exit_code == 0, result.output
     assert "durations:" in result.output and "sample rates: 8000" in result.output
+
+
+def test_the_mel_spectrogram_of_a_long_recording_is_computed_in_blocks_with_the_same_numbers() -> None:
+    """Blocks of 100 frames (a partial last block) equal one transform of all 2,501 frames."""
+    wav = tone(300, 25.0, rate=A.SAMPLE_RATE, seed=3)
+    whole = A.mel_spectrogram(wav, block=10_000)
+    blocks = A.mel_spectrogram(wav, block=100)
+    assert whole.shape == blocks.shape == (2501, A.N_MELS) and whole.dtype == blocks.dtype == np.float32
+    assert np.allclose(blocks, whole, rtol=1e-6, atol=0)

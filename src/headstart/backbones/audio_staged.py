@@ -31,6 +31,9 @@ class AudioStagedBackbone(StagedBackbone):
     input_size = 160  # mel frames per window (1.6 s)
     # metric embeddings: `linear` fits cosine class centroids when a class has at most this many recordings
     centroid_max_per_class = 3
+    # a long recording's windows go through the frozen stages this many at a time (memory flat in its length:
+    # a 119 s recording has 153 windows); pooling sums them per recording, so the numbers do not change
+    windows_per_pass = 16
 
     @property
     def input_names(self) -> list[str]:
@@ -64,3 +67,14 @@ class AudioStagedBackbone(StagedBackbone):
         mask = state["attention_mask"].to(hidden.dtype).unsqueeze(-1)
         mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return mean / mean.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+    def pool_windows(self, activations: np.ndarray, owners: np.ndarray, n_items: int) -> np.ndarray:
+        """`pool` over windows run apart: frames averaged at an LSTM cut, windows averaged per recording (sums
+        in float64), L2-normalised."""
+        vectors = activations.mean(axis=1) if activations.ndim == 3 else activations  # (windows, frames, dim)
+        sums = np.zeros((n_items, vectors.shape[-1]), dtype=np.float64)
+        np.add.at(sums, owners, vectors.astype(np.float64))
+        counts = np.bincount(owners, minlength=n_items).clip(min=1)[:, None]
+        mean = sums / counts
+        norms = np.linalg.norm(mean, axis=1, keepdims=True).clip(min=1e-12)
+        return (mean / norms).astype(np.float32)

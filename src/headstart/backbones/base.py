@@ -77,6 +77,9 @@ class Backbone(ABC):
     # True: when the export fails or disagrees with torch, the frozen part runs eagerly with a note (for
     # architectures headstart did not write, e.g. `hf:` models); False: the failure is an error.
     export_fallback: bool = False
+    # Ragged backbones whose items are runs of independent windows (audio) set how many windows one frozen
+    # forward pass takes at most, so memory stays flat in a recording's length; they then define `pool_windows`.
+    windows_per_pass: int | None = None
 
     @property
     @abstractmethod
@@ -112,6 +115,11 @@ class Backbone(ABC):
     @abstractmethod
     def weights_sha256(self) -> str:
         """SHA-256 identifying the pretrained weights (checked when a bundle is loaded)."""
+
+    def pool_windows(self, activations: np.ndarray, owners: np.ndarray, n_items: int) -> np.ndarray:
+        """(n_items, D) pooled features from the cut's activations of windows run apart (`windows_per_pass`):
+        `activations[j]` belongs to item `owners[j]`; the same numbers as `pool` on the whole batch."""
+        raise NotImplementedError(f"{type(self).__name__} does not pool windows run apart")
 
     def save_preprocessor(self, folder: Path) -> bool:
         """Write what another runtime needs to prepare inputs (a text tokenizer) into `folder`; False if none."""

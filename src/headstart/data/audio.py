@@ -42,6 +42,7 @@ PARTIAL_RATE = 1.3  # windows per second: a hop of round(16000 / 1.3 / 160) = 77
 MIN_COVERAGE = 0.75  # the last window is kept when at least 75 % of it is real audio
 NORM_DBFS = -30.0  # quiet recordings are raised to -30 dBFS (never lowered), as resemblyzer does
 INT16_MAX = 2**15 - 1
+MEL_BLOCK_FRAMES = 1024  # frames per FFT block (10 s): the spectrum of a long recording is never held whole
 
 # MFCC statistics (the no-transfer baseline)
 N_MFCC = 20
@@ -290,14 +291,21 @@ def _hann(n: int) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
 
 
-def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
-    """(frames, 40) power mel spectrogram of a 16 kHz waveform: 1 + len // 160 frames, centred, zero-padded."""
+def mel_spectrogram(wav: np.ndarray, block: int = MEL_BLOCK_FRAMES) -> np.ndarray:
+    """(frames, 40) power mel spectrogram of a 16 kHz waveform: 1 + len // 160 frames, centred, zero-padded.
+
+    Frames are transformed `block` at a time (each frame's numbers are its own), so the complex spectrum of a
+    long recording is never held whole: memory stays flat in the length.
+    """
     wav = np.asarray(wav, dtype=np.float32)
     padded = np.pad(wav, N_FFT // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
-    spectrum = np.fft.rfft(frames * _hann(N_FFT).astype(np.float32), axis=1)
-    power = spectrum.real**2 + spectrum.imag**2
-    return np.asarray(power @ mel_filters().T, dtype=np.float32)
+    window, filters = _hann(N_FFT).astype(np.float32), mel_filters().T
+    out = np.empty((len(frames), N_MELS), dtype=np.float32)
+    for start in range(0, len(frames), block):
+        spectrum = np.fft.rfft(frames[start : start + block] * window, axis=1)
+        out[start : start + block] = (spectrum.real**2 + spectrum.imag**2) @ filters
+    return out
 
 
 def normalize_volume(wav: np.ndarray, target_dbfs: float = NORM_DBFS) -> np.ndarray:
