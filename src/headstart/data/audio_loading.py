@@ -11,22 +11,20 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from headstart.data.audio import AUDIO_EXTENSIONS, is_audio_file, read_header
-from headstart.data.dataset import Dataset, SkippedItem, check_on_bad
-from headstart.data.folders import Walk, _children, _split_layout
+from headstart.data.dataset import Dataset, check_on_bad
+from headstart.data.folders import FileKind, Walk, load_file_folder, load_file_inputs
 from headstart.data.images import is_image_file
 from headstart.data.modalities import register_modality
 from headstart.data.modalities.audio import AudioModality
-from headstart.errors import BadItemError, DataError
+from headstart.errors import DataError
 
 ACCEPTED = ", ".join(sorted(AUDIO_EXTENSIONS))
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
-LAYOUT = "<root>/<class>/<file>"
 PATH_COLUMN_NAMES = ("path", "audio", "audio_path", "file", "filename", "filepath", "file_path", "wav")
 MIN_AUDIO_SHARE = 0.9
 PEEK_FILES = 64  # files looked at to decide whether a folder holds recordings
@@ -86,79 +84,27 @@ def table_has_audio(path: Path) -> bool:
     return audio_path_column(columns, rows) is not None
 
 
-def header_problem(path: Path, item_id: str, on_bad: str) -> SkippedItem | None:
-    """None when the header passes the guards; the skip record when not (or raise with `on_bad="fail"`)."""
-    try:
-        read_header(path)
-    except BadItemError as e:
-        if on_bad == "fail":
-            raise BadItemError(item_id, e.reason) from e
-        return SkippedItem(item_id, e.reason)
-    return None
-
-
 def not_audio(path: Path) -> str:
     return f"not an audio file ({path.suffix.lower() or 'no extension'}); accepted: {ACCEPTED}"
+
+
+RECORDINGS = FileKind(
+    modality="audio",
+    noun="audio",
+    plural="recordings",
+    extensions=frozenset(AUDIO_EXTENSIONS),
+    example="alice/1.wav",
+    recognises=is_audio_file,
+    check_header=read_header,
+    not_accepted=not_audio,
+)
 
 
 def load_audio_folder(root: Path, *, on_bad: str = "skip", task: str = "auto", target: str | None = None) -> Dataset:
     """A labelled audio `Dataset` from `<root>/<class>/<file>` (split folders as for images); ids are relative paths."""
     from headstart.data.loading import folder_task  # loading imports the modalities: read on use
 
-    policy = check_on_bad(on_bad)
-    split_dirs, notes = _split_layout(root)
-    groups = [(root, None)] if split_dirs is None else [(root / name, split) for split, name in split_dirs]
-    paths: list[str] = []
-    ids: list[str] = []
-    labels: list[str] = []
-    splits: list[str | None] = []
-    skipped: list[SkippedItem] = []
-    walk = Walk(root)
-    found = 0
-    for group_root, split in groups:
-        class_dirs, loose = _children(group_root)
-        if not class_dirs:
-            raise DataError(
-                f"{str(group_root)!r} has no class subfolders",
-                expected=f"one subfolder per class: {LAYOUT} (e.g. one folder per speaker)",
-                fix=f"move the recordings into one folder per class, e.g. {group_root}/alice/1.wav",
-            )
-        for f in loose:
-            reason = "not inside a class folder" if is_audio_file(f) else not_audio(f)
-            skipped.append(SkippedItem(f.relative_to(root).as_posix(), reason))
-        for class_dir in class_dirs:
-            for f in walk.files(class_dir):
-                rel = f.relative_to(root).as_posix()
-                if not is_audio_file(f):
-                    skipped.append(SkippedItem(rel, not_audio(f)))
-                    continue
-                found += 1
-                bad = header_problem(f, rel, policy)
-                if bad is not None:
-                    skipped.append(bad)
-                    continue
-                paths.append(str(f))
-                ids.append(rel)
-                labels.append(class_dir.name)
-                splits.append(split)
-    if not found:
-        raise DataError(
-            f"no recordings found in {str(root)!r}",
-            expected=f"audio files ({ACCEPTED}) laid out as {LAYOUT}",
-            fix="check the path, and that the files have an audio extension",
-        )
-    order = sorted(range(len(ids)), key=lambda i: ids[i])
-    ds = Dataset(
-        modality="audio",
-        items=tuple(paths[i] for i in order),
-        ids=tuple(ids[i] for i in order),
-        labels=tuple(labels[i] for i in order),
-        splits=None if split_dirs is None else tuple(splits[i] for i in order),
-        source=str(root),
-        skipped=tuple(sorted([*skipped, *walk.skipped], key=lambda s: s.id)),
-        notes=(*notes, *walk.notes),
-    )
-    return folder_task(ds, task, target)
+    return folder_task(load_file_folder(root, RECORDINGS, on_bad=on_bad), task, target)
 
 
 def load_audio_table(path: Path, **options: object) -> Dataset:
@@ -202,47 +148,7 @@ def load_audio_table(path: Path, **options: object) -> Dataset:
 
 def load_audio_inputs(inputs: Sequence[str], *, on_bad: str = "skip") -> Dataset:
     """Unlabelled recordings to predict: each input is an audio file or a folder (read recursively)."""
-    policy = check_on_bad(on_bad)
-    items: list[str] = []
-    ids: list[str] = []
-    skipped: list[SkippedItem] = []
-    notes: list[str] = []
-    for given in inputs:
-        p = Path(given)
-        if not p.exists():
-            raise DataError(
-                f"input {str(given)!r} does not exist",
-                expected="an audio file or a folder of recordings",
-                fix="check the path (relative paths start from the current directory)",
-            )
-        if p.is_dir():
-            walk = Walk(p, prefix=Path(given))
-            files = [(f, walk.id_of(f)) for f in walk.files(p)]
-            skipped.extend(walk.skipped)
-            notes.extend(walk.notes)
-        else:
-            files = [(p, str(given))]
-        for f, item_id in files:
-            if not is_audio_file(f):
-                skipped.append(SkippedItem(item_id, not_audio(f)))
-                continue
-            bad = header_problem(f, item_id, policy)
-            if bad is not None:
-                skipped.append(bad)
-                continue
-            items.append(str(f))
-            ids.append(item_id)
-    if not items and not skipped:
-        raise DataError(
-            f"no recordings found in {', '.join(repr(str(i)) for i in inputs)}",
-            expected=f"audio files with one of the extensions {ACCEPTED}",
-            fix="pass audio files or folders that contain recordings",
-        )
-    return replace(
-        Dataset(modality="audio", items=tuple(items), ids=tuple(ids), source=", ".join(map(str, inputs))),
-        skipped=tuple(skipped),
-        notes=tuple(notes),
-    )
+    return load_file_inputs(inputs, RECORDINGS, on_bad=on_bad)
 
 
 class AudioDatasets(AudioModality):

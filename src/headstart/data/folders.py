@@ -1,10 +1,12 @@
-"""Image datasets from folders: `<root>/<class>/<file>`, optional `train/ test/ [validation/]` split
-folders, and unlabelled lists of image files or folders for prediction."""
+"""Datasets from folders of files: `<root>/<class>/<file>`, optional `train/ test/ [validation/]` split
+folders, and unlabelled lists of files or folders for prediction. The rules are the same for every modality
+whose items are files; a `FileKind` says how its files are recognised, checked and named (`IMAGES` here,
+recordings in `audio_loading`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +19,65 @@ OTHER_IMAGE_FORMATS = frozenset({".heic", ".heif", ".avif", ".jxl", ".svg", ".ra
 LAYOUT = "<root>/<class>/<file>"
 
 
+@dataclass(frozen=True)
+class FileKind:
+    """The files of one modality, as folder datasets see them."""
+
+    modality: str  # the Dataset's modality name
+    noun: str  # "image" in "an image file", "image files"
+    plural: str  # "images" in "no images found", "a folder of images"
+    extensions: frozenset[str]
+    example: str  # one file in its class folder, for fixes: "cat/1.jpg"
+    recognises: Callable[[Path], bool]  # by name: the file is one of these
+    check_header: Callable[[Path], object]  # raises BadItemError when the header shows the file cannot be used
+    not_accepted: Callable[[Path], str]  # why a file of another kind is skipped
+
+    @property
+    def accepted(self) -> str:
+        return ", ".join(sorted(self.extensions))
+
+    def header_problem(self, path: Path, item_id: str, on_bad: str) -> SkippedItem | None:
+        """None when the header is fine; the skip record when not (or raise with `on_bad="fail"`)."""
+        try:
+            self.check_header(path)
+        except BadItemError as e:
+            if on_bad == "fail":
+                raise BadItemError(item_id, e.reason) from e
+            return SkippedItem(item_id, e.reason)
+        return None
+
+
+def _not_image(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in OTHER_IMAGE_FORMATS:
+        return f"unsupported image format ({suffix}); accepted: {ACCEPTED}"
+    return f"not an image file ({suffix or 'no extension'})"
+
+
+IMAGES = FileKind(
+    modality="image",
+    noun="image",
+    plural="images",
+    extensions=IMAGE_EXTENSIONS,
+    example="cat/1.jpg",
+    recognises=is_image_file,
+    check_header=check_image_header,
+    not_accepted=_not_image,
+)
+
+
 def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
-    """A labelled image `Dataset` from `<root>/<class>/<file>` (class folders may nest deeper).
+    """A labelled image `Dataset` from `<root>/<class>/<file>`: `load_file_folder` with `IMAGES`."""
+    return load_file_folder(root, IMAGES, on_bad=on_bad)
+
+
+def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> Dataset:
+    """An unlabelled image `Dataset` for prediction: `load_file_inputs` with `IMAGES`."""
+    return load_file_inputs(paths, IMAGES, on_bad=on_bad)
+
+
+def load_file_folder(root: str | Path, kind: FileKind, *, on_bad: str = "skip") -> Dataset:
+    """A labelled `Dataset` of `kind`'s files from `<root>/<class>/<file>` (class folders may nest deeper).
 
     When the subfolders of `root` are split names (`train/`, `test/`, `validation/`, `val/`, `valid/` or
     `dev/`), each with class folders, the items carry those splits; a missing test part is carved from train
@@ -28,8 +87,8 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     """
     policy = check_on_bad(on_bad)
     base = Path(root)
-    _refuse_bundle(base)
-    split_dirs, layout_notes = _split_layout(base)
+    _refuse_bundle(base, kind)
+    split_dirs, layout_notes = _split_layout(base, kind)
     if split_dirs is None:
         groups: list[tuple[Path, str | None]] = [(base, None)]
     else:
@@ -42,17 +101,17 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     walk = Walk(base, seen_dirs={_dir_key(base), *(_dir_key(folder) for folder, _ in groups)})
     for group_root, _ in groups:  # a link from one class folder into another must not relabel its images
         walk.reserved.update(_dir_key(d) for d in _children(group_root)[0])
-    n_images = 0
+    n_found = 0
     for group_root, split in groups:
         class_dirs, loose = _children(group_root)
         if not class_dirs:
             where = LAYOUT if split is None else f"<root>/{group_root.name}/<class>/<file>"
-            found = sum(1 for f in loose if is_image_file(f))
+            found = sum(1 for f in loose if kind.recognises(f))
             raise DataError(
                 f"{str(group_root)!r} has no class subfolders"
-                + (f" ({found} image(s) lie directly in it)" if found else ""),
+                + (f" ({found} {kind.noun}(s) lie directly in it)" if found else ""),
                 expected=f"one subfolder per class: {where}",
-                fix=f"move the images into one folder per class, e.g. {group_root}/cat/1.jpg"
+                fix=f"move the {kind.plural} into one folder per class, e.g. {group_root}/{kind.example}"
                 + (
                     f"; or, if {group_root.name!r} is itself a class folder, pass the folder above it "
                     f"({group_root.parent})"
@@ -61,16 +120,16 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
                 ),
             )
         for f in loose:
-            reason = "not inside a class folder" if is_image_file(f) else _not_image(f)
+            reason = "not inside a class folder" if kind.recognises(f) else kind.not_accepted(f)
             skipped.append(SkippedItem(_rel(f, base), reason))
         for class_dir in class_dirs:
             for f in walk.files(class_dir):
                 rel = _rel(f, base)
-                if not is_image_file(f):
-                    skipped.append(SkippedItem(rel, _not_image(f)))
+                if not kind.recognises(f):
+                    skipped.append(SkippedItem(rel, kind.not_accepted(f)))
                     continue
-                n_images += 1
-                bad = _header_problem(f, rel, policy)
+                n_found += 1
+                bad = kind.header_problem(f, rel, policy)
                 if bad is not None:
                     skipped.append(bad)
                     continue
@@ -78,15 +137,15 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
                 ids.append(rel)
                 labels.append(class_dir.name)
                 splits.append(split)
-    if n_images == 0:
+    if n_found == 0:
         raise DataError(
-            f"no images found in {str(base)!r}",
-            expected=f"image files ({ACCEPTED}) laid out as {LAYOUT}",
-            fix=f"check the path, and that the files have one of the extensions {ACCEPTED}",
+            f"no {kind.plural} found in {str(base)!r}",
+            expected=f"{kind.noun} files ({kind.accepted}) laid out as {LAYOUT}",
+            fix=f"check the path, and that the files have one of the extensions {kind.accepted}",
         )
     order = sorted(range(len(ids)), key=lambda i: ids[i])
     return Dataset(
-        modality="image",
+        modality=kind.modality,
         items=tuple(paths[i] for i in order),
         ids=tuple(ids[i] for i in order),
         labels=tuple(labels[i] for i in order),
@@ -101,8 +160,8 @@ def load_image_folder(root: str | Path, *, on_bad: str = "skip") -> Dataset:
     )
 
 
-def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> Dataset:
-    """An unlabelled image `Dataset` for prediction: each path is a file or a folder (recursive)."""
+def load_file_inputs(paths: Sequence[str | Path], kind: FileKind, *, on_bad: str = "skip") -> Dataset:
+    """An unlabelled `Dataset` of `kind`'s files for prediction: each path is a file or a folder (recursive)."""
     policy = check_on_bad(on_bad)
     items: list[str] = []
     ids: list[str] = []
@@ -113,7 +172,7 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
         if not p.exists():
             raise DataError(
                 f"input {str(given)!r} does not exist",
-                expected="an image file or a folder of images",
+                expected=f"an {kind.noun} file or a folder of {kind.plural}",
                 fix="check the path (relative paths start from the current directory)",
             )
         if p.is_dir():
@@ -124,10 +183,10 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
         else:
             files = [(p, str(given))]
         for f, item_id in files:
-            if not is_image_file(f):
-                skipped.append(SkippedItem(item_id, _not_image(f)))
+            if not kind.recognises(f):
+                skipped.append(SkippedItem(item_id, kind.not_accepted(f)))
                 continue
-            bad = _header_problem(f, item_id, policy)
+            bad = kind.header_problem(f, item_id, policy)
             if bad is not None:
                 skipped.append(bad)
                 continue
@@ -136,12 +195,12 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
     if not items and not skipped:
         shown = ", ".join(repr(str(p)) for p in paths) or "(no inputs)"
         raise DataError(
-            f"no images found in {shown}",
-            expected=f"image files with one of the extensions {ACCEPTED}",
-            fix="pass image files or folders that contain images",
+            f"no {kind.plural} found in {shown}",
+            expected=f"{kind.noun} files with one of the extensions {kind.accepted}",
+            fix=f"pass {kind.noun} files or folders that contain {kind.plural}",
         )
     return Dataset(
-        modality="image",
+        modality=kind.modality,
         items=tuple(items),
         ids=tuple(ids),
         source=", ".join(str(p) for p in paths),
@@ -150,12 +209,12 @@ def load_image_inputs(paths: Sequence[str | Path], *, on_bad: str = "skip") -> D
     )
 
 
-def _split_layout(root: Path) -> tuple[list[tuple[str, str]] | None, list[str]]:
+def _split_layout(root: Path, kind: FileKind) -> tuple[list[tuple[str, str]] | None, list[str]]:
     """([(split, folder name)], notes) when the subfolders of `root` are split folders, else (None, notes).
 
-    Split names are never silently read as classes: folders without an image beside split folders are
-    ignored (noted); two split folders beside folders of images, or a split-named folder holding only
-    subfolders there, is a `DataError`. One split name among class folders that holds images itself
+    Split names are never silently read as classes: folders without a file of `kind` beside split folders are
+    ignored (noted); two split folders beside folders of such files, or a split-named folder holding only
+    subfolders there, is a `DataError`. One split name among class folders that holds such files itself
     (`valid/` beside `invalid/`) is a class. Two folders for one split (`val/` and `dev/`) is a `DataError`.
     """
     dirs, _ = _children(root)
@@ -164,14 +223,14 @@ def _split_layout(root: Path) -> tuple[list[tuple[str, str]] | None, list[str]]:
     if not split_names:
         return None, []
     others = [name for name, split in named.items() if split is None]
-    with_images = [name for name in others if _holds_image(root / name)]
-    if with_images:
-        _refuse_mixed_layout(root, split_names, with_images)
-        return None, []  # one split name among class folders, holding images itself: a class
+    with_files = [name for name in others if _holds(root / name, kind)]
+    if with_files:
+        _refuse_mixed_layout(root, split_names, with_files, kind)
+        return None, []  # one split name among class folders, holding files itself: a class
     notes = []
     if others:
         shown_others = ", ".join(f"{name}/" for name in others)
-        notes.append(f"ignored {shown_others} in {root}: no image in it, and it sits beside split folders")
+        notes.append(f"ignored {shown_others} in {root}: no {kind.noun} in it, and it sits beside split folders")
     found = [named[name] for name in split_names]
     if len(set(found)) != len(found):
         shown = ", ".join(f"{name}/" for name in split_names)
@@ -185,15 +244,15 @@ def _split_layout(root: Path) -> tuple[list[tuple[str, str]] | None, list[str]]:
     return sorted(pairs, key=lambda pair: order[pair[0]]), notes
 
 
-def _refuse_mixed_layout(root: Path, split_names: list[str], classes: list[str]) -> None:
-    """A `DataError` unless the one split-named folder beside class folders holds images itself (a class)."""
-    looks_split = [name for name in split_names if not any(is_image_file(f) for f in _children(root / name)[1])]
+def _refuse_mixed_layout(root: Path, split_names: list[str], classes: list[str], kind: FileKind) -> None:
+    """A `DataError` unless the one split-named folder beside class folders holds files itself (a class)."""
+    looks_split = [name for name in split_names if not any(kind.recognises(f) for f in _children(root / name)[1])]
     if len(split_names) < 2 and not looks_split:
         return
     shown_splits = ", ".join(f"{name}/" for name in split_names)
     shown_classes = ", ".join(f"{name}/" for name in classes[:5]) + (" ..." if len(classes) > 5 else "")
     raise DataError(
-        f"{str(root)!r} mixes split folders ({shown_splits}) with other folders of images ({shown_classes}); "
+        f"{str(root)!r} mixes split folders ({shown_splits}) with other folders of {kind.plural} ({shown_classes}); "
         "split names are not read as classes",
         expected="either split folders only (train/, and optionally validation/ and test/, each holding "
         f"<class>/<file>), or class folders only ({LAYOUT})",
@@ -202,10 +261,10 @@ def _refuse_mixed_layout(root: Path, split_names: list[str], classes: list[str])
     )
 
 
-def _holds_image(folder: Path) -> bool:
-    """Whether any visible file under `folder` is an image (stops at the first)."""
+def _holds(folder: Path, kind: FileKind) -> bool:
+    """Whether any visible file under `folder` is one of `kind` (stops at the first)."""
     for current, filenames in Walk(folder).folders(folder):
-        if any(is_image_file(current / name) for name in filenames):
+        if any(kind.recognises(current / name) for name in filenames):
             return True
     return False
 
@@ -319,31 +378,13 @@ def _shown(path: Path, base: Path) -> str:
         return str(path)
 
 
-def _header_problem(path: Path, item_id: str, on_bad: str) -> SkippedItem | None:
-    """None when the header is fine; the skip record when not (or raise with `on_bad="fail"`)."""
-    try:
-        check_image_header(path)
-    except BadItemError as e:
-        if on_bad == "fail":
-            raise BadItemError(item_id, e.reason) from e
-        return SkippedItem(item_id, e.reason)
-    return None
-
-
-def _not_image(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in OTHER_IMAGE_FORMATS:
-        return f"unsupported image format ({suffix}); accepted: {ACCEPTED}"
-    return f"not an image file ({suffix or 'no extension'})"
-
-
-def _refuse_bundle(folder: Path) -> None:
+def _refuse_bundle(folder: Path, kind: FileKind) -> None:
     """A headstart bundle (a folder with `manifest.json`) passed where a dataset is expected is a `DataError`."""
     if not (folder / "manifest.json").is_file():
         return
     raise DataError(
         f"{str(folder)!r} is a headstart bundle (a trained model), not a dataset",
-        expected=f"a dataset: a folder of images laid out as {LAYOUT}, or a table",
+        expected=f"a dataset: a folder of {kind.plural} laid out as {LAYOUT}, or a table",
         fix=f"pass the data folder instead; to use this model run `headstart predict {folder} INPUTS...`",
     )
 
