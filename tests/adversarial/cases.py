@@ -193,6 +193,7 @@ def option_cases() -> list[Case]:
         ("export-not-onnx", "export {image_model} --out {out}.txt", USAGE),
         ("serve-negative-port", "serve {image_model} --port -1", USAGE),
         ("serve-zero-pixels", "serve {image_model} --port 0 --max-image-pixels 0", USAGE),
+        ("serve-zero-audio-seconds", "serve {image_model} --port 0 --max-audio-seconds 0", USAGE),
         ("serve-zero-workers", "serve {image_model} --port 0 --workers 0", USAGE),
         ("serve-unknown-precision", "serve {image_model} --port 0 --precision fp8", USAGE),
         ("runs-zero-limit", "runs --limit 0", USAGE),

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 import headstart
 from headstart.server import create_app
-from tests.audio_data import make_audio_folder, write_bad_files
+from tests.audio_data import make_audio_folder, tone, write, write_bad_files
 from tests.serve.test_app import assert_error
 
 
@@ -93,3 +93,24 @@ def test_export_card_describes_the_front_end(audio_bundle: Path, tmp_path: Path)
     assert pre["sample_rate"] == 16000 and pre["spectrogram"]["n_fft"] == 400 and pre["mel"]["n_mels"] == 40
     assert pre["window_frames"] == 160 and pre["window_hop_frames"] == 77
     assert any("soxr" in step for step in pre["decode"]) and result.max_abs_diff < 1e-4
+
+
+def test_max_audio_seconds_is_a_service_option(audio_bundle: Path, tmp_path: Path) -> None:
+    """--max-audio-seconds refuses a recording over it with a 413 naming the flag, and is shown in the card;
+    raised above the decoder's guard (HEADSTART_MAX_AUDIO_SECONDS, 120 s), the answer names that guard."""
+    three = write(tmp_path / "three.wav", tone(300, 3.0)).read_bytes()
+    with TestClient(create_app(audio_bundle, max_audio_seconds=2.5)) as client:
+        assert client.get("/v1/model").json()["limits"]["max_audio_seconds"] == 2.5
+        body = assert_error(client.post("/v1/predict", files=[("files", ("3.wav", three))]), 413, "too long: 3.0 s")
+        assert "2.5 s" in body["message"] and "--max-audio-seconds" in body["fix"]
+        skipped = client.post("/v1/predict?on_bad=skip", files=[("files", ("3.wav", three))])
+        assert skipped.status_code == 413  # over a size limit refuses the request, as for images
+    with TestClient(create_app(audio_bundle, max_audio_seconds=3.5)) as client:
+        assert client.post("/v1/predict", files=[("files", ("3.wav", three))]).status_code == 200
+        hour = clip(audio_bundle, "bad/hour.wav")
+        body = assert_error(client.post("/v1/predict", files=[("files", ("h.wav", hour))]), 413, "3.5 s")
+        assert "--max-audio-seconds" in body["fix"]
+    with TestClient(create_app(audio_bundle, max_audio_seconds=10_000)) as client:
+        hour = clip(audio_bundle, "bad/hour.wav")
+        body = assert_error(client.post("/v1/predict", files=[("files", ("h.wav", hour))]), 413, "120 s limit")
+        assert "HEADSTART_MAX_AUDIO_SECONDS" in body["fix"]

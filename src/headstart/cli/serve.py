@@ -30,6 +30,9 @@ def serve(
     max_image_pixels: Annotated[
         int, typer.Option("--max-image-pixels", min=1, help="Width x height per image.")
     ] = 16_000_000,
+    max_audio_seconds: Annotated[
+        float, typer.Option("--max-audio-seconds", min=0.001, help="Duration per recording, in seconds.")
+    ] = 120.0,  # headstart.data.audio.MAX_SECONDS (not imported: the CLI starts without numpy)
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per input unless a request asks.")] = 3,
     threads: Threads = None,
     precision: Annotated[
@@ -83,6 +86,7 @@ def serve(
             max_inputs=max_inputs,
             max_text_chars=max_text_chars,
             max_image_pixels=max_image_pixels,
+            max_audio_seconds=max_audio_seconds,
             top_k=top_k,
             threads=threads,
             precision=precision,

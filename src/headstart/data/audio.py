@@ -85,8 +85,10 @@ class AudioHeader:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
-def read_header(path: str | Path) -> AudioHeader:
-    """The header of an audio file, checked against the guards; BadItemError (with the reason) when unusable."""
+def read_header(path: str | Path, limit: float | None = None) -> AudioHeader:
+    """The header of an audio file, checked against the guards; BadItemError (with the reason) when unusable.
+
+    `limit` replaces `max_seconds()` as the longest recording (the service checks its own, then the decoder's)."""
     import soundfile as sf
 
     p = Path(path)
@@ -110,7 +112,7 @@ def read_header(path: str | Path) -> AudioHeader:
         raise BadItemError(
             str(path), f"{header.channels} channels: at most {MAX_CHANNELS} are read (mixed down to mono)"
         )
-    limit = max_seconds()
+    limit = max_seconds() if limit is None else limit
     if header.seconds > limit:
         raise BadItemError(
             str(path),

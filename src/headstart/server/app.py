@@ -262,6 +262,7 @@ def public_card(manifest: Manifest, config: ServeConfig, manifest_sha256: str | 
             "max_body_mb": config.max_body_mb,
             "max_text_chars": config.max_text_chars,
             "max_image_pixels": config.max_image_pixels,
+            "max_audio_seconds": config.max_audio_seconds,
             "max_batch": config.max_batch,
             "max_wait_ms": config.max_wait_ms,
             "precision": config.precision,

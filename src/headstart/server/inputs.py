@@ -125,7 +125,7 @@ def save_uploads(
         path = directory / f"upload-{i:04d}"
         path.write_bytes(data)
         if isinstance(modality, AudioModality):  # recordings: their own header guards
-            problem = check_audio_upload(path, label, directory, skip_bad)
+            problem = check_audio_upload(path, label, directory, skip_bad, config.max_audio_seconds)
             paths.append(Unusable(problem) if problem is not None else str(path))
             continue
         try:

@@ -7,6 +7,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from headstart.data.audio import MAX_SECONDS
+
 
 class ServeConfig(BaseModel):
     """Options of `headstart serve` (CLI flags and `create_app(**options)` validate here)."""
@@ -19,6 +21,7 @@ class ServeConfig(BaseModel):
     max_inputs: int = Field(default=64, ge=1, le=10_000, description="texts or files per request")
     max_text_chars: int = Field(default=10_000, ge=1, description="characters per text")
     max_image_pixels: int = Field(default=16_000_000, ge=1, description="width x height per image")
+    max_audio_seconds: float = Field(default=MAX_SECONDS, gt=0, description="seconds per recording")
     top_k: int = Field(default=3, ge=1, description="labels returned per input unless the request asks")
     threads: int | None = Field(default=None, ge=1, le=256, description="CPU threads for the network")
     precision: Literal["fp32", "int8"] = Field(
@@ -42,6 +45,7 @@ class ServeOptions(TypedDict, total=False):
     max_inputs: int
     max_text_chars: int
     max_image_pixels: int
+    max_audio_seconds: float
     top_k: int
     threads: int | None
     precision: str
