@@ -26,7 +26,7 @@ from headstart.backbones.hashing import files_sha256, state_dict_sha256
 from headstart.backbones.hf_clip import TextEncoder
 from headstart.backbones.hf_image_stages import Layout, layout_for
 from headstart.backbones.hf_preprocess import ImageRecipe
-from headstart.backbones.hf_source import HfSource, resolve, split_options
+from headstart.backbones.hf_source import HfKind, HfSource, resolve, split_options
 from headstart.backbones.sentence_transformer import WEIGHT_FILES
 from headstart.backbones.staged import StagedBackbone, StagedNet, describe, eval_frozen
 from headstart.errors import BackboneError
@@ -71,7 +71,7 @@ class TransformerImage(StagedBackbone):
         self.feature_dim = self._pooled_width()
         self._classifier = classifier
         self.text_encoder: TextEncoder | None = (
-            TextEncoder(model, resolved) if projection is not None or resolved.kind == "image-text" else None
+            TextEncoder(model, resolved) if projection is not None or resolved.kind is HfKind.IMAGE_TEXT else None
         )
         self._info = BackboneInfo(
             name=self.name,
@@ -177,7 +177,7 @@ def _load(resolved: HfSource) -> tuple[Any, Any, nn.Module | None, nn.Linear | N
     hf_logging.set_verbosity_error()  # no load reports for the unused pooler of a classifier checkpoint
     hf_logging.disable_progress_bar()
     try:
-        if resolved.kind == "image" and any("ImageClassification" in a for a in archs):
+        if resolved.kind is HfKind.IMAGE and any("ImageClassification" in a for a in archs):
             model = AutoModelForImageClassification.from_pretrained(resolved.source, **resolved.load_kwargs())
             vision = getattr(model, model.base_model_prefix)
             classifier = _linear(getattr(model, "classifier", None))
@@ -194,7 +194,7 @@ def _load(resolved: HfSource) -> tuple[Any, Any, nn.Module | None, nn.Linear | N
         if bars:
             hf_logging.enable_progress_bar()
     vision_tower = getattr(model, "vision_model", None)
-    if resolved.kind == "image-text":
+    if resolved.kind is HfKind.IMAGE_TEXT:
         if vision_tower is None:
             raise BackboneError(f"{resolved.source}: a dual encoder without a vision_model", expected="CLIP or SigLIP")
         return model, vision_tower, getattr(model, "visual_projection", None), None

@@ -11,13 +11,22 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from headstart.errors import BackboneError
 
 ALLOW_DOWNLOAD = "HEADSTART_ALLOW_DOWNLOAD"  # =1: hub ids may be downloaded (the same switch as bundle loading)
-HfKind = Literal["text", "image", "image-text"]
+
+
+class HfKind(StrEnum):
+    """What an `hf:` checkpoint holds (a kind of checkpoint, not a modality: a dual encoder reads both)."""
+
+    TEXT = "text"
+    IMAGE = "image"
+    IMAGE_TEXT = "image-text"
+
 
 # Vision model types whose towers `backbones.hf_image_stages` knows how to split into stages.
 VISION_TYPES = frozenset(
@@ -132,7 +141,7 @@ def hf_kind(config: dict[str, Any]) -> HfKind:
     """`image-text` for dual encoders, `image` for vision models, else `text` (the original hf: form)."""
     model_type = str(config.get("model_type", ""))
     if model_type in DUAL_TYPES or ("vision_config" in config and "text_config" in config):
-        return "image-text"
+        return HfKind.IMAGE_TEXT
     archs = [str(a) for a in config.get("architectures") or []]
     if (
         model_type in VISION_TYPES
@@ -140,8 +149,8 @@ def hf_kind(config: dict[str, Any]) -> HfKind:
         or any("ImageClassification" in a for a in archs)
         or ("num_channels" in config and "image_size" in config)
     ):
-        return "image"
-    return "text"
+        return HfKind.IMAGE
+    return HfKind.TEXT
 
 
 def split_options(source: str) -> tuple[str, dict[str, str]]:
@@ -175,12 +184,12 @@ class HfForm:
 
 
 SUPPORTED_FORMS = (
-    HfForm("text", "text", "BERT-family encoders (.embeddings + .encoder.layer), sentence-transformers folders",
+    HfForm(HfKind.TEXT, "text", "BERT-family encoders (.embeddings + .encoder.layer), sentence-transformers folders",
            "the folder's pooling (mean or CLS), else mean", "tokenizer from the folder"),
-    HfForm("image", "image", "ViT, DeiT, DINOv2, ConvNeXt/V2, Swin, ResNet, MobileViT (AutoModel or "
+    HfForm(HfKind.IMAGE, "image", "ViT, DeiT, DINOv2, ConvNeXt/V2, Swin, ResNet, MobileViT (AutoModel or "
            "AutoModelForImageClassification)", "CLS (ViT/DeiT/DINOv2), mean (ConvNeXt/Swin/ResNet); #pool=",
            "image processor replayed in PIL/numpy; a classifier's head kept as source head (id2label)"),
-    HfForm("image-text", "image", "CLIP, SigLIP (the image tower, projected into the joint space)",
+    HfForm(HfKind.IMAGE_TEXT, "image", "CLIP, SigLIP (the image tower, projected into the joint space)",
            "the model's own (projected CLS, attention pool)", "text tower used by zero-shot for label prompts"),
 )  # fmt: skip
 

@@ -118,10 +118,10 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
 
 def _build_hf(source: str, name: str, kwargs: dict[str, Any]) -> Backbone:
     """An `hf:` backbone of the kind its config.json names: an image model or dual encoder, else a text model."""
-    from headstart.backbones.hf_source import resolve, split_options
+    from headstart.backbones.hf_source import HfKind, resolve, split_options
 
     base, options = split_options(source)
-    if resolve(base).kind == "text":
+    if resolve(base).kind is HfKind.TEXT:
         from headstart.backbones.sentence_transformer import TransformerText
 
         if options:
