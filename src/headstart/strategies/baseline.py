@@ -23,7 +23,6 @@ from headstart.data.images import read_image
 from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
 from headstart.manifest import StrategySection
-from headstart.progress import progress_bar
 from headstart.strategies.audio_baseline import MfccFeatures
 from headstart.strategies.base import (
     CrossValidatedStrategy,
@@ -37,6 +36,7 @@ from headstart.strategies.base import (
     require_targets,
 )
 from headstart.strategies.feature_model import LinearHeadSection
+from headstart.strategies.file_features import FileFeatures
 from headstart.strategies.linear import LinearHead, as_class_logits
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
@@ -121,35 +121,24 @@ class TfidfFeatures:
         return features
 
 
-class PixelFeatures:
+class PixelFeatures(FileFeatures):
     """Each image stretched to 32x32 RGB, scaled to [0, 1] and flattened (3072 values)."""
 
     kind = "pixels"
+    dim = 3 * PIXEL_SIZE**2
 
-    def extract(
-        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False
-    ) -> tuple[np.ndarray, np.ndarray, list[SkippedItem]]:
-        rows, kept, skipped = [], [], []
-        with progress_bar("pixels", total=len(dataset), enabled=progress) as advance:
-            for i, path in enumerate(dataset.items):
-                try:
-                    image = read_image(path)
-                except BadItemError as err:
-                    if on_bad == "fail":
-                        raise BadItemError(dataset.ids[i], err.reason) from err
-                    skipped.append(SkippedItem(dataset.ids[i], err.reason))
-                else:
-                    rows.append(pixels(image))
-                    kept.append(i)
-                advance(1)
-        features = np.stack(rows) if rows else np.zeros((0, 3 * PIXEL_SIZE**2), np.float32)
-        return features, np.asarray(kept, dtype=np.int64), skipped
+    def read(self, path: str) -> Any:
+        return read_image(path)
+
+    def row(self, decoded: Any) -> np.ndarray:
+        return pixels(decoded)
 
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind, "size": PIXEL_SIZE, "resize": "stretch", "interpolation": "bilinear", "scale": "0-1"}
 
-    def state(self) -> dict[str, np.ndarray]:
-        return {}
+
+# The dense baseline features by kind (a modality's `baseline_features`); TF-IDF is fitted, so it stands apart.
+DENSE_FEATURES: dict[str, type[FileFeatures]] = {PixelFeatures.kind: PixelFeatures, MfccFeatures.kind: MfccFeatures}
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -194,7 +183,7 @@ class BaselineModel(Model):
     """Hand-made features (TF-IDF or pixels) → linear head; no backbone."""
 
     def __init__(
-        self, features: TfidfFeatures | PixelFeatures | MfccFeatures, head: Any, labels: list[str], modality: Modality
+        self, features: TfidfFeatures | FileFeatures, head: Any, labels: list[str], modality: Modality
     ) -> None:
         self.features = features
         self.head = head
@@ -250,13 +239,9 @@ class BaselineStrategy(CrossValidatedStrategy):
         notes = []
         if inputs.backbone is not None or config.backbone is not None:
             notes.append(f"baseline uses no pretrained network: backbone {config.backbone!r} is unused")
-        features: TfidfFeatures | PixelFeatures | MfccFeatures
-        if get_modality(train.modality).baseline_features == TfidfFeatures.kind:
-            features = TfidfFeatures().fit(list(train.items))
-        elif get_modality(train.modality).baseline_features == MfccFeatures.kind:
-            features = MfccFeatures()
-        else:
-            features = PixelFeatures()
+        kind = get_modality(train.modality).baseline_features
+        features: TfidfFeatures | FileFeatures
+        features = TfidfFeatures().fit(list(train.items)) if kind == TfidfFeatures.kind else DENSE_FEATURES[kind]()
         X, kept, skipped = features.extract(train, on_bad=config.on_bad, progress=config.progress)
         if get_task(train.task).outputs is not Outputs.CLASSES:
             return self._fit_task(inputs, features, X, kept, skipped, notes)
@@ -276,7 +261,7 @@ class BaselineStrategy(CrossValidatedStrategy):
     def _fit_task(
         self,
         inputs: FitInputs,
-        features: TfidfFeatures | PixelFeatures | MfccFeatures,
+        features: TfidfFeatures | FileFeatures,
         X: Any,
         kept: np.ndarray,
         skipped: list[SkippedItem],
@@ -306,7 +291,7 @@ class BaselineStrategy(CrossValidatedStrategy):
         labels, modality, task, config = manifest.labels, manifest.modality, manifest.task, manifest.head.to_dict()
         kind = BaselineSection.of(manifest.strategy).features.get("kind")
         sparse = kind == TfidfFeatures.kind
-        dense: PixelFeatures | MfccFeatures = MfccFeatures() if kind == MfccFeatures.kind else PixelFeatures()
+        dense = DENSE_FEATURES.get(str(kind), PixelFeatures)()  # bundles before `kind` was written hold pixels
         if manifest.kind.outputs is not Outputs.CLASSES:
             features = TfidfFeatures.from_state(tensors) if sparse else dense
             head_state = {k: v for k, v in tensors.items() if not k.startswith(("tfidf.", "memory."))}
