@@ -499,6 +499,12 @@ def check_metric(metric: str, task: str = "classification") -> str:
             fix="pass --metric logme (the default), knn, hscore, transrate, nce or leep",
         )
     usable = get_task(task).transfer_scores
+    if not usable:
+        raise UsageError(
+            f"no transferability score is defined for {task} data",
+            expected="classification, multi-label or regression data",
+            fix=f"rank backbones on data of those kinds; {task} data is inspected with `headstart inspect`",
+        )
     if metric not in usable:
         raise UsageError(
             f"the {metric} score is defined only for single-label classification, not for {task} data",

@@ -31,3 +31,16 @@ def test_the_cli_prints_coverage_and_json_holds_it(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["inspect", str(root), "--json"])
     doc = json.loads(result.output)
     assert doc["modality"] == "document" and doc["field_coverage"]["address"]["share"] == 1.0
+
+
+def test_commands_that_train_or_rank_refuse_documents_with_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    root = write_receipts(tmp_path / "docs")
+    for args in (
+        ["fit", str(root), "--out", str(tmp_path / "bundle"), "--backbone", "test-cnn"],
+        ["study", str(root), "--out", str(tmp_path / "study"), "--backbone", "test-cnn"],
+        ["rank", str(root), "--backbones", "test-cnn"],
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "fields" in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "bundle").exists()

@@ -26,6 +26,7 @@ class Outputs(StrEnum):
     CLASSES = "classes"  # one probability per class, summing to 1 (softmax; cross-entropy)
     TAGS = "tags"  # one independent probability per tag, decided at per-tag thresholds (sigmoid; BCE)
     VALUE = "value"  # one real number (a linear output; MSE or Huber)
+    FIELDS = "fields"  # a value per named field of a document, read off its OCR lines (no strategy fits it yet)
 
 
 class Task:

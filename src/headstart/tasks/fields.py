@@ -16,7 +16,7 @@ class FieldExtraction(Task):
     """One value per named field of a document (labels: canonical JSON objects of field -> value)."""
 
     name = "fields"
-    outputs = Outputs.VALUE  # no classes to count, stratify or threshold
+    outputs = Outputs.FIELDS  # no built-in strategy fits it: fit, study and rank refuse it before any work
     description = "key fields per document (value per field name)"
     label_word = "fields"
     primary_metric = "entity_f1"
@@ -32,6 +32,10 @@ class FieldExtraction(Task):
         if not isinstance(data, dict):
             return None, f"fields {value!r} are not a JSON object of field: value"
         return json.dumps({str(k): str(v) for k, v in data.items()}, sort_keys=True, ensure_ascii=False), None
+
+    @property
+    def has_classes(self) -> bool:
+        return False  # no classes to count, stratify, threshold or budget
 
     def classes_of(self, labels: Sequence[str]) -> list[str]:
         return []

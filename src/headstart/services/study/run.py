@@ -119,6 +119,12 @@ def plan_study(data: str | Path, config: StudyConfig) -> StudyPlan:
     dataset = load_dataset(str(data), **config.reading())
     if config.strategies is None:
         config = config.model_copy(update={"strategies": default_study_strategies(dataset.modality, dataset.task)})
+        if not config.strategies:
+            raise UsageError(
+                f"no strategy is studied on {dataset.modality} data of task {dataset.task} yet",
+                expected="data that some strategy fits (see `headstart fit --help`)",
+                fix="pass --strategies NAME,... that fit this data, or `headstart inspect` it for now",
+            )
     for spec in config.strategies or ():
         check_strategy_task(resolve_strategy(spec)[0], dataset.task)
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.split_seed)
