@@ -44,3 +44,11 @@ def test_commands_that_train_or_rank_refuse_documents_with_a_clear_error_not_a_t
         assert result.exit_code == 2, (args, result.output)
         assert "fields" in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "bundle").exists()
+
+
+def test_fit_on_documents_says_no_strategy_fits_them_yet_instead_of_suggesting_one(tmp_path: Path) -> None:
+    root = write_receipts(tmp_path / "docs")
+    result = CliRunner().invoke(app, ["fit", str(root), "--out", str(tmp_path / "bundle"), "--json"])
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 2 and doc["message"] == "no strategy can fit fields data yet", result.output
+    assert "classification" in doc["expected"] and "--strategy" not in doc["fix"]

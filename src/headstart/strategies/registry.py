@@ -97,11 +97,22 @@ def check_strategy_task(strategy: Strategy, task: str) -> None:
     if fits(strategy, task):
         return
     able = [s.name for s in all_strategies() if fits(s, task)]
+    if not able:
+        raise StrategyError(
+            f"no strategy can fit {task} data yet",
+            expected=f"data of a task kind some strategy fits: {', '.join(_fitted_kinds())}",
+            fix=f"{task} data can be inspected (`headstart inspect`) but not fitted in this version",
+        )
     raise StrategyError(
         f"strategy {strategy.name!r} cannot fit {task} data",
         expected=f"for {task}: one of {', '.join(able)}",
-        fix=f"pass --strategy {able[0] if able else 'linear'}, or --task classification to treat each value as a class",
+        fix=f"pass --strategy {able[0]}, or --task classification to treat each value as a class",
     )
+
+
+def _fitted_kinds() -> list[str]:
+    """The task kinds at least one registered strategy fits."""
+    return sorted({kind for s in all_strategies() for kind in s.tasks})
 
 
 def resolve_strategy(spec: str) -> tuple[Strategy, dict[str, Any]]:
