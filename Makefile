@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU torch first, pinned, so nothing below pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,documents]'
 	# the voice-encoder's weights file only: resemblyzer's own dependencies (webrtcvad...) are not needed
 	$(BIN)/pip install --quiet --no-deps resemblyzer
 	touch $(STAMP)
