@@ -522,7 +522,34 @@ class MultiCutRunner(FrozenRunner):
 
     @property
     def splits_windows(self) -> bool:
-        return False  # one graph pools at every cut: a long item runs whole
+        return False  # the one graph pools at every cut; `__call__` sends long items to `_cut_runners`
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Items with more than `windows_per_pass` windows go through one pooled runner per cut, which runs their
+        windows a few at a time (memory flat in an item's length, same numbers); the others share one pass."""
+        per_pass = self.backbone.windows_per_pass
+        mask = inputs.get("attention_mask")
+        if per_pass is None or mask is None or mask.ndim != 2 or mask.shape[1] <= per_pass:
+            return super().__call__(inputs)
+        long = (mask != 0).sum(axis=1) > per_pass
+        out = np.empty((len(mask), sum(self.widths)), dtype=np.float32)
+        for rows, whole in ((np.flatnonzero(~long), True), (np.flatnonzero(long), False)):
+            if len(rows) == 0:
+                continue
+            part = {n: inputs[n][rows] for n in self.backbone.input_names}
+            if whole:
+                out[rows] = super().__call__(part)
+            else:
+                out[rows] = np.concatenate([runner(part) for runner in self._cut_runners], axis=1)
+        return out
+
+    @cached_property
+    def _cut_runners(self) -> list[FrozenRunner]:
+        """One pooled runner per cut, each splitting long items' windows (built on the first long item)."""
+        return [
+            FrozenRunner(self.backbone, stop=s, pooled=True, threads=self.threads, engine=self.engine)
+            for s in self.stops
+        ]
 
     def _build_module(self) -> nn.Module:
         from headstart.runtime_modules import _PooledCuts

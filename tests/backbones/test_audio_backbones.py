@@ -15,7 +15,7 @@ import torch
 from headstart.backbones import get_backbone, list_backbones
 from headstart.backbones.voice_encoder import weights_installed
 from headstart.data.audio import SAMPLE_RATE, normalize_volume, read_audio
-from headstart.runtime import FrozenRunner
+from headstart.runtime import FrozenRunner, MultiCutRunner
 from tests.audio_data import tone
 from tests.conftest import SHARED_DATA
 
@@ -57,6 +57,28 @@ def test_frozen_prefix_runs_in_onnxruntime(stop: int) -> None:
         assert onnx.engine == "onnxruntime"
         got, want = onnx(inputs), ref(inputs)
         assert got.shape == want.shape and np.max(np.abs(got - want)) < 1e-4
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "torch"])
+def test_multi_cut_runs_split_a_long_recording_into_windows_per_pass(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rank --cuts all` and the cut probes: a 40 s recording (51 windows) runs 4 windows per forward at every
+    cut, with the numbers of one whole pass; the short recordings beside it still share the one graph."""
+    b = get_backbone("test-audio")
+    long = tone(300, 40.0, rate=SAMPLE_RATE, seed=7) * np.linspace(0.2, 1.0, 40 * SAMPLE_RATE, dtype=np.float32)
+    inputs = b.preprocess([waves()[0], long, waves()[1]])
+    monkeypatch.setattr(type(b), "windows_per_pass", None)
+    want = MultiCutRunner(b, [1, 2, 3], threads=1, engine=engine)(inputs)  # type: ignore[arg-type]
+    monkeypatch.setattr(type(b), "windows_per_pass", 4)
+    chunked = MultiCutRunner(b, [1, 2, 3], threads=1, engine=engine)  # type: ignore[arg-type]
+    got = chunked(inputs)
+    assert [r.stop for r in chunked._cut_runners] == [1, 2, 3]
+    assert all("_window_runner" in vars(r) for r in chunked._cut_runners)  # the long one ran 4 windows a pass
+    assert got.shape == want.shape == (3, 8 + 8 + chunked.widths[2])
+    # LSTM cuts: the one pass averages 8,160 frames in float32 (pool_windows sums in float64), as for one cut
+    for cut, (g, w) in enumerate(zip(chunked.split(got), chunked.split(want), strict=True)):
+        assert np.max(np.abs(g - w)) < (1e-6 if cut == 2 else 2e-6), cut
 
 
 def test_models_lists_the_voice_encoder_when_installed() -> None:

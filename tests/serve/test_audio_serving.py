@@ -7,12 +7,17 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 from fastapi.testclient import TestClient
 
 import headstart
+from headstart.bundle import load as load_bundle
+from headstart.data.dataset import Dataset
+from headstart.data.modalities import get_modality
 from headstart.server import create_app
-from tests.audio_data import make_audio_folder, tone, write, write_bad_files
+from tests.audio_data import make_audio_folder, sweep, tone, write, write_bad_files
 from tests.serve.test_app import assert_error
 
 
@@ -93,6 +98,35 @@ def test_export_card_describes_the_front_end(audio_bundle: Path, tmp_path: Path)
     assert pre["sample_rate"] == 16000 and pre["spectrogram"]["n_fft"] == 400 and pre["mel"]["n_mels"] == 40
     assert pre["window_frames"] == 160 and pre["window_hop_frames"] == 77
     assert any("soxr" in step for step in pre["decode"]) and result.max_abs_diff < 1e-4
+
+
+def test_following_the_export_card_on_long_recordings_gives_the_bundles_probabilities(tmp_path: Path) -> None:
+    """40 s recordings (51 windows, more than headstart runs per forward) of hums and whistles taking turns: the
+    card says to feed all the windows in one row and that the graph pools them; doing so gives `predict_proba` of
+    the bundle (which ran 16 windows a pass). A small C keeps one of them undecided, so the check can fail."""
+    bundle = tmp_path / "model"
+    headstart.fit(str(make_audio_folder(tmp_path / "voices")), backbone="test-audio", out=str(bundle), C=1e-5)
+    result = headstart.export(bundle, out=str(tmp_path / "m.onnx"))
+    card = json.loads(result.sidecar.read_text())
+    long = card["preprocessing"]["long_recordings"]
+    assert long["windows_per_pass"] == 16 and "float64" in long["headstart_runs"] and "L2" in long["pooling"]
+    rate = card["preprocessing"]["sample_rate"]
+    paths = []
+    for hum in (0.1, 0.25, 0.4):
+        piece = np.concatenate([sweep(160, 300, seconds=hum, seed=1), tone(2000, 0.6, seed=2)])  # 8 kHz pieces
+        wave = np.tile(piece, 40 * rate // len(piece) + 1)[: 40 * rate]
+        paths.append(str(write(tmp_path / f"long-{hum}.wav", wave, rate=rate)))  # played at 16 kHz
+    predictor = load_bundle(bundle)
+    want = predictor.predict_proba(Dataset(modality="audio", items=tuple(paths), ids=tuple(paths)))
+    assert np.any((want > 0.05) & (want < 0.95))
+    backbone = predictor.backbone
+    assert backbone is not None
+    session = ort.InferenceSession(str(result.onnx), providers=["CPUExecutionProvider"])
+    for path, expected in zip(paths, want, strict=True):
+        inputs = backbone.preprocess([get_modality("audio").decode(path)])
+        assert inputs["mel"].shape[:2] == (1, 51) and inputs["attention_mask"].sum() == 51 > long["windows_per_pass"]
+        got = session.run([card["output"]["name"]], {i["name"]: inputs[i["name"]] for i in card["inputs"]})[0]
+        assert np.max(np.abs(got[0] - expected)) < 1e-5
 
 
 def test_max_audio_seconds_is_a_service_option(audio_bundle: Path, tmp_path: Path) -> None:

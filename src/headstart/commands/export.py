@@ -234,9 +234,25 @@ def _preprocessing(backbone: Backbone, tokenizer: Path | None) -> dict[str, Any]
         if "crop_pct" in config and "size" in config:  # the shorter side is resized to size / crop_pct first
             config["resize_shorter_side_to"] = int(round(config["size"] / config["crop_pct"]))
         config["scale"] = "RGB values / 255, then (x - mean) / std per channel" if "mean" in config else "RGB / 255"
+    if backbone.windows_per_pass is not None:
+        config["long_recordings"] = _long_recordings(backbone.windows_per_pass)
     if tokenizer is not None:
         config["tokenizer_dir"] = tokenizer.name  # transformers.AutoTokenizer.from_pretrained(<this folder>)
     return config
+
+
+def _long_recordings(per_pass: int) -> dict[str, Any]:
+    """How to feed a recording of any length to the one graph (it pools its windows before the head)."""
+    return {
+        "feed": "all of a recording's windows in one row: mel (1, windows, 160, 40), attention_mask 1 per real "
+        "window (rows of a batch are padded with zero windows, mask 0); the graph cannot take partial chunks",
+        "pooling": "inside the graph: mean of the real windows' embeddings (attention_mask 1), then L2-normalised, "
+        "then the head",
+        "memory": "grows with the number of windows (one per window_hop_frames mel frames of the recording)",
+        "windows_per_pass": per_pass,
+        "headstart_runs": f"{per_pass} windows per forward, embeddings summed in float64 per recording, divided by "
+        "the window count, L2-normalised: the same probabilities as one pass, to float rounding",
+    }
 
 
 def _sidecar(
