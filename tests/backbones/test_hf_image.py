@@ -21,10 +21,15 @@ from headstart.server import create_app
 from tests.backbones.tiny_hf import LABELS, save_tiny
 from tests.conftest import make_image_folder
 
-FAMILIES = ["vit", "deit", "dinov2", "convnext", "convnextv2", "swin", "resnet", "mobilevit", "clip", "siglip"]
+FAMILIES = [
+    "vit", "deit", "beit", "dinov2", "convnext", "convnextv2", "swin", "resnet", "efficientnet", "mobilevit", "clip",
+    "siglip",
+]  # fmt: skip
 STAGES = {
     "vit": ["embeddings", "layer0", "layer1", "layer2", "norm"],
     "deit": ["embeddings", "layer0", "layer1", "norm"],
+    "beit": ["embeddings", "layer0", "layer1", "norm"],
+    "efficientnet": ["embeddings", *(f"block{i}" for i in range(7)), "top"],
     "dinov2": ["embeddings", "layer0", "layer1", "layer2", "norm"],
     "convnext": ["embeddings", "stage0", "stage1", "stage2", "stage3", "norm"],
     "swin": ["embeddings", "stage0", "stage1", "stage2", "norm"],
@@ -37,6 +42,8 @@ STAGES = {
 POOL = {
     "vit": "cls",
     "deit": "cls",
+    "beit": "mean",  # the pooler's norm over the mean of the patches, as the checkpoint's classifier reads it
+    "efficientnet": "mean",
     "dinov2": "cls",
     "convnext": "mean",
     "swin": "mean",
@@ -46,7 +53,8 @@ POOL = {
     "siglip": "cls",
     "mobilevit": "mean",
 }
-WITH_HEAD = {"vit", "deit", "convnext", "swin", "resnet", "mobilevit"}  # saved as *ForImageClassification
+# saved as *ForImageClassification
+WITH_HEAD = {"vit", "deit", "beit", "convnext", "swin", "resnet", "efficientnet", "mobilevit"}
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +113,14 @@ def test_a_model_without_a_classifier_has_no_source_head(folders: dict[str, Path
     assert get_backbone(f"hf:{folders['dinov2']}").source_head is None
 
 
-@pytest.mark.parametrize("family", ["vit", "dinov2", "convnext", "swin", "clip"])
+@pytest.mark.parametrize("family", ["vit", "beit", "dinov2", "convnext", "swin", "efficientnet", "clip"])
 def test_onnx_runtime_matches_torch_at_the_end_and_at_a_cut(
     family: str, folders: dict[str, Path], pictures: list[Image.Image]
 ) -> None:
     b = get_backbone(f"hf:{folders[family]}")
     x = b.preprocess(pictures)
     end = FrozenRunner(b, engine="onnxruntime")
+    assert float(np.abs(end.run_torch(x)).max()) > 1e-2  # live features: zeros would match trivially
     diff = float(np.abs(end(x) - end.run_torch(x)).max())
     print(f"{family}: ORT vs torch max |diff| pooled {diff:.2e}")
     assert diff < 1e-4
@@ -172,6 +181,25 @@ def test_fit_partial_rank_export_and_serve(
         answer = client.post("/v1/predict", files=[("files", (picture.name, picture.read_bytes(), "image/png"))])
     assert answer.status_code == 200, answer.text
     assert predictor.predict([str(picture)])[0] in {"red", "green", "blue"}
+
+
+@pytest.mark.parametrize("family", ["beit", "efficientnet"])
+def test_linear_and_partial_fits_round_trip(
+    family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
+) -> None:
+    name = f"hf:{folders[family]}"
+    linear = headstart.fit(str(flowers), backbone=name, strategy="linear", out=str(tmp_path / "lin"), progress=False)
+    manifest = json.loads((Path(linear.bundle) / "manifest.json").read_text())
+    assert manifest["backbone"]["name"] == name and manifest["backbone"]["preprocess"]["pool"] == POOL[family]
+    partial = headstart.fit(
+        str(flowers), backbone=name, strategy="partial:2", max_epochs=1, out=str(tmp_path / "p2"), progress=False
+    )
+    strategy = json.loads((Path(partial.bundle) / "manifest.json").read_text())["strategy"]
+    assert strategy["trainable_stages"] == STAGES[family][-2:]  # BEiT: a layer with its relative position bias
+    picture = str(sorted((flowers / "red").iterdir())[0])
+    for bundle in (linear.bundle, partial.bundle):
+        predictor = headstart.load(bundle)
+        assert predictor.backbone.name == name and predictor.predict([picture])[0] in {"red", "green", "blue"}
 
 
 def test_an_uncached_hub_id_fails_at_once_when_downloads_are_off(monkeypatch: pytest.MonkeyPatch) -> None:

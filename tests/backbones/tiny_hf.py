@@ -109,6 +109,29 @@ def _save_tiny(family: str, folder: Path, seed: int) -> Path:
         )  # fmt: skip
         proc = T.MobileViTImageProcessorPil(size={"shortest_edge": 36}, crop_size={"height": 32, "width": 32})
         return _save(T.MobileViTForImageClassification(cfg), proc, folder)
+    if family == "beit":  # both kinds of relative position bias, randomised (BEiT initialises them to zero)
+        cfg = T.BeitConfig(
+            image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, use_relative_position_bias=True, use_shared_relative_position_bias=True,
+            use_mean_pooling=True, **_classifier_kwargs(),
+        )  # fmt: skip
+        model = T.BeitForImageClassification(cfg)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith("relative_position_bias_table"):
+                    param.normal_(0.0, 1.0)
+        proc = T.BeitImageProcessorPil(size={"height": 32, "width": 32}, resample=3)
+        return _save(model, proc, folder)
+    if family == "efficientnet":  # its processor also subtracts 1 after rescaling and divides by the std twice
+        cfg = T.EfficientNetConfig(
+            image_size=32, width_coefficient=0.1, depth_coefficient=0.25, hidden_dim=128,  # 1280 x 0.1
+            num_block_repeats=[1, 1, 1, 1, 1, 1, 1], **_classifier_kwargs(),
+        )  # fmt: skip
+        proc = T.EfficientNetImageProcessorPil(
+            size={"height": 36, "width": 36}, crop_size={"height": 32, "width": 32}, do_center_crop=True,
+            rescale_offset=True, include_top=True,
+        )  # fmt: skip
+        return _save(_lively(T.EfficientNetForImageClassification(cfg)), proc, folder)
     if family == "clip":
         return _save_tiny_clip(folder)
     if family == "siglip":
@@ -123,6 +146,21 @@ def _save_tiny(family: str, folder: Path, seed: int) -> Path:
         tiny_tokenizer(words).save_pretrained(folder)  # type: ignore[attr-defined]
         return folder
     raise ValueError(family)
+
+
+def _lively(model: torch.nn.Module) -> torch.nn.Module:
+    """Convolutions at He scale and batch norms with random statistics: at its own tiny initialisation an
+    EfficientNet's activations vanish (all-zero features would make every parity check pass trivially)."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(module.weight)
+            elif isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.1)
+                module.running_mean.normal_(0.0, 0.1)  # type: ignore[operator]
+                module.running_var.uniform_(0.5, 1.5)  # type: ignore[operator]
+    return model
 
 
 def tiny_tokenizer(words: tuple[str, ...]) -> object:

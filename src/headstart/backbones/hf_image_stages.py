@@ -1,9 +1,10 @@
 """A transformers vision model split into its own blocks as headstart stages (state → state modules).
 
-Token models (ViT, DeiT, DINOv2, CLIP and SigLIP towers) carry `hidden` (N, tokens, D): `embeddings`, one
-stage per encoder layer, then `norm` (and `head` for a dual encoder's projection or SigLIP's attention pool,
-leaving one token). Convolutional and hierarchical models (ConvNeXt/V2, ResNet, Swin) carry `hidden` as a
-feature map (N, C, H, W) or as tokens (Swin): `embeddings`, one stage per resolution stage, then `norm`.
+Token models (ViT, DeiT, BEiT, DINOv2, CLIP and SigLIP towers) carry `hidden` (N, tokens, D): `embeddings`,
+one stage per encoder layer, then `norm` (and `head` for a dual encoder's projection or SigLIP's attention
+pool, leaving one token; BEiT's mean-pooling norm leaves one token too). Convolutional and hierarchical models
+(ConvNeXt/V2, ResNet, EfficientNet, Swin) carry `hidden` as a feature map (N, C, H, W) or as tokens (Swin):
+`embeddings`, one stage per resolution stage (per block for EfficientNet), then `norm` (`top`).
 Each layout also gives the model's own pooled output, so the backbone checks its stages reproduce it.
 """
 
@@ -199,6 +200,14 @@ def layout_for(model: Any, model_type: str, *, projection: nn.Module | None = No
         stages = [_Embed(model.conv_stem), *(_Apply(b) for b in blocks), _Apply(model.conv_1x1_exp)]
         dim = int(config.neck_hidden_sizes[-1])
         return Layout("mobilevit", names, stages, dim, 0, "mean", lambda x: _pooled(model(pixel_values=x)))
+    if model_type == "beit":
+        return _beit_layout(model)
+    if model_type == "efficientnet":
+        blocks = _layers(model.encoder, "blocks")
+        names = ["embeddings", *(f"block{i}" for i in range(len(blocks))), "top"]
+        stages = [_Embed(model.embeddings), *(_Apply(b) for b in blocks), _EfficientNetTop(model.encoder, model.pooler)]
+        dim = int(config.hidden_dim)
+        return Layout("efficientnet", names, stages, dim, 0, "mean", lambda x: _pooled(model(pixel_values=x)))
     if model_type == "swin":
         blocks = _layers(model.encoder, "layers")
         h, w = model.embeddings.patch_grid
@@ -214,7 +223,8 @@ def layout_for(model: Any, model_type: str, *, projection: nn.Module | None = No
         )
     raise BackboneError(
         f"model type {model_type!r} cannot be split into stages yet",
-        expected="vit, deit, dinov2, convnext(v2), swin, resnet, mobilevit, or the vision tower of clip / siglip",
+        expected="vit, deit, beit, dinov2, convnext(v2), swin, resnet, efficientnet, mobilevit, or the vision tower"
+        " of clip / siglip",
         fix="use one of those families, or register your own backbone (docs/architecture.md: adding a backbone)",
     )
 
@@ -228,3 +238,73 @@ class _SiglipHead(nn.Module):
 
     def forward(self, state: State) -> State:
         return {"hidden": self.head(self.norm(state["hidden"])).unsqueeze(1)}
+
+
+class _EfficientNetTop(nn.Module):
+    """EfficientNet's end after its blocks: 1x1 top convolution, batch norm, activation, then the model's own
+    pooler (a global mean or max), kept as a 1x1 map so the pooled feature is exactly the model's."""
+
+    def __init__(self, encoder: Any, pooler: nn.Module) -> None:
+        super().__init__()
+        self.conv: nn.Module = encoder.top_conv
+        self.bn: nn.Module = encoder.top_bn
+        self.act: nn.Module = encoder.top_activation
+        self.pooler = pooler
+
+    def forward(self, state: State) -> State:
+        return {"hidden": self.pooler(self.act(self.bn(self.conv(state["hidden"]))))}
+
+
+class _BeitLayer(nn.Module):
+    """A BEiT layer called as BeitModel calls it: the input resolution (its own relative position bias is
+    computed from it) and the model's shared relative position bias, if any, as the attention mask. The
+    resolution is fixed, so the shared bias is a constant kept as a (non-persistent) buffer: no parameter is
+    shared between stages, and training the last layers leaves the frozen prefix exactly as cached."""
+
+    def __init__(self, layer: nn.Module, resolution: tuple[int, int], shared_bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.layer, self.resolution = layer, resolution
+        self.shared_bias: torch.Tensor | None
+        self.register_buffer("shared_bias", shared_bias, persistent=False)
+
+    def forward(self, state: State) -> State:
+        out = self.layer(state["hidden"], attention_mask=self.shared_bias, resolution=self.resolution)
+        return {"hidden": _first(out)}
+
+
+class _BeitEnd(nn.Module):
+    """BEiT's end: its final norm, then (mean-pooling checkpoints) the pooler's norm over the mean of the
+    patches, leaving one token; a CLS checkpoint keeps its tokens and is pooled on the CLS token."""
+
+    def __init__(self, norm: nn.Module, pooler: nn.Module | None) -> None:
+        super().__init__()
+        self.norm, self.pooler = norm, pooler
+
+    def forward(self, state: State) -> State:
+        hidden = self.norm(state["hidden"])
+        return {"hidden": self.pooler(hidden).unsqueeze(1) if self.pooler is not None else hidden}
+
+
+def _beit_layout(model: Any) -> Layout:
+    """BEiT: embeddings, one stage per layer (with the encoder's bias arguments), then norm (+ pooler norm)."""
+    config = model.config
+    size = config.image_size if isinstance(config.image_size, (tuple, list)) else (config.image_size,) * 2
+    resolution = (int(size[0]), int(size[1]))
+    layers = _layers(model, "layers") if hasattr(model, "layers") else _layers(model.encoder, "layer", "layers")
+    shared: torch.Tensor | None = None
+    if getattr(model, "shared_position_bias", None) is not None:
+        window = (resolution[0] // int(config.patch_size), resolution[1] // int(config.patch_size))
+        with torch.no_grad():
+            shared = model.shared_position_bias(window, interpolate_pos_encoding=False, dim_size=None).detach().clone()
+    pooler = getattr(model, "pooler", None)
+    mean_pooled = pooler is not None and getattr(pooler, "layernorm", None) is not None
+    names = ["embeddings", *(f"layer{i}" for i in range(len(layers))), "norm"]
+    stages: list[nn.Module] = [_Embed(model.embeddings), *(_BeitLayer(ly, resolution, shared) for ly in layers)]
+    stages.append(_BeitEnd(model.layernorm, pooler if mean_pooled else None))
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        out = model(pixel_values=x)
+        return _pooled(out) if mean_pooled else out.last_hidden_state[:, 0]
+
+    pool = "mean" if mean_pooled else "cls"
+    return Layout("beit", names, stages, int(config.hidden_size), 1, pool, reference)

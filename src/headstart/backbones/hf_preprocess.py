@@ -46,6 +46,7 @@ class ImageRecipe:
         mean = std = None
         if settings.get("do_normalize"):  # absent (None) in e.g. MobileViT processors: no normalisation
             mean, std = _triple(settings.get("image_mean", 0.5)), _triple(settings.get("image_std", 0.5))
+        mean, std = _efficientnet_extras(settings, rescale, mean, std)
         recipe = cls._resizing(settings, kind, size, crop_hw, resample, rescale, mean, std)
         return replace(recipe, bgr=bool(settings.get("do_flip_channel_order", False)))
 
@@ -135,6 +136,26 @@ class ImageRecipe:
         if len(images) == 0:
             return np.zeros((0, 3, h, w), np.float32)
         return np.ascontiguousarray(np.stack([self._array(i) for i in images]), dtype=np.float32)
+
+
+def _efficientnet_extras(
+    settings: dict[str, Any],
+    rescale: float | None,
+    mean: tuple[float, float, float] | None,
+    std: tuple[float, float, float] | None,
+) -> tuple[tuple[float, float, float] | None, tuple[float, float, float] | None]:
+    """EfficientNet's processors subtract 1 after rescaling (`rescale_offset`) and divide by the std once more
+    (`include_top`): both fold into one (x * scale - mean) / std, so the replay stays a single affine step."""
+    offset = 1.0 if rescale is not None and settings.get("rescale_offset") else 0.0
+    again = settings.get("include_top")
+    if not offset and not again:
+        return mean, std
+    base_mean = mean or (0.0, 0.0, 0.0)
+    base_std = std or (1.0, 1.0, 1.0)
+    top = _triple(settings.get("image_std", 0.5)) if again else (1.0, 1.0, 1.0)
+    folded_mean = (base_mean[0] + offset, base_mean[1] + offset, base_mean[2] + offset)
+    folded_std = (base_std[0] * top[0], base_std[1] * top[1], base_std[2] * top[2])
+    return folded_mean, folded_std
 
 
 def _centre_crop(arr: np.ndarray, crop: tuple[int, int]) -> np.ndarray:

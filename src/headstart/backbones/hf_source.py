@@ -33,6 +33,8 @@ VISION_TYPES = frozenset(
     {
         "vit",
         "deit",
+        "beit",
+        "efficientnet",
         "dinov2",
         "dinov2_with_registers",
         "convnext",
