@@ -29,7 +29,7 @@ STAGES = {
     "vit": ["embeddings", "layer0", "layer1", "layer2", "norm"],
     "deit": ["embeddings", "layer0", "layer1", "norm"],
     "beit": ["embeddings", "layer0", "layer1", "norm"],
-    "efficientnet": ["embeddings", *(f"block{i}" for i in range(7)), "top"],
+    "efficientnet": ["embeddings", "block0", "block1", "block2", "block3", "top"],
     "dinov2": ["embeddings", "layer0", "layer1", "layer2", "norm"],
     "convnext": ["embeddings", "stage0", "stage1", "stage2", "stage3", "norm"],
     "swin": ["embeddings", "stage0", "stage1", "stage2", "norm"],

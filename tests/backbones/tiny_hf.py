@@ -124,8 +124,9 @@ def _save_tiny(family: str, folder: Path, seed: int) -> Path:
         return _save(model, proc, folder)
     if family == "efficientnet":  # its processor also subtracts 1 after rescaling and divides by the std twice
         cfg = T.EfficientNetConfig(
-            image_size=32, width_coefficient=0.1, depth_coefficient=0.25, hidden_dim=128,  # 1280 x 0.1
-            num_block_repeats=[1, 1, 1, 1, 1, 1, 1], **_classifier_kwargs(),
+            image_size=32, width_coefficient=0.1, depth_coefficient=1.0, hidden_dim=128,  # 1280 x 0.1
+            kernel_sizes=[3, 3, 5], in_channels=[32, 16, 24], out_channels=[16, 24, 40], strides=[1, 2, 2],
+            expand_ratios=[1, 6, 6], num_block_repeats=[1, 2, 1], depthwise_padding=[], **_classifier_kwargs(),
         )  # fmt: skip
         proc = T.EfficientNetImageProcessorPil(
             size={"height": 36, "width": 36}, crop_size={"height": 32, "width": 32}, do_center_crop=True,
