@@ -188,8 +188,9 @@ class HfForm:
 SUPPORTED_FORMS = (
     HfForm(HfKind.TEXT, "text", "BERT-family encoders (.embeddings + .encoder.layer), sentence-transformers folders",
            "the folder's pooling (mean or CLS), else mean", "tokenizer from the folder"),
-    HfForm(HfKind.IMAGE, "image", "ViT, DeiT, DINOv2, ConvNeXt/V2, Swin, ResNet, MobileViT (AutoModel or "
-           "AutoModelForImageClassification)", "CLS (ViT/DeiT/DINOv2), mean (ConvNeXt/Swin/ResNet); #pool=",
+    HfForm(HfKind.IMAGE, "image", "ViT, DeiT, BEiT, DINOv2, ConvNeXt/V2, Swin, ResNet, EfficientNet, MobileViT "
+           "(AutoModel or AutoModelForImageClassification)",
+           "CLS (ViT/DeiT/DINOv2), mean (BEiT/ConvNeXt/Swin/ResNet/EfficientNet); #pool=",
            "image processor replayed in PIL/numpy; a classifier's head kept as source head (id2label)"),
     HfForm(HfKind.IMAGE_TEXT, "image", "CLIP, SigLIP (the image tower, projected into the joint space)",
            "the model's own (projected CLS, attention pool)", "text tower used by zero-shot for label prompts"),
