@@ -149,21 +149,33 @@ def flowers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_image_folder(tmp_path_factory.mktemp("hf-data") / "images", per_class=8, size=36)
 
 
+def _fit_linear_and_partial(
+    name: str, family: str, flowers: Path, tmp_path: Path, *, trainable: int, epochs: int
+) -> tuple[api.FitResult, api.FitResult]:
+    """A linear and a partial:`trainable` fit of `name`; checks the recorded pooling and which stages trained."""
+    linear = headstart.fit(str(flowers), backbone=name, strategy="linear", out=str(tmp_path / "lin"), progress=False)
+    manifest = json.loads((Path(linear.bundle) / "manifest.json").read_text())
+    assert manifest["backbone"]["name"] == name and manifest["backbone"]["preprocess"]["pool"] == POOL[family]
+    partial = headstart.fit(
+        str(flowers),
+        backbone=name,
+        strategy=f"partial:{trainable}",
+        max_epochs=epochs,
+        out=str(tmp_path / "partial"),
+        progress=False,
+    )
+    strategy = json.loads((Path(partial.bundle) / "manifest.json").read_text())["strategy"]
+    assert strategy["trainable_stages"] == STAGES[family][-trainable:]
+    assert strategy["frozen_stages"] == STAGES[family][:-trainable]
+    return linear, partial
+
+
 @pytest.mark.parametrize("family", ["vit", "convnext", "swin"])
 def test_fit_partial_rank_export_and_serve(
     family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
 ) -> None:
     name = f"hf:{folders[family]}"
-    linear = headstart.fit(str(flowers), backbone=name, strategy="linear", out=str(tmp_path / "lin"), progress=False)
-    manifest = json.loads((Path(linear.bundle) / "manifest.json").read_text())
-    assert manifest["backbone"]["name"] == name and manifest["backbone"]["preprocess"]["pool"] == POOL[family]
-
-    partial = headstart.fit(
-        str(flowers), backbone=name, strategy="partial:1", max_epochs=2, out=str(tmp_path / "p1"), progress=False
-    )
-    strategy = json.loads((Path(partial.bundle) / "manifest.json").read_text())["strategy"]
-    assert strategy["trainable_stages"] == STAGES[family][-1:]
-    assert strategy["frozen_stages"] == STAGES[family][:-1]
+    linear, partial = _fit_linear_and_partial(name, family, flowers, tmp_path, trainable=1, epochs=2)
 
     ranked = api.rank(str(flowers), backbones=[name], cuts="all", progress=False)
     assert {row.stage for row in ranked.rows} == set(STAGES[family])
@@ -188,14 +200,8 @@ def test_linear_and_partial_fits_round_trip(
     family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
 ) -> None:
     name = f"hf:{folders[family]}"
-    linear = headstart.fit(str(flowers), backbone=name, strategy="linear", out=str(tmp_path / "lin"), progress=False)
-    manifest = json.loads((Path(linear.bundle) / "manifest.json").read_text())
-    assert manifest["backbone"]["name"] == name and manifest["backbone"]["preprocess"]["pool"] == POOL[family]
-    partial = headstart.fit(
-        str(flowers), backbone=name, strategy="partial:2", max_epochs=1, out=str(tmp_path / "p2"), progress=False
-    )
-    strategy = json.loads((Path(partial.bundle) / "manifest.json").read_text())["strategy"]
-    assert strategy["trainable_stages"] == STAGES[family][-2:]  # BEiT: a layer with its relative position bias
+    # BEiT's last two stages: a layer with its relative position bias, then the norm
+    linear, partial = _fit_linear_and_partial(name, family, flowers, tmp_path, trainable=2, epochs=1)
     picture = str(sorted((flowers / "red").iterdir())[0])
     for bundle in (linear.bundle, partial.bundle):
         predictor = headstart.load(bundle)
