@@ -25,9 +25,21 @@ RSS_BOUND_MB = 1024  # a predict process with torch loaded peaks near 400 MB her
 TIME_BOUND_S = 120  # generous for a loaded 2-core machine; the 1x60000 strip took 196 s
 STRIPS = [(8000, 1), (1, 60000), (20000, 3)]
 
+PEAK_RSS = """
+def peak_rss_mb():
+    # VmHWM belongs to this process image; ru_maxrss also counts the parent's RSS at fork (kept across exec),
+    # so a big pytest parent would inflate it
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
 CLI_DRIVER = """
 import json, os, resource, sys
 from headstart.cli.main import run
+""" + PEAK_RSS + """
 sys.argv = ["headstart", *sys.argv[1:]]
 code = 0
 try:
@@ -35,17 +47,18 @@ try:
 except SystemExit as stop:
     code = stop.code
 with open(os.environ["RSS_FILE"], "w") as f:
-    json.dump({"code": code, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, f)
+    json.dump({"code": code, "rss_mb": peak_rss_mb()}, f)
 """
 
 PREPROCESS_DRIVER = """
 import json, os, resource, sys
 from headstart.backbones import get_backbone
+""" + PEAK_RSS + """
 from headstart.data.images import read_image
 backbone = get_backbone("efficientnet-lite0")
 shapes = [list(backbone.preprocess([read_image(p)])["image"].shape) for p in sys.argv[1:]]
 with open(os.environ["RSS_FILE"], "w") as f:
-    json.dump({"shapes": shapes, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, f)
+    json.dump({"shapes": shapes, "rss_mb": peak_rss_mb()}, f)
 """
 
 
