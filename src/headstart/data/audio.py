@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from headstart.data.folders import FileKind
 from headstart.errors import BadItemError, UsageError
 
 AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
@@ -180,19 +181,22 @@ def resample(wav: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarra
     return np.asarray(soxr.resample(wav, rate, target, quality="HQ"), dtype=np.float32)
 
 
-def audio_table_item(table: Path, raw: object) -> tuple[str | None, str | None]:
-    """(absolute path, None) for a usable recording named in a table cell, else (None, reason)."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None, "empty audio path"
-    given = Path(raw.strip())
-    path = given if given.is_absolute() else table.parent / given
-    if not is_audio_file(path):
-        return None, f"{raw!r} is not an audio file name ({', '.join(sorted(AUDIO_EXTENSIONS))})"
-    try:
-        read_header(path)
-    except BadItemError as err:
-        return None, f"{raw}: {err.reason}"
-    return str(path), None
+def not_audio(path: Path) -> str:
+    return (
+        f"not an audio file ({path.suffix.lower() or 'no extension'}); accepted: {', '.join(sorted(AUDIO_EXTENSIONS))}"
+    )
+
+
+RECORDINGS = FileKind(
+    modality="audio",
+    noun="audio",
+    plural="recordings",
+    extensions=frozenset(AUDIO_EXTENSIONS),
+    example="alice/1.wav",
+    recognises=is_audio_file,
+    check_header=read_header,
+    not_accepted=not_audio,
+)
 
 
 def _short(err: BaseException) -> str:

@@ -15,9 +15,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from headstart.data.audio import AUDIO_EXTENSIONS, is_audio_file, read_header
+from headstart.data.audio import AUDIO_EXTENSIONS, RECORDINGS, is_audio_file
 from headstart.data.dataset import Dataset, check_on_bad
-from headstart.data.folders import FileKind, Walk, load_file_folder, load_file_inputs
+from headstart.data.folders import Walk, load_file_folder, load_file_inputs
 from headstart.data.images import is_image_file
 from headstart.data.modalities import register_modality
 from headstart.data.modalities.audio import AudioModality
@@ -82,22 +82,6 @@ def table_has_audio(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, ValueError, csv.Error):
         return False  # the table reader says what is wrong with it
     return audio_path_column(columns, rows) is not None
-
-
-def not_audio(path: Path) -> str:
-    return f"not an audio file ({path.suffix.lower() or 'no extension'}); accepted: {ACCEPTED}"
-
-
-RECORDINGS = FileKind(
-    modality="audio",
-    noun="audio",
-    plural="recordings",
-    extensions=frozenset(AUDIO_EXTENSIONS),
-    example="alice/1.wav",
-    recognises=is_audio_file,
-    check_header=read_header,
-    not_accepted=not_audio,
-)
 
 
 def load_audio_folder(root: Path, *, on_bad: str = "skip", task: str = "auto", target: str | None = None) -> Dataset:

@@ -36,6 +36,21 @@ class FileKind:
     def accepted(self) -> str:
         return ", ".join(sorted(self.extensions))
 
+    def table_item(self, table: Path, raw: object) -> tuple[str | None, str | None]:
+        """(absolute path, None) for a usable file named in a table cell (relative to the table's folder), else
+        (None, the reason)."""
+        if not isinstance(raw, str) or not raw.strip():
+            return None, f"empty {self.noun} path"
+        given = Path(raw.strip())
+        path = given if given.is_absolute() else table.parent / given
+        if not self.recognises(path):
+            return None, f"{raw!r} is not an {self.noun} file name ({self.accepted})"
+        try:
+            self.check_header(path)
+        except BadItemError as err:
+            return None, f"{raw}: {err.reason}"
+        return str(path), None
+
     def header_problem(self, path: Path, item_id: str, on_bad: str) -> SkippedItem | None:
         """None when the header is fine; the skip record when not (or raise with `on_bad="fail"`)."""
         try:

@@ -6,11 +6,9 @@ like one (`path`, `image`, `file`...) and most of its values end in an image ext
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from headstart.data.images import check_image_header, is_image_file
-from headstart.errors import BadItemError
+from headstart.data.images import is_image_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,18 +27,3 @@ def image_path_column(frame: pd.DataFrame, exclude: set[str | None]) -> str | No
         if values and sum(is_image_file(v.strip()) for v in values) >= MIN_IMAGE_SHARE * len(values):
             return str(column)
     return None
-
-
-def image_path_value(table: Path, raw: object) -> tuple[str | None, str | None]:
-    """(absolute path, None) for a readable image named in a cell, else (None, reason)."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None, "empty image path"
-    given = Path(raw.strip())
-    path = given if given.is_absolute() else table.parent / given
-    if not is_image_file(path):
-        return None, f"{raw!r} is not an image file name"
-    try:
-        check_image_header(path)
-    except BadItemError as err:
-        return None, f"{raw}: {err.reason}"
-    return str(path), None

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from headstart.data.audio import (
+    RECORDINGS,
     audio_stats,
-    audio_table_item,
     checked_waveform,
     decode_steps,
     read_audio,
@@ -49,7 +49,7 @@ class AudioModality(Modality):
         return image_sha256(item)  # the file's bytes, remembered while its size and mtime are unchanged
 
     def table_item(self, table: Path, raw: object) -> tuple[str | None, str | None]:
-        return audio_table_item(table, raw)
+        return RECORDINGS.table_item(table, raw)
 
     def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
         return recording_stats(ds, decode)

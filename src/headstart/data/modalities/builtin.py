@@ -37,9 +37,9 @@ class ImageModality(Modality):
         return image_sha256(item)
 
     def table_item(self, table: Path, raw: object) -> tuple[str | None, str | None]:
-        from headstart.data.image_table import image_path_value
+        from headstart.data.folders import IMAGES
 
-        return image_path_value(table, raw)
+        return IMAGES.table_item(table, raw)
 
     def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
         return image_sizes(ds, decode)
