@@ -71,23 +71,23 @@ def score_fields(
         raise ValueError(f"{len(truth)} true documents but {len(predicted)} predicted")
     if names is None:
         seen: dict[str, None] = {}
-        for row in (*truth, *predicted):
-            seen.update(dict.fromkeys(row))
+        for document in (*truth, *predicted):
+            seen.update(dict.fromkeys(document))
         names = list(seen)
     counts = {name: [0, 0, 0, 0, 0] for name in names}  # documents, right, wrong, missing, extra
     for true_row, predicted_row in zip(truth, predicted, strict=True):
         for name in names:
             want = normalise(true_row.get(name, ""), spaces=spaces)
             got = normalise(predicted_row.get(name, ""), spaces=spaces)
-            row = counts[name]
-            row[0] += bool(want)
+            tally = counts[name]
+            tally[0] += bool(want)
             if want and got:
-                row[1 if got == want else 2] += 1
+                tally[1 if got == want else 2] += 1
             elif want:
-                row[3] += 1
+                tally[3] += 1
             elif got:
-                row[4] += 1
-    per_field = {name: FieldCounts(*row) for name, row in counts.items()}
+                tally[4] += 1
+    per_field = {name: FieldCounts(*tally) for name, tally in counts.items()}
     right = sum(c.right for c in per_field.values())
     given = sum(c.right + c.wrong + c.extra for c in per_field.values())
     wanted = sum(c.documents for c in per_field.values())
