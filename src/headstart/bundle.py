@@ -257,13 +257,23 @@ class Predictor:
 
     def _outputs(self, inputs: Inputs | Dataset, *, embed: bool = False) -> np.ndarray:
         """Class probabilities (or features) of every input, one row each, in input order."""
+        if not embed:
+            return self._scored(inputs).proba
         with _images_as_files(inputs, self.input_kind) as inputs:
             given = [] if isinstance(inputs, Dataset) else input_list(inputs)
             dataset = self._as_dataset(inputs if isinstance(inputs, Dataset) else given)
             try:
-                if embed:
-                    return self.model.embed_dataset(dataset, on_bad="fail").features
-                return self.predict_dataset(dataset, on_bad="fail").proba
+                return self.model.embed_dataset(dataset, on_bad="fail").features
+            except BadItemError as err:  # e.g. a truncated image whose header was fine
+                raise BadInputError.of(err, given) from err
+
+    def _scored(self, inputs: Inputs | Dataset) -> DatasetPrediction:
+        """The model's outputs (and records, for fields) of every input, one row each, in input order."""
+        with _images_as_files(inputs, self.input_kind) as inputs:
+            given = [] if isinstance(inputs, Dataset) else input_list(inputs)
+            dataset = self._as_dataset(inputs if isinstance(inputs, Dataset) else given)
+            try:
+                return self.predict_dataset(dataset, on_bad="fail")
             except BadItemError as err:  # e.g. a truncated image whose header was fine
                 raise BadInputError.of(err, given) from err
 
@@ -281,7 +291,8 @@ class Predictor:
         return self._outputs(inputs)
 
     def predict(self, inputs: Inputs | Dataset) -> list[Any]:
-        """Labels (classification), lists of tags above their thresholds (multi-label) or numbers (regression).
+        """Labels (classification), lists of tags above their thresholds (multi-label), numbers (regression) or a
+        document's field values (fields: {name: value}).
 
         `inputs`: one text or file path, or a list of them (image files or folders, tables or `.txt` files of
         texts, or texts for a text model: a str naming an existing table or `.txt` file is read as that file, any
@@ -289,7 +300,8 @@ class Predictor:
         in input order: an input that cannot be used (an empty text, an unreadable image) raises `BadInputError`
         naming it, rather than being dropped. To skip and list bad inputs instead, use `headstart.predict`.
         """
-        return self.kind.decisions(self._outputs(inputs), self.labels, self.thresholds)
+        scored = self._scored(inputs)
+        return self.kind.decisions(scored.proba, self.labels, self.thresholds, scored.records)
 
     def __repr__(self) -> str:
         labels = self.labels

@@ -26,7 +26,7 @@ from headstart.config import EvaluateConfig
 
 if TYPE_CHECKING:  # imported on use: scikit-learn is slow to load, and `--help` needs none of it
     from headstart.metrics import ClassificationReport
-    from headstart.tasks.metrics import MultiLabelReport, RegressionReport
+    from headstart.tasks.metrics import FieldsReport, MultiLabelReport, RegressionReport
 
 
 def evaluate(
@@ -117,11 +117,19 @@ def _print_confusion(r: ClassificationReport) -> None:
     console.print(table)
 
 
-def _print_task_report(r: MultiLabelReport | RegressionReport, title: str) -> None:
-    """Per-tag table for multi-label; the error figures for regression."""
-    from headstart.tasks.metrics import MultiLabelReport
+def _print_task_report(r: MultiLabelReport | RegressionReport | FieldsReport, title: str) -> None:
+    """Per-tag table for multi-label; per-field table for fields; the error figures for regression."""
+    from headstart.tasks.metrics import FieldsReport, MultiLabelReport
 
-    if isinstance(r, MultiLabelReport):
+    if isinstance(r, FieldsReport):
+        table = Table(title=title)
+        for column in ("field", "exact match", "right", "wrong", "missing", "extra", "documents"):
+            table.add_column(column, justify="left" if column == "field" else "right")
+        for name, c in r.per_field.items():
+            counts = (c.right, c.wrong, c.missing, c.extra, c.documents)
+            table.add_row(name, fmt(c.exact_match) if c.documents else "-", *map(str, counts))
+        console.print(table)
+    elif isinstance(r, MultiLabelReport):
         table = Table(title=title)
         for column in ("tag", "precision", "recall", "f1", "AP", "threshold", "support"):
             table.add_column(column, justify="left" if column == "tag" else "right")

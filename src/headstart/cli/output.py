@@ -91,6 +91,11 @@ def fmt(value: float | None) -> str:
 
 def metrics_line(m: dict[str, float]) -> str:
     """The headline metrics of any task kind's summary, on one line."""
+    if "entity_f1" in m:
+        return (
+            f"entity F1 {fmt(m['entity_f1'])}  precision {fmt(m['entity_precision'])}  "
+            f"recall {fmt(m['entity_recall'])}  (ignoring spaces: F1 {fmt(m['entity_f1_ignoring_spaces'])})"
+        )
     if "r2" in m:
         return f"MAE {fmt(m['mae'])}  RMSE {fmt(m['rmse'])}  R² {fmt(m['r2'])}"
     if "micro_f1" in m:

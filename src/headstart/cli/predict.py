@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -62,6 +62,11 @@ def predict(
             return
         table = Table()
         outputs = get_task(result.task).outputs
+        if outputs is Outputs.FIELDS:
+            _print_fields(result.predictions, result.outputs)
+            for s in result.skipped:
+                console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")
+            return
         columns = {Outputs.VALUE: ("item", "value"), Outputs.TAGS: ("item", "labels", f"top {top_k}")}
         for column in columns.get(outputs, ("item", "label", "probability", f"top {top_k}")):
             table.add_column(column)
@@ -76,6 +81,22 @@ def predict(
         console.print(table)
         for s in result.skipped:
             console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")
+
+
+def _print_fields(predictions: list[Any], names: list[str]) -> None:
+    """One row per document and field: the value found, its confidence and page (`-`: not found)."""
+    table = Table()
+    for column in ("document", "field", "value", "confidence", "page"):
+        table.add_column(column)
+    for p in predictions:
+        for n, name in enumerate(list(dict.fromkeys([*names, *(p.fields or {})]))):
+            found = (p.fields or {}).get(name)
+            document = _short(p.id) if n == 0 else ""
+            if found is None:
+                table.add_row(document, name, "-", "-", "-")
+            else:
+                table.add_row(document, name, _short(str(found["value"])), fmt(found["confidence"]), str(found["page"]))
+    console.print(table)
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -82,7 +82,7 @@ def evaluate(bundle: str | Path, data: str, config: EvaluateConfig) -> EvaluateR
     result = predictor.predict_dataset(part, cache=True, on_bad=config.on_bad, progress=config.progress)
     assert part.labels is not None
     y_true = [part.labels[i] for i in result.kept]
-    report = task_report(predictor.task, y_true, result.proba, predictor.labels, predictor.thresholds)
+    report = task_report(predictor.task, y_true, result.proba, predictor.labels, predictor.thresholds, result.records)
     missing = missing_classes(report)
     where = f"the test split of {data}" if split == "test" else str(data)
     notes += [f"{label}: no examples in {where} (not in macro-F1){predicted_note(report, label)}" for label in missing]

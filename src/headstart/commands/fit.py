@@ -21,7 +21,7 @@ from headstart.engines import use_engine
 from headstart.errors import UsageError
 from headstart.manifest import build_manifest
 from headstart.provenance import package_versions
-from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, resolve_strategy
+from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, for_task, resolve_strategy
 from headstart.strategies.base import merge_validation
 from headstart.strategies.memory import memory_section
 from headstart.strategies.options import applicable_params, ignored_option_notes
@@ -82,6 +82,7 @@ def fit(data: str, config: FitConfig) -> FitResult:
     started = time.perf_counter()
     dataset = load_dataset(str(data), **data_options(config))
     check_strategy_task(strategy, dataset.task)
+    strategy = for_task(strategy, dataset.task)  # `linear` on documents is the fields tagger
     backbone = resolve_backbone(config.backbone, dataset, strategy)
     digests = item_digests(dataset)  # once: copies, fingerprint and tracking
     splits = split_dataset(dataset, test_size=config.test_size, seed=config.seed, digests=digests)
@@ -101,7 +102,7 @@ def fit(data: str, config: FitConfig) -> FitResult:
         tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=config.progress, cache=True)
     assert splits.test.labels is not None
     y_test = [splits.test.labels[i] for i in tested.kept]
-    report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds)
+    report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds, tested.records)
     evaluated = time.perf_counter()
 
     train_report = model.report or TrainReport(n_train=len(train))
@@ -185,18 +186,22 @@ def fit(data: str, config: FitConfig) -> FitResult:
 
 
 def resolve_backbone(name: str | None, dataset: Dataset, strategy: Strategy) -> Backbone | None:
-    """The backbone to fit on (the default one for the modality unless named); None for strategies without one."""
+    """The backbone to fit on (the default one for the modality unless named); None for strategies without one.
+
+    The modality is the data's, or the one the strategy runs a backbone of (the fields tagger embeds lines: text).
+    """
     if not strategy.needs_backbone:
         return None  # the strategy notes an unused --backbone itself
-    default = get_modality(dataset.modality).default_backbone
+    modality = strategy.backbone_modality or dataset.modality
+    default = get_modality(modality).default_backbone
     if name is None and default is None:
         raise UsageError(
-            f"{dataset.modality} data has no default backbone",
+            f"{modality} data has no default backbone",
             expected="--backbone NAME",
             fix="pass a backbone of that modality",
         )
     backbone = get_backbone(name or default or "")
-    check_modality(backbone, dataset.modality)
+    check_modality(backbone, modality)
     return backbone
 
 

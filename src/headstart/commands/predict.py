@@ -22,8 +22,8 @@ from headstart.tasks import Answer, answer
 class Prediction:
     """One input's prediction: its id, the top label and the top-k labels with probabilities.
 
-    Multi-label predictions carry `labels` (every tag above its threshold) instead of one label, and
-    regression predictions a `value`.
+    Multi-label predictions carry `labels` (every tag above its threshold) instead of one label,
+    regression predictions a `value`, and field extraction `fields` (name -> value, confidence, page, box).
     """
 
     id: str
@@ -34,9 +34,10 @@ class Prediction:
     task: str = "classification"
     labels: list[str] | None = None
     value: float | None = None
+    fields: dict[str, dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        answer = Answer(self.task, self.label, self.probability, self.top, self.labels, self.value)
+        answer = Answer(self.task, self.label, self.probability, self.top, self.labels, self.value, self.fields)
         return {"id": self.id, "input": self.input, **answer.to_dict()}
 
 
@@ -46,6 +47,7 @@ class PredictResult:
     skipped: list[SkippedItem] = field(default_factory=list)
     task: str = "classification"
     out: str | None = None  # the file the predictions were written to (`out=`), if any
+    outputs: list[str] = field(default_factory=list)  # the model's output names (classes, tags, fields)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +71,9 @@ class PredictResult:
 
 
 def _decision(p: Prediction) -> str:
-    """One prediction in a few characters: `spam (0.981)`, `[a, b]` (tags) or `3.142` (a value)."""
+    """One prediction in a few characters: `spam (0.981)`, `[a, b]` (tags), `3.142` (a value) or fields."""
+    if p.fields is not None:
+        return "{" + ", ".join(f"{name}: {found['value']!r}" for name, found in p.fields.items()) + "}"
     if p.value is not None:
         return f"{p.value:.3f}"
     if p.labels is not None:
@@ -89,7 +93,8 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
     scored = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
     predictions = []
     for row, index in enumerate(scored.kept):
-        a = answer(predictor.task, scored.proba[row], predictor.labels, predictor.thresholds, config.top_k)
+        record = None if scored.records is None else scored.records[row]
+        a = answer(predictor.task, scored.proba[row], predictor.labels, predictor.thresholds, config.top_k, record)
         predictions.append(
             Prediction(
                 id=dataset.ids[index],
@@ -100,12 +105,13 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
                 task=a.task,
                 labels=a.labels,
                 value=a.value,
+                fields=a.fields,
             )
         )
     skipped = [*dataset.skipped, *scored.skipped]
     if not predictions:  # every item passed the loader's header check but none could be decoded
         raise all_skipped_error("no input could be read", skipped)
-    result = PredictResult(predictions=predictions, skipped=skipped, task=predictor.task)
+    result = PredictResult(predictions=predictions, skipped=skipped, task=predictor.task, outputs=predictor.labels)
     if out is not None:
         result.out = str(write_predictions(result, inputs, out))
     return result
@@ -120,7 +126,8 @@ def predict_batch(predictor: Predictor, items: Sequence[str], top_k: int | Seque
     outcomes: list[Answer | str] = ["not predicted"] * len(items)
     for row, index in enumerate(scored.kept):
         i = int(index)
-        outcomes[i] = answer(predictor.task, scored.proba[row], predictor.labels, predictor.thresholds, ks[i])
+        record = None if scored.records is None else scored.records[row]
+        outcomes[i] = answer(predictor.task, scored.proba[row], predictor.labels, predictor.thresholds, ks[i], record)
     for skipped in scored.skipped:
         outcomes[int(skipped.id)] = skipped.reason
     return outcomes

@@ -4,7 +4,9 @@ A single table in gives the same table out (every column, the user's ids include
 the prediction columns appended; any other input gives one row per input (`id`, `input`). Every input has a row:
 items that could not be read keep empty prediction columns and say why in `skipped_reason`. The format follows the
 file's suffix (.csv, .tsv, .jsonl, .parquet); list-valued columns (`predicted_top`, `predicted_labels`) are JSON
-strings in CSV/TSV, so every format reads back with plain pandas.
+strings in CSV/TSV, so every format reads back with plain pandas. Fields of documents are one column per field
+(the found value), except in JSONL, where each line is the document's record: `{"id", "input", "fields": {name:
+{value, confidence, lines, page, box}}}`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class Predicted(Protocol):
     @property
     def task(self) -> str: ...
 
+    @property
+    def outputs(self) -> list[str]: ...  # the model's output names: the columns of a fields table
+
 
 def check_output_path(out: str | Path, inputs: Sequence[str]) -> Path:
     """`out` as a Path when it names a table format and is none of the inputs; a UsageError otherwise."""
@@ -77,13 +82,15 @@ def check_output_path(out: str | Path, inputs: Sequence[str]) -> Path:
     return path
 
 
-def predictions_frame(result: Predicted, inputs: Sequence[str] = ()) -> pd.DataFrame:
-    """The predictions as a DataFrame: the input table's columns first when exactly one table was predicted."""
+def predictions_frame(result: Predicted, inputs: Sequence[str] = (), *, nested: bool = False) -> pd.DataFrame:
+    """The predictions as a DataFrame: the input table's columns first when exactly one table was predicted.
+
+    `nested`: a document's fields as one `fields` column of records rather than a column per field."""
     import pandas as pd
 
-    rows = {p.id: _prediction_cells(p, result.task) for p in result.predictions}
+    rows = {p.id: _prediction_cells(p, result.task, nested) for p in result.predictions}
     rows.update({s.id: {SKIPPED_COLUMN: s.reason} for s in result.skipped})
-    columns = [*PREDICTION_COLUMNS[get_task(result.task).outputs], SKIPPED_COLUMN]
+    columns = [*_prediction_columns(result, nested), SKIPPED_COLUMN]
     table = _single_table(inputs)
     if table is not None:
         frame, _ = read_table(table)
@@ -109,8 +116,8 @@ def _position(item_id: str) -> int | None:
 def write_predictions(result: Predicted, inputs: Sequence[str], out: str | Path) -> Path:
     """Write `predictions_frame` to `out` (format by suffix), atomically; returns the path written."""
     path = check_output_path(out, inputs)
-    frame = predictions_frame(result, inputs)
     kind = TABLE_EXTENSIONS[path.suffix.lower()]
+    frame = predictions_frame(result, inputs, nested=kind == "jsonl")
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -139,9 +146,25 @@ def _single_table(inputs: Sequence[str]) -> Path | None:
         return None
 
 
-def _prediction_cells(prediction: Any, task: str) -> dict[str, Any]:
+def _prediction_columns(result: Predicted, nested: bool) -> list[str]:
+    """The prediction columns of the task kind's table; for fields, one per field the model extracts."""
+    outputs = get_task(result.task).outputs
+    if outputs is not Outputs.FIELDS:
+        return list(PREDICTION_COLUMNS[outputs])
+    if nested:
+        return ["fields"]
+    found = [name for p in result.predictions for name in (p.fields or {})]
+    return list(dict.fromkeys([*result.outputs, *found]))
+
+
+def _prediction_cells(prediction: Any, task: str, nested: bool = False) -> dict[str, Any]:
     top = json.dumps([[label, round(float(p), 6)] for label, p in prediction.top])
     outputs = get_task(task).outputs
+    if outputs is Outputs.FIELDS:
+        fields = prediction.fields or {}
+        if nested:
+            return {"fields": fields}
+        return {name: found["value"] for name, found in fields.items()}
     if outputs is Outputs.VALUE:
         return {"predicted_value": prediction.value}
     if outputs is Outputs.TAGS:

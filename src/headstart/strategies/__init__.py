@@ -14,6 +14,7 @@ from headstart.strategies.registry import (
     all_strategies,
     check_strategy_task,
     default_study_strategies,
+    for_task,
     get_strategy,
     resolve_strategy,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "all_strategies",
     "check_strategy_task",
     "default_study_strategies",
+    "for_task",
     "get_strategy",
     "resolve_strategy",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 from headstart.backbones.base import Backbone
 from headstart.data.dataset import Dataset, SkippedItem
 from headstart.manifest import HeadSection, StrategySection, register_sections
-from headstart.tasks import get_task
+from headstart.tasks import Record, get_task
 
 if TYPE_CHECKING:
     import torch
@@ -43,7 +43,11 @@ class Section(ABC):
 
 @dataclass
 class DatasetPrediction:
-    """Probabilities for the usable items of a dataset; `kept[i]` is the dataset index of row i."""
+    """Probabilities for the usable items of a dataset; `kept[i]` is the dataset index of row i.
+
+    A task kind whose answer is not a row of numbers also gets `records[i]` for row i (a document's fields, with
+    `proba` one confidence per field); the task's `report`, `decisions` and `answer` read them.
+    """
 
     proba: np.ndarray
     kept: np.ndarray
@@ -51,6 +55,7 @@ class DatasetPrediction:
     skipped: list[SkippedItem] = field(default_factory=list)
     n_cached: int = 0
     n_computed: int = 0
+    records: list[Record] | None = None
 
     @property
     def predicted(self) -> list[str]:
@@ -158,6 +163,9 @@ class Strategy(ABC):
     # a strategy that picks another (`auto`): the options it reads to pick
     chooser_options: frozenset[str] = frozenset()
     study_modalities: frozenset[str] = frozenset()  # a `study` without --strategies runs it on these modalities
+    # the modality of the backbone it runs when that is not the data's (None: the data's); the fields tagger
+    # embeds a document's OCR lines with a text backbone
+    backbone_modality: str | None = None
     # False when the strategy tunes itself on train (cross-validation): `merge_validation` then adds the data's
     # validation split to train rather than leave it unused, and says why with `validation_note`.
     uses_validation: bool = True

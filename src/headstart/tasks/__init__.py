@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headstart.tasks.base import Outputs, Task, all_tasks, get_task, is_task, register_task, task_names
+from headstart.tasks.base import Outputs, Record, Task, all_tasks, get_task, is_task, register_task, task_names
 from headstart.tasks.kinds import CLASSIFICATION, DEFAULT_TASK, MULTILABEL, REGRESSION
 from headstart.tasks.labels import (
     DEFAULT_SEPARATOR,
@@ -100,21 +100,39 @@ def encode_targets(labels: Sequence[str], task: str, classes: Sequence[str]) -> 
     return get_task(task).encode(labels, classes)
 
 
-def answer(task: str, row: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None, top_k: int) -> Answer:
-    """Turn one row of model outputs into an Answer (top-k by probability for the label kinds)."""
-    return get_task(task).answer(row, labels, thresholds, top_k)
+def answer(
+    task: str,
+    row: np.ndarray,
+    labels: Sequence[str],
+    thresholds: np.ndarray | None,
+    top_k: int,
+    record: Record | None = None,
+) -> Answer:
+    """Turn one row of model outputs (and the item's record, for fields) into an Answer (top-k for the label kinds)."""
+    return get_task(task).answer(row, labels, thresholds, top_k, record)
 
 
-def decisions(task: str, outputs: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None) -> list[Any]:
-    """Per-item predictions: a label, a list of tags, or a float."""
-    return get_task(task).decisions(outputs, labels, thresholds)
+def decisions(
+    task: str,
+    outputs: np.ndarray,
+    labels: Sequence[str],
+    thresholds: np.ndarray | None,
+    records: Sequence[Record] | None = None,
+) -> list[Any]:
+    """Per-item predictions: a label, a list of tags, a float, or a document's field values."""
+    return get_task(task).decisions(outputs, labels, thresholds, records)
 
 
 def task_report(
-    task: str, y_true: Sequence[str], outputs: np.ndarray, labels: list[str], thresholds: np.ndarray | None = None
+    task: str,
+    y_true: Sequence[str],
+    outputs: np.ndarray,
+    labels: list[str],
+    thresholds: np.ndarray | None = None,
+    records: Sequence[Record] | None = None,
 ) -> TaskReport:
-    """The report of `task`'s kind for model `outputs` against the dataset labels `y_true`."""
-    return get_task(task).report(y_true, outputs, labels, thresholds)
+    """The report of `task`'s kind for model `outputs` (and `records`) against the dataset labels `y_true`."""
+    return get_task(task).report(y_true, outputs, labels, thresholds, records)
 
 
 def primary_metric(task: str) -> str:
@@ -136,6 +154,7 @@ __all__ = [
     "THRESHOLD_GRID",
     "Answer",
     "Outputs",
+    "Record",
     "Task",
     "all_tasks",
     "answer",

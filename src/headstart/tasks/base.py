@@ -6,7 +6,7 @@ object's methods and attributes. A new task kind is added by subclassing `Task` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +26,12 @@ class Outputs(StrEnum):
     CLASSES = "classes"  # one probability per class, summing to 1 (softmax; cross-entropy)
     TAGS = "tags"  # one independent probability per tag, decided at per-tag thresholds (sigmoid; BCE)
     VALUE = "value"  # one real number (a linear output; MSE or Huber)
-    FIELDS = "fields"  # a value per named field of a document, read off its OCR lines (no strategy fits it yet)
+    FIELDS = "fields"  # a value per named field of a document, read off its OCR lines (a `Record` per item)
+
+
+Record = Mapping[str, Any]
+"""One item's structured output, for kinds whose answer is not a row of numbers: a document's fields (field name ->
+{"value", "confidence", "lines", "page", "box"}). Models of those kinds give one per item beside their `outputs`."""
 
 
 class Task:
@@ -92,12 +97,25 @@ class Task:
         """Per-label decision thresholds in label order (None when the task decides by argmax or has none)."""
         return None
 
-    def decisions(self, outputs: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None) -> list[Any]:
+    def decisions(
+        self,
+        outputs: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        records: Sequence[Record] | None = None,
+    ) -> list[Any]:
         """Per-item predictions (what `Predictor.predict` returns): a label by default."""
         return [labels[j] for j in outputs.argmax(axis=1)] if len(outputs) else []
 
-    def answer(self, row: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None, top_k: int) -> Answer:
-        """One item's answer from one row of model outputs (top-k by probability)."""
+    def answer(
+        self,
+        row: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        top_k: int,
+        record: Record | None = None,
+    ) -> Answer:
+        """One item's answer from one row of model outputs (top-k by probability) and its `record`, if any."""
         order = np.argsort(-row)[: min(top_k, len(labels))]
         top = [(labels[j], float(row[j])) for j in order]
         return Answer(self.name, label=top[0][0], probability=top[0][1], top=top)
@@ -105,9 +123,14 @@ class Task:
     # ------------------------------------------------------------ metrics
 
     def report(
-        self, y_true: Sequence[str], outputs: np.ndarray, labels: list[str], thresholds: np.ndarray | None = None
+        self,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
     ) -> TaskReport:
-        """The task's metrics of model `outputs` against the true labels `y_true`."""
+        """The task's metrics of model `outputs` (and `records`, for kinds that give them) against `y_true`."""
         from headstart.metrics import classification_report
 
         return classification_report(list(y_true), outputs, labels)

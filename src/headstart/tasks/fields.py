@@ -1,27 +1,35 @@
 """The `fields` task kind: key fields (company, date, total...) per document, given as a JSON object per item.
 
-Only reading and inspecting documents use it so far; the tagger that learns it (and the metrics: per-field
-exact match, entity micro-F1) come with `fit`. Until then every command that trains refuses it (`supports`).
+Its models (the field extractors of `strategies/fields/`) give a `Record` per document (field name -> value,
+confidence, lines, page, box) beside one confidence per field; it is scored as SROIE scores key information
+extraction (`tasks.field_scores`: per-field exact match after case/whitespace normalisation, entity micro-F1).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from headstart.tasks.base import Outputs, Task, register_task
+import numpy as np
+
+from headstart.tasks.base import Outputs, Record, Task, register_task
+from headstart.tasks.labels import Answer
+
+if TYPE_CHECKING:
+    from headstart.tasks.metrics import TaskReport
 
 
 class FieldExtraction(Task):
     """One value per named field of a document (labels: canonical JSON objects of field -> value)."""
 
     name = "fields"
-    outputs = Outputs.FIELDS  # no built-in strategy fits it: fit, study and rank refuse it before any work
+    outputs = Outputs.FIELDS  # the field strategies fit it (strategies/fields/); heads on pooled features do not
     description = "key fields per document (value per field name)"
     label_word = "fields"
     primary_metric = "entity_f1"
-    transfer_scores = ()
-    supports = frozenset()
+    transfer_scores = ()  # `rank` scores pooled features against classes: nothing to score here
+    supports = frozenset({"promote"})  # expand, export and the exemplar memory are built for classes
 
     def parse(self, value: object, separator: str) -> tuple[str | None, str | None]:
         """A JSON object of field -> value, kept with its keys sorted."""
@@ -53,6 +61,65 @@ class FieldExtraction(Task):
             for name, value in json.loads(label).items():
                 counts[name] = counts.get(name, 0.0) + bool(str(value).strip())
         return counts
+
+
+    def output_names(self, classes: Sequence[str], target: str | None) -> list[str]:
+        return list(classes)  # the field names the extractor learned
+
+    def decisions(
+        self,
+        outputs: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        records: Sequence[Record] | None = None,
+    ) -> list[Any]:
+        """Each document's found values, field name -> text (a field not found is absent)."""
+        return [values_of(record) for record in _records(records, len(outputs))]
+
+    def answer(
+        self,
+        row: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        top_k: int,
+        record: Record | None = None,
+    ) -> Answer:
+        """The document's fields with their confidence, page and box."""
+        return Answer(self.name, fields={name: dict(found) for name, found in (record or {}).items()})
+
+    def report(
+        self,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
+    ) -> TaskReport:
+        """Entity precision, recall and micro-F1 and the per-field counts over the model's fields and the truth's."""
+        from headstart.tasks.field_scores import score_fields
+        from headstart.tasks.metrics import FieldsReport
+
+        truth = [{str(k): str(v) for k, v in json.loads(label).items()} for label in y_true]
+        predicted = [values_of(record) for record in _records(records, len(truth))]
+        names = list(dict.fromkeys([*labels, *(name for row in truth for name in row)]))
+        return FieldsReport(
+            scores=score_fields(truth, predicted, names=names),
+            f1_ignoring_spaces=score_fields(truth, predicted, names=names, spaces=False).f1,
+            n=len(truth),
+        )
+
+
+def values_of(record: Record) -> dict[str, str]:
+    """A document's record as field name -> found text."""
+    return {name: str(found["value"]) for name, found in record.items()}
+
+
+def _records(records: Sequence[Record] | None, n: int) -> Sequence[Record]:
+    """The records of `n` documents; a ValueError when a model gave none (a bug of the model, not of the data)."""
+    if records is None or len(records) != n:
+        given = "none" if records is None else len(records)
+        raise ValueError(f"a fields model must give one record per document: {n} documents, records: {given}")
+    return records
 
 
 FIELDS = register_task(FieldExtraction())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from headstart.score_names import METRICS
-from headstart.tasks.base import Outputs, Task, default_thresholds, register_task
+from headstart.tasks.base import Outputs, Record, Task, default_thresholds, register_task
 from headstart.tasks.labels import (
     DEFAULT_THRESHOLD,
     REGRESSION_STRATA,
@@ -88,11 +88,24 @@ class MultiLabel(Task):
     def thresholds(self, recorded: dict[str, float] | None, labels: Sequence[str]) -> np.ndarray | None:
         return default_thresholds(recorded, labels)
 
-    def decisions(self, outputs: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None) -> list[Any]:
+    def decisions(
+        self,
+        outputs: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        records: Sequence[Record] | None = None,
+    ) -> list[Any]:
         limits = thresholds if thresholds is not None else np.full(len(labels), DEFAULT_THRESHOLD)
         return [[labels[int(j)] for j in np.flatnonzero(row >= limits)] for row in outputs]
 
-    def answer(self, row: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None, top_k: int) -> Answer:
+    def answer(
+        self,
+        row: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        top_k: int,
+        record: Record | None = None,
+    ) -> Answer:
         order = np.argsort(-row)[: min(top_k, len(labels))]
         top = [(labels[j], float(row[j])) for j in order]
         limits = thresholds if thresholds is not None else np.full(len(labels), DEFAULT_THRESHOLD)
@@ -100,7 +113,12 @@ class MultiLabel(Task):
         return Answer(self.name, top=top, labels=chosen)
 
     def report(
-        self, y_true: Sequence[str], outputs: np.ndarray, labels: list[str], thresholds: np.ndarray | None = None
+        self,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
     ) -> TaskReport:
         from headstart.tasks.metrics import multilabel_report
 
@@ -153,14 +171,32 @@ class Regression(Task):
                 fix="add items with other values, or check the skipped items listed by `headstart inspect`",
             )
 
-    def decisions(self, outputs: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None) -> list[Any]:
+    def decisions(
+        self,
+        outputs: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        records: Sequence[Record] | None = None,
+    ) -> list[Any]:
         return [float(v) for v in outputs[:, 0]]
 
-    def answer(self, row: np.ndarray, labels: Sequence[str], thresholds: np.ndarray | None, top_k: int) -> Answer:
+    def answer(
+        self,
+        row: np.ndarray,
+        labels: Sequence[str],
+        thresholds: np.ndarray | None,
+        top_k: int,
+        record: Record | None = None,
+    ) -> Answer:
         return Answer(self.name, value=float(row[0]))
 
     def report(
-        self, y_true: Sequence[str], outputs: np.ndarray, labels: list[str], thresholds: np.ndarray | None = None
+        self,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
     ) -> TaskReport:
         from headstart.tasks.metrics import regression_report
 

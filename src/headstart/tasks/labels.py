@@ -88,7 +88,8 @@ def tune_thresholds(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Answer:
-    """One item's answer: a label (classification), the tags above their thresholds, or a number."""
+    """One item's answer: a label (classification), the tags above their thresholds, a number, or a document's
+    fields (name -> {"value", "confidence", "lines", "page", "box"})."""
 
     task: str
     label: str | None = None
@@ -96,9 +97,12 @@ class Answer:
     top: list[tuple[str, float]] = field(default_factory=list)
     labels: list[str] | None = None
     value: float | None = None
+    fields: dict[str, dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The answer's JSON shape, decided by what it holds: a value, a set of tags, or a label."""
+        """The answer's JSON shape, decided by what it holds: fields, a value, a set of tags, or a label."""
+        if self.fields is not None:
+            return {"fields": self.fields}
         if self.value is not None:
             return {"value": self.value}
         top = [{"label": lab, "probability": p} for lab, p in self.top]

@@ -12,9 +12,17 @@ from typing import Any
 import numpy as np
 
 from headstart.metrics import ClassificationReport
+from headstart.tasks.field_scores import FieldCounts, FieldScores
 from headstart.tasks.labels import DEFAULT_THRESHOLD, multi_hot, target_values
 
-DISPLAY_NAMES = {"micro_f1": "micro-F1", "macro_f1": "macro-F1", "r2": "R²", "map": "mAP", "ece": "ECE"}
+DISPLAY_NAMES = {
+    "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1",
+    "r2": "R²",
+    "map": "mAP",
+    "ece": "ECE",
+    "entity_f1": "entity F1",
+}
 SMALL_TEST = 100  # below this many test items an accuracy is shown with its 95% interval
 
 
@@ -124,7 +132,49 @@ class RegressionReport:
         return {"mae": self.mae, "rmse": self.rmse, "r2": self.r2, "n": self.n}
 
 
-TaskReport = ClassificationReport | MultiLabelReport | RegressionReport
+@dataclass
+class FieldsReport:
+    """Extracted fields against the true ones (`tasks.field_scores`): entity micro-F1 over every field of every
+    document, per field the exact-match rate and the wrong / missing / extra counts; `f1_ignoring_spaces` is the
+    same F1 with whitespace removed (what OCR that drops spaces between words would score)."""
+
+    scores: FieldScores
+    f1_ignoring_spaces: float
+    n: int
+
+    task = "fields"
+
+    @property
+    def score(self) -> float:
+        return self.scores.f1
+
+    @property
+    def entity_f1(self) -> float:
+        return self.scores.f1
+
+    @property
+    def per_field(self) -> dict[str, FieldCounts]:
+        return self.scores.per_field
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            **self.scores.to_dict(),
+            "entity_f1_ignoring_spaces": round(self.f1_ignoring_spaces, 4),
+            "n": self.n,
+        }
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "entity_f1": self.scores.f1,
+            "entity_precision": self.scores.precision,
+            "entity_recall": self.scores.recall,
+            "entity_f1_ignoring_spaces": self.f1_ignoring_spaces,
+            "n": self.n,
+        }
+
+
+TaskReport = ClassificationReport | MultiLabelReport | RegressionReport | FieldsReport
 
 
 def multilabel_report(
@@ -183,7 +233,7 @@ def regression_report(y_true: Sequence[str], values: np.ndarray) -> RegressionRe
 
 
 def primary_score(report: TaskReport) -> float:
-    """The one number a study ranks by: accuracy, micro-F1 or R²."""
+    """The one number a study ranks by: accuracy, micro-F1, R² or entity F1."""
     if isinstance(report, ClassificationReport):
         return report.accuracy
     return report.score

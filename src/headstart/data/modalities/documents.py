@@ -7,6 +7,7 @@ A document whose file cannot be read, or that has no fields while others do, is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -21,6 +22,7 @@ from headstart.data.documents import (
     check_document,
     document_folder,
     fields_of,
+    is_document_file,
     given_lines_path,
     list_documents,
     looks_like_documents,
@@ -55,6 +57,9 @@ class DocumentModality(Modality):
 
     def load(self, path: Path, **options: Any) -> Dataset:
         return load_documents(path, on_bad=str(options.get("on_bad", "skip")))
+
+    def load_inputs(self, inputs: Sequence[str], *, text_column: str | None, on_bad: str) -> Dataset | None:
+        return load_document_inputs(inputs, on_bad=on_bad)
 
     def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
         """Pages per document (min/median/max), how many come with OCR lines, and the unreadable ones."""
@@ -116,6 +121,51 @@ def load_documents(root: Path, *, on_bad: str = "skip") -> Dataset:
         source=str(root),
         skipped=tuple(skipped),
         task=FIELDS.name,
+    )
+
+
+def load_document_inputs(inputs: Sequence[str], *, on_bad: str = "skip") -> Dataset:
+    """Documents to predict: files (page images, PDFs) and folders of them (a documents folder's `img/`...)."""
+    policy = check_on_bad(on_bad)
+    items: list[str] = []
+    ids: list[str] = []
+    skipped: list[SkippedItem] = []
+    for given in inputs:
+        path = Path(given)
+        if not path.exists():
+            raise DataError(
+                f"input {given!r} does not exist",
+                expected=f"a document file ({ACCEPTED}) or a folder of them",
+                fix="check the path (relative paths start from the current directory)",
+            )
+        if path.is_dir():
+            found = [(f, str(Path(given) / f.relative_to(path))) for f in list_documents(path)]
+        else:
+            found = [(path, given)]
+        for document, item_id in found:
+            try:
+                if not is_document_file(document):
+                    raise BadItemError(item_id, f"not a document file ({ACCEPTED})")
+                check_document(document)
+            except BadItemError as err:
+                if policy == "fail":
+                    raise BadItemError(item_id, err.reason) from err
+                skipped.append(SkippedItem(item_id, err.reason))
+                continue
+            items.append(str(document.resolve()))
+            ids.append(item_id)
+    if not items and not skipped:
+        raise DataError(
+            f"no documents found in {', '.join(repr(i) for i in inputs)}",
+            expected=f"document files ({ACCEPTED}), or folders holding them (at their root or under img/)",
+            fix="pass document files or a documents folder",
+        )
+    return Dataset(
+        modality=DocumentModality.name,
+        items=tuple(items),
+        ids=tuple(ids),
+        source=", ".join(inputs),
+        skipped=tuple(skipped),
     )
 
 

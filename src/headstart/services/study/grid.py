@@ -11,6 +11,7 @@ from headstart.strategies import resolve_strategy
 REFERENCE_STRATEGIES = (
     "scratch",
     "baseline",
+    "rules",
 )  # no pretrained network: the yardsticks for transfer
 NO_LABELS = 0  # the budget of zero-shot cells: it trains on no example
 

@@ -34,7 +34,7 @@ from headstart.services.study.grid import (
 )
 from headstart.services.study.records import RESULTS, append_record, latest_by_key, read_records
 from headstart.services.study.verdict import summarize, verdict
-from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, resolve_strategy
+from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, for_task, resolve_strategy
 from headstart.tasks import primary_metric, task_report
 from headstart.tasks.metrics import primary_score
 
@@ -353,8 +353,9 @@ def _warm_features(
     Otherwise the first concurrent cells would each compute the same features on their own worker. The
     study's own progress display says so (a second bar would fight with it).
     """
-    if backbone is None or not any(strategy_name(s) == "linear" for s in config.strategies or ()):
-        return
+    fitted = [for_task(resolve_strategy(s)[0], dataset.task) for s in config.strategies or ()]
+    if backbone is None or not any(strategy.name == "linear" for strategy in fitted):
+        return  # no head on the data's pooled features (`linear` on documents embeds their lines when it fits)
     from headstart.features import extract_features
 
     emit("extracting", items=len(dataset), engine=engine.name)
@@ -364,11 +365,13 @@ def _warm_features(
 
 def _study_backbone(config: StudyConfig, dataset: Dataset) -> Backbone | None:
     """The backbone every transfer cell uses (None when no strategy needs one); checks `partial:K` early."""
-    resolved = [resolve_strategy(s) for s in config.strategies or ()]
-    if not any(strategy.needs_backbone for strategy, _ in resolved):
+    resolved = [(for_task(s, dataset.task), params) for s, params in map(resolve_strategy, config.strategies or ())]
+    needing = [strategy for strategy, _ in resolved if strategy.needs_backbone]
+    if not needing:
         return None
-    backbone = get_backbone(config.backbone or get_modality(dataset.modality).default_backbone or "")
-    check_modality(backbone, dataset.modality)
+    modality = needing[0].backbone_modality or dataset.modality  # the fields tagger embeds lines with a text one
+    backbone = get_backbone(config.backbone or get_modality(modality).default_backbone or "")
+    check_modality(backbone, modality)
     for strategy, params in resolved:
         if strategy.name == "partial":
             strategy.cut(backbone, params)  # type: ignore[attr-defined]
@@ -468,6 +471,7 @@ def run_cell(
 ) -> dict[str, Any]:
     """Fit one cell on its budget of the training part, score it on the fixed test split, measure the fit."""
     strategy, params = resolve_strategy(cell.strategy)
+    strategy = for_task(strategy, dataset.task)
     record: dict[str, Any] = {
         **_cell_fields(cell),
         "status": "ok",
@@ -495,7 +499,7 @@ def run_cell(
         tested = model.predict_dataset(splits.test, on_bad=config.on_bad, progress=False, cache=True)
         assert splits.test.labels is not None
         y_test = [splits.test.labels[i] for i in tested.kept]
-        report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds)
+        report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds, tested.records)
         predict_seconds = time.perf_counter() - predict_started
     except HeadstartError as err:
         return {
