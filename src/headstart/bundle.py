@@ -39,7 +39,7 @@ from headstart.manifest import (
 )
 from headstart.outputs import check_writable, output_error, writing
 from headstart.strategies import DatasetPrediction, Model, get_strategy
-from headstart.tasks import Task, get_task
+from headstart.tasks import Task, decisions, get_task
 
 ALLOW_DOWNLOAD = "HEADSTART_ALLOW_DOWNLOAD"  # =1: a bundle's hf: hub backbone may be downloaded when loaded
 
@@ -301,7 +301,7 @@ class Predictor:
         naming it, rather than being dropped. To skip and list bad inputs instead, use `headstart.predict`.
         """
         scored = self._scored(inputs)
-        return self.kind.decisions(scored.proba, self.labels, self.thresholds, scored.records)
+        return decisions(self.task, scored.proba, self.labels, self.thresholds, scored.records)
 
     def __repr__(self) -> str:
         labels = self.labels

@@ -16,6 +16,7 @@ from headstart.strategies import all_strategies, get_strategy
 from headstart.strategies.base import Strategy
 from headstart.strategies.baseline import BaselineSection
 from headstart.strategies.feature_model import FeatureSection, LinearHeadSection
+from headstart.strategies.fields.strategy import FieldsHeadSection, FieldsSection
 from headstart.strategies.finetune import FinetunedHeadSection, GradientSection
 from headstart.strategies.zero_shot import ZeroShotHeadSection, ZeroShotSection
 
@@ -29,12 +30,15 @@ EXPECTED = {  # strategy name -> (strategy section, head section)
     "full": (GradientSection, FinetunedHeadSection),
     "scratch": (GradientSection, FinetunedHeadSection),
     "contrastive": (GradientSection, FinetunedHeadSection),
+    "rules": (FieldsSection, FieldsHeadSection),
 }
 
 
 def test_every_registered_strategy_declares_its_sections() -> None:
     declared = {s.name: (s.manifest_section, s.head_section) for s in all_strategies() if s.name != "auto"}
     assert declared == EXPECTED
+    for name in ("fields-linear", "fields-baseline"):  # what `linear` and `baseline` are on documents
+        assert (get_strategy(name).manifest_section, get_strategy(name).head_section) == EXPECTED["rules"]
 
 
 @pytest.mark.parametrize("bundle", BUNDLES, ids=lambda p: p.name)

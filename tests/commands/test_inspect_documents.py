@@ -33,22 +33,28 @@ def test_the_cli_prints_coverage_and_json_holds_it(tmp_path: Path) -> None:
     assert doc["modality"] == "document" and doc["field_coverage"]["address"]["share"] == 1.0
 
 
-def test_commands_that_train_or_rank_refuse_documents_with_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+def test_fit_and_study_on_documents_refuse_an_image_backbone_saying_lines_are_embedded_as_text(tmp_path: Path) -> None:
     root = write_receipts(tmp_path / "docs")
     for args in (
         ["fit", str(root), "--out", str(tmp_path / "bundle"), "--backbone", "test-cnn"],
-        ["study", str(root), "--out", str(tmp_path / "study"), "--backbone", "test-cnn"],
-        ["rank", str(root), "--backbones", "test-cnn"],
+        ["study", str(root), "--out", str(tmp_path / "study"), "--backbone", "test-cnn", "--strategies", "linear"],
     ):
         result = CliRunner().invoke(app, args)
-        assert result.exit_code == 2, (args, result.output)
-        assert "fields" in result.output and "Traceback" not in result.output, result.output
+        assert result.exit_code == 4, (args, result.output)
+        assert "each OCR line with a text backbone" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "bundle").exists()
 
 
-def test_fit_on_documents_says_no_strategy_fits_them_yet_instead_of_suggesting_one(tmp_path: Path) -> None:
+def test_rank_refuses_documents_with_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["rank", str(write_receipts(tmp_path / "docs")), "--backbones", "test-cnn"])
+    assert result.exit_code == 2 and "fields" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_fit_on_documents_with_a_strategy_that_cannot_fit_fields_names_those_that_can(tmp_path: Path) -> None:
     root = write_receipts(tmp_path / "docs")
-    result = CliRunner().invoke(app, ["fit", str(root), "--out", str(tmp_path / "bundle"), "--json"])
+    args = ["fit", str(root), "--out", str(tmp_path / "bundle"), "--strategy", "partial:1", "--json"]
+    result = CliRunner().invoke(app, args)
     doc = json.loads(result.stdout)
-    assert result.exit_code == 2 and doc["message"] == "no strategy can fit fields data yet", result.output
-    assert "classification" in doc["expected"] and "--strategy" not in doc["fix"]
+    assert result.exit_code == 2 and doc["message"] == "strategy 'partial' cannot fit fields data", result.output
+    assert doc["expected"] == "for fields: one of linear, baseline, rules"
+    assert not (tmp_path / "bundle").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart import tracking
-from headstart.backbones import check_modality, get_backbone
+from headstart.backbones import get_backbone
 from headstart.backbones.base import Backbone
 from headstart.bundle import check_output_folder, save_bundle
 from headstart.commands.reading import data_options
@@ -22,7 +22,7 @@ from headstart.errors import UsageError
 from headstart.manifest import build_manifest
 from headstart.provenance import package_versions
 from headstart.strategies import FitInputs, Strategy, TrainReport, check_strategy_task, for_task, resolve_strategy
-from headstart.strategies.base import merge_validation
+from headstart.strategies.base import check_backbone_modality, merge_validation
 from headstart.strategies.memory import memory_section
 from headstart.strategies.options import applicable_params, ignored_option_notes
 from headstart.strategies.resume import refuse_checkpoint_overwrite
@@ -201,7 +201,7 @@ def resolve_backbone(name: str | None, dataset: Dataset, strategy: Strategy) -> 
             fix="pass a backbone of that modality",
         )
     backbone = get_backbone(name or default or "")
-    check_modality(backbone, modality)
+    check_backbone_modality(strategy, backbone, dataset.modality)
     return backbone
 
 

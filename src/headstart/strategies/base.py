@@ -239,6 +239,28 @@ def merge_validation(strategy: Strategy, inputs: FitInputs) -> tuple[FitInputs, 
     return replace(inputs, train=train, validation=None), [note]
 
 
+def check_backbone_modality(strategy: Strategy, backbone: Backbone, data_modality: str) -> None:
+    """A BackboneError unless `backbone` reads what `strategy` feeds it on `data_modality` data: the data itself,
+    or (`backbone_modality`) the strategy's own input, e.g. a document's OCR lines as text."""
+    from headstart.backbones import check_modality
+    from headstart.errors import BackboneError
+
+    wanted = strategy.backbone_modality
+    if wanted is None:
+        check_modality(backbone, data_modality)
+        return
+    if backbone.modality != wanted:
+        from headstart.data.modalities import get_modality
+
+        default = get_modality(wanted).default_backbone
+        raise BackboneError(
+            f"backbone {backbone.name!r} reads {backbone.modality}, but on {data_modality} data this strategy embeds "
+            f"each OCR line with a {wanted} backbone",
+            expected=f"a {wanted} backbone (default: {default})",
+            fix=f"leave --backbone out (uses {default}), or pick a {wanted} backbone from `headstart models`",
+        )
+
+
 def require_classes(labels: np.ndarray | list[str], what: str = "the training data") -> None:
     """At least two classes must remain after budgets and skipped items."""
     classes = sorted(set(np.asarray(labels).tolist()))

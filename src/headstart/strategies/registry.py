@@ -52,7 +52,7 @@ register_section_loader(_import_module_of)  # a bundle's sections are typed by i
 
 def _names() -> list[str]:
     """Every strategy name: the registered ones, then any built outside the table (a test's own)."""
-    return [*_REGISTERED, *(name for name in _STRATEGIES if name not in _REGISTERED)]
+    return [*_REGISTERED, *(name for name in _STRATEGIES if name not in _REGISTERED and name not in _VARIANTS)]
 
 
 def _build(name: str) -> Strategy:

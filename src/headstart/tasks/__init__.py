@@ -109,7 +109,10 @@ def answer(
     record: Record | None = None,
 ) -> Answer:
     """Turn one row of model outputs (and the item's record, for fields) into an Answer (top-k for the label kinds)."""
-    return get_task(task).answer(row, labels, thresholds, top_k, record)
+    kind = get_task(task)  # a kind without records is asked as before (a plugin's override may not take one)
+    return kind.answer(row, labels, thresholds, top_k) if record is None else kind.answer(
+        row, labels, thresholds, top_k, record=record
+    )
 
 
 def decisions(
@@ -120,7 +123,10 @@ def decisions(
     records: Sequence[Record] | None = None,
 ) -> list[Any]:
     """Per-item predictions: a label, a list of tags, a float, or a document's field values."""
-    return get_task(task).decisions(outputs, labels, thresholds, records)
+    kind = get_task(task)
+    return kind.decisions(outputs, labels, thresholds) if records is None else kind.decisions(
+        outputs, labels, thresholds, records=records
+    )
 
 
 def task_report(
@@ -132,7 +138,10 @@ def task_report(
     records: Sequence[Record] | None = None,
 ) -> TaskReport:
     """The report of `task`'s kind for model `outputs` (and `records`) against the dataset labels `y_true`."""
-    return get_task(task).report(y_true, outputs, labels, thresholds, records)
+    kind = get_task(task)
+    return kind.report(y_true, outputs, labels, thresholds) if records is None else kind.report(
+        y_true, outputs, labels, thresholds, records=records
+    )
 
 
 def primary_metric(task: str) -> str:

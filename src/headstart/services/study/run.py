@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from headstart.backbones import check_modality, get_backbone
+from headstart.backbones import get_backbone
 from headstart.backbones.base import Backbone
 from headstart.cache import CACHE_ENV, cache_root
 from headstart.config import FitConfig, StrategyOptions, StudyConfig, validated
@@ -35,6 +35,7 @@ from headstart.services.study.grid import (
 from headstart.services.study.records import RESULTS, append_record, latest_by_key, read_records
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, for_task, resolve_strategy
+from headstart.strategies.base import check_backbone_modality
 from headstart.tasks import primary_metric, task_report
 from headstart.tasks.metrics import primary_score
 
@@ -371,7 +372,7 @@ def _study_backbone(config: StudyConfig, dataset: Dataset) -> Backbone | None:
         return None
     modality = needing[0].backbone_modality or dataset.modality  # the fields tagger embeds lines with a text one
     backbone = get_backbone(config.backbone or get_modality(modality).default_backbone or "")
-    check_modality(backbone, modality)
+    check_backbone_modality(needing[0], backbone, dataset.modality)
     for strategy, params in resolved:
         if strategy.name == "partial":
             strategy.cut(backbone, params)  # type: ignore[attr-defined]
