@@ -178,7 +178,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 @contextmanager
-def test_extractors() -> Iterator[None]:
+def fields_extractors() -> Iterator[None]:
     """The three extractor kinds served by the classes above, for the duration of the block."""
     saved = dict(fields_strategy._EXTRACTOR_CLASSES)
     for cls in (PositionExtractor, TfidfLikeExtractor, NearestEmbeddingExtractor):

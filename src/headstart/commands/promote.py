@@ -11,9 +11,16 @@ from headstart.bundle import read_manifest
 from headstart.commands.evaluate import evaluate
 from headstart.config import EvaluateConfig, PromoteGate, data_path
 from headstart.errors import UsageError
-from headstart.metrics import ClassificationReport
-from headstart.services.promotion import ALIAS, PromotionResult, check_metric, decide, refusal, write_decision
-from headstart.tasks import refuse_task
+from headstart.services.promotion import (
+    ALIAS,
+    GateReport,
+    PromotionResult,
+    check_metric,
+    decide,
+    refusal,
+    write_decision,
+)
+from headstart.tasks import Task, refuse_task
 from headstart.tasks.metrics import small_test_line
 
 
@@ -26,10 +33,11 @@ def promote(
 ) -> PromotionResult:
     """Promote `candidate` over `over` when it passes the `gate` on the labelled data `on` (both bundles evaluated
     as `config` says); record the decision, or raise `PromotionRefused` (see `headstart.promote`)."""
-    metric, margin, class_tolerance = gate.metric, gate.margin, gate.class_tolerance
-    check_metric(metric)
+    margin, class_tolerance = gate.margin, gate.class_tolerance
     new, current = read_manifest(candidate), read_manifest(over)  # evaluate loads the models; the manifests suffice
     refuse_task(new.task, "`headstart promote`")
+    metric = gate_metric(gate.metric, new.kind)
+    check_metric(metric)
     if new.modality != current.modality:
         raise UsageError(
             f"the candidate reads {new.modality} and the current model {current.modality}: one dataset cannot "
@@ -59,7 +67,7 @@ def promote(
         )
     current_eval = evaluate(over, scored, config)
     new_report, current_report = candidate_eval.report, current_eval.report
-    assert isinstance(new_report, ClassificationReport) and isinstance(current_report, ClassificationReport)
+    assert isinstance(new_report, GateReport) and isinstance(current_report, GateReport)
     result = decide(
         new_report,
         current_report,
@@ -80,6 +88,20 @@ def promote(
         raise refusal(result)
     record_promotion(result, Path(candidate), Path(over), gate.model_name)
     return result
+
+
+def gate_metric(metric: str, kind: Task) -> str:
+    """The metric the gate compares: `metric` when the task kind is scored by it; the kind's own default when
+    `metric` is the gate's default (macro-F1 for classes, entity F1 for fields); else a UsageError."""
+    if metric in kind.promotion_metrics:
+        return metric
+    if metric == PromoteGate.model_fields["metric"].default:
+        return kind.promotion_metrics[0]
+    raise UsageError(
+        f"metric={metric!r} does not score {kind.name} models",
+        expected=f"for {kind.name}: one of {', '.join(kind.promotion_metrics)}",
+        fix=f"pass --metric {kind.promotion_metrics[0]}",
+    )
 
 
 def record_promotion(result: PromotionResult, candidate: Path, over: Path, model_name: str) -> None:

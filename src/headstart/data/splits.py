@@ -141,7 +141,8 @@ def labels_per_class(ds: Dataset, n: int | None, *, seed: int = 0, classes: Sequ
         members = by_class[label]
         order = rng.permutation(len(members))
         if len(members) < n:
-            notes.append(f"class {label!r} has {len(members)} item(s), fewer than the budget of {n}; all used")
+            who = f"class {label!r}" if label else "the data"  # a kind without classes (fields) has one stratum
+            notes.append(f"{who} has {len(members)} item(s), fewer than the budget of {n}; all used")
         chosen.extend(members[i] for i in order[:n])
     return ds.subset(sorted(chosen)).with_notes(*notes)
 

@@ -11,8 +11,11 @@ from typing import Any
 from headstart.bundle import PROMOTION_FILE
 from headstart.errors import PromotionRefused, UsageError
 from headstart.metrics import ClassificationReport
+from headstart.tasks.metrics import FieldsReport
 
-METRICS = {"accuracy": 1.0, "macro_f1": 1.0, "ece": -1.0}  # +1: higher is better, -1: lower is better
+# +1: higher is better, -1: lower is better
+METRICS = {"accuracy": 1.0, "macro_f1": 1.0, "ece": -1.0, "entity_f1": 1.0, "entity_precision": 1.0, "entity_recall": 1.0}
+GateReport = ClassificationReport | FieldsReport  # classes are checked class by class, fields field by field
 ALIAS = "production"
 
 
@@ -113,13 +116,23 @@ def refusal(result: PromotionResult) -> PromotionRefused:
     )
 
 
-def _summary(report: ClassificationReport) -> dict[str, float]:
+def _summary(report: GateReport) -> dict[str, float]:
+    if isinstance(report, FieldsReport):
+        s = report.scores
+        return {"entity_f1": s.f1, "entity_precision": s.precision, "entity_recall": s.recall}
     return {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "ece": report.ece}
 
 
+def _per_class(report: GateReport) -> dict[str, dict[str, Any]]:
+    """Per class: its F1 and support; per field of a fields report: its exact-match rate and documents."""
+    if isinstance(report, FieldsReport):
+        return {name: {"f1": c.exact_match, "support": c.documents} for name, c in report.per_field.items()}
+    return report.per_class
+
+
 def decide(
-    candidate: ClassificationReport,
-    current: ClassificationReport,
+    candidate: GateReport,
+    current: GateReport,
     *,
     names: tuple[str, str, str],
     metric: str = "macro_f1",
@@ -133,17 +146,18 @@ def decide(
     stays closed unless `allow_missing_classes`, and the result names those classes either way.
     """
     check_metric(metric)
+    new, old = _per_class(candidate), _per_class(current)
     labels = [
         label
-        for label in sorted(set(candidate.per_class) | set(current.per_class))
-        if max(candidate.per_class.get(label, {}).get("support", 0), current.per_class.get(label, {}).get("support", 0))
+        for label in sorted(set(new) | set(old))
+        if max(new.get(label, {}).get("support", 0), old.get(label, {}).get("support", 0))
     ]
     classes = [
         ClassChange(
             label=label,
-            current=float(current.per_class.get(label, {}).get("f1", 0.0)),
-            candidate=float(candidate.per_class.get(label, {}).get("f1", 0.0)),
-            support=int(current.per_class.get(label, {}).get("support", 0)),
+            current=float(old.get(label, {}).get("f1", 0.0)),
+            candidate=float(new.get(label, {}).get("f1", 0.0)),
+            support=int(old.get(label, {}).get("support", 0)),
         )
         for label in labels
     ]
@@ -161,7 +175,7 @@ def decide(
         reasons=[],
         n=current.n,
     )
-    result.unchecked = sorted((set(candidate.labels) | set(current.labels)) - set(labels))
+    result.unchecked = sorted((set(new) | set(old)) - set(labels))
     eps = 1e-12
     if result.improvement < margin - eps:
         result.reasons.append(

@@ -46,6 +46,8 @@ class Task:
     knn_means: ClassVar[str] = "accuracy"  # what the kNN transferability score measures for it
     # commands and features built for single-label classes (expand, promote, export, exemplar memory)
     supports: ClassVar[frozenset[str]] = frozenset()
+    promotion_metrics: ClassVar[tuple[str, ...]] = ("macro_f1", "accuracy", "ece")  # `promote`'s; the first: default
+    budget_unit: ClassVar[str] = "labels per class"  # what a label budget counts (`--labels-per-class`, study budgets)
 
     # ------------------------------------------------------------ labels
 

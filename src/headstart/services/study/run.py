@@ -36,7 +36,7 @@ from headstart.services.study.records import RESULTS, append_record, latest_by_k
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, for_task, resolve_strategy
 from headstart.strategies.base import check_backbone_modality
-from headstart.tasks import primary_metric, task_report
+from headstart.tasks import get_task, primary_metric, task_report
 from headstart.tasks.metrics import primary_score
 
 Event = Callable[..., None]
@@ -204,6 +204,7 @@ def run_study(
         time_limit_per_fit=config.time_limit_per_fit,
         n_test=len(splits.test),
         metric=primary_metric(dataset.task),
+        budget_unit=get_task(dataset.task).budget_unit,
     )
     doc = write_study_json(
         out,

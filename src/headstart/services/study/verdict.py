@@ -79,12 +79,12 @@ def _secs(x: float) -> str:
     return f"{x:.1f} s" if x < 120 else f"{x / 60:.1f} min"
 
 
-def _budget_text(budget: str) -> str:
+def _budget_words(budget: str, unit: str = "labels per class") -> str:
     if budget == "all":
         return "all labels"
     if budget == str(NO_LABELS):
         return "no labels"
-    return f"{budget} labels per class"
+    return f"{budget} {unit}"
 
 
 def noise_points(a: float, b: float, n_test: int) -> float:
@@ -101,6 +101,7 @@ def verdict(
     tolerance: float = MATCH_TOLERANCE,
     n_test: int | None = None,
     metric: str = "accuracy",
+    budget_unit: str = "labels per class",
 ) -> dict[str, Any]:
     """The plain-language answer: what to use under the user's target, and whether transfer helped at all.
 
@@ -110,8 +111,13 @@ def verdict(
     Negative transfer: at a budget where `scratch` or `baseline` is within `tolerance` of, or above,
     the best transfer strategy (zero-shot counts at every budget). With `n_test`, a gain smaller than two
     standard errors of the test split is said to be within its noise. `metric` is what the rows' `accuracy`
-    holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such.
+    holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such; `budget_unit` is
+    what a budget counts ("documents" for fields).
     """
+
+    def _budget_text(budget: str) -> str:
+        return _budget_words(budget, budget_unit)
+
     show, name = _shower(metric), DISPLAY_NAMES.get(metric, metric)
     result: dict[str, Any] = {
         "recommended": None,

@@ -35,8 +35,8 @@ TENSOR_PREFIX = "extractor."  # the extractor's arrays in head.safetensors (neve
 # Each extractor kind's class, imported when a strategy fits or loads one (`register_extractor` adds others).
 _EXTRACTORS: dict[str, str] = {
     "rules": "headstart.strategies.fields.rules:RulesExtractor",
-    "tfidf": "headstart.strategies.fields.tfidf:TfidfExtractor",
-    "linear": "headstart.strategies.fields.linear:LinearExtractor",
+    "tfidf": "headstart.strategies.fields.tagged:TfidfExtractor",
+    "linear": "headstart.strategies.fields.tagged:LinearExtractor",
 }
 _EXTRACTOR_CLASSES: dict[str, type[FieldExtractor]] = {}
 
