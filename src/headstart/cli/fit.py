@@ -44,7 +44,8 @@ def fit(
         typer.Option(
             "--strategy",
             "-s",
-            help="How to adapt: linear, partial:K, full, contrastive[:K], scratch, baseline, zero-shot, auto.",
+            help="How to adapt: linear, partial:K, full, contrastive[:K], scratch, baseline, zero-shot, auto; "
+            "documents: linear (text encoder on OCR lines), baseline (TF-IDF) or rules.",
         ),
     ] = default(FitConfig, "strategy"),
     head: Annotated[str, typer.Option("--head", help="Linear head: logreg (default) or svm.")] = default(

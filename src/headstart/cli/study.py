@@ -32,7 +32,9 @@ from headstart.config import StudyConfig, parse_duration
 
 # the strategy registry (headstart.strategies.STRATEGIES) imports torch, which `--help` must not load;
 # tests/services/study/test_small_data.py checks that this list names every registered strategy
-STRATEGY_CHOICES = ("zero-shot", "linear", "partial:K", "full", "contrastive[:K]", "scratch", "baseline", "auto")
+STRATEGY_CHOICES = (
+    "zero-shot", "linear", "partial:K", "full", "contrastive[:K]", "scratch", "baseline", "rules", "auto",
+)  # fmt: skip
 
 
 def study(
@@ -48,7 +50,7 @@ def study(
             "--strategies",
             "-s",
             help=f"Comma-separated, from: {', '.join(STRATEGY_CHOICES)}. "
-            "Default: linear,baseline, and contrastive for texts.",
+            "Default: linear,baseline, and contrastive for texts; linear,baseline,rules for documents.",
         ),
     ] = None,
     budgets: Annotated[
