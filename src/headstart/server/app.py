@@ -157,6 +157,7 @@ class PredictionService:
                     top=top,
                     labels=outcome.labels,
                     value=outcome.value,
+                    fields=outcome.fields,
                 )
             )
         return PredictResponse(

@@ -18,8 +18,10 @@ from headstart.batches import text_problem
 from headstart.data.images import MAX_PIXELS_ENV, image_size
 from headstart.data.modalities import Modality
 from headstart.data.modalities.audio import AudioModality
+from headstart.data.modalities.documents import DocumentModality
 from headstart.errors import BadItemError, TooManyPixelsError
 from headstart.server.audio_uploads import check_audio_upload
+from headstart.server.document_uploads import check_document_upload
 from headstart.server.limits import InvalidInputError, TooLargeError
 from headstart.server.schemas import ServeConfig
 
@@ -127,6 +129,10 @@ def save_uploads(
         if isinstance(modality, AudioModality):  # recordings: their own header guards
             problem = check_audio_upload(path, label, directory, skip_bad, config.max_audio_seconds)
             paths.append(Unusable(problem) if problem is not None else str(path))
+            continue
+        if isinstance(modality, DocumentModality):  # page images and PDFs: OCR reads them
+            saved, problem = check_document_upload(path, label, directory, skip_bad)
+            paths.append(Unusable(problem) if problem is not None else str(saved))
             continue
         try:
             width, height = image_size(path)

@@ -85,7 +85,8 @@ class LabelProbability(BaseModel):
 class InputPrediction(BaseModel):
     """One input's answer: its position in the request, the top label and the top-k labels.
 
-    Multi-label models answer `labels` (every tag above its threshold) and `top`; regression models `value`.
+    Multi-label models answer `labels` (every tag above its threshold) and `top`; regression models `value`;
+    field extraction `fields`.
     """
 
     index: int
@@ -98,6 +99,9 @@ class InputPrediction(BaseModel):
     top: list[LabelProbability] = Field(default_factory=list, description="top-k labels or tags by probability")
     labels: list[str] | None = Field(default=None, description="multi-label: every tag above its threshold")
     value: float | None = Field(default=None, description="regression: the predicted number")
+    fields: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="documents: each found field's value, confidence, lines, page and box"
+    )
 
 
 class SkippedInput(BaseModel):

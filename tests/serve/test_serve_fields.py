@@ -1,0 +1,78 @@
+"""`POST /v1/predict` of a fields bundle: an uploaded page image or PDF answers each document's fields; an
+unusable upload is a 422 (or skipped with ?on_bad=skip). OCR lines come from the OCR cache, filled beforehand for
+the uploaded bytes, so no test waits for RapidOCR on a page."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from headstart import api
+from headstart.data.documents import OcrLine
+from headstart.data.hashing import image_sha256
+from headstart.ocr import OcrSettings, OcrStore
+from headstart.server import create_app
+from tests.fields_data import fields_extractors, receipt, write_receipts
+
+
+@pytest.fixture(autouse=True, scope="module")
+def extractors() -> Iterator[None]:
+    with fields_extractors():
+        yield
+
+
+@pytest.fixture(scope="module")
+def fields_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("serve-fields")
+    receipts = write_receipts(root / "receipts", 10)
+    return api.fit(receipts, strategy="rules", out=str(root / "bundle"), progress=False).bundle
+
+
+def _cached_upload(tmp_path: Path, n: int, pdf: bool = False) -> bytes:
+    """The bytes of a page (PNG, or a one-page PDF) whose OCR lines, receipt `n`'s, are already in the OCR cache."""
+    page = Image.new("RGB", (90, 70), "white")
+    page.putpixel((n, n), (0, 0, 0))
+    buffer = io.BytesIO()
+    page.save(buffer, format="PDF" if pdf else "PNG")
+    path = tmp_path / f"upload-{n}"
+    path.write_bytes(buffer.getvalue())
+    lines, _ = receipt(n)
+    rows = [OcrLine(t, (10, 10 + 20 * i, 200, 10 + 20 * i, 200, 26 + 20 * i, 10, 26 + 20 * i)) for i, t in enumerate(lines)]
+    OcrStore().put(image_sha256(path), OcrSettings(), rows)
+    return buffer.getvalue()
+
+
+def test_uploaded_pages_and_pdfs_answer_their_fields_with_boxes(fields_bundle: Path, tmp_path: Path) -> None:
+    files = [
+        ("files", ("first.png", _cached_upload(tmp_path, 3), "image/png")),
+        ("files", ("second.pdf", _cached_upload(tmp_path, 4, pdf=True), "application/pdf")),
+    ]
+    with TestClient(create_app(fields_bundle)) as client:
+        response = client.post("/v1/predict", files=files)
+        card = client.get("/v1/model").json()
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["task"] == "fields" and card["task"] == "fields"
+    first, second = body["predictions"]
+    assert first["filename"] == "first.png" and set(first) == {"index", "id", "filename", "fields", "top"}
+    assert {k: v["value"] for k, v in first["fields"].items()} == receipt(3)[1]
+    assert {k: v["value"] for k, v in second["fields"].items()} == receipt(4)[1]
+    assert first["fields"]["total"]["box"] == [10.0, 70.0, 200.0, 86.0] and first["fields"]["total"]["page"] == 0
+
+
+def test_an_unusable_upload_is_refused_or_skipped_with_its_reason(fields_bundle: Path, tmp_path: Path) -> None:
+    bad = ("files", ("broken.pdf", b"%PDF-1.4 not really a pdf", "application/pdf"))
+    good = ("files", ("first.png", _cached_upload(tmp_path, 5), "image/png"))
+    with TestClient(create_app(fields_bundle)) as client:
+        refused = client.post("/v1/predict", files=[good, bad])
+        skipped = client.post("/v1/predict?on_bad=skip", files=[good, bad])
+    assert refused.status_code == 422 and "not a usable document" in refused.json()["message"], refused.text
+    assert "Traceback" not in refused.text
+    body = skipped.json()
+    assert [p["filename"] for p in body["predictions"]] == ["first.png"]
+    assert body["skipped"][0]["filename"] == "broken.pdf" and "not a usable document" in body["skipped"][0]["reason"]
