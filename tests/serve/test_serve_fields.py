@@ -42,7 +42,10 @@ def _cached_upload(tmp_path: Path, n: int, pdf: bool = False) -> bytes:
     path = tmp_path / f"upload-{n}"
     path.write_bytes(buffer.getvalue())
     lines, _ = receipt(n)
-    rows = [OcrLine(t, (10, 10 + 20 * i, 200, 10 + 20 * i, 200, 26 + 20 * i, 10, 26 + 20 * i)) for i, t in enumerate(lines)]
+    rows = [
+        OcrLine(text, (10, 10 + 20 * i, 200, 10 + 20 * i, 200, 26 + 20 * i, 10, 26 + 20 * i))
+        for i, text in enumerate(lines)
+    ]
     OcrStore().put(image_sha256(path), OcrSettings(), rows)
     return buffer.getvalue()
 
