@@ -503,7 +503,7 @@ def check_metric(metric: str, task: str = "classification") -> str:
         raise UsageError(
             f"no transferability score is defined for {task} data",
             expected="classification, multi-label or regression data",
-            fix=f"rank backbones on data of those kinds; {task} data is inspected with `headstart inspect`",
+            fix=f"rank backbones on data of those kinds; for {task} data, compare strategies with `headstart study`",
         )
     if metric not in usable:
         raise UsageError(
