@@ -79,3 +79,15 @@ def test_an_unusable_upload_is_refused_or_skipped_with_its_reason(fields_bundle:
     body = skipped.json()
     assert [p["filename"] for p in body["predictions"]] == ["first.png"]
     assert body["skipped"][0]["filename"] == "broken.pdf" and "not a usable document" in body["skipped"][0]["reason"]
+
+
+def test_the_try_it_page_knows_fields_models_metrics_and_draws_their_boxes(fields_bundle: Path) -> None:
+    """app.js words the page for `fields`, shows the card's entity scores and draws boxes on #page-boxes."""
+    with TestClient(create_app(fields_bundle)) as client:
+        card = client.get("/v1/model").json()
+        page = client.get("/").text
+        script = client.get("/static/app.js").text
+    assert card["task"] == "fields" and card["input"] == "file"
+    assert {"entity_f1", "entity_precision", "entity_recall"} <= set(card["metrics"]["test"])
+    assert all(f'"{key}"' in script for key in ("entity_f1", "entity_precision", "entity_recall"))
+    assert "fields: {" in script and 'id="page-boxes"' in page and "application/pdf" in script

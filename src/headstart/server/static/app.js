@@ -4,12 +4,14 @@
 const $ = (id) => document.getElementById(id);
 let modality = null;
 let task = "classification";
+let lastFile = null; // the file last sent: a document's page is drawn with its fields boxed
 
 // What the page says for each task kind (card.task from /v1/model).
 const WORDING = {
   classification: { input: "Text to classify", button: "Classify", hint: "The top classes appear here.", labels: "Labels" },
   regression: { input: "Text to score", button: "Predict", hint: "The predicted value appears here.", labels: "Target" },
   multilabel: { input: "Text to tag", button: "Tag", hint: "The tags above their thresholds appear here.", labels: "Tags" },
+  fields: { input: "Document", button: "Extract", hint: "The fields found appear here, boxed on the page.", labels: "Fields" },
 };
 
 // The test metrics the card shows for each task kind: [key in card.metrics.test, name, format].
@@ -19,6 +21,7 @@ const METRICS = {
     ["expected_calibration_error", "calibration error", fixed3]],
   regression: [["mae", "MAE", (x) => x.toPrecision(4)], ["rmse", "RMSE", (x) => x.toPrecision(4)], ["r2", "R²", fixed3]],
   multilabel: [["micro_f1", "micro-F1", fixed3], ["mean_average_precision", "mAP", fixed3], ["macro_f1", "macro-F1", fixed3]],
+  fields: [["entity_f1", "entity F1", fixed3], ["entity_precision", "precision", fixed3], ["entity_recall", "recall", fixed3]],
 };
 
 function wording() {
@@ -58,7 +61,71 @@ function showAnswer(prediction) {
   answer.hidden = text === null;
 }
 
+function showFields(fields) {
+  // one row per field found: its name, the confidence as a bar, and the value read off the page
+  const bars = $("bars");
+  bars.replaceChildren();
+  for (const [name, found] of Object.entries(fields)) {
+    const row = document.createElement("li");
+    row.className = "bar field";
+    row.dataset.label = name;
+    const label = document.createElement("span");
+    label.className = "name";
+    label.textContent = name;
+    const track = document.createElement("span");
+    track.className = "track";
+    const fill = document.createElement("span");
+    fill.className = "fill";
+    fill.style.display = "block";
+    fill.style.width = percent(found.confidence);
+    track.append(fill);
+    const confidence = document.createElement("span");
+    confidence.className = "value";
+    confidence.textContent = percent(found.confidence);
+    const value = document.createElement("span");
+    value.className = "found";
+    value.textContent = found.value;
+    row.append(label, track, confidence, value);
+    bars.append(row);
+  }
+  drawBoxes(fields);
+}
+
+function drawBoxes(fields) {
+  // the uploaded page image with each field's box (page 0; a PDF's pages are not drawn here)
+  const canvas = $("page-boxes");
+  canvas.hidden = true;
+  if (!lastFile || !lastFile.type.startsWith("image/")) return;
+  const image = new Image();
+  image.addEventListener("load", () => {
+    const scale = Math.min(1, 640 / image.naturalWidth);
+    canvas.width = Math.round(image.naturalWidth * scale);
+    canvas.height = Math.round(image.naturalHeight * scale);
+    const context = canvas.getContext("2d");
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+    context.lineWidth = 2;
+    context.font = "12px sans-serif";
+    context.strokeStyle = context.fillStyle = "#d0342c";
+    for (const [name, found] of Object.entries(fields)) {
+      if (!Array.isArray(found.box) || found.page) continue;
+      const [x0, y0, x1, y1] = found.box.map((v) => v * scale);
+      context.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      context.fillText(name, x0, Math.max(12, y0 - 3));
+    }
+    canvas.hidden = false;
+    URL.revokeObjectURL(image.src);
+  });
+  image.src = URL.createObjectURL(lastFile);
+}
+
 function showPrediction(prediction, batchMs) {
+  if (prediction.fields) {
+    $("answer").hidden = true;
+    showFields(prediction.fields);
+    $("results-hint").hidden = true;
+    $("timing").textContent = "answered in " + batchMs.toFixed(1) + " ms";
+    return;
+  }
   showAnswer(prediction);
   const chosen = new Set(prediction.labels || []);
   const bars = $("bars");
@@ -161,11 +228,14 @@ function setUpImage() {
   form.hidden = false;
   const send = async (file) => {
     if (!file) return;
+    lastFile = file;
     const preview = $("preview");
     if (preview.src) URL.revokeObjectURL(preview.src);
-    preview.src = URL.createObjectURL(file);
-    preview.hidden = false;
-    $("drop-hint").hidden = true;
+    const image = file.type.startsWith("image/"); // a PDF has no preview here: its name is shown instead
+    if (image) preview.src = URL.createObjectURL(file);
+    preview.hidden = !image;
+    $("drop-hint").hidden = image;
+    if (!image) $("drop-hint").textContent = file.name;
     const data = new FormData();
     data.append("files", file, file.name);
     await predict({ body: data });
@@ -286,6 +356,10 @@ async function start() {
     modality = card.modality;
     task = card.task in WORDING ? card.task : "classification";
     showCard(card);
+    if (task === "fields") {
+      $("file-input").accept = "image/*,application/pdf";
+      $("drop-hint").textContent = "Drop a page image or a PDF here, or click to choose one";
+    }
     if (card.input === "file") setUpImage(); // what the model's modality takes (card.input from /v1/model)
     else if (card.input === "audio") setUpAudio();
     else setUpText();
