@@ -211,7 +211,7 @@ class FieldsStrategy(Strategy):
             "lines": dict(sources),
         }
         if backbone is not None:
-            section["embedding"] = {"backbone": backbone.name, "unit": "one OCR line", "pooled": "backbone's pooling"}
+            section["embedding"] = {"backbone": backbone.name, "feature_dim": backbone.feature_dim, "unit": "OCR line"}
         return section
 
     def load(self, manifest: Manifest, tensors: dict[str, np.ndarray], backbone: Backbone | None) -> FieldsModel:
