@@ -162,6 +162,8 @@ def test_study_compares_rules_baseline_and_linear_and_says_whether_transfer_help
     said = " ".join([verdict["headline"], *verdict["details"], *verdict["warnings"]])
     assert "4 documents" in said and "8 documents" in said and "labels per class" not in said
     assert verdict["negative_transfer"] == bool(verdict["negative_transfer_budgets"])
+    assert study["frame"]["budget_unit"] == "documents"
+    assert "Accuracy vs documents" in (tmp_path / "s" / "report.html").read_text()
 
 
 def test_reproduce_refits_a_fields_run_with_the_same_scores(receipts: Path, tmp_path: Path) -> None:

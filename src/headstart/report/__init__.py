@@ -97,8 +97,9 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     problems: dict[str, str] = {}
     if summary:
         metric = doc.get("frame", {}).get("score_metric") or "accuracy"
-        _draw(images, problems, "budget", lambda: figures.accuracy_vs_budget(summary, records, styles, metric))
-        _draw(images, problems, "time", lambda: figures.accuracy_vs_time(summary, styles, metric))
+        unit = doc.get("frame", {}).get("budget_unit") or figures.PER_CLASS
+        _draw(images, problems, "budget", lambda: figures.accuracy_vs_budget(summary, records, styles, metric, unit))
+        _draw(images, problems, "time", lambda: figures.accuracy_vs_time(summary, styles, metric, unit))
         _draw(images, problems, "energy",
               lambda: figures.energy_per_strategy(summary, styles, intensity, doc["country"]))  # fmt: skip
     if curves:

@@ -55,7 +55,8 @@ def _x_of(row: dict[str, Any]) -> float:
     return float(row["budget"]) if row["budget"] not in ("all",) else max(row["labels_per_class"], 1.0)
 
 
-SCORE_NAMES = {"accuracy": "accuracy", "micro_f1": "micro-F1", "r2": "R²"}
+SCORE_NAMES = {"accuracy": "accuracy", "micro_f1": "micro-F1", "r2": "R²", "entity_f1": "entity F1"}
+PER_CLASS = "labels per class"  # what a budget counts, unless the task kind says otherwise (fields: "documents")
 
 
 def score_name(metric: str) -> str:
@@ -64,7 +65,11 @@ def score_name(metric: str) -> str:
 
 
 def accuracy_vs_budget(
-    summary: list[dict[str, Any]], records: list[dict[str, Any]], styles: dict, metric: str = "accuracy"
+    summary: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    styles: dict,
+    metric: str = "accuracy",
+    unit: str = PER_CLASS,
 ) -> str:
     """One line per strategy (mean over seeds), a band from the worst to the best seed, dots per seed."""
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
@@ -95,12 +100,12 @@ def accuracy_vs_budget(
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
         ax.minorticks_off()
     name = score_name(metric)
-    ax.set_xlabel("labelled examples per class")
+    ax.set_xlabel("labelled examples per class" if unit == PER_CLASS else f"labelled {unit}")
     ax.set_ylabel(f"test {name}")
     _score_axis(ax, metric)
     _style_axes(ax)
     ax.legend(frameon=False, fontsize=9, loc="lower right")
-    ax.set_title(f"{name[0].upper()}{name[1:]} vs labels per class (line: mean; band: worst–best seed)", fontsize=11,
+    ax.set_title(f"{name[0].upper()}{name[1:]} vs {unit} (line: mean; band: worst–best seed)", fontsize=11,
                  loc="left")  # fmt: skip
     return to_png(fig)
 
@@ -111,7 +116,9 @@ def _score_axis(ax: Any, metric: str) -> None:
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
 
 
-def accuracy_vs_time(summary: list[dict[str, Any]], styles: dict, metric: str = "accuracy") -> str:
+def accuracy_vs_time(
+    summary: list[dict[str, Any]], styles: dict, metric: str = "accuracy", unit: str = PER_CLASS
+) -> str:
     """Mean score against mean fit time per (strategy, budget); the budget is written by each point."""
     fig, ax = plt.subplots(figsize=(7.2, 4.2))
     for spec, style in styles.items():
@@ -130,7 +137,7 @@ def accuracy_vs_time(summary: list[dict[str, Any]], styles: dict, metric: str = 
     _style_axes(ax)
     ax.legend(frameon=False, fontsize=9, loc="lower right")
     name = score_name(metric)
-    ax.set_title(f"{name[0].upper()}{name[1:]} vs training time (numbers: labels per class)", fontsize=11, loc="left")
+    ax.set_title(f"{name[0].upper()}{name[1:]} vs training time (numbers: {unit})", fontsize=11, loc="left")
     return to_png(fig)
 
 

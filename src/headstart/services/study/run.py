@@ -394,6 +394,7 @@ def _frame(
         "modality": dataset.modality,
         "task": dataset.task,
         "score_metric": primary_metric(dataset.task),  # what the `accuracy` column holds for this task kind
+        "budget_unit": get_task(dataset.task).budget_unit,  # what a budget counts ("documents" for fields)
         "classes": list(dataset.classes),
         "n_items": len(dataset),
         "test_fingerprint": splits.test.fingerprint(item_digests(splits.test)),
