@@ -55,6 +55,7 @@ def test_fit_prints_the_test_reports_entity_f1_and_records_strategy_ocr_and_extr
     result = CliRunner().invoke(app, ["fit", str(receipts), "--out", str(tmp_path / "m"), "--strategy", "rules"])
     assert result.exit_code == 0, result.output
     assert "test entity F1 1.000" in result.output  # positions learned from 12 receipts find every test field
+    assert "12 train / 3 test items, 4 fields" in result.output
     result = CliRunner().invoke(
         app, ["fit", str(receipts), "--out", str(tmp_path / "l"), "--backbone", "test-text", "--json"]
     )

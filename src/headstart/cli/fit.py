@@ -169,12 +169,15 @@ def fit(
         if as_json:
             print_json(result.to_dict())
             return
+        from headstart.tasks import Outputs, get_task  # on use: --help stays light
+
         m, c, t = result.metrics, result.counts, result.timings
         on = f"on {result.backbone}" if result.backbone else "(no pretrained network)"
         what = result.strategy if result.trained == result.strategy else f"{result.strategy} -> {result.trained}"
+        outputs = get_task(result.task).outputs
+        noun = "target" if outputs is Outputs.VALUE else "fields" if outputs is Outputs.FIELDS else "classes"
         console.print(
-            f"[bold green]trained[/] {what} {on}: "
-            f"{c['train']} train / {c['test']} test items, {c['classes']} {'target' if 'r2' in m else 'classes'}"
+            f"[bold green]trained[/] {what} {on}: {c['train']} train / {c['test']} test items, {c['classes']} {noun}"
         )
         console.print("test " + metrics_line(m))
         from headstart.tasks.metrics import small_test_line
