@@ -19,7 +19,8 @@ from headstart.manifest import build_manifest
 from headstart.strategies import FitInputs, for_task, get_strategy
 from headstart.strategies.fields.strategy import TENSOR_PREFIX, FieldsModel, extractor_class
 from headstart.tasks.fields import FIELDS
-from tests.fields_data import fields_extractors, receipt, write_receipts
+from headstart.strategies.fields.strategy import register_extractor
+from tests.fields_data import PositionExtractor, fields_extractors, receipt, write_receipts
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +88,26 @@ def test_unreadable_documents_are_skipped_with_their_reason_or_raise_when_asked(
     assert scored.records is not None and len(scored.records) == len(scored.kept) == len(scored.proba)
     with pytest.raises(Exception, match="fewer than 8 coordinates"):
         model.predict_dataset(data, on_bad="fail")
+
+
+class NoBlankPages(PositionExtractor):
+    """Refuses documents without lines: the model must answer those itself."""
+
+    def extract(self, documents, embed=None):  # type: ignore[no-untyped-def]
+        assert all(documents), "a document without lines reached the extractor"
+        return super().extract(documents, embed)
+
+
+def test_a_document_without_text_lines_has_no_fields_and_never_reaches_the_extractor(tmp_path: Path) -> None:
+    register_extractor("rules", NoBlankPages)
+    root = write_receipts(tmp_path / "docs", 5)
+    model, _ = _fit("rules", root)
+    (root / "box" / "r001.csv").write_text("")  # a blank page: OCR (here, the given lines) found no text
+    data = load_dataset(str(root))
+    scored = model.predict_dataset(data)
+    assert len(scored.kept) == 5 and scored.records is not None
+    assert scored.records[1] == {} and scored.proba[1].tolist() == [0.0] * 4
+    assert scored.records[2]["total"]["value"] == receipt(2)[1]["total"]
 
 
 def test_an_extractor_kind_this_installation_lacks_is_a_strategy_error() -> None:

@@ -23,7 +23,7 @@ from headstart.errors import BadItemError, DataError, StrategyError
 from headstart.manifest import HeadSection, StrategySection
 from headstart.ocr import OcrSettings, ReadLines, read_documents
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
-from headstart.strategies.fields.extractor import FieldExtractor, LineEmbedder
+from headstart.strategies.fields.extractor import DocumentFields, FieldExtractor, LineEmbedder
 from headstart.strategies.fields.lines import line_embedder
 from headstart.tasks.fields import FIELDS
 
@@ -127,11 +127,14 @@ class FieldsModel(Model):
     def predict_dataset(
         self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
     ) -> DatasetPrediction:
-        """Each readable document's fields (`records`) and one confidence per field (`proba`, 0: not found)."""
+        """Each readable document's fields (`records`) and one confidence per field (`proba`, 0: not found); a
+        document without text lines (a blank page) has none, without asking the extractor."""
         read = self.read(dataset, on_bad=on_bad, progress=progress)
         kept = [i for i, lines in enumerate(read.lines) if lines is not None]
         documents = [read.lines[i] or [] for i in kept]
-        found = self.extractor.extract(documents, self.embedder(progress)) if documents else []
+        with_text = [lines for lines in documents if lines]
+        extracted = iter(self.extractor.extract(with_text, self.embedder(progress)) if with_text else [])
+        found: list[DocumentFields] = [next(extracted) if lines else {} for lines in documents]
         proba = np.array(
             [[f[name].confidence if name in f else 0.0 for name in self.labels] for f in found], dtype=np.float32
         ).reshape(len(found), len(self.labels))
