@@ -111,7 +111,17 @@ class PositionExtractor(FieldExtractor):
 
 
 class TfidfLikeExtractor(PositionExtractor):
+    """The position extractor as kind "tfidf", taking the taggers' `c` (kept in its settings) as they do."""
+
     kind = "tfidf"
+
+    def __init__(self, *, c: float = 1.0) -> None:
+        super().__init__()
+        self.c = c
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, config = super().state()
+        return arrays, {**config, "c": self.c}
 
 
 class NearestEmbeddingExtractor(FieldExtractor):

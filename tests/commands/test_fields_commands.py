@@ -92,6 +92,14 @@ def test_a_label_budget_counts_training_documents(receipts: Path, tmp_path: Path
     assert "the data has 12 item(s), fewer than the budget of 50; all used" in many.notes
 
 
+def test_C_reaches_the_line_taggers_and_is_noted_as_ignored_by_the_rules(receipts: Path, tmp_path: Path) -> None:
+    tagger = api.fit(receipts, strategy="baseline", C=0.5, out=str(tmp_path / "b"), progress=False)
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["head"]["extractor"]["c"] == 0.5
+    assert not any("C=0.5" in note for note in tagger.notes)
+    rules = api.fit(receipts, strategy="rules", C=0.5, out=str(tmp_path / "r"), progress=False)
+    assert any(note.startswith("C=0.5 applies only to") and note.endswith("ignored by rules") for note in rules.notes)
+
+
 def test_evaluate_prints_a_per_field_table_and_json_holds_the_counts(bundles: dict[str, Path], held_out: Path) -> None:
     result = CliRunner().invoke(app, ["evaluate", str(bundles["rules"]), str(held_out)])
     assert result.exit_code == 0, result.output

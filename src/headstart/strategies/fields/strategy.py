@@ -28,6 +28,7 @@ from headstart.strategies.fields.lines import line_embedder
 from headstart.tasks.fields import FIELDS
 
 if TYPE_CHECKING:
+    from headstart.config import FitConfig
     from headstart.manifest import Manifest
 
 TENSOR_PREFIX = "extractor."  # the extractor's arrays in head.safetensors (never a head's `intercept`...)
@@ -176,7 +177,7 @@ class FieldsStrategy(Strategy):
         assert train.labels is not None
         ocr = OcrSettings()
         model = FieldsModel(
-            extractor_class(self.extractor_kind)(),
+            extractor_class(self.extractor_kind)(**self.extractor_options(config)),
             {},
             ocr,
             inputs.backbone if self.needs_backbone else None,
@@ -205,6 +206,10 @@ class FieldsStrategy(Strategy):
         )
         return model
 
+    def extractor_options(self, config: FitConfig) -> dict[str, Any]:
+        """The keyword arguments its extractor is built with from the fit options it declares (`options`)."""
+        return {}
+
     def _section(self, ocr: OcrSettings, sources: Mapping[str, int], backbone: Backbone | None) -> dict[str, Any]:
         section: dict[str, Any] = {
             "name": self.name,
@@ -227,7 +232,16 @@ class FieldsStrategy(Strategy):
         return FieldsModel(extractor, strategy.to_dict(), ocr, backbone)
 
 
-class LinearFieldsStrategy(FieldsStrategy):
+class TaggerStrategy(FieldsStrategy):
+    """A line tagger's strategy: `C`, the inverse regularisation of its logistic regression, reaches the extractor."""
+
+    options = frozenset({"C"})
+
+    def extractor_options(self, config: FitConfig) -> dict[str, Any]:
+        return {} if config.C is None else {"c": config.C}
+
+
+class LinearFieldsStrategy(TaggerStrategy):
     """`linear` on documents: a frozen text encoder's line embeddings + layout, a linear tagger (the transfer one)."""
 
     name = "fields-linear"
@@ -238,7 +252,7 @@ class LinearFieldsStrategy(FieldsStrategy):
     backbone_modality = "text"
 
 
-class BaselineFieldsStrategy(FieldsStrategy):
+class BaselineFieldsStrategy(TaggerStrategy):
     """`baseline` on documents: TF-IDF of the lines + layout, a linear tagger (no pretrained network)."""
 
     name = "fields-baseline"
