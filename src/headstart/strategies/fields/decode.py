@@ -61,12 +61,17 @@ def candidate_features(doc: DocumentLayout, p: np.ndarray, found: Sequence[Candi
     per_line: dict[int, int] = {}
     for c in found:
         per_line[c.line] = per_line.get(c.line, 0) + 1
+    row_keywords = [np.maximum(_keywords(doc, i), _keywords(doc, int(doc.near.left[i]))) for i in range(len(doc.lines))]
+    no_keywords = np.zeros(len(_KEYWORD_COLUMNS), dtype=np.float32)
     rows = []
     for order, c in enumerate(found):
         text = doc.lines[c.line].text
         left = int(doc.near.left[c.line])
         above = int(doc.near.above[c.line])
         written = c.text
+        echoes = [row_keywords[o.line] for o in found if o.line != c.line and abs(o.value - c.value) < 0.005]
+        on_row = sum(per_line.get(i, 0) for i in {c.line, left, int(doc.near.right[c.line])} if i >= 0)
+        before = [row_keywords[i] for i in range(max(0, c.line - 6), c.line)]
         rows.append(
             np.concatenate(
                 [
@@ -93,12 +98,15 @@ def candidate_features(doc: DocumentLayout, p: np.ndarray, found: Sequence[Candi
                         len(written) / max(len(text), 1),
                         float(bool(c.prefix)),
                         min(per_line[c.line], 4) / 4.0,
+                        min(on_row, 4) / 4.0,
                     ],
                     _keywords(doc, c.line),
                     _keywords(doc, left),
                     _keywords(doc, above),
                     _keywords(doc, c.line - 1),
                     _keywords(doc, c.line - 2),
+                    np.max(echoes, axis=0) if echoes else no_keywords,
+                    np.max(before, axis=0) if before else no_keywords,
                 ]
             )
         )
