@@ -1,0 +1,249 @@
+"""One value per field from the tagger's line probabilities, with a confidence.
+
+Typed fields (dates, amounts): every typed span is a candidate, scored by a small logistic regression over the
+tagger's probability for its line and its neighbours, the keywords around it and how its value ranks in the
+document (the largest amount, the last date...); the value is the span as written, with the currency written
+before it kept when the training values kept it. Text fields: the most probable line, grown in reading order
+over neighbours above a threshold chosen on the training documents, joined with the separator their values use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+from headstart.data.field_align import MAX_SPAN_LINES
+from headstart.strategies.fields.candidates import Candidate, candidates, matches, meaning
+from headstart.strategies.fields.extractor import FoundField, union_box
+from headstart.strategies.fields.flags import FLAG_NAMES
+from headstart.strategies.fields.line_features import DocumentLayout
+from headstart.strategies.fields.saved import LinearScorer
+from headstart.strategies.fields.trim import EdgeTrimmer
+from headstart.tasks.field_scores import normalise
+
+_KEYWORD_COLUMNS = [i for i, name in enumerate(FLAG_NAMES) if name.startswith("kw_")]
+_CENTRE_Y = 5  # layout column of the line's vertical centre
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+SEPARATORS = (" ", ", ", "\n", "")
+
+
+def _near(p: np.ndarray, index: int) -> float:
+    return float(p[index]) if index >= 0 else 0.0
+
+
+def _keywords(doc: DocumentLayout, index: int) -> np.ndarray:
+    if 0 <= index < len(doc.lines):
+        return doc.flags[index, _KEYWORD_COLUMNS]
+    return np.zeros(len(_KEYWORD_COLUMNS), dtype=np.float32)
+
+
+def _differences(values: np.ndarray) -> set[int]:
+    """Values (in cents) that are the difference of two others (a tendered sum minus its change)."""
+    cents = sorted({int(round(v * 100)) for v in values if v > 0})
+    return {a - b for a in cents for b in cents if a > b}
+
+
+def candidate_features(doc: DocumentLayout, p: np.ndarray, found: Sequence[Candidate]) -> np.ndarray:
+    """(len(found), d) features of a document's typed candidates given the field's line probabilities `p`: the
+    tagger's belief in the line and its neighbours, how the value ranks and relates to the document's other
+    values, how it is written, and the keywords on its line, its left neighbour and the lines before and above."""
+    if not found:
+        return np.zeros((0, 0), dtype=np.float32)
+    values = np.array([c.value for c in found])
+    distinct = np.unique(values)
+    rank_of = {v: r / max(len(distinct) - 1, 1) for r, v in enumerate(distinct)}
+    best_p = max(float(p[c.line]) for c in found)
+    differences = _differences(values) if len(found) < 300 else set()
+    per_line: dict[int, int] = {}
+    for c in found:
+        per_line[c.line] = per_line.get(c.line, 0) + 1
+    row_keywords = [np.maximum(_keywords(doc, i), _keywords(doc, int(doc.near.left[i]))) for i in range(len(doc.lines))]
+    no_keywords = np.zeros(len(_KEYWORD_COLUMNS), dtype=np.float32)
+    rows = []
+    for order, c in enumerate(found):
+        text = doc.lines[c.line].text
+        left = int(doc.near.left[c.line])
+        above = int(doc.near.above[c.line])
+        written = c.text
+        echoes = [row_keywords[o.line] for o in found if o.line != c.line and abs(o.value - c.value) < 0.005]
+        on_row = sum(per_line.get(i, 0) for i in {c.line, left, int(doc.near.right[c.line])} if i >= 0)
+        before = [row_keywords[i] for i in range(max(0, c.line - 6), c.line)]
+        rows.append(
+            np.concatenate(
+                [
+                    [
+                        float(p[c.line]),
+                        float(p[c.line]) / best_p if best_p > 0 else 0.0,
+                        float(p[c.line] >= best_p),
+                        _near(p, left),
+                        _near(p, int(doc.near.right[c.line])),
+                        _near(p, above),
+                        _near(p, int(doc.near.below[c.line])),
+                        float(len(written) > 3 and written[-3] in ".," and written[-2:].isdigit()),
+                        float(" " in written),
+                        float(len(written) >= 8),
+                        rank_of[c.value],
+                        float(c.value == values.max()),
+                        min(int((values == c.value).sum()), 4) / 4.0,
+                        float(int(round(c.value * 100)) in differences),
+                        float(int(round(c.value * 100)) % 5 == 0),
+                        float(order == 0),
+                        float(order == len(found) - 1),
+                        float(doc.layout[c.line, _CENTRE_Y]),
+                        float(c.end >= len(text.rstrip()) - 1),
+                        len(written) / max(len(text), 1),
+                        float(bool(c.prefix)),
+                        min(per_line[c.line], 4) / 4.0,
+                        min(on_row, 4) / 4.0,
+                    ],
+                    _keywords(doc, c.line),
+                    _keywords(doc, left),
+                    _keywords(doc, above),
+                    _keywords(doc, c.line - 1),
+                    _keywords(doc, c.line - 2),
+                    np.max(echoes, axis=0) if echoes else no_keywords,
+                    np.max(before, axis=0) if before else no_keywords,
+                ]
+            )
+        )
+    return np.asarray(rows, dtype=np.float32)
+
+
+class TypedDecoder:
+    """Picks a field's date or amount among the document's typed spans."""
+
+    def __init__(self, kind: str, scorer: LinearScorer | None = None, keep_prefix: Mapping[str, bool] | None = None):
+        self.kind = kind
+        self.scorer = scorer
+        self.keep_prefix = dict(keep_prefix or {})
+
+    def fit(self, documents: Sequence[DocumentLayout], probs: Sequence[np.ndarray], values: Sequence[str]) -> None:
+        """Learn from training documents, the tagger's (held-out) line probabilities of the field, the values."""
+        blocks, targets = [], []
+        kept: dict[str, list[int]] = {}
+        for doc, p, value in zip(documents, probs, values, strict=True):
+            target = meaning(value, self.kind) if value.strip() else None
+            found = candidates(doc.lines, self.kind)
+            if target is None or not found:
+                continue
+            right = [matches(c, target) for c in found]
+            if not any(right):
+                continue
+            blocks.append(candidate_features(doc, p, found))
+            targets += right
+            for c, ok in zip(found, right, strict=True):
+                if ok and c.prefix:
+                    tally = kept.setdefault(c.prefix.casefold(), [0, 0])
+                    tally[0] += normalise(value, spaces=False) == normalise(c.prefix + c.text, spaces=False)
+                    tally[1] += 1
+        self.keep_prefix = {prefix: 2 * k > n for prefix, (k, n) in kept.items()}
+        self.scorer = None
+        if blocks and 0 < sum(targets) < len(targets):
+            model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+            with threadpool_limits(limits=1, user_api="blas"):
+                model.fit(np.vstack(blocks), np.asarray(targets, dtype=np.int64))
+            self.scorer = LinearScorer.from_sklearn(model)
+
+    def decode(self, doc: DocumentLayout, p: np.ndarray) -> FoundField | None:
+        found = candidates(doc.lines, self.kind)
+        if not found:
+            return None
+        if self.scorer is not None:
+            scores = self.scorer.predict_proba(candidate_features(doc, p, found))[:, 1]
+        else:
+            scores = np.array([p[c.line] for c in found])
+        best = found[int(np.argmax(scores))]
+        value = best.text
+        if best.prefix and self.keep_prefix.get(best.prefix.casefold(), False):
+            value = best.prefix + best.text
+        line = doc.lines[best.line]
+        return FoundField(value, float(scores.max()), (best.line,), line.page, union_box(doc.lines, [best.line]))
+
+    def state(self, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        tensors, scorer = self.scorer.to_state(prefix) if self.scorer is not None else ({}, None)
+        return tensors, {"kind": self.kind, "scorer": scorer, "keep_prefix": self.keep_prefix}
+
+    @classmethod
+    def from_state(cls, tensors: Mapping[str, np.ndarray], prefix: str, config: Mapping[str, Any]) -> TypedDecoder:
+        scorer = None if config["scorer"] is None else LinearScorer.from_state(tensors, prefix, config["scorer"])
+        return cls(str(config["kind"]), scorer, {str(k): bool(v) for k, v in config["keep_prefix"].items()})
+
+
+class TextDecoder:
+    """A field written as text: the most probable line and its neighbours in reading order above a threshold."""
+
+    def __init__(
+        self, kind: str, threshold: float = 0.5, separator: str = " ", trimmer: EdgeTrimmer | None = None
+    ) -> None:
+        self.kind = kind
+        self.threshold = threshold
+        self.separator = separator
+        self.trimmer = trimmer or EdgeTrimmer()
+
+    def fit(
+        self,
+        documents: Sequence[DocumentLayout],
+        probs: Sequence[np.ndarray],
+        values: Sequence[str],
+        found_lines: Sequence[Sequence[int]],
+    ) -> None:
+        """Choose the separator the values use between lines, the words they leave out of their lines, then the
+        threshold that decodes most values."""
+        texts = [
+            (value, [doc.lines[i].text.strip() for i in where])
+            for doc, value, where in zip(documents, values, found_lines, strict=True)
+            if where
+        ]
+        joined = [(value, lines) for value, lines in texts if len(lines) > 1]
+        if joined:
+            self.separator = max(
+                SEPARATORS, key=lambda s: sum(normalise(s.join(t)) == normalise(v) for v, t in joined)
+            )
+        self.trimmer = EdgeTrimmer()
+        self.trimmer.fit((self.separator.join(lines), value) for value, lines in texts)
+        scored = [(doc, p, v) for doc, p, v in zip(documents, probs, values, strict=True) if v.strip()]
+
+        def right(threshold: float) -> int:
+            self.threshold = threshold
+            total = 0
+            for doc, p, value in scored:
+                got = self.decode(doc, p)
+                total += got is not None and normalise(got.value) == normalise(value)
+            return total
+
+        counts = {t: right(t) for t in THRESHOLDS}
+        self.threshold = max(THRESHOLDS, key=lambda t: (counts[t], -abs(t - 0.5)))
+
+    def decode(self, doc: DocumentLayout, p: np.ndarray, taken: set[int] | None = None) -> FoundField | None:
+        free = [i for i in range(len(doc.lines)) if not taken or i not in taken]
+        if not free:
+            return None
+        seed = max(free, key=lambda i: p[i])
+        run = [seed]
+        for step in (-1, 1):
+            at = seed + step
+            while 0 <= at < len(doc.lines) and len(run) < MAX_SPAN_LINES and p[at] >= self.threshold:
+                if taken and at in taken:
+                    break
+                run.append(at)
+                at += step
+        run.sort()
+        value = self.trimmer(self.separator.join(doc.lines[i].text.strip() for i in run))
+        page = doc.lines[seed].page
+        return FoundField(value, float(np.mean([p[i] for i in run])), tuple(run), page, union_box(doc.lines, run))
+
+    def state(self, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        config = {"kind": self.kind, "threshold": self.threshold, "separator": self.separator}
+        return {}, {**config, "trim": self.trimmer.state()}
+
+    @classmethod
+    def from_state(cls, tensors: Mapping[str, np.ndarray], prefix: str, config: Mapping[str, Any]) -> TextDecoder:
+        trimmer = EdgeTrimmer.from_state(config.get("trim", {}))
+        return cls(str(config["kind"]), float(config["threshold"]), str(config["separator"]), trimmer)
+
+
+Decoder = TypedDecoder | TextDecoder
