@@ -24,7 +24,7 @@ from headstart.manifest import HeadSection, StrategySection
 from headstart.ocr import OcrSettings, ReadLines, read_documents
 from headstart.strategies.base import DatasetPrediction, FitInputs, Model, Strategy, TrainReport
 from headstart.strategies.fields.extractor import DocumentFields, FieldExtractor, LineEmbedder
-from headstart.strategies.fields.lines import line_embedder
+from headstart.strategies.fields.embedding import line_embedder
 from headstart.tasks.fields import FIELDS
 
 if TYPE_CHECKING:
