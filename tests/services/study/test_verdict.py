@@ -89,3 +89,16 @@ def test_regression_scores_are_named_and_shown_as_r2_not_accuracy() -> None:
     assert "R² 0.743" in result["headline"] and "the best R²" in result["headline"] and "%" not in result["headline"]
     assert any("beats the best model without pretraining" in d and "0.863 in R²" in d for d in result["details"])
     assert not any("noise" in d for d in result["details"])  # binomial noise is for accuracy only
+
+
+def test_a_fields_verdict_counts_documents_and_points_to_another_backbone_not_rank() -> None:
+    summary = [
+        {**row("linear", "10", 0.775), "transfer": True}, {**row("rules", "10", 0.80, 0.1), "transfer": False},
+        {**row("linear", "30", 0.86), "transfer": True}, {**row("rules", "30", 0.66, 0.1), "transfer": False},
+    ]  # fmt: skip
+    result = verdict(summary, metric="entity_f1", budget_unit="documents", backbone_hint="--backbone NAME")
+    assert result["negative_transfer_budgets"] == ["10"]
+    warning = result["warnings"][0]
+    assert "at 10 documents: rules" in warning and "(--backbone NAME)" in warning and "rank" not in warning
+    assert result["details"][0].startswith("At 30 documents, transfer (linear, 86.0%)")
+    assert "the best entity F1" in result["headline"]

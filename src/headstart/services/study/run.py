@@ -205,6 +205,7 @@ def run_study(
         n_test=len(splits.test),
         metric=primary_metric(dataset.task),
         budget_unit=get_task(dataset.task).budget_unit,
+        backbone_hint="`headstart rank`" if get_task(dataset.task).transfer_scores else "--backbone NAME",
     )
     doc = write_study_json(
         out,

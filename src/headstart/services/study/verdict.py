@@ -102,6 +102,7 @@ def verdict(
     n_test: int | None = None,
     metric: str = "accuracy",
     budget_unit: str = "labels per class",
+    backbone_hint: str = "`headstart rank`",
 ) -> dict[str, Any]:
     """The plain-language answer: what to use under the user's target, and whether transfer helped at all.
 
@@ -112,7 +113,8 @@ def verdict(
     the best transfer strategy (zero-shot counts at every budget). With `n_test`, a gain smaller than two
     standard errors of the test split is said to be within its noise. `metric` is what the rows' `accuracy`
     holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such; `budget_unit` is
-    what a budget counts ("documents" for fields).
+    what a budget counts ("documents" for fields), `backbone_hint` where another backbone is found (`rank` ranks
+    backbones for the task kinds it scores).
     """
 
     def _budget_text(budget: str) -> str:
@@ -150,7 +152,7 @@ def verdict(
                 f"Negative transfer at {_budget_text(b)}: {best_r['strategy']} (no pretrained network, "
                 f"{show(best_r['accuracy'])}) {verb} every transfer strategy (best: {best_t['strategy']}, "
                 f"{show(best_t['accuracy'])}). The pretrained backbone does not help on this data at this budget; "
-                "prefer the cheaper model, or try another backbone (`headstart rank`)."
+                f"prefer the cheaper model, or try another backbone ({backbone_hint})."
             )
         else:
             gain = best_t["accuracy"] - best_r["accuracy"]
