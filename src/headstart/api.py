@@ -211,11 +211,15 @@ def fit(
     Args:
         data: an image folder (`<root>/<class>/<file>`, or `train/` + `test/` of those) or a table (.csv, .tsv,
             .jsonl, .parquet) of texts or image paths with labels. A DataFrame: `df.to_csv("data.csv", index=False)`.
+            A documents folder (page images or PDFs under `img/`, fields in `key/<stem>.json` or `fields.csv`,
+            optional OCR lines in `box/`) fits the fields of each document.
         out: the bundle folder to write (default "model"); load it with `headstart.load(out)`.
         strategy: "linear" (default: a head on frozen features), "partial:K", "full", "contrastive[:K]",
-            "scratch", "baseline", "zero-shot" or "auto".
+            "scratch", "baseline", "zero-shot" or "auto"; on documents "linear" (a text encoder on OCR lines),
+            "baseline" (TF-IDF) or "rules".
         backbone: a pretrained network from `headstart.list_backbones()` (default: one per modality).
-        labels_per_class: train on only this many labelled items per class (a few-shot label budget).
+        labels_per_class: train on only this many labelled items per class (a few-shot label budget; documents:
+            this many training documents).
         test_size: the fraction held out for the test metrics when the data has no split column (default 0.2).
         seed: one seed for the split, the label budget and training (default 0).
         max_epochs, lr, patience: gradient strategies (partial, full, scratch, contrastive).
