@@ -53,7 +53,12 @@ def fit(
     ),
     labels_per_class: Annotated[
         int | None,
-        typer.Option("--labels-per-class", "-n", min=1, help="Draw this many training labels per class (few-shot)."),
+        typer.Option(
+            "--labels-per-class",
+            "-n",
+            min=1,
+            help="Draw this many training labels per class (few-shot); documents: this many training documents.",
+        ),
     ] = default(FitConfig, "labels_per_class"),
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for splits, budgets and training.")] = default(
         FitConfig, "seed"

@@ -54,7 +54,11 @@ def study(
         ),
     ] = None,
     budgets: Annotated[
-        str, typer.Option("--budgets", help="Comma-separated labels per class, or 'all' (e.g. 5,10,20,50,all).")
+        str,
+        typer.Option(
+            "--budgets",
+            help="Comma-separated labels per class (documents: training documents), or 'all' (e.g. 5,10,20,50,all).",
+        ),
     ] = "5,20,all",
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per (strategy, budget): 0..N-1.")] = default(
         StudyConfig, "seeds"
