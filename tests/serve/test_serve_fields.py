@@ -1,6 +1,6 @@
 """`POST /v1/predict` of a fields bundle: an uploaded page image or PDF answers each document's fields; an
-unusable upload is a 422 (or skipped with ?on_bad=skip). OCR lines come from the OCR cache, filled beforehand for
-the uploaded bytes, so no test waits for RapidOCR on a page."""
+unusable upload is a 422 (or skipped with ?on_bad=skip). The model's line reader is replaced by one that knows the
+uploaded bytes' lines, so no test waits for RapidOCR on a page."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from PIL import Image
 from headstart import api
 from headstart.data.documents import OcrLine
 from headstart.data.hashing import image_sha256
-from headstart.ocr import OcrSettings, OcrStore
+from headstart.ocr import ReadLines
 from headstart.server import create_app
+from headstart.strategies.fields import strategy as fields_strategy
 from tests.fields_data import fields_extractors, receipt, write_receipts
 
 
@@ -24,6 +25,20 @@ from tests.fields_data import fields_extractors, receipt, write_receipts
 def extractors() -> Iterator[None]:
     with fields_extractors():
         yield
+
+
+LINES: dict[str, list[OcrLine]] = {}  # the lines of each upload, by its bytes' sha256
+
+
+@pytest.fixture(autouse=True)
+def known_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fields model reads the lines of `LINES` (a document it does not know there has none)."""
+
+    def read(paths, ids, settings=None, **_):  # type: ignore[no-untyped-def]
+        found = [LINES.get(image_sha256(path)) for path in paths]
+        return ReadLines(found, [], {"cache": sum(lines is not None for lines in found)})
+
+    monkeypatch.setattr(fields_strategy, "read_documents", read)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +49,7 @@ def fields_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _cached_upload(tmp_path: Path, n: int, pdf: bool = False) -> bytes:
-    """The bytes of a page (PNG, or a one-page PDF) whose OCR lines, receipt `n`'s, are already in the OCR cache."""
+    """The bytes of a page (PNG, or a one-page PDF) whose lines, receipt `n`'s, the model's reader knows."""
     page = Image.new("RGB", (90, 70), "white")
     page.putpixel((n, n), (0, 0, 0))
     buffer = io.BytesIO()
@@ -46,7 +61,7 @@ def _cached_upload(tmp_path: Path, n: int, pdf: bool = False) -> bytes:
         OcrLine(text, (10, 10 + 20 * i, 200, 10 + 20 * i, 200, 26 + 20 * i, 10, 26 + 20 * i))
         for i, text in enumerate(lines)
     ]
-    OcrStore().put(image_sha256(path), OcrSettings(), rows)
+    LINES[image_sha256(path)] = rows
     return buffer.getvalue()
 
 
