@@ -64,7 +64,7 @@ def runs(
                 r.backbone,
                 f"{name} ({r.data_fingerprint[:8]})" if r.data_fingerprint else name,
                 _num(r.metrics.get("test_accuracy")),
-                _num(r.metrics.get("test_macro_f1")),
+                _num(r.metrics.get("test_macro_f1", r.metrics.get("test_entity_f1"))),  # fields: entity F1
                 r.status.lower(),
             )
         console.print(table)
