@@ -180,6 +180,9 @@ def test_reproduce_refits_a_fields_run_with_the_same_scores(receipts: Path, tmp_
     again = api.reproduce(fitted.run_id, out=tmp_path / "again", progress=False)
     assert again.matches is True, again.metrics
     assert api.load(again.bundle).manifest.strategy.name == "rules"
+    listed = CliRunner().invoke(app, ["runs"]).output
+    row = next(line for line in listed.splitlines() if fitted.run_id[:8] in line)
+    assert "rules" in row and "1.000" in row  # the F1 column holds the run's test entity F1
 
 
 def test_promote_gates_on_entity_f1_field_by_field(bundles: dict[str, Path], held_out: Path) -> None:
