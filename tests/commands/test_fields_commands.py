@@ -96,7 +96,8 @@ def test_C_reaches_the_line_taggers_and_is_noted_as_ignored_by_the_rules(receipt
     tagger = api.fit(receipts, strategy="baseline", C=0.5, out=str(tmp_path / "b"), progress=False)
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["head"]["extractor"]["c"] == 0.5
     assert not any("C=0.5" in note for note in tagger.notes)
-    rules = api.fit(receipts, strategy="rules", C=0.5, out=str(tmp_path / "r"), progress=False)
+    rules = api.fit(receipts, strategy="rules", C=0.5, backbone="test-text", out=str(tmp_path / "r"), progress=False)
+    assert "rules uses no pretrained network: backbone 'test-text' is unused" in rules.notes
     assert any(note.startswith("C=0.5 applies only to") and note.endswith("ignored by rules") for note in rules.notes)
 
 
@@ -198,7 +199,9 @@ def test_promote_gates_on_entity_f1_field_by_field(bundles: dict[str, Path], hel
         api.promote(bundles["rules"], over=bundles["linear"], on=held_out, metric="accuracy", progress=False)
 
 
-def test_expand_and_export_refuse_fields_bundles_clearly(bundles: dict[str, Path], held_out: Path, tmp_path: Path) -> None:
+def test_expand_and_export_refuse_fields_bundles_clearly(
+    bundles: dict[str, Path], held_out: Path, tmp_path: Path
+) -> None:
     for args in (
         ["expand", str(bundles["rules"]), str(held_out), "--out", str(tmp_path / "grown")],
         ["export", str(bundles["rules"]), "--out", str(tmp_path / "exported")],

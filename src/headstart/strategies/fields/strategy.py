@@ -197,12 +197,19 @@ class FieldsStrategy(Strategy):
         model.labels = list(model.extractor.field_names)
         model.strategy = self._section(ocr, read.sources, model.backbone)
         empty = len(train) - len(read.skipped) - len(usable)
+        unused = [] if self.needs_backbone or config.backbone is None else [
+            f"{self.spec} uses no pretrained network: backbone {config.backbone!r} is unused"
+        ]  # fmt: skip
         model.report = TrainReport(
             n_train=len(usable),
             skipped=[SkippedItem(s["id"], s["reason"]) for s in read.skipped],
             features_cached=read.sources.get("cache", 0) + read.sources.get("given", 0),
             features_computed=read.sources.get("ocr", 0),
-            notes=[*notes, *([f"{empty} training document(s) have no text lines: not learned from"] if empty else [])],
+            notes=[
+                *notes,
+                *([f"{empty} training document(s) have no text lines: not learned from"] if empty else []),
+                *unused,
+            ],
         )
         return model
 
