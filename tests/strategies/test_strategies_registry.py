@@ -48,7 +48,7 @@ def test_a_strategy_module_is_imported_when_the_strategy_is_first_asked_for() ->
     )
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
     names, loaded, later = (part.strip() for part in done.stdout.split("|"))
-    assert names == "linear,partial,full,contrastive,scratch,baseline,zero-shot,auto"
+    assert names == "linear,partial,full,contrastive,scratch,baseline,zero-shot,auto,rules"
     assert loaded == ""
     assert later == "True"  # auto is handed the strategies it may choose, built then
 
