@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from headstart.data.field_align import MAX_SPAN_LINES
+from headstart.strategies.fields.corrections import WordCorrections
 from headstart.strategies.fields.candidates import Candidate, candidates, matches, meaning
 from headstart.strategies.fields.extractor import FoundField, union_box
 from headstart.strategies.fields.flags import FLAG_NAMES
@@ -177,12 +178,18 @@ class TextDecoder:
     """A field written as text: the most probable line and its neighbours in reading order above a threshold."""
 
     def __init__(
-        self, kind: str, threshold: float = 0.5, separator: str = " ", trimmer: EdgeTrimmer | None = None
+        self,
+        kind: str,
+        threshold: float = 0.5,
+        separator: str = " ",
+        trimmer: EdgeTrimmer | None = None,
+        corrections: WordCorrections | None = None,
     ) -> None:
         self.kind = kind
         self.threshold = threshold
         self.separator = separator
         self.trimmer = trimmer or EdgeTrimmer()
+        self.corrections = corrections or WordCorrections()
 
     def fit(
         self,
@@ -205,6 +212,8 @@ class TextDecoder:
             )
         self.trimmer = EdgeTrimmer()
         self.trimmer.fit((self.separator.join(lines), value) for value, lines in texts)
+        self.corrections = WordCorrections()
+        self.corrections.fit((self.trimmer(self.separator.join(lines)), value) for value, lines in texts)
         scored = [(doc, p, v) for doc, p, v in zip(documents, probs, values, strict=True) if v.strip()]
 
         def right(threshold: float) -> int:
@@ -232,18 +241,19 @@ class TextDecoder:
                 run.append(at)
                 at += step
         run.sort()
-        value = self.trimmer(self.separator.join(doc.lines[i].text.strip() for i in run))
+        value = self.corrections(self.trimmer(self.separator.join(doc.lines[i].text.strip() for i in run)))
         page = doc.lines[seed].page
         return FoundField(value, float(np.mean([p[i] for i in run])), tuple(run), page, union_box(doc.lines, run))
 
     def state(self, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         config = {"kind": self.kind, "threshold": self.threshold, "separator": self.separator}
-        return {}, {**config, "trim": self.trimmer.state()}
+        return {}, {**config, "trim": self.trimmer.state(), "corrections": self.corrections.state()}
 
     @classmethod
     def from_state(cls, tensors: Mapping[str, np.ndarray], prefix: str, config: Mapping[str, Any]) -> TextDecoder:
         trimmer = EdgeTrimmer.from_state(config.get("trim", {}))
-        return cls(str(config["kind"]), float(config["threshold"]), str(config["separator"]), trimmer)
+        corrections = WordCorrections.from_state(config.get("corrections", {}))
+        return cls(str(config["kind"]), float(config["threshold"]), str(config["separator"]), trimmer, corrections)
 
 
 Decoder = TypedDecoder | TextDecoder
