@@ -9,6 +9,7 @@ over neighbours above a threshold chosen on the training documents, joined with 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from headstart.tasks.field_scores import normalise
 
 _KEYWORD_COLUMNS = [i for i, name in enumerate(FLAG_NAMES) if name.startswith("kw_")]
 _CENTRE_Y = 5  # layout column of the line's vertical centre
+_TIME_AFTER = re.compile(r"^\s*\d{1,2}:\d{2}")
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SEPARATORS = (" ", ", ", "\n", "")
 
@@ -100,6 +102,9 @@ def candidate_features(doc: DocumentLayout, p: np.ndarray, found: Sequence[Candi
                         float(bool(c.prefix)),
                         min(per_line[c.line], 4) / 4.0,
                         min(on_row, 4) / 4.0,
+                        float(bool(_TIME_AFTER.match(text[c.end :]))),
+                        float(c.start > 0 and text[c.start - 1].isalnum()),
+                        float(c.end < len(text) and text[c.end].isalnum()),
                     ],
                     _keywords(doc, c.line),
                     _keywords(doc, left),
