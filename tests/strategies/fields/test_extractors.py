@@ -148,3 +148,14 @@ def test_written_before_and_value_prefix() -> None:
     assert written_before("TOTAL:$6.90", 7) == "$" and written_before("TOTAL 9.00", 6) == ""
     assert value_prefix("RM 3.90", "3.90") == "RM " and value_prefix("9.00", "9.00") == ""
     assert value_prefix("05 MAR 2018", "05 Mar 2018") == "" and value_prefix("19.00", "9.00") == "1"
+
+
+def test_load_extractor_dispatches_on_the_saved_kind() -> None:
+    from headstart.strategies.fields.kinds import EXTRACTOR_KINDS, load_extractor
+
+    assert sorted(EXTRACTOR_KINDS) == ["linear", "rules", "tfidf"]
+    extractor, _ = _fitted("tfidf")
+    loaded = load_extractor(*extractor.state())
+    assert isinstance(loaded, TfidfExtractor) and loaded.field_names == extractor.field_names
+    with pytest.raises(ValueError, match="unknown field extractor kind 'crf'"):
+        load_extractor({}, {"kind": "crf"})
