@@ -117,8 +117,10 @@ def test_any_field_names_and_empty_documents() -> None:
     notes = extractor.fit(documents, renamed)
     assert extractor.field_names == ["vendor", "paid"]
     assert any(note.startswith("paid (amount)") for note in notes)
-    found = extractor.extract([documents[0], []])
-    assert found[0]["vendor"].value == fields[0]["company"] and found[1] == {}
+    blank = [type(documents[0][0])("", (0, 0, 0, 0, 0, 0, 0, 0))]
+    found = extractor.extract([documents[0], [], blank])
+    assert found[0]["vendor"].value == fields[0]["company"] and found[1] == {} and found[2] == {}
+    assert RulesExtractor(["company"]).extract([blank]) == [{}]
 
 
 def test_misread_currency_and_spaces_inside_numbers_are_written_as_the_values_write_them() -> None:

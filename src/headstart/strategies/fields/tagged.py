@@ -133,7 +133,7 @@ class TaggedExtractor(FieldExtractor):
                         if isinstance(decoder, TextDecoder)
                         else decoder.decode(doc, p[:, k + 1])
                     )
-                    if result is not None:
+                    if result is not None and result.value.strip():
                         found[self.names[k]] = result
                         if isinstance(decoder, TextDecoder):
                             taken.update(result.lines)
