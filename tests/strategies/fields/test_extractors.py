@@ -141,7 +141,7 @@ def test_misread_currency_and_spaces_inside_numbers_are_written_as_the_values_wr
 
 
 def test_written_before_and_value_prefix() -> None:
-    from headstart.strategies.fields.decode import value_prefix, written_before
+    from headstart.strategies.fields.typed_decode import value_prefix, written_before
 
     assert [written_before(t, t.index(n)) for t, n in [("TOTAL RM9.00", "9.00"), ("Amount: S8.20", "8.20")]] == [
         "rm",
