@@ -84,6 +84,7 @@ def run_study(
     import headstart
 
     default = "#" not in backbone
+    folder = f"study-{task}" if default else f"study-{task}-{backbone.partition('#')[2].replace('=', '-')}"
     strategies = "linear,baseline" + (",partial:1" if task == "speaker" else "") if default else "linear"
     started = time.perf_counter()
     result = headstart.study(
@@ -92,7 +93,7 @@ def run_study(
         budgets=",".join(str(k) for k in TASKS[task]),
         seeds=seeds,
         backbone=backbone,
-        out=str(work / (f"study-{task}" if default else f"study-{task}-{backbone.partition('#')[2].replace('=', '-')}")),
+        out=str(work / folder),
         max_epochs=max_epochs,
         energy=False,
         progress=False,

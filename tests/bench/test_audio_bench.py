@@ -46,7 +46,9 @@ def test_record_names_the_digits_verdict(tmp_path: Path, monkeypatch: pytest.Mon
     assert ["speaker", 10, "0.966", "-", "-", "0.920", "-", "0.962"] in doc["table"]["rows"]
 
 
-def test_record_shows_ge2e_d_vectors_beside_the_default_pooling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_shows_ge2e_d_vectors_beside_the_default_pooling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     audio = bench_module("audio")
     monkeypatch.setenv("HEADSTART_BENCH_LATEST", str(tmp_path))
     ge2e = {"speaker": study("speaker", {("linear", 10): 0.966}, [])}

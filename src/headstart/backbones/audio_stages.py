@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
+from headstart.backbones.audio_staged import WindowSummary
 from headstart.backbones.base import State
-
-# how the last LSTM layer summarises each window for the projection: its final frame (GE2E's d-vector) or the
-# mean of its frames (statistics pooling; the projection then also passes its input on)
-WindowSummary = Literal["last", "mean"]
 
 
 class LSTMStage(nn.Module):
