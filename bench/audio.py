@@ -9,10 +9,10 @@ per class, logistic regression above), `baseline` (MFCC statistics + logistic re
 `partial:1`; then `linear` alone on GE2E's own d-vectors (`voice-encoder#pool=last`), for comparison. Then,
 outside the product, a logistic regression on the features pooled at each inner cut (which layer holds what).
 
-The default pooling (`pool=mean`: the last LSTM layer averaged over each 1.6 s window's frames, with the d-vector
-projected from that mean) came from a study of poolings on the same draws as `--concat-probe` (see the table in
-BENCHMARKS.md's audio section): almost every FSDD clip (2,998 of 3,000) is shorter than one window, so GE2E's
-d-vector reads its final frame after up to 1.2 s of zero padding.
+The default pooling (`pool=last+mean`: each 1.6 s window's d-vector, then the last LSTM layer's outputs averaged
+over the window's frames) came from a study of poolings on FSDD speakers (the table in the voice-encoder section of
+BENCHMARKS.md): almost every FSDD clip (2,998 of 3,000) is shorter than one window, so GE2E's d-vector reads its
+final frame after up to 1.2 s of zero padding, where the mean over the window's frames also sees the speech.
 
 Speed: end-to-end extraction (decode + resample + mel + encoder) of 1-second clips through `extract_features`
 (ONNX Runtime, no feature cache) against resemblyzer's own loop in the same process: librosa.load, resample,
@@ -336,14 +336,15 @@ def record(
     if probes:
         notes.append(
             "probe at an inner cut: this script's logistic regression (headstart's LinearHead) on the features pooled "
-            "at each LSTM layer (lstm1-2: mean over frames and windows; lstm3: each window's mean, as the default "
-            "pooling), its own draws per seed; the best layer is named. No strategy fits a head at an inner cut yet"
+            "at each LSTM layer (lstm1-2: mean over frames and windows; lstm3: each window's final frame and frame "
+            "mean, as the default pooling), its own draws per seed; the best layer is named. No strategy fits a head "
+            "at an inner cut yet"
         )
     notes.append(
-        "linear, partial:1: on the voice-encoder's default pooling (pool=mean: each 1.6 s window's last-LSTM-layer "
-        "outputs averaged over its frames, with the d-vector projected from that mean, 512-d); linear (GE2E "
-        "d-vectors): voice-encoder#pool=last, the projection of each window's final frame (resemblyzer's "
-        "embed_utterance), for comparison"
+        "linear, partial:1: on the voice-encoder's default pooling (pool=last+mean: each 1.6 s window's d-vector, "
+        "then the last LSTM layer's outputs averaged over its frames, 512-d); linear (GE2E d-vectors): "
+        "voice-encoder#pool=last, the projection of each window's final frame only (resemblyzer's "
+        "embed_utterance), for comparison on the same draws"
     )
     notes.append(
         f"{args.seeds} seed(s); FSDD official test split (index 0-4, 300 clips); reference = the best of issue #21's "

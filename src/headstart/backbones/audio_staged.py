@@ -21,12 +21,13 @@ from headstart.backbones.staged import StagedBackbone
 from headstart.data.audio import SAMPLE_RATE, batch_windows, frontend_config
 from headstart.errors import BackboneError
 
-# how the last recurrent stage summarises each window: its final frame (GE2E's d-vector) or the mean of its frames
-# (statistics pooling; the projection then also passes that mean on, so the features are twice as wide)
-WindowSummary = Literal["last", "mean"]
+# how the last recurrent stage summarises each window: its final frame (GE2E's d-vector), or that and the mean of
+# its frames (statistics pooling, passed on beside the d-vector: the features are twice as wide)
+WindowSummary = Literal["last", "last+mean"]
 POOLS: dict[str, str] = {
-    "mean": "per window: the last LSTM layer's outputs averaged over the window's 160 frames, L2-normalised, after "
-    "their projection (linear -> ReLU -> L2: the d-vector of that mean); windows averaged, L2-normalised",
+    "last+mean": "per window: GE2E's d-vector (the projection, linear -> ReLU -> L2, of the last LSTM layer's final "
+    "frame), then the last LSTM layer's outputs averaged over the window's 160 frames, L2-normalised; windows "
+    "averaged, L2-normalised",
     "last": "per window: GE2E's d-vector, the projection (linear -> ReLU -> L2) of the last LSTM layer's final "
     "frame; windows averaged, L2-normalised (resemblyzer's embed_utterance)",
 }
@@ -60,7 +61,7 @@ class AudioStagedBackbone(StagedBackbone):
                 expected=" or ".join(f"{self.name}#pool={p}" for p in POOLS),
                 fix=f"pass --backbone {self.name} (pool={self.default_pool}) or name a pooling above",
             )
-        self.pool_name = "mean" if chosen == "mean" else "last"
+        self.pool_name = "last+mean" if chosen == "last+mean" else "last"
         self.options = {"pool": self.pool_name}
         return self.pool_name
 

@@ -13,8 +13,8 @@ class LSTMStage(nn.Module):
     """One LSTM layer run over every window of every recording (windows folded into the batch).
 
     `summary` keeps one vector per window instead of every frame: `"last"` the final frame's output (the last
-    layer's hidden state, what GE2E's projection reads), `"mean"` the mean over the window's 160 frames; a cut
-    after it caches (N, windows, dim). Padding windows come out as zeros (so every export reads the mask, and
+    layer's hidden state, what GE2E's projection reads), `"last+mean"` that and the mean over the window's 160
+    frames, concatenated (2 x dim); a cut after it caches (N, windows, dim or 2 x dim). Padding windows come out as zeros (so every export reads the mask, and
     cached activations of padding are exact zeros).
     """
 
@@ -32,8 +32,8 @@ class LSTMStage(nn.Module):
         mask = state["attention_mask"].to(out.dtype)
         if self.summary == "last":
             hidden = out[:, -1].reshape(n, w, -1) * mask[:, :, None]
-        elif self.summary == "mean":
-            hidden = out.mean(dim=1).reshape(n, w, -1) * mask[:, :, None]
+        elif self.summary == "last+mean":
+            hidden = torch.cat([out[:, -1], out.mean(dim=1)], dim=-1).reshape(n, w, -1) * mask[:, :, None]
         else:
             hidden = out.reshape(n, w, t, -1) * mask[:, :, None, None]
         return {"hidden": hidden, "attention_mask": state["attention_mask"]}
@@ -42,20 +42,22 @@ class LSTMStage(nn.Module):
 class Projection(nn.Module):
     """Linear -> ReLU -> L2 normalisation of each window's embedding (GE2E's d-vector of a partial utterance).
 
-    With `keep_input` the L2-normalised input is concatenated after the d-vector (`dim_in + dim_out` wide): the
-    statistics-pooled LSTM state keeps what the projection, trained on final frames, leaves out."""
+    With `keep_mean` the input is a window's final frame and frame mean side by side (`"last+mean"`): the final
+    frame is projected, and the L2-normalised mean is concatenated after the d-vector (`dim_out + dim_in` wide),
+    keeping what GE2E's projection of the final frame leaves out."""
 
-    def __init__(self, dim_in: int, dim_out: int, keep_input: bool = False) -> None:
+    def __init__(self, dim_in: int, dim_out: int, keep_mean: bool = False) -> None:
         super().__init__()
+        self.dim_in, self.keep_mean = dim_in, keep_mean
         self.linear = nn.Linear(dim_in, dim_out)
-        self.keep_input = keep_input
 
     def forward(self, state: State) -> State:
         h = state["hidden"]
-        e = torch.relu(self.linear(h))
+        e = torch.relu(self.linear(h[..., : self.dim_in]))
         e = e / e.norm(dim=-1, keepdim=True).clamp(min=1e-12)
-        if self.keep_input:
-            e = torch.cat([e, h / h.norm(dim=-1, keepdim=True).clamp(min=1e-12)], dim=-1)
+        if self.keep_mean:
+            mean = h[..., self.dim_in :]
+            e = torch.cat([e, mean / mean.norm(dim=-1, keepdim=True).clamp(min=1e-12)], dim=-1)
         return {"hidden": e, "attention_mask": state["attention_mask"]}
 
 
@@ -70,4 +72,4 @@ def recurrent_stages(
         )
         for i in range(layers)
     ]
-    return names, [*stages, Projection(hidden, dim, keep_input=summary == "mean")]
+    return names, [*stages, Projection(hidden, dim, keep_mean=summary == "last+mean")]

@@ -41,8 +41,8 @@ VOICE_ENCODER_INFO = BackboneInfo(
     feature_dim=512,
     input_size=160,
     license="Apache-2.0",
-    description="GE2E speaker encoder (3 x LSTM 256 on 1.6 s mel windows): the last layer's mean over each window "
-    "and its d-vector, 512-d (#pool=last: GE2E's 256-d d-vectors), averaged, L2-normalised",
+    description="GE2E speaker encoder (3 x LSTM 256 on 1.6 s mel windows): each window's d-vector and the last "
+    "layer's mean over its frames, 512-d (#pool=last: GE2E's 256-d d-vectors), averaged, L2-normalised",
     source="pip wheel resemblyzer (its pretrained.pt only: pip install --no-deps resemblyzer)",
 )
 TEST_AUDIO_INFO = BackboneInfo(

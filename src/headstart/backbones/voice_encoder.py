@@ -7,9 +7,8 @@ dependency does not import on current setuptools). The network is rebuilt here a
 
 Two poolings (`voice-encoder#pool=...`, `audio_staged.POOLS`; recorded in the manifest's backbone options, the
 feature-cache key and the export card):
-- `mean` (the default): the last LSTM layer's outputs averaged over each window's frames (statistics pooling),
-  projected to a d-vector, and the two concatenated (each L2-normalised, 512-d); windows averaged and
-  L2-normalised. On FSDD speaker ID it beats the GE2E d-vector at every number of clips per speaker
+- `last+mean` (the default): GE2E's d-vector of each window, then the last LSTM layer's outputs averaged over
+  the window's frames (statistics pooling), each L2-normalised, 512-d; windows averaged and L2-normalised. On FSDD speaker ID it beats the GE2E d-vector at every number of clips per speaker
   (bench/audio.py, BENCHMARKS.md): most clips are shorter than a window, so GE2E reads its final frame after up
   to 1.2 s of zero padding, where the mean over the window's frames also sees the speech.
 - `last`: GE2E's own d-vector, the projection of each window's final frame; a recording's d-vector is the
@@ -58,7 +57,7 @@ class VoiceEncoder(AudioStagedBackbone):
     name = "voice-encoder"
     feature_dim = 2 * HIDDEN
     license = "Apache-2.0"
-    default_pool = "mean"
+    default_pool = "last+mean"
 
     def __init__(self, pool: str | None = None) -> None:
         summary = self.choose_pool(pool)
@@ -73,7 +72,7 @@ class VoiceEncoder(AudioStagedBackbone):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         state = checkpoint["model_state"]
         names, stages = recurrent_stages(N_MELS, HIDDEN, LAYERS, HIDDEN, summary)
-        self.feature_dim = 2 * HIDDEN if summary == "mean" else HIDDEN
+        self.feature_dim = 2 * HIDDEN if summary == "last+mean" else HIDDEN
         with torch.no_grad():
             for i in range(LAYERS):
                 lstm = cast(LSTMStage, stages[i]).lstm
