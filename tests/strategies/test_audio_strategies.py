@@ -121,3 +121,50 @@ def test_bad_recordings_are_skipped_with_reasons_in_fit_and_predict(voices: Path
         assert fragment in skipped[name]
     with pytest.raises(HeadstartError, match="silent"):
         headstart.predict(result.bundle, [str(voices / "low" / "silent.wav")], on_bad="fail", progress=False)
+
+
+def test_the_pooling_option_goes_through_fit_predict_export_expand_and_serve(voices: Path, tmp_path: Path) -> None:
+    """`--backbone test-audio#pool=last+mean` (the voice-encoder's default pooling, on the tiny backbone): the
+    manifest keeps the option and the 16-d width, the bundle reloads with it, the ONNX export matches, `expand`
+    enrols a new class on the same features and the service answers with the bundle's probabilities."""
+    from fastapi.testclient import TestClient
+
+    from headstart.server import create_app
+    from tests.audio_data import sweep, write
+
+    result = headstart.fit(voices, backbone="test-audio#pool=last+mean", out=str(tmp_path / "m"), progress=False)
+    doc = manifest(result.bundle)
+    assert doc["backbone"]["name"] == "test-audio" and doc["backbone"]["options"] == {"pool": "last+mean"}
+    assert doc["backbone"]["feature_dim"] == 16 and doc["backbone"]["preprocess"]["pool"] == "last+mean"
+    model = headstart.load(result.bundle)
+    assert model.backbone is not None and model.backbone.options == {"pool": "last+mean"}
+    files = sorted(str(p) for p in voices.rglob("*.*"))
+    proba = model.predict_proba(files)
+    assert proba.shape == (16, 2)
+    exported = headstart.export(result.bundle, out=str(tmp_path / "m.onnx"))
+    card = json.loads(exported.sidecar.read_text())
+    assert exported.max_abs_diff < 1e-4 and card["backbone"]["options"] == {"pool": "last+mean"}
+    assert card["preprocessing"]["pool"] == "last+mean" and "frames" in card["preprocessing"]["pooling"]
+    new = tmp_path / "new"
+    for n in range(6):
+        write(new / "mid" / f"{n:02d}.wav", sweep(600 + 20 * n, 900, seconds=0.6, seed=50 + n))
+    grown = headstart.expand(str(result.bundle), str(new), out=str(tmp_path / "grown"), progress=False)
+    assert manifest(grown.bundle)["backbone"]["options"] == {"pool": "last+mean"}
+    assert headstart.load(grown.bundle).labels == ["high", "low", "mid"]
+    with TestClient(create_app(result.bundle)) as client:
+        upload = [("files", ("a.wav", Path(files[-1]).read_bytes()))]
+        answer = client.post("/v1/predict", files=upload).json()["predictions"][0]
+    assert answer["label"] == model.predict([files[-1]])[0]
+
+
+def test_partial_fine_tunes_the_projection_on_the_pooled_windows(voices: Path, tmp_path: Path) -> None:
+    """partial:1 on `pool=last+mean`: the cached lstm2 activations hold each window's final frame and mean (16
+    wide), the trained projection reads the final frame and passes the mean on; the bundle reloads the same."""
+    result = headstart.fit(
+        voices, backbone="test-audio#pool=last+mean", strategy="partial:1", out=str(tmp_path / "m"),
+        progress=False, seed=0, max_epochs=2,
+    )  # fmt: skip
+    assert manifest(result.bundle)["backbone"]["options"] == {"pool": "last+mean"}
+    files = sorted(str(p) for p in voices.rglob("*.*"))
+    first = headstart.load(result.bundle).predict_proba(files)
+    assert first.shape == (16, 2) and np.allclose(headstart.load(result.bundle).predict_proba(files), first)
