@@ -52,20 +52,40 @@ def test_linear_fits_cosine_centroids_at_few_clips(tmp_path: Path) -> None:
     proba = model.predict_proba(files)
     assert proba.shape == (6, 2) and np.allclose(proba.sum(axis=1), 1)
     assert np.allclose(headstart.load(result.bundle).predict_proba(files), proba)
+    exported = headstart.export(result.bundle, out=str(tmp_path / "m.onnx"))  # the centre is inside the graph
+    assert exported.max_abs_diff < 1e-4
 
 
-def test_centroid_head_is_cosine_to_class_means() -> None:
+def test_centroid_head_is_cosine_to_centred_class_means() -> None:
+    """Rows are centred on the mean of the (unit-length) class means; the decision is the centred row against the
+    unit mean of each class's centred unit rows, a cosine similarity times a length common to every class."""
     rng = np.random.default_rng(0)
-    centres = np.eye(4, dtype=np.float32)[:3] * 5
+    centres = np.eye(4, dtype=np.float32)[:3] * 5 + 3  # a direction every row shares, which centring removes
     X = np.concatenate([c + rng.normal(0, 1, (2, 4)) for c in centres]).astype(np.float32)
     y = np.repeat(["a", "b", "c"], 2)
     head = CentroidHead().fit(X, y)
     unit = X / np.linalg.norm(X, axis=1, keepdims=True)
-    means = np.stack([unit[y == c].mean(0) for c in "abc"])
-    cosine = unit @ (means / np.linalg.norm(means, axis=1, keepdims=True)).T
-    assert np.allclose(head.decision_function(unit), cosine, atol=1e-6)
-    assert head.predict(X).tolist() == y.tolist()
+    centre = np.stack([unit[y == c].mean(0) for c in "abc"]).mean(0)
+    centred = (unit - centre) / np.linalg.norm(unit - centre, axis=1, keepdims=True)
+    means = np.stack([centred[y == c].mean(0) for c in "abc"])
+    cosine = centred @ (means / np.linalg.norm(means, axis=1, keepdims=True)).T
+    lengths = np.linalg.norm(unit - centre, axis=1, keepdims=True)
+    assert np.allclose(head.mean_, centre, atol=1e-6) and np.allclose(head.scale_, 1)
+    assert np.allclose(head.decision_function(unit), cosine * lengths, atol=1e-5)
+    assert head.predict(unit).tolist() == y.tolist()
+    assert np.isclose(head.temperature_, 0.08 * np.median(lengths))
     assert np.allclose(head.predict_proba(unit).sum(1), 1) and head.config()["kind"] == "centroid"
+
+
+def test_centring_changes_no_decision_between_two_classes_of_one_clip() -> None:
+    """With one clip per class of two, centring (on their midpoint) gives the same decisions as plain cosine."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2, 6)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    rows = rng.normal(size=(50, 6)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    head = CentroidHead().fit(X, np.array(["a", "b"]))
+    assert head.predict(rows).tolist() == np.array(["a", "b"])[np.argmax(rows @ X.T, axis=1)].tolist()
 
 
 def test_baseline_is_mfcc_statistics(voices: Path, tmp_path: Path) -> None:
