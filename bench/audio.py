@@ -10,9 +10,27 @@ per class, logistic regression above), `baseline` (MFCC statistics + logistic re
 outside the product, a logistic regression on the features pooled at each inner cut (which layer holds what).
 
 The default pooling (`pool=last+mean`: each 1.6 s window's d-vector, then the last LSTM layer's outputs averaged
-over the window's frames) came from a study of poolings on FSDD speakers (the table in the voice-encoder section of
-BENCHMARKS.md): almost every FSDD clip (2,998 of 3,000) is shorter than one window, so GE2E's d-vector reads its
-final frame after up to 1.2 s of zero padding, where the mean over the window's frames also sees the speech.
+over the window's frames) came from a study of poolings on FSDD speakers: almost every FSDD clip (2,998 of 3,000)
+is shorter than one window, so GE2E's d-vector reads its final frame after up to 1.2 s of zero padding, where the
+mean over the window's frames also sees the speech. Per-frame LSTM outputs of all 3,000 clips were cached once
+(scratch script, load 7-11), then each pooling x head scored on `--concat-probe`'s draws (3 seeds, mean):
+
+    features (per clip)                                    cosine centroid k=1 / k=3   logistic regression k=10
+    GE2E d-vector (pool=last, the product before)          0.758 / 0.940               0.964
+    d-vector of the last real frame (no padding read)      0.760 / 0.904               0.969
+    frame-level d-vectors, mean over real frames           0.690 / 0.884               0.978
+    frame-level d-vectors, mean over the whole window      0.767 / 0.942               0.982
+    lstm1 / lstm2 / lstm3 mean over real frames            0.540 / 0.478 / 0.558 (k=1) 0.956 / 0.957 / 0.970
+    lstm3 mean + std over real frames (stats pooling)      0.531 / 0.791               0.970 (LDA: 0.976)
+    lstm1-3 mean over real frames concatenated             0.509 / 0.801               0.969 (LDA: 0.987)
+    lstm3 mean over the whole window (incl. its padding)   0.752 / 0.922               0.986
+    d-vector of that mean + that mean                      0.772 / 0.946               0.991
+    GE2E d-vector + lstm3 window mean (pool=last+mean)     0.773 / 0.936               0.990
+
+Other heads on the GE2E d-vector: logistic regression 0.628 / 0.898 at k=1 / 3; LDA (shrinkage) 0.861 at k=3, 0.958
+at k=10. On 200 paired draws (cosine centroids) pool=last+mean beats GE2E by +0.004 (se 0.002) at k=1 and +0.007
+(se 0.001) at k=3; centring the centroids (strategies/centroid.py) adds +0.032 / +0.012 on GE2E and +0.040 / +0.015
+on pool=last+mean; at k=10 logistic regression over 10 draws gives 0.991 (min 0.983) against GE2E's 0.968.
 
 Speed: end-to-end extraction (decode + resample + mel + encoder) of 1-second clips through `extract_features`
 (ONNX Runtime, no feature cache) against resemblyzer's own loop in the same process: librosa.load, resample,
@@ -346,6 +364,12 @@ def record(
         "voice-encoder#pool=last, the projection of each window's final frame only (resemblyzer's "
         "embed_utterance), for comparison on the same draws"
     )
+    if "speaker" in studies:
+        notes.append(
+            "at 1-3 clips per class linear fits cosine centroids centred on the mean of the class means "
+            "(strategies/centroid.py): before that, on these draws, GE2E d-vectors gave 0.752 / 0.900 at k=1 / 3 "
+            "and pool=last+mean 0.769 / 0.898"
+        )
     notes.append(
         f"{args.seeds} seed(s); FSDD official test split (index 0-4, 300 clips); reference = the best of issue #21's "
         "resemblyzer + scikit-learn figures at that k"
