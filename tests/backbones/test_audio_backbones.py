@@ -201,6 +201,14 @@ def test_bad_pooling_options_are_backbone_errors(name: str, words: str) -> None:
         get_backbone(name)
 
 
+def test_an_option_in_the_name_and_as_an_argument_must_agree() -> None:
+    from headstart.errors import BackboneError
+
+    assert get_backbone("test-audio#pool=last+mean", pool="last+mean").options == {"pool": "last+mean"}
+    with pytest.raises(BackboneError, match="given twice"):
+        get_backbone("test-audio#pool=last+mean", pool="last")
+
+
 @pytest.mark.parametrize("stop", [1, 2, 3])
 def test_pool_last_mean_prefix_runs_in_onnxruntime(stop: int) -> None:
     b = get_backbone("test-audio#pool=last+mean")

@@ -99,6 +99,13 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
                 _INSTANCES[key] = _build_hf(source, name, kwargs)
             return _INSTANCES[key]
     name, options = _split_options(name)
+    clash = sorted(k for k in options if k in kwargs and str(kwargs[k]) != options[k])
+    if clash:
+        raise BackboneError(
+            f"backbone {name!r}: {', '.join(clash)} given twice with different values",
+            expected="each option once, in the name (NAME#key=value) or as an argument",
+            fix="drop one of them",
+        )
     kwargs = {**options, **kwargs}
     base, size = _split_size(name)
     if size is not None:
