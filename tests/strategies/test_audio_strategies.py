@@ -188,3 +188,26 @@ def test_partial_fine_tunes_the_projection_on_the_pooled_windows(voices: Path, t
     files = sorted(str(p) for p in voices.rglob("*.*"))
     first = headstart.load(result.bundle).predict_proba(files)
     assert first.shape == (16, 2) and np.allclose(headstart.load(result.bundle).predict_proba(files), first)
+
+
+def test_expand_enrols_a_voice_from_few_clips_with_centroids(tmp_path: Path) -> None:
+    """A bundle fitted on 3 clips per class holds centred cosine centroids; enrolling a class from 3 clips refits
+    centroids too (what `linear` fits on the same data), not a logistic regression on so few rows. (On
+    `pool=last+mean`: test-audio's GE2E-style final frame is the same for every short clip, after the padding.)"""
+    from tests.audio_data import sweep, write
+
+    few = make_audio_folder(tmp_path / "few", per_class=3)
+    result = headstart.fit(few, backbone="test-audio#pool=last+mean", out=str(tmp_path / "m"), progress=False, seed=0)
+    assert manifest(result.bundle)["head"]["kind"] == "centroid"
+    new = tmp_path / "new"
+    for n in range(3):
+        write(new / "mid" / f"{n:02d}.wav", sweep(600 + 20 * n, 900, seconds=0.6, seed=50 + n))
+    grown = headstart.expand(str(result.bundle), str(new), out=str(tmp_path / "grown"), progress=False)
+    doc = manifest(grown.bundle)
+    assert doc["head"]["kind"] == "centroid" and "C_source" not in doc["head"]
+    assert any("nearest class centroids" in n for n in grown.notes)
+    model = headstart.load(grown.bundle)
+    assert model.labels == ["high", "low", "mid"]
+    files = sorted(str(p) for p in new.rglob("*.wav"))
+    assert np.allclose(model.predict_proba(files).sum(axis=1), 1)
+    assert model.predict(files).count("mid") >= 2  # the enrolment clips (one may have been held out for the test)
