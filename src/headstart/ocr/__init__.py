@@ -60,6 +60,7 @@ class OcrSettings:
     max_side: int = 2000  # pages are shrunk to this longest side (px) before detection
     det_side: int = 736  # the detector's input: shortest side raised to this ("min") or longest cut to it ("max")
     det_limit: str = "min"
+    det_max: int = 2400  # under "min", the detector's input is not raised past this on its longest side
     box_thresh: float = 0.5  # detector score a text box needs
     unclip_ratio: float = 1.6  # how far a detected box is grown around its text
     orientation: bool = True  # turn pages lying on their side or upside down upright before reading them
@@ -70,7 +71,8 @@ class OcrSettings:
     max_pages: int = MAX_PDF_PAGES  # pages read per document (PDF or multi-page TIFF); a longer one gets a note
 
     def __post_init__(self) -> None:
-        positive = {"max_side": self.max_side, "det_side": self.det_side, "rec_batch": self.rec_batch}
+        positive = {"max_side": self.max_side, "det_side": self.det_side, "det_max": self.det_max}
+        positive["rec_batch"] = self.rec_batch
         positive["max_pages"] = self.max_pages
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 OCR_PACKAGE = "rapidocr-onnxruntime"
 ORIENTATION_LINES = 12  # the longest lines whose angle decides a page's orientation
 TALL = 1.5  # a box this much taller than wide is a line standing on its side
+Prepared = tuple[np.ndarray, dict[str, Any], int, int]  # the shrunk page, RapidOCR's record of it, the raw size
 
 
 class SpacedDecoder:
@@ -81,25 +82,26 @@ class PageRead:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _session_options(threads: int) -> Any:
+def session_options(threads: int, *, arena: bool = True, spinning: bool = False) -> Any:
+    """ONNX Runtime options for the three models; the defaults are the fastest measured (`bench/ocr.py`)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 4
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = True  # variable-size line batches reuse the arena's blocks
+    options.enable_cpu_mem_arena = arena  # variable-size line batches reuse the arena's blocks
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting on shared cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return options
 
 
-def _tuned_session(holder: Any, threads: int) -> None:
-    """Replace a RapidOCR session holder's ONNX Runtime session by one with `_session_options`."""
+def tune_session(holder: Any, options: Any) -> None:
+    """Replace a RapidOCR session holder's ONNX Runtime session by one of the same model with these options."""
     import onnxruntime as ort
 
     path = holder.session._model_path
-    holder.session = ort.InferenceSession(path, _session_options(threads), providers=["CPUExecutionProvider"])
+    holder.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 class OcrEngine:
@@ -115,6 +117,7 @@ class OcrEngine:
                 fix="pip install 'headstart[documents]', or give OCR lines with the documents (box/<stem>.csv)",
             ) from None
         self.settings = settings
+        self._lock = threading.Lock()
         self.rapid = RapidOCR(
             intra_op_num_threads=threads,
             inter_op_num_threads=1,
@@ -127,10 +130,14 @@ class OcrEngine:
             text_score=settings.text_score,
             print_verbose=False,
         )
-        for holder in (self.rapid.text_det.infer, self.rapid.text_cls.infer, self.rapid.text_rec.session):
-            _tuned_session(holder, threads)
+        for holder in self.sessions():
+            tune_session(holder, session_options(threads))
         recogniser = self.rapid.text_rec
         recogniser.postprocess_op = SpacedDecoder(recogniser.postprocess_op.character, settings.space_threshold)
+
+    def sessions(self) -> tuple[Any, Any, Any]:
+        """RapidOCR's holders of the detector's, angle classifier's and recogniser's ONNX Runtime sessions."""
+        return self.rapid.text_det.infer, self.rapid.text_cls.infer, self.rapid.text_rec.session
 
     def read(self, image: Any, page: int = 0) -> PageRead:
         """The lines on one page image (PIL or an RGB array), top to bottom, in the upright page's coordinates."""
@@ -149,16 +156,28 @@ class OcrEngine:
             return PageRead([], rotation, seconds)
         return PageRead(self._recognise(boxes, prepared, page, seconds), rotation, seconds)
 
-    def _detect(self, rgb: np.ndarray, seconds: dict[str, float]) -> tuple[Any, tuple[np.ndarray, dict[str, Any], int, int]]:
+    def _detect(self, rgb: np.ndarray, seconds: dict[str, float]) -> tuple[Any, Prepared]:
         """Text boxes on the page (None when there is no text), and the shrunk page they were found on."""
         started = time.perf_counter()
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         raw_h, raw_w = bgr.shape[:2]
         img, ratio_h, ratio_w = self.rapid.preprocess(bgr)
         img, record = self.rapid.maybe_add_letterbox(img, {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}})
-        boxes, _ = self.rapid.auto_text_det(img)
+        with self._lock:  # the detector's input size is set per page
+            self.rapid.text_det.limit_side_len = self._detector_side(img.shape[0], img.shape[1])
+            boxes, _ = self.rapid.auto_text_det(img)
         seconds["detection"] = seconds.get("detection", 0.0) + time.perf_counter() - started
         return boxes, (img, record, raw_h, raw_w)
+
+    def _detector_side(self, height: int, width: int) -> int:
+        """The detector's limit for this page: `det_side`, lowered under "min" so that raising the shortest side
+        never takes the longest past `det_max` (a wide one-line image is not blown up to 12,000 px; no
+        SROIE receipt reaches it)."""
+        side = self.settings.det_side
+        if self.settings.det_limit != "min" or min(height, width) >= side:
+            return side
+        ratio = min(side / min(height, width), max(1.0, self.settings.det_max / max(height, width)))
+        return max(32, round(min(height, width) * ratio))
 
     def _orientation(self, img: np.ndarray, boxes: Sequence[np.ndarray]) -> int:
         """How far (degrees clockwise) the page must turn to stand upright: 0, 90, 180 or 270.
@@ -181,7 +200,7 @@ class OcrEngine:
         return 180 if flipped > upright else 0
 
     def _recognise(
-        self, boxes: Any, prepared: tuple[np.ndarray, dict[str, Any], int, int], page: int, seconds: dict[str, float]
+        self, boxes: Any, prepared: Prepared, page: int, seconds: dict[str, float]
     ) -> list[OcrLine]:
         img, record, raw_h, raw_w = prepared
         started = time.perf_counter()
