@@ -91,8 +91,11 @@ def test_settings_are_checked_and_every_one_but_threads_is_in_the_cache_key() ->
     for bad in ({"max_side": 0}, {"det_limit": "both"}, {"box_thresh": 1.5}, {"max_pages": 0}, {"rec_batch": 0}):
         with pytest.raises(UsageError, match="OCR setting"):
             OcrSettings(**bad)  # type: ignore[arg-type]
-    keys = {OcrSettings(**change).key() for change in ({}, {"max_side": 1280}, {"orientation": False}, {"max_pages": 9})}
-    assert len(keys) == 4
+    changes: list[dict[str, object]] = [{}, {"max_side": 1280}, {"orientation": False}, {"max_pages": 9}]
+    assert len({OcrSettings(**change).key() for change in changes}) == 4  # type: ignore[arg-type]
+    assert OcrSettings.from_options(max_side=1280, max_pages=None) == OcrSettings(max_side=1280)
+    with pytest.raises(UsageError, match="unknown OCR setting"):
+        OcrSettings.from_options(threads=2)
 
 
 def test_blank_pages_get_a_note_and_a_document_with_no_text_is_skipped_with_the_reason(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,17 @@ class OcrSettings:
                 raise UsageError(f"OCR setting {name}={share!r} is not valid", expected="a number from 0 to 1")
         if self.unclip_ratio <= 0:
             raise UsageError(f"OCR setting unclip_ratio={self.unclip_ratio!r} is not valid", expected="above 0")
+
+    @classmethod
+    def from_options(cls, **options: Any) -> OcrSettings:
+        """Settings from command-line options (`--ocr-max-side 1280` -> `max_side=1280`): None keeps the default,
+        an unknown name is a UsageError naming the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            names = ", ".join(sorted(known))
+            raise UsageError(f"unknown OCR setting(s) {', '.join(unknown)}", expected=f"one of {names}")
+        return cls(**{name: value for name, value in options.items() if value is not None})
 
     def key(self) -> str:
         description = {**asdict(self), "decoder": DECODER_VERSION, "engine": _engine_version()}
@@ -242,9 +253,9 @@ def unfindable_notes(ids: Sequence[str], labels: Sequence[str], read: ReadLines)
     for item_id, label, lines in zip(ids, labels, read.lines, strict=True):
         if lines is None:
             continue
-        fields = {k: v for k, v in parse_fields(label).items() if v.strip()}
-        missing = [name for name, value in fields.items() if align(value, lines) is None]
-        if missing and len(missing) == len(fields):
+        given = {k: v for k, v in parse_fields(label).items() if v.strip()}
+        missing = [name for name, value in given.items() if align(value, lines) is None]
+        if missing and len(missing) == len(given):
             notes.append({"id": item_id, "note": f"no field findable in its lines ({', '.join(missing)})"})
         elif missing:
             notes.append({"id": item_id, "note": f"not findable in its lines: {', '.join(missing)}"})
