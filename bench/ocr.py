@@ -57,6 +57,8 @@ def variants() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         "box-thresh-0.6": ({"box_thresh": 0.6}, {}),
         "unclip-1.4": ({"unclip_ratio": 1.4}, {}),
         "unclip-1.8": ({"unclip_ratio": 1.8}, {}),
+        "unclip-2.0": ({"unclip_ratio": 2.0}, {}),
+        "unclip-2.2": ({"unclip_ratio": 2.2}, {}),
         "threads-1": ({}, {"threads": 1}),
     }
 
