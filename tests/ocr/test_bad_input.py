@@ -18,6 +18,7 @@ from headstart.ocr import (
     OcrStore,
     PageRead,
     field_coverage,
+    page_ranges,
     read_document_lines,
     read_documents,
 )
@@ -85,6 +86,18 @@ def test_a_document_with_no_findable_field_is_named_in_the_coverage_notes(tmp_pa
         {"id": "img/r2.png", "note": "not findable in its lines: total"},
         {"id": "img/r3.png", "note": "no field findable in its lines (company, total)"},
     ]
+
+
+def test_blank_pages_are_noted_as_page_ranges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pypdfium2")
+
+    def text_on_page_3(image: object, settings: OcrSettings, threads: int = 2, page: int = 0) -> PageRead:
+        return PageRead([OcrLine("TOTAL", (0, 0, 9, 0, 9, 9, 0, 9), 0.9, page)] if page == 2 else [])
+
+    monkeypatch.setattr("headstart.ocr.ocr_page", text_on_page_3)
+    read = read_document_lines(long_pdf(tmp_path / "six.pdf", pages=6), OcrSettings(), store=OcrStore(tmp_path))
+    assert read.notes == ["no text found on pages 1-2, 4-6"] and [line.page for line in read.lines] == [2]
+    assert page_ranges([4]) == "4" and page_ranges([1, 3, 4, 5, 9]) == "1, 3-5, 9"
 
 
 def test_settings_are_checked_and_every_one_but_threads_is_in_the_cache_key() -> None:

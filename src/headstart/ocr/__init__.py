@@ -40,6 +40,7 @@ __all__ = [
     "field_coverage",
     "ocr_document",
     "ocr_page",
+    "page_ranges",
     "read_document",
     "read_document_lines",
     "read_documents",
@@ -162,14 +163,28 @@ def ocr_document(path: str | Path, settings: OcrSettings, *, threads: int = 2) -
     if cut is not None:
         notes.append(cut)
     lines: list[OcrLine] = []
+    blank: list[int] = []
     for number, image in enumerate(iter_pages(path, settings.max_pages)):
         read = ocr_page(image, settings, threads, number)
         if read.rotation:
             notes.append(f"page {number + 1} was turned {read.rotation}° clockwise to stand upright")
         if not read.lines:
-            notes.append(f"no text found on page {number + 1}")
+            blank.append(number + 1)
         lines.extend(read.lines)
+    if blank:
+        notes.append(f"no text found on page{'s' if len(blank) > 1 else ''} {page_ranges(blank)}")
     return DocumentLines(lines, "ocr", notes)
+
+
+def page_ranges(pages: Sequence[int]) -> str:
+    """Sorted page numbers as ranges: [1, 2, 3, 5] -> "1-3, 5"."""
+    runs: list[list[int]] = []
+    for number in pages:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def read_document_lines(
