@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -22,6 +23,7 @@ from headstart.ocr import (
     read_document_lines,
     read_documents,
 )
+from headstart.ocr.engine import OcrEngine
 from tests.bad_documents import bomb_png, corrupt_pdf, locked_pdf, long_pdf
 from tests.document_data import page, write_receipts
 
@@ -153,3 +155,11 @@ def test_a_turned_sroie_receipt_reads_as_the_upright_one(tmp_path: Path) -> None
     assert upright.notes == [] and turned.notes == ["page 1 was turned 90° clockwise to stand upright"]
     same = {line.text for line in upright.lines} & {line.text for line in turned.lines}
     assert len(same) >= 0.9 * len(upright.lines) > 20
+
+
+def test_the_detector_input_of_a_wide_strip_is_capped_and_a_receipt_keeps_its_size() -> None:
+    engine = SimpleNamespace(settings=OcrSettings())  # _detector_side reads only the settings
+    assert OcrEngine._detector_side(engine, 1013, 463) == 736  # type: ignore[arg-type]  # a SROIE receipt
+    assert OcrEngine._detector_side(engine, 2000, 716) == 736  # type: ignore[arg-type]  # its largest, shrunk
+    side = OcrEngine._detector_side(engine, 40, 640)  # type: ignore[arg-type]  # a one-line strip
+    assert side == 150 and 640 * side / 40 <= OcrSettings().det_max  # raised 3.75x, not 18x to 11,776 px
