@@ -271,6 +271,9 @@ def _plain_name(name: str) -> bool:
 
 # ---------------------------------------------------------------- migration
 
+# backbones whose bundles were written before their pooling option (`NAME#pool=`), when they pooled GE2E-style
+AUDIO_POOLED = frozenset({"voice-encoder", "test-audio"})
+
 
 def migrate(raw: dict[str, Any]) -> dict[str, Any]:
     """The manifest of any older format as the current one (defaults filled here, once)."""
@@ -291,8 +294,9 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
                 manifest[key] = []
         manifest["format_version"] = FORMAT_VERSION
     backbone = manifest.get("backbone")
-    if isinstance(backbone, dict) and backbone.get("name") == "voice-encoder" and not backbone.get("options"):
-        # written before the voice-encoder's pooling option: those bundles ran GE2E's d-vectors (now pool=last)
+    if isinstance(backbone, dict) and backbone.get("name") in AUDIO_POOLED and not backbone.get("options"):
+        # written before the audio backbones' pooling option: those bundles ran GE2E's d-vectors (now pool=last;
+        # both defaults are last+mean, twice as wide, which would not fit their heads)
         manifest["backbone"] = {**backbone, "options": {"pool": "last"}}
     return manifest
 

@@ -16,7 +16,7 @@ from headstart.backbones import get_backbone, list_backbones
 from headstart.backbones.voice_encoder import weights_installed
 from headstart.data.audio import SAMPLE_RATE, normalize_volume, read_audio
 from headstart.runtime import FrozenRunner, MultiCutRunner
-from tests.audio_data import tone
+from tests.audio_data import make_audio_folder, tone
 from tests.conftest import SHARED_DATA
 
 
@@ -47,6 +47,24 @@ def test_features_do_not_depend_on_the_batch() -> None:
     assert np.allclose(alone[0], together[0], atol=1e-6)
 
 
+def test_generated_clips_get_distinct_features_that_keep_their_classes_apart(tmp_path: Path) -> None:
+    """The default pooling (last+mean) gives every generated clip its own vector, far beyond float noise (with
+    pool=last the random LSTM settles in a short clip's zero padding: all 16 clips got one vector to 1e-7, and
+    every audio test passed on that noise), and a clip left out lies nearer its own class's centroid."""
+    root = make_audio_folder(tmp_path / "clips", per_class=8)
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    X = get_backbone("test-audio").embed_torch([read_audio(f) for f in files])
+    y = np.array([f.parent.name for f in files])
+    pairs = np.abs(X[:, None] - X[None]).max(axis=-1)[np.triu_indices(len(X), 1)]
+    assert pairs.min() > 1e-3  # measured 3e-3 (pool=last: 0)
+    right = 0
+    for i in range(len(X)):
+        rest = np.arange(len(X)) != i
+        centroids = {c: X[rest & (y == c)].mean(axis=0) for c in ("low", "high")}
+        right += min(centroids, key=lambda c: float(np.linalg.norm(X[i] - centroids[c]))) == y[i]
+    assert right >= 10  # of 16, leave-one-out; measured 11 (pool=last: 0, its left-out clip always joins the other)
+
+
 @pytest.mark.parametrize("stop", [1, 2, 3])
 def test_frozen_prefix_runs_in_onnxruntime(stop: int) -> None:
     b = get_backbone("test-audio")
@@ -75,7 +93,8 @@ def test_multi_cut_runs_split_a_long_recording_into_windows_per_pass(
     got = chunked(inputs)
     assert [r.stop for r in chunked._cut_runners] == [1, 2, 3]
     assert all("_window_runner" in vars(r) for r in chunked._cut_runners)  # the long one ran 4 windows a pass
-    assert got.shape == want.shape == (3, 8 + 8 + chunked.widths[2])
+    # lstm1's frame mean (8), lstm2's final frame and frame mean (16: the default pool=last+mean), the projection
+    assert got.shape == want.shape == (3, 8 + 16 + chunked.widths[2])
     # LSTM cuts: the one pass averages 8,160 frames in float32 (pool_windows sums in float64), as for one cut
     for cut, (g, w) in enumerate(zip(chunked.split(got), chunked.split(want), strict=True)):
         assert np.max(np.abs(g - w)) < (1e-6 if cut == 2 else 2e-6), cut
@@ -170,15 +189,16 @@ def test_pool_last_mean_keeps_each_windows_d_vector_and_frame_mean() -> None:
         assert b.forward(state, 0, 2)["hidden"].shape == (3, 4, 16)  # final frame and mean per window at lstm2
     got = b.embed_torch(waves())
     assert got.shape == (3, 16) and np.allclose(got[1], want, atol=1e-5)
-    ge2e = get_backbone("test-audio").embed_torch(waves()[:1])  # one window: the d-vector half, up to the norm
+    ge2e = get_backbone("test-audio#pool=last").embed_torch(waves()[:1])  # one window: the d-vector half, up to norm
     assert ge2e.shape == (1, 8) and np.allclose(got[0, :8] / np.linalg.norm(got[0, :8]), ge2e[0], atol=1e-5)
 
 
 def test_the_pooling_is_in_the_feature_cache_key_and_the_options() -> None:
     from headstart.features import feature_space_description
 
-    last, mean = get_backbone("test-audio"), get_backbone("test-audio#pool=last+mean")
-    assert last.options == {"pool": "last"} and get_backbone("test-audio#pool=last").options == last.options
+    last, mean = get_backbone("test-audio#pool=last"), get_backbone("test-audio")
+    assert last.options == {"pool": "last"} and last.feature_dim == 8
+    assert mean.options == {"pool": "last+mean"} == get_backbone("test-audio#pool=last+mean").options
     keys = [feature_space_description(b) for b in (last, mean)]
     assert keys[0]["preprocess"]["pool"] == "last" and keys[1]["preprocess"]["pool"] == "last+mean"
     assert keys[0] != keys[1] and keys[0]["weights_sha256"] == keys[1]["weights_sha256"]

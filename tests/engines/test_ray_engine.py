@@ -89,7 +89,8 @@ def test_ray_text_extraction_is_bit_identical(ray_instance: Any, tmp_path: Path)
 def test_ray_audio_extraction_runs_long_recordings_in_window_chunks_like_local(
     ray_instance: Any, tmp_path: Path
 ) -> None:
-    """A 30 s recording (38 windows) is run 16 windows per pass by the workers too: the same bytes as local."""
+    """A 30 s recording (38 windows) is run 16 windows per pass by the workers too: the same numbers as local (to
+    float32 rounding: the workers' batches hold other recordings, so the LSTM's matrix products see other sizes)."""
     backbone = get_backbone("test-audio")
     root = make_audio_folder(tmp_path / "voices", per_class=3)
     write(root / "high" / "long.wav", tone(700, 30.0))
@@ -100,7 +101,8 @@ def test_ray_audio_extraction_runs_long_recordings_in_window_chunks_like_local(
         distributed = extract_features(
             backbone, dataset, store=FeatureStore(tmp_path / "ray"), batch_size=4, progress=False
         )
-    assert distributed.features.tobytes() == local.features.tobytes()
+    assert distributed.features.shape == local.features.shape == (7, 16)
+    assert np.max(np.abs(distributed.features - local.features)) < 1e-6
 
 
 def test_cli_fit_with_ray_engine_matches_local(

@@ -49,9 +49,10 @@ TEST_AUDIO_INFO = BackboneInfo(
     name="test-audio",
     modality="audio",
     params=2_248,
-    feature_dim=8,
+    feature_dim=16,
     input_size=160,
     license="MIT",
-    description="tiny 2 x LSTM(8) encoder on the voice-encoder's mel windows, for tests (random weights)",
+    description="tiny 2 x LSTM(8) encoder on the voice-encoder's mel windows, for tests (random weights); "
+    "pooled as the voice-encoder (d-vector and frame mean, 16-d; #pool=last: 8-d)",
     source="headstart.backbones.testing_audio (torch seed 0)",
 )

@@ -2,6 +2,9 @@
 
 Two LSTM(8) stages and a projection to 8-d on the same 1.6 s mel windows, weights from a fixed torch seed
 (global RNG untouched): every audio code path (windows, cuts, caching, ONNX, fine-tuning) runs in milliseconds.
+Its default pooling is the voice-encoder's, `last+mean` (16-d): with `pool=last` alone the random LSTM's state
+settles during a short clip's zero padding, so every generated test clip gets the same vector (to 1e-7) and tests
+could not tell a working pipeline from a broken one; the frame mean keeps clips apart.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ SEED = 0
 
 
 class TestAudio(AudioStagedBackbone):
-    """2 x LSTM(8) -> linear(8) -> ReLU -> L2 per window; windows averaged per recording. `test-audio#pool=last+mean`
-    pools as the voice-encoder's default (each window's d-vector and its frame mean: 16-d)."""
+    """2 x LSTM(8) -> linear(8) -> ReLU -> L2 per window, with the last LSTM's frame mean (`last+mean`, 16-d, the
+    default as for the voice-encoder); windows averaged per recording. `test-audio#pool=last`: the d-vector, 8-d."""
 
     __test__ = False  # not a pytest class
     name = "test-audio"
-    feature_dim = 8
+    feature_dim = 16
     license = "MIT"
+    default_pool = "last+mean"
 
     def __init__(self, pool: str | None = None) -> None:
         summary = self.choose_pool(pool)
