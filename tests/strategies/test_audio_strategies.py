@@ -12,7 +12,7 @@ import pytest
 
 import headstart
 from headstart.errors import HeadstartError
-from headstart.strategies.centroid import CentroidHead
+from headstart.strategies.centroid import GRID, SINGLE_CLIP_TEMPERATURE, CentroidHead
 from tests.audio_data import make_audio_folder, write_bad_files
 
 
@@ -47,6 +47,7 @@ def test_linear_fits_cosine_centroids_at_few_clips(tmp_path: Path) -> None:
     assert doc["head"]["kind"] == "centroid"
     assert any("nearest class centroids (cosine)" in n for n in result.notes)
     assert any("nearest class centroids" in n for n in doc["notes"])
+    assert "leave-one-out" in doc["head"]["temperature_rule"] and doc["head"]["temperature_constant"] in GRID
     model = headstart.load(result.bundle)
     files = sorted(str(p) for p in (few / "train").rglob("*.*"))
     proba = model.predict_proba(files)
@@ -73,8 +74,39 @@ def test_centroid_head_is_cosine_to_centred_class_means() -> None:
     assert np.allclose(head.mean_, centre, atol=1e-6) and np.allclose(head.scale_, 1)
     assert np.allclose(head.decision_function(unit), cosine * lengths, atol=1e-5)
     assert head.predict(unit).tolist() == y.tolist()
-    assert np.isclose(head.temperature_, 0.08 * np.median(lengths))
+    assert head.constant_ in GRID and np.isclose(head.temperature_, head.constant_ * np.median(lengths))
+    assert "leave-one-out" in head.config()["temperature_rule"]
     assert np.allclose(head.predict_proba(unit).sum(1), 1) and head.config()["kind"] == "centroid"
+
+
+def clusters(spread: float, per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three classes of `per_class` rows around random unit directions in 16-d, noise of `spread`."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(3, 16))
+    X = np.concatenate([c / np.linalg.norm(c) + rng.normal(0, spread, (per_class, 16)) for c in centres])
+    return X.astype(np.float32), np.repeat(["a", "b", "c"], per_class)
+
+
+def test_the_temperature_is_chosen_by_leave_one_out_on_the_training_rows() -> None:
+    """Tight classes (every held-out row lands on its centroid) get the sharpest constant of the grid, classes lost
+    in noise a soft one; the decisions never depend on it; a given constant is kept."""
+    tight = CentroidHead().fit(*clusters(0.01, 3))
+    loose = CentroidHead().fit(*clusters(3.0, 3))
+    assert tight.constant_ == min(GRID) and loose.constant_ > 0.1
+    X, y = clusters(0.3, 3, seed=1)
+    rows = clusters(0.3, 20, seed=2)[0]
+    given = CentroidHead(temperature=0.5).fit(X, y)
+    chosen = CentroidHead().fit(X, y)
+    assert given.constant_ == 0.5 and "given" in given.config()["temperature_rule"]
+    assert given.predict(rows).tolist() == chosen.predict(rows).tolist()
+    assert chosen.classes_[chosen.predict_proba(rows).argmax(1)].tolist() == chosen.predict(rows).tolist()
+
+
+def test_one_clip_per_class_uses_the_constant_tuned_off_the_test_split() -> None:
+    """With one row per class nothing can be held out: the constant tuned on FSDD's non-test clips."""
+    head = CentroidHead().fit(*clusters(0.3, 1))
+    assert head.constant_ == SINGLE_CLIP_TEMPERATURE and "non-test" in head.config()["temperature_rule"]
+    assert np.isclose(head.config()["temperature"], head.temperature_)
 
 
 def test_centring_changes_no_decision_between_two_classes_of_one_clip() -> None:
