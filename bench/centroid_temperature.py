@@ -6,7 +6,8 @@ mean log loss (per k, and over k = 1 and 3) is reported from the head's grid (th
 the centred training rows' median length; `CentroidHead` uses the k=1 figure when every class has one clip and
 leave-one-out otherwise). The report then fits on k non-test clips per speaker and scores the official test split
 (index 0-4), for the constant chosen, any others named and the head's own rule ("rule"): accuracy (unchanged by
-any temperature), expected calibration error and log loss. Features come from the feature cache (computed once if absent).
+any temperature), expected calibration error and log loss. Features come from the feature cache (computed once
+if absent).
 
     PYTHONPATH=src .venv/bin/python bench/centroid_temperature.py --draws 40
 """
