@@ -56,6 +56,7 @@ class DatasetPrediction:
     n_cached: int = 0
     n_computed: int = 0
     records: list[Record] | None = None
+    notes: list[str] = field(default_factory=list)  # how items were read ("<id>: pages cut at 50"), for the user
 
     @property
     def predicted(self) -> list[str]:
