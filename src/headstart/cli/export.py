@@ -39,10 +39,12 @@ def export(
             print_json(result.to_dict())
             return
         if result.folder is not None:
-            console.print(f"wrote [bold]{result.folder}[/] ({len(result.files)} files, {result.size_bytes / 1e6:.1f} MB)")
+            size = result.size_bytes / 1e6
+            console.print(f"wrote [bold]{result.folder}[/] ({len(result.files)} files, {size:.1f} MB)")
             console.print(f"card {result.folder / 'README.md'} (how to chain OCR, features, encoder, tagger, decoding)")
             for part, check in result.checks.items():
-                console.print(f"parity of the {part}: max abs diff {check['max_abs_diff']:.2e} (limit {check['atol']:g})")
+                diff, limit = check["max_abs_diff"], check["atol"]
+                console.print(f"parity of the {part}: max abs diff {diff:.2e} (limit {limit:g})")
             return
         console.print(f"wrote [bold]{result.onnx}[/] ({result.size_bytes / 1e6:.1f} MB, {result.exporter} exporter)")
         console.print(f"sidecar {result.sidecar} (labels, preprocessing, input names)")

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import sparse
 
 from headstart.backbones.base import Backbone
 from headstart.data.documents import OcrLine
@@ -72,15 +71,6 @@ class FolderExport:
         return self.folder / SIDECAR
 
 
-def is_fields_export(folder: Path) -> bool:
-    """Whether `folder` holds an earlier fields export (its sidecar says so)."""
-    try:
-        sidecar = json.loads((folder / SIDECAR).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(sidecar, dict) and sidecar.get("format") == SIDECAR_FORMAT
-
-
 def check_documents() -> list[list[OcrLine]]:
     """Generated documents (a column of lines, one line to the right) exercising every feature group."""
     documents = []
@@ -129,7 +119,7 @@ def export_fields(
         result.files.append(TAGGER_FILE)
         result.files += _write_state(extractor, tmp)
         ocr_files = _copy_ocr_models(tmp)
-        result.files += ocr_files
+        result.files += ocr_files.values()
         sidecar = _sidecar(extractor, ocr, encoder, result, ocr_files, bundle_info)
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, default=str) + "\n", encoding="utf-8")
         result.files.append(SIDECAR)
@@ -208,7 +198,7 @@ def line_features(
 ) -> np.ndarray:
     """The tagger's ONNX input for `documents`: the extractor's own line matrix, dense float32."""
     x = line_matrix([describe(lines) for lines in documents], extractor.text, embed)
-    return np.ascontiguousarray(x.toarray() if sparse.issparse(x) else x, dtype=np.float32)
+    return np.ascontiguousarray(x if isinstance(x, np.ndarray) else x.toarray(), dtype=np.float32)
 
 
 def _check(what: str, got: np.ndarray, want: np.ndarray, atol: float, n: int, unit: str) -> float:
@@ -238,7 +228,8 @@ def _export_encoder(backbone: Backbone, embed: LineEmbedder, texts: list[str], f
         inputs = backbone.preprocess(list(texts))
         session = open_session(tmp, threads=1)
         got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
-        diff = _check("text encoder", got, np.asarray(embed(texts), dtype=np.float32), ENCODER_ATOL, len(texts), "lines")
+        want = np.asarray(embed(texts), dtype=np.float32)
+        diff = _check("text encoder", got, want, ENCODER_ATOL, len(texts), "lines")
     return {"max_abs_diff": diff, "n_lines": len(texts), "atol": ENCODER_ATOL, "reference": "the bundle's LineEmbedder"}
 
 
@@ -258,7 +249,8 @@ def _tokenizer(backbone: Backbone, folder: Path) -> list[str]:
 def _write_state(extractor: FieldExtractor, folder: Path) -> list[str]:
     """The extractor's arrays (npz: no pickle, `np.load(..., allow_pickle=False)`) and settings (JSON)."""
     arrays, settings = extractor.state()
-    np.savez(folder / STATE_FILE, **{k: np.asarray(v) for k, v in arrays.items()})
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}  # Any: savez's own keywords are typed
+    np.savez(folder / STATE_FILE, **named)
     (folder / SETTINGS_FILE).write_text(json.dumps(settings, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return [STATE_FILE, SETTINGS_FILE]
 
@@ -282,20 +274,20 @@ def ocr_package() -> tuple[Path, dict[str, Any], str]:
         ) from None
 
 
-def _copy_ocr_models(folder: Path) -> list[str]:
-    """The detection, angle and recognition models into `folder/ocr/`, and the recogniser's characters."""
+def _copy_ocr_models(folder: Path) -> dict[str, str]:
+    """The detection, angle and recognition models into `folder/ocr/`, and the recogniser's characters:
+    part -> file relative to `folder`."""
     root, config, _ = ocr_package()
-    files = []
-    for section in OCR_MODELS.values():
+    files = {}
+    for part, section in OCR_MODELS.items():
         source = root / config[section.capitalize()]["model_path"]
         shutil.copy2(source, folder / OCR_DIR / source.name)
-        files.append(f"{OCR_DIR}/{source.name}")
-    recogniser = folder / OCR_DIR / Path(config["Rec"]["model_path"]).name
-    meta = open_session(recogniser, threads=1).get_modelmeta().custom_metadata_map
+        files[part] = f"{OCR_DIR}/{source.name}"
+    meta = open_session(folder / files["recognition"], threads=1).get_modelmeta().custom_metadata_map
     characters = str(meta.get("character", "")).splitlines()
     if characters:  # the CTC classes are: blank, these characters in order, then a space
         (folder / CHARACTERS_FILE).write_text("\n".join(characters) + "\n", encoding="utf-8")
-        files.append(CHARACTERS_FILE)
+        files["characters"] = CHARACTERS_FILE
     return files
 
 
@@ -307,8 +299,8 @@ def feature_groups(extractor: TaggedExtractor, n_features: int) -> list[dict[str
     n_layout, n_flags = len(LAYOUT_NAMES), len(FLAG_NAMES)
     text_width = (n_features - n_layout - n_flags - 4 * (n_flags + 1)) // 4
     if isinstance(extractor.text, TfidfLines):
-        text = "TF-IDF of the line (headstart.strategies.fields.line_text.TfidfLines.transform: digits -> 0, then "
-        text += "the vectoriser of `tfidf` in extractor.json / `tfidf.idf` in extractor.npz)"
+        text = "TF-IDF of the line (every digit -> 0, then char_wb 2-4-grams: vocabulary `text.vocabulary` in "
+        text += f"{SETTINGS_FILE}, idf `tfidf.idf` in {STATE_FILE}; headstart: line_text.TfidfLines.transform)"
     else:
         text = f"the encoder's embedding of the stripped line ({ENCODER_FILE}; a blank line is all zeros)"
     groups = [
@@ -336,7 +328,7 @@ def _sidecar(
     ocr: OcrSettings,
     encoder: Backbone | None,
     result: FolderExport,
-    ocr_files: list[str],
+    ocr_files: dict[str, str],
     bundle_info: dict[str, Any],
 ) -> dict[str, Any]:
     _, package_config, package_version = ocr_package()
@@ -353,9 +345,8 @@ def _sidecar(
         "ocr": {
             "package": OCR_PACKAGE,
             "version": package_version,
-            "models": {part: next(f for f in ocr_files if Path(f).name == Path(package_config[s.capitalize()]
-                       ["model_path"]).name) for part, s in OCR_MODELS.items()},  # fmt: skip
-            "characters": CHARACTERS_FILE if CHARACTERS_FILE in ocr_files else "in the recognition model's metadata",
+            "models": {part: ocr_files[part] for part in OCR_MODELS},
+            "characters": ocr_files.get("characters", "in the recognition model's metadata"),
             "settings": asdict(ocr),
             "package_settings": {k: package_config[k] for k in ("Det", "Cls", "Rec") if k in package_config},
             "headstart": "headstart.ocr.ocr_page (RapidOCR with SpacedDecoder, then lines sorted top to bottom)",
@@ -439,7 +430,8 @@ def card(sidecar: dict[str, Any]) -> str:
                  f"as RapidOCR does ({ocr['package']} {ocr['version']}, its settings in the sidecar); decode the "
                  f"recogniser greedily, inserting a space where the space symbol's probability reaches "
                  f"{ocr['settings']['space_threshold']} between two characters; drop lines scored below "
-                 f"{ocr['settings']['text_score']}. headstart: `{ocr['headstart']}`. Given OCR lines skip this step.")  # fmt: skip
+                 f"{ocr['settings']['text_score']}. headstart: `{ocr['headstart']}`. "
+                 "Given OCR lines skip this step.")  # fmt: skip
     step += 1
     lines.append(f"{step}. **Line features** (Python, not ONNX): one row per line, columns in this order:")
     for group in tagger["feature_groups"]:
