@@ -31,6 +31,7 @@ from headstart.strategies.fields.line_features import describe, line_matrix
 from headstart.strategies.fields.line_text import EmbeddedLines, TfidfLines
 from headstart.strategies.fields.saved import TFIDF_SETTINGS, LinearScorer
 from headstart.strategies.fields.tagged import TaggedExtractor
+from headstart.tasks.fields import FIELDS
 
 if TYPE_CHECKING:
     import onnx
@@ -337,7 +338,7 @@ def _sidecar(
     return {
         "format": SIDECAR_FORMAT,
         "format_version": 1,
-        "task": "fields",
+        "task": FIELDS.name,
         "fields": extractor.field_names,
         "line_classes": ["none", *extractor.field_names],
         "field_kinds": dict(zip(extractor.field_names, extractor.kinds, strict=True)),
