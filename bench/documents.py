@@ -38,6 +38,13 @@ REFERENCE = {  # issue #22: held-out SROIE receipts, trained on the 100 shared o
     ("ocr", "best"): 0.494,
 }
 METHODS = ("rules", "tfidf", "linear")
+NOTES = [
+    "What limits exact match here: the key values are corrected strings, so they differ from the given OCR text "
+    "in spacing, punctuation and typos. Taking, for every field, the span or lines `field_align.align` finds for "
+    "the true value (a perfect tagger) scores entity F1 0.837 on these 100 receipts: address 0.61, company 0.91, "
+    "total 0.84 (0.93 once the '$' nine values keep is written), date 0.99. The address is the ceiling: the "
+    "annotators put spaces after commas on some receipts of a shop and not on others.",
+]
 SETTINGS = ("given", "ocr")
 
 
@@ -210,8 +217,12 @@ def main(argv: list[str] | None = None) -> None:
                 )
         payload["settings"][setting] = {"lines": info, "runs": runs}
     payload["load_during"] = loads
+    payload["notes"] = NOTES
     write_json(args.out, payload)
     print(f"wrote {args.out}")
+    from goals import record_documents
+
+    record_documents(payload, args.out)
 
 
 if __name__ == "__main__":

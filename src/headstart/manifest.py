@@ -290,6 +290,10 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
             if manifest.get(key) is None:
                 manifest[key] = []
         manifest["format_version"] = FORMAT_VERSION
+    backbone = manifest.get("backbone")
+    if isinstance(backbone, dict) and backbone.get("name") == "voice-encoder" and not backbone.get("options"):
+        # written before the voice-encoder's pooling option: those bundles ran GE2E's d-vectors (now pool=last)
+        manifest["backbone"] = {**backbone, "options": {"pool": "last"}}
     return manifest
 
 

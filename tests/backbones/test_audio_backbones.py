@@ -103,7 +103,7 @@ def test_voice_encoder_matches_resemblyzer_embed_utterance() -> None:
     wavs = [read_audio(f) for f in files] + [np.tile(read_audio(files[0]), 8)]  # and one of several windows
     reference = Reference("cpu", verbose=False)
     want = np.stack([reference.embed_utterance(normalize_volume(w)) for w in wavs])
-    b = get_backbone("voice-encoder")
+    b = get_backbone("voice-encoder#pool=last")  # GE2E's d-vectors (the default pools each window's frames)
     assert np.max(np.abs(b.embed_torch(wavs) - want)) < 1e-5
     onnx = FrozenRunner(b, pooled=True, threads=2)(b.preprocess(wavs))
     diff = float(np.max(np.abs(onnx - want)))
@@ -144,3 +144,93 @@ def test_long_recordings_run_a_few_windows_per_pass_with_the_same_numbers(
     assert max(shape[1] for shape in calls) == 4 and sum(shape[1] for shape in calls) == 1 + 51 + 4
     # at an LSTM cut the one pass averages 8,160 frames in float32 (pool_windows sums in float64): 2e-6 there
     assert got.shape == want.shape and np.max(np.abs(got - want)) < (1e-6 if stop == 3 else 2e-6)
+
+
+# ---------------------------------------------------------------- the pooling option (`NAME#pool=`)
+
+
+def test_pool_last_mean_keeps_each_windows_d_vector_and_frame_mean() -> None:
+    """`test-audio#pool=last+mean`: per window, the projection of the last LSTM layer's final frame (the d-vector,
+    linear -> ReLU -> L2) then that layer's outputs averaged over the window's 160 frames (L2); windows averaged,
+    L2-normalised. The d-vector half is `pool=last`'s per-window vector."""
+    b = get_backbone("test-audio#pool=last+mean")
+    assert b.options == {"pool": "last+mean"} and b.feature_dim == 16 and b.info().feature_dim == 16
+    inputs = b.preprocess(waves())
+    net = b.module()
+    with torch.no_grad():
+        x = torch.from_numpy(inputs["mel"][1, :4])  # the 4 s recording: four real windows
+        for stage in net.stages[:2]:  # type: ignore[attr-defined]
+            x, _ = stage.lstm(x)
+        last, mean = x[:, -1], x.mean(dim=1)  # (windows, 8) each
+        d = torch.relu(net.stages[2].linear(last))  # type: ignore[attr-defined]
+        per_window = torch.cat([d / d.norm(dim=1, keepdim=True), mean / mean.norm(dim=1, keepdim=True)], dim=1)
+        want = per_window.mean(dim=0)
+        want = (want / want.norm()).numpy()
+        state = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        assert b.forward(state, 0, 2)["hidden"].shape == (3, 4, 16)  # final frame and mean per window at lstm2
+    got = b.embed_torch(waves())
+    assert got.shape == (3, 16) and np.allclose(got[1], want, atol=1e-5)
+    ge2e = get_backbone("test-audio").embed_torch(waves()[:1])  # one window: the d-vector half, up to the norm
+    assert ge2e.shape == (1, 8) and np.allclose(got[0, :8] / np.linalg.norm(got[0, :8]), ge2e[0], atol=1e-5)
+
+
+def test_the_pooling_is_in_the_feature_cache_key_and_the_options() -> None:
+    from headstart.features import feature_space_description
+
+    last, mean = get_backbone("test-audio"), get_backbone("test-audio#pool=last+mean")
+    assert last.options == {"pool": "last"} and get_backbone("test-audio#pool=last").options == last.options
+    keys = [feature_space_description(b) for b in (last, mean)]
+    assert keys[0]["preprocess"]["pool"] == "last" and keys[1]["preprocess"]["pool"] == "last+mean"
+    assert keys[0] != keys[1] and keys[0]["weights_sha256"] == keys[1]["weights_sha256"]
+    assert "averaged over" not in keys[0]["preprocess"]["pooling"]
+    assert "averaged over the window's 160 frames" in keys[1]["preprocess"]["pooling"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("test-audio#pool=max", "unknown pooling 'max'"),
+        ("test-audio#pool", "bad option 'pool'"),
+        ("test-cnn#pool=last", "does not accept"),
+    ],
+)
+def test_bad_pooling_options_are_backbone_errors(name: str, words: str) -> None:
+    from headstart.errors import BackboneError
+
+    with pytest.raises(BackboneError, match=words):
+        get_backbone(name)
+
+
+def test_an_option_in_the_name_and_as_an_argument_must_agree() -> None:
+    from headstart.errors import BackboneError
+
+    assert get_backbone("test-audio#pool=last+mean", pool="last+mean").options == {"pool": "last+mean"}
+    with pytest.raises(BackboneError, match="given twice"):
+        get_backbone("test-audio#pool=last+mean", pool="last")
+
+
+@pytest.mark.parametrize("stop", [1, 2, 3])
+def test_pool_last_mean_prefix_runs_in_onnxruntime(stop: int) -> None:
+    b = get_backbone("test-audio#pool=last+mean")
+    inputs = b.preprocess(waves())
+    for pooled in (True, False):
+        onnx = FrozenRunner(b, stop=stop, pooled=pooled, threads=1)
+        ref = FrozenRunner(b, stop=stop, pooled=pooled, engine="torch")
+        got, want = onnx(inputs), ref(inputs)
+        assert got.shape == want.shape and np.max(np.abs(got - want)) < 1e-4
+
+
+@pytest.mark.skipif(not weights_installed(), reason="resemblyzer wheel not installed")
+def test_voice_encoder_adds_window_means_by_default() -> None:
+    """The default is `pool=last+mean` (512-d: each window's d-vector, then its lstm3 frame mean); `pool=last` is
+    GE2E's 256-d d-vector, the default's first half for a one-window clip. Same weights; ONNX matches torch."""
+    default, ge2e = get_backbone("voice-encoder"), get_backbone("voice-encoder#pool=last")
+    assert default.options == {"pool": "last+mean"} and default.feature_dim == 512 and ge2e.feature_dim == 256
+    assert default.weights_sha256 == ge2e.weights_sha256
+    wavs = waves()
+    got = default.embed_torch(wavs)
+    assert got.shape == (3, 512) and np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-5)
+    half = got[0, :256] / np.linalg.norm(got[0, :256])  # the 0.7 s tone: one window
+    assert np.allclose(half, ge2e.embed_torch(wavs[:1])[0], atol=1e-5)
+    onnx = FrozenRunner(default, pooled=True, threads=2)(default.preprocess(wavs))
+    assert np.max(np.abs(onnx - got)) < 1e-4

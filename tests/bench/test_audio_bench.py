@@ -43,7 +43,20 @@ def test_met_needs_098_at_ten_clips_and_5x(tmp_path: Path, monkeypatch: pytest.M
 def test_record_names_the_digits_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     doc = record(tmp_path, monkeypatch, 0.966, 24.0)
     assert any("digits study verdict" in n and "Negative transfer at k = 5" in n for n in doc["notes"])
-    assert ["speaker", 10, "0.966", "-", "0.920", "-", "0.962"] in doc["table"]["rows"]
+    assert ["speaker", 10, "0.966", "-", "-", "0.920", "-", "0.962"] in doc["table"]["rows"]
+
+
+def test_record_shows_ge2e_d_vectors_beside_the_default_pooling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audio = bench_module("audio")
+    monkeypatch.setenv("HEADSTART_BENCH_LATEST", str(tmp_path))
+    ge2e = {"speaker": study("speaker", {("linear", 10): 0.966}, [])}
+    args = argparse.Namespace(seeds=3, threads=2)
+    audio.record({"speaker": speaker(0.985)}, None, args, [[1.0, 1.0, 1.0]], None, ge2e)
+    doc = json.loads((tmp_path / "audio-fsdd.json").read_text())
+    assert ["speaker", 10, "0.985", "0.966", "-", "0.920", "-", "0.962"] in doc["table"]["rows"]
+    assert "0.750/0.900/0.985 (GE2E d-vectors: -/-/0.966)" in doc["figure"]
 
 
 def test_fsdd_table_puts_index_0_to_4_in_test(tmp_path: Path) -> None:

@@ -187,3 +187,17 @@ def test_readme_serving_figures_are_the_committed_record_s(tmp_path: Path, monke
     assert goals.write_readme_serving(copy, LATEST)
     assert copy.read_text() == readme  # what bench/serve.py --wrk writes from bench/results/latest
     assert "requests/s" in block and goals.isa_words(_committed("serve-distinct")["machine"]["cpu_flags"]) in block
+
+
+def test_documents_record_reproduces_the_committed_table_and_judges_both_settings(folder: Path) -> None:
+    raw = _raw("documents.json")
+    goals.record_documents(raw, RESULTS / "documents.json")
+    written, committed = _written(folder, "documents"), _committed("documents")
+    assert written["table"] == committed["table"] and written["figure"] == committed["figure"]
+    assert written["status"] == committed["status"]
+    best = {
+        setting: max(r["f1_mean"] for r in result["runs"] if r["train_size"] == "all")
+        for setting, result in raw["settings"].items()
+    }
+    met = [best["given"] > 0.902, best["ocr"] >= 0.80]
+    assert written["status"] == ("met" if all(met) else "partly met" if any(met) else "not met")

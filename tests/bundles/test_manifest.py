@@ -190,3 +190,14 @@ def test_build_manifest_round_trips_through_json() -> None:
     assert again.strategy.get("frozen_stages") == ["a"] and again.data.counts == {"items": 3}
     assert again.targets is not None and again.targets.column == "price"
     assert isinstance(again, Manifest) and again.created
+
+
+def test_voice_encoder_bundles_before_the_pooling_option_read_as_ge2e_d_vectors() -> None:
+    """A voice-encoder bundle written without backbone options ran GE2E's d-vectors: it reloads as pool=last (the
+    default pooling, 512-d, would not fit its 256-d head); options already written are left alone."""
+    old = migrate({"format_version": 2, "backbone": {"name": "voice-encoder", "options": {}, "feature_dim": 256}})
+    assert old["backbone"]["options"] == {"pool": "last"} and old["backbone"]["feature_dim"] == 256
+    new = migrate({"format_version": 2, "backbone": {"name": "voice-encoder", "options": {"pool": "last+mean"}}})
+    assert new["backbone"]["options"] == {"pool": "last+mean"}
+    other = migrate({"format_version": 2, "backbone": {"name": "test-audio", "options": {}}})
+    assert other["backbone"]["options"] == {}

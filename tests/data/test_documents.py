@@ -9,15 +9,22 @@ import pytest
 
 from headstart.data import inspect_dataset, load_dataset
 from headstart.data.documents import (
+    MAX_PDF_PAGES,
+    PDF_SCALE,
     OcrLine,
+    check_document,
     given_lines,
+    page_limit_note,
     parse_fields,
+    pdf_scale,
     read_box_csv,
     read_lines_json,
     read_pages,
 )
+from headstart.data.images import max_pixels
 from headstart.data.modalities import get_modality
 from headstart.errors import BadItemError
+from tests.bad_documents import bomb_png, corrupt_pdf, locked_pdf, long_pdf
 from tests.document_data import RECEIPTS, page, write_receipts
 
 
@@ -104,3 +111,44 @@ def test_an_image_class_folder_is_not_taken_for_documents(tmp_path: Path) -> Non
         for n in range(2):
             page([f"{cls}{n}"]).save(tmp_path / cls / f"{n}.png")
     assert get_modality(load_dataset(tmp_path).modality).name == "image"
+
+
+def test_a_decompression_bomb_sized_page_is_refused_from_its_header(tmp_path: Path) -> None:
+    root = write_receipts(tmp_path)
+    bomb = bomb_png(root / "img" / "huge.png")
+    (root / "key" / "huge.json").write_text(json.dumps({"company": "X"}))
+    with pytest.raises(BadItemError, match="900000000 pixels") as err:
+        check_document(bomb)
+    assert "decompression bomb" in err.value.reason
+    ds = load_dataset(root)
+    assert "img/huge.png" not in ds.ids and "decompression bomb" in {s.id: s.reason for s in ds.skipped}["img/huge.png"]
+
+
+def test_a_long_pdf_is_counted_whole_and_read_up_to_the_page_limit(tmp_path: Path) -> None:
+    pytest.importorskip("pypdfium2")
+    pdf = long_pdf(tmp_path / "long.pdf", pages=200)
+    assert check_document(pdf) == 200
+    assert len(read_pages(pdf)) == MAX_PDF_PAGES and len(read_pages(pdf, max_pages=3)) == 3
+    assert page_limit_note(200, MAX_PDF_PAGES) == (
+        f"200 pages: read the first {MAX_PDF_PAGES} (raise the OCR max_pages setting to read more)"
+    )
+    assert page_limit_note(MAX_PDF_PAGES, MAX_PDF_PAGES) is None
+
+
+def test_a_password_protected_or_corrupt_pdf_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    pytest.importorskip("pypdfium2")
+    root = write_receipts(tmp_path)
+    locked_pdf(root / "img" / "locked.pdf")
+    corrupt_pdf(root / "img" / "corrupt.pdf")
+    for stem in ("locked", "corrupt"):
+        (root / "key" / f"{stem}.json").write_text(json.dumps({"company": "X"}))
+    reasons = {s.id: s.reason for s in load_dataset(root).skipped}
+    assert reasons["img/locked.pdf"].startswith("the PDF is password-protected")
+    assert reasons["img/corrupt.pdf"].startswith("not a readable PDF, corrupt or truncated")
+
+
+def test_a_poster_sized_pdf_page_renders_within_the_pixel_limit() -> None:
+    poster = 200 * 72.0  # a 200-inch square page: 40,000 px a side at 200 dpi
+    scale = pdf_scale(poster, poster)
+    assert scale < PDF_SCALE and (poster * scale) ** 2 <= max_pixels() * 1.0001
+    assert pdf_scale(595, 842) == PDF_SCALE  # A4 keeps 200 dpi

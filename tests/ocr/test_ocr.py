@@ -9,7 +9,7 @@ import pytest
 
 from headstart.data import load_dataset
 from headstart.data.documents import OcrLine
-from headstart.ocr import OcrSettings, OcrStore, SpacedDecoder, field_coverage, read_document, read_documents
+from headstart.ocr import OcrSettings, OcrStore, PageRead, SpacedDecoder, field_coverage, read_document, read_documents
 from tests.document_data import page, write_receipts
 
 CHARS = ["blank", "A", "B", " "]
@@ -37,9 +37,9 @@ def test_given_lines_win_and_ocr_results_are_cached_by_content(tmp_path: Path, m
     (root / "box" / "r2.csv").unlink()
     calls: list[int] = []
 
-    def fake_ocr_page(image: object, settings: OcrSettings, threads: int = 2, page: int = 0) -> list[OcrLine]:
+    def fake_ocr_page(image: object, settings: OcrSettings, threads: int = 2, page: int = 0) -> PageRead:
         calls.append(page)
-        return [OcrLine("KEDAIBUKUMURNI", (0, 0, 1, 0, 1, 1, 0, 1), 0.9, page)]
+        return PageRead([OcrLine("KEDAIBUKUMURNI", (0, 0, 1, 0, 1, 1, 0, 1), 0.9, page)])
 
     monkeypatch.setattr("headstart.ocr.ocr_page", fake_ocr_page)
     store = OcrStore(tmp_path / "ocr")

@@ -118,3 +118,24 @@ def test_a_document_without_text_lines_never_reaches_the_extractor(tmp_path: Pat
 def test_an_extractor_kind_this_installation_lacks_is_a_strategy_error() -> None:
     with pytest.raises(StrategyError, match="'layoutlm' field extractor is not available"):
         extractor_class("layoutlm")
+
+
+def test_the_ocr_notes_on_how_training_documents_were_read_reach_the_fit_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headstart.ocr import ReadLines
+    from headstart.strategies.fields import strategy as fields_strategy
+
+    real = fields_strategy.read_documents
+
+    def read(paths, ids, settings=None, **options):  # type: ignore[no-untyped-def]
+        done = real(paths, ids, settings, **options)
+        notes = [{"id": i, "note": "page 1 was turned 180° clockwise to stand upright"} for i in ids]
+        return ReadLines(done.lines, done.skipped, done.sources, notes)
+
+    monkeypatch.setattr(fields_strategy, "read_documents", read)
+    model, _ = _fit("rules", write_receipts(tmp_path / "docs", 12))
+    assert model.report is not None
+    turned = [n for n in model.report.notes if n.endswith("turned 180° clockwise to stand upright")]
+    assert turned[0] == "img/r000.png: page 1 was turned 180° clockwise to stand upright" and len(turned) == 10
+    assert "... and 2 more note(s) on how training documents were read" in model.report.notes

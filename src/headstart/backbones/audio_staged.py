@@ -4,19 +4,33 @@ Inputs are `mel` (N, windows, 160, 40) and `attention_mask` (N, windows) from th
 `headstart.data.audio` (the same function for fit, predict, serve and export). Each window runs through the
 stages independently (windows are folded into the batch); the state's `hidden` keeps the window axis, so a cut
 caches per-window activations (ragged in the number of windows, like text tokens) and `pool` averages the
-real windows. This module does not load torch; the stage modules (`audio_stages`) do.
+real windows. How the last recurrent stage summarises a window is the backbone's pooling option (`NAME#pool=`,
+`POOLS`): part of its `options` (the manifest), its `preprocess_config` (the feature-cache key, the export card)
+and its width. This module does not load torch; the stage modules (`audio_stages`) do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from headstart.backbones.base import State
+from headstart.backbones.base import BackboneInfo, State
 from headstart.backbones.staged import StagedBackbone
 from headstart.data.audio import SAMPLE_RATE, batch_windows, frontend_config
+from headstart.errors import BackboneError
+
+# how the last recurrent stage summarises each window: its final frame (GE2E's d-vector), or that and the mean of
+# its frames (statistics pooling, passed on beside the d-vector: the features are twice as wide)
+WindowSummary = Literal["last", "last+mean"]
+POOLS: dict[str, str] = {
+    "last+mean": "per window: GE2E's d-vector (the projection, linear -> ReLU -> L2, of the last LSTM layer's final "
+    "frame), then the last LSTM layer's outputs averaged over the window's 160 frames, L2-normalised; windows "
+    "averaged, L2-normalised",
+    "last": "per window: GE2E's d-vector, the projection (linear -> ReLU -> L2) of the last LSTM layer's final "
+    "frame; windows averaged, L2-normalised (resemblyzer's embed_utterance)",
+}
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +48,22 @@ class AudioStagedBackbone(StagedBackbone):
     # a long recording's windows go through the frozen stages this many at a time (memory flat in its length:
     # a 119 s recording has 153 windows); pooling sums them per recording, so the numbers do not change
     windows_per_pass = 16
+    default_pool: ClassVar[WindowSummary] = "last"
+    pool_name: WindowSummary = "last"
+    options: dict[str, Any]
+
+    def choose_pool(self, pool: str | None) -> WindowSummary:
+        """The checked pooling option (`None`: the default), kept in `options` and `preprocess_config`."""
+        chosen = self.default_pool if pool is None else pool
+        if chosen not in POOLS:
+            raise BackboneError(
+                f"unknown pooling {chosen!r} for {self.name}",
+                expected=" or ".join(f"{self.name}#pool={p}" for p in POOLS),
+                fix=f"pass --backbone {self.name} (pool={self.default_pool}) or name a pooling above",
+            )
+        self.pool_name = "last+mean" if chosen == "last+mean" else "last"
+        self.options = {"pool": self.pool_name}
+        return self.pool_name
 
     @property
     def input_names(self) -> list[str]:
@@ -45,8 +75,15 @@ class AudioStagedBackbone(StagedBackbone):
     def preprocess(self, items: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         return batch_windows(list(items))
 
+    def info(self) -> BackboneInfo:
+        """The static info, with the width and pooling of this instance's `pool` option."""
+        info = super().info().to_dict()
+        described = f"{info['description']}; pool={self.pool_name}" if self.options else info["description"]
+        return BackboneInfo(**{**info, "feature_dim": self.feature_dim, "description": described})
+
     def preprocess_config(self) -> dict[str, Any]:
-        return frontend_config()
+        """The audio front-end and the pooling (part of the feature-cache key, the manifest and the export card)."""
+        return {**frontend_config(), "pool": self.pool_name, "pooling": POOLS[self.pool_name]}
 
     def example_inputs(self, batch: int = 2) -> dict[str, np.ndarray]:
         """Tones and noise of 1 s and 3 s (one and three windows), so exports see padded windows."""

@@ -38,10 +38,11 @@ VOICE_ENCODER_INFO = BackboneInfo(
     name="voice-encoder",
     modality="audio",
     params=1_423_616,
-    feature_dim=256,
+    feature_dim=512,
     input_size=160,
     license="Apache-2.0",
-    description="GE2E speaker encoder (3 x LSTM 256, 256-d d-vectors on 1.6 s mel windows, averaged, L2-normalised)",
+    description="GE2E speaker encoder (3 x LSTM 256 on 1.6 s mel windows): each window's d-vector and the last "
+    "layer's mean over its frames, 512-d (#pool=last: GE2E's 256-d d-vectors), averaged, L2-normalised",
     source="pip wheel resemblyzer (its pretrained.pt only: pip install --no-deps resemblyzer)",
 )
 TEST_AUDIO_INFO = BackboneInfo(

@@ -64,6 +64,25 @@ def _split_size(name: str) -> tuple[str, int | None]:
     return base, int(size)
 
 
+def _split_options(name: str) -> tuple[str, dict[str, str]]:
+    """`voice-encoder#pool=last` -> (`voice-encoder`, {"pool": "last"}): a registered backbone's options in its name
+    (the factory checks the keys and values; the instance records them as `options`, which the manifest keeps)."""
+    base, sep, rest = name.partition("#")
+    if not sep:
+        return name, {}
+    options: dict[str, str] = {}
+    for part in rest.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise BackboneError(
+                f"bad option {part!r} in backbone name {name!r}",
+                expected="NAME#key=value, e.g. voice-encoder#pool=last",
+                fix="write each option as key=value, separated by commas",
+            )
+        options[key.strip()] = value.strip()
+    return base, options
+
+
 def _cache_key(name: str, kwargs: dict[str, Any]) -> str:
     return name + json.dumps(kwargs, sort_keys=True, default=str)
 
@@ -79,6 +98,15 @@ def get_backbone(name: str, **kwargs: Any) -> Backbone:
             if key not in _INSTANCES:
                 _INSTANCES[key] = _build_hf(source, name, kwargs)
             return _INSTANCES[key]
+    name, options = _split_options(name)
+    clash = sorted(k for k in options if k in kwargs and str(kwargs[k]) != options[k])
+    if clash:
+        raise BackboneError(
+            f"backbone {name!r}: {', '.join(clash)} given twice with different values",
+            expected="each option once, in the name (NAME#key=value) or as an argument",
+            fix="drop one of them",
+        )
+    kwargs = {**options, **kwargs}
     base, size = _split_size(name)
     if size is not None:
         if kwargs.get("image_size", size) != size:
@@ -143,6 +171,9 @@ def backbone_info(name: str) -> BackboneInfo:
     """Static info for a registered name (`name@SIZE` adjusts the input size); loads weights only for hf:."""
     if name.startswith(HF_PREFIX):
         return get_backbone(name).info()
+    name, options = _split_options(name)
+    if options:  # options change the features (e.g. their width): the built instance knows them
+        return get_backbone(name, **options).info()
     base, size = _split_size(name)
     if base not in _REGISTRY:
         load_plugins("headstart.backbones")

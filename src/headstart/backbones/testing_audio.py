@@ -21,17 +21,20 @@ SEED = 0
 
 
 class TestAudio(AudioStagedBackbone):
-    """2 x LSTM(8) -> linear(8) -> ReLU -> L2 per window; windows averaged per recording."""
+    """2 x LSTM(8) -> linear(8) -> ReLU -> L2 per window; windows averaged per recording. `test-audio#pool=last+mean`
+    pools as the voice-encoder's default (each window's d-vector and its frame mean: 16-d)."""
 
     __test__ = False  # not a pytest class
     name = "test-audio"
     feature_dim = 8
     license = "MIT"
 
-    def __init__(self) -> None:
+    def __init__(self, pool: str | None = None) -> None:
+        summary = self.choose_pool(pool)
+        self.feature_dim = 16 if summary == "last+mean" else 8
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(SEED)
-            names, stages = recurrent_stages(N_MELS, 8, 2, self.feature_dim)
+            names, stages = recurrent_stages(N_MELS, 8, 2, 8, summary)
             with torch.no_grad():
                 cast(Projection, stages[-1]).linear.bias.fill_(0.1)  # keep ReLU outputs non-zero
         self._net = eval_frozen(StagedNet(names, stages))  # type: ignore[assignment]

@@ -3,8 +3,16 @@
 Only the weights file (`resemblyzer/pretrained.pt`) is taken from the wheel, loaded with
 `torch.load(weights_only=True)` (no pickled code runs); resemblyzer itself is never imported (its VAD
 dependency does not import on current setuptools). The network is rebuilt here as stages: three LSTM layers
-(256) then a linear projection with ReLU and L2 normalisation, 256-d, on 40-band mel windows of 1.6 s; a
-recording's d-vector is the L2-normalised mean of its windows' (resemblyzer's `embed_utterance`).
+(256) then a linear projection with ReLU and L2 normalisation, 256-d, on 40-band mel windows of 1.6 s.
+
+Two poolings (`voice-encoder#pool=...`, `audio_staged.POOLS`; recorded in the manifest's backbone options, the
+feature-cache key and the export card):
+- `last+mean` (the default): GE2E's d-vector of each window, then the last LSTM layer's outputs averaged over
+  the window's frames (statistics pooling), each L2-normalised, 512-d; windows averaged and L2-normalised. On FSDD speaker ID it beats the GE2E d-vector at every number of clips per speaker
+  (bench/audio.py, BENCHMARKS.md): most clips are shorter than a window, so GE2E reads its final frame after up
+  to 1.2 s of zero padding, where the mean over the window's frames also sees the speech.
+- `last`: GE2E's own d-vector, the projection of each window's final frame; a recording's d-vector is the
+  L2-normalised mean of its windows' (resemblyzer's `embed_utterance`, matched to 1e-5 by a test).
 """
 
 from __future__ import annotations
@@ -44,13 +52,15 @@ def weights_installed() -> bool:
 
 
 class VoiceEncoder(AudioStagedBackbone):
-    """GE2E d-vectors: 3 x LSTM(256) -> linear(256) -> ReLU -> L2, per 1.6 s window, averaged per recording."""
+    """GE2E: 3 x LSTM(256) -> linear(256) -> ReLU -> L2 per 1.6 s window, pooled by `pool`, averaged per recording."""
 
     name = "voice-encoder"
-    feature_dim = 256
+    feature_dim = 2 * HIDDEN
     license = "Apache-2.0"
+    default_pool = "last+mean"
 
-    def __init__(self) -> None:
+    def __init__(self, pool: str | None = None) -> None:
+        summary = self.choose_pool(pool)
         path = weights_path()
         if path is None:
             raise BackboneError(
@@ -61,7 +71,8 @@ class VoiceEncoder(AudioStagedBackbone):
         self._path = path
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         state = checkpoint["model_state"]
-        names, stages = recurrent_stages(N_MELS, HIDDEN, LAYERS, self.feature_dim)
+        names, stages = recurrent_stages(N_MELS, HIDDEN, LAYERS, HIDDEN, summary)
+        self.feature_dim = 2 * HIDDEN if summary == "last+mean" else HIDDEN
         with torch.no_grad():
             for i in range(LAYERS):
                 lstm = cast(LSTMStage, stages[i]).lstm

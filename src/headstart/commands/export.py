@@ -370,6 +370,7 @@ def _sidecar(
         "preprocessing": _preprocessing(backbone, tokenizer),
         "backbone": {
             "name": backbone.name,
+            "options": getattr(backbone, "options", {}),
             "weights_sha256": backbone.weights_sha256,
             "feature_dim": backbone.feature_dim,
             "input_size": backbone.input_size,

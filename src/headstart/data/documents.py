@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
+from headstart.data.images import image_size, max_pixels
 from headstart.errors import BadItemError
 
 PAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
@@ -27,9 +28,8 @@ DOCUMENT_FOLDERS = ("img", "images", "documents", "docs")
 FIELD_FOLDERS = ("key", "fields")
 LINE_FOLDERS = ("box", "ocr")
 FIELD_TABLES = ("fields.csv", "fields.tsv")
-MAX_PDF_PAGES = 50  # pages rendered per PDF; a longer one is read up to here, with a note
+MAX_PDF_PAGES = 50  # default pages read per document (OcrSettings.max_pages); a longer one is cut, with a note
 PDF_SCALE = 200 / 72  # render at 200 dpi: receipts' small print stays readable to the recogniser
-MAX_PAGE_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -187,37 +187,43 @@ def given_lines(document: str | Path) -> list[OcrLine] | None:
 
 
 def check_document(path: str | Path) -> int:
-    """The number of pages of a document, reading headers only; BadItemError with the reason when unusable."""
+    """The number of pages of a document, reading headers only; BadItemError with the reason when unusable
+    (a page image over the pixel guard is refused here, before any pixel is decoded)."""
     p = Path(path)
     if p.suffix.lower() == PDF_EXTENSION:
         return _pdf_page_count(p)
+    image_size(p)  # the size and aspect guards of every image: a decompression bomb stops here
     try:
         with Image.open(p) as im:
-            width, height = im.size
-            pages = getattr(im, "n_frames", 1)
+            return int(getattr(im, "n_frames", 1))
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise BadItemError(str(p), f"not a readable image ({type(err).__name__}: {err})") from None
-    if width * height > MAX_PAGE_PIXELS:
-        raise BadItemError(str(p), f"page of {width}x{height} px is larger than {MAX_PAGE_PIXELS:,} pixels")
-    return int(pages)
 
 
-def read_pages(path: str | Path) -> list[Image.Image]:
-    """Every page of a document as an RGB image (PDF pages rendered, up to MAX_PDF_PAGES)."""
-    return list(iter_pages(path))
+def page_limit_note(pages: int, max_pages: int) -> str | None:
+    """The note saying a document was read only up to `max_pages` (None when it was read whole)."""
+    if pages <= max_pages:
+        return None
+    return f"{pages} pages: read the first {max_pages} (raise the OCR max_pages setting to read more)"
 
 
-def iter_pages(path: str | Path) -> Iterator[Image.Image]:
+def read_pages(path: str | Path, max_pages: int = MAX_PDF_PAGES) -> list[Image.Image]:
+    """Every page of a document as an RGB image (up to `max_pages`; PDF pages rendered)."""
+    return list(iter_pages(path, max_pages))
+
+
+def iter_pages(path: str | Path, max_pages: int = MAX_PDF_PAGES) -> Iterator[Image.Image]:
+    """The pages of a document as RGB images, one at a time, the first `max_pages` only."""
     p = Path(path)
     if p.suffix.lower() == PDF_EXTENSION:
-        yield from _render_pdf(p)
+        yield from _render_pdf(p, max_pages)
         return
     check_document(p)
     try:
         with Image.open(p) as im:
-            for frame in range(getattr(im, "n_frames", 1)):
+            for frame in range(min(getattr(im, "n_frames", 1), max_pages)):
                 im.seek(frame)
-                yield im.convert("RGB")
+                yield ImageOps.exif_transpose(im).convert("RGB")
     except (OSError, ValueError, EOFError) as err:
         raise BadItemError(str(p), f"image could not be decoded ({type(err).__name__}: {err})") from None
 
@@ -230,7 +236,10 @@ def _open_pdf(path: Path) -> Any:
     try:
         return pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as err:
-        reason = "password-protected PDF" if "password" in str(err).lower() else f"not a readable PDF ({err})"
+        if "password" in str(err).lower():
+            reason = "the PDF is password-protected: save an unprotected copy to read it"
+        else:
+            reason = f"not a readable PDF, corrupt or truncated ({err})"
         raise BadItemError(str(path), reason) from None
 
 
@@ -241,15 +250,31 @@ def _pdf_page_count(path: Path) -> int:
     finally:
         pdf.close()
     if n == 0:
-        raise BadItemError(str(path), "PDF has no pages")
+        raise BadItemError(str(path), "the PDF has no pages")
     return n
 
 
-def _render_pdf(path: Path) -> Iterator[Image.Image]:
+def pdf_scale(width_pt: float, height_pt: float) -> float:
+    """The render scale of a PDF page: 200 dpi, less when that would pass the pixel limit (a poster-sized page)."""
+    pixels = width_pt * height_pt * PDF_SCALE**2
+    limit = max_pixels()
+    return PDF_SCALE if pixels <= limit else PDF_SCALE * (limit / pixels) ** 0.5
+
+
+def _render_pdf(path: Path, max_pages: int) -> Iterator[Image.Image]:
+    import pypdfium2 as pdfium
+
     pdf = _open_pdf(path)
     try:
-        for index in range(min(len(pdf), MAX_PDF_PAGES)):
-            yield pdf[index].render(scale=PDF_SCALE).to_pil().convert("RGB")
+        for index in range(min(len(pdf), max_pages)):
+            page = pdf[index]
+            try:
+                scale = pdf_scale(*page.get_size())
+                yield page.render(scale=scale).to_pil().convert("RGB")
+            except pdfium.PdfiumError as err:
+                raise BadItemError(str(path), f"page {index + 1} could not be rendered ({err})") from None
+            finally:
+                page.close()
     finally:
         pdf.close()
 

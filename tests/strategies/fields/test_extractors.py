@@ -117,5 +117,47 @@ def test_any_field_names_and_empty_documents() -> None:
     notes = extractor.fit(documents, renamed)
     assert extractor.field_names == ["vendor", "paid"]
     assert any(note.startswith("paid (amount)") for note in notes)
-    found = extractor.extract([documents[0], []])
-    assert found[0]["vendor"].value == fields[0]["company"] and found[1] == {}
+    blank = [type(documents[0][0])("", (0, 0, 0, 0, 0, 0, 0, 0))]
+    found = extractor.extract([documents[0], [], blank])
+    assert found[0]["vendor"].value == fields[0]["company"] and found[1] == {} and found[2] == {}
+    assert RulesExtractor(["company"]).extract([blank]) == [{}]
+
+
+def test_misread_currency_and_spaces_inside_numbers_are_written_as_the_values_write_them() -> None:
+    """OCR reads "$8.20" as "S8. 20": the values teach that an "S" before an amount stands for "$", and that
+    their amounts have no spaces inside."""
+
+    def misread(documents: list) -> list:  # type: ignore[type-arg]
+        return [
+            [type(line)(line.text.replace("$", "S").replace(".", ". "), line.box) for line in doc] for doc in documents
+        ]
+
+    documents, fields = receipts(12, seed=0, dollars=True)
+    extractor = TfidfExtractor()
+    extractor.fit(misread(documents), fields)
+    test, truth = receipts(8, seed=1, dollars=True)
+    found = _values(extractor.extract(misread(test)))
+    assert [f["total"] for f in found] == [t["total"] for t in truth]
+
+
+def test_written_before_and_value_prefix() -> None:
+    from headstart.strategies.fields.typed_decode import value_prefix, written_before
+
+    assert [written_before(t, t.index(n)) for t, n in [("TOTAL RM9.00", "9.00"), ("Amount: S8.20", "8.20")]] == [
+        "rm",
+        "s",
+    ]
+    assert written_before("TOTAL:$6.90", 7) == "$" and written_before("TOTAL 9.00", 6) == ""
+    assert value_prefix("RM 3.90", "3.90") == "RM " and value_prefix("9.00", "9.00") == ""
+    assert value_prefix("05 MAR 2018", "05 Mar 2018") == "" and value_prefix("19.00", "9.00") == "1"
+
+
+def test_load_extractor_dispatches_on_the_saved_kind() -> None:
+    from headstart.strategies.fields.kinds import EXTRACTOR_KINDS, load_extractor
+
+    assert sorted(EXTRACTOR_KINDS) == ["linear", "rules", "tfidf"]
+    extractor, _ = _fitted("tfidf")
+    loaded = load_extractor(*extractor.state())
+    assert isinstance(loaded, TfidfExtractor) and loaded.field_names == extractor.field_names
+    with pytest.raises(ValueError, match="unknown field extractor kind 'crf'"):
+        load_extractor({}, {"kind": "crf"})

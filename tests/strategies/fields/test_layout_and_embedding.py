@@ -74,3 +74,22 @@ def test_line_embedder_caches_and_zeroes_blank_lines() -> None:
     assert np.array_equal(rows[0], rows[2]) and not rows[1].any() and not np.array_equal(rows[0], rows[3])
     with pytest.raises(BackboneError, match="not text"):
         line_embedder("test-cnn")
+
+
+def test_word_corrections_learn_letter_fixes_not_spacing() -> None:
+    from headstart.strategies.fields.corrections import WordCorrections
+
+    corrections = WordCorrections()
+    corrections.fit(
+        [
+            ("LOT 5, KWANSAN PERINDUSTRIAN", "LOT 5, KAWASAN PERINDUSTRIAN"),
+            ("12,JALAN MAJU", "12, JALAN MAJU"),  # spacing: not learned
+            ("BOOK TA SDN BND", "BOOK TA SDN BHD"),
+            ("MR DIY SDN BHD", "MR DIY SDN BHD"),
+        ]
+    )
+    assert corrections.replace == {"KWANSAN": "KAWASAN", "BND": "BHD"}
+    assert corrections("LOT 9, KWANSAN BALAKONG") == "LOT 9, KAWASAN BALAKONG"
+    assert corrections("12,JALAN MAJU") == "12,JALAN MAJU"
+    restored = WordCorrections.from_state(corrections.state())
+    assert restored.replace == corrections.replace

@@ -62,13 +62,17 @@ class DocumentModality(Modality):
         return load_document_inputs(inputs, on_bad=on_bad)
 
     def inspect(self, ds: Dataset, decode: bool) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
-        """Pages per document (min/median/max), how many come with OCR lines, and the unreadable ones."""
+        """Pages per document (min/median/max), how many come with OCR lines, and the unreadable ones. `decode`
+        also decodes each document's first page (a 200-page PDF is not rendered whole to be inspected)."""
         pages: list[int] = []
         broken: list[dict[str, str]] = []
         given = 0
         for item_id, item in zip(ds.ids, ds.items, strict=True):
             try:
-                pages.append(len(read_pages(item)) if decode else check_document(item))
+                count = check_document(item)
+                if decode:
+                    read_pages(item, max_pages=1)
+                pages.append(count)
             except BadItemError as err:
                 broken.append({"id": item_id, "reason": err.reason})
                 continue

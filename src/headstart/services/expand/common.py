@@ -13,6 +13,7 @@ from headstart.data.dataset import SkippedItem
 from headstart.errors import BundleError, DataError, HeadstartError, StrategyError
 from headstart.manifest import Manifest
 from headstart.strategies.base import Model
+from headstart.strategies.centroid import CentroidHead
 from headstart.strategies.linear import LinearHead
 from headstart.strategies.memory import ExemplarMemory
 
@@ -78,7 +79,7 @@ def run_options(config: ExpandConfig) -> dict[str, Any]:
     }
 
 
-def reorder_rows(head: LinearHead, labels: list[str]) -> None:
+def reorder_rows(head: LinearHead | CentroidHead, labels: list[str]) -> None:
     """Put the head's rows in `labels` order (old labels first, new appended) instead of sorted order."""
     classes = [str(c) for c in head.classes_]
     if classes == labels:

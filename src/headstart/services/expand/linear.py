@@ -14,6 +14,7 @@ from headstart.services.expand.common import (
     reorder_rows,
     run_options,
 )
+from headstart.strategies.centroid import CentroidHead, centroid_note, wants_centroids
 from headstart.strategies.feature_model import FeatureHeadModel, LinearHeadSection
 from headstart.strategies.linear import MIN_PER_CLASS_FOR_CV, HeadKind, LinearHead, LinearStrategy
 from headstart.strategies.memory import feature_memory, memory_bytes, merge_memories
@@ -35,9 +36,12 @@ def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
     y = np.concatenate([y_old, y_new])
     C = parent_C(manifest)
     kind: HeadKind = "svm" if manifest.head.kind == "svm" else "logreg"  # a classification head is one of the two
-    head = LinearHead(kind=kind, C=C, seed=config.seed).fit(X, y)
+    # the rule `linear` fits by: cosine centroids when a class has as few items as the backbone's limit (speakers
+    # enrolled with 1-3 clips), so expanding gives the head a fit on the same data would
+    centroids = wants_centroids(parent.backbone, y)
+    head = CentroidHead().fit(X, y) if centroids else LinearHead(kind=kind, C=C, seed=config.seed).fit(X, y)
     reorder_rows(head, labels)
-    model = LinearStrategy()._model(parent.backbone, head, config.threads, config.batch_size)
+    model = LinearStrategy()._model(parent.backbone, head, config.threads, config.batch_size)  # type: ignore[arg-type]
 
     target_of = {label: i for i, label in enumerate(labels)}
     cap = memory_bytes(config.memory_mb) or memory.max_bytes
@@ -49,7 +53,9 @@ def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
     y_targets = np.array([target_of[v] for v in y])
     kept = "all the old training items" if memory.complete else f"{len(memory)} stored exemplar(s) of the old classes"
     notes = [f"linear head refit on {kept} and {len(x.kept)} new item(s)"]
-    if C is not None:
+    if centroids:
+        notes.append(centroid_note(parent.backbone, y))
+    elif C is not None:
         notes.append(f"C={C:g} reused from the parent (no new cross-validated search)")
     return Expansion(
         model=model,
@@ -59,7 +65,7 @@ def expand_linear(parent: FeatureHeadModel, inputs: ExpandInputs) -> Expansion:
         notes=notes,
         skipped=x.skipped,
         checks=checks,
-        head_extra={"C_source": "parent" if C is not None else "cross-validation"},
+        head_extra={} if centroids else {"C_source": "parent" if C is not None else "cross-validation"},
     )
 
 

@@ -350,7 +350,8 @@ def _sidecar(
             "characters": ocr_files.get("characters", "in the recognition model's metadata"),
             "settings": asdict(ocr),
             "package_settings": {k: package_config[k] for k in ("Det", "Cls", "Rec") if k in package_config},
-            "headstart": "headstart.ocr.ocr_page (RapidOCR with SpacedDecoder, then lines sorted top to bottom)",
+            "headstart": "headstart.ocr.ocr_page (headstart.ocr.engine.OcrEngine.read: detection, page "
+            "orientation, recognition with SpacedDecoder; lines top to bottom)",
         },
         "encoder": None if encoder is None else {
             "onnx_file": ENCODER_FILE,
@@ -426,13 +427,15 @@ def card(sidecar: dict[str, Any]) -> str:
         lines.append(f"- `{name}`: {what}")
     step = 1
     lines += ["", "## How to chain them", ""]
-    lines.append(f"{step}. **OCR -> lines.** Run `{ocr['models']['detection']}` (pages shrunk to longest side "
-                 f"{ocr['settings']['max_side']}), `{ocr['models']['angle']}`, then `{ocr['models']['recognition']}` "
-                 f"as RapidOCR does ({ocr['package']} {ocr['version']}, its settings in the sidecar); decode the "
-                 f"recogniser greedily, inserting a space where the space symbol's probability reaches "
-                 f"{ocr['settings']['space_threshold']} between two characters; drop lines scored below "
-                 f"{ocr['settings']['text_score']}. headstart: `{ocr['headstart']}`. "
-                 "Given OCR lines skip this step.")  # fmt: skip
+    settings = ", ".join(f"{k}={v}" for k, v in ocr["settings"].items())
+    lines.append(f"{step}. **OCR -> lines.** Run RapidOCR's models ({ocr['package']} {ocr['version']}): "
+                 f"`{ocr['models']['detection']}` finds the text boxes, `{ocr['models']['angle']}` says which lines "
+                 f"(and so which pages) are upside down or on their side, `{ocr['models']['recognition']}` reads "
+                 "each box; the recogniser's outputs are decoded greedily, with a space inserted where the space "
+                 "symbol's probability reaches `space_threshold` between two characters, and lines scored below "
+                 f"`text_score` are dropped. The bundle's OCR settings (they override the package's defaults, "
+                 f"`ocr.package_settings` in the sidecar): {settings}. headstart: `{ocr['headstart']}`. "
+                 "Documents whose OCR lines are given skip this step.")  # fmt: skip
     step += 1
     lines.append(f"{step}. **Line features** (Python, not ONNX): one row per line, columns in this order:")
     for group in tagger["feature_groups"]:

@@ -4,7 +4,8 @@ below), and the text representation of the line and of its left, above and right
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from unicodedata import normalize
 
 import numpy as np
 from scipy import sparse
@@ -27,6 +28,9 @@ class DocumentLayout:
 
 
 def describe(lines: Sequence[OcrLine]) -> DocumentLayout:
+    """A document's lines, their text in Unicode compatibility form (the full-width "（" a Chinese-English
+    recogniser writes is "("), with their layout, flags and neighbours."""
+    lines = [replace(line, text=normalize("NFKC", line.text)) if not line.text.isascii() else line for line in lines]
     flags = flag_features([line.text for line in lines])
     return DocumentLayout(lines, layout_features(lines), flags, neighbours(lines))
 

@@ -132,7 +132,7 @@ class RulesExtractor(FieldExtractor):
         address = find_address(lines, company)
         if address:
             out["address"] = field(address, " ".join(lines[i].text.strip() for i in address), 0.5)
-        return {name: out[name] for name in self.names if name in out}
+        return {name: out[name] for name in self.names if name in out and out[name].value.strip()}
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {}, {"kind": self.kind, "fields": self.names}

@@ -86,6 +86,16 @@ class FieldsHeadSection(HeadSection):
     extractor: dict[str, Any] = {}
 
 
+MAX_READING_NOTES = 10  # per fit: the OCR's notes on how documents were read (pages turned, cut, blank)
+
+
+def reading_notes(notes: Sequence[Mapping[str, str]]) -> list[str]:
+    """The OCR's per-document notes as fit notes ("img/7.jpg: page 1 was turned 180°..."), the first few."""
+    shown = [f"{n['id']}: {n['note']}" for n in notes[:MAX_READING_NOTES]]
+    more = len(notes) - len(shown)
+    return [*shown, *([f"... and {more} more note(s) on how training documents were read"] if more else [])]
+
+
 class FieldsModel(Model):
     """A fitted field extractor: documents -> lines (given, cached or OCR) -> each document's fields."""
 
@@ -222,6 +232,7 @@ class FieldsStrategy(Strategy):
             notes=[
                 *notes,
                 *([f"{empty} training document(s) have no text lines: not learned from"] if empty else []),
+                *reading_notes(read.notes),
                 *unused,
             ],
         )

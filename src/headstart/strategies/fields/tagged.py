@@ -11,15 +11,17 @@ import numpy as np
 from headstart.data.documents import OcrLine
 from headstart.errors import DataError
 from headstart.strategies.fields.candidates import TEXT, value_kind
-from headstart.strategies.fields.decode import Decoder, TextDecoder, TypedDecoder
 from headstart.strategies.fields.extractor import DocumentFields, FieldExtractor, LineEmbedder
 from headstart.strategies.fields.line_features import describe, line_matrix
 from headstart.strategies.fields.line_text import EmbeddedLines, LineText, TfidfLines
 from headstart.strategies.fields.saved import LinearScorer
 from headstart.strategies.fields.tagger import class_probabilities, cross_fitted, fit_scorer, split_rows
+from headstart.strategies.fields.text_decode import TextDecoder
+from headstart.strategies.fields.typed_decode import TypedDecoder
 from headstart.strategies.fields.weak_labels import line_labels
 
 FORMAT = 1
+Decoder = TypedDecoder | TextDecoder
 
 
 def ordered_names(fields: Sequence[Mapping[str, str]]) -> list[str]:
@@ -133,7 +135,7 @@ class TaggedExtractor(FieldExtractor):
                         if isinstance(decoder, TextDecoder)
                         else decoder.decode(doc, p[:, k + 1])
                     )
-                    if result is not None:
+                    if result is not None and result.value.strip():
                         found[self.names[k]] = result
                         if isinstance(decoder, TextDecoder):
                             taken.update(result.lines)

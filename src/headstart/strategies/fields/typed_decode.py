@@ -1,14 +1,13 @@
-"""One value per field from the tagger's line probabilities, with a confidence.
-
-Typed fields (dates, amounts): every typed span is a candidate, scored by a small logistic regression over the
-tagger's probability for its line and its neighbours, the keywords around it and how its value ranks in the
-document (the largest amount, the last date...); the value is the span as written, with the currency written
-before it kept when the training values kept it. Text fields: the most probable line, grown in reading order
-over neighbours above a threshold chosen on the training documents, joined with the separator their values use.
+"""A date or amount field's value: every typed span of the document is a candidate, scored by a small logistic
+regression over the tagger's probability for its line and its neighbours, the keywords around it, how its value
+ranks and relates to the document's other values (the largest amount, cash minus change) and how it is written;
+the value is the span as written, with what the training values write before it (nothing for "RM", "$" for "$")
+and without the spaces OCR put between its digits.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,19 +15,18 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from headstart.data.field_align import MAX_SPAN_LINES
 from headstart.strategies.fields.candidates import Candidate, candidates, matches, meaning
 from headstart.strategies.fields.extractor import FoundField, union_box
 from headstart.strategies.fields.flags import FLAG_NAMES
+from headstart.strategies.fields.layout import LAYOUT_NAMES
 from headstart.strategies.fields.line_features import DocumentLayout
 from headstart.strategies.fields.saved import LinearScorer
-from headstart.strategies.fields.trim import EdgeTrimmer
-from headstart.tasks.field_scores import normalise
 
 _KEYWORD_COLUMNS = [i for i, name in enumerate(FLAG_NAMES) if name.startswith("kw_")]
-_CENTRE_Y = 5  # layout column of the line's vertical centre
-THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-SEPARATORS = (" ", ", ", "\n", "")
+_CENTRE_Y = LAYOUT_NAMES.index("centre_y")
+_TIME_AFTER = re.compile(r"^\s*\d{1,2}:\d{2}")
+_INNER_SPACE = re.compile(r"(?<=[\d.,/:-])\s+(?=[\d.,/:-])")  # "73. 00", "25/12/ 2018": spaces OCR put in
+_BEFORE = re.compile(r"((?<![^\W\d_])[^\W\d_]{1,3}|[^\w\s])\s?$")  # a short word or one symbol
 
 
 def _near(p: np.ndarray, index: int) -> float:
@@ -99,6 +97,9 @@ def candidate_features(doc: DocumentLayout, p: np.ndarray, found: Sequence[Candi
                         float(bool(c.prefix)),
                         min(per_line[c.line], 4) / 4.0,
                         min(on_row, 4) / 4.0,
+                        float(bool(_TIME_AFTER.match(text[c.end :]))),
+                        float(c.start > 0 and text[c.start - 1].isalnum()),
+                        float(c.end < len(text) and text[c.end].isalnum()),
                     ],
                     _keywords(doc, c.line),
                     _keywords(doc, left),
@@ -113,18 +114,46 @@ def candidate_features(doc: DocumentLayout, p: np.ndarray, found: Sequence[Candi
     return np.asarray(rows, dtype=np.float32)
 
 
-class TypedDecoder:
-    """Picks a field's date or amount among the document's typed spans."""
+def written_before(text: str, start: int) -> str:
+    """The few non-digit characters written just before a span ("RM", "$", "S" where OCR misread a "$", ":")."""
+    found = _BEFORE.search(text[:start])
+    return found.group(1).casefold() if found else ""
 
-    def __init__(self, kind: str, scorer: LinearScorer | None = None, keep_prefix: Mapping[str, bool] | None = None):
+
+def value_prefix(value: str, written: str) -> str | None:
+    """What a value writes before the span `written` (spaces aside): "RM " for "RM 3.90" and "3.90"; None when the
+    value does not end with the span."""
+    value = value.strip()
+    number = "".join(written.split())
+    at, seen = len(value), 0
+    while at > 0 and seen < len(number):
+        at -= 1
+        seen += not value[at].isspace()
+    return value[:at] if "".join(value[at:].split()).casefold() == number.casefold() else None
+
+
+class TypedDecoder:
+    """Picks a field's date or amount among the document's typed spans, and writes it as the training values do:
+    what they put before the span for what is written before it (nothing for "RM", "$" for "$" or an OCR's "S"),
+    and the span without the spaces OCR put between its digits unless the values have such spaces."""
+
+    def __init__(
+        self,
+        kind: str,
+        scorer: LinearScorer | None = None,
+        prefixes: Mapping[str, str] | None = None,
+        squeeze: bool = True,
+    ) -> None:
         self.kind = kind
         self.scorer = scorer
-        self.keep_prefix = dict(keep_prefix or {})
+        self.prefixes = dict(prefixes or {})
+        self.squeeze = squeeze
 
     def fit(self, documents: Sequence[DocumentLayout], probs: Sequence[np.ndarray], values: Sequence[str]) -> None:
         """Learn from training documents, the tagger's (held-out) line probabilities of the field, the values."""
         blocks, targets = [], []
-        kept: dict[str, list[int]] = {}
+        written: dict[str, dict[str, int]] = {}
+        spaced = 0
         for doc, p, value in zip(documents, probs, values, strict=True):
             target = meaning(value, self.kind) if value.strip() else None
             found = candidates(doc.lines, self.kind)
@@ -136,11 +165,17 @@ class TypedDecoder:
             blocks.append(candidate_features(doc, p, found))
             targets += right
             for c, ok in zip(found, right, strict=True):
-                if ok and c.prefix:
-                    tally = kept.setdefault(c.prefix.casefold(), [0, 0])
-                    tally[0] += normalise(value, spaces=False) == normalise(c.prefix + c.text, spaces=False)
-                    tally[1] += 1
-        self.keep_prefix = {prefix: 2 * k > n for prefix, (k, n) in kept.items()}
+                prefix = value_prefix(value, c.text) if ok else None
+                if prefix is not None:
+                    row = written.setdefault(written_before(doc.lines[c.line].text, c.start), {})
+                    row[prefix] = row.get(prefix, 0) + 1
+                    spaced += bool(_INNER_SPACE.search(value.strip()[len(prefix) :]))
+        self.prefixes = {
+            before: max(options.items(), key=lambda item: (item[1], -len(item[0])))[0]
+            for before, options in written.items()
+        }
+        self.prefixes = {before: prefix for before, prefix in self.prefixes.items() if prefix}
+        self.squeeze = spaced == 0
         self.scorer = None
         if blocks and 0 < sum(targets) < len(targets):
             model = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
@@ -157,93 +192,18 @@ class TypedDecoder:
         else:
             scores = np.array([p[c.line] for c in found])
         best = found[int(np.argmax(scores))]
-        value = best.text
-        if best.prefix and self.keep_prefix.get(best.prefix.casefold(), False):
-            value = best.prefix + best.text
         line = doc.lines[best.line]
+        text = _INNER_SPACE.sub("", best.text) if self.squeeze else best.text
+        value = self.prefixes.get(written_before(line.text, best.start), "") + text
         return FoundField(value, float(scores.max()), (best.line,), line.page, union_box(doc.lines, [best.line]))
 
     def state(self, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         tensors, scorer = self.scorer.to_state(prefix) if self.scorer is not None else ({}, None)
-        return tensors, {"kind": self.kind, "scorer": scorer, "keep_prefix": self.keep_prefix}
+        config = {"kind": self.kind, "scorer": scorer, "prefixes": self.prefixes, "squeeze": self.squeeze}
+        return tensors, config
 
     @classmethod
     def from_state(cls, tensors: Mapping[str, np.ndarray], prefix: str, config: Mapping[str, Any]) -> TypedDecoder:
         scorer = None if config["scorer"] is None else LinearScorer.from_state(tensors, prefix, config["scorer"])
-        return cls(str(config["kind"]), scorer, {str(k): bool(v) for k, v in config["keep_prefix"].items()})
-
-
-class TextDecoder:
-    """A field written as text: the most probable line and its neighbours in reading order above a threshold."""
-
-    def __init__(
-        self, kind: str, threshold: float = 0.5, separator: str = " ", trimmer: EdgeTrimmer | None = None
-    ) -> None:
-        self.kind = kind
-        self.threshold = threshold
-        self.separator = separator
-        self.trimmer = trimmer or EdgeTrimmer()
-
-    def fit(
-        self,
-        documents: Sequence[DocumentLayout],
-        probs: Sequence[np.ndarray],
-        values: Sequence[str],
-        found_lines: Sequence[Sequence[int]],
-    ) -> None:
-        """Choose the separator the values use between lines, the words they leave out of their lines, then the
-        threshold that decodes most values."""
-        texts = [
-            (value, [doc.lines[i].text.strip() for i in where])
-            for doc, value, where in zip(documents, values, found_lines, strict=True)
-            if where
-        ]
-        joined = [(value, lines) for value, lines in texts if len(lines) > 1]
-        if joined:
-            self.separator = max(
-                SEPARATORS, key=lambda s: sum(normalise(s.join(t)) == normalise(v) for v, t in joined)
-            )
-        self.trimmer = EdgeTrimmer()
-        self.trimmer.fit((self.separator.join(lines), value) for value, lines in texts)
-        scored = [(doc, p, v) for doc, p, v in zip(documents, probs, values, strict=True) if v.strip()]
-
-        def right(threshold: float) -> int:
-            self.threshold = threshold
-            total = 0
-            for doc, p, value in scored:
-                got = self.decode(doc, p)
-                total += got is not None and normalise(got.value) == normalise(value)
-            return total
-
-        counts = {t: right(t) for t in THRESHOLDS}
-        self.threshold = max(THRESHOLDS, key=lambda t: (counts[t], -abs(t - 0.5)))
-
-    def decode(self, doc: DocumentLayout, p: np.ndarray, taken: set[int] | None = None) -> FoundField | None:
-        free = [i for i in range(len(doc.lines)) if not taken or i not in taken]
-        if not free:
-            return None
-        seed = max(free, key=lambda i: p[i])
-        run = [seed]
-        for step in (-1, 1):
-            at = seed + step
-            while 0 <= at < len(doc.lines) and len(run) < MAX_SPAN_LINES and p[at] >= self.threshold:
-                if taken and at in taken:
-                    break
-                run.append(at)
-                at += step
-        run.sort()
-        value = self.trimmer(self.separator.join(doc.lines[i].text.strip() for i in run))
-        page = doc.lines[seed].page
-        return FoundField(value, float(np.mean([p[i] for i in run])), tuple(run), page, union_box(doc.lines, run))
-
-    def state(self, prefix: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        config = {"kind": self.kind, "threshold": self.threshold, "separator": self.separator}
-        return {}, {**config, "trim": self.trimmer.state()}
-
-    @classmethod
-    def from_state(cls, tensors: Mapping[str, np.ndarray], prefix: str, config: Mapping[str, Any]) -> TextDecoder:
-        trimmer = EdgeTrimmer.from_state(config.get("trim", {}))
-        return cls(str(config["kind"]), float(config["threshold"]), str(config["separator"]), trimmer)
-
-
-Decoder = TypedDecoder | TextDecoder
+        prefixes = {str(k): str(v) for k, v in config["prefixes"].items()}
+        return cls(str(config["kind"]), scorer, prefixes, bool(config["squeeze"]))
