@@ -336,7 +336,8 @@ def export(
     """Write the whole model as one ONNX file (default `BUNDLE/model.onnx`) plus a JSON sidecar.
 
     `out` may be a folder (`model.onnx` inside). A file that is not an earlier export is not overwritten unless
-    `force`. Returns an `ExportResult`; the export is checked against the bundle (max abs diff).
+    `force`. Returns an `ExportResult`; the export is checked against the bundle (max abs diff). A fields bundle
+    writes a folder instead (default `BUNDLE/export`: OCR models, encoder and tagger ONNX, arrays, a card).
     """
     return _export.export(bundle, out=out, format=format, force=force)
 

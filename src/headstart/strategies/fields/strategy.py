@@ -28,6 +28,9 @@ from headstart.strategies.fields.embedding import line_embedder
 from headstart.tasks.fields import FIELDS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from headstart.strategies.fields.export import FolderExport
     from headstart.config import FitConfig
     from headstart.manifest import Manifest
 
@@ -184,6 +187,17 @@ class FieldsModel(Model):
     def tensors(self) -> dict[str, np.ndarray]:
         arrays, _ = self.extractor.state()
         return {TENSOR_PREFIX + name: np.asarray(value) for name, value in arrays.items()}
+
+    exports_folder: ClassVar[bool] = True
+
+    def export_folder(self, folder: Path, bundle_info: dict[str, Any]) -> FolderExport:
+        """The export folder of `strategies/fields/export.py` (OCR models, encoder and tagger ONNX, a card)."""
+        from headstart.strategies.fields.export import export_fields
+
+        return export_fields(
+            self.extractor, folder=folder, ocr=self.ocr, backbone=self.backbone, embed=self.embedder(),
+            bundle_info=bundle_info,
+        )  # fmt: skip
 
 
 class FieldsStrategy(Strategy):
