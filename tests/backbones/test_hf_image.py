@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +215,42 @@ def test_an_uncached_hub_id_fails_at_once_when_downloads_are_off(monkeypatch: py
     with pytest.raises(BackboneError, match="not in the local cache") as err:
         get_backbone("hf:someone/not-a-cached-model")
     assert "HEADSTART_ALLOW_DOWNLOAD=1" in (err.value.fix or "") and err.value.exit_code == 4
+
+
+@pytest.mark.parametrize("hub", ["closed port", "silent server"])
+def test_an_unreachable_hub_fails_within_seconds_when_downloads_are_allowed(hub: str, tmp_path: Path) -> None:
+    """HEADSTART_ALLOW_DOWNLOAD=1 without network: the clear error within seconds, not after the hub client's
+    ~25 s of retries. The hub is a local port nobody listens on, or a server that accepts and never answers."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if hub == "closed port":
+        server.close()
+    else:
+        server.listen(8)
+    env = {**os.environ, "HEADSTART_ALLOW_DOWNLOAD": "1", "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_ETAG_TIMEOUT": "1", "HF_HUB_OFFLINE": "0"}  # fmt: skip
+    code = (
+        "from headstart.backbones import get_backbone\n"
+        "from headstart.errors import BackboneError\n"
+        "try:\n    get_backbone('hf:someone/not-a-cached-model')\n"
+        "except BackboneError as err:\n    print(err.exit_code, err)\n"
+    )
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("4 cannot download hf:someone/not-a-cached-model"), done.stdout
+    assert "pass hf:<local folder>" in done.stdout and "Retrying" not in done.stderr
+    assert seconds < 12, f"{seconds:.1f} s"  # ~1 s measured (the process start included); the retries took ~25 s
 
 
 def test_hub_ids_are_read_from_the_cache_only_unless_downloads_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
