@@ -93,6 +93,32 @@ def test_labels_are_matched_to_pictures_through_the_text_tower(
     assert predictor.predict(pictures) == ["yellow", "yellow"]
 
 
+def test_prompt_templates_are_an_option_recorded_with_the_prompts(
+    clip_folder: Path, colours: Path, tmp_path: Path
+) -> None:
+    """--prompt-template replaces the default templates in zero-shot and in linear's text prior."""
+    mine = ["a picture of a {}.", "an image of an {}."]
+    result = headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="zero-shot", prompt_templates=mine,
+        out=str(tmp_path / "zs"), progress=False,
+    )  # fmt: skip
+    manifest = json.loads((Path(result.bundle) / "manifest.json").read_text())
+    assert manifest["strategy"]["prompt_templates"] == mine and manifest["config"]["prompt_templates"] == mine
+    assert manifest["strategy"]["prompts"]["blue"] == ["a picture of a blue.", "an image of an blue."]
+    assert result.metrics["accuracy"] == 1.0
+    default = headstart.load(headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="zero-shot", out=str(tmp_path / "d"), progress=False
+    ).bundle)  # fmt: skip
+    picture = [sorted(str(p) for p in (colours / "red").iterdir())[0]]
+    assert not np.allclose(headstart.load(result.bundle).predict_proba(picture), default.predict_proba(picture))
+    linear = headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="linear", labels_per_class=1, prompt_templates=mine[0],
+        out=str(tmp_path / "lin"), progress=False,
+    )  # fmt: skip
+    prior = json.loads((Path(linear.bundle) / "manifest.json").read_text())["strategy"]["text_prior"]
+    assert prior["prompt_templates"] == mine[:1] and prior["prompts"]["red"] == ["a picture of a red."]
+
+
 def test_a_permuted_label_text_moves_the_prediction(clip_folder: Path, colours: Path, tmp_path: Path) -> None:
     """Descriptions are embedded as written: calling the red pictures 'blue' makes them predicted as that label."""
     described = tmp_path / "descriptions.json"

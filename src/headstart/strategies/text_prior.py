@@ -9,6 +9,7 @@ pictures it weighs less and less (cross-modal adaptation, Lin et al., CVPR 2023)
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ class TextPrior:
     rows: np.ndarray  # (n_classes, dim)
     labels: np.ndarray  # (n_classes,)
     prompts: dict[str, list[str]]
+    templates: tuple[str, ...]
 
     def extend(self, features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The training set with the pseudo-examples appended."""
@@ -35,6 +37,7 @@ class TextPrior:
         return {
             "kind": "label prompts as one example per class",
             "max_per_class": MAX_PER_CLASS,
+            "prompt_templates": list(self.templates),
             "prompts": self.prompts,
         }
 
@@ -45,20 +48,32 @@ class TextPrior:
         )
 
 
-def text_prior(backbone: Backbone, features: np.ndarray, y: np.ndarray) -> TextPrior | None:
-    """The prior for these few labels, or None (not an image-text backbone, or enough labels without it)."""
+def unused_prompts_note() -> str:
+    """Why linear did not use the prompt templates it was given."""
+    return (
+        "linear: --prompt-template is used only by the text prior (an image-text backbone such as CLIP or SigLIP, "
+        f"at most {MAX_PER_CLASS} labelled items in the rarest class); it was not used here"
+    )
+
+
+def text_prior(
+    backbone: Backbone, features: np.ndarray, y: np.ndarray, templates: Sequence[str] | None = None
+) -> TextPrior | None:
+    """The prior for these few labels, or None (not an image-text backbone, or enough labels without it);
+    `templates`: the prompt templates (None: `hf_clip.PROMPT_TEMPLATES`)."""
     if getattr(backbone, "text_encoder", None) is None or not len(y):  # checked without importing torch
         return None
     if min(Counter(y.tolist()).values()) > MAX_PER_CLASS:
         return None
-    from headstart.backbones.hf_clip import label_prompts
+    from headstart.backbones.hf_clip import label_prompts, prompt_templates
     from headstart.strategies.zero_shot import image_text_label_vectors, normalize_name, text_encoder_of
 
     encoder = text_encoder_of(backbone)
     if encoder is None:
         return None
     classes = sorted({str(c) for c in y.tolist()})
-    prompts = {c: label_prompts(normalize_name(c)) for c in classes}
+    chosen = prompt_templates(templates)
+    prompts = {c: label_prompts(normalize_name(c), chosen) for c in classes}
     vectors = image_text_label_vectors(encoder, [prompts[c] for c in classes])
     scale = float(np.mean(np.linalg.norm(np.asarray(features, dtype=np.float64), axis=1)))
-    return TextPrior(rows=vectors * scale, labels=np.array(classes, dtype=y.dtype), prompts=prompts)
+    return TextPrior(rows=vectors * scale, labels=np.array(classes, dtype=y.dtype), prompts=prompts, templates=chosen)

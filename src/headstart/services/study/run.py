@@ -402,6 +402,7 @@ def _frame(
                 "head",
                 "text_backbone",
                 "label_descriptions",
+                "prompt_templates",
                 "max_epochs",
                 "lr",
                 "patience",
