@@ -203,6 +203,27 @@ def test_fit_partial_rank_export_and_serve(
     assert answer.json()["predictions"][0]["label"] in {"red", "green", "blue"}
 
 
+def test_int8_runs_an_hf_image_bundle_close_to_fp32(folders: dict[str, Path], flowers: Path, tmp_path: Path) -> None:
+    """--precision int8 (dynamic quantization, parity-checked) on an hf: ViT: served quantized, close to fp32."""
+    bundle = headstart.fit(str(flowers), backbone=f"hf:{folders['vit']}", out=str(tmp_path / "m"), progress=False)
+    pictures = [str(p) for colour in ("red", "green", "blue") for p in sorted((flowers / colour).iterdir())[:2]]
+    fp32 = headstart.load(bundle.bundle)
+    want = fp32.predict_proba(pictures)
+    int8 = headstart.load(bundle.bundle)
+    int8.configure(precision="int8")
+    got = int8.predict_proba(pictures)
+    runner = int8.model.frozen_runner  # type: ignore[attr-defined]
+    assert runner is not None and runner.running_precision == "int8" and runner.degraded is None
+    assert runner.onnx_path.name.endswith("-int8.onnx")
+    assert 0 < float(np.abs(got - want).max()) < 0.05  # quantized (not bit-identical), yet close
+    with TestClient(create_app(bundle.bundle, precision="int8")) as client:
+        picture = Path(pictures[0])
+        answer = client.post("/v1/predict", files=[("files", (picture.name, picture.read_bytes(), "image/png"))])
+        card = client.get("/v1/model").json()
+    assert answer.status_code == 200 and answer.json()["model"].endswith("(int8)")
+    assert card["limits"]["precision"] == "int8"
+
+
 def test_an_uncached_hub_id_fails_at_once_when_downloads_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """Offline discipline: no network call, a clear error (exit 4) naming the switch that allows downloading."""
     import huggingface_hub

@@ -156,9 +156,39 @@ def test_linear_at_one_label_per_class_adds_the_label_prompts_as_examples(
         out=str(tmp_path / "lin"), progress=False,
     )  # fmt: skip
     strategy = json.loads((Path(result.bundle) / "manifest.json").read_text())["strategy"]
-    assert sorted(strategy["text_prior"]["prompts"]) == sorted(COLOURS)
-    assert any("text prior" in note for note in result.notes)
+    assert sorted(strategy["text_prior"]["prompts"]) == sorted(COLOURS) and strategy["text_prior"]["used"]
+    assert any("added as one training example per class (text prior" in note for note in result.notes)
     assert result.metrics["accuracy"] == 1.0
+
+
+def test_the_text_prior_is_left_out_when_the_prompts_do_not_match_the_labelled_pictures(
+    colours: Path, tmp_path: Path
+) -> None:
+    """An unaligned text tower's prompts classify the labelled pictures no better than chance: no prior, a note."""
+    raw = save_tiny_clip(tmp_path / "raw")  # towers never trained together
+    result = headstart.fit(
+        str(colours), backbone=f"hf:{raw}", strategy="linear", labels_per_class=1, out=str(tmp_path / "lin"),
+        progress=False,
+    )  # fmt: skip
+    prior = json.loads((Path(result.bundle) / "manifest.json").read_text())["strategy"]["text_prior"]
+    assert prior["used"] is False and prior["p_value"] >= 0.1
+    assert any(note.startswith("linear: text prior not used: the label prompts classify") for note in result.notes)
+
+
+def test_the_prior_is_used_only_when_the_prompts_classify_the_labelled_items_better_than_chance(
+    clip_folder: Path,
+) -> None:
+    from headstart.strategies.text_prior import text_prior
+
+    backbone = get_backbone(f"hf:{clip_folder}")
+    colours = np.array(sorted(COLOURS))
+    rows = text_prior(backbone, np.ones((4, backbone.feature_dim)), colours)
+    assert rows is not None
+    matching = text_prior(backbone, rows.rows, colours)  # each labelled item is its own prompt: 4 of 4 right
+    assert matching is not None and matching.correct == 4 and matching.aligned
+    shuffled = text_prior(backbone, rows.rows[[1, 2, 3, 0]], colours)  # every item looks like another colour
+    assert shuffled is not None and shuffled.correct == 0 and not shuffled.aligned
+    assert shuffled.p_value == pytest.approx(1.0) and matching.p_value == pytest.approx(0.25**4)
 
 
 def test_the_text_prior_rows_are_the_zero_shot_classifier(clip_folder: Path) -> None:

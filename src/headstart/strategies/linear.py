@@ -245,7 +245,8 @@ class LinearStrategy(CrossValidatedStrategy):
 
         centroids = wants_centroids(backbone, y)
         prior = None if centroids else text_prior(backbone, x.features, y, config.prompt_templates)
-        features, targets = (x.features, y) if prior is None else prior.extend(x.features, y)
+        used = prior is not None and prior.aligned  # the prompts classify the labelled items better than chance
+        features, targets = prior.extend(x.features, y) if used and prior is not None else (x.features, y)
         head = (CentroidHead() if centroids else LinearHead(kind=config.head, C=config.C, seed=config.seed)).fit(
             features, targets
         )
