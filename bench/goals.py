@@ -387,9 +387,13 @@ def record_hf_int8(payload: dict[str, Any], out: Path) -> Path | None:
         f"min {fid['cosine_min']:.4f} (two different images' fp32 features: cosine {fid['cosine_between_images_mean']:.3f} "
         f"on average); the int8 error is {fid['error_relative_to_spread_mean'] * 100:.1f} % (max "
         f"{fid['error_relative_to_spread_max'] * 100:.1f} %) of an image's distance to the mean image.",
-        f"A linear probe (logistic regression, C={fid['probe_C']:g}) fitted on {fid['probe_train']} images' fp32 "
-        f"features, {fid['probe_test']} others predicted from fp32 and from int8 features: "
-        f"{fid['probe_agreement'] * 100:.1f} % agree (accuracy {fid['probe_accuracy_fp32']:.3f} -> "
+        f"A linear probe (logistic regression, C by cross-validation) fitted on {fid['probe_train']} images' fp32 "
+        f"features, {fid['probe_test']} others predicted from fp32 and from int8 features"
+        + (f", mean of {fid['probe_splits']} random halves" if fid.get("probe_splits") else "")
+        + f": {fid['probe_agreement'] * 100:.1f} % agree"
+        + (f" ({fid['probe_agreement_min'] * 100:.1f}-{fid['probe_agreement_max'] * 100:.1f} %)"
+           if fid.get("probe_splits") else "")
+        + f" (accuracy {fid['probe_accuracy_fp32']:.3f} -> "
         f"{fid['probe_accuracy_int8']:.3f}); a probe fitted on int8 features agrees {fid['int8_probe_agreement'] * 100:.1f} %.",
         "Random weights with the real shapes (nothing downloadable offline): the speed is the shapes'; the fidelity "
         "is that of random features, which separate the 5 flower classes only weakly (the probe's accuracy above): "

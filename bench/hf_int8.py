@@ -11,7 +11,7 @@ No real ViT weights exist offline: the weights are random with the real shapes. 
 only; the fidelity figures are for these random features, whose classes a probe separates only weakly, so they
 bound how quantization moves features of this geometry, not the accuracy of a trained ViT.
 
-    .venv/bin/python bench/hf_int8.py                 # 200 images
+    .venv/bin/python bench/hf_int8.py                 # 400 images, the probe over 10 random halves
     .venv/bin/python bench/hf_int8.py --n 64 --model convnext-t
 """
 
@@ -37,18 +37,20 @@ GOAL_AGREEMENT = 0.98  # ... with at least 98 % of a linear probe's predictions 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=200, help="flowers images (default 200)")
+    p.add_argument("--n", type=int, default=400, help="flowers images (default 400)")
     p.add_argument("--model", default="vit-s16", help="a geometry of bench/extract.py's HF_GEOMETRIES")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed for choosing the N images")
+    p.add_argument("--splits", type=int, default=10, help="random halves the probe is fitted on (default 10)")
     p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT)
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "hf-int8.json")
     return p.parse_args(argv)
 
 
-def fidelity(fp32: np.ndarray, int8: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
-    """How far int8 features are from fp32 ones, and what that does to a linear probe's predictions."""
+def fidelity(fp32: np.ndarray, int8: np.ndarray, labels: np.ndarray, splits: int) -> dict[str, Any]:
+    """How far int8 features are from fp32 ones, and what that does to a linear probe's predictions (averaged
+    over `splits` random halves: each trains a probe on fp32 features and predicts the other half both ways)."""
     from headstart.strategies.linear import LinearHead
 
     a, b = fp32.astype(np.float64), int8.astype(np.float64)
@@ -57,15 +59,26 @@ def fidelity(fp32: np.ndarray, int8: np.ndarray, labels: np.ndarray, seed: int) 
     relative = np.linalg.norm(a - b, axis=1) / spread
     unit = a / np.linalg.norm(a, axis=1, keepdims=True)
     between = unit @ unit.T
-    rng = np.random.default_rng(seed)
-    train = np.zeros(len(labels), bool)
-    for label in np.unique(labels):  # half of each class trains the probe
-        members = rng.permutation(np.flatnonzero(labels == label))
-        train[members[: len(members) // 2]] = True
-    test = ~train
-    probe = LinearHead(seed=seed).fit(fp32[train], labels[train])
-    on_fp32, on_int8 = probe.predict(fp32[test]), probe.predict(int8[test])
-    probe8 = LinearHead(seed=seed).fit(int8[train], labels[train])
+    runs: list[dict[str, float]] = []
+    for seed in range(splits):
+        rng = np.random.default_rng(seed)
+        train = np.zeros(len(labels), bool)
+        for label in np.unique(labels):  # half of each class trains the probe
+            members = rng.permutation(np.flatnonzero(labels == label))
+            train[members[: len(members) // 2]] = True
+        test = ~train
+        probe = LinearHead(seed=seed).fit(fp32[train], labels[train])
+        on_fp32, on_int8 = probe.predict(fp32[test]), probe.predict(int8[test])
+        probe8 = LinearHead(seed=seed).fit(int8[train], labels[train])
+        runs.append({
+            "probe_C": float(probe.C_),
+            "probe_agreement": float(np.mean(on_fp32 == on_int8)),
+            "probe_accuracy_fp32": float(np.mean(on_fp32 == labels[test])),
+            "probe_accuracy_int8": float(np.mean(on_int8 == labels[test])),
+            "int8_probe_agreement": float(np.mean(on_fp32 == probe8.predict(int8[test]))),
+            "int8_probe_accuracy": float(np.mean(probe8.predict(int8[test]) == labels[test])),
+        })
+    mean = {key: float(np.mean([run[key] for run in runs])) for key in runs[0]}
     return {
         "cosine_mean": float(cosine.mean()),
         "cosine_min": float(cosine.min()),
@@ -75,12 +88,11 @@ def fidelity(fp32: np.ndarray, int8: np.ndarray, labels: np.ndarray, seed: int) 
         "max_abs_diff": float(np.abs(a - b).max()),
         "probe_train": int(train.sum()),
         "probe_test": int(test.sum()),
-        "probe_C": float(probe.C_),
-        "probe_agreement": float(np.mean(on_fp32 == on_int8)),
-        "probe_accuracy_fp32": float(np.mean(on_fp32 == labels[test])),
-        "probe_accuracy_int8": float(np.mean(on_int8 == labels[test])),
-        "int8_probe_agreement": float(np.mean(probe.predict(fp32[test]) == probe8.predict(int8[test]))),
-        "int8_probe_accuracy": float(np.mean(probe8.predict(int8[test]) == labels[test])),
+        "probe_splits": splits,
+        "probe_agreement_min": float(min(run["probe_agreement"] for run in runs)),
+        "probe_agreement_max": float(max(run["probe_agreement"] for run in runs)),
+        **mean,
+        "per_split": runs,
     }
 
 
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {kind} {engine:5s} {len(images) / seconds:6.2f} images/s ({seconds:.1f} s, load {loads[-1]})",
               flush=True)
     rates = {engine: len(images) / seconds for engine, seconds in timings.items()}
-    fid = fidelity(features["fp32"], features["int8"], labels, args.seed)
+    fid = fidelity(features["fp32"], features["int8"], labels, args.splits)
     payload = {
         "benchmark": "hf-int8",
         "command": "python bench/hf_int8.py " + " ".join(argv if argv is not None else sys.argv[1:]),
