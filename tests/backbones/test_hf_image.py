@@ -175,7 +175,7 @@ def _fit_linear_and_partial(
 TRAINABLE = {"beit": 2, "efficientnet": 2}
 
 
-@pytest.mark.parametrize("family", ["vit", "convnext", "swin", "beit", "efficientnet"])
+@pytest.mark.parametrize("family", ["vit", "dinov2", "convnext", "swin", "beit", "efficientnet", "clip"])
 def test_fit_partial_rank_export_and_serve(
     family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
 ) -> None:
