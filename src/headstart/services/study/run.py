@@ -402,14 +402,15 @@ def _frame(
                 "head",
                 "text_backbone",
                 "label_descriptions",
-                "prompt_templates",
                 "max_epochs",
                 "lr",
                 "patience",
                 "augment",
                 "views",
             }
-        ),
+        )
+        # only when set: a study written before the option existed still continues in its folder
+        | ({"prompt_templates": config.prompt_templates} if config.prompt_templates is not None else {}),
     }
 
 
