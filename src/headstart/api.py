@@ -190,6 +190,7 @@ def fit(
     C: float | None = _default(FitConfig, "C"),
     text_backbone: str | None = _default(FitConfig, "text_backbone"),
     label_descriptions: str | None = _default(FitConfig, "label_descriptions"),
+    prompt_templates: list[str] | str | None = _default(FitConfig, "prompt_templates"),
     max_epochs: int | None = _default(FitConfig, "max_epochs"),
     lr: float | None = _default(FitConfig, "lr"),
     lr_ratio: float = _default(FitConfig, "lr_ratio"),
@@ -236,6 +237,8 @@ def fit(
         test_size: the fraction held out for the test metrics when the data has no split column (default 0.2).
         seed: one seed for the split, the label budget and training (default 0).
         max_epochs, lr, patience: gradient strategies (partial, full, scratch, contrastive).
+        prompt_templates: with an image-text backbone (CLIP, SigLIP), the templates zero-shot and linear's text
+            prior put each label into, "{}" once where it goes (default: "a photo of a {}." and two others).
         time_budget: stop training gracefully after this long: seconds, or "90s", "10m", "1h".
         text_column, label_column, task, target, separator: how to read a table (detected when left out).
         threads: CPU threads (default: all cores). progress: progress bars (default True).
@@ -505,6 +508,7 @@ def study(
     head: str = _default(StudyConfig, "head"),
     text_backbone: str | None = _default(StudyConfig, "text_backbone"),
     label_descriptions: str | None = _default(StudyConfig, "label_descriptions"),
+    prompt_templates: list[str] | str | None = _default(StudyConfig, "prompt_templates"),
     max_epochs: int | None = _default(StudyConfig, "max_epochs"),
     lr: float | None = _default(StudyConfig, "lr"),
     patience: int | None = _default(StudyConfig, "patience"),

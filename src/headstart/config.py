@@ -76,6 +76,9 @@ class StrategyOptions(_Options):
     text_backbone: str | None = Field(default=None, json_schema_extra=RUNS)
     # zero-shot: YAML/JSON file {label: description} used instead of the bare label names
     label_descriptions: str | None = Field(default=None, json_schema_extra=RUNS)
+    # zero-shot and linear's text prior with an image-text backbone (CLIP, SigLIP): the templates each label name is
+    # put into, "{}" once where the name goes; their embeddings are averaged. None: hf_clip.PROMPT_TEMPLATES
+    prompt_templates: list[str] | None = Field(default=None, min_length=1, max_length=100, json_schema_extra=RUNS)
     # gradient strategies (partial:K, full, scratch, contrastive); None = the strategy's default
     max_epochs: int | None = Field(default=None, ge=1, le=10_000, json_schema_extra=LEARNS)
     lr: float | None = Field(default=None, gt=0, lt=1, json_schema_extra=LEARNS)
@@ -89,6 +92,18 @@ class StrategyOptions(_Options):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return duration_value(value)
+
+    @field_validator("prompt_templates", mode="before")
+    @classmethod
+    def _one_template(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # one template given as a plain string
+
+    @field_validator("prompt_templates")
+    @classmethod
+    def _templates(cls, value: list[str] | None) -> list[str] | None:
+        for template in value or []:
+            check_prompt_template(template)
+        return value
 
 
 class OcrOptions(_Options):
@@ -272,6 +287,21 @@ def duration_value(value: Any) -> Any:
         return parse_duration(value)
     except UsageError as err:
         raise ValueError(err.expected) from None
+
+
+def check_prompt_template(template: str) -> None:
+    """ValueError unless `template` has exactly one `{}` (where the label goes) and no other format field."""
+    import string
+
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError:  # a lone brace
+        fields = ["?"]
+    if fields != [""]:
+        raise ValueError(
+            f'a prompt template with "{{}}" exactly once, where the label goes, e.g. "a photo of a {{}}." '
+            f"(write a literal brace as {{{{ or }}}}); got {template!r}"
+        )
 
 
 def kind_of(value: object) -> str:

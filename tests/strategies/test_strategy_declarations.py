@@ -47,7 +47,7 @@ def test_resume_identity_ignores_run_options_and_follows_learned_ones() -> None:
 
 def test_fit_and_study_share_the_strategy_options_and_their_defaults() -> None:
     shared = set(StrategyOptions.model_fields)
-    assert len(shared) == 11 and shared <= set(FitConfig.model_fields) and shared <= set(StudyConfig.model_fields)
+    assert len(shared) == 12 and shared <= set(FitConfig.model_fields) and shared <= set(StudyConfig.model_fields)
     for name in shared:
         assert FitConfig.model_fields[name].default == StudyConfig.model_fields[name].default
 

@@ -78,6 +78,16 @@ def fit(
         str | None,
         typer.Option("--label-descriptions", help="zero-shot: YAML/JSON file {label: description} to match on."),
     ] = default(FitConfig, "label_descriptions"),
+    prompt_templates: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prompt-template",
+            "--prompt-templates",
+            help='Image-text backbones (CLIP, SigLIP): a template each label is put into, "{}" once where it goes, '
+            'e.g. "a photo of a {}." (repeat for several; their embeddings are averaged). Used by zero-shot and '
+            "linear's text prior; default: three photo templates.",
+        ),
+    ] = default(FitConfig, "prompt_templates"),
     text_column: TextColumn = default(FitConfig, "text_column"),
     label_column: LabelColumn = default(FitConfig, "label_column"),
     task: Task = default(FitConfig, "task"),
@@ -156,6 +166,7 @@ def fit(
             out=out,
             text_backbone=text_backbone,
             label_descriptions=label_descriptions,
+            prompt_templates=prompt_templates,
             max_epochs=max_epochs,
             lr=lr,
             lr_ratio=lr_ratio,

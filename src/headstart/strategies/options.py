@@ -15,7 +15,8 @@ CLI_FLAGS_OF_FIT = set(FitConfig.model_fields) - {"C", "progress"}  # Python-onl
 # tests/strategies/test_strategy_declarations.py checks it against the declarations.
 DECLARED_OPTIONS = frozenset(
     {"C", "augment", "candidates", "head", "label_descriptions", "loss", "lr", "lr_ratio", "max_epochs",
-     "ocr_max_pages", "ocr_max_side", "ocr_orientation", "patience", "resume", "text_backbone", "time_budget", "views"}
+     "ocr_max_pages", "ocr_max_side", "ocr_orientation", "patience", "prompt_templates", "resume", "text_backbone",
+     "time_budget", "views"}
 )  # fmt: skip
 
 

@@ -415,7 +415,9 @@ def _frame(
                 "augment",
                 "views",
             }
-        ),
+        )
+        # only when set: a study written before the option existed still continues in its folder
+        | ({"prompt_templates": config.prompt_templates} if config.prompt_templates is not None else {}),
     }
 
 
