@@ -11,6 +11,8 @@ import numpy as np
 
 BOOTSTRAP_RESAMPLES = 400  # enough for a standard error within about 4 % of itself
 BOOTSTRAP_SEED = 0  # the same resamples for every cell: a study's verdict is reproducible
+ITEM_PROPORTIONS = frozenset({"accuracy"})  # primary scores that are a proportion of the test items: their binomial
+# error needs only the number of items (what a study falls back on for results recorded before cells kept their error)
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,13 @@ class ScoreError:
 
 
 def proportion_error(p: float, n: int, unit: str = "test items") -> ScoreError | None:
-    """The binomial standard error sqrt(p(1-p)/n) of a proportion measured over `n` units; None when n is 0."""
+    """The binomial standard error sqrt(p(1-p)/n) of a proportion measured over `n` units; None when n is 0.
+
+    A perfect (or null) score is taken half a unit from its bound: 12 of 12 right does not measure a model that is
+    never wrong, and an error of 0 would call every difference from it real."""
     if n <= 0:
         return None
-    p = min(max(float(p), 0.0), 1.0)
+    p = min(max(float(p), 0.5 / n), 1 - 0.5 / n)
     return ScoreError(math.sqrt(p * (1 - p) / n), n, unit, "binomial")
 
 
@@ -84,7 +89,3 @@ def combined_error(test_se: float | None, seed_std: float | None, seeds: int) ->
         parts.append(seed_std**2 / seeds)
     return math.sqrt(sum(parts)) if parts else None
 
-
-ITEM_PROPORTIONS = frozenset({"accuracy"})
-"""Primary scores that are a proportion of the test items: their binomial error needs only the number of items (a
-study's results recorded before cells kept their own error)."""
