@@ -154,7 +154,8 @@ def score_error(
     thresholds: np.ndarray | None = None,
     records: Sequence[Record] | None = None,
 ) -> ScoreError | None:
-    """The standard error of `report`'s primary score on its test split, as `task`'s kind measures it (None: unknown)."""
+    """The standard error of `report`'s primary score on its test split, as `task`'s kind measures it (None: the
+    kind cannot say)."""
     return get_task(task).score_error(report, y_true, outputs, labels, thresholds, records)
 
 

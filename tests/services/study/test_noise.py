@@ -28,7 +28,9 @@ class ForgetfulExtractor(PositionExtractor):
 
     kind = "linear"
 
-    def extract(self, documents: Sequence[Sequence[OcrLine]], embed: LineEmbedder | None = None) -> list[DocumentFields]:
+    def extract(
+        self, documents: Sequence[Sequence[OcrLine]], embed: LineEmbedder | None = None
+    ) -> list[DocumentFields]:
         found = super().extract(documents, embed)
         for lines, row in zip(documents, found, strict=True):
             if lines and lines[0].text.endswith("0"):
@@ -88,7 +90,8 @@ def test_a_two_point_f1_gap_on_80_entities_is_noise_and_a_twenty_point_gap_is_no
     said = verdict(summary, metric="entity_f1", budget_unit="documents")
     assert said["within_noise_budgets"] == ["10"] and said["negative_transfer_budgets"] == ["30"]
     assert said["details"][0].startswith("baseline and linear are within noise at 10 documents (n test entities = 80)")
-    assert "Negative transfer at 30 documents" in said["warnings"][0] and "±14.2 on n test entities = 80" in said["warnings"][0]
+    warning = said["warnings"][0]
+    assert "Negative transfer at 30 documents" in warning and "±14.2 on n test entities = 80" in warning
 
 
 def test_an_r2_gain_is_weighed_against_its_own_noise() -> None:
@@ -116,7 +119,8 @@ def test_each_kind_measures_its_primary_scores_error() -> None:
     y = rng.normal(size=200)
     values = [repr(float(v)) for v in y]
     noisy = (y + rng.normal(scale=0.5, size=200))[:, None]
-    small = score_error("regression", task_report("regression", values[:20], noisy[:20], []), values[:20], noisy[:20], [])
+    few, some = values[:20], noisy[:20]
+    small = score_error("regression", task_report("regression", few, some, []), few, some, [])
     large = score_error("regression", task_report("regression", values, noisy, []), values, noisy, [])
     assert small is not None and large is not None and small.method == "bootstrap"
     assert 0 < large.se < small.se and large.n == 200  # more test items, a smaller error
