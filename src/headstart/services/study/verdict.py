@@ -164,12 +164,15 @@ def verdict(
     Recommendation: with `target_accuracy`, the fewest labels per class at which some strategy's mean
     reaches it, then the fastest such strategy; without, the best mean accuracy at the largest budget
     (a strategy within `tolerance` of it that fits faster wins). `time_limit_per_fit` drops slower rows.
-    Negative transfer: at a budget where `scratch` or `baseline` is within `tolerance` of, or above,
-    the best transfer strategy (zero-shot counts at every budget). With `n_test`, a gain smaller than two
-    standard errors of the test split is said to be within its noise. `metric` is what the rows' `accuracy`
-    holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such; `budget_unit` is
-    what a budget counts ("documents" for fields), `backbone_hint` where another backbone is found (`rank` ranks
-    backbones for the task kinds it scores).
+    Noise: where the rows carry their score's standard error (`score_se`: the task's `score_error` on the test
+    split with the seeds' spread, from `summarize`), or for accuracy from `n_test`, a difference between the best
+    transfer and reference rows smaller than two standard errors is said to be within noise: that budget shows
+    neither a gain nor negative transfer (`within_noise_budgets`), and the headline names the rivals within noise
+    of its choice. Negative transfer: at a budget where `scratch` or `baseline` is above the best transfer strategy
+    by more than the noise, or within `tolerance` of it (zero-shot counts at every budget). `metric` is what the
+    rows' `accuracy` holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such;
+    `budget_unit` is what a budget counts ("documents" for fields), `backbone_hint` where another backbone is found
+    (`rank` ranks backbones for the task kinds it scores).
     """
 
     def _budget_text(budget: str) -> str:
