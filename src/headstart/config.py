@@ -91,7 +91,20 @@ class StrategyOptions(_Options):
         return duration_value(value)
 
 
-class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions, StrategyOptions):
+class OcrOptions(_Options):
+    """How documents are read by OCR (`headstart.ocr.OcrSettings`): they change the lines a fields model learns
+    from and reads. None: the default setting (`fit`, `inspect`), or the one a bundle was fitted with (`predict`)."""
+
+    ocr_max_side: int | None = Field(default=None, ge=32, le=100_000, json_schema_extra=LEARNS)  # px
+    ocr_max_pages: int | None = Field(default=None, ge=1, le=100_000, json_schema_extra=LEARNS)
+    ocr_orientation: bool | None = Field(default=None, json_schema_extra=LEARNS)  # turn pages upright
+
+    def ocr_settings(self) -> dict[str, Any]:
+        """These options as `OcrSettings.from_options` keywords (None: not given)."""
+        return {"max_side": self.ocr_max_side, "max_pages": self.ocr_max_pages, "orientation": self.ocr_orientation}
+
+
+class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions, StrategyOptions, OcrOptions):
     """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
 
     strategy: str = Field(default="linear", json_schema_extra=LEARNS)
@@ -171,7 +184,7 @@ class PromoteGate(_Options):
     allow_training_data: bool = False  # compare on the candidate's own training data
 
 
-class PredictConfig(RunOptions):
+class PredictConfig(RunOptions, OcrOptions):
     """Options of `predict`."""
 
     text_column: str | None = None

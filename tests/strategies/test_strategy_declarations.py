@@ -68,7 +68,8 @@ def test_unused_options_follow_the_declarations() -> None:
     assert {"max_epochs", "resume", "augment"} <= unused_options(get_strategy("linear"), "classification")
     contrastive = unused_options(get_strategy("contrastive"), "classification", "text")
     assert {"patience", "lr_ratio", "views", "augment"} <= contrastive and "max_epochs" not in contrastive
-    assert unused_options(get_strategy("auto"), "classification") == {"loss"}  # anything it may hand on
+    ocr = {"ocr_max_side", "ocr_max_pages", "ocr_orientation"}  # the fields strategies', which auto never picks
+    assert unused_options(get_strategy("auto"), "classification") == {"loss", *ocr}  # anything it may hand on
     params = applicable_params(FitConfig(strategy="full"), get_strategy("full"), "regression")
     assert "loss" in params and "head" not in params and "progress" not in params
 

@@ -12,6 +12,9 @@ from headstart.cli.options import (
     EngineName,
     Json,
     LabelColumn,
+    OcrMaxPages,
+    OcrMaxSide,
+    OcrOrientation,
     OnBad,
     RayAddress,
     Separator,
@@ -117,6 +120,9 @@ def fit(
         typer.Option("--backbones", help="auto: comma-separated candidate backbones (default: installed ones)."),
     ] = None,
     track: Track = default(FitConfig, "track"),
+    ocr_max_side: OcrMaxSide = default(FitConfig, "ocr_max_side"),
+    ocr_max_pages: OcrMaxPages = default(FitConfig, "ocr_max_pages"),
+    ocr_orientation: OcrOrientation = default(FitConfig, "ocr_orientation"),
     memory: Annotated[
         int | None,
         typer.Option(
@@ -168,6 +174,9 @@ def fit(
             target=target,
             separator=separator,
             loss=loss,
+            ocr_max_side=ocr_max_side,
+            ocr_max_pages=ocr_max_pages,
+            ocr_orientation=ocr_orientation,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
             **engine_options(engine, ray_address),
         )

@@ -14,8 +14,8 @@ CLI_FLAGS_OF_FIT = set(FitConfig.model_fields) - {"C", "progress"}  # Python-onl
 # strategy (the gradient ones load torch) to know which of its options are strategy options;
 # tests/strategies/test_strategy_declarations.py checks it against the declarations.
 DECLARED_OPTIONS = frozenset(
-    {"C", "augment", "candidates", "head", "label_descriptions", "loss", "lr", "lr_ratio", "max_epochs", "patience",
-     "resume", "text_backbone", "time_budget", "views"}
+    {"C", "augment", "candidates", "head", "label_descriptions", "loss", "lr", "lr_ratio", "max_epochs",
+     "ocr_max_pages", "ocr_max_side", "ocr_orientation", "patience", "resume", "text_backbone", "time_budget", "views"}
 )  # fmt: skip
 
 

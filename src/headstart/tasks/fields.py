@@ -30,7 +30,8 @@ class FieldExtraction(Task):
     label_word = "fields"
     primary_metric = "entity_f1"
     transfer_scores = ()  # `rank` scores pooled features against classes: nothing to score here
-    supports = frozenset({"promote"})  # expand, export and the exemplar memory are built for classes
+    supports = frozenset({"promote", "export"})  # export: a folder (strategies/fields/export.py); expand and the
+    # exemplar memory are built for classes
     promotion_metrics = ("entity_f1", "entity_precision", "entity_recall")
     budget_unit = "documents"  # no classes: a budget of N draws N training documents
 
