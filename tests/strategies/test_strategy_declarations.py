@@ -80,6 +80,22 @@ def test_auto_is_judged_by_what_it_chose_but_not_for_what_it_read_to_choose() ->
     assert len(notes) == 1 and notes[0].startswith("max_epochs=3 applies only to the gradient strategies")
 
 
+def test_on_documents_the_notes_name_only_the_strategies_that_run_on_documents() -> None:
+    """`linear` on documents is `fields-linear`, which reads C but no --head: --head is read by no strategy there."""
+    config = FitConfig(strategy="linear", head="svm", max_epochs=3, C=0.5)
+    tagger = ignored_option_notes(config, get_strategy("linear"), {"name": "fields-linear"}, "document", "fields")
+    assert tagger == [
+        "head='svm' applies to no strategy on fields data; ignored by linear",
+        "max_epochs=3 applies to no strategy on fields data; ignored by linear",
+    ]  # C reaches the tagger: no note
+    rules = ignored_option_notes(config.model_copy(update={"strategy": "rules"}), get_strategy("rules"),
+                                 {"name": "rules"}, "document", "fields")  # fmt: skip
+    assert "C=0.5 applies only to linear and baseline; ignored by rules" in rules  # the line taggers, by their names
+    images = ignored_option_notes(config.model_copy(update={"strategy": "full"}), get_strategy("full"),
+                                  {"name": "full"}, "image", "regression")  # fmt: skip
+    assert "head='svm' applies only to linear and baseline; ignored by full" in images
+
+
 def test_checkpointing_and_expansion_are_declared() -> None:
     from headstart.services.expand.run import EXPANDERS
 
