@@ -201,7 +201,8 @@ def _left_out(result: Result, shown: Shown) -> list[str]:
     rows = len(result.table["rows"]) if result.table else 0
     if rows and not shown.rows:
         commands = f" and {len(result.command)} commands" if len(result.command) > shown.commands else ""
-        return [f"Its table ({rows} row{'' if rows == 1 else 's'}){commands}: `bench/results/latest/{result.goal}.json`."]
+        plural = "" if rows == 1 else "s"
+        return [f"Its table ({rows} row{plural}){commands}: `bench/results/latest/{result.goal}.json`."]
     parts = [f"{shown.rows} of {rows} rows"] if rows > shown.rows else []
     if len(result.command) > shown.commands:
         parts.append(f"{shown.commands} of {len(result.command)} commands")
