@@ -166,6 +166,13 @@ class Shown:
     commands: int = MAX_COMMANDS
 
 
+SHRINKING = (  # what every section shows, from the most to the least, until the file fits
+    *(Shown(rows=rows) for rows in range(MAX_ROWS, 0, -1)),
+    Shown(rows=1, commands=1),
+)
+NO_TABLE = Shown(rows=0, commands=1)  # then sections lose their table, references first and goals not met last
+
+
 def section(result: Result, shown: Shown = Shown()) -> list[str]:
     """One goal's section: goal, status and figure, its table, the command, notes, where it was measured."""
     issue = f" (issue #{result.issue})" if result.issue else ""
@@ -175,7 +182,7 @@ def section(result: Result, shown: Shown = Shown()) -> list[str]:
         f"**{result.status.capitalize()}**: {result.figure}",
         "",
     ]
-    if result.table:
+    if result.table and shown.rows:
         rows = result.table["rows"]
         lines += table_markdown({"columns": result.table["columns"], "rows": rows[: shown.rows]}) + [""]
     lines += [f"    {command}" for command in result.command[: shown.commands]]  # an unindented list line ends it
@@ -192,6 +199,10 @@ def section(result: Result, shown: Shown = Shown()) -> list[str]:
 def _left_out(result: Result, shown: Shown) -> list[str]:
     """`The table shows 3 of 9 rows and 2 of 5 commands: <file>.` when a section shows part of its result file."""
     rows = len(result.table["rows"]) if result.table else 0
+    if rows and not shown.rows:
+        commands = f" and {len(result.command)} commands" if len(result.command) > shown.commands else ""
+        plural = "" if rows == 1 else "s"
+        return [f"Its table ({rows} row{plural}){commands}: `bench/results/latest/{result.goal}.json`."]
     parts = [f"{shown.rows} of {rows} rows"] if rows > shown.rows else []
     if len(result.command) > shown.commands:
         parts.append(f"{shown.commands} of {len(result.command)} commands")
@@ -202,16 +213,24 @@ def _left_out(result: Result, shown: Shown) -> list[str]:
 
 
 def render(results: list[Result], max_lines: int = MAX_LINES) -> str:
-    """The whole of BENCHMARKS.md: each section shows the first 3 rows of its table, or fewer (down to 1) when
-    that is what keeps the file within `max_lines`."""
-    for rows in range(MAX_ROWS, 0, -1):
-        text = _render(results, Shown(rows=rows))
+    """The whole of BENCHMARKS.md: each section shows the first 3 rows of its table and 2 commands, or less (down
+    to 1 row and 1 command; then sections drop their table, whose rows stay in the result file, references first and
+    goals not met last) when that keeps it within `max_lines`."""
+    for shown in SHRINKING:
+        text = _render(results, [shown] * len(results))
+        if text.count("\n") <= max_lines:
+            return text
+    shown_each = [SHRINKING[-1]] * len(results)
+    by_priority = sorted(range(len(results)), key=lambda i: -STATUSES.index(results[i].status))
+    for index in by_priority:
+        shown_each[index] = NO_TABLE
+        text = _render(results, shown_each)
         if text.count("\n") <= max_lines:
             break
     return text
 
 
-def _render(results: list[Result], shown: Shown) -> str:
+def _render(results: list[Result], shown_each: list[Shown]) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -226,7 +245,7 @@ def _render(results: list[Result], shown: Shown) -> str:
         if named:
             lines.append(f"- {STATUS_NAMES[status]}: " + ", ".join(named))
     lines.append("")
-    for result in results:
+    for result, shown in zip(results, shown_each, strict=True):
         lines += section(result, shown)
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -26,6 +26,7 @@ from headstart.config import (
     EvaluateConfig,
     ExpandConfig,
     FitConfig,
+    OcrOptions,
     PredictConfig,
     PromoteGate,
     RankConfig,
@@ -138,12 +139,20 @@ def inspect(
     decode: bool = True,
     threads: int = 2,
     progress: bool = False,
+    ocr_max_side: int | None = _default(OcrOptions, "ocr_max_side"),
+    ocr_max_pages: int | None = _default(OcrOptions, "ocr_max_pages"),
+    ocr_orientation: bool | None = _default(OcrOptions, "ocr_orientation"),
 ) -> InspectReport:
     """Per-class (per-tag) counts or the target's distribution, unreadable items, duplicates and warnings.
 
     `decode` (default) decodes every image as `fit` would, so truncated files are found; False reads headers only.
-    Documents: each field's weak-label coverage in their OCR lines (OCR on `threads` cores where none are given).
+    Documents: each field's weak-label coverage in their OCR lines (OCR on `threads` cores where none are given,
+    read as `ocr_max_side`, `ocr_max_pages`, `ocr_orientation` say: pass those `fit` will use), and the documents
+    skipped (blank, unreadable) or noted (pages cut, fields not findable).
     """
+    ocr: OcrOptions = validated(
+        OcrOptions, ocr_max_side=ocr_max_side, ocr_max_pages=ocr_max_pages, ocr_orientation=ocr_orientation
+    )
     return _inspect.inspect(
         data_path(data, "inspect"),
         text_column=text_column,
@@ -154,6 +163,7 @@ def inspect(
         decode=decode,
         threads=threads,
         progress=progress,
+        ocr=ocr.ocr_settings(),
     )
 
 
@@ -180,6 +190,7 @@ def fit(
     C: float | None = _default(FitConfig, "C"),
     text_backbone: str | None = _default(FitConfig, "text_backbone"),
     label_descriptions: str | None = _default(FitConfig, "label_descriptions"),
+    prompt_templates: list[str] | str | None = _default(FitConfig, "prompt_templates"),
     max_epochs: int | None = _default(FitConfig, "max_epochs"),
     lr: float | None = _default(FitConfig, "lr"),
     lr_ratio: float = _default(FitConfig, "lr_ratio"),
@@ -204,6 +215,9 @@ def fit(
     engine: str = _default(FitConfig, "engine"),
     ray_address: str | None = _default(FitConfig, "ray_address"),
     track: bool = _default(FitConfig, "track"),
+    ocr_max_side: int | None = _default(FitConfig, "ocr_max_side"),
+    ocr_max_pages: int | None = _default(FitConfig, "ocr_max_pages"),
+    ocr_orientation: bool | None = _default(FitConfig, "ocr_orientation"),
     **unknown: Never,
 ) -> FitResult:
     """Adapt a pretrained backbone to the labelled data at `data`, score it on a held-out test split, save a bundle.
@@ -223,10 +237,14 @@ def fit(
         test_size: the fraction held out for the test metrics when the data has no split column (default 0.2).
         seed: one seed for the split, the label budget and training (default 0).
         max_epochs, lr, patience: gradient strategies (partial, full, scratch, contrastive).
+        prompt_templates: with an image-text backbone (CLIP, SigLIP), the templates zero-shot and linear's text
+            prior put each label into, "{}" once where it goes (default: "a photo of a {}." and two others).
         time_budget: stop training gracefully after this long: seconds, or "90s", "10m", "1h".
         text_column, label_column, task, target, separator: how to read a table (detected when left out).
         threads: CPU threads (default: all cores). progress: progress bars (default True).
         track: record the run in MLflow (default True; see `headstart.runs()`).
+        ocr_max_side, ocr_max_pages, ocr_orientation: documents: how OCR reads pages (longest side in px, pages
+            per document, turning pages upright; None: `headstart.ocr.OcrSettings`' default), kept in the bundle.
 
     Every option is a field of `headstart.config.FitConfig` (same names as the CLI flags, with `_`), which
     validates it. Returns a `FitResult`: `.bundle`, `.metrics` (test accuracy, macro_f1, ...), `.counts`, `.notes`.
@@ -286,13 +304,18 @@ def predict(
     threads: int | None = _default(PredictConfig, "threads"),
     batch_size: int = _default(PredictConfig, "batch_size"),
     progress: bool = _default(PredictConfig, "progress"),
+    ocr_max_side: int | None = _default(PredictConfig, "ocr_max_side"),
+    ocr_max_pages: int | None = _default(PredictConfig, "ocr_max_pages"),
+    ocr_orientation: bool | None = _default(PredictConfig, "ocr_orientation"),
     **unknown: Never,
 ) -> PredictResult:
     """Labels with probabilities for image files/folders, a table or text file, or raw texts.
 
     `inputs` is one text or path, or a list of them (a str is one input). Options (fields of
     `headstart.config.PredictConfig`): top_k (default 3), on_bad ("skip": unreadable inputs are left out and
-    listed in `.skipped`; "fail": raise), text_column, threads, batch_size, progress. Returns a `PredictResult`.
+    listed in `.skipped`; "fail": raise), text_column, threads, batch_size, progress, and for documents
+    ocr_max_side, ocr_max_pages, ocr_orientation (None: as the bundle was fitted; a setting that differs is noted in
+    `.notes`). Returns a `PredictResult` (`.predictions`, `.skipped`, `.notes`).
 
     With `out` (a .csv/.tsv/.jsonl/.parquet file name) the predictions are also written there, one row per input:
     a single predicted table keeps all its columns and rows, with the prediction columns appended.
@@ -316,7 +339,8 @@ def export(
     """Write the whole model as one ONNX file (default `BUNDLE/model.onnx`) plus a JSON sidecar.
 
     `out` may be a folder (`model.onnx` inside). A file that is not an earlier export is not overwritten unless
-    `force`. Returns an `ExportResult`; the export is checked against the bundle (max abs diff).
+    `force`. Returns an `ExportResult`; the export is checked against the bundle (max abs diff). A fields bundle
+    writes a folder instead (default `BUNDLE/export`: OCR models, encoder and tagger ONNX, arrays, a card).
     """
     return _export.export(bundle, out=out, format=format, force=force)
 
@@ -484,6 +508,7 @@ def study(
     head: str = _default(StudyConfig, "head"),
     text_backbone: str | None = _default(StudyConfig, "text_backbone"),
     label_descriptions: str | None = _default(StudyConfig, "label_descriptions"),
+    prompt_templates: list[str] | str | None = _default(StudyConfig, "prompt_templates"),
     max_epochs: int | None = _default(StudyConfig, "max_epochs"),
     lr: float | None = _default(StudyConfig, "lr"),
     patience: int | None = _default(StudyConfig, "patience"),

@@ -222,12 +222,26 @@ class Predictor:
         return self.model.backbone
 
     def configure(
-        self, *, threads: int | None = None, batch_size: int | None = None, precision: str | None = None
-    ) -> None:
-        """Runtime options for the frozen network (ignored by models without one).
+        self,
+        *,
+        threads: int | None = None,
+        batch_size: int | None = None,
+        precision: str | None = None,
+        ocr: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Runtime options for the frozen network (ignored by models without one); notes for the user.
 
         `precision="int8"` runs the backbone quantized (see `FrozenRunner`); models that cannot refuse it.
+        `ocr` (`OcrSettings` names, None: the bundle's) changes how a documents model reads its documents, with a
+        note for each setting that differs from the fit's; other models ignore it, noted.
         """
+        notes: list[str] = []
+        given = {name: value for name, value in (ocr or {}).items() if value is not None}
+        use_ocr = getattr(self.model, "use_ocr", None)  # a documents model's (`FieldsModel.use_ocr`)
+        if given and use_ocr is not None:
+            notes = list(use_ocr(**given))
+        elif given:
+            notes = [f"OCR settings apply only to documents models: ignored by this {self.modality} model"]
         if threads is not None:
             self.model.threads = threads  # type: ignore[attr-defined]
         if batch_size is not None:
@@ -240,6 +254,7 @@ class Predictor:
                     fix="serve without --precision",
                 )
             self.model.precision = precision
+        return notes
 
     def _as_dataset(self, inputs: Inputs | Dataset) -> Dataset:
         """Every input as (at least) one item; an input that cannot be used raises, it is never skipped."""

@@ -76,6 +76,9 @@ class StrategyOptions(_Options):
     text_backbone: str | None = Field(default=None, json_schema_extra=RUNS)
     # zero-shot: YAML/JSON file {label: description} used instead of the bare label names
     label_descriptions: str | None = Field(default=None, json_schema_extra=RUNS)
+    # zero-shot and linear's text prior with an image-text backbone (CLIP, SigLIP): the templates each label name is
+    # put into, "{}" once where the name goes; their embeddings are averaged. None: hf_clip.PROMPT_TEMPLATES
+    prompt_templates: list[str] | None = Field(default=None, min_length=1, max_length=100, json_schema_extra=RUNS)
     # gradient strategies (partial:K, full, scratch, contrastive); None = the strategy's default
     max_epochs: int | None = Field(default=None, ge=1, le=10_000, json_schema_extra=LEARNS)
     lr: float | None = Field(default=None, gt=0, lt=1, json_schema_extra=LEARNS)
@@ -90,8 +93,33 @@ class StrategyOptions(_Options):
     def _duration(cls, value: Any) -> Any:
         return duration_value(value)
 
+    @field_validator("prompt_templates", mode="before")
+    @classmethod
+    def _one_template(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # one template given as a plain string
 
-class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions, StrategyOptions):
+    @field_validator("prompt_templates")
+    @classmethod
+    def _templates(cls, value: list[str] | None) -> list[str] | None:
+        for template in value or []:
+            check_prompt_template(template)
+        return value
+
+
+class OcrOptions(_Options):
+    """How documents are read by OCR (`headstart.ocr.OcrSettings`): they change the lines a fields model learns
+    from and reads. None: the default setting (`fit`, `inspect`), or the one a bundle was fitted with (`predict`)."""
+
+    ocr_max_side: int | None = Field(default=None, ge=32, le=100_000, json_schema_extra=LEARNS)  # px
+    ocr_max_pages: int | None = Field(default=None, ge=1, le=100_000, json_schema_extra=LEARNS)
+    ocr_orientation: bool | None = Field(default=None, json_schema_extra=LEARNS)  # turn pages upright
+
+    def ocr_settings(self) -> dict[str, Any]:
+        """These options as `OcrSettings.from_options` keywords (None: not given)."""
+        return {"max_side": self.ocr_max_side, "max_pages": self.ocr_max_pages, "orientation": self.ocr_orientation}
+
+
+class FitConfig(DataOptions, RunOptions, EngineOptions, TrackOptions, StrategyOptions, OcrOptions):
     """Everything `fit` needs; recorded in the bundle manifest so a run can be repeated."""
 
     strategy: str = Field(default="linear", json_schema_extra=LEARNS)
@@ -171,7 +199,7 @@ class PromoteGate(_Options):
     allow_training_data: bool = False  # compare on the candidate's own training data
 
 
-class PredictConfig(RunOptions):
+class PredictConfig(RunOptions, OcrOptions):
     """Options of `predict`."""
 
     text_column: str | None = None
@@ -259,6 +287,21 @@ def duration_value(value: Any) -> Any:
         return parse_duration(value)
     except UsageError as err:
         raise ValueError(err.expected) from None
+
+
+def check_prompt_template(template: str) -> None:
+    """ValueError unless `template` has exactly one `{}` (where the label goes) and no other format field."""
+    import string
+
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError:  # a lone brace
+        fields = ["?"]
+    if fields != [""]:
+        raise ValueError(
+            f'a prompt template with "{{}}" exactly once, where the label goes, e.g. "a photo of a {{}}." '
+            f"(write a literal brace as {{{{ or }}}}); got {template!r}"
+        )
 
 
 def kind_of(value: object) -> str:

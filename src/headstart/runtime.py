@@ -129,7 +129,9 @@ def export_onnx(module: nn.Module, backbone: Backbone, path: Path, output: str, 
     level = torch_onnx_log.level
     torch_onnx_log.setLevel(logging.ERROR)  # e.g. "torchvision is not installed" notices
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        # no_grad: with trainable parameters (a fine-tuned top) torch.export keeps autograd views whose strides
+        # BEiT's attention reshape cannot be decomposed from; inference needs no gradients anyway
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             warnings.simplefilter("ignore")
             if backbone.onnx_exporter == "dynamo":
                 _export_dynamo(module, backbone, names, args, axes, path, output)

@@ -325,3 +325,14 @@ def test_results_and_the_predictor_print_short_summaries(
         f"<Predictor {str(image_fit.bundle)!r}: classification, image, labels [blue, green, red], "
         "backbone test-cnn, strategy linear>"
     )
+
+
+def test_prompt_templates_are_checked_when_fit_is_called(images: Path, tmp_path: Path) -> None:
+    """One template may be a plain string; each needs "{}" once (where the label goes), else a UsageError."""
+    from headstart.config import FitConfig, validated
+
+    assert validated(FitConfig, prompt_templates="a photo of a {}.").prompt_templates == ["a photo of a {}."]
+    with pytest.raises(UsageError, match="invalid value for prompt_templates") as err:
+        headstart.fit(images, backbone="test-cnn", prompt_templates=["a photo"], out=str(tmp_path / "m"))
+    assert 'e.g. "a photo of a {}."' in (err.value.expected or "") and "prompt_templates=" in (err.value.fix or "")
+    assert not (tmp_path / "m").exists()

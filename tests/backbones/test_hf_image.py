@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -170,42 +171,57 @@ def _fit_linear_and_partial(
     return linear, partial
 
 
-@pytest.mark.parametrize("family", ["vit", "convnext", "swin"])
+# stages trained by the partial fit: BEiT's last two are a layer with its relative position bias, then the norm
+TRAINABLE = {"beit": 2, "efficientnet": 2}
+
+
+@pytest.mark.parametrize("family", ["vit", "dinov2", "convnext", "swin", "beit", "efficientnet", "clip"])
 def test_fit_partial_rank_export_and_serve(
     family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
 ) -> None:
     name = f"hf:{folders[family]}"
-    linear, partial = _fit_linear_and_partial(name, family, flowers, tmp_path, trainable=1, epochs=2)
+    trainable = TRAINABLE.get(family, 1)
+    linear, partial = _fit_linear_and_partial(name, family, flowers, tmp_path, trainable=trainable, epochs=2)
 
     ranked = api.rank(str(flowers), backbones=[name], cuts="all", progress=False)
     assert {row.stage for row in ranked.rows} == set(STAGES[family])
 
     exported = api.export(partial.bundle, out=tmp_path / "model.onnx")
     assert exported.max_abs_diff <= 1e-3
-    predictor = headstart.load(partial.bundle)
     picture = sorted((flowers / "red").iterdir())[0]
+    for bundle in (linear.bundle, partial.bundle):  # each bundle rebuilds its backbone by name, offline
+        predictor = headstart.load(bundle)
+        assert predictor.backbone.name == name and predictor.predict([str(picture)])[0] in {"red", "green", "blue"}
     if family == "vit":  # a pooling override is part of the name: the bundle rebuilds it, offline
         mean = headstart.fit(
             str(flowers), backbone=f"{name}#pool=mean", out=str(tmp_path / "mean"), progress=False
         ).bundle
         assert headstart.load(mean).backbone.pooling == "mean"
-    with TestClient(create_app(linear.bundle)) as client:
+    with TestClient(create_app(partial.bundle)) as client:
         answer = client.post("/v1/predict", files=[("files", (picture.name, picture.read_bytes(), "image/png"))])
     assert answer.status_code == 200, answer.text
-    assert predictor.predict([str(picture)])[0] in {"red", "green", "blue"}
+    assert answer.json()["predictions"][0]["label"] in {"red", "green", "blue"}
 
 
-@pytest.mark.parametrize("family", ["beit", "efficientnet"])
-def test_linear_and_partial_fits_round_trip(
-    family: str, folders: dict[str, Path], flowers: Path, tmp_path: Path
-) -> None:
-    name = f"hf:{folders[family]}"
-    # BEiT's last two stages: a layer with its relative position bias, then the norm
-    linear, partial = _fit_linear_and_partial(name, family, flowers, tmp_path, trainable=2, epochs=1)
-    picture = str(sorted((flowers / "red").iterdir())[0])
-    for bundle in (linear.bundle, partial.bundle):
-        predictor = headstart.load(bundle)
-        assert predictor.backbone.name == name and predictor.predict([picture])[0] in {"red", "green", "blue"}
+def test_int8_runs_an_hf_image_bundle_close_to_fp32(folders: dict[str, Path], flowers: Path, tmp_path: Path) -> None:
+    """--precision int8 (dynamic quantization, parity-checked) on an hf: ViT: served quantized, close to fp32."""
+    bundle = headstart.fit(str(flowers), backbone=f"hf:{folders['vit']}", out=str(tmp_path / "m"), progress=False)
+    pictures = [str(p) for colour in ("red", "green", "blue") for p in sorted((flowers / colour).iterdir())[:2]]
+    fp32 = headstart.load(bundle.bundle)
+    want = fp32.predict_proba(pictures)
+    int8 = headstart.load(bundle.bundle)
+    int8.configure(precision="int8")
+    got = int8.predict_proba(pictures)
+    runner = int8.model.frozen_runner  # type: ignore[attr-defined]
+    assert runner is not None and runner.running_precision == "int8" and runner.degraded is None
+    assert runner.onnx_path.name.endswith("-int8.onnx")
+    assert 0 < float(np.abs(got - want).max()) < 0.05  # quantized (not bit-identical), yet close
+    with TestClient(create_app(bundle.bundle, precision="int8")) as client:
+        picture = Path(pictures[0])
+        answer = client.post("/v1/predict", files=[("files", (picture.name, picture.read_bytes(), "image/png"))])
+        card = client.get("/v1/model").json()
+    assert answer.status_code == 200 and answer.json()["model"].endswith("(int8)")
+    assert card["limits"]["precision"] == "int8"
 
 
 def test_an_uncached_hub_id_fails_at_once_when_downloads_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,6 +236,42 @@ def test_an_uncached_hub_id_fails_at_once_when_downloads_are_off(monkeypatch: py
     with pytest.raises(BackboneError, match="not in the local cache") as err:
         get_backbone("hf:someone/not-a-cached-model")
     assert "HEADSTART_ALLOW_DOWNLOAD=1" in (err.value.fix or "") and err.value.exit_code == 4
+
+
+@pytest.mark.parametrize("hub", ["closed port", "silent server"])
+def test_an_unreachable_hub_fails_within_seconds_when_downloads_are_allowed(hub: str, tmp_path: Path) -> None:
+    """HEADSTART_ALLOW_DOWNLOAD=1 without network: the clear error within seconds, not after the hub client's
+    ~25 s of retries. The hub is a local port nobody listens on, or a server that accepts and never answers."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if hub == "closed port":
+        server.close()
+    else:
+        server.listen(8)
+    env = {**os.environ, "HEADSTART_ALLOW_DOWNLOAD": "1", "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+           "HF_HOME": str(tmp_path / "hf"), "HF_HUB_ETAG_TIMEOUT": "1", "HF_HUB_OFFLINE": "0"}  # fmt: skip
+    code = (
+        "from headstart.backbones import get_backbone\n"
+        "from headstart.errors import BackboneError\n"
+        "try:\n    get_backbone('hf:someone/not-a-cached-model')\n"
+        "except BackboneError as err:\n    print(err.exit_code, err)\n"
+    )
+    started = time.perf_counter()
+    try:
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        server.close()
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("4 cannot download hf:someone/not-a-cached-model"), done.stdout
+    assert "pass hf:<local folder>" in done.stdout and "Retrying" not in done.stderr
+    assert seconds < 12, f"{seconds:.1f} s"  # ~1 s measured (the process start included); the retries took ~25 s
 
 
 def test_hub_ids_are_read_from_the_cache_only_unless_downloads_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,6 +110,19 @@ def test_int8_and_tracking_records_reproduce_the_committed_figures(folder: Path)
     assert _written(folder, "tracking-overhead")["status"] == _committed("tracking-overhead")["status"] == "met"
 
 
+def test_hf_int8_and_text_prior_records_reproduce_the_committed_figures(folder: Path) -> None:
+    goals.record_hf_int8(_raw("hf-int8.json"), RESULTS / "hf-int8.json")
+    goals.record_text_prior(_raw("text-prior.json"), RESULTS / "text-prior.json")
+    for goal in ("hf-int8", "text-prior"):
+        written, committed = _written(folder, goal), _committed(goal)
+        assert (written["status"], written["figure"], written["table"]) == (
+            committed["status"], committed["figure"], committed["table"],
+        )  # fmt: skip
+    faster = _raw("hf-int8.json") | {"int8_vs_eager": 2.9}
+    goals.record_hf_int8(faster, RESULTS / "hf-int8.json")
+    assert _written(folder, "hf-int8")["status"] in ("partly met", "not met")
+
+
 def test_tracking_over_ten_percent_is_not_met(folder: Path) -> None:
     payload = _raw("tracking.json") | {"overhead_seconds_median": 0.5, "untracked_fit_seconds_median": 2.0}
     goals.record_tracking(payload, RESULTS / "tracking.json")

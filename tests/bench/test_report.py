@@ -94,6 +94,23 @@ def test_sections_show_fewer_rows_when_that_keeps_the_file_within_its_line_budge
     assert "The table shows 2 of 5 rows" in tight
 
 
+def test_past_one_row_a_section_drops_its_table_references_first_and_goals_not_met_last(tmp_path: Path) -> None:
+    table = {"columns": ["n"], "rows": [[f"row of {n}"] for n in ("open", "done", "ref")]}
+    rows = {"open": [["row of open"]], "done": [["row of done"]], "ref": [["row of ref"]]}
+    results = [
+        _result(goal, status, table=table | {"rows": rows[goal]})
+        for goal, status in (("open", "not met"), ("done", "met"), ("ref", "reference"))
+    ]
+    folder = _write(tmp_path, *results)
+    one_row = report.render(report.load_results(folder))
+    assert all(f"| row of {goal} |" in one_row for goal in rows)
+    budget = one_row.count("\n") - 3  # one table (header, rule, row) too many
+    tight = report.render(report.load_results(folder), max_lines=budget)
+    assert tight.count("\n") <= budget
+    assert "| row of ref |" not in tight and "| row of done |" in tight and "| row of open |" in tight
+    assert "Its table (1 row): `bench/results/latest/ref.json`" in tight
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

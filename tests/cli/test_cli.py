@@ -304,3 +304,19 @@ def test_predict_and_evaluate_give_a_model_the_other_modality_with_one_exit_code
 ) -> None:
     assert run("predict", str(image_bundle), str(text_csv), code=3)["error"] == "DataError"
     assert run("evaluate", str(image_bundle), str(text_csv), code=3)["error"] == "ModalityMismatchError"
+
+
+def test_prompt_templates_are_repeatable_flags_recorded_in_the_manifest(image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    doc = run("fit", str(image_folder), "-b", "test-cnn", "--prompt-template", "a photo of a {}.",
+              "--prompt-template", "a {} in the wild", "--out", str(out))  # fmt: skip
+    config = json.loads((out / "manifest.json").read_text())["config"]
+    assert config["prompt_templates"] == ["a photo of a {}.", "a {} in the wild"]
+    assert any(n.startswith("linear: --prompt-template is used only by the text prior") for n in doc["notes"])
+
+
+def test_a_prompt_template_without_its_placeholder_is_a_usage_error(image_folder: Path, tmp_path: Path) -> None:
+    for bad in ("a photo of a cat", "{} and {}", "a {label}"):
+        doc = run("fit", str(image_folder), "--prompt-template", bad, "--out", str(tmp_path / "m"), code=2)
+        assert doc["message"].startswith("invalid value for prompt_templates") and repr(bad) in doc["expected"]
+        assert '"{}" exactly once' in doc["expected"] and "--prompt-templates" in doc["fix"]

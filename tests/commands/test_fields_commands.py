@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from typer.testing import CliRunner
 import headstart
 from headstart import api
 from headstart.cli.main import app
+from headstart.data.documents import OcrLine
+from headstart.data.hashing import image_sha256
+from headstart.ocr import DocumentLines, OcrSettings, OcrStore
 from headstart.errors import PromotionRefused, UsageError
 from tests.fields_data import FIELDS, receipt, fields_extractors, write_receipts
 
@@ -199,13 +203,62 @@ def test_promote_gates_on_entity_f1_field_by_field(bundles: dict[str, Path], hel
         api.promote(bundles["rules"], over=bundles["linear"], on=held_out, metric="accuracy", progress=False)
 
 
-def test_expand_and_export_refuse_fields_bundles_clearly(
+def test_expand_refuses_fields_bundles_and_export_refuses_an_extractor_without_a_tagger(
     bundles: dict[str, Path], held_out: Path, tmp_path: Path
 ) -> None:
-    for args in (
-        ["expand", str(bundles["rules"]), str(held_out), "--out", str(tmp_path / "grown")],
-        ["export", str(bundles["rules"]), "--out", str(tmp_path / "exported")],
-    ):
-        result = CliRunner().invoke(app, args)
-        assert result.exit_code == 2 and "does not support fields" in result.output, (args, result.output)
-        assert "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["expand", str(bundles["rules"]), str(held_out), "--out", str(tmp_path / "g")])
+    assert result.exit_code == 2 and "does not support fields" in result.output, result.output
+    # export is supported (tests/commands/test_fields_export.py), but these extractors have no line tagger
+    result = CliRunner().invoke(app, ["export", str(bundles["rules"]), "--out", str(tmp_path / "exported")])
+    assert result.exit_code == 2 and "no learned part to export" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "exported").exists()
+
+
+def test_the_ocr_options_are_kept_in_the_bundle_and_predict_reads_as_fitted_unless_told(
+    receipts: Path, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "m"
+    args = ["fit", str(receipts), "--strategy", "rules", "--out", str(bundle), "--json"]
+    result = CliRunner().invoke(app, [*args, "--ocr-max-side", "1000", "--no-ocr-orientation"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["strategy"]["ocr"]["max_side"] == 1000 and manifest["strategy"]["ocr"]["orientation"] is False
+    assert manifest["config"]["ocr_max_side"] == 1000 and manifest["config"]["ocr_max_pages"] is None
+
+    docs = tmp_path / "new"
+    (docs / "box").mkdir(parents=True)
+    scan, blank = docs / "scan.png", docs / "blank.png"
+    Image.new("RGB", (64, 48), (250, 250, 240)).save(scan)  # no lines given: OCR reads it (cached here)
+    Image.new("RGB", (64, 48), "white").save(blank)
+    (docs / "box" / "blank.csv").write_text("")  # a page without any text line
+    lines, fields = receipt(200)
+    rows = [OcrLine(t, (10, y, 200, y, 200, y + 16, 10, y + 16)) for y, t in zip(range(10, 999, 20), lines)]
+    fitted = OcrSettings(max_side=1000, orientation=False)
+    OcrStore().put(image_sha256(scan), fitted, DocumentLines(rows, "ocr", ["no text found on page 2"]))
+    OcrStore().put(image_sha256(scan), replace(fitted, max_side=900), DocumentLines(rows, "ocr", []))
+
+    predicted = api.predict(bundle, [str(scan), str(blank)], progress=False)  # the bundle's settings: cached
+    assert [p.id for p in predicted.predictions] == [str(scan)]
+    assert {name: found["value"] for name, found in (predicted.predictions[0].fields or {}).items()} == fields
+    blank_reason = "no text found in the document (blank pages?)"
+    assert [(s.id, s.reason) for s in predicted.skipped] == [(str(blank), blank_reason)]
+    assert predicted.notes == [f"{scan}: no text found on page 2"] == predicted.to_dict()["notes"]
+
+    changed = api.predict(bundle, [str(scan)], ocr_max_side=900, ocr_orientation=False, progress=False)
+    assert changed.notes == [
+        "OCR settings differ from the model's: max_side=900 (fitted with 1000); lines may be read unlike at fit time"
+    ]
+    result = CliRunner().invoke(app, ["predict", str(bundle), str(scan), str(blank), "--ocr-max-side", "900"])
+    assert result.exit_code == 0, result.output
+    assert "skipped" in result.output and "note: OCR settings differ from the model's: max_side=900" in result.output
+
+
+def test_ocr_options_are_noted_as_ignored_outside_documents(receipts: Path, tmp_path: Path) -> None:
+    from headstart.strategies import get_strategy
+    from headstart.strategies.options import unused_options
+
+    ocr = {"ocr_max_side", "ocr_max_pages", "ocr_orientation"}
+    assert ocr <= unused_options(get_strategy("linear"), "classification")
+    assert not {"ocr_max_side", "C"} & unused_options(get_strategy("fields-baseline"), "fields", "document")
+    rules = api.fit(receipts, strategy="rules", ocr_max_pages=3, out=str(tmp_path / "r"), progress=False)
+    assert not any("ocr_max_pages" in note for note in rules.notes)

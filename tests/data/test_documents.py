@@ -130,7 +130,7 @@ def test_a_long_pdf_is_counted_whole_and_read_up_to_the_page_limit(tmp_path: Pat
     assert check_document(pdf) == 200
     assert len(read_pages(pdf)) == MAX_PDF_PAGES and len(read_pages(pdf, max_pages=3)) == 3
     assert page_limit_note(200, MAX_PDF_PAGES) == (
-        f"200 pages: read the first {MAX_PDF_PAGES} (raise the OCR max_pages setting to read more)"
+        f"200 pages: read the first {MAX_PDF_PAGES} (raise --ocr-max-pages to read more)"
     )
     assert page_limit_note(MAX_PDF_PAGES, MAX_PDF_PAGES) is None
 

@@ -47,7 +47,7 @@ def test_a_200_page_pdf_is_read_up_to_the_page_limit_with_a_note_and_the_limit_i
     pdf, store = long_pdf(tmp_path / "long.pdf", pages=200), OcrStore(tmp_path / "ocr")
     read = read_document_lines(pdf, OcrSettings(), store=store)
     assert read.source == "ocr" and calls == list(range(MAX_PDF_PAGES)) and len(read.lines) == MAX_PDF_PAGES
-    assert read.notes == [f"200 pages: read the first {MAX_PDF_PAGES} (raise the OCR max_pages setting to read more)"]
+    assert read.notes == [f"200 pages: read the first {MAX_PDF_PAGES} (raise --ocr-max-pages to read more)"]
     again = read_document_lines(pdf, OcrSettings(), store=store)
     assert again.source == "cache" and again.notes == read.notes and again.lines == read.lines  # notes are cached
     calls.clear()

@@ -15,7 +15,7 @@ from PIL import Image
 from headstart import api
 from headstart.data.documents import OcrLine
 from headstart.data.hashing import image_sha256
-from headstart.ocr import ReadLines
+from headstart.ocr import OcrSettings, ReadLines
 from headstart.server import create_app
 from headstart.strategies.fields import strategy as fields_strategy
 from tests.fields_data import fields_extractors, receipt, write_receipts
@@ -28,6 +28,7 @@ def extractors() -> Iterator[None]:
 
 
 LINES: dict[str, list[OcrLine]] = {}  # the lines of each upload, by its bytes' sha256
+SETTINGS: list[OcrSettings | None] = []  # the OCR settings of each read
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +36,7 @@ def known_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fields model reads the lines of `LINES` (a document it does not know there has none)."""
 
     def read(paths, ids, settings=None, **_):  # type: ignore[no-untyped-def]
+        SETTINGS.append(settings)
         found = [LINES.get(image_sha256(path)) for path in paths]
         return ReadLines(found, [], {"cache": sum(lines is not None for lines in found)})
 
@@ -106,3 +108,18 @@ def test_the_try_it_page_knows_fields_models_metrics_and_draws_their_boxes(field
     assert {"entity_f1", "entity_precision", "entity_recall"} <= set(card["metrics"]["test"])
     assert all(f'"{key}"' in script for key in ("entity_f1", "entity_precision", "entity_recall"))
     assert "fields: {" in script and 'id="page-boxes"' in page and "application/pdf" in script
+
+
+def test_uploads_are_read_with_the_bundles_ocr_settings_unless_the_service_is_told(
+    fields_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = [("files", ("first.png", _cached_upload(tmp_path, 5), "image/png"))]
+    for options, max_side in (({}, OcrSettings().max_side), ({"ocr_max_side": 900, "ocr_orientation": False}, 900)):
+        SETTINGS.clear()
+        with TestClient(create_app(fields_bundle, **options)) as client:
+            response = client.post("/v1/predict", files=files)
+        assert response.status_code == 200, response.text
+        assert SETTINGS and all(s is not None and s.max_side == max_side for s in SETTINGS), options
+    assert SETTINGS[-1] is not None and SETTINGS[-1].orientation is False
+    fitted = OcrSettings().max_side
+    assert f"OCR settings differ from the model's: max_side=900 (fitted with {fitted})" in caplog.text

@@ -47,7 +47,7 @@ def test_resume_identity_ignores_run_options_and_follows_learned_ones() -> None:
 
 def test_fit_and_study_share_the_strategy_options_and_their_defaults() -> None:
     shared = set(StrategyOptions.model_fields)
-    assert len(shared) == 11 and shared <= set(FitConfig.model_fields) and shared <= set(StudyConfig.model_fields)
+    assert len(shared) == 12 and shared <= set(FitConfig.model_fields) and shared <= set(StudyConfig.model_fields)
     for name in shared:
         assert FitConfig.model_fields[name].default == StudyConfig.model_fields[name].default
 
@@ -68,7 +68,8 @@ def test_unused_options_follow_the_declarations() -> None:
     assert {"max_epochs", "resume", "augment"} <= unused_options(get_strategy("linear"), "classification")
     contrastive = unused_options(get_strategy("contrastive"), "classification", "text")
     assert {"patience", "lr_ratio", "views", "augment"} <= contrastive and "max_epochs" not in contrastive
-    assert unused_options(get_strategy("auto"), "classification") == {"loss"}  # anything it may hand on
+    ocr = {"ocr_max_side", "ocr_max_pages", "ocr_orientation"}  # the fields strategies', which auto never picks
+    assert unused_options(get_strategy("auto"), "classification") == {"loss", *ocr}  # anything it may hand on
     params = applicable_params(FitConfig(strategy="full"), get_strategy("full"), "regression")
     assert "loss" in params and "head" not in params and "progress" not in params
 
@@ -77,6 +78,22 @@ def test_auto_is_judged_by_what_it_chose_but_not_for_what_it_read_to_choose() ->
     config = FitConfig(strategy="auto", max_epochs=3, time_budget=60, candidates=["a"])
     notes = ignored_option_notes(config, get_strategy("auto"), {"name": "linear"}, "text", "classification")
     assert len(notes) == 1 and notes[0].startswith("max_epochs=3 applies only to the gradient strategies")
+
+
+def test_on_documents_the_notes_name_only_the_strategies_that_run_on_documents() -> None:
+    """`linear` on documents is `fields-linear`, which reads C but no --head: --head is read by no strategy there."""
+    config = FitConfig(strategy="linear", head="svm", max_epochs=3, C=0.5)
+    tagger = ignored_option_notes(config, get_strategy("linear"), {"name": "fields-linear"}, "document", "fields")
+    assert tagger == [
+        "head='svm' applies to no strategy on fields data; ignored by linear",
+        "max_epochs=3 applies to no strategy on fields data; ignored by linear",
+    ]  # C reaches the tagger: no note
+    rules = ignored_option_notes(config.model_copy(update={"strategy": "rules"}), get_strategy("rules"),
+                                 {"name": "rules"}, "document", "fields")  # fmt: skip
+    assert "C=0.5 applies only to linear and baseline; ignored by rules" in rules  # the line taggers, by their names
+    images = ignored_option_notes(config.model_copy(update={"strategy": "full"}), get_strategy("full"),
+                                  {"name": "full"}, "image", "regression")  # fmt: skip
+    assert "head='svm' applies only to linear and baseline; ignored by full" in images
 
 
 def test_checkpointing_and_expansion_are_declared() -> None:

@@ -93,6 +93,32 @@ def test_labels_are_matched_to_pictures_through_the_text_tower(
     assert predictor.predict(pictures) == ["yellow", "yellow"]
 
 
+def test_prompt_templates_are_an_option_recorded_with_the_prompts(
+    clip_folder: Path, colours: Path, tmp_path: Path
+) -> None:
+    """--prompt-template replaces the default templates in zero-shot and in linear's text prior."""
+    mine = ["a picture of a {}.", "an image of an {}."]
+    result = headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="zero-shot", prompt_templates=mine,
+        out=str(tmp_path / "zs"), progress=False,
+    )  # fmt: skip
+    manifest = json.loads((Path(result.bundle) / "manifest.json").read_text())
+    assert manifest["strategy"]["prompt_templates"] == mine and manifest["config"]["prompt_templates"] == mine
+    assert manifest["strategy"]["prompts"]["blue"] == ["a picture of a blue.", "an image of an blue."]
+    assert result.metrics["accuracy"] == 1.0
+    default = headstart.load(headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="zero-shot", out=str(tmp_path / "d"), progress=False
+    ).bundle)  # fmt: skip
+    picture = [sorted(str(p) for p in (colours / "red").iterdir())[0]]
+    assert not np.allclose(headstart.load(result.bundle).predict_proba(picture), default.predict_proba(picture))
+    linear = headstart.fit(
+        str(colours), backbone=f"hf:{clip_folder}", strategy="linear", labels_per_class=1, prompt_templates=mine[0],
+        out=str(tmp_path / "lin"), progress=False,
+    )  # fmt: skip
+    prior = json.loads((Path(linear.bundle) / "manifest.json").read_text())["strategy"]["text_prior"]
+    assert prior["prompt_templates"] == mine[:1] and prior["prompts"]["red"] == ["a picture of a red."]
+
+
 def test_a_permuted_label_text_moves_the_prediction(clip_folder: Path, colours: Path, tmp_path: Path) -> None:
     """Descriptions are embedded as written: calling the red pictures 'blue' makes them predicted as that label."""
     described = tmp_path / "descriptions.json"
@@ -130,9 +156,39 @@ def test_linear_at_one_label_per_class_adds_the_label_prompts_as_examples(
         out=str(tmp_path / "lin"), progress=False,
     )  # fmt: skip
     strategy = json.loads((Path(result.bundle) / "manifest.json").read_text())["strategy"]
-    assert sorted(strategy["text_prior"]["prompts"]) == sorted(COLOURS)
-    assert any("text prior" in note for note in result.notes)
+    assert sorted(strategy["text_prior"]["prompts"]) == sorted(COLOURS) and strategy["text_prior"]["used"]
+    assert any("added as one training example per class (text prior" in note for note in result.notes)
     assert result.metrics["accuracy"] == 1.0
+
+
+def test_the_text_prior_is_left_out_when_the_prompts_do_not_match_the_labelled_pictures(
+    colours: Path, tmp_path: Path
+) -> None:
+    """An unaligned text tower's prompts classify the labelled pictures no better than chance: no prior, a note."""
+    raw = save_tiny_clip(tmp_path / "raw")  # towers never trained together
+    result = headstart.fit(
+        str(colours), backbone=f"hf:{raw}", strategy="linear", labels_per_class=1, out=str(tmp_path / "lin"),
+        progress=False,
+    )  # fmt: skip
+    prior = json.loads((Path(result.bundle) / "manifest.json").read_text())["strategy"]["text_prior"]
+    assert prior["used"] is False and prior["p_value"] >= 0.1
+    assert any(note.startswith("linear: text prior not used: the label prompts classify") for note in result.notes)
+
+
+def test_the_prior_is_used_only_when_the_prompts_classify_the_labelled_items_better_than_chance(
+    clip_folder: Path,
+) -> None:
+    from headstart.strategies.text_prior import text_prior
+
+    backbone = get_backbone(f"hf:{clip_folder}")
+    colours = np.array(sorted(COLOURS))
+    rows = text_prior(backbone, np.ones((4, backbone.feature_dim)), colours)
+    assert rows is not None
+    matching = text_prior(backbone, rows.rows, colours)  # each labelled item is its own prompt: 4 of 4 right
+    assert matching is not None and matching.correct == 4 and matching.aligned
+    shuffled = text_prior(backbone, rows.rows[[1, 2, 3, 0]], colours)  # every item looks like another colour
+    assert shuffled is not None and shuffled.correct == 0 and not shuffled.aligned
+    assert shuffled.p_value == pytest.approx(1.0) and matching.p_value == pytest.approx(0.25**4)
 
 
 def test_the_text_prior_rows_are_the_zero_shot_classifier(clip_folder: Path) -> None:

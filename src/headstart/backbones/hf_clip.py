@@ -19,7 +19,7 @@ import torch
 from headstart.backbones.hf_source import HfSource
 from headstart.errors import BackboneError
 
-PROMPT_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.")
+PROMPT_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image of a {}.")  # --prompt-template's default
 
 
 class TextEncoder:
@@ -66,6 +66,12 @@ class TextEncoder:
             "padding": self.padding,
             "temperature": self.temperature,
         }
+
+
+def prompt_templates(given: Sequence[str] | None) -> tuple[str, ...]:
+    """The templates a fit uses: the user's (`--prompt-template`, checked by `config.check_prompt_template`), else
+    `PROMPT_TEMPLATES`."""
+    return tuple(given) if given else PROMPT_TEMPLATES
 
 
 def label_prompts(text: str, templates: Sequence[str] = PROMPT_TEMPLATES, *, is_description: bool = False) -> list[str]:

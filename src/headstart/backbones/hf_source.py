@@ -1,7 +1,8 @@
 """Where an `hf:` backbone comes from (a local folder or a hub id), what it reads, and the offline rule.
 
 A hub id is read from the local Hugging Face cache only (`local_files_only`): nothing is downloaded unless
-`HEADSTART_ALLOW_DOWNLOAD=1`, so an offline machine gets a clear error at once instead of a hang. The kind of
+`HEADSTART_ALLOW_DOWNLOAD=1`, so an offline machine gets a clear error at once instead of a hang; with downloads
+allowed, one probe without retries (`probe_hub`) finds an unreachable hub within seconds. The kind of
 model (`text`, `image`, or `image-text` for dual encoders such as CLIP) comes from its `config.json`, read
 without importing torch or transformers.
 """
@@ -18,6 +19,7 @@ from typing import Any
 from headstart.errors import BackboneError
 
 ALLOW_DOWNLOAD = "HEADSTART_ALLOW_DOWNLOAD"  # =1: hub ids may be downloaded (the same switch as bundle loading)
+PROBE_SECONDS = 5.0  # the most an allowed download waits for the hub to answer before the clear error
 
 
 class HfKind(StrEnum):
@@ -130,6 +132,7 @@ def _hub_config(repo_id: str) -> Path:
             fix=f"download it on purpose: set {ALLOW_DOWNLOAD}=1 (needs network), or pass hf:<local folder>",
         )
     try:
+        probe_hub(repo_id)
         return Path(hf_hub_download(repo_id, "config.json"))
     except Exception as exc:  # network, auth or missing repo: the hub client raises many types
         raise BackboneError(
@@ -137,6 +140,26 @@ def _hub_config(repo_id: str) -> Path:
             expected="a reachable hub id (network, spelling, access rights)",
             fix="check the id and the network, or pass hf:<local folder>",
         ) from None
+
+
+def probe_hub(repo_id: str) -> None:
+    """One HEAD request for the model's config.json, without retries and within `probe_seconds()`.
+
+    `hf_hub_download` retries a failed connection with backoff (5 times, about 25 s) before giving up; this
+    probe makes an unreachable hub (no network, a firewall, a wrong HF_ENDPOINT) or a missing repo fail at once.
+    Raises what the hub client raises (a network error, RepositoryNotFoundError...)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=probe_seconds(), retry_on_errors=False)
+
+
+def probe_seconds() -> float:
+    """How long the probe waits for the hub: $HF_HUB_ETAG_TIMEOUT when set (the hub client's own setting for
+    metadata requests), else `PROBE_SECONDS`."""
+    try:
+        return float(os.environ.get("HF_HUB_ETAG_TIMEOUT") or PROBE_SECONDS)
+    except ValueError:
+        return PROBE_SECONDS
 
 
 def hf_kind(config: dict[str, Any]) -> HfKind:

@@ -12,6 +12,9 @@ from headstart.cli.options import (
     EngineName,
     Json,
     LabelColumn,
+    OcrMaxPages,
+    OcrMaxSide,
+    OcrOrientation,
     OnBad,
     RayAddress,
     Separator,
@@ -75,6 +78,16 @@ def fit(
         str | None,
         typer.Option("--label-descriptions", help="zero-shot: YAML/JSON file {label: description} to match on."),
     ] = default(FitConfig, "label_descriptions"),
+    prompt_templates: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--prompt-template",
+            "--prompt-templates",
+            help='Image-text backbones (CLIP, SigLIP): a template each label is put into, "{}" once where it goes, '
+            'e.g. "a photo of a {}." (repeat for several; their embeddings are averaged). Used by zero-shot and '
+            "linear's text prior; default: three photo templates.",
+        ),
+    ] = default(FitConfig, "prompt_templates"),
     text_column: TextColumn = default(FitConfig, "text_column"),
     label_column: LabelColumn = default(FitConfig, "label_column"),
     task: Task = default(FitConfig, "task"),
@@ -117,6 +130,9 @@ def fit(
         typer.Option("--backbones", help="auto: comma-separated candidate backbones (default: installed ones)."),
     ] = None,
     track: Track = default(FitConfig, "track"),
+    ocr_max_side: OcrMaxSide = default(FitConfig, "ocr_max_side"),
+    ocr_max_pages: OcrMaxPages = default(FitConfig, "ocr_max_pages"),
+    ocr_orientation: OcrOrientation = default(FitConfig, "ocr_orientation"),
     memory: Annotated[
         int | None,
         typer.Option(
@@ -150,6 +166,7 @@ def fit(
             out=out,
             text_backbone=text_backbone,
             label_descriptions=label_descriptions,
+            prompt_templates=prompt_templates,
             max_epochs=max_epochs,
             lr=lr,
             lr_ratio=lr_ratio,
@@ -168,6 +185,9 @@ def fit(
             target=target,
             separator=separator,
             loss=loss,
+            ocr_max_side=ocr_max_side,
+            ocr_max_pages=ocr_max_pages,
+            ocr_orientation=ocr_orientation,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
             **engine_options(engine, ray_address),
         )

@@ -8,9 +8,20 @@ import typer
 from rich.table import Table
 
 from headstart.cli.lazy import api
-from headstart.cli.options import Json, LabelColumn, Separator, Target, Task, TextColumn, default
+from headstart.cli.options import (
+    Json,
+    LabelColumn,
+    OcrMaxPages,
+    OcrMaxSide,
+    OcrOrientation,
+    Separator,
+    Target,
+    Task,
+    TextColumn,
+    default,
+)
 from headstart.cli.output import command_errors, console, print_json, print_notes
-from headstart.config import DataOptions
+from headstart.config import DataOptions, OcrOptions
 
 
 def inspect(
@@ -27,6 +38,9 @@ def inspect(
         typer.Option("--quick", help="Images: read headers only (faster; misses truncated files that `fit` skips)."),
     ] = False,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Documents: CPU threads for OCR.")] = 2,
+    ocr_max_side: OcrMaxSide = default(OcrOptions, "ocr_max_side"),
+    ocr_max_pages: OcrMaxPages = default(OcrOptions, "ocr_max_pages"),
+    ocr_orientation: OcrOrientation = default(OcrOptions, "ocr_orientation"),
     as_json: Json = False,
 ) -> None:
     """Per-class (or per-tag) counts or the target's spread, unreadable or empty items, duplicates, warnings."""
@@ -43,6 +57,9 @@ def inspect(
             decode=not quick,
             threads=threads,
             progress=not as_json,
+            ocr_max_side=ocr_max_side,
+            ocr_max_pages=ocr_max_pages,
+            ocr_orientation=ocr_orientation,
         )
         doc = report.to_dict()
         if as_json:

@@ -34,6 +34,28 @@ Target = Annotated[
 ]
 Separator = Annotated[str, typer.Option("--separator", help="Multi-label: what separates the tags of a cell.")]
 
+# How OCR reads documents (`headstart.ocr.OcrSettings`); not given: its default on fit and inspect, a bundle's own
+# on predict and serve (so pages are read as at fit time).
+OcrMaxSide = Annotated[
+    int | None,
+    typer.Option(
+        "--ocr-max-side",
+        min=32,
+        help="Documents: shrink pages to this longest side (px) before OCR (predict, serve: default as fitted).",
+    ),
+]
+OcrMaxPages = Annotated[
+    int | None,
+    typer.Option(
+        "--ocr-max-pages", min=1, help="Documents: pages OCR reads per PDF or TIFF (later ones are cut, noted)."
+    ),
+]
+OcrOrientation = Annotated[
+    bool | None,
+    typer.Option(
+        "--ocr-orientation/--no-ocr-orientation", help="Documents: turn pages on their side or upside down upright."
+    ),
+]
 Track = Annotated[bool, typer.Option("--track/--no-track", help="Record the run in MLflow (see `headstart runs`).")]
 EngineName = Annotated[
     str,

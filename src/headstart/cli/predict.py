@@ -8,8 +8,19 @@ import typer
 from rich.table import Table
 
 from headstart.cli.lazy import api
-from headstart.cli.options import BatchSize, Json, OnBad, TextColumn, Threads, default, run_options
-from headstart.cli.output import command_errors, console, fmt, print_json
+from headstart.cli.options import (
+    BatchSize,
+    Json,
+    OcrMaxPages,
+    OcrMaxSide,
+    OcrOrientation,
+    OnBad,
+    TextColumn,
+    Threads,
+    default,
+    run_options,
+)
+from headstart.cli.output import command_errors, console, fmt, print_json, print_notes
 from headstart.config import PredictConfig
 
 
@@ -39,6 +50,9 @@ def predict(
     on_bad: OnBad = default(PredictConfig, "on_bad"),
     threads: Threads = default(PredictConfig, "threads"),
     batch_size: BatchSize = default(PredictConfig, "batch_size"),
+    ocr_max_side: OcrMaxSide = default(PredictConfig, "ocr_max_side"),
+    ocr_max_pages: OcrMaxPages = default(PredictConfig, "ocr_max_pages"),
+    ocr_orientation: OcrOrientation = default(PredictConfig, "ocr_orientation"),
     as_json: Json = False,
 ) -> None:
     """Predict labels for new images or texts."""
@@ -51,6 +65,9 @@ def predict(
             out=out,
             top_k=top_k,
             text_column=text_column,
+            ocr_max_side=ocr_max_side,
+            ocr_max_pages=ocr_max_pages,
+            ocr_orientation=ocr_orientation,
             **run_options(on_bad=on_bad, threads=threads, batch_size=batch_size, as_json=as_json),
         )
         if as_json:
@@ -59,6 +76,7 @@ def predict(
         if result.out:  # the file holds every row: a summary, not a table of thousands
             skipped = f", {len(result.skipped)} skipped (see skipped_reason)" if result.skipped else ""
             console.print(f"wrote {len(result.predictions)} prediction(s) to {result.out}{skipped}", soft_wrap=True)
+            print_notes(result.notes)
             return
         table = Table()
         outputs = get_task(result.task).outputs
@@ -66,6 +84,7 @@ def predict(
             _print_fields(result.predictions, result.outputs)
             for s in result.skipped:
                 console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")
+            print_notes(result.notes)
             return
         columns = {Outputs.VALUE: ("item", "value"), Outputs.TAGS: ("item", "labels", f"top {top_k}")}
         for column in columns.get(outputs, ("item", "label", "probability", f"top {top_k}")):
@@ -81,6 +100,7 @@ def predict(
         console.print(table)
         for s in result.skipped:
             console.print(f"[yellow]skipped[/] {s.id}: {s.reason}")
+        print_notes(result.notes)
 
 
 def _print_fields(predictions: list[Any], names: list[str]) -> None:

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from headstart.cli.options import Threads
+from headstart.cli.options import OcrMaxPages, OcrMaxSide, OcrOrientation, Threads, default
 from headstart.cli.output import command_errors, err_console, print_json
+from headstart.config import OcrOptions
 
 
 def serve(
@@ -35,6 +36,9 @@ def serve(
     ] = 120.0,  # headstart.data.audio.MAX_SECONDS (not imported: the CLI starts without numpy)
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Labels per input unless a request asks.")] = 3,
     threads: Threads = None,
+    ocr_max_side: OcrMaxSide = default(OcrOptions, "ocr_max_side"),
+    ocr_max_pages: OcrMaxPages = default(OcrOptions, "ocr_max_pages"),
+    ocr_orientation: OcrOrientation = default(OcrOptions, "ocr_orientation"),
     precision: Annotated[
         str,
         typer.Option(
@@ -91,4 +95,7 @@ def serve(
             threads=threads,
             precision=precision,
             cors_origins=tuple(cors_origin or ()),
+            ocr_max_side=ocr_max_side,
+            ocr_max_pages=ocr_max_pages,
+            ocr_orientation=ocr_orientation,
         )

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,8 +60,24 @@ class ExportResult:
     size_bytes: int
     exporter: str
     seconds: float
+    folder: Path | None = None  # a model exported as several files (`Model.exports_folder`): their folder
+    files: list[str] = field(default_factory=list)  # relative to `folder`
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # part -> its parity check
 
     def to_dict(self) -> dict[str, Any]:
+        if self.folder is not None:
+            return {
+                "folder": str(self.folder),
+                "files": self.files,
+                "sidecar": str(self.sidecar),
+                "onnx": str(self.onnx),
+                "checks": self.checks,
+                "max_abs_diff": self.max_abs_diff,
+                "n_checked": self.n_checked,
+                "size_bytes": self.size_bytes,
+                "exporter": self.exporter,
+                "seconds": self.seconds,
+            }
         return {
             "onnx": str(self.onnx),
             "sidecar": str(self.sidecar),
@@ -112,6 +128,18 @@ def export_target(out: str | Path, *, force: bool = False) -> Path:
     return path
 
 
+def _is_export_folder(path: Path) -> bool:
+    """Whether a folder holds an earlier folder export (a JSON sidecar whose format is a headstart export's)."""
+    for sidecar in path.glob("*.json"):
+        try:
+            document = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(document, dict) and str(document.get("format", "")).startswith("headstart-"):
+            return True
+    return False
+
+
 def _is_export_sidecar(path: Path) -> bool:
     try:
         sidecar = json.loads(path.read_text(encoding="utf-8"))
@@ -126,6 +154,8 @@ def export(
     """Load the bundle, refuse task kinds ONNX cannot answer, and export it (default `BUNDLE/model.onnx`)."""
     predictor = load_bundle(bundle)
     refuse_task(predictor.task, "`headstart export`")
+    if predictor.model.exports_folder:
+        return export_folder(predictor, Path(bundle) / "export" if out is None else out, format=format, force=force)
     return export_bundle(predictor, Path(bundle) / "model.onnx" if out is None else out, format=format, force=force)
 
 
@@ -165,6 +195,65 @@ def export_bundle(predictor: Predictor, out: str | Path, *, format: str = "onnx"
         size_bytes=out.stat().st_size,
         exporter=backbone.onnx_exporter,
         seconds=time.perf_counter() - started,
+    )
+
+
+def folder_target(out: str | Path, *, force: bool = False) -> Path:
+    """The export folder: new, empty, or an earlier export of the same kind (replaced); anything else only with
+    `force`, so a slip such as `--out ~/data` cannot destroy the user's files."""
+    path = Path(out).resolve()
+    if path.suffix.lower() == ".onnx":
+        raise UsageError(
+            f"--out {str(out)!r} names an ONNX file, but this bundle exports as a folder of files",
+            expected="a folder (the OCR models, the ONNX parts, their sidecar and a card are written in it)",
+            fix=f"pass --out {path.with_suffix('').name}-export",
+        )
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file", expected="a folder", fix="pass another --out")
+    if path.is_dir() and any(path.iterdir()) and not _is_export_folder(path) and not force:
+        raise UsageError(
+            f"{str(path)!r} is a folder with files that is not a headstart export: refusing to replace it",
+            expected="a new or empty folder, or the folder of an earlier `headstart export`",
+            fix="pass another --out, or --force to replace it",
+        )
+    check_writable(path)
+    return path
+
+
+def export_folder(predictor: Predictor, out: str | Path, *, format: str = "onnx", force: bool = False) -> ExportResult:
+    """Export a model that writes a folder of files (`Model.export_folder`), each part parity-checked."""
+    if format not in FORMATS:
+        raise UsageError(
+            f"export format {format!r} is not supported", expected=" or ".join(FORMATS), fix="pass --format onnx"
+        )
+    folder = folder_target(out, force=force)
+    with writing(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    manifest = predictor.manifest
+    info = {
+        "created": manifest.created,
+        "fingerprint": manifest.data.fingerprint,
+        "strategy": manifest.strategy.to_dict(),
+        "metrics": manifest.test_metrics,
+        "headstart_version": __version__,
+    }
+    with writing(folder):
+        written = predictor.model.export_folder(folder, info)
+    checks: dict[str, dict[str, Any]] = written.checks
+    main = "tagger" if "tagger" in checks else next(iter(checks))
+    backbone = predictor.backbone
+    return ExportResult(
+        onnx=folder / f"{main}.onnx",
+        sidecar=written.sidecar,
+        max_abs_diff=float(checks[main]["max_abs_diff"]),
+        n_checked=int(checks[main].get("n_documents", checks[main].get("n_lines", 0))),
+        size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+        exporter="onnx graph" + (f" + {backbone.onnx_exporter} (encoder)" if "encoder" in checks and backbone else ""),
+        seconds=time.perf_counter() - started,
+        folder=folder,
+        files=list(written.files),
+        checks=checks,
     )
 
 

@@ -48,12 +48,14 @@ class PredictResult:
     task: str = "classification"
     out: str | None = None  # the file the predictions were written to (`out=`), if any
     outputs: list[str] = field(default_factory=list)  # the model's output names (classes, tags, fields)
+    notes: list[str] = field(default_factory=list)  # how inputs were read (a document's pages cut, turned upright)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "predictions": [p.to_dict() for p in self.predictions],
             "skipped": [s.to_dict() for s in self.skipped],
+            "notes": list(self.notes),
             **({"out": self.out} if self.out else {}),
         }
 
@@ -89,7 +91,7 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
     predictor = load_bundle(bundle)
     dataset = load_inputs(list(inputs), modality=predictor.modality, text_column=config.text_column)
     check_bundle_modality(predictor, dataset)
-    predictor.configure(threads=config.threads, batch_size=config.batch_size)
+    notes = predictor.configure(threads=config.threads, batch_size=config.batch_size, ocr=config.ocr_settings())
     scored = predictor.predict_dataset(dataset, on_bad=config.on_bad, progress=config.progress)
     predictions = []
     for row, index in enumerate(scored.kept):
@@ -111,7 +113,7 @@ def predict(bundle: str | Path, inputs: Inputs, config: PredictConfig, out: str 
     skipped = [*dataset.skipped, *scored.skipped]
     if not predictions:  # every item passed the loader's header check but none could be decoded
         raise all_skipped_error("no input could be read", skipped)
-    result = PredictResult(predictions=predictions, skipped=skipped, task=predictor.task, outputs=predictor.labels)
+    result = PredictResult(predictions, skipped, predictor.task, outputs=predictor.labels, notes=notes + scored.notes)
     if out is not None:
         result.out = str(write_predictions(result, inputs, out))
     return result

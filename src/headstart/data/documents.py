@@ -204,7 +204,7 @@ def page_limit_note(pages: int, max_pages: int) -> str | None:
     """The note saying a document was read only up to `max_pages` (None when it was read whole)."""
     if pages <= max_pages:
         return None
-    return f"{pages} pages: read the first {max_pages} (raise the OCR max_pages setting to read more)"
+    return f"{pages} pages: read the first {max_pages} (raise --ocr-max-pages to read more)"
 
 
 def read_pages(path: str | Path, max_pages: int = MAX_PDF_PAGES) -> list[Image.Image]:

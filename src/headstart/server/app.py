@@ -83,7 +83,11 @@ class PredictionService:
         self.labels = predictor.labels
         self.modality = predictor.modality
         self.task = predictor.task
-        predictor.configure(threads=config.threads, batch_size=config.max_batch, precision=config.precision)
+        self.notes = predictor.configure(
+            threads=config.threads, batch_size=config.max_batch, precision=config.precision, ocr=config.ocr_settings()
+        )  # a documents model read with other OCR settings than at fit time
+        for note in self.notes:
+            log.warning("%s", note)
         self.batcher: MicroBatcher[tuple[str, int], Outcome] = MicroBatcher(
             self._predict_items, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms
         )

@@ -7,11 +7,13 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from headstart.config import OcrOptions
 from headstart.data.audio import MAX_SECONDS
 
 
-class ServeConfig(BaseModel):
-    """Options of `headstart serve` (CLI flags and `create_app(**options)` validate here)."""
+class ServeConfig(OcrOptions):
+    """Options of `headstart serve` (CLI flags and `create_app(**options)` validate here); a documents model reads
+    uploads with the OCR options (`OcrOptions`; None: as the bundle was fitted)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,6 +52,9 @@ class ServeOptions(TypedDict, total=False):
     threads: int | None
     precision: str
     cors_origins: Sequence[str]
+    ocr_max_side: int | None
+    ocr_max_pages: int | None
+    ocr_orientation: bool | None
 
 
 class PredictRequest(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
@@ -56,6 +57,7 @@ class DatasetPrediction:
     n_cached: int = 0
     n_computed: int = 0
     records: list[Record] | None = None
+    notes: list[str] = field(default_factory=list)  # how items were read ("<id>: pages cut at 50"), for the user
 
     @property
     def predicted(self) -> list[str]:
@@ -139,6 +141,13 @@ class Model(ABC):
             expected="a bundle of a strategy that implements export (e.g. linear)",
             fix="serve the bundle with `headstart serve`, or refit it with --strategy linear to export it",
         )
+
+    exports_folder: ClassVar[bool] = False  # True: `export_folder` writes several files instead of one ONNX
+
+    def export_folder(self, folder: Path, bundle_info: dict[str, Any]) -> Any:
+        """Write the model as a folder of files (ONNX parts, arrays, a card), each checked against the model;
+        models with `exports_folder` override this (the fields extractors: OCR, encoder and tagger)."""
+        raise NotImplementedError(f"{type(self).__name__} exports one ONNX file (export_module)")
 
 
 class Strategy(ABC):

@@ -29,7 +29,7 @@ from headstart.strategies.feature_model import FeatureHeadModel, FeatureSection,
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.regularisation import small_problem_threads
 from headstart.strategies.task_heads import load_task_head, task_head
-from headstart.strategies.text_prior import text_prior
+from headstart.strategies.text_prior import text_prior, unused_prompts_note
 from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
 
 if TYPE_CHECKING:  # scikit-learn is imported where a head is fitted: loading a bundle to predict needs none
@@ -219,6 +219,7 @@ class LinearStrategy(CrossValidatedStrategy):
     description = "frozen backbone features + logistic regression / linear SVM (ridge, one-vs-rest for other tasks)"
     tasks = TASKS
     options = frozenset({"head", "C"})
+    image_options = frozenset({"prompt_templates"})  # the text prior of an image-text backbone
     expansion = "feature-head"
     study_modalities = frozenset({"image", "text", "audio"})
     manifest_section = FeatureSection
@@ -243,8 +244,9 @@ class LinearStrategy(CrossValidatedStrategy):
         from headstart.strategies.centroid import CentroidHead, centroid_note, wants_centroids
 
         centroids = wants_centroids(backbone, y)
-        prior = None if centroids else text_prior(backbone, x.features, y)  # image-text backbones, few labels
-        features, targets = (x.features, y) if prior is None else prior.extend(x.features, y)
+        prior = None if centroids else text_prior(backbone, x.features, y, config.prompt_templates)
+        used = prior is not None and prior.aligned  # the prompts classify the labelled items better than chance
+        features, targets = prior.extend(x.features, y) if used and prior is not None else (x.features, y)
         head = (CentroidHead() if centroids else LinearHead(kind=config.head, C=config.C, seed=config.seed)).fit(
             features, targets
         )
@@ -253,13 +255,16 @@ class LinearStrategy(CrossValidatedStrategy):
             model.strategy["text_prior"] = prior.manifest()
         per_class = memory_size(config.memory, FEATURE_MEMORY)
         model.memory = feature_memory(x.features, y, model.labels, per_class, memory_bytes(config.memory_mb))
+        notes = [centroid_note(backbone, y)] if centroids else [prior.note()] if prior is not None else []
+        if prior is None and config.prompt_templates is not None:
+            notes.append(unused_prompts_note())
         model.report = TrainReport(
             n_train=len(x.kept),
             skipped=x.skipped,
             features_cached=x.n_cached,
             features_computed=x.n_computed,
             class_counts=class_counts(y),
-            notes=[centroid_note(backbone, y)] if centroids else [prior.note()] if prior is not None else [],
+            notes=notes,
         )
         return model
 

@@ -7,15 +7,16 @@ from typing import Any
 
 from headstart.config import CLI_CALLER, FitConfig
 from headstart.strategies.base import Strategy
-from headstart.strategies.registry import SPEC_FORMS, all_strategies, built_strategies, get_strategy
+from headstart.strategies.registry import SPEC_FORMS, all_strategies, built_strategies, fits, for_task, get_strategy
 
 CLI_FLAGS_OF_FIT = set(FitConfig.model_fields) - {"C", "progress"}  # Python-only options have no --flag
 # The union of the registered strategies' `uses()`, written out so that a linear fit need not import every
 # strategy (the gradient ones load torch) to know which of its options are strategy options;
 # tests/strategies/test_strategy_declarations.py checks it against the declarations.
 DECLARED_OPTIONS = frozenset(
-    {"C", "augment", "candidates", "head", "label_descriptions", "loss", "lr", "lr_ratio", "max_epochs", "patience",
-     "resume", "text_backbone", "time_budget", "views"}
+    {"C", "augment", "candidates", "head", "label_descriptions", "loss", "lr", "lr_ratio", "max_epochs",
+     "ocr_max_pages", "ocr_max_side", "ocr_orientation", "patience", "prompt_templates", "resume", "text_backbone",
+     "time_budget", "views"}
 )  # fmt: skip
 
 
@@ -37,18 +38,27 @@ def applicable_params(config: FitConfig, strategy: Strategy, task: str, modality
     return {k: v for k, v in config.model_dump().items() if k not in drop}
 
 
-def users_of(option: str) -> str:
-    """Who reads `option`, in words, from the declarations: "partial:K, full, contrastive[:K] and scratch on images"."""
-    readers = [s for s in all_strategies() if option in s.uses()]
-    users = [s for s in readers if not s.chooser_options] or readers  # `auto` only when no other reads it
-    names = [SPEC_FORMS.get(s.name, s.name) for s in users]
+def users_of(option: str, task: str | None = None) -> str:
+    """Who reads `option`, in words, from the declarations: "partial:K, full, contrastive[:K] and scratch on images".
+
+    With `task`, only the strategies that run on its data count, as the user names them (on documents `linear` is
+    `fields-linear`, which reads no --head): "" when none reads it there."""
+    runs = [(s, s if task is None else for_task(s, task)) for s in all_strategies()]
+    if task is not None:
+        runs = [(named, own) for named, own in runs if fits(own, task)]
+    readers = [(named, own) for named, own in runs if option in own.uses()]
+    users = [(named, own) for named, own in readers if not own.chooser_options] or readers  # `auto`: when alone
+    if not users:
+        return ""
+    names = [SPEC_FORMS.get(named.name, named.name) for named, _ in users]
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    if len(users) > 1 and users == [s for s in all_strategies() if s.checkpoints and not s.chooser_options]:
+    gradient = [own for _, own in runs if own.checkpoints and not own.chooser_options]
+    if len(users) > 1 and [own for _, own in users] == gradient:
         listed = f"the gradient strategies ({', '.join(names)})"
-    if users and all(option in s.image_options for s in users):
+    if all(option in own.image_options for _, own in users):
         return f"{listed} on images"
-    kinds = {kind for s in users for kind, extra in s.task_options.items() if option in extra}
-    if users and len(kinds) == 1 and all(option not in s.options for s in users):
+    kinds = {kind for _, own in users for kind, extra in own.task_options.items() if option in extra}
+    if len(kinds) == 1 and all(option not in own.options for _, own in users):
         return f"{kinds.pop()} with {listed.replace(' and ', ' or ')}"
     return listed
 
@@ -68,7 +78,9 @@ def ignored_option_notes(
     for option in sorted(unused):
         value, default = getattr(config, option), FitConfig.model_fields[option].default
         if value != default:
-            notes.append(f"{as_flag(option, value)} applies only to {users_of(option)}; ignored by {by}")
+            users = users_of(option, task)
+            applies = f"applies only to {users}" if users else f"applies to no strategy on {task} data"
+            notes.append(f"{as_flag(option, value)} {applies}; ignored by {by}")
     return notes
 
 

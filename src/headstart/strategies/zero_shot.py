@@ -31,7 +31,7 @@ from torch import nn
 
 from headstart.backbones import check_modality, get_backbone
 from headstart.backbones.base import Backbone
-from headstart.backbones.hf_clip import TextEncoder, label_prompts
+from headstart.backbones.hf_clip import TextEncoder, label_prompts, prompt_templates
 from headstart.data.dataset import Dataset
 from headstart.data.modalities import get_modality
 from headstart.errors import StrategyError, UsageError
@@ -305,6 +305,7 @@ class ZeroShotSection(FeatureSection):
     label_descriptions: str | None = None
     text_backbone: dict[str, Any] | None = None  # name and weights hash
     prompts: dict[str, list[str]] | None = None  # image-text: each label's prompts, averaged into its vector
+    prompt_templates: list[str] | None = None  # image-text: the templates those prompts were made with
     text_encoder: dict[str, Any] | None = None  # image-text: the text tower's tokenizer and temperature
 
 
@@ -336,6 +337,7 @@ class ZeroShotStrategy(Strategy):
     )
     tasks = ("classification", "multilabel")
     options = frozenset({"text_backbone", "label_descriptions"})
+    image_options = frozenset({"prompt_templates"})  # an image-text backbone's label prompts
     expansion = "label-similarity"
     manifest_section = ZeroShotSection
     head_section = ZeroShotHeadSection
@@ -353,22 +355,32 @@ class ZeroShotStrategy(Strategy):
         )
         run: dict[str, Any] = {"threads": config.threads, "batch_size": config.batch_size, "progress": config.progress}
         head: SourceMappedHead | LabelSimilarityHead
-        if get_modality(backbone.modality).accepts_texts:  # it embeds the label names itself
+        encoder = text_encoder_of(backbone)
+        on_texts = get_modality(backbone.modality).accepts_texts  # (the generic note covers prompts on texts)
+        if config.prompt_templates is not None and encoder is None and not on_texts:
+            notes.append(
+                f"zero-shot: --prompt-template is used only with an image-text backbone's text tower (CLIP, SigLIP); "
+                f"{backbone.name!r} has none, so it is unused"
+            )
+        if on_texts:  # it embeds the label names itself
             if config.text_backbone is not None and config.text_backbone != backbone.name:
                 notes.append(f"zero-shot on texts uses the backbone {backbone.name!r}; --text-backbone is unused")
             vectors = embed_texts(backbone, [label_texts[lab] for lab in labels], **run)
             head = LabelSimilarityHead(vectors, label_texts, multilabel=get_task(train.task).outputs is Outputs.TAGS)
             strategy = self._strategy_manifest(backbone, "label-similarity", config.label_descriptions, None)
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
-        elif (encoder := text_encoder_of(backbone)) is not None:  # an image-text model embeds the labels itself
+        elif encoder is not None:  # an image-text model embeds the labels itself
             if config.text_backbone is not None:
                 notes.append(f"zero-shot uses the text tower of {backbone.name!r}; --text-backbone is unused")
-            prompts = {lab: label_prompts(label_texts[lab], is_description=lab in descriptions) for lab in labels}
+            templates = prompt_templates(config.prompt_templates)
+            prompts = {
+                lab: label_prompts(label_texts[lab], templates, is_description=lab in descriptions) for lab in labels
+            }
             vectors = image_text_label_vectors(encoder, [prompts[lab] for lab in labels])
             multilabel = get_task(train.task).outputs is Outputs.TAGS
             head = LabelSimilarityHead(vectors, label_texts, encoder.temperature, multilabel=multilabel)
             strategy = self._strategy_manifest(backbone, "image-text", config.label_descriptions, None)
-            strategy.update(prompts=prompts, text_encoder=encoder.describe())
+            strategy.update(prompts=prompts, prompt_templates=list(templates), text_encoder=encoder.describe())
             model = FeatureHeadModel(backbone, head, labels, strategy, "zero-shot", config.threads, config.batch_size)
         else:
             head, text_backbone = self._source_head(backbone, labels, label_texts, config.text_backbone, run)

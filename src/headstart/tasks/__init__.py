@@ -30,6 +30,7 @@ from headstart.tasks.labels import (
 
 if TYPE_CHECKING:
     from headstart.tasks.metrics import TaskReport
+    from headstart.tasks.uncertainty import ScoreError
 
 TASKS: tuple[str, ...] = (CLASSIFICATION.name, MULTILABEL.name, REGRESSION.name)  # the built-in kinds
 AUTO = "auto"  # --task auto: detect the kind from the data
@@ -144,6 +145,20 @@ def task_report(
     )
 
 
+def score_error(
+    task: str,
+    report: TaskReport,
+    y_true: Sequence[str],
+    outputs: np.ndarray,
+    labels: list[str],
+    thresholds: np.ndarray | None = None,
+    records: Sequence[Record] | None = None,
+) -> ScoreError | None:
+    """The standard error of `report`'s primary score on its test split, as `task`'s kind measures it (None: the
+    kind cannot say)."""
+    return get_task(task).score_error(report, y_true, outputs, labels, thresholds, records)
+
+
 def primary_metric(task: str) -> str:
     """The name of the one number a study ranks `task` by (accuracy, micro_f1, r2...)."""
     return get_task(task).primary_metric
@@ -180,6 +195,7 @@ __all__ = [
     "primary_metric",
     "refuse_task",
     "register_task",
+    "score_error",
     "split_tags",
     "strata",
     "tags_of",

@@ -18,6 +18,7 @@ from headstart.tasks.labels import DEFAULT_THRESHOLD, Answer
 
 if TYPE_CHECKING:
     from headstart.tasks.metrics import TaskReport
+    from headstart.tasks.uncertainty import ScoreError
 
 
 class Outputs(StrEnum):
@@ -136,6 +137,24 @@ class Task:
         from headstart.metrics import classification_report
 
         return classification_report(list(y_true), outputs, labels)
+
+    def score_error(
+        self,
+        report: TaskReport,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
+    ) -> ScoreError | None:
+        """The standard error of `report`'s primary score on a test split of its size (a study weighs differences
+        against it): accuracy is a proportion over the test items. None when the kind cannot say."""
+        from headstart.tasks.uncertainty import proportion_error
+
+        accuracy = getattr(report, "accuracy", None)
+        if accuracy is None or self.primary_metric != "accuracy":  # a kind ranked by another score says its own
+            return None
+        return proportion_error(float(accuracy), int(report.n))
 
     # ------------------------------------------------------------ commands
 

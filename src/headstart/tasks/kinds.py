@@ -24,6 +24,7 @@ from headstart.tasks.labels import (
 
 if TYPE_CHECKING:
     from headstart.tasks.metrics import TaskReport
+    from headstart.tasks.uncertainty import ScoreError
 
 TRANSFER_SCORES = METRICS  # every score; H-score, TransRate, NCE and LEEP need exclusive classes
 
@@ -124,6 +125,25 @@ class MultiLabel(Task):
 
         return multilabel_report(y_true, outputs, labels, thresholds)
 
+    def score_error(
+        self,
+        report: TaskReport,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
+    ) -> ScoreError | None:
+        """Micro-F1 is no proportion of items: its spread over a bootstrap of the test items (tags decided at the
+        same thresholds)."""
+        from headstart.tasks.uncertainty import bootstrap_error, micro_f1_of_counts
+
+        truth = multi_hot(list(y_true), labels).astype(bool)
+        limits = thresholds if thresholds is not None else np.full(len(labels), DEFAULT_THRESHOLD)
+        chosen = np.asarray(outputs) >= limits[None, :] if len(truth) else np.zeros_like(truth)
+        tp, fp, fn = ((truth & chosen).sum(1), (~truth & chosen).sum(1), (truth & ~chosen).sum(1))
+        return bootstrap_error(micro_f1_of_counts(tp, fp, fn), len(truth))
+
 
 class Regression(Task):
     """One real-valued target per item."""
@@ -201,6 +221,22 @@ class Regression(Task):
         from headstart.tasks.metrics import regression_report
 
         return regression_report(y_true, outputs)
+
+    def score_error(
+        self,
+        report: TaskReport,
+        y_true: Sequence[str],
+        outputs: np.ndarray,
+        labels: list[str],
+        thresholds: np.ndarray | None = None,
+        records: Sequence[Record] | None = None,
+    ) -> ScoreError | None:
+        """R² is no proportion: its spread over a bootstrap of the test items."""
+        from headstart.tasks.uncertainty import bootstrap_error, r2_of
+
+        y = target_values(list(y_true))
+        pred = np.asarray(outputs, dtype=np.float64).reshape(-1)
+        return bootstrap_error(r2_of(y, pred), len(y))
 
 
 CLASSIFICATION = register_task(Classification())

@@ -95,6 +95,10 @@ def test_different_settings_in_the_same_folder_are_refused(finished: tuple[Path,
 
     with pytest.raises(UsageError, match="different"):
         api.study(texts, out=str(finished[0]), **GRID, **{**FAST, "max_epochs": 3})
+    with pytest.raises(UsageError, match="different training"):
+        api.study(texts, out=str(finished[0]), **GRID, **{**FAST, "prompt_templates": ["a photo of a {}."]})
+    # unset, the prompt templates are not part of the frame: a study written before the option still continues
+    assert "prompt_templates" not in json.loads((finished[0] / "study.json").read_text())["frame"]["training"]
 
 
 def test_max_time_stops_after_a_cell_with_partial_results_and_report(texts: Path, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from headstart.services.study.records import RESULTS, append_record, latest_by_k
 from headstart.services.study.verdict import summarize, verdict
 from headstart.strategies import FitInputs, check_strategy_task, default_study_strategies, for_task, resolve_strategy
 from headstart.strategies.base import check_backbone_modality
-from headstart.tasks import get_task, primary_metric, task_report
+from headstart.tasks import get_task, primary_metric, score_error, task_report
 from headstart.tasks.metrics import primary_score
 
 Event = Callable[..., None]
@@ -415,7 +415,9 @@ def _frame(
                 "augment",
                 "views",
             }
-        ),
+        )
+        # only when set: a study written before the option existed still continues in its folder
+        | ({"prompt_templates": config.prompt_templates} if config.prompt_templates is not None else {}),
     }
 
 
@@ -504,6 +506,7 @@ def run_cell(
         assert splits.test.labels is not None
         y_test = [splits.test.labels[i] for i in tested.kept]
         report = task_report(dataset.task, y_test, tested.proba, model.labels, model.thresholds, tested.records)
+        error = score_error(dataset.task, report, y_test, tested.proba, model.labels, model.thresholds, tested.records)
         predict_seconds = time.perf_counter() - predict_started
     except HeadstartError as err:
         return {
@@ -525,6 +528,7 @@ def run_cell(
         "accuracy": primary_score(report),  # micro-F1 for multi-label, R² for regression (see frame.score_metric)
         "macro_f1": getattr(report, "macro_f1", None),
         "ece": getattr(report, "ece", None),
+        **(error.to_record() if error else {}),  # the score's standard error on this test split (the verdict's noise)
         "metrics": report.summary(),
         "n_train": train_report.n_train if train_report else len(train),
         "n_labelled": len(train),  # the budget's draw; gradient fits hold part of it out for validation

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from headstart.services.study.grid import NO_LABELS, is_reference, strategy_name
 from headstart.tasks.metrics import DISPLAY_NAMES
+from headstart.tasks.uncertainty import ITEM_PROPORTIONS, combined_error, proportion_error
 
 MATCH_TOLERANCE = 0.01  # a reference "matches" transfer when within one accuracy point of the best transfer
 
@@ -34,6 +36,8 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "unavailable" if not energies else "measured" if labels == {"measured"} else "estimated"
         )  # any estimate makes the mean an estimate
         n_classes = rs[0].get("n_classes") or 1
+        test_ses = [float(r["score_se"]) for r in rs if r.get("score_se") is not None]
+        seed_std = float(acc.std(ddof=1)) if len(acc) > 1 else None
         rows.append(
             {
                 "strategy": spec,
@@ -46,6 +50,10 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "accuracy_min": float(acc.min()),
                 "accuracy_max": float(acc.max()),
                 "macro_f1": _mean_or_none([r.get("macro_f1") for r in rs]),  # None for regression
+                # the mean's standard error: the test split's own (as the task measures it) and the seeds' spread
+                "score_se": combined_error(float(np.mean(test_ses)) if test_ses else None, seed_std, len(rs)),
+                "score_n": rs[0].get("score_n", rs[0].get("n_test")),
+                "score_unit": rs[0].get("score_unit", "test items"),
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in rs])),
                 "cpu_seconds": float(np.mean([r["cpu_seconds"] for r in rs])),
                 "peak_rss_mb": float(np.max([r["peak_rss_mb"] for r in rs])),
@@ -75,6 +83,16 @@ def _points(gain: float, metric: str) -> str:
     return f"{gain:.3f} in R²" if metric == "r2" else f"{100 * gain:.1f} points"
 
 
+def _spread(width: float, metric: str) -> str:
+    """A noise width in the units `_points` shows a gain in: "4.2" (points) or "0.120" (R²)."""
+    return f"{width:.3f}" if metric == "r2" else f"{100 * width:.1f}"
+
+
+def _on(noise: Noise) -> str:
+    """ "1000 test items", "80 test entities, 3 seeds"."""
+    return f"{noise.n} {noise.unit}" + (f", {noise.seeds} seeds" if noise.seeds > 1 else "")
+
+
 def _secs(x: float) -> str:
     return f"{x:.1f} s" if x < 120 else f"{x / 60:.1f} min"
 
@@ -87,10 +105,47 @@ def _budget_words(budget: str, unit: str = "labels per class") -> str:
     return f"{budget} {unit}"
 
 
-def noise_points(a: float, b: float, n_test: int) -> float:
-    """Two standard errors of the difference of two accuracies on `n_test` items, in points (independent errors:
-    a conservative yardstick, since both models answer the same items)."""
-    return 200 * math.sqrt((a * (1 - a) + b * (1 - b)) / max(n_test, 1))
+@dataclass(frozen=True)
+class Noise:
+    """Two standard errors of the difference of two rows' scores (independent errors: a conservative yardstick,
+    since both models answer the same test items), measured over `n` `unit`, with the seeds behind each mean."""
+
+    width: float
+    n: int
+    unit: str
+    seeds: int
+
+    def sample(self) -> str:
+        """ "a 12-item test split", "80 test entities"."""
+        return f"a {self.n}-item test split" if self.unit == "test items" else f"{self.n} {self.unit}"
+
+    def basis(self) -> str:
+        """ "n test entities = 80", "n test items = 40, 3 seeds"."""
+        return f"n {self.unit} = {self.n}" + (f", {self.seeds} seeds" if self.seeds > 1 else "")
+
+
+def _row_error(row: dict[str, Any], n_test: int | None, metric: str) -> tuple[float, int, str, int] | None:
+    """A row's standard error, its n, unit and the seeds behind it: the summary's (task-measured, with the seeds'
+    spread), else for a proportion of test items (results recorded before cells kept their error) the binomial
+    error over `n_test`."""
+    if row.get("score_se") is not None:
+        n = int(row.get("score_n") or n_test or 0)
+        return float(row["score_se"]), n, str(row.get("score_unit", "test items")), int(row.get("seeds", 1))
+    if n_test and metric in ITEM_PROPORTIONS:
+        error = proportion_error(row["accuracy"], n_test)
+        return None if error is None else (error.se, error.n, error.unit, 1)
+    return None
+
+
+def noise_between(
+    a: dict[str, Any], b: dict[str, Any], n_test: int | None = None, metric: str = "accuracy"
+) -> Noise | None:
+    """Two standard errors of the difference of rows `a` and `b`'s scores; None when either row's is unknown."""
+    error_a, error_b = _row_error(a, n_test, metric), _row_error(b, n_test, metric)
+    if error_a is None or error_b is None:
+        return None
+    (se_a, n_a, unit, seeds_a), (se_b, n_b, _, seeds_b) = error_a, error_b
+    return Noise(2 * math.hypot(se_a, se_b), min(n_a, n_b) or max(n_a, n_b), unit, min(seeds_a, seeds_b))
 
 
 def verdict(
@@ -109,12 +164,15 @@ def verdict(
     Recommendation: with `target_accuracy`, the fewest labels per class at which some strategy's mean
     reaches it, then the fastest such strategy; without, the best mean accuracy at the largest budget
     (a strategy within `tolerance` of it that fits faster wins). `time_limit_per_fit` drops slower rows.
-    Negative transfer: at a budget where `scratch` or `baseline` is within `tolerance` of, or above,
-    the best transfer strategy (zero-shot counts at every budget). With `n_test`, a gain smaller than two
-    standard errors of the test split is said to be within its noise. `metric` is what the rows' `accuracy`
-    holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such; `budget_unit` is
-    what a budget counts ("documents" for fields), `backbone_hint` where another backbone is found (`rank` ranks
-    backbones for the task kinds it scores).
+    Noise: where the rows carry their score's standard error (`score_se`: the task's `score_error` on the test
+    split with the seeds' spread, from `summarize`), or for accuracy from `n_test`, a difference between the best
+    transfer and reference rows smaller than two standard errors is said to be within noise: that budget shows
+    neither a gain nor negative transfer (`within_noise_budgets`), and the headline names the rivals within noise
+    of its choice. Negative transfer: at a budget where `scratch` or `baseline` is above the best transfer strategy
+    by more than the noise, or within `tolerance` of it (zero-shot counts at every budget). `metric` is what the
+    rows' `accuracy` holds (micro-F1 for multi-label, R² for regression): the text names and formats it as such;
+    `budget_unit` is what a budget counts ("documents" for fields), `backbone_hint` where another backbone is found
+    (`rank` ranks backbones for the task kinds it scores).
     """
 
     def _budget_text(budget: str) -> str:
@@ -128,6 +186,7 @@ def verdict(
         "warnings": [],
         "negative_transfer": False,
         "negative_transfer_budgets": [],
+        "within_noise_budgets": [],  # where the best transfer and reference rows differ by less than the noise
         "target_accuracy": target_accuracy,
         "time_limit_per_fit": time_limit_per_fit,
         "tolerance": tolerance,
@@ -145,25 +204,30 @@ def verdict(
             continue
         best_t = max(transfer, key=lambda r: r["accuracy"])
         best_r = max(reference, key=lambda r: r["accuracy"])
-        if best_r["accuracy"] >= best_t["accuracy"] - tolerance:
+        gain = best_t["accuracy"] - best_r["accuracy"]
+        noise = noise_between(best_t, best_r, n_test, metric)
+        if noise is not None and abs(gain) < noise.width:  # neither a winner nor negative transfer: say so
+            result["within_noise_budgets"].append(b)
+            lead, other = (best_t, best_r) if gain >= 0 else (best_r, best_t)
+            result["details"].append(
+                f"{lead['strategy']} and {other['strategy']} are within noise at {_budget_text(b)} "
+                f"({noise.basis()}): {lead['strategy']} ({show(lead['accuracy'])}) leads {other['strategy']} "
+                f"({show(other['accuracy'])}) by {_points(abs(gain), metric)} (within the noise of "
+                f"{noise.sample()}, ±{_spread(noise.width, metric)}: more {noise.unit} would tell), so this budget "
+                "shows neither that transfer helps nor that it hurts."
+            )
+        elif best_r["accuracy"] >= best_t["accuracy"] - tolerance:
             result["negative_transfer_budgets"].append(b)
             verb = "beats" if best_r["accuracy"] > best_t["accuracy"] else "matches"
+            measured = "" if noise is None else f", ±{_spread(noise.width, metric)} on {noise.basis()}"
             result["warnings"].append(
                 f"Negative transfer at {_budget_text(b)}: {best_r['strategy']} (no pretrained network, "
                 f"{show(best_r['accuracy'])}) {verb} every transfer strategy (best: {best_t['strategy']}, "
-                f"{show(best_t['accuracy'])}). The pretrained backbone does not help on this data at this budget; "
-                f"prefer the cheaper model, or try another backbone ({backbone_hint})."
+                f"{show(best_t['accuracy'])}{measured}). The pretrained backbone does not help on this data at this "
+                f"budget; prefer the cheaper model, or try another backbone ({backbone_hint})."
             )
         else:
-            gain = best_t["accuracy"] - best_r["accuracy"]
-            hedge = ""
-            if n_test and metric == "accuracy":  # the binomial noise of a proportion
-                noise = noise_points(best_t["accuracy"], best_r["accuracy"], n_test)
-                hedge = (
-                    f" (within the noise of a {n_test}-item test split, ±{noise:.1f}: more test items would tell)"
-                    if 100 * gain < noise
-                    else f" (±{noise:.1f} on {n_test} test items)"
-                )
+            hedge = "" if noise is None else f" (±{_spread(noise.width, metric)} on {_on(noise)})"
             result["details"].append(
                 f"At {_budget_text(b)}, transfer ({best_t['strategy']}, {show(best_t['accuracy'])}) beats the best "
                 f"model without pretraining ({best_r['strategy']}, {show(best_r['accuracy'])}) by "
@@ -219,6 +283,7 @@ def verdict(
         result["headline"] = (
             f"Use {choice['strategy']}: with {_budget_text(choice['budget'])} it reaches {show(choice['accuracy'])} "
             f"(mean of {choice['seeds']} seed(s)) in {_secs(choice['fit_seconds'])} per fit{limit_text} — {why}."
+            + _rivals_within_noise(choice, [r for r in at_largest if r not in close], n_test, metric, show)
         )
     result["recommended"] = _pick(choice)
     if result["negative_transfer"] and result["recommended"] and result["recommended"]["transfer"]:
@@ -226,6 +291,26 @@ def verdict(
             "Transfer is recommended overall, but see the negative-transfer warning for the budgets listed."
         )
     return result
+
+
+def _rivals_within_noise(
+    choice: dict[str, Any], others: list[dict[str, Any]], n_test: int | None, metric: str, show: Any
+) -> str:
+    """ " rules (80.0%) is within noise of it (n test entities = 80): more test entities would tell them apart." when
+    another strategy's score is not told apart from the recommended one's, else ""."""
+    rivals = []
+    for row in others:
+        noise = noise_between(choice, row, n_test, metric)
+        if noise is not None and abs(choice["accuracy"] - row["accuracy"]) < noise.width:
+            rivals.append((row, noise))
+    if not rivals:
+        return ""
+    names = ", ".join(f"{row['strategy']} ({show(row['accuracy'])})" for row, _ in rivals)
+    noise = rivals[0][1]
+    return (
+        f" {names} {'is' if len(rivals) == 1 else 'are'} within noise of it ({noise.basis()}): "
+        f"more {noise.unit} would tell them apart."
+    )
 
 
 def _pick(row: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import numpy as np
 from headstart.backbones.base import Backbone
 from headstart.backbones.registry import get_backbone
 from headstart.data.dataset import Dataset
+from headstart.data.modalities.builtin import TEXT
 from headstart.errors import BackboneError
 from headstart.feature_store import FeatureStore
 from headstart.features import extract_features
@@ -29,7 +30,7 @@ def line_embedder(
     """A LineEmbedder over a text backbone (a name or an instance); `store` as in `extract_features` (None: the
     default on-disk cache, False: memory only). Repeated texts are embedded once; blank lines embed as zeros."""
     model = get_backbone(backbone) if isinstance(backbone, str) else backbone
-    if model.modality != "text":
+    if model.modality != TEXT.name:
         raise BackboneError(
             f"backbone {model.name!r} reads {model.modality}, not text",
             expected="a text backbone for OCR lines (e.g. minilm-l6)",
@@ -41,7 +42,7 @@ def line_embedder(
         rows = np.zeros((len(texts), model.feature_dim), dtype=np.float32)
         if not distinct:
             return rows
-        dataset = Dataset(modality="text", items=tuple(distinct), ids=tuple(f"line {i}" for i in range(len(distinct))))
+        dataset = Dataset(modality=TEXT.name, items=tuple(distinct), ids=tuple(f"line {i}" for i in range(len(distinct))))
         found = extract_features(
             model, dataset, store=store, batch_size=batch_size, threads=threads, on_bad="fail", progress=progress
         )

@@ -28,9 +28,13 @@ from headstart.strategies.fields.embedding import line_embedder
 from headstart.tasks.fields import FIELDS
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from headstart.strategies.fields.export import FolderExport
     from headstart.config import FitConfig
     from headstart.manifest import Manifest
 
+OCR_OPTIONS = frozenset({"ocr_max_side", "ocr_max_pages", "ocr_orientation"})  # fit options of every fields strategy
 TENSOR_PREFIX = "extractor."  # the extractor's arrays in head.safetensors (never a head's `intercept`...)
 
 # Each extractor kind's class, imported when a strategy fits or loads one (`register_extractor` adds others).
@@ -126,6 +130,21 @@ class FieldsModel(Model):
             )
         return line_embedder(self.backbone, threads=self.threads, batch_size=self.batch_size, progress=progress)
 
+    def use_ocr(self, **options: Any) -> list[str]:
+        """Read documents with the OCR settings it was fitted with, changed by `options` (`OcrSettings` names;
+        None keeps the bundle's); a note naming each setting that now differs from the fit's."""
+        given = {name: value for name, value in options.items() if value is not None}
+        fitted = self.ocr
+        self.ocr = OcrSettings.from_options(**{**asdict(fitted), **given})
+        changed = [
+            f"{name}={value!r} (fitted with {getattr(fitted, name)!r})"
+            for name, value in given.items()
+            if getattr(fitted, name) != value
+        ]
+        if not changed:
+            return []
+        return [f"OCR settings differ from the model's: {', '.join(changed)}; lines may be read unlike at fit time"]
+
     def read(self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False) -> ReadLines:
         """Every document's lines; with `on_bad="fail"` an unreadable document raises."""
         read = read_documents(
@@ -157,6 +176,7 @@ class FieldsModel(Model):
             n_cached=read.sources.get("cache", 0) + read.sources.get("given", 0),
             n_computed=read.sources.get("ocr", 0),
             records=[{name: value.to_dict() for name, value in f.items()} for f in found],
+            notes=[f"{n['id']}: {n['note']}" for n in read.notes],
         )
 
     def sections(self) -> dict[str, Any]:
@@ -167,6 +187,17 @@ class FieldsModel(Model):
     def tensors(self) -> dict[str, np.ndarray]:
         arrays, _ = self.extractor.state()
         return {TENSOR_PREFIX + name: np.asarray(value) for name, value in arrays.items()}
+
+    exports_folder: ClassVar[bool] = True
+
+    def export_folder(self, folder: Path, bundle_info: dict[str, Any]) -> FolderExport:
+        """The export folder of `strategies/fields/export.py` (OCR models, encoder and tagger ONNX, a card)."""
+        from headstart.strategies.fields.export import export_fields
+
+        return export_fields(
+            self.extractor, folder=folder, ocr=self.ocr, backbone=self.backbone, embed=self.embedder(),
+            bundle_info=bundle_info,
+        )  # fmt: skip
 
 
 class FieldsStrategy(Strategy):
@@ -181,11 +212,12 @@ class FieldsStrategy(Strategy):
     validation_note = "the field extractors learn from training documents only"
     manifest_section = FieldsSection
     head_section = FieldsHeadSection
+    options = OCR_OPTIONS
 
     def fit(self, inputs: FitInputs) -> FieldsModel:
         config, train = inputs.config, inputs.train
         assert train.labels is not None
-        ocr = OcrSettings()
+        ocr = OcrSettings.from_options(**config.ocr_settings())  # None: the default setting
         model = FieldsModel(
             extractor_class(self.extractor_kind)(**self.extractor_options(config)),
             {},
@@ -253,7 +285,7 @@ class FieldsStrategy(Strategy):
 class TaggerStrategy(FieldsStrategy):
     """A line tagger's strategy: `C`, the inverse regularisation of its logistic regression, reaches the extractor."""
 
-    options = frozenset({"C"})
+    options = OCR_OPTIONS | {"C"}
 
     def extractor_options(self, config: FitConfig) -> dict[str, Any]:
         return {} if config.C is None else {"c": config.C}
