@@ -5,6 +5,7 @@ uploaded bytes' lines, so no test waits for RapidOCR on a page."""
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,8 +112,11 @@ def test_the_try_it_page_knows_fields_models_metrics_and_draws_their_boxes(field
 
 
 def test_uploads_are_read_with_the_bundles_ocr_settings_unless_the_service_is_told(
-    fields_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    fields_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a library configuring logging earlier in the session (fileConfig's disable_existing_loggers) may have
+    # disabled the service's logger: the warning is what is tested here, so it is heard
+    monkeypatch.setattr(logging.getLogger("headstart.serve"), "disabled", False)
     files = [("files", ("first.png", _cached_upload(tmp_path, 5), "image/png"))]
     for options, max_side in (({}, OcrSettings().max_side), ({"ocr_max_side": 900, "ocr_orientation": False}, 900)):
         SETTINGS.clear()
