@@ -63,6 +63,7 @@ class FieldExtractor(ABC):
 
     kind: ClassVar[str]  # "rules", "linear", "tfidf"...: recorded in the manifest
     uses_embeddings: ClassVar[bool] = False  # whether fit/extract need a LineEmbedder
+    names: list[str]  # the fields it extracts, set by `fit` (or `from_state`)
 
     @abstractmethod
     def fit(
@@ -81,9 +82,9 @@ class FieldExtractor(ABC):
         """Each document's fields (one value per field name at most)."""
 
     @property
-    @abstractmethod
     def field_names(self) -> list[str]:
         """The fields it extracts, in the order the training data named them."""
+        return list(self.names)
 
     @abstractmethod
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

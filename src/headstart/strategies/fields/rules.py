@@ -90,10 +90,6 @@ class RulesExtractor(FieldExtractor):
     def __init__(self, names: Sequence[str] = ()) -> None:
         self.names = list(names)
 
-    @property
-    def field_names(self) -> list[str]:
-        return list(self.names)
-
     def fit(
         self,
         documents: Sequence[Sequence[OcrLine]],

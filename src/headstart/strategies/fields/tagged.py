@@ -47,10 +47,6 @@ class TaggedExtractor(FieldExtractor):
     def _new_text(self) -> LineText:
         raise NotImplementedError
 
-    @property
-    def field_names(self) -> list[str]:
-        return list(self.names)
-
     def fit(
         self,
         documents: Sequence[Sequence[OcrLine]],
