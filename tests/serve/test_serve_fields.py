@@ -114,9 +114,12 @@ def test_the_try_it_page_knows_fields_models_metrics_and_draws_their_boxes(field
 def test_uploads_are_read_with_the_bundles_ocr_settings_unless_the_service_is_told(
     fields_bundle: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a library configuring logging earlier in the session (fileConfig's disable_existing_loggers) may have
-    # disabled the service's logger: the warning is what is tested here, so it is heard
-    monkeypatch.setattr(logging.getLogger("headstart.serve"), "disabled", False)
+    # earlier tests' libraries may have reconfigured logging (a disabled logger, a raised level, no propagation to
+    # the root where caplog listens): the warning is what is tested here, so caplog listens on the logger itself
+    log = logging.getLogger("headstart.serve")
+    monkeypatch.setattr(log, "disabled", False)
+    monkeypatch.setattr(log, "handlers", [*log.handlers, caplog.handler])
+    caplog.set_level(logging.WARNING, logger="headstart.serve")
     files = [("files", ("first.png", _cached_upload(tmp_path, 5), "image/png"))]
     for options, max_side in (({}, OcrSettings().max_side), ({"ocr_max_side": 900, "ocr_orientation": False}, 900)):
         SETTINGS.clear()
