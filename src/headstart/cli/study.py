@@ -187,6 +187,9 @@ class _StudyProgress:
             self.progress.update(self.task, description="writing report")
 
 
+BUDGET_HEADERS = {"labels per class": "labels/class"}  # a budget unit's column header, when shorter than the unit
+
+
 def _print_summary(result: Any) -> None:
     table = Table(
         title=f"study: {result.cells_done}/{result.cells_total} cells ({result.status})", title_justify="left"
@@ -198,7 +201,7 @@ def _print_summary(result: Any) -> None:
     spread = (lambda x: f"{x:.3f}") if metric == "r2" else (lambda x: f"{100 * x:.1f}")
     for column in (
         "strategy",
-        "labels/class",
+        BUDGET_HEADERS.get(result.budget_unit, result.budget_unit),
         "seeds",
         DISPLAY_NAMES.get(metric, metric),
         "± sd",

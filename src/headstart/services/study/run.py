@@ -61,6 +61,7 @@ class StudyResult:
     notes: list[str] = field(default_factory=list)
     stopped_early: bool = False  # --max-time ended this run before its last cell
     score_metric: str = "accuracy"  # what each row's `accuracy` holds: micro_f1 (multi-label), r2 (regression)
+    budget_unit: str = "labels per class"  # what each row's `budget` counts (documents, for fields)
 
     def run_tags(self) -> dict[str, str]:
         """Tags for the study's tracked run: MLflow has no "partial" status, so a partial study says so here."""
@@ -85,6 +86,7 @@ class StudyResult:
             "seconds": self.seconds,
             "stopped_early": self.stopped_early,
             "score_metric": self.score_metric,
+            "budget_unit": self.budget_unit,
             "summary": self.summary,
             "verdict": self.verdict,
             "notes": self.notes,
@@ -242,6 +244,7 @@ def run_study(
         notes=notes,
         stopped_early=stopped_early,
         score_metric=primary_metric(dataset.task),
+        budget_unit=get_task(dataset.task).budget_unit,
     )
 
 
