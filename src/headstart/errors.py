@@ -110,6 +110,10 @@ class BundleError(HeadstartError):
     http_status = 422
 
 
+class ExportParityError(BundleError):
+    """An exported file disagrees with the bundle it came from."""
+
+
 class StrategyError(UsageError):
     """An unknown or unavailable adaptation strategy."""
 

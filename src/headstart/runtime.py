@@ -27,7 +27,7 @@ import numpy as np
 
 from headstart.backbones.base import Backbone
 from headstart.cache import cache_dir
-from headstart.errors import BackboneError
+from headstart.errors import BackboneError, ExportParityError
 from headstart.files import share_like_umask
 
 Engine = Literal["auto", "onnxruntime", "torch"]
@@ -569,3 +569,18 @@ class MultiCutRunner(FrozenRunner):
 
     def __repr__(self) -> str:
         return f"MultiCutRunner({self.backbone.name!r}, stops={self.stops}, engine={self.engine!r})"
+
+
+def check_export_parity(what: str, got: np.ndarray, want: np.ndarray, atol: float, checked: str) -> float:
+    """The max |diff| between an exported file's outputs and the bundle's on the same inputs (0 for none);
+    ExportParityError, before anything is written, when it exceeds `atol` (`checked`: "12 check items")."""
+    same_shape = got.shape == want.shape
+    diff = (float(np.max(np.abs(got - want))) if got.size else 0.0) if same_shape else float("inf")
+    if not diff <= atol:
+        raise ExportParityError(
+            f"the exported {what} disagrees with the bundle: max |diff| = {diff:.3g} "
+            f"(shapes {tuple(got.shape)} vs {tuple(want.shape)})",
+            expected=f"max |diff| <= {atol:g} on {checked}",
+            fix="report the bundle's strategy and backbone; serve the bundle with `headstart serve` meanwhile",
+        )
+    return diff

@@ -26,10 +26,11 @@ from headstart.bundle import load as load_bundle
 from headstart.data.dataset import Dataset
 from headstart.data.images import DECODE_STEPS
 from headstart.data.modalities import get_modality
-from headstart.errors import BundleError, StrategyError, UsageError
+from headstart.errors import ExportParityError as ExportParityError  # its public home before it moved down
+from headstart.errors import StrategyError, UsageError
 from headstart.outputs import check_writable, writing
 from headstart.provenance import VERSION as __version__
-from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
+from headstart.runtime import OPSET, atomic_onnx, check_export_parity, export_onnx, open_session
 from headstart.tasks import refuse_task
 
 FORMATS = ("onnx",)
@@ -43,10 +44,6 @@ CHECK_TEXTS = (
     "Numbers 12 and 345, UPPER case, and an emoji-free line.",
     "the quick brown fox jumps over the lazy dog",
 )
-
-
-class ExportParityError(BundleError):
-    """The exported file disagrees with the bundle it came from."""
 
 
 @dataclass
@@ -288,15 +285,7 @@ def check_parity(predictor: Predictor, onnx_path: Path) -> tuple[float, int]:
         inputs = backbone.preprocess(decoded)
     session = open_session(onnx_path)
     got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
-    diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
-    if not diff <= PARITY_ATOL:
-        raise ExportParityError(
-            f"the exported ONNX model disagrees with the bundle: max |diff| = {diff:.3g} "
-            f"(shapes {tuple(got.shape)} vs {tuple(want.shape)})",
-            expected=f"max |diff| <= {PARITY_ATOL:g} on {len(dataset)} check items",
-            fix="report the bundle's backbone and strategy; serve the bundle with `headstart serve` meanwhile",
-        )
-    return diff, len(dataset)
+    return check_export_parity("ONNX model", got, want, PARITY_ATOL, f"{len(dataset)} check items"), len(dataset)
 
 
 def _write_preprocessor(backbone: Backbone, folder: Path) -> Path | None:

@@ -21,9 +21,9 @@ import numpy as np
 
 from headstart.backbones.base import Backbone
 from headstart.data.documents import OcrLine
-from headstart.errors import BackboneError, BundleError, StrategyError
+from headstart.errors import BackboneError, StrategyError
 from headstart.ocr import OCR_PACKAGE, OcrSettings
-from headstart.runtime import OPSET, atomic_onnx, export_onnx, open_session
+from headstart.runtime import OPSET, atomic_onnx, check_export_parity, export_onnx, open_session
 from headstart.strategies.fields.extractor import FieldExtractor, LineEmbedder
 from headstart.strategies.fields.flags import FLAG_NAMES
 from headstart.strategies.fields.layout import LAYOUT_NAMES
@@ -189,7 +189,7 @@ def _export_tagger(
     with atomic_onnx(path) as tmp:
         onnx.save(tagger_graph(extractor.scorer, x.shape[1], n_classes), str(tmp))
         got = open_session(tmp, threads=1).run(None, {TAGGER_INPUT: x})[0]
-        diff = _check("line tagger", got, want, TAGGER_ATOL, len(documents), "documents")
+        diff = check_export_parity("line tagger", got, want, TAGGER_ATOL, f"{len(documents)} generated documents")
     return {"max_abs_diff": diff, "n_documents": len(documents), "n_lines": int(x.shape[0]), "atol": TAGGER_ATOL,
             "reference": "TaggedExtractor.line_probabilities", "n_features": int(x.shape[1])}  # fmt: skip
 
@@ -200,20 +200,6 @@ def line_features(
     """The tagger's ONNX input for `documents`: the extractor's own line matrix, dense float32."""
     x = line_matrix([describe(lines) for lines in documents], extractor.text, embed)
     return np.ascontiguousarray(x if isinstance(x, np.ndarray) else x.toarray(), dtype=np.float32)
-
-
-def _check(what: str, got: np.ndarray, want: np.ndarray, atol: float, n: int, unit: str) -> float:
-    diff = float(np.max(np.abs(got - want))) if got.shape == want.shape and got.size else float("inf")
-    if got.shape == want.shape and not got.size:
-        diff = 0.0
-    if not diff <= atol:
-        raise BundleError(
-            f"the exported {what} disagrees with the bundle: max |diff| = {diff:.3g} "
-            f"(shapes {tuple(got.shape)} vs {tuple(want.shape)})",
-            expected=f"max |diff| <= {atol:g} on {n} generated {unit}",
-            fix="report the bundle's strategy and backbone; serve the bundle with `headstart serve` meanwhile",
-        )
-    return diff
 
 
 # -- the encoder ------------------------------------------------------------------------------------------------
@@ -230,7 +216,7 @@ def _export_encoder(backbone: Backbone, embed: LineEmbedder, texts: list[str], f
         session = open_session(tmp, threads=1)
         got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
         want = np.asarray(embed(texts), dtype=np.float32)
-        diff = _check("text encoder", got, want, ENCODER_ATOL, len(texts), "lines")
+        diff = check_export_parity("text encoder", got, want, ENCODER_ATOL, f"{len(texts)} generated lines")
     return {"max_abs_diff": diff, "n_lines": len(texts), "atol": ENCODER_ATOL, "reference": "the bundle's LineEmbedder"}
 
 
