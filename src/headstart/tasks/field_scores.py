@@ -1,6 +1,7 @@
 """Scores of extracted fields against the true ones, as SROIE scores key information extraction: a value is
 right when it equals the true value after case and whitespace are normalised; entity micro-F1 over every field
-of every document; per field, the exact-match rate and how the others went wrong (wrong value, missing, extra).
+of every document; per field, the exact-match rate and how the others went wrong (wrong value, missing, extra);
+per document, the counts its score's error is resampled from (`DocumentCounts`).
 """
 
 from __future__ import annotations
@@ -31,13 +32,25 @@ class FieldCounts:
 
 
 @dataclass(frozen=True)
+class DocumentCounts:
+    """One document's entities: its values found right, given and true (the fields of one document fail together,
+    so the error of entity F1 resamples documents, not entities)."""
+
+    right: int = 0
+    given: int = 0  # values given: right, wrong or extra
+    wanted: int = 0  # true values
+
+
+@dataclass(frozen=True)
 class FieldScores:
-    """Entity precision, recall and micro-F1 over all fields, and the counts per field."""
+    """Entity precision, recall and micro-F1 over all fields, the counts per field and per document (in document
+    order; kept out of `to_dict`)."""
 
     precision: float
     recall: float
     f1: float
     per_field: dict[str, FieldCounts] = field(default_factory=dict)
+    per_document: tuple[DocumentCounts, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,7 +88,9 @@ def score_fields(
             seen.update(dict.fromkeys(document))
         names = list(seen)
     counts = {name: [0, 0, 0, 0, 0] for name in names}  # documents, right, wrong, missing, extra
+    per_document = []
     for true_row, predicted_row in zip(truth, predicted, strict=True):
+        right = given = wanted = 0
         for name in names:
             want = normalise(true_row.get(name, ""), spaces=spaces)
             got = normalise(predicted_row.get(name, ""), spaces=spaces)
@@ -87,6 +102,10 @@ def score_fields(
                 tally[3] += 1
             elif got:
                 tally[4] += 1
+            right += bool(want) and got == want
+            given += bool(got)
+            wanted += bool(want)
+        per_document.append(DocumentCounts(right, given, wanted))
     per_field = {name: FieldCounts(*tally) for name, tally in counts.items()}
     right = sum(c.right for c in per_field.values())
     given = sum(c.right + c.wrong + c.extra for c in per_field.values())
@@ -94,4 +113,4 @@ def score_fields(
     precision = right / given if given else 0.0
     recall = right / wanted if wanted else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return FieldScores(precision, recall, f1, per_field)
+    return FieldScores(precision, recall, f1, per_field, tuple(per_document))
