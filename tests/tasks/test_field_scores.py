@@ -1,16 +1,19 @@
-"""SROIE-style field scores (`tasks.field_scores`) and the `fields` task kind's report, decisions and answers."""
+"""SROIE-style field scores (`tasks.field_scores`) and the `fields` task kind's report, its score's error over
+documents, decisions and answers."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
-from headstart.tasks import answer, decisions, task_report
-from headstart.tasks.field_scores import normalise, score_fields
+from headstart.tasks import answer, decisions, score_error, task_report
+from headstart.tasks.field_scores import DocumentCounts, normalise, score_fields
 from headstart.tasks.fields import FIELDS  # registers the kind (the documents modality imports it too)
 from headstart.tasks.metrics import FieldsReport
+from headstart.tasks.uncertainty import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, ScoreError
 
 
 def test_a_value_is_right_after_case_and_whitespace_are_normalised() -> None:
@@ -42,6 +45,9 @@ def test_wrong_missing_and_extra_are_counted_per_field_and_micro_f1_matches_a_ha
     assert scores.precision == pytest.approx(4 / 7) and scores.recall == pytest.approx(4 / 8)
     assert scores.f1 == pytest.approx(2 * (4 / 7) * (4 / 8) / (4 / 7 + 4 / 8))
     assert company.exact_match == pytest.approx(2 / 3) and total.exact_match == 0.0
+    # per document: right, given (right, wrong or extra), true values
+    assert scores.per_document == (DocumentCounts(2, 3, 3), DocumentCounts(1, 2, 2), DocumentCounts(1, 2, 3))
+    assert "per_document" not in scores.to_dict()  # the report's JSON stays as it was
 
 
 def test_ignoring_spaces_scores_ocr_that_drops_them_and_mismatched_lengths_are_refused() -> None:
@@ -85,3 +91,48 @@ def test_fields_decisions_and_answers_come_from_the_records() -> None:
     a = answer(FIELDS.name, outputs[0], ["company", "date"], None, 3, records[0])
     assert a.to_dict() == {"fields": records[0]}
     assert FIELDS.promotion_metrics[0] == "entity_f1" and FIELDS.budget_unit == "documents"
+
+
+FIELD_NAMES = ("company", "date", "address", "total")
+
+
+def _error_of(failures: dict[int, int], documents: int = 20) -> tuple[FieldsReport, ScoreError | None]:
+    """Entity F1's error on `documents` receipts of four fields, where document i misses `failures[i]` of them."""
+    y_true = [json.dumps({name: f"{name} {i}" for name in FIELD_NAMES}) for i in range(documents)]
+    records = [_record(**{name: f"{name} {i}" for name in FIELD_NAMES[failures.get(i, 0) :]}) for i in range(documents)]
+    outputs = np.zeros((documents, len(FIELD_NAMES)), dtype=np.float32)
+    report = task_report(FIELDS.name, y_true, outputs, list(FIELD_NAMES), None, records)
+    assert isinstance(report, FieldsReport)
+    return report, score_error(FIELDS.name, report, y_true, outputs, list(FIELD_NAMES), None, records)
+
+
+def test_the_error_of_entity_f1_is_over_documents_so_failures_concentrated_in_a_few_weigh_more() -> None:
+    spread_report, spread = _error_of({i: 1 for i in range(8)})  # 8 receipts miss one field each
+    together_report, together = _error_of({0: 4, 1: 4})  # 2 receipts lose all four: the same 8 entities
+    assert spread_report.entity_f1 == together_report.entity_f1 == pytest.approx(2 * 72 / 152)
+    assert spread is not None and together is not None
+    assert (together.n, together.unit, together.method) == (20, "test documents", "bootstrap")
+    assert together.se > 1.5 * spread.se > 0  # what the documents' fields do together, entities cannot tell
+    p = together_report.entity_f1
+    assert together.se > 1.4 * math.sqrt(p * (1 - p) / 80)  # the binomial over 80 entities claimed too little
+
+
+def test_the_error_is_a_seeded_bootstrap_of_documents_that_a_direct_computation_repeats() -> None:
+    report, error = _error_of({0: 4, 3: 2, 5: 1, 11: 3})
+    assert error is not None and _error_of({0: 4, 3: 2, 5: 1, 11: 3})[1] == error  # the same resamples each time
+    counts = report.scores.per_document
+    right, given, wanted = (np.array([getattr(d, k) for d in counts]) for k in ("right", "given", "wanted"))
+    draws = np.random.default_rng(BOOTSTRAP_SEED).integers(0, 20, size=(BOOTSTRAP_RESAMPLES, 20))
+    f1 = 2 * right[draws].sum(1) / (given[draws].sum(1) + wanted[draws].sum(1))
+    assert error.se == pytest.approx(float(f1.std(ddof=1)), rel=1e-12)
+
+
+def test_perfect_documents_show_no_spread_so_the_error_is_half_a_document_from_the_bound() -> None:
+    for documents in (5, 200):
+        report, error = _error_of({}, documents)
+        assert report.entity_f1 == 1.0 and error is not None
+        p = 1 - 0.5 / documents  # 5 of 5 perfect receipts do not measure an extractor that never fails
+        assert (error.method, error.unit, error.n) == ("binomial", "test documents", documents)
+        assert error.se == pytest.approx(math.sqrt(p * (1 - p) / documents))
+    assert error.se < 0.006  # tiny on many documents
+    assert _error_of({}, 1)[1] is None  # one document: no error to measure

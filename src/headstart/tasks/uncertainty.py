@@ -18,7 +18,7 @@ ITEM_PROPORTIONS = frozenset({"accuracy"})  # primary scores that are a proporti
 @dataclass(frozen=True)
 class ScoreError:
     """The standard error `se` of a test score (in the score's own units), measured over `n` `unit` (test items,
-    true entities...) by `method` (binomial, bootstrap)."""
+    test documents...) by `method` (binomial, bootstrap)."""
 
     se: float
     n: int

@@ -89,7 +89,7 @@ def _spread(width: float, metric: str) -> str:
 
 
 def _on(noise: Noise) -> str:
-    """ "1000 test items", "80 test entities, 3 seeds"."""
+    """ "1000 test items", "20 test documents, 3 seeds"."""
     return f"{noise.n} {noise.unit}" + (f", {noise.seeds} seeds" if noise.seeds > 1 else "")
 
 
@@ -116,11 +116,11 @@ class Noise:
     seeds: int
 
     def sample(self) -> str:
-        """ "a 12-item test split", "80 test entities"."""
+        """ "a 12-item test split", "20 test documents"."""
         return f"a {self.n}-item test split" if self.unit == "test items" else f"{self.n} {self.unit}"
 
     def basis(self) -> str:
-        """ "n test entities = 80", "n test items = 40, 3 seeds"."""
+        """ "n test documents = 20", "n test items = 40, 3 seeds"."""
         return f"n {self.unit} = {self.n}" + (f", {self.seeds} seeds" if self.seeds > 1 else "")
 
 
@@ -296,7 +296,7 @@ def verdict(
 def _rivals_within_noise(
     choice: dict[str, Any], others: list[dict[str, Any]], n_test: int | None, metric: str, show: Any
 ) -> str:
-    """ " rules (80.0%) is within noise of it (n test entities = 80): more test entities would tell them apart." when
+    """ " rules (80.0%) is within noise of it (n test documents = 20): more test documents would tell them apart." when
     another strategy's score is not told apart from the recommended one's, else ""."""
     rivals = []
     for row in others:
