@@ -178,7 +178,8 @@ def test_study_compares_rules_baseline_and_linear_and_says_whether_transfer_help
     assert verdict["negative_transfer"] == bool(verdict["negative_transfer_budgets"])
     assert study["frame"]["budget_unit"] == "documents" == json.loads(result.output)["budget_unit"]
     report = (tmp_path / "s" / "report.html").read_text()
-    assert "Accuracy vs documents" in report and "<th>documents</th>" in report and "labels/class" not in report
+    assert "Entity F1 vs documents" in report and "<th>documents</th>" in report and "labels/class" not in report
+    assert "<th>entity F1</th>" in report and "<th>accuracy</th>" not in report
     table = CliRunner().invoke(app, [*args, "--seeds", "1"])  # the finished study again: its summary table
     assert table.exit_code == 0 and "documents" in table.output and "labels/class" not in table.output, table.output
 

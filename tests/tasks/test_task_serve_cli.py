@@ -114,7 +114,8 @@ def test_study_scores_regression_cells_by_r2(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "s" / "study.json").read_text())
     assert doc["frame"]["score_metric"] == "r2"
     assert all(c["accuracy"] == c["metrics"]["r2"] and c["macro_f1"] is None for c in doc["cells"])
-    assert 'every "accuracy" below is the test r2' in (tmp_path / "s" / "report.html").read_text()
+    report = (tmp_path / "s" / "report.html").read_text()
+    assert "<th>R²</th>" in report and "<th>accuracy</th>" not in report and "test R² (regression task)" in report
     assert result.score_metric == "r2" and result.to_dict()["score_metric"] == "r2"
     assert "R² " in result.verdict["headline"] and "%" not in result.verdict["headline"]
     from headstart.cli.output import console

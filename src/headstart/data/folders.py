@@ -1,7 +1,7 @@
 """Datasets from folders of files: `<root>/<class>/<file>`, optional `train/ test/ [validation/]` split
-folders, and unlabelled lists of files or folders for prediction. The rules are the same for every modality
-whose items are files; a `FileKind` says how its files are recognised, checked and named (`IMAGES` here,
-recordings in `audio_loading`)."""
+folders, and unlabelled lists of files or folders for prediction (read by `inputs.load_input_files`, folders
+walked recursively). The rules are the same for every modality whose items are files; a `FileKind` says how its
+files are recognised, checked and named (`IMAGES` here, recordings in `audio_loading`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from headstart.data.dataset import Dataset, SkippedItem, check_on_bad, normalize_split
 from headstart.data.images import IMAGE_EXTENSIONS, check_image_header, is_image_file
+from headstart.data.inputs import FolderListing, InputKind, load_input_files
 from headstart.errors import BadItemError, DataError
 
 ACCEPTED = ", ".join(sorted(IMAGE_EXTENSIONS))
@@ -50,6 +51,20 @@ class FileKind:
         except BadItemError as err:
             return None, f"{raw}: {err.reason}"
         return str(path), None
+
+    @property
+    def inputs(self) -> InputKind:
+        """These files as prediction inputs: folders read recursively, each real file once."""
+        return InputKind(
+            modality=self.modality,
+            noun=self.noun,
+            plural=self.plural,
+            accepted=self.accepted,
+            in_folders="at any depth",
+            list_folder=_walk_inputs,
+            check=self.check_header,
+            foreign=lambda path: None if self.recognises(path) else self.not_accepted(path),
+        )
 
     def header_problem(self, path: Path, item_id: str, on_bad: str) -> SkippedItem | None:
         """None when the header is fine; the skip record when not (or raise with `on_bad="fail"`)."""
@@ -177,51 +192,14 @@ def load_file_folder(root: str | Path, kind: FileKind, *, on_bad: str = "skip") 
 
 def load_file_inputs(paths: Sequence[str | Path], kind: FileKind, *, on_bad: str = "skip") -> Dataset:
     """An unlabelled `Dataset` of `kind`'s files for prediction: each path is a file or a folder (recursive)."""
-    policy = check_on_bad(on_bad)
-    items: list[str] = []
-    ids: list[str] = []
-    skipped: list[SkippedItem] = []
-    notes: list[str] = []
-    for given in paths:
-        p = Path(given)
-        if not p.exists():
-            raise DataError(
-                f"input {str(given)!r} does not exist",
-                expected=f"an {kind.noun} file or a folder of {kind.plural}",
-                fix="check the path (relative paths start from the current directory)",
-            )
-        if p.is_dir():
-            walk = Walk(p, prefix=Path(given))
-            files = [(f, walk.id_of(f)) for f in walk.files(p)]
-            skipped.extend(walk.skipped)
-            notes.extend(walk.notes)
-        else:
-            files = [(p, str(given))]
-        for f, item_id in files:
-            if not kind.recognises(f):
-                skipped.append(SkippedItem(item_id, kind.not_accepted(f)))
-                continue
-            bad = kind.header_problem(f, item_id, policy)
-            if bad is not None:
-                skipped.append(bad)
-                continue
-            items.append(str(f))
-            ids.append(item_id)
-    if not items and not skipped:
-        shown = ", ".join(repr(str(p)) for p in paths) or "(no inputs)"
-        raise DataError(
-            f"no {kind.plural} found in {shown}",
-            expected=f"{kind.noun} files with one of the extensions {kind.accepted}",
-            fix=f"pass {kind.noun} files or folders that contain {kind.plural}",
-        )
-    return Dataset(
-        modality=kind.modality,
-        items=tuple(items),
-        ids=tuple(ids),
-        source=", ".join(str(p) for p in paths),
-        skipped=tuple(skipped),
-        notes=tuple(notes),
-    )
+    return load_input_files(paths, kind.inputs, on_bad=on_bad)
+
+
+def _walk_inputs(folder: Path, named: Path) -> FolderListing:
+    """Every visible file under `folder` (recursive, each real one once), ids under the path as the user named it."""
+    walk = Walk(folder, prefix=named)
+    files = [(f, walk.id_of(f)) for f in walk.files(folder)]
+    return FolderListing(files, walk.skipped, walk.notes)
 
 
 def _split_layout(root: Path, kind: FileKind) -> tuple[list[tuple[str, str]] | None, list[str]]:

@@ -11,9 +11,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from headstart.report import figures
 
 GRADIENT_FAMILIES = ("partial", "full")
-FIGURE_NAMES = {
-    "budget": "accuracy vs labels",
-    "time": "accuracy vs training time",
+FIGURE_NAMES = {  # {score}: the study's score as the report names it (`figures.score_name`)
+    "budget": "{score} vs labels",
+    "time": "{score} vs training time",
     "energy": "energy",
     "curves": "learning curves",
 }
@@ -64,16 +64,24 @@ def _no_validation_reason(records: list[dict[str, Any]]) -> str | None:
     return notes[0] if notes else "no validation split: too few training items to hold some out"
 
 
-def _draw(images: dict[str, str], problems: dict[str, str], name: str, draw: Callable[[], str | None]) -> None:
+def _draw(
+    images: dict[str, str], problems: dict[str, str], name: str, score: str, draw: Callable[[], str | None]
+) -> None:
     """Draw one figure into `images[name]`; a failure leaves it out and says why in `problems[name]`."""
     try:
         image = draw()
     except Exception as err:  # a broken figure must not lose the report (results are in study.json)
         figures.plt.close("all")
-        problems[name] = f"the {FIGURE_NAMES[name]} figure could not be drawn ({type(err).__name__}: {err})"
+        shown = FIGURE_NAMES[name].format(score=score)
+        problems[name] = f"the {shown} figure could not be drawn ({type(err).__name__}: {err})"
         return
     if image:
         images[name] = image
+
+
+def _score_text(value: float, metric: str) -> str:
+    """A score as the figures show it: a percentage, except R² (which can be negative), a plain number."""
+    return f"{value:.3f}" if metric == "r2" else f"{100 * value:.1f}%"
 
 
 def _methods(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,20 +103,23 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     curves = _curve_pair(records, strategies)
     images: dict[str, str] = {}
     problems: dict[str, str] = {}
+    metric = doc.get("frame", {}).get("score_metric") or "accuracy"  # what each record's `accuracy` holds
+    score = figures.score_name(metric)
     if summary:
-        metric = doc.get("frame", {}).get("score_metric") or "accuracy"
         unit = doc.get("frame", {}).get("budget_unit") or figures.PER_CLASS
-        _draw(images, problems, "budget", lambda: figures.accuracy_vs_budget(summary, records, styles, metric, unit))
-        _draw(images, problems, "time", lambda: figures.accuracy_vs_time(summary, styles, metric, unit))
-        _draw(images, problems, "energy",
+        _draw(images, problems, "budget", score,
+              lambda: figures.accuracy_vs_budget(summary, records, styles, metric, unit))  # fmt: skip
+        _draw(images, problems, "time", score, lambda: figures.accuracy_vs_time(summary, styles, metric, unit))
+        _draw(images, problems, "energy", score,
               lambda: figures.energy_per_strategy(summary, styles, intensity, doc["country"]))  # fmt: skip
     if curves:
         pair = (curves["transfer"], curves["scratch"])
-        _draw(images, problems, "curves", lambda: figures.learning_curves(*pair, styles))
+        _draw(images, problems, "curves", score, lambda: figures.learning_curves(*pair, styles))
     env = Environment(
         loader=PackageLoader("headstart.report", "templates"), autoescape=select_autoescape(["html", "j2"])
     )
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}%"
+    env.filters["score"] = lambda x: "–" if x is None else _score_text(x, metric)
     env.filters["num"] = lambda x, d=1: "–" if x is None else f"{x:,.{d}f}"
     template = env.get_template("report.html.j2")
     methods = _methods(records)
@@ -126,6 +137,9 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
         intensity=intensity,
         no_validation=None if curves else _no_validation_reason(records),
         figure_problems=problems,
+        metric=metric,
+        score=score,
+        score_title=score[:1].upper() + score[1:],
     )
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from headstart.data.dataset import Dataset, SkippedItem, check_on_bad
 from headstart.data.documents import (
     DOCUMENT_EXTENSIONS,
+    DOCUMENT_FOLDERS,
     FIELD_TABLES,
     canonical_fields,
     check_document,
@@ -30,11 +31,13 @@ from headstart.data.documents import (
     read_pages,
 )
 from headstart.data.hashing import image_sha256
+from headstart.data.inputs import FolderListing, InputKind, load_input_files
 from headstart.data.modalities.base import Modality, register_modality
 from headstart.errors import BadItemError, DataError
 from headstart.tasks.fields import FIELDS
 
 ACCEPTED = ", ".join(sorted(DOCUMENT_EXTENSIONS))
+IN_FOLDERS = " or ".join(f"{name}/" for name in DOCUMENT_FOLDERS)  # where a documents folder keeps its files
 
 
 class DocumentModality(Modality):
@@ -128,49 +131,33 @@ def load_documents(root: Path, *, on_bad: str = "skip") -> Dataset:
     )
 
 
+def _list_inputs(folder: Path, named: Path) -> FolderListing:
+    """A folder's documents, at its root or under its `img/` (not recursive), ids under the path as named."""
+    return FolderListing([(f, str(named / f.relative_to(folder))) for f in list_documents(folder)])
+
+
+def _check_input(path: Path) -> None:
+    """BadItemError unless `path` is a readable document (a file of another kind fails too, with `on_bad="fail"`)."""
+    if not is_document_file(path):
+        raise BadItemError(str(path), f"not a document file ({ACCEPTED})")
+    check_document(path)
+
+
+INPUTS = InputKind(
+    modality=DocumentModality.name,
+    noun="document",
+    plural="documents",
+    accepted=ACCEPTED,
+    in_folders=f"at the folder's root or in its {IN_FOLDERS}; not deeper",
+    list_folder=_list_inputs,
+    check=_check_input,
+    resolve=True,
+)
+
+
 def load_document_inputs(inputs: Sequence[str], *, on_bad: str = "skip") -> Dataset:
     """Documents to predict: files (page images, PDFs) and folders of them (a documents folder's `img/`...)."""
-    policy = check_on_bad(on_bad)
-    items: list[str] = []
-    ids: list[str] = []
-    skipped: list[SkippedItem] = []
-    for given in inputs:
-        path = Path(given)
-        if not path.exists():
-            raise DataError(
-                f"input {given!r} does not exist",
-                expected=f"a document file ({ACCEPTED}) or a folder of them",
-                fix="check the path (relative paths start from the current directory)",
-            )
-        if path.is_dir():
-            found = [(f, str(Path(given) / f.relative_to(path))) for f in list_documents(path)]
-        else:
-            found = [(path, given)]
-        for document, item_id in found:
-            try:
-                if not is_document_file(document):
-                    raise BadItemError(item_id, f"not a document file ({ACCEPTED})")
-                check_document(document)
-            except BadItemError as err:
-                if policy == "fail":
-                    raise BadItemError(item_id, err.reason) from err
-                skipped.append(SkippedItem(item_id, err.reason))
-                continue
-            items.append(str(document.resolve()))
-            ids.append(item_id)
-    if not items and not skipped:
-        raise DataError(
-            f"no documents found in {', '.join(repr(i) for i in inputs)}",
-            expected=f"document files ({ACCEPTED}), or folders holding them (at their root or under img/)",
-            fix="pass document files or a documents folder",
-        )
-    return Dataset(
-        modality=DocumentModality.name,
-        items=tuple(items),
-        ids=tuple(ids),
-        source=", ".join(inputs),
-        skipped=tuple(skipped),
-    )
+    return load_input_files(inputs, INPUTS, on_bad=on_bad)
 
 
 DOCUMENTS = register_modality(DocumentModality())
