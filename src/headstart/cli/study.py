@@ -194,7 +194,7 @@ def _print_summary(result: Any) -> None:
     table = Table(
         title=f"study: {result.cells_done}/{result.cells_total} cells ({result.status})", title_justify="left"
     )
-    from headstart.tasks.metrics import DISPLAY_NAMES
+    from headstart.score_names import display_name
 
     metric = result.score_metric  # the rows' `accuracy` is micro-F1 for multi-label data, R² for regression
     score = (lambda x: f"{x:.3f}") if metric == "r2" else (lambda x: f"{100 * x:.1f}%")
@@ -203,7 +203,7 @@ def _print_summary(result: Any) -> None:
         "strategy",
         BUDGET_HEADERS.get(result.budget_unit, result.budget_unit),
         "seeds",
-        DISPLAY_NAMES.get(metric, metric),
+        display_name(metric),
         "± sd",
         "fit time",
         "energy",

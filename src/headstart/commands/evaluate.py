@@ -17,8 +17,9 @@ from headstart.data import Dataset, SkippedItem, load_dataset
 from headstart.data.modalities import item_digests
 from headstart.errors import DataError, UsageError
 from headstart.metrics import ClassificationReport
+from headstart.score_names import display_name
 from headstart.tasks import DEFAULT_TASK, task_report
-from headstart.tasks.metrics import DISPLAY_NAMES, TaskReport
+from headstart.tasks.metrics import TaskReport
 
 
 @dataclass
@@ -137,7 +138,7 @@ def fitted_data_warnings(predictor: Predictor, dataset: Dataset, split: str | No
     held_out = f"{counts['test']} of its {counts['items']} items" if {"test", "items"} <= set(counts) else "a part"
     metric = predictor.kind.primary_metric
     score = predictor.manifest.test_metrics.get(metric)
-    shown = DISPLAY_NAMES.get(metric, metric)
+    shown = display_name(metric)
     there = f", {shown} {score:.3f} there" if isinstance(score, int | float) else ""
     return [
         f"{name} is the data this model was fitted on (its test split is {held_out}{there}; "

@@ -9,14 +9,16 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from headstart.report import figures
+from headstart.score_names import display_name
 
 GRADIENT_FAMILIES = ("partial", "full")
-FIGURE_NAMES = {  # {score}: the study's score as the report names it (`figures.score_name`)
+FIGURE_NAMES = {  # {score}: the study's score as the report names it (`score_names.display_name`)
     "budget": "{score} vs labels",
     "time": "{score} vs training time",
     "energy": "energy",
     "curves": "learning curves",
 }
+OPTIONAL_COLUMNS = ("macro_f1", "energy_kwh", "co2_g")  # results columns shown only when some row has a value
 
 
 def _has_validation(record: dict[str, Any]) -> bool:
@@ -55,13 +57,30 @@ def _curve_pair(records: list[dict[str, Any]], strategies: list[str]) -> dict[st
     return {"transfer": pick_t, "scratch": pick_s, "budget": budget, "quantities": rows}
 
 
-def _no_validation_reason(records: list[dict[str, Any]]) -> str | None:
-    """Why gradient cells ran without a validation split (their own note), or None when curves exist or none ran."""
+def _no_curves(records: list[dict[str, Any]], metric: str) -> dict[str, str] | None:
+    """Why the gradient cells drew no learning curve, or None when curves exist or no gradient cell ran.
+
+    Curves plot the validation accuracy per epoch, which only single-label classification fits record (`metric`
+    "accuracy"): multi-label and regression fits record a validation loss at most ({"cause": "task"}). A
+    classification fit records none when it had too few training items to hold a validation split out
+    ({"cause": "validation", "note": the cells' own note}).
+    """
     trained = [r for r in records if r["status"] == "ok" and r.get("history")]
     if not trained or any(_has_validation(r) for r in trained):
         return None
+    if metric != "accuracy":
+        return {"cause": "task"}
     notes = [n for r in trained for n in r.get("notes") or [] if n.startswith("no validation split")]
-    return notes[0] if notes else "no validation split: too few training items to hold some out"
+    note = notes[0] if notes else "no validation split: too few training items to hold some out"
+    return {"cause": "validation", "note": note}
+
+
+def _filled_columns(summary: list[dict[str, Any]]) -> set[str]:
+    """The results table's optional columns that hold a value in some row; the others are left out.
+
+    macro-F1 is None for a task without classes (regression, fields), energy and CO2 when CodeCarbon could not run.
+    """
+    return {column for column in OPTIONAL_COLUMNS if any(r.get(column) is not None for r in summary)}
 
 
 def _draw(
@@ -104,7 +123,7 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     images: dict[str, str] = {}
     problems: dict[str, str] = {}
     metric = doc.get("frame", {}).get("score_metric") or "accuracy"  # what each record's `accuracy` holds
-    score = figures.score_name(metric)
+    score = display_name(metric)
     if summary:
         unit = doc.get("frame", {}).get("budget_unit") or figures.PER_CLASS
         _draw(images, problems, "budget", score,
@@ -120,6 +139,7 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
     )
     env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.1f}%"
     env.filters["score"] = lambda x: "–" if x is None else _score_text(x, metric)
+    env.filters["name"] = display_name
     env.filters["num"] = lambda x, d=1: "–" if x is None else f"{x:,.{d}f}"
     template = env.get_template("report.html.j2")
     methods = _methods(records)
@@ -135,7 +155,8 @@ def render_report(doc: dict[str, Any], records: list[dict[str, Any]]) -> str:
         estimated=any(m["label"] == "estimated" for m in methods),
         measured=any(m["label"] == "measured" for m in methods),
         intensity=intensity,
-        no_validation=None if curves else _no_validation_reason(records),
+        no_curves=None if curves else _no_curves(records, metric),
+        columns=_filled_columns(summary),
         figure_problems=problems,
         metric=metric,
         score=score,

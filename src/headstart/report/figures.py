@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from headstart.score_names import display_name  # noqa: E402
+
 TRANSFER_COLOURS = ("#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#db2777", "#65a30d")
 REFERENCE_COLOURS = {"scratch": "#6b7280", "baseline": "#92400e"}
 EARLY_EPOCHS = 3  # "higher slope": mean gain per epoch over the first epochs
@@ -55,13 +57,7 @@ def _x_of(row: dict[str, Any]) -> float:
     return float(row["budget"]) if row["budget"] not in ("all",) else max(row["labels_per_class"], 1.0)
 
 
-SCORE_NAMES = {"accuracy": "accuracy", "micro_f1": "micro-F1", "r2": "R²", "entity_f1": "entity F1"}
 PER_CLASS = "labels per class"  # what a budget counts, unless the task kind says otherwise (fields: "documents")
-
-
-def score_name(metric: str) -> str:
-    """How a figure names the study's score column (`accuracy`, or micro-F1 / R² for other task kinds)."""
-    return SCORE_NAMES.get(metric, metric)
 
 
 def accuracy_vs_budget(
@@ -99,7 +95,7 @@ def accuracy_vs_budget(
         ax.set_xscale("log")
         ax.set_xticks(sorted(ticks), [ticks[x] for x in sorted(ticks)])
         ax.minorticks_off()
-    name = score_name(metric)
+    name = display_name(metric)
     ax.set_xlabel("labelled examples per class" if unit == PER_CLASS else f"labelled {unit}")
     ax.set_ylabel(f"test {name}")
     _score_axis(ax, metric)
@@ -132,11 +128,11 @@ def accuracy_vs_time(
                         xytext=(4, 4), fontsize=7, color=style["color"])  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("fit time per model (seconds, log scale)")
-    ax.set_ylabel(f"test {score_name(metric)}")
+    ax.set_ylabel(f"test {display_name(metric)}")
     _score_axis(ax, metric)
     _style_axes(ax)
     ax.legend(frameon=False, fontsize=9, loc="lower right")
-    name = score_name(metric)
+    name = display_name(metric)
     ax.set_title(f"{name[0].upper()}{name[1:]} vs training time (numbers: {unit})", fontsize=11, loc="left")
     return to_png(fig)
 

@@ -15,14 +15,6 @@ from headstart.metrics import ClassificationReport
 from headstart.tasks.field_scores import FieldCounts, FieldScores
 from headstart.tasks.labels import DEFAULT_THRESHOLD, multi_hot, target_values
 
-DISPLAY_NAMES = {
-    "micro_f1": "micro-F1",
-    "macro_f1": "macro-F1",
-    "r2": "R²",
-    "map": "mAP",
-    "ece": "ECE",
-    "entity_f1": "entity F1",
-}
 SMALL_TEST = 100  # below this many test items an accuracy is shown with its 95% interval
 
 

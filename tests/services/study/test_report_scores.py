@@ -10,29 +10,32 @@ from typing import Any
 import pytest
 
 from headstart.report import figures, render_report
+from headstart.score_names import display_name
 from headstart.services.study.verdict import summarize, verdict
 
 UNITS = {"entity_f1": "documents"}  # what a budget counts, when not labels per class
 TASKS = {"accuracy": "classification", "entity_f1": "fields", "micro_f1": "multilabel", "r2": "regression"}
 
 
-def _record(strategy: str, budget: str, seed: int, score: float) -> dict[str, Any]:
-    return {"strategy": strategy, "family": strategy, "budget": budget, "seed": seed, "status": "ok",
-            "accuracy": score, "macro_f1": None, "n_train": 8, "n_labelled": int(budget), "n_test": 40,
-            "fit_seconds": 1.5, "cpu_seconds": 2.0, "peak_rss_mb": 300.0, "energy_kwh": None, "co2_g": None,
-            "energy_label": "unavailable", "history": []}  # fmt: skip
+def _record(strategy: str, budget: str, seed: int, score: float, **fields: Any) -> dict[str, Any]:
+    return {"strategy": strategy, "family": strategy.partition(":")[0], "budget": budget, "seed": seed,
+            "status": "ok", "accuracy": score, "macro_f1": None, "n_train": 8, "n_labelled": int(budget),
+            "n_test": 40, "fit_seconds": 1.5, "cpu_seconds": 2.0, "peak_rss_mb": 300.0, "energy_kwh": None,
+            "co2_g": None, "energy_label": "unavailable", "history": [], **fields}  # fmt: skip
 
 
-def _study(metric: str, target: float | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A finished two-strategy study whose records hold `metric` under `accuracy`."""
-    records = [_record(s, b, seed, score + 0.01 * seed)
-               for s, low in (("linear", 0.61), ("baseline", 0.42)) for b, score in (("4", low), ("8", low + 0.2))
+def _study(
+    metric: str, target: float | None = None, strategies: tuple[str, ...] = ("linear", "baseline"), **fields: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A finished study of `strategies` whose records hold `metric` under `accuracy` (and `fields`)."""
+    records = [_record(s, b, seed, score + 0.01 * seed, **fields)
+               for s, low in zip(strategies, (0.61, 0.42)) for b, score in (("4", low), ("8", low + 0.2))
                for seed in (0, 1)]  # fmt: skip
     summary = summarize(records)
     unit = UNITS.get(metric, figures.PER_CLASS)
     doc = {
         "status": "complete", "updated": "2026-12-07T12:00:00", "country": "FRA", "notes": [],
-        "grid": {"strategies": ["linear", "baseline"], "budgets": ["4", "8"], "seeds": 2, "done": 8, "cells": 8},
+        "grid": {"strategies": list(strategies), "budgets": ["4", "8"], "seeds": 2, "done": 8, "cells": 8},
         "frame": {"data": "data", "backbone": "test-text", "modality": "text", "n_items": 48, "classes": [],
                   "task": TASKS[metric], "score_metric": metric, "budget_unit": unit,
                   "split_counts": {"train": 8, "test": 40}},
@@ -101,3 +104,55 @@ def test_a_broken_figure_is_named_by_the_score(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(figures, "accuracy_vs_time", broken)
     html = render_report(*_study("r2"))
     assert "the R² vs training time figure could not be drawn (ValueError: no axes)" in html
+
+
+def test_the_report_the_verdict_and_the_tables_read_metric_names_from_one_map() -> None:
+    assert [display_name(m) for m in ("accuracy", "micro_f1", "macro_f1", "r2", "map", "ece", "entity_f1")] == [
+        "accuracy", "micro-F1", "macro-F1", "R²", "mAP", "ECE", "entity F1"]  # fmt: skip
+    assert display_name("kappa") == "kappa"  # a metric the map does not list reads as its key
+    for metric in ("micro_f1", "r2"):  # the verdict without a target says "the best <score>"
+        assert f"the best {display_name(metric)}." in _study(metric)[0]["verdict"]["headline"]
+
+
+def test_a_regression_table_leaves_out_the_macro_f1_and_energy_columns_no_row_fills() -> None:
+    html = render_report(*_study("r2"))
+    header, rows = _results_header(html), _results_rows(html)
+    assert header == ["strategy", "labels/class", "seeds", "R²", "± sd", "fit time", "CPU time", "peak RSS"]
+    assert all(len(row) == len(header) for row in rows) and "–" not in {cell for row in rows for cell in row[3:]}
+
+
+def test_a_classification_table_keeps_the_columns_that_hold_values() -> None:
+    measured = {"macro_f1": 0.5, "energy_kwh": 0.002, "co2_g": 0.1, "energy_label": "measured"}
+    html = render_report(*_study("accuracy", **measured))
+    header, rows = _results_header(html), _results_rows(html)
+    assert header[5:] == ["macro-F1", "fit time", "CPU time", "peak RSS", "energy", "CO2", "energy is"]
+    assert rows[0][5:] == ["50.0%", "1.50 s", "2.00 s", "300 MB", "2.000 Wh", "0.100 g"]
+    assert '<td class="l"><span class="tag measured">measured</span></td></tr>' in html
+
+
+def _trained_study(metric: str, history: list[dict[str, Any]], notes: list[str]) -> tuple[dict, list[dict]]:
+    """Gradient cells (partial:1, scratch) that trained with `history` per epoch and no validation accuracy."""
+    return _study(metric, strategies=("partial:1", "scratch"), history=history, notes=notes)
+
+
+TRAIN_ONLY = [{"epoch": e, "train_loss": 1.0 / e} for e in (1, 2)]
+WITH_VAL_LOSS = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e} for e in (1, 2)]
+
+
+def test_a_classification_study_without_validation_scores_blames_the_missing_validation_split() -> None:
+    html = render_report(*_trained_study("accuracy", TRAIN_ONLY, ["no validation split: 18 training items are too few"]))
+    assert "No learning curves are available at this data size (no validation split)" in html
+    assert "From the cells: no validation split: 18 training items are too few." in html
+    assert "single-label classification" not in html
+
+
+@pytest.mark.parametrize(("metric", "history"), [("r2", WITH_VAL_LOSS), ("micro_f1", TRAIN_ONLY)])
+def test_a_regression_or_multilabel_study_says_curves_are_for_single_label_classification(
+    metric: str, history: list[dict[str, Any]]
+) -> None:
+    notes = [] if history is WITH_VAL_LOSS else ["no validation split: 18 training items are too few"]
+    html = render_report(*_trained_study(metric, history, notes))
+    curves = " ".join(html.split('<section id="learning-curves">', 1)[1].split("</section>", 1)[0].split())
+    assert "the validation accuracy after each epoch, which only single-label classification fits record" in curves
+    assert f"this study's gradient strategies ({TASKS[metric]} task) record a validation loss at most" in curves
+    assert "no validation split" not in curves.lower() and "No gradient strategy ran" not in curves

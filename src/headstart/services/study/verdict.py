@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from headstart.score_names import display_name
 from headstart.services.study.grid import NO_LABELS, is_reference, strategy_name
-from headstart.tasks.metrics import DISPLAY_NAMES
 from headstart.tasks.uncertainty import ITEM_PROPORTIONS, combined_error, proportion_error
 
 MATCH_TOLERANCE = 0.01  # a reference "matches" transfer when within one accuracy point of the best transfer
@@ -178,7 +178,7 @@ def verdict(
     def _budget_text(budget: str) -> str:
         return _budget_words(budget, budget_unit)
 
-    show, name = _shower(metric), DISPLAY_NAMES.get(metric, metric)
+    show, name = _shower(metric), display_name(metric)
     result: dict[str, Any] = {
         "recommended": None,
         "headline": "",
