@@ -140,7 +140,8 @@ WITH_VAL_LOSS = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e} for e 
 
 
 def test_a_classification_study_without_validation_scores_blames_the_missing_validation_split() -> None:
-    html = render_report(*_trained_study("accuracy", TRAIN_ONLY, ["no validation split: 18 training items are too few"]))
+    notes = ["no validation split: 18 training items are too few"]
+    html = render_report(*_trained_study("accuracy", TRAIN_ONLY, notes))
     assert "No learning curves are available at this data size (no validation split)" in html
     assert "From the cells: no validation split: 18 training items are too few." in html
     assert "single-label classification" not in html
