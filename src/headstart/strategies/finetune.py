@@ -12,6 +12,7 @@ what rates, and how the head starts:
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from headstart.data.dataset import Dataset, SkippedItem
 from headstart.data.modalities import get_modality
 from headstart.data.splits import split_dataset
 from headstart.errors import BadItemError, StrategyError
-from headstart.features import extract_activations, extract_features, item_digests
+from headstart.features import Extraction, extract_activations, extract_features, item_digests
 from headstart.manifest import HeadSection, StrategySection
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
@@ -195,6 +196,35 @@ class FinetuneModel(Model):
         proba = np.concatenate(probas) if probas else np.zeros((0, self.top.head.out_features))
         return DatasetPrediction(proba=proba, kept=np.array(kept, dtype=np.int64), labels=self.labels, skipped=skipped)
 
+    @torch.inference_mode()
+    def embed_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> Extraction:
+        """The fine-tuned network's pooled features (what its head reads, before standardisation) of the usable
+        items: the frozen prefix in ONNX Runtime, the trained stages in torch; nothing is cached."""
+        kept: list[int] = []
+        rows: list[np.ndarray] = []
+        skipped = []
+        started = time.perf_counter()
+        with progress_bar(f"embed {self.backbone.name} (fine-tuned)", total=len(dataset), enabled=progress) as advance:
+            for indices, inputs, failures in iter_batches(self.backbone, dataset, self.batch_size):
+                for i, reason in failures:
+                    if on_bad == "fail":
+                        raise BadItemError(dataset.ids[i], reason)
+                    skipped.append(SkippedItem(dataset.ids[i], reason))
+                if indices:
+                    rows.append(self.top.features(self._state(inputs)).float().numpy())
+                    kept.extend(indices)
+                advance(len(indices) + len(failures))
+        features = np.concatenate(rows) if rows else np.zeros((0, self.backbone.feature_dim), dtype=np.float32)
+        return Extraction(
+            features=features.astype(np.float32, copy=False),
+            kept=np.array(kept, dtype=np.int64),
+            skipped=skipped,
+            n_computed=len(kept),
+            seconds=time.perf_counter() - started,
+        )
+
     def sections(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "head": {"type": "finetuned", "dropout": DROPOUT, "cut": self.cut}}
 
@@ -202,21 +232,28 @@ class FinetuneModel(Model):
         """Frozen stages[:cut] then the trained top and a softmax: `module(*inputs)` → probabilities."""
         return _FinetuneExport(self.backbone, self.top, self.cut).eval()
 
+    def feature_module(self) -> nn.Module:
+        """Frozen stages[:cut] then the trained stages and pool: `module(*inputs)` → `embed_dataset`'s features."""
+        return _FinetuneExport(self.backbone, self.top, self.cut, features=True).eval()
+
     def tensors(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.top.state_dict().items()}
 
 
 class _FinetuneExport(nn.Module):
-    """The whole fine-tuned model with positional tensor inputs, as exporters need."""
+    """The whole fine-tuned model with positional tensor inputs, as exporters need: probabilities, or with
+    `features` the pooled features its head reads (`embed_dataset`'s rows)."""
 
-    def __init__(self, backbone: Backbone, top: TopNet, cut: int) -> None:
+    def __init__(self, backbone: Backbone, top: TopNet, cut: int, features: bool = False) -> None:
         super().__init__()
         self.net = backbone.module()  # registered so the frozen weights are part of the graph
         self.top = top
-        self._backbone, self._names, self.cut = backbone, list(backbone.input_names), cut
+        self._backbone, self._names, self.cut, self.features = backbone, list(backbone.input_names), cut, features
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         state = self._backbone.forward(dict(zip(self._names, inputs, strict=True)), 0, self.cut)
+        if self.features:
+            return self.top.features(state)
         return torch.softmax(self.top(state), dim=1)
 
 

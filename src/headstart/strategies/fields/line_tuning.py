@@ -1,0 +1,146 @@
+"""Fine-tuning a text encoder on documents' lines: the last K layers (and a head) learn to say which field a line
+holds, from the same weak labels the line tagger learns from, through the one Trainer (`partial:K`). The tuned
+encoder's pooled features then replace the frozen ones as the tagger's line embeddings.
+
+The training lines are the training documents' non-blank lines, each labelled with the field whose value it holds
+or `NO_FIELD`; whole documents (not single lines) are held out for early stopping, so a receipt's near-duplicate
+lines never sit on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from headstart.backbones.base import Backbone
+from headstart.config import FitConfig
+from headstart.data.dataset import Dataset
+from headstart.data.documents import OcrLine
+from headstart.data.modalities.builtin import TEXT
+from headstart.errors import DataError
+from headstart.strategies.base import FitInputs
+from headstart.strategies.fields.candidates import value_kind
+from headstart.strategies.fields.extractor import LineEmbedder
+from headstart.strategies.fields.line_features import describe
+from headstart.strategies.fields.tagged import ordered_names
+from headstart.strategies.fields.weak_labels import line_labels
+from headstart.strategies.finetune import FinetuneModel, PartialStrategy
+from headstart.tasks.kinds import CLASSIFICATION
+
+NO_FIELD = "(no field)"  # the class of a line that holds no field's value (a field name never has parentheses...)
+VALIDATION_FRACTION = 0.2
+MIN_VALIDATION_DOCUMENTS = 2  # held out for early stopping (a fifth of them): from 8 training documents
+
+
+@dataclass(frozen=True)
+class LineClasses:
+    """The training lines: text, class (a field name or `NO_FIELD`) and the index of the document it came from."""
+
+    texts: list[str]
+    classes: list[str]
+    document: np.ndarray
+    fields: list[str] = field(default_factory=list)  # the field classes, in the training data's order
+
+    def dataset(self, rows: Sequence[int] | np.ndarray) -> Dataset:
+        """The given lines as a text classification dataset."""
+        return Dataset(
+            modality=TEXT.name,
+            items=tuple(self.texts[i] for i in rows),
+            ids=tuple(f"document {self.document[i]} line {i}" for i in rows),
+            labels=tuple(self.classes[i] for i in rows),
+            task=CLASSIFICATION.name,
+        )
+
+
+def line_classes(documents: Sequence[Sequence[OcrLine]], fields: Sequence[Mapping[str, str]]) -> LineClasses:
+    """Every non-blank line of the documents with its weak label (the field whose value it holds, else
+    `NO_FIELD`), found the way the line tagger finds its own (`weak_labels.line_labels`)."""
+    names = ordered_names(fields)
+    kinds = [value_kind([row.get(n, "") for row in fields]) for n in names]
+    texts, classes, document = [], [], []
+    for number, (lines, row) in enumerate(zip(documents, fields, strict=True)):
+        described = describe(lines)
+        labels, _ = line_labels(described.lines, row, names, kinds)
+        for line, label in zip(described.lines, labels, strict=True):
+            if line.text.strip():
+                texts.append(line.text.strip())
+                classes.append(names[label - 1] if label > 0 else NO_FIELD)
+                document.append(number)
+    return LineClasses(texts, classes, np.array(document, dtype=np.int64), names)
+
+
+@dataclass
+class TunedEncoder:
+    """A text encoder whose last layers were fine-tuned on line classes, and what its training said."""
+
+    model: FinetuneModel
+    notes: list[str]
+    history: list[dict[str, float]]
+
+    def embedder(self, *, batch_size: int = 64, progress: bool = False) -> LineEmbedder:
+        """Line texts -> the tuned encoder's pooled features (distinct stripped texts embedded once; blank lines
+        are zeros, as the frozen embedder's)."""
+        model = self.model
+        model.batch_size = batch_size
+
+        def embed(texts: Sequence[str]) -> np.ndarray:
+            distinct = sorted({t.strip() for t in texts if t.strip()})
+            rows = np.zeros((len(texts), model.backbone.feature_dim), dtype=np.float32)
+            if not distinct:
+                return rows
+            dataset = Dataset(modality=TEXT.name, items=tuple(distinct), ids=tuple(f"line {i}" for i in range(len(distinct))))
+            found = model.embed_dataset(dataset, on_bad="fail", progress=progress)
+            where = {distinct[int(i)]: row for row, i in enumerate(found.kept)}
+            for index, text in enumerate(texts):
+                row = where.get(text.strip())
+                if row is not None:
+                    rows[index] = found.features[row]
+            return rows
+
+        return embed
+
+
+def tune_line_encoder(
+    backbone: Backbone,
+    documents: Sequence[Sequence[OcrLine]],
+    fields: Sequence[Mapping[str, str]],
+    config: FitConfig,
+    params: Mapping[str, str],
+) -> TunedEncoder:
+    """Fine-tune `backbone`'s last K layers (`params["arg"]`, as `partial:K`) as a line classifier on the
+    documents' weakly labelled lines; a fifth of the documents (at least `MIN_VALIDATION_DOCUMENTS`) held out for
+    early stopping. DataError when no line holds a field's value."""
+    lines = line_classes(documents, fields)
+    if len(set(lines.classes) - {NO_FIELD}) < 1 or NO_FIELD not in lines.classes:
+        raise DataError(
+            "no field value was found in the training documents' lines: there is nothing to fine-tune on",
+            expected="field values that appear in the OCR text",
+            fix="check the fields against the documents (`headstart inspect` shows per-field coverage)",
+        )
+    n_documents = len(documents)
+    held = int(round(n_documents * VALIDATION_FRACTION))
+    train, validation = lines.dataset(np.arange(len(lines.texts))), None
+    if held >= MIN_VALIDATION_DOCUMENTS:
+        chosen = np.random.default_rng(config.seed).permutation(n_documents)[:held]
+        is_held = np.isin(lines.document, chosen)
+        train, validation = lines.dataset(np.flatnonzero(~is_held)), lines.dataset(np.flatnonzero(is_held))
+        notes = [
+            f"encoder fine-tuned on the lines of {n_documents - held} training documents; those of {held} others "
+            "held out for early stopping"
+        ]
+    else:  # the gradient strategy holds out lines itself when there are enough, or trains on all
+        notes = [f"encoder fine-tuned on the lines of {n_documents} training documents (too few to hold out whole "
+                 "documents for early stopping)"]  # fmt: skip
+    inner = config.model_copy(update={"memory": 0, "labels_per_class": None, "target": None, "augment": False})
+    model = PartialStrategy().fit(FitInputs(train, backbone, inner, dict(params), validation))
+    counts = {name: lines.classes.count(name) for name in [*lines.fields, NO_FIELD]}
+    notes.append(
+        f"line classes the encoder learned ({len(lines.texts)} lines): "
+        + ", ".join(f"{name} {n}" for name, n in counts.items())
+    )
+    report = model.report
+    assert report is not None
+    notes.extend(f"encoder: {note}" for note in report.notes)
+    return TunedEncoder(model, notes, list(report.history))
