@@ -151,3 +151,26 @@ def test_partial_fits_the_real_linear_extractor() -> None:
 
     assert extractor_class(get_strategy("fields-partial").extractor_kind) is LinearExtractor
     assert torch.is_grad_enabled()  # the fit left autograd as it found it
+
+
+def test_the_tagger_learns_from_cross_fitted_embeddings_and_no_checkpoint_is_left(tmp_path: Path) -> None:
+    from headstart.data.documents import read_box_csv
+    from headstart.strategies.fields.line_features import describe
+    from headstart.strategies.fields.line_tuning import CrossFitted, tune_for_tagging
+
+    root = write_receipts(tmp_path / "docs", 8)
+    documents = [read_box_csv(p) for p in sorted((root / "box").glob("*.csv"))]
+    fields = [receipt(n)[1] for n in range(8)]
+    backbone = get_backbone("test-text")
+    config = FitConfig(strategy="partial:1", progress=False, max_epochs=2, out=str(tmp_path / "m"))
+    final, embed = tune_for_tagging(backbone, documents, fields, config, {"arg": "1"})
+    assert isinstance(embed, CrossFitted)
+    texts = [line.text for lines in documents for line in describe(lines).lines]
+    final_embed = final.embedder()
+    assert embed(texts).shape == final_embed(texts).shape
+    assert not np.allclose(embed(texts), final_embed(texts), atol=1e-5)  # other encoders embedded them
+    assert np.array_equal(embed(["ACME 1", "TOTAL 3.00"]), final_embed(["ACME 1", "TOTAL 3.00"]))
+    assert any("cross-fitted" in note for note in final.notes)
+    assert not list(tmp_path.glob(".m*checkpoint*"))  # the final and the fold runs removed theirs
+    few, embed = tune_for_tagging(backbone, documents[:3], fields[:3], config, {"arg": "1"})
+    assert not isinstance(embed, CrossFitted) and any("too few to cross-fit" in note for note in few.notes)

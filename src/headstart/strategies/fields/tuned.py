@@ -21,7 +21,7 @@ from headstart.errors import StrategyError
 from headstart.ocr import OcrSettings
 from headstart.strategies.base import FitInputs
 from headstart.strategies.fields.extractor import FieldExtractor, LineEmbedder
-from headstart.strategies.fields.line_tuning import TunedEncoder, tune_line_encoder
+from headstart.strategies.fields.line_tuning import TunedEncoder, tune_for_tagging
 from headstart.strategies.fields.strategy import FieldsModel, FieldsSection, TaggerStrategy
 from headstart.strategies.finetune import FinetuneModel, build_top
 
@@ -112,8 +112,10 @@ class PartialFieldsStrategy(TaggerStrategy):
         fields: Sequence[Mapping[str, str]],
     ) -> tuple[LineEmbedder | None, list[str]]:
         assert isinstance(model, TunedFieldsModel) and inputs.backbone is not None
-        model.tuned = tune_line_encoder(inputs.backbone, documents, fields, inputs.config, inputs.params)
-        return model.embedder(inputs.config.progress), model.tuned.notes
+        model.tuned, embed = tune_for_tagging(
+            inputs.backbone, documents, fields, inputs.config, inputs.params, batch_size=model.batch_size
+        )
+        return embed, model.tuned.notes
 
     def fit(self, inputs: FitInputs) -> FieldsModel:
         model = super().fit(inputs)
