@@ -176,47 +176,47 @@ class FinetuneModel(Model):
             state["attention_mask"] = torch.from_numpy(inputs["attention_mask"])
         return state
 
-    @torch.inference_mode()
-    def predict_dataset(
-        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
-    ) -> DatasetPrediction:
+    def _run(
+        self, dataset: Dataset, output: Callable[[State], torch.Tensor], on_bad: str, label: str, progress: bool
+    ) -> tuple[np.ndarray | None, list[int], list[SkippedItem]]:
+        """`output` of every readable item's state, batch by batch (None when none was readable), the dataset
+        indices of its rows, and the unreadable items (raised with `on_bad="fail"`)."""
         kept: list[int] = []
-        probas: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
         skipped = []
-        with progress_bar(f"predict {self.backbone.name}", total=len(dataset), enabled=progress) as advance:
+        with torch.inference_mode(), progress_bar(label, total=len(dataset), enabled=progress) as advance:
             for indices, inputs, failures in iter_batches(self.backbone, dataset, self.batch_size):
                 for i, reason in failures:
                     if on_bad == "fail":
                         raise BadItemError(dataset.ids[i], reason)
                     skipped.append(SkippedItem(dataset.ids[i], reason))
                 if indices:
-                    probas.append(self.objective.outputs(self.top(self._state(inputs))).numpy())
+                    rows.append(output(self._state(inputs)).float().numpy())
                     kept.extend(indices)
                 advance(len(indices) + len(failures))
-        proba = np.concatenate(probas) if probas else np.zeros((0, self.top.head.out_features))
+        return (np.concatenate(rows) if rows else None), kept, skipped
+
+    def predict_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> DatasetPrediction:
+        def outputs(state: State) -> torch.Tensor:
+            return self.objective.outputs(self.top(state))
+
+        proba, kept, skipped = self._run(dataset, outputs, on_bad, f"predict {self.backbone.name}", progress)
+        if proba is None:
+            proba = np.zeros((0, self.top.head.out_features))
         return DatasetPrediction(proba=proba, kept=np.array(kept, dtype=np.int64), labels=self.labels, skipped=skipped)
 
-    @torch.inference_mode()
     def embed_dataset(
         self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
     ) -> Extraction:
         """The fine-tuned network's pooled features (what its head reads, before standardisation) of the usable
         items: the frozen prefix in ONNX Runtime, the trained stages in torch; nothing is cached."""
-        kept: list[int] = []
-        rows: list[np.ndarray] = []
-        skipped = []
         started = time.perf_counter()
-        with progress_bar(f"embed {self.backbone.name} (fine-tuned)", total=len(dataset), enabled=progress) as advance:
-            for indices, inputs, failures in iter_batches(self.backbone, dataset, self.batch_size):
-                for i, reason in failures:
-                    if on_bad == "fail":
-                        raise BadItemError(dataset.ids[i], reason)
-                    skipped.append(SkippedItem(dataset.ids[i], reason))
-                if indices:
-                    rows.append(self.top.features(self._state(inputs)).float().numpy())
-                    kept.extend(indices)
-                advance(len(indices) + len(failures))
-        features = np.concatenate(rows) if rows else np.zeros((0, self.backbone.feature_dim), dtype=np.float32)
+        label = f"embed {self.backbone.name} (fine-tuned)"
+        features, kept, skipped = self._run(dataset, self.top.features, on_bad, label, progress)
+        if features is None:
+            features = np.zeros((0, self.backbone.feature_dim), dtype=np.float32)
         return Extraction(
             features=features.astype(np.float32, copy=False),
             kept=np.array(kept, dtype=np.int64),

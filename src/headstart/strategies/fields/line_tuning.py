@@ -28,6 +28,8 @@ from headstart.data.modalities.builtin import TEXT
 from headstart.errors import DataError
 from headstart.strategies.base import FitInputs
 from headstart.strategies.fields.candidates import value_kind
+from headstart.features import Extraction
+from headstart.strategies.fields.embedding import embed_distinct
 from headstart.strategies.fields.extractor import LineEmbedder
 from headstart.strategies.fields.line_features import describe
 from headstart.strategies.fields.tagged import ordered_names
@@ -92,19 +94,11 @@ class TunedEncoder:
         model = self.model
         model.batch_size = batch_size
 
+        def extract(dataset: Dataset) -> Extraction:
+            return model.embed_dataset(dataset, on_bad="fail", progress=progress)
+
         def embed(texts: Sequence[str]) -> np.ndarray:
-            distinct = sorted({t.strip() for t in texts if t.strip()})
-            rows = np.zeros((len(texts), model.backbone.feature_dim), dtype=np.float32)
-            if not distinct:
-                return rows
-            dataset = Dataset(modality=TEXT.name, items=tuple(distinct), ids=tuple(f"line {i}" for i in range(len(distinct))))
-            found = model.embed_dataset(dataset, on_bad="fail", progress=progress)
-            where = {distinct[int(i)]: row for row, i in enumerate(found.kept)}
-            for index, text in enumerate(texts):
-                row = where.get(text.strip())
-                if row is not None:
-                    rows[index] = found.features[row]
-            return rows
+            return embed_distinct(texts, model.backbone.feature_dim, extract)
 
         return embed
 

@@ -20,7 +20,7 @@ from headstart.data.documents import OcrLine
 from headstart.errors import StrategyError
 from headstart.ocr import OcrSettings
 from headstart.strategies.base import FitInputs
-from headstart.strategies.fields.extractor import FieldExtractor, LineEmbedder
+from headstart.strategies.fields.extractor import LineEmbedder
 from headstart.strategies.fields.line_tuning import TunedEncoder, tune_for_tagging
 from headstart.strategies.fields.strategy import FieldsModel, FieldsSection, TaggerStrategy
 from headstart.strategies.finetune import FinetuneModel, build_top
@@ -44,18 +44,7 @@ class TunedFieldsModel(FieldsModel):
     """A fields model whose lines are embedded by a fine-tuned encoder (no features cache: its weights are its
     own)."""
 
-    def __init__(
-        self,
-        extractor: FieldExtractor,
-        strategy: dict[str, Any],
-        ocr: OcrSettings,
-        backbone: Backbone | None = None,
-        threads: int | None = None,
-        batch_size: int = 32,
-        tuned: TunedEncoder | None = None,
-    ) -> None:
-        super().__init__(extractor, strategy, ocr, backbone, threads, batch_size)
-        self.tuned = tuned
+    tuned: TunedEncoder | None = None  # set by the strategy's fit or load
 
     def embedder(self, progress: bool = False) -> LineEmbedder | None:
         if self.tuned is None:
@@ -147,6 +136,6 @@ class PartialFieldsStrategy(TaggerStrategy):
         weights = {k.removeprefix(ENCODER_PREFIX): v for k, v in tensors.items() if k.startswith(ENCODER_PREFIX)}
         top.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
         tuned = FinetuneModel(backbone, top, int(encoder["cut"]), classes, dict(encoder))
-        return TunedFieldsModel(
-            base.extractor, base.strategy, base.ocr, backbone, tuned=TunedEncoder(tuned, notes=[], history=[])
-        )
+        model = TunedFieldsModel(base.extractor, base.strategy, base.ocr, backbone)
+        model.tuned = TunedEncoder(tuned, notes=[], history=[])
+        return model
