@@ -12,6 +12,7 @@ what rates, and how the head starts:
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from headstart.data.dataset import Dataset, SkippedItem
 from headstart.data.modalities import get_modality
 from headstart.data.splits import split_dataset
 from headstart.errors import BadItemError, StrategyError
-from headstart.features import extract_activations, extract_features, item_digests
+from headstart.features import Extraction, extract_activations, extract_features, item_digests
 from headstart.manifest import HeadSection, StrategySection
 from headstart.progress import progress_bar
 from headstart.strategies.base import (
@@ -175,25 +176,54 @@ class FinetuneModel(Model):
             state["attention_mask"] = torch.from_numpy(inputs["attention_mask"])
         return state
 
-    @torch.inference_mode()
-    def predict_dataset(
-        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
-    ) -> DatasetPrediction:
+    def _run(
+        self, dataset: Dataset, output: Callable[[State], torch.Tensor], on_bad: str, label: str, progress: bool
+    ) -> tuple[np.ndarray | None, list[int], list[SkippedItem]]:
+        """`output` of every readable item's state, batch by batch (None when none was readable), the dataset
+        indices of its rows, and the unreadable items (raised with `on_bad="fail"`)."""
         kept: list[int] = []
-        probas: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
         skipped = []
-        with progress_bar(f"predict {self.backbone.name}", total=len(dataset), enabled=progress) as advance:
+        with torch.inference_mode(), progress_bar(label, total=len(dataset), enabled=progress) as advance:
             for indices, inputs, failures in iter_batches(self.backbone, dataset, self.batch_size):
                 for i, reason in failures:
                     if on_bad == "fail":
                         raise BadItemError(dataset.ids[i], reason)
                     skipped.append(SkippedItem(dataset.ids[i], reason))
                 if indices:
-                    probas.append(self.objective.outputs(self.top(self._state(inputs))).numpy())
+                    rows.append(output(self._state(inputs)).float().numpy())
                     kept.extend(indices)
                 advance(len(indices) + len(failures))
-        proba = np.concatenate(probas) if probas else np.zeros((0, self.top.head.out_features))
+        return (np.concatenate(rows) if rows else None), kept, skipped
+
+    def predict_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> DatasetPrediction:
+        def outputs(state: State) -> torch.Tensor:
+            return self.objective.outputs(self.top(state))
+
+        proba, kept, skipped = self._run(dataset, outputs, on_bad, f"predict {self.backbone.name}", progress)
+        if proba is None:
+            proba = np.zeros((0, self.top.head.out_features))
         return DatasetPrediction(proba=proba, kept=np.array(kept, dtype=np.int64), labels=self.labels, skipped=skipped)
+
+    def embed_dataset(
+        self, dataset: Dataset, *, on_bad: str = "skip", progress: bool = False, cache: bool = False
+    ) -> Extraction:
+        """The fine-tuned network's pooled features (what its head reads, before standardisation) of the usable
+        items: the frozen prefix in ONNX Runtime, the trained stages in torch; nothing is cached."""
+        started = time.perf_counter()
+        label = f"embed {self.backbone.name} (fine-tuned)"
+        features, kept, skipped = self._run(dataset, self.top.features, on_bad, label, progress)
+        if features is None:
+            features = np.zeros((0, self.backbone.feature_dim), dtype=np.float32)
+        return Extraction(
+            features=features.astype(np.float32, copy=False),
+            kept=np.array(kept, dtype=np.int64),
+            skipped=skipped,
+            n_computed=len(kept),
+            seconds=time.perf_counter() - started,
+        )
 
     def sections(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "head": {"type": "finetuned", "dropout": DROPOUT, "cut": self.cut}}
@@ -202,21 +232,28 @@ class FinetuneModel(Model):
         """Frozen stages[:cut] then the trained top and a softmax: `module(*inputs)` → probabilities."""
         return _FinetuneExport(self.backbone, self.top, self.cut).eval()
 
+    def feature_module(self) -> nn.Module:
+        """Frozen stages[:cut] then the trained stages and pool: `module(*inputs)` → `embed_dataset`'s features."""
+        return _FinetuneExport(self.backbone, self.top, self.cut, features=True).eval()
+
     def tensors(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.top.state_dict().items()}
 
 
 class _FinetuneExport(nn.Module):
-    """The whole fine-tuned model with positional tensor inputs, as exporters need."""
+    """The whole fine-tuned model with positional tensor inputs, as exporters need: probabilities, or with
+    `features` the pooled features its head reads (`embed_dataset`'s rows)."""
 
-    def __init__(self, backbone: Backbone, top: TopNet, cut: int) -> None:
+    def __init__(self, backbone: Backbone, top: TopNet, cut: int, features: bool = False) -> None:
         super().__init__()
         self.net = backbone.module()  # registered so the frozen weights are part of the graph
         self.top = top
-        self._backbone, self._names, self.cut = backbone, list(backbone.input_names), cut
+        self._backbone, self._names, self.cut, self.features = backbone, list(backbone.input_names), cut, features
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         state = self._backbone.forward(dict(zip(self._names, inputs, strict=True)), 0, self.cut)
+        if self.features:
+            return self.top.features(state)
         return torch.softmax(self.top(state), dim=1)
 
 

@@ -28,6 +28,7 @@ from headstart.strategies.base import (
 from headstart.strategies.feature_model import FeatureHeadModel, FeatureSection, LinearHeadSection
 from headstart.strategies.memory import FEATURE_MEMORY, feature_memory, memory_bytes, memory_size
 from headstart.strategies.regularisation import small_problem_threads
+from headstart.strategies.standardise import fit_standardiser, standardised
 from headstart.strategies.task_heads import load_task_head, task_head
 from headstart.strategies.text_prior import text_prior, unused_prompts_note
 from headstart.tasks import TASKS, Outputs, counts_of, encode_targets, get_task
@@ -85,7 +86,6 @@ class LinearHead:
 
     def fit(self, X: Any, y: np.ndarray | list[str]) -> Self:
         from sklearn.exceptions import ConvergenceWarning
-        from sklearn.preprocessing import StandardScaler
 
         y = np.asarray(y)
         self.classes_ = np.array(sorted(set(y.tolist())))
@@ -97,10 +97,8 @@ class LinearHead:
             )
         Xs = X
         if self.standardise:  # float32 features stay float32: half the memory traffic in every solver step
-            scaler = StandardScaler().fit(X)
-            Xs = scaler.transform(X)
-            self.mean_ = scaler.mean_.astype(np.float32)
-            self.scale_ = scaler.scale_.astype(np.float32)
+            self.mean_, self.scale_ = fit_standardiser(X)
+            Xs = standardised(X, self.mean_, self.scale_)
         folds = self._folds(y)
         with warnings.catch_warnings(), small_problem_threads(Xs):
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -159,7 +157,7 @@ class LinearHead:
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """One logit per class, shape (N, n_classes)."""
         self._check_fitted()
-        Xs = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        Xs = standardised(X, self.mean_, self.scale_)
         return as_class_logits(Xs @ self.coef_.T + self.intercept_)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -29,11 +29,12 @@ _REGISTERED: dict[str, str] = {
 # `--strategy linear` on documents is the fields tagger on frozen line embeddings (`for_task`). Those strategies
 # have their own names, which their bundles record, but are not offered as names to choose.
 _FOR_OUTPUTS: dict[Outputs, dict[str, str]] = {
-    Outputs.FIELDS: {"linear": "fields-linear", "baseline": "fields-baseline"},
+    Outputs.FIELDS: {"linear": "fields-linear", "baseline": "fields-baseline", "partial": "fields-partial"},
 }
 _VARIANTS: dict[str, str] = {
     "fields-linear": "headstart.strategies.fields.strategy:LinearFieldsStrategy",
     "fields-baseline": "headstart.strategies.fields.strategy:BaselineFieldsStrategy",
+    "fields-partial": "headstart.strategies.fields.tuned:PartialFieldsStrategy",
 }
 _STRATEGIES: dict[str, Strategy] = {}  # the ones built so far, by name
 STRATEGIES: tuple[str, ...] = tuple(_REGISTERED)

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from headstart.strategies.regularisation import small_problem_threads
+from headstart.strategies.standardise import fit_standardiser, standardised
 from headstart.tasks import DEFAULT_THRESHOLD, Outputs, get_task, tune_thresholds
 
 C_GRID = (0.01, 0.1, 1.0)
@@ -27,18 +28,14 @@ def _standardise(head: Any, X: Any) -> Any:
     """Fit the scaler when the head standardises (dense features); sparse rows are used as they are."""
     if not head.standardise:
         return X
-    from sklearn.preprocessing import StandardScaler  # scikit-learn loads on fit, not with the package
-
-    scaler = StandardScaler().fit(X)
-    head.mean_ = scaler.mean_.astype(np.float32)
-    head.scale_ = scaler.scale_.astype(np.float32)
-    return scaler.transform(X)
+    head.mean_, head.scale_ = fit_standardiser(X)
+    return standardised(X, head.mean_, head.scale_)
 
 
 def _scaled(head: Any, X: Any) -> Any:
     if not head.standardise:
         return X
-    return (np.asarray(X, dtype=np.float32) - head.mean_) / head.scale_
+    return standardised(X, head.mean_, head.scale_)
 
 
 def _linear(X: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:

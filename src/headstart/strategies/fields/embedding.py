@@ -3,7 +3,7 @@ the features cache (keyed by the backbone's weights and each text's content), so
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from headstart.data.dataset import Dataset
 from headstart.data.modalities.builtin import TEXT
 from headstart.errors import BackboneError
 from headstart.feature_store import FeatureStore
-from headstart.features import extract_features
+from headstart.features import Extraction, extract_features
 from headstart.strategies.fields.extractor import LineEmbedder
 
 DEFAULT_BACKBONE = "minilm-l6"
@@ -37,20 +37,29 @@ def line_embedder(
             fix="choose a text backbone (`headstart models` lists them)",
         )
 
-    def embed(texts: Sequence[str]) -> np.ndarray:
-        distinct = sorted({t.strip() for t in texts if t.strip()})
-        rows = np.zeros((len(texts), model.feature_dim), dtype=np.float32)
-        if not distinct:
-            return rows
-        dataset = Dataset(modality=TEXT.name, items=tuple(distinct), ids=tuple(f"line {i}" for i in range(len(distinct))))
-        found = extract_features(
+    def extract(dataset: Dataset) -> Extraction:
+        return extract_features(
             model, dataset, store=store, batch_size=batch_size, threads=threads, on_bad="fail", progress=progress
         )
-        where = {distinct[int(i)]: row for row, i in enumerate(found.kept)}
-        for index, text in enumerate(texts):
-            row = where.get(text.strip())
-            if row is not None:
-                rows[index] = found.features[row]
-        return rows
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return embed_distinct(texts, model.feature_dim, extract)
 
     return embed
+
+
+def embed_distinct(texts: Sequence[str], dim: int, extract: Callable[[Dataset], Extraction]) -> np.ndarray:
+    """One `dim`-wide row per text, in order, from `extract` run once on the distinct stripped texts (a text
+    dataset); a blank text's row is zeros."""
+    distinct = sorted({t.strip() for t in texts if t.strip()})
+    rows = np.zeros((len(texts), dim), dtype=np.float32)
+    if not distinct:
+        return rows
+    dataset = Dataset(modality=TEXT.name, items=tuple(distinct), ids=tuple(f"line {i}" for i in range(len(distinct))))
+    found = extract(dataset)
+    where = {distinct[int(i)]: row for row, i in enumerate(found.kept)}
+    for index, text in enumerate(texts):
+        row = where.get(text.strip())
+        if row is not None:
+            rows[index] = found.features[row]
+    return rows

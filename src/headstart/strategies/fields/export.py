@@ -72,6 +72,15 @@ class FolderExport:
         return self.folder / SIDECAR
 
 
+@dataclass(frozen=True)
+class EncoderExport:
+    """A line encoder other than the backbone's frozen stages (a fine-tuned one): the torch module to export
+    (tokenized lines -> one embedding per line, as the bundle's LineEmbedder) and what the sidecar says of it."""
+
+    module: Any
+    described: dict[str, Any]
+
+
 def check_documents() -> list[list[OcrLine]]:
     """Generated documents (a column of lines, one line to the right) exercising every feature group."""
     documents = []
@@ -92,9 +101,11 @@ def export_fields(
     backbone: Backbone | None,
     embed: LineEmbedder | None,
     bundle_info: dict[str, Any],
+    encoder: EncoderExport | None = None,
 ) -> FolderExport:
     """Write the export folder for a fitted extractor (see the module docstring); refuses extractors with no
-    learned linear tagger. `folder` is replaced; the caller checks it may be."""
+    learned linear tagger. The line encoder is `encoder` when given (a fine-tuned one), else the backbone's frozen
+    stages. `folder` is replaced; the caller checks it may be."""
     if not isinstance(extractor, TaggedExtractor) or extractor.scorer is None:
         raise StrategyError(
             f"the {extractor.kind!r} field extractor has no learned part to export as ONNX",
@@ -107,21 +118,23 @@ def export_fields(
     try:
         documents = check_documents()
         result = FolderExport(folder=folder, files=[])
-        encoder = None
+        encoded_by = None
         if isinstance(extractor.text, EmbeddedLines):
             if backbone is None or embed is None:
                 raise StrategyError("the linear field extractor embeds lines, but the bundle has no backbone",
                                     fix="the bundle was edited: train it again with `headstart fit`")  # fmt: skip
             texts = [line.text.strip() for doc in documents for line in doc if line.text.strip()]
-            result.checks["encoder"] = _export_encoder(backbone, embed, texts, tmp)
+            result.checks["encoder"] = _export_encoder(backbone, embed, texts, tmp, encoder)
             result.files += [ENCODER_FILE, *_tokenizer(backbone, tmp)]
-            encoder = backbone
+            encoded_by = backbone
         result.checks["tagger"] = _export_tagger(extractor, embed, documents, tmp / TAGGER_FILE)
         result.files.append(TAGGER_FILE)
         result.files += _write_state(extractor, tmp)
         ocr_files = _copy_ocr_models(tmp)
         result.files += ocr_files.values()
-        sidecar = _sidecar(extractor, ocr, encoder, result, ocr_files, bundle_info)
+        sidecar = _sidecar(extractor, ocr, encoded_by, result, ocr_files, bundle_info)
+        if sidecar["encoder"] is not None and encoder is not None:
+            sidecar["encoder"].update(encoder.described)
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, default=str) + "\n", encoding="utf-8")
         result.files.append(SIDECAR)
         (tmp / CARD).write_text(card(sidecar), encoding="utf-8")
@@ -205,13 +218,17 @@ def line_features(
 # -- the encoder ------------------------------------------------------------------------------------------------
 
 
-def _export_encoder(backbone: Backbone, embed: LineEmbedder, texts: list[str], folder: Path) -> dict[str, Any]:
-    """The backbone's frozen stages + pool (what the line embedder runs) as ONNX, checked on `texts`."""
+def _export_encoder(
+    backbone: Backbone, embed: LineEmbedder, texts: list[str], folder: Path, encoder: EncoderExport | None
+) -> dict[str, Any]:
+    """The line encoder as ONNX, checked on `texts` against the bundle's line embedder: `encoder`'s module, or
+    the backbone's frozen stages + pool."""
     from headstart.runtime_modules import Prefix  # torch, loaded when a model is exported
 
+    module = encoder.module if encoder is not None else Prefix(backbone, len(backbone.stages), True)
     path = folder / ENCODER_FILE
     with atomic_onnx(path) as tmp:
-        export_onnx(Prefix(backbone, len(backbone.stages), True).eval(), backbone, tmp, "embeddings", {0: "lines"})
+        export_onnx(module.eval(), backbone, tmp, "embeddings", {0: "lines"})
         inputs = backbone.preprocess(list(texts))
         session = open_session(tmp, threads=1)
         got = session.run(None, {n: np.ascontiguousarray(inputs[n]) for n in backbone.input_names})[0]
@@ -396,7 +413,9 @@ def card(sidecar: dict[str, Any]) -> str:
     described = {
         TAGGER_FILE: f"the line tagger: `{TAGGER_INPUT}` (lines, {tagger['input']['shape'][1]}) float32 -> "
         f"`{TAGGER_OUTPUT}` (lines, {len(sidecar['line_classes'])})",
-        ENCODER_FILE: "the frozen text encoder (tokenized lines -> one embedding per line)",
+        ENCODER_FILE: ("the text encoder, its last layers fine-tuned on the training lines" if encoder and
+                       encoder.get("fine_tuned") else "the frozen text encoder")
+        + " (tokenized lines -> one embedding per line)",
         STATE_FILE: "the extractor's arrays (numpy npz, no pickle: `np.load(path, allow_pickle=False)`)",
         SETTINGS_FILE: "the extractor's settings: fields, kinds, tagger classes, TF-IDF vocabulary, decoders",
         SIDECAR: "everything below, machine-readable (feature columns, OCR settings, parity)",

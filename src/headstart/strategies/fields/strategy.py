@@ -30,7 +30,7 @@ from headstart.tasks.fields import FIELDS
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from headstart.strategies.fields.export import FolderExport
+    from headstart.strategies.fields.export import EncoderExport, FolderExport
     from headstart.config import FitConfig
     from headstart.manifest import Manifest
 
@@ -196,8 +196,13 @@ class FieldsModel(Model):
 
         return export_fields(
             self.extractor, folder=folder, ocr=self.ocr, backbone=self.backbone, embed=self.embedder(),
-            bundle_info=bundle_info,
+            bundle_info=bundle_info, encoder=self.encoder_export(),
         )  # fmt: skip
+
+    def encoder_export(self) -> EncoderExport | None:
+        """What the export writes as the line encoder when it is not the frozen backbone (None: the backbone's
+        frozen stages and pool)."""
+        return None
 
 
 class FieldsStrategy(Strategy):
@@ -218,7 +223,7 @@ class FieldsStrategy(Strategy):
         config, train = inputs.config, inputs.train
         assert train.labels is not None
         ocr = OcrSettings.from_options(**config.ocr_settings())  # None: the default setting
-        model = FieldsModel(
+        model = self.model_class(
             extractor_class(self.extractor_kind)(**self.extractor_options(config)),
             {},
             ocr,
@@ -235,9 +240,11 @@ class FieldsStrategy(Strategy):
                 fix="check the skipped documents listed by `headstart inspect`",
             )
         documents: list[Sequence[OcrLine]] = [lines for lines, _ in usable]
-        notes = model.extractor.fit(documents, [fields for _, fields in usable], model.embedder(config.progress))
+        fields = [fields for _, fields in usable]
+        embed, embedding_notes = self.line_embedder(model, inputs, documents, fields)
+        notes = [*embedding_notes, *model.extractor.fit(documents, fields, embed)]
         model.labels = list(model.extractor.field_names)
-        model.strategy = self._section(ocr, read.sources, model.backbone)
+        model.strategy = self._section(ocr, read.sources, model, config)
         empty = len(train) - len(read.skipped) - len(usable)
         unused = [] if self.needs_backbone or config.backbone is None else [
             f"{self.spec} uses no pretrained network: backbone {config.backbone!r} is unused"
@@ -256,11 +263,26 @@ class FieldsStrategy(Strategy):
         )
         return model
 
+    model_class: ClassVar[type[FieldsModel]] = FieldsModel
+
     def extractor_options(self, config: FitConfig) -> dict[str, Any]:
         """The keyword arguments its extractor is built with from the fit options it declares (`options`)."""
         return {}
 
-    def _section(self, ocr: OcrSettings, sources: Mapping[str, int], backbone: Backbone | None) -> dict[str, Any]:
+    def line_embedder(
+        self,
+        model: FieldsModel,
+        inputs: FitInputs,
+        documents: Sequence[Sequence[OcrLine]],
+        fields: Sequence[Mapping[str, str]],
+    ) -> tuple[LineEmbedder | None, list[str]]:
+        """What embeds the training lines for the extractor (None: it reads no embeddings), and notes on it; the
+        frozen backbone's cached features by default."""
+        return model.embedder(inputs.config.progress), []
+
+    def _section(
+        self, ocr: OcrSettings, sources: Mapping[str, int], model: FieldsModel, config: FitConfig
+    ) -> dict[str, Any]:
         section: dict[str, Any] = {
             "name": self.name,
             "spec": self.spec,
@@ -268,7 +290,8 @@ class FieldsStrategy(Strategy):
             "ocr": {**asdict(ocr), "cache_key": ocr.key()},
             "lines": dict(sources),
         }
-        if backbone is not None:
+        if model.backbone is not None:
+            backbone = model.backbone
             section["embedding"] = {"backbone": backbone.name, "feature_dim": backbone.feature_dim, "unit": "OCR line"}
         return section
 
