@@ -58,11 +58,11 @@ def test_rank_refuses_documents_with_a_clear_error_not_a_traceback(tmp_path: Pat
 
 def test_fit_on_documents_with_a_strategy_that_cannot_fit_fields_names_those_that_can(tmp_path: Path) -> None:
     root = write_receipts(tmp_path / "docs")
-    args = ["fit", str(root), "--out", str(tmp_path / "bundle"), "--strategy", "partial:1", "--json"]
+    args = ["fit", str(root), "--out", str(tmp_path / "bundle"), "--strategy", "full", "--json"]
     result = CliRunner().invoke(app, args)
     doc = json.loads(result.stdout)
-    assert result.exit_code == 2 and doc["message"] == "strategy 'partial' cannot fit fields data", result.output
-    assert doc["expected"] == "for fields: one of linear, baseline, rules"
+    assert result.exit_code == 2 and doc["message"] == "strategy 'full' cannot fit fields data", result.output
+    assert doc["expected"] == "for fields: one of linear, partial, baseline, rules"
     assert not (tmp_path / "bundle").exists()
 
 

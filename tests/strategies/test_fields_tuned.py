@@ -114,7 +114,9 @@ def test_a_loaded_bundle_predicts_what_the_fitted_model_did(receipts: Path, tmp_
     assert np.allclose(after.proba, before.proba, atol=1e-6)
 
 
-def test_the_export_writes_the_tuned_encoder_checked_against_the_bundle(fitted: tuple[Path, dict], tmp_path: Path) -> None:
+def test_the_export_writes_the_tuned_encoder_checked_against_the_bundle(
+    fitted: tuple[Path, dict], tmp_path: Path
+) -> None:
     out, _ = fitted
     result = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path / "export")])
     assert result.exit_code == 0, result.output

@@ -86,11 +86,11 @@ def test_on_documents_the_notes_name_only_the_strategies_that_run_on_documents()
     tagger = ignored_option_notes(config, get_strategy("linear"), {"name": "fields-linear"}, "document", "fields")
     assert tagger == [
         "head='svm' applies to no strategy on fields data; ignored by linear",
-        "max_epochs=3 applies to no strategy on fields data; ignored by linear",
-    ]  # C reaches the tagger: no note
+        "max_epochs=3 applies only to partial:K; ignored by linear",
+    ]  # C reaches the tagger: no note; max_epochs reaches partial:K's fine-tuning of the encoder
     rules = ignored_option_notes(config.model_copy(update={"strategy": "rules"}), get_strategy("rules"),
                                  {"name": "rules"}, "document", "fields")  # fmt: skip
-    assert "C=0.5 applies only to linear and baseline; ignored by rules" in rules  # the line taggers, by their names
+    assert "C=0.5 applies only to linear, partial:K and baseline; ignored by rules" in rules  # the taggers, by name
     images = ignored_option_notes(config.model_copy(update={"strategy": "full"}), get_strategy("full"),
                                   {"name": "full"}, "image", "regression")  # fmt: skip
     assert "head='svm' applies only to linear and baseline; ignored by full" in images
