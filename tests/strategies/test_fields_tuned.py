@@ -176,3 +176,19 @@ def test_the_tagger_learns_from_cross_fitted_embeddings_and_no_checkpoint_is_lef
     assert not list(tmp_path.glob(".m*checkpoint*"))  # the final and the fold runs removed theirs
     few, embed = tune_for_tagging(backbone, documents[:3], fields[:3], config, {"arg": "1"})
     assert not isinstance(embed, CrossFitted) and any("too few to cross-fit" in note for note in few.notes)
+
+
+def test_a_field_found_only_in_the_held_out_documents_does_not_break_the_fit(tmp_path: Path) -> None:
+    from headstart.data.documents import read_box_csv
+    from headstart.strategies.fields.line_tuning import MIN_VALIDATION_DOCUMENTS, VALIDATION_FRACTION, tune_line_encoder
+
+    root = write_receipts(tmp_path / "docs", 10)
+    documents = [read_box_csv(p) for p in sorted((root / "box").glob("*.csv"))]
+    fields = [receipt(n)[1] for n in range(10)]
+    held = int(round(10 * VALIDATION_FRACTION))
+    assert held >= MIN_VALIDATION_DOCUMENTS
+    only = int(np.random.default_rng(0).permutation(10)[0])  # a document the split holds out (seed 0)
+    fields[only] = {**fields[only], "footer": documents[only][-1].text}  # a field only that held-out document has
+    config = FitConfig(strategy="partial:1", progress=False, max_epochs=1, out=str(tmp_path / "m"), seed=0)
+    tuned = tune_line_encoder(get_backbone("test-text"), documents, fields, config, {"arg": "1"})
+    assert "footer" not in tuned.model.labels  # learned without it; its held-out lines are not scored

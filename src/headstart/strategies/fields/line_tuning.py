@@ -130,7 +130,9 @@ def tune_line_encoder(
     if held >= MIN_VALIDATION_DOCUMENTS:
         chosen = np.random.default_rng(config.seed).permutation(n_documents)[:held]
         is_held = np.isin(lines.document, chosen)
-        train, validation = lines.dataset(np.flatnonzero(~is_held)), lines.dataset(np.flatnonzero(is_held))
+        learned = {lines.classes[i] for i in np.flatnonzero(~is_held)}
+        scored = [i for i in np.flatnonzero(is_held) if lines.classes[i] in learned]  # a class only held out: unscored
+        train, validation = lines.dataset(np.flatnonzero(~is_held)), lines.dataset(scored)
         notes = [
             f"encoder fine-tuned on the lines of {n_documents - held} training documents; those of {held} others "
             "held out for early stopping"
