@@ -131,7 +131,8 @@ def tune_line_encoder(
         chosen = np.random.default_rng(config.seed).permutation(n_documents)[:held]
         is_held = np.isin(lines.document, chosen)
         learned = {lines.classes[i] for i in np.flatnonzero(~is_held)}
-        scored = [i for i in np.flatnonzero(is_held) if lines.classes[i] in learned]  # a class only held out: unscored
+        # a class only the held-out documents have cannot be scored: its lines leave the validation set
+        scored = [int(i) for i in np.flatnonzero(is_held) if lines.classes[i] in learned]
         train, validation = lines.dataset(np.flatnonzero(~is_held)), lines.dataset(scored)
         notes = [
             f"encoder fine-tuned on the lines of {n_documents - held} training documents; those of {held} others "
